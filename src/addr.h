@@ -1,0 +1,52 @@
+/*
+ * addr: RFC 5322 address lists (To/Cc/Bcc values, argv operands) and RFC 5321 envelope
+ * mailboxes, with IDN domains converted to A-labels (libidn2, IDNA2008).
+ * RFC 5322 §3.4, §4.4 (obsolete syntax); RFC 5321 §4.1.2; RFC 5890/5891.
+ */
+#ifndef POSTIE_ADDR_H
+#define POSTIE_ADDR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "err.h"
+
+struct addr_list {
+	char **v;   /* addr-specs, each owned */
+	size_t n;
+	size_t cap;
+};
+
+/*
+ * Check one envelope address (SEC-18) and return it normalised in *OUT (owned by the
+ * caller): the addr-spec without angle brackets, its domain as an A-label. IN may be a bare
+ * addr-spec or "<addr-spec>". A bare local part without "@" is accepted as it is (the server
+ * qualifies it). "" and "<>" are the null sender, accepted only when ALLOW_NULL (*OUT = "").
+ * Refused: CR, LF, NUL and every other control character, unquoted space, '<' or '>' outside
+ * the brackets, anything after the closing bracket, an empty local part or domain, a local
+ * part that is not ASCII (needs SMTPUTF8: not yet), a domain that fails IDNA2008, a leading
+ * '-'. KIND is the error kind to use (ERR_USAGE for argv, ERR_DATA for headers); the message
+ * names the address with controls shown as '?'.
+ */
+int addr_envelope(const char *in, bool allow_null, enum err_kind kind, char **out,
+	struct err *e);
+
+/*
+ * Parse an RFC 5322 address-list (a header field value, folded or not: CRLF/LF followed by
+ * WSP is folding) of LEN bytes and append every addr-spec it names to L, normalised with
+ * addr_envelope (KIND on error). Handles display names, angle addresses, groups ("name:
+ * a, b;"), comments, quoted strings and quoted local parts, and empty elements (obsolete
+ * ", ,"). Any invalid element fails the whole list (SEC-22); L then holds what came before.
+ */
+int addr_list_parse(struct addr_list *l, const char *value, size_t len, enum err_kind kind,
+	struct err *e);
+
+/* Append a copy of S to L. */
+void addr_list_add(struct addr_list *l, const char *s);
+
+/* Free every element; L is left empty. */
+void addr_list_fini(struct addr_list *l);
+
+/* The domain part of an addr-spec (after the last '@'), or NULL when there is none. */
+const char *addr_domain(const char *addr);
+
+#endif

@@ -1,0 +1,72 @@
+/*
+ * conn: one buffered byte stream to the server over TCP or TLS. Connects to every address of
+ * the host in turn with a deadline, keeps one 64 KiB buffer per direction, flushes only
+ * when the buffer is full or a reply must be awaited, and turns Nagle off (TCP_NODELAY).
+ */
+#ifndef POSTIE_CONN_H
+#define POSTIE_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "err.h"
+#include "tls.h"
+
+#define CONN_BUF_SIZE (64 * 1024)
+
+struct conn {
+	int fd;
+	struct tls *tls;  /* NULL: plaintext */
+	char *rbuf;       /* CONN_BUF_SIZE bytes */
+	size_t rpos, rlen;
+	char *wbuf;       /* CONN_BUF_SIZE bytes */
+	size_t wlen;
+	unsigned long writes; /* write calls made (for -v and benchmarks) */
+	char peer[128];   /* "host [address]:port" for messages */
+};
+
+/* Monotonic clock in milliseconds. */
+int64_t conn_clock_ms(void);
+
+/*
+ * Wait until FD is ready for EVENTS (POLLIN/POLLOUT) or DEADLINE passes. 0 ready, -1 with
+ * ERR_TEMP ("timed out") on expiry. Also used by tls.
+ */
+int conn_wait(int fd, short events, int64_t deadline, struct err *e);
+
+/*
+ * Resolve HOST (A-label or IP literal) and connect to PORT, trying every address (IPv6 and
+ * IPv4, as getaddrinfo orders them) until one answers before DEADLINE. ERR_NOHOST when the
+ * name does not resolve, ERR_TEMP when no address could be reached.
+ */
+int conn_open(struct conn *c, const char *host, int port, int64_t deadline, struct err *e);
+
+/*
+ * Start TLS on the connection (implicit TLS right after conn_open, or after STARTTLS's 220).
+ * Fails with ERR_PROTO when bytes the server sent are still unread (SEC-3); the read
+ * buffer is reset either way.
+ */
+int conn_start_tls(struct conn *c, const struct tls_config *cfg, int64_t deadline,
+	struct err *e);
+
+/* Queue N bytes for sending; flushes when the buffer fills. */
+int conn_write(struct conn *c, const void *p, size_t n, int64_t deadline, struct err *e);
+
+/* Send everything queued. */
+int conn_flush(struct conn *c, int64_t deadline, struct err *e);
+
+/*
+ * Read one line ending in LF. *LINE points into the read buffer (valid until the next
+ * read), *LEN is its length without the LF (a CR before the LF is left in). A line longer
+ * than MAX gives ERR_PROTO; end of stream ERR_TEMP ("connection closed").
+ */
+int conn_getline(struct conn *c, const char **line, size_t *len, size_t max,
+	int64_t deadline, struct err *e);
+
+/* True when received bytes are waiting unread (SEC-33). */
+bool conn_pending(const struct conn *c);
+
+/* Close the socket and free the session and buffers. Safe on a closed conn. */
+void conn_close(struct conn *c);
+
+#endif

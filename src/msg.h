@@ -1,0 +1,65 @@
+/*
+ * msg: the message on standard input. The header section is read into a bounded buffer,
+ * recipients are taken from it for -t, Bcc is removed and From, Date and Message-ID are
+ * added when missing. The body is never held: after msg_read_header, the caller streams
+ * m->rest and then the rest of the input. RFC 5322 §2.2, §3.6.
+ */
+#ifndef POSTIE_MSG_H
+#define POSTIE_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "buf.h"
+#include "addr.h"
+#include "err.h"
+
+struct msg {
+	struct buf head; /* the header section as read, line endings as in the input, without
+	                    the empty line that ends it */
+	bool has_body_sep; /* the input had the empty line (or any body) after the header */
+	struct buf rest;  /* bytes read past the header section: the start of the body */
+	struct buf out;   /* msg_rewrite's result: the header section to send, CRLF line ends,
+	                     ending with the empty line CRLF */
+};
+
+struct msg_opts {
+	const char *sender;   /* envelope sender for an added From ("" : none) */
+	const char *fullname; /* -F, or NULL */
+	const char *msgid_domain; /* the right-hand side of an added Message-ID */
+	bool remove_bcc;      /* always true in the core */
+};
+
+/* Start an empty message. */
+void msg_init(struct msg *m);
+void msg_fini(struct msg *m);
+
+/*
+ * Read from FD until the end of the header section: the first empty line, the first line
+ * that is neither a header field ("name:" with printable name, WSP allowed before the
+ * colon) nor a continuation, or the end of input. Bytes read past it go to m->rest.
+ * Errors: ERR_DATA when the header section passes BUF_MAX_HEADER or holds a NUL, ERR_OS
+ * when reading fails.
+ */
+int msg_read_header(struct msg *m, int fd, struct err *e);
+
+/* As msg_read_header, from memory (for tests): TEXT of LEN bytes is the whole input. */
+int msg_parse_header(struct msg *m, const char *text, size_t len, struct err *e);
+
+/*
+ * Append to L the recipients of the To, Cc and Bcc fields (-t, SEC-23), ERR_DATA on an
+ * invalid address (the message names the field).
+ */
+int msg_recipients(const struct msg *m, struct addr_list *l, struct err *e);
+
+/* True when the header section has a field called NAME (case-insensitive). */
+bool msg_has_field(const struct msg *m, const char *name);
+
+/*
+ * Build m->out: every field but Bcc (folded lines included; "Bcc :" too), line endings made
+ * CRLF, then From (from O->sender and O->fullname, the name RFC 2047-encoded when not ASCII,
+ * quoted when needed: SEC-20), Date and Message-ID added when missing, then the empty line.
+ * ERR_USAGE when the full name holds a control character.
+ */
+int msg_rewrite(struct msg *m, const struct msg_opts *o, struct err *e);
+
+#endif

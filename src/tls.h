@@ -1,0 +1,56 @@
+/*
+ * tls: the only file that includes GnuTLS. A client TLS session over a connected socket:
+ * TLS 1.3 and 1.2 only (SEC-10), chain and host name verification with a subjectAltName
+ * required (SEC-6, SEC-7), SHA-256 pinning (SEC-9), failure messages with the reason and the
+ * certificate's SHA-256 fingerprint (SEC-11). RFC 8446, RFC 5246, RFC 9525, RFC 8314.
+ */
+#ifndef POSTIE_TLS_H
+#define POSTIE_TLS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "err.h"
+
+struct tls_config {
+	const char *host;        /* name to verify and send as SNI (A-label or IP literal) */
+	const char *trust_file;  /* PEM CA certificates; NULL: the system trust store */
+	const char *fingerprint; /* NULL, or 64 lower-case hex digits: SHA-256 of the server's
+	                            certificate (DER); when set it replaces CA trust and name */
+	bool certcheck;          /* false: accept any certificate (the profile said so) */
+	const char *priorities;  /* GnuTLS priority string; NULL: TLS 1.3 and 1.2 only */
+};
+
+struct tls;
+
+/*
+ * Run a client handshake over FD (a connected socket; this sets it non-blocking) and verify
+ * the server, finishing before DEADLINE (conn_clock_ms() time). On success *OUT is a new
+ * session. Errors: ERR_TLS for a failed handshake or verification (the text says why:
+ * "certificate expired", "name mismatch: certificate is for X", "no subjectAltName",
+ * "issuer unknown", "fingerprint mismatch", and shows "SHA-256 fingerprint AA:BB:..."),
+ * ERR_TEMP for a timeout or a lost connection, ERR_CONFIG for an unreadable trust file or a
+ * bad priority string.
+ */
+int tls_start(struct tls **out, int fd, const struct tls_config *cfg, int64_t deadline,
+	struct err *e);
+
+/*
+ * Read up to N bytes, waiting until DEADLINE. Returns the count (> 0), 0 when the server
+ * closed the session, or -1 with e set (ERR_TEMP: timeout, connection lost; ERR_TLS).
+ */
+ssize_t tls_read(struct tls *t, void *p, size_t n, int64_t deadline, struct err *e);
+
+/* Write all N bytes before DEADLINE. 0 or -1 (ERR_TEMP, ERR_TLS). */
+int tls_write(struct tls *t, const void *p, size_t n, int64_t deadline, struct err *e);
+
+/* True when bytes already decrypted wait inside GnuTLS. */
+bool tls_pending(const struct tls *t);
+
+/* "TLS1.3 AES-256-GCM" and the like, for -v. */
+const char *tls_describe(const struct tls *t);
+
+/* Free the session without waiting for the server (NULL is a no-op). Does not close FD. */
+void tls_free(struct tls *t);
+
+#endif
