@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#define TAP_UNUSED __attribute__((unused))
+
 static int tap_n;
 static int tap_failed;
 
@@ -15,7 +17,7 @@ static int tap_ok(int cond, const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
 #include <stdarg.h>
-static int
+TAP_UNUSED static int
 tap_ok(int cond, const char *file, int line, const char *fmt, ...)
 {
 	va_list ap;
@@ -37,7 +39,7 @@ tap_ok(int cond, const char *file, int line, const char *fmt, ...)
 #define ok_mem(got, gotlen, want, wantlen, ...) \
 	tap_ok_mem((got), (gotlen), (want), (wantlen), __FILE__, __LINE__, __VA_ARGS__)
 
-static void
+TAP_UNUSED static void
 tap_dump(const char *label, const char *p, size_t n)
 {
 	printf("#   %s (%zu): \"", label, n);
@@ -58,7 +60,7 @@ tap_dump(const char *label, const char *p, size_t n)
 static int tap_ok_mem(const char *got, size_t gotlen, const char *want, size_t wantlen,
 	const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
-static int
+TAP_UNUSED static int
 tap_ok_mem(const char *got, size_t gotlen, const char *want, size_t wantlen, const char *file,
 	int line, const char *fmt, ...)
 {
@@ -81,7 +83,7 @@ tap_ok_mem(const char *got, size_t gotlen, const char *want, size_t wantlen, con
 }
 
 /* Print the plan and return the exit status for main. */
-static int
+TAP_UNUSED static int
 tap_done(void)
 {
 	printf("1..%d\n", tap_n);

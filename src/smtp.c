@@ -1,0 +1,533 @@
+/*
+ * smtp: the protocol engine. RFC 5321 (SMTP), RFC 3207 (STARTTLS), RFC 4954 (AUTH),
+ * RFC 2920 (PIPELINING), RFC 1870 (SIZE). Every command line goes through smtp_command and
+ * every reply through smtp_read_reply, so the checks of SEC-19, SEC-31..33 and the
+ * redaction of SEC-13 have one home each.
+ */
+#include "smtp.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "sasl.h"
+
+void
+smtp_reply_init(struct smtp_reply *r)
+{
+	r->code = 0;
+	r->nlines = 0;
+	buf_init(&r->text, BUF_MAX_REPLY);
+}
+
+void
+smtp_reply_fini(struct smtp_reply *r)
+{
+	buf_fini(&r->text);
+	r->code = 0;
+	r->nlines = 0;
+}
+
+/* Reply-line = *( Reply-code "-" [ textstring ] CRLF ) Reply-code [ SP textstring ] CRLF
+ * (RFC 5321 §4.2); every line of one reply carries the same code (§4.2.1). */
+int
+smtp_reply_feed(struct smtp_reply *r, const char *line, size_t len, struct err *e)
+{
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	if (r->nlines >= SMTP_REPLY_LINES_MAX)
+		return err_set(e, ERR_PROTO, "read reply: more than %d lines", SMTP_REPLY_LINES_MAX);
+	if (len < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '5' ||
+	    !isdigit((unsigned char)line[2]))
+		return err_set(e, ERR_PROTO, "read reply: malformed line \"%.60s\"",
+			len ? line : "");
+	int code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+	if (len > 3 && line[3] != ' ' && line[3] != '-')
+		return err_set(e, ERR_PROTO, "read reply: malformed line \"%.60s\"", line);
+	for (size_t i = 3; i < len; i++) {
+		unsigned char ch = (unsigned char)line[i];
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+			return err_set(e, ERR_PROTO, "read reply: control character 0x%02x in a reply",
+				ch);
+	}
+	if (r->nlines > 0 && code != r->code)
+		return err_set(e, ERR_PROTO, "read reply: code %d in a reply that began with %d",
+			code, r->code);
+	r->code = code;
+	if (r->nlines > 0 && buf_append(&r->text, "\n", 1, e) < 0)
+		return err_set(e, ERR_PROTO, "read reply: longer than %d bytes", BUF_MAX_REPLY);
+	if (len > 4 && buf_append(&r->text, line + 4, len - 4, e) < 0)
+		return err_set(e, ERR_PROTO, "read reply: longer than %d bytes", BUF_MAX_REPLY);
+	r->nlines++;
+	return (len > 3 && line[3] == '-') ? 0 : 1;
+}
+
+/* One EHLO keyword line: "KEYWORD [params]" (RFC 5321 §4.1.1.1). */
+static void
+caps_line(struct smtp_caps *c, const char *p, size_t n)
+{
+	static const struct { const char *name; unsigned bit; } known[] = {
+		{"PIPELINING", SMTP_CAP_PIPELINING},
+		{"STARTTLS", SMTP_CAP_STARTTLS},
+		{"8BITMIME", SMTP_CAP_8BITMIME},
+		{"SMTPUTF8", SMTP_CAP_SMTPUTF8},
+		{"CHUNKING", SMTP_CAP_CHUNKING},
+		{"DSN", SMTP_CAP_DSN},
+		{"ENHANCEDSTATUSCODES", SMTP_CAP_ENHANCEDSTATUSCODES},
+	};
+	size_t k = 0;
+	while (k < n && p[k] != ' ' && p[k] != '=')
+		k++;
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strlen(known[i].name) == k && strncasecmp(p, known[i].name, k) == 0)
+			c->bits |= known[i].bit;
+	/* "AUTH=LOGIN PLAIN" is an old form some servers still send beside "AUTH". */
+	if (k == 4 && strncasecmp(p, "AUTH", 4) == 0) {
+		c->bits |= SMTP_CAP_AUTH;
+		for (size_t i = k; i < n; i++) {
+			size_t at = strlen(c->auth);
+			size_t j = i + 1;
+			while (j < n && p[j] != ' ')
+				j++;
+			size_t w = j - (i + 1);
+			if (w > 0 && at + w + 2 < sizeof(c->auth)) {
+				if (at)
+					c->auth[at++] = ' ';
+				for (size_t q = 0; q < w; q++)
+					c->auth[at + q] = (char)toupper((unsigned char)p[i + 1 + q]);
+				c->auth[at + w] = '\0';
+			}
+			i = j - 1;
+		}
+	}
+	if (k == 4 && strncasecmp(p, "SIZE", 4) == 0) {
+		c->bits |= SMTP_CAP_SIZE;
+		c->size = 0;
+		/* SEC-35: a value too large to hold means no practical limit. */
+		for (size_t i = k + 1; i < n && isdigit((unsigned char)p[i]); i++) {
+			unsigned long d = (unsigned long)(p[i] - '0');
+			if (c->size > (ULONG_MAX - d) / 10) {
+				c->size = ULONG_MAX;
+				break;
+			}
+			c->size = c->size * 10 + d;
+		}
+	}
+}
+
+void
+smtp_caps_parse(struct smtp_caps *c, const struct smtp_reply *r)
+{
+	memset(c, 0, sizeof(*c));
+	const char *p = r->text.data ? r->text.data : "";
+	size_t n = r->text.len;
+	/* The first line is the greeting part of the EHLO reply, not a keyword. */
+	const char *nl = memchr(p, '\n', n);
+	while (nl) {
+		p = nl + 1;
+		n = r->text.len - (size_t)(p - r->text.data);
+		nl = memchr(p, '\n', n);
+		caps_line(c, p, nl ? (size_t)(nl - p) : n);
+	}
+}
+
+void
+smtp_timeouts_init(struct smtp_timeouts *t, int seconds)
+{
+	if (seconds > 0) {
+		int ms = seconds > INT_MAX / 1000 ? INT_MAX : seconds * 1000;
+		*t = (struct smtp_timeouts){ms, ms, ms, ms, ms, ms};
+		return;
+	}
+	/* RFC 5321 §4.5.3.2: greeting 5 min, MAIL/RCPT 5 min, DATA 2 min, each data block
+	 * 3 min, final reply 10 min. Connecting gets one minute over all addresses. */
+	*t = (struct smtp_timeouts){60000, 300000, 300000, 120000, 180000, 600000};
+}
+
+static int64_t
+deadline(int ms)
+{
+	return conn_clock_ms() + ms;
+}
+
+int
+smtp_command(struct smtp *s, size_t max, const char *shown, struct err *e, const char *fmt,
+	...)
+{
+	char line[SMTP_AUTH_LINE_MAX + 3];
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	/* SEC-19: one command per line, never split by a CR or LF inside a value. */
+	if (n < 0 || (size_t)n + 2 > max || (size_t)n + 2 > sizeof(line))
+		return err_set(e, ERR_SOFTWARE, "send command: longer than %zu octets; not sent", max);
+	for (int i = 0; i < n; i++)
+		if (line[i] == '\r' || line[i] == '\n' || line[i] == '\0')
+			return err_set(e, ERR_SOFTWARE,
+				"send command: CR, LF or NUL inside a command; not sent");
+	/* SEC-33: before a new exchange, nothing may be waiting that we did not ask for. */
+	if (s->awaited == 0 && conn_pending(&s->conn))
+		return err_set(e, ERR_PROTO, "send command to %s: the server sent data nobody asked for",
+			s->conn.peer);
+	if (shown)
+		log_line(LOG_OUT, shown, strlen(shown));
+	else
+		log_line(LOG_OUT, line, (size_t)n);
+	line[n] = '\r';
+	line[n + 1] = '\n';
+	s->awaited++;
+	int rc = conn_write(&s->conn, line, (size_t)n + 2, deadline(s->t.command), e);
+	explicit_bzero(line, sizeof(line));
+	return rc;
+}
+
+int
+smtp_read_reply(struct smtp *s, struct smtp_reply *r, int64_t dl, bool redact, struct err *e)
+{
+	if (conn_flush(&s->conn, dl, e) < 0)
+		return -1;
+	r->code = 0;
+	r->nlines = 0;
+	buf_reset(&r->text);
+	for (;;) {
+		const char *line;
+		size_t len;
+		if (conn_getline(&s->conn, &line, &len, SMTP_REPLY_LINE_MAX, dl, e) < 0)
+			return -1;
+		if (redact && len >= 3)
+			log_line(LOG_IN, "<redacted>", 10);
+		else
+			log_line(LOG_IN, line, len && line[len - 1] == '\r' ? len - 1 : len);
+		int rc = smtp_reply_feed(r, line, len, e);
+		if (rc < 0)
+			return -1;
+		if (rc == 1)
+			break;
+	}
+	if (s->awaited > 0)
+		s->awaited--;
+	return 0;
+}
+
+const char *
+smtp_reply_brief(const struct smtp_reply *r, char *out, size_t n)
+{
+	const char *t = r->text.data ? r->text.data : "";
+	const char *nl = memchr(t, '\n', r->text.len);
+	int tl = (int)(nl ? (size_t)(nl - t) : r->text.len);
+	if (tl > 200)
+		tl = 200;
+	snprintf(out, n, "%d %.*s", r->code, tl, t);
+	return out;
+}
+
+/* The error kind for a failure reply: 4xx is worth retrying, 5xx is not. */
+static enum err_kind
+kind_of(int code, enum err_kind perm)
+{
+	return code >= 400 && code < 500 ? ERR_TEMP : perm;
+}
+
+int
+smtp_greeting(struct smtp *s, struct err *e)
+{
+	struct smtp_reply r;
+	char brief[256];
+
+	smtp_reply_init(&r);
+	int rc = smtp_read_reply(s, &r, deadline(s->t.greeting), false, e);
+	if (rc == 0 && r.code != 220) {
+		smtp_reply_brief(&r, brief, sizeof(brief));
+		if (r.code >= 400) {
+			/* SEC-40: say goodbye, never EHLO. */
+			rc = err_set_code(e, kind_of(r.code, ERR_PERM), r.code,
+				"greet %s: server refused the session: %s", s->conn.peer, brief);
+			smtp_quit(s);
+		} else {
+			rc = err_set_code(e, ERR_PROTO, r.code, "greet %s: unexpected greeting: %s",
+				s->conn.peer, brief);
+		}
+	}
+	smtp_reply_fini(&r);
+	return rc;
+}
+
+int
+smtp_ehlo(struct smtp *s, const char *domain, bool allow_helo, struct err *e)
+{
+	struct smtp_reply r;
+	char brief[256];
+	int rc;
+
+	smtp_reply_init(&r);
+	if ((rc = smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "EHLO %s", domain)) == 0 &&
+	    (rc = smtp_read_reply(s, &r, deadline(s->t.command), false, e)) == 0) {
+		if (r.code == 250) {
+			smtp_caps_parse(&s->caps, &r);
+		} else if (r.code >= 500 && allow_helo) {
+			memset(&s->caps, 0, sizeof(s->caps));
+			if ((rc = smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "HELO %s", domain)) == 0 &&
+			    (rc = smtp_read_reply(s, &r, deadline(s->t.command), false, e)) == 0 &&
+			    r.code != 250)
+				rc = err_set_code(e, kind_of(r.code, ERR_PERM), r.code,
+					"send HELO to %s: %s", s->conn.peer,
+					smtp_reply_brief(&r, brief, sizeof(brief)));
+		} else {
+			/* SEC-1: with TLS required there is no HELO fallback. */
+			rc = err_set_code(e, kind_of(r.code, ERR_PERM), r.code, "send EHLO to %s: %s",
+				s->conn.peer, smtp_reply_brief(&r, brief, sizeof(brief)));
+		}
+	}
+	smtp_reply_fini(&r);
+	return rc;
+}
+
+int
+smtp_starttls(struct smtp *s, const struct tls_config *cfg, const char *domain, struct err *e)
+{
+	struct smtp_reply r;
+	char brief[256];
+	int rc;
+
+	smtp_reply_init(&r);
+	if ((rc = smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "STARTTLS")) == 0 &&
+	    (rc = smtp_read_reply(s, &r, deadline(s->t.command), false, e)) == 0 && r.code != 220)
+		rc = err_set_code(e, kind_of(r.code, ERR_TLS), r.code,
+			"start TLS with %s: server refused STARTTLS: %s; not sending anything in clear",
+			s->conn.peer, smtp_reply_brief(&r, brief, sizeof(brief)));
+	smtp_reply_fini(&r);
+	if (rc < 0)
+		return -1;
+	if (conn_start_tls(&s->conn, cfg, deadline(s->t.command), e) < 0)
+		return -1;
+	s->tls = true;
+	log_info("TLS started: %s", tls_describe(s->conn.tls));
+	/* SEC-4: what the server said before TLS is forgotten; only the new EHLO counts. */
+	memset(&s->caps, 0, sizeof(s->caps));
+	return smtp_ehlo(s, domain, false, e);
+}
+
+/* Read an AUTH reply and turn a failure into the right kind (SEC-17). */
+static int
+auth_reply(struct smtp *s, struct smtp_reply *r, struct err *e)
+{
+	char brief[256];
+
+	if (smtp_read_reply(s, r, deadline(s->t.command), false, e) < 0)
+		return -1;
+	if (r->code == 235 || r->code == 334)
+		return 0;
+	return err_set_code(e, kind_of(r->code, ERR_AUTH), r->code,
+		"authenticate to %s: %s; check `user` and the password", s->conn.peer,
+		smtp_reply_brief(r, brief, sizeof(brief)));
+}
+
+int
+smtp_auth(struct smtp *s, const char *mech, const char *user, const char *pass, struct err *e)
+{
+	struct smtp_reply r;
+	struct buf b;
+	int rc = -1;
+
+	smtp_reply_init(&r);
+	buf_init(&b, BUF_MAX_SECRET);
+	b.secret = true;
+	if (strcmp(mech, "PLAIN") == 0) {
+		if (sasl_plain(&b, user, pass, e) < 0)
+			goto out;
+		/* RFC 4954 §4: an initial response that would make the line too long waits for
+		 * the server's empty challenge instead. */
+		if (b.len + strlen("AUTH PLAIN \r\n") <= SMTP_COMMAND_MAX) {
+			if (smtp_command(s, SMTP_COMMAND_MAX, "AUTH PLAIN <redacted>", e,
+				    "AUTH PLAIN %s", b.data) < 0 || auth_reply(s, &r, e) < 0)
+				goto out;
+		} else {
+			if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "AUTH PLAIN") < 0 ||
+			    auth_reply(s, &r, e) < 0)
+				goto out;
+		}
+		if (r.code == 334 &&
+		    (smtp_command(s, SMTP_AUTH_LINE_MAX, "<redacted>", e, "%s", b.data) < 0 ||
+			    auth_reply(s, &r, e) < 0))
+			goto out;
+	} else if (strcmp(mech, "LOGIN") == 0) {
+		if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "AUTH LOGIN") < 0 ||
+		    auth_reply(s, &r, e) < 0)
+			goto out;
+		const char *steps[2] = {user, pass};
+		for (int i = 0; i < 2 && r.code == 334; i++) {
+			buf_reset(&b);
+			if (sasl_base64_encode(&b, steps[i], strlen(steps[i]), e) < 0 ||
+			    smtp_command(s, SMTP_AUTH_LINE_MAX, "<redacted>", e, "%s", b.data) < 0 ||
+			    auth_reply(s, &r, e) < 0)
+				goto out;
+		}
+	} else {
+		err_set(e, ERR_CONFIG, "authenticate to %s: mechanism %s is not supported", s->conn.peer,
+			mech);
+		goto out;
+	}
+	if (r.code != 235) {
+		err_set_code(e, ERR_PROTO, r.code, "authenticate to %s: unexpected reply %d",
+			s->conn.peer, r.code);
+		goto out;
+	}
+	rc = 0;
+out:
+	buf_fini(&b);
+	smtp_reply_fini(&r);
+	return rc;
+}
+
+int
+smtp_envelope(struct smtp *s, const char *sender, char *const *rcpts, size_t n, struct err *e)
+{
+	bool pipe = s->caps.bits & SMTP_CAP_PIPELINING;
+	struct smtp_reply r;
+	char brief[256];
+	int rc = -1;
+	size_t refused = 0;
+	bool perm = false;
+	struct err first;
+
+	err_clear(&first);
+	smtp_reply_init(&r);
+	/* RFC 2920 §3: MAIL, every RCPT and DATA go as one group; the replies come back in
+	 * order. Without PIPELINING each waits for its reply. */
+	if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "MAIL FROM:<%s>", sender) < 0)
+		goto out;
+	if (pipe) {
+		for (size_t i = 0; i < n; i++)
+			if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "RCPT TO:<%s>", rcpts[i]) < 0)
+				goto out;
+		if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "DATA") < 0)
+			goto out;
+	}
+	if (smtp_read_reply(s, &r, deadline(s->t.command), false, e) < 0)
+		goto out;
+	bool mail_ok = r.code == 250;
+	if (!mail_ok)
+		err_set_code(&first, kind_of(r.code, ERR_PERM), r.code, "send MAIL FROM:<%s> to %s: %s",
+			sender, s->conn.peer, smtp_reply_brief(&r, brief, sizeof(brief)));
+	for (size_t i = 0; i < n && (pipe || mail_ok); i++) {
+		if (!pipe &&
+		    smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "RCPT TO:<%s>", rcpts[i]) < 0)
+			goto out;
+		if (smtp_read_reply(s, &r, deadline(s->t.command), false, e) < 0)
+			goto out;
+		if (r.code == 250 || r.code == 251 || !mail_ok)
+			continue;
+		if (r.code >= 500)
+			perm = true;
+		if (refused++ == 0)
+			err_set_code(&first, ERR_TEMP, r.code, "send to <%s>: server refused recipient: %s",
+				rcpts[i], smtp_reply_brief(&r, brief, sizeof(brief)));
+		if (!pipe)
+			break;
+	}
+	if (refused) {
+		/* SEC-38: one refusal abandons the whole transaction; 5xx anywhere means a retry
+		 * cannot fix it. */
+		first.kind = perm ? ERR_NOUSER : ERR_TEMP;
+		if (refused > 1 || (pipe && refused < n)) {
+			size_t k = strlen(first.text);
+			snprintf(first.text + k, sizeof(first.text) - k,
+				" (%zu of %zu recipients refused; nothing was sent)", refused, n);
+		}
+	}
+	bool ok = mail_ok && refused == 0;
+	if (!pipe && ok) {
+		if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "DATA") < 0)
+			goto out;
+	}
+	if (pipe || ok) {
+		if (smtp_read_reply(s, &r, deadline(s->t.data_init), false, e) < 0)
+			goto out;
+		if (r.code == 354 && !ok) {
+			/* The server is now reading message data: no command can follow. Closing
+			 * without the end marker makes it drop the transaction. */
+			smtp_abandon(s);
+		} else if (r.code != 354 && ok) {
+			err_set_code(&first, kind_of(r.code, ERR_PERM), r.code, "send DATA to %s: %s",
+				s->conn.peer, smtp_reply_brief(&r, brief, sizeof(brief)));
+			ok = false;
+		}
+	}
+	if (!ok) {
+		if (e)
+			*e = first;
+		smtp_quit(s);
+		goto out;
+	}
+	rc = 0;
+out:
+	smtp_reply_fini(&r);
+	return rc;
+}
+
+int
+smtp_data_sink(void *ctx, const char *p, size_t n, struct err *e)
+{
+	struct smtp *s = ctx;
+	return conn_write(&s->conn, p, n, deadline(s->t.data_block), e);
+}
+
+int
+smtp_data_end(struct smtp *s, struct err *e)
+{
+	struct smtp_reply r;
+	char brief[256];
+	int rc;
+
+	/* SEC-33: a reply that came during the data was not asked for; the final reply must
+	 * be read after the end marker was written. */
+	if (conn_pending(&s->conn))
+		return err_set(e, ERR_PROTO,
+			"send message to %s: the server sent data during the message; not ending it",
+			s->conn.peer);
+	log_line(LOG_OUT, ".", 1);
+	s->awaited++;
+	if (s->caps.bits & SMTP_CAP_PIPELINING) {
+		/* Pipelined QUIT: the goodbye costs no extra round trip. */
+		if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "QUIT") < 0)
+			return -1;
+		s->quit_sent = true;
+	}
+	smtp_reply_init(&r);
+	rc = smtp_read_reply(s, &r, deadline(s->t.data_end), false, e);
+	if (rc == 0 && (r.code < 200 || r.code > 299))
+		rc = err_set_code(e, kind_of(r.code, ERR_PERM), r.code,
+			"send message to %s: server refused it: %s", s->conn.peer,
+			smtp_reply_brief(&r, brief, sizeof(brief)));
+	smtp_reply_fini(&r);
+	return rc;
+}
+
+void
+smtp_quit(struct smtp *s)
+{
+	if (s->conn.fd < 0)
+		return;
+	struct smtp_reply r;
+	smtp_reply_init(&r);
+	/* The goodbye is a courtesy: a short wait, errors ignored. */
+	int wait = s->t.command < 2000 ? s->t.command : 2000;
+	if (s->quit_sent || smtp_command(s, SMTP_COMMAND_MAX, NULL, NULL, "QUIT") == 0)
+		smtp_read_reply(s, &r, deadline(wait), false, NULL);
+	smtp_reply_fini(&r);
+	conn_close(&s->conn);
+}
+
+void
+smtp_abandon(struct smtp *s)
+{
+	conn_close(&s->conn);
+}

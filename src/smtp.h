@@ -1,0 +1,148 @@
+/*
+ * smtp: the protocol. Strict reply reading (SEC-31, SEC-32), EHLO capabilities (SEC-35),
+ * the one function that writes a command line (SEC-19), STARTTLS with capabilities rebuilt
+ * (SEC-1..4), AUTH (SEC-12, SEC-13, SEC-17), a pipelined envelope (RFC 2920) and the data
+ * phase (SEC-30, SEC-33). RFC 5321, RFC 3207, RFC 4954, RFC 2920, RFC 1870.
+ */
+#ifndef POSTIE_SMTP_H
+#define POSTIE_SMTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "buf.h"
+#include "conn.h"
+#include "err.h"
+
+#define SMTP_REPLY_LINE_MAX 2048 /* RFC 5321 §4.5.3.1.5 says 512; margin for real servers */
+#define SMTP_REPLY_LINES_MAX 100 /* SEC-31 */
+#define SMTP_COMMAND_MAX 512     /* RFC 5321 §4.5.3.1.4, CRLF included */
+#define SMTP_AUTH_LINE_MAX 12288 /* RFC 4954 §4: SASL continuation lines */
+
+struct smtp_reply {
+	int code;        /* from the final line */
+	size_t nlines;
+	struct buf text; /* each line's text after "NNN-" or "NNN ", lines joined by '\n' */
+};
+
+enum {
+	SMTP_CAP_PIPELINING = 1u << 0,
+	SMTP_CAP_STARTTLS = 1u << 1,
+	SMTP_CAP_AUTH = 1u << 2,
+	SMTP_CAP_SIZE = 1u << 3,
+	SMTP_CAP_8BITMIME = 1u << 4,
+	SMTP_CAP_SMTPUTF8 = 1u << 5,
+	SMTP_CAP_CHUNKING = 1u << 6,
+	SMTP_CAP_DSN = 1u << 7,
+	SMTP_CAP_ENHANCEDSTATUSCODES = 1u << 8,
+};
+
+struct smtp_caps {
+	unsigned bits;
+	char auth[512];     /* the AUTH mechanisms, space-separated, upper case */
+	unsigned long size; /* SIZE limit; 0: none given; ULONG_MAX: too large to matter */
+};
+
+struct smtp_timeouts { /* milliseconds; SEC-34, RFC 5321 §4.5.3.2 */
+	int connect, greeting, command, data_init, data_block, data_end;
+};
+
+struct smtp {
+	struct conn conn;
+	struct smtp_caps caps;
+	struct smtp_timeouts t;
+	unsigned awaited; /* replies owed by the server for commands sent */
+	bool tls;         /* the session runs over TLS */
+	bool quit_sent;   /* QUIT went out pipelined behind the data */
+};
+
+/* Start an empty reply. */
+void smtp_reply_init(struct smtp_reply *r);
+void smtp_reply_fini(struct smtp_reply *r);
+
+/*
+ * Feed one reply line (LINE, LEN bytes, without LF; a final CR is allowed) into R.
+ * Returns 1 when the reply is complete, 0 when more lines follow, -1 with ERR_PROTO on a
+ * malformed line: bad code, code not the same as the first line's, NUL or other control
+ * character, too many lines.
+ */
+int smtp_reply_feed(struct smtp_reply *r, const char *line, size_t len, struct err *e);
+
+/* Fill C from an EHLO reply, from scratch (SEC-4). Unknown keywords are ignored. */
+void smtp_caps_parse(struct smtp_caps *c, const struct smtp_reply *r);
+
+/* The RFC 5321 default deadlines, or every one set to SECONDS when SECONDS > 0. */
+void smtp_timeouts_init(struct smtp_timeouts *t, int seconds);
+
+/*
+ * Format a command line, refuse it (ERR_SOFTWARE) when it holds CR, LF or NUL or is longer
+ * than MAX octets with its CRLF (SEC-19), show it in the transcript (SHOWN in its place when
+ * not NULL: redaction, SEC-13), and queue it. A command that starts a new exchange (no
+ * reply owed) first checks that the server sent nothing unasked (SEC-33).
+ */
+int smtp_command(struct smtp *s, size_t max, const char *shown, struct err *e,
+	const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/*
+ * Flush what is queued and read the next reply before DEADLINE (conn_clock_ms time).
+ * REDACT shows only the code in the transcript.
+ */
+int smtp_read_reply(struct smtp *s, struct smtp_reply *r, int64_t deadline, bool redact,
+	struct err *e);
+
+/* Describe reply R for a message: "550 5.1.1 no such user" (first line, cut to fit). */
+const char *smtp_reply_brief(const struct smtp_reply *r, char *out, size_t n);
+
+/* The commands, each a send and its reply(ies). All take deadlines from s->t. */
+
+/*
+ * Read the greeting (SEC-40): 220 goes on; 554 and other 5xx: QUIT, ERR_PERM; 421 and other
+ * 4xx: QUIT, ERR_TEMP.
+ */
+int smtp_greeting(struct smtp *s, struct err *e);
+
+/*
+ * EHLO DOMAIN and rebuild s->caps from its reply. When the server refuses EHLO with 5xx and
+ * ALLOW_HELO (no TLS required), fall back to HELO with empty capabilities; else ERR_PERM.
+ */
+int smtp_ehlo(struct smtp *s, const char *domain, bool allow_helo, struct err *e);
+
+/*
+ * STARTTLS, the handshake, and EHLO again (SEC-1..4). The caller has checked the
+ * capability. 454 and other 4xx: ERR_TEMP; 5xx: ERR_TLS; unread bytes after 220: ERR_PROTO.
+ */
+int smtp_starttls(struct smtp *s, const struct tls_config *cfg, const char *domain,
+	struct err *e);
+
+/*
+ * AUTH with MECH ("PLAIN" or "LOGIN"). 235 ok; 535 and other 5xx: ERR_AUTH; 4xx: ERR_TEMP.
+ * Arguments and continuation lines are redacted in the transcript (SEC-13).
+ */
+int smtp_auth(struct smtp *s, const char *mech, const char *user, const char *pass,
+	struct err *e);
+
+/*
+ * MAIL FROM, every RCPT TO and DATA: one write with PIPELINING, else one at a time.
+ * Success means 354. A refused recipient abandons the transaction (SEC-38): ERR_NOUSER (any
+ * 5xx) or ERR_TEMP naming the addresses; the connection is then unusable when a 354 came
+ * back (the caller closes it without sending data).
+ */
+int smtp_envelope(struct smtp *s, const char *sender, char *const *rcpts, size_t n,
+	struct err *e);
+
+/* A dot_sink that queues message data on the connection (data-block deadline). */
+int smtp_data_sink(void *smtp, const char *p, size_t n, struct err *e);
+
+/*
+ * After the encoder's end marker has been queued: check that the server sent nothing
+ * unasked (SEC-33), send the data (with QUIT behind it under PIPELINING), and read the final
+ * reply: 2xx ok, 4xx ERR_TEMP, 5xx ERR_PERM.
+ */
+int smtp_data_end(struct smtp *s, struct err *e);
+
+/* QUIT (when not already sent) and close. Never fails: the mail is already settled. */
+void smtp_quit(struct smtp *s);
+
+/* Close the connection without a word (abandon a transaction: no end of data is sent). */
+void smtp_abandon(struct smtp *s);
+
+#endif

@@ -1,0 +1,338 @@
+/*
+ * submit: one delivery, from options and profile to the server's final reply. Every check
+ * that needs no server runs before the connection is made, so a bad address, a bad profile
+ * or a failing password command never costs a connection and never sends a byte.
+ */
+#include "submit.h"
+
+#include <errno.h>
+#include <idn2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "addr.h"
+#include "dot.h"
+#include "log.h"
+#include "msg.h"
+#include "profile.h"
+#include "sasl.h"
+#include "secret.h"
+#include "smtp.h"
+
+#define READ_CHUNK (64 * 1024)
+
+struct delivery {
+	const struct opts *o;
+	struct profile prof;
+	const struct account *acct;
+	char *sender;           /* normalised envelope sender; "" is the null sender */
+	struct addr_list rcpts; /* normalised, without duplicates */
+	struct msg msg;
+	struct buf password;    /* secret */
+	char *host;             /* A-label form of the account's host */
+};
+
+static int
+choose_account(struct delivery *d, struct err *e)
+{
+	const struct opts *o = d->o;
+
+	if (o->account) {
+		d->acct = profile_find(&d->prof, o->account);
+		if (!d->acct)
+			return err_set(e, ERR_CONFIG,
+				"choose account %s: no such account in the profile; check -a", o->account);
+		return 0;
+	}
+	if (o->sender) {
+		char *norm = NULL;
+		if (addr_envelope(o->sender, true, ERR_USAGE, &norm, e) < 0)
+			return -1;
+		d->acct = profile_find_by_from(&d->prof, norm);
+		free(norm);
+		if (d->acct)
+			return 0;
+	}
+	d->acct = profile_find(&d->prof, "default");
+	if (!d->acct)
+		return err_set(e, ERR_CONFIG,
+			"choose account: none given and no default; pass -a NAME or add "
+			"`account default : NAME` to ~/.config/postie/config");
+	return 0;
+}
+
+static int
+choose_sender(struct delivery *d, struct err *e)
+{
+	if (d->o->sender)
+		return addr_envelope(d->o->sender, true, ERR_USAGE, &d->sender, e);
+	if (d->acct->from)
+		return addr_envelope(d->acct->from, true, ERR_CONFIG, &d->sender, e);
+	return err_set(e, ERR_CONFIG,
+		"choose envelope sender: account %s has no `from`; add `from ADDRESS` to it in %s "
+		"or pass -f ADDRESS", d->acct->name, d->acct->file);
+}
+
+static void
+add_unique(struct addr_list *to, const struct addr_list *from)
+{
+	for (size_t i = 0; i < from->n; i++) {
+		bool seen = false;
+		for (size_t j = 0; j < to->n && !seen; j++)
+			seen = strcmp(to->v[j], from->v[i]) == 0;
+		if (!seen)
+			addr_list_add(to, from->v[i]);
+	}
+}
+
+static int
+collect_recipients(struct delivery *d, struct err *e)
+{
+	struct addr_list l = {0};
+	int rc = 0;
+
+	/* SEC-22: every operand must be valid; one bad element refuses the whole run. */
+	for (size_t i = 0; i < d->o->nrcpts && rc == 0; i++) {
+		const char *r = d->o->rcpts[i];
+		if (r[0] == '-')
+			rc = err_set(e, ERR_USAGE,
+				"check recipient \"%s\": begins with '-'; flags go before recipients", r);
+		else
+			rc = addr_list_parse(&l, r, strlen(r), ERR_USAGE, e);
+	}
+	if (rc == 0 && d->o->read_rcpts)
+		rc = msg_recipients(&d->msg, &l, e);
+	if (rc == 0) {
+		add_unique(&d->rcpts, &l);
+		if (d->rcpts.n == 0)
+			rc = err_set(e, d->o->read_rcpts ? ERR_DATA : ERR_USAGE,
+				"collect recipients: none; name them after the flags%s",
+				d->o->read_rcpts ? " or in To, Cc or Bcc" : " or pass -t");
+	}
+	addr_list_fini(&l);
+	return rc;
+}
+
+/* SEC-8: the host name in A-label form, for DNS, SNI and verification alike. */
+static int
+host_ascii(struct delivery *d, const char *host, struct err *e)
+{
+	bool ascii = true;
+	for (const unsigned char *p = (const unsigned char *)host; *p; p++)
+		if (*p >= 0x80)
+			ascii = false;
+	if (ascii) {
+		d->host = xstrdup(host);
+		return 0;
+	}
+	char *out = NULL;
+	int rc = idn2_to_ascii_8z(host, &out, IDN2_NONTRANSITIONAL);
+	if (rc != IDN2_OK)
+		return err_set(e, ERR_CONFIG, "convert host %s: %s; check `host` in %s", host,
+			idn2_strerror(rc), d->acct->file);
+	d->host = xstrdup(out);
+	idn2_free(out);
+	return 0;
+}
+
+/* What the account asks of TLS and AUTH, checked before connecting (SEC-1, SEC-12). */
+static int
+check_policy(struct delivery *d, struct err *e)
+{
+	const struct account *a = d->acct;
+
+	if (!a->host)
+		return err_set(e, ERR_CONFIG, "connect: account %s (%s:%u) has no `host`; add one",
+			a->name, a->file, a->line);
+	if (a->auth && !a->user)
+		return err_set(e, ERR_CONFIG,
+			"authenticate: account %s (%s:%u) says `auth` but has no `user`; add one",
+			a->name, a->file, a->line);
+	if (a->auth && !a->tls)
+		return err_set(e, ERR_TLS,
+			"authenticate to %s: account %s has `tls off`; postie does not send a password "
+			"in clear. Turn TLS on (remove `tls off`)", a->host, a->name);
+	if (a->auth && !a->tls_certcheck && !a->tls_fingerprint)
+		return err_set(e, ERR_TLS,
+			"authenticate to %s: account %s has `tls_certcheck off`; postie does not send "
+			"a password to an unverified server. Pin it with `tls_fingerprint` instead",
+			a->host, a->name);
+	if (a->tls && !a->tls_certcheck && !a->tls_fingerprint)
+		warn("account %s: tls_certcheck off: the server's certificate is not verified",
+			a->name);
+	if (a->auth && a->auth_mech && !sasl_choose(a->auth_mech, a->auth_mech, e))
+		return -1;
+	return 0;
+}
+
+static int
+prepare(struct delivery *d, int fd, struct err *e)
+{
+	const struct opts *o = d->o;
+
+	if (profile_load(&d->prof, POSTIE_SYSCONFIG, o->profile, e) < 0)
+		return -1;
+	if (choose_account(d, e) < 0 || choose_sender(d, e) < 0)
+		return -1;
+	log_info("account %s from %s:%u", d->acct->name, d->acct->file, d->acct->line);
+	if (check_policy(d, e) < 0 || host_ascii(d, d->acct->host, e) < 0)
+		return -1;
+	if (msg_read_header(&d->msg, fd, e) < 0)
+		return -1;
+	if (collect_recipients(d, e) < 0)
+		return -1;
+	const char *dom = addr_domain(d->sender);
+	struct msg_opts mo = {
+		.sender = d->sender,
+		.fullname = o->fullname,
+		.msgid_domain = dom && *dom ? dom : d->acct->domain,
+		.remove_bcc = true,
+	};
+	if (msg_rewrite(&d->msg, &mo, e) < 0)
+		return -1;
+	if (d->acct->auth) {
+		if (secret_get(d->acct, &d->password, e) < 0)
+			return -1;
+		if (d->password.len == 0)
+			return err_set(e, ERR_CONFIG,
+				"authenticate: account %s has no password; add `password` or "
+				"`passwordeval` to %s", d->acct->name, d->acct->file);
+	}
+	return 0;
+}
+
+/* Stream the header section, the start of the body, and the rest of FD through the encoder. */
+static int
+send_body(struct delivery *d, struct smtp *s, int fd, struct err *e)
+{
+	struct dot enc;
+	dot_init(&enc, !d->o->ignore_dots);
+	if (dot_encode(&enc, d->msg.out.data, d->msg.out.len, smtp_data_sink, s, e) < 0)
+		return -1;
+	if (d->msg.rest.len &&
+	    dot_encode(&enc, d->msg.rest.data, d->msg.rest.len, smtp_data_sink, s, e) < 0)
+		return -1;
+	char *chunk = xmalloc(READ_CHUNK);
+	int rc = 0;
+	while (d->msg.has_body_sep && !enc.ended) {
+		ssize_t n = read(fd, chunk, READ_CHUNK);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = err_set(e, ERR_OS, "read message: %s; nothing was delivered",
+				strerror(errno));
+			break;
+		}
+		if ((rc = dot_encode(&enc, chunk, (size_t)n, smtp_data_sink, s, e)) < 0)
+			break;
+	}
+	free(chunk);
+	if (rc == 0)
+		rc = dot_finish(&enc, smtp_data_sink, s, e);
+	if (rc == 0)
+		log_info("message: %llu bytes sent in %lu writes", (unsigned long long)enc.out_bytes,
+			s->conn.writes);
+	return rc;
+}
+
+static int
+session(struct delivery *d, int fd, struct err *e)
+{
+	const struct account *a = d->acct;
+	struct smtp s = {0};
+	int port = profile_port(a);
+
+	s.conn.fd = -1;
+	smtp_timeouts_init(&s.t, a->timeout);
+	struct tls_config tc = {
+		.host = a->tls_host_override ? a->tls_host_override : d->host,
+		.trust_file = a->tls_trust_file,
+		.fingerprint = a->tls_fingerprint,
+		.certcheck = a->tls_certcheck,
+		.priorities = a->tls_priorities,
+	};
+	if (conn_open(&s.conn, d->host, port, conn_clock_ms() + s.t.connect, e) < 0)
+		return -1;
+	log_info("connected to %s", s.conn.peer);
+	int rc = -1;
+	if (a->tls && !a->tls_starttls) {
+		/* Implicit TLS (RFC 8314 §3): the handshake comes before the greeting. */
+		if (conn_start_tls(&s.conn, &tc, conn_clock_ms() + s.t.greeting, e) < 0)
+			goto out;
+		s.tls = true;
+		log_info("TLS started: %s", tls_describe(s.conn.tls));
+	}
+	if (smtp_greeting(&s, e) < 0 || smtp_ehlo(&s, a->domain, !a->tls, e) < 0)
+		goto out;
+	if (a->tls && a->tls_starttls) {
+		if (!(s.caps.bits & SMTP_CAP_STARTTLS)) {
+			/* SEC-1: no silent downgrade. */
+			err_set(e, ERR_TLS,
+				"start TLS with %s: the server does not offer STARTTLS; nothing was sent. "
+				"%s", s.conn.peer,
+				(a->set & PROFILE_SET_TLS)
+					? "Use `tls_starttls off` if it speaks TLS from the start (port 465)"
+					: "postie requires TLS by default (msmtp did not): if this server has "
+					  "no TLS at all, add `tls off` to the account, and know that mail "
+					  "then travels in clear");
+			goto out;
+		}
+		if (smtp_starttls(&s, &tc, a->domain, e) < 0)
+			goto out;
+	}
+	if (a->auth) {
+		if (!(s.caps.bits & SMTP_CAP_AUTH)) {
+			err_set(e, ERR_PERM, "authenticate to %s: the server offers no AUTH; remove "
+				"`user`/`auth` from account %s if it needs none", s.conn.peer, a->name);
+			goto out;
+		}
+		const char *mech = sasl_choose(s.caps.auth, a->auth_mech, e);
+		if (!mech || smtp_auth(&s, mech, a->user, d->password.data, e) < 0)
+			goto out;
+		buf_fini(&d->password);
+	}
+	if (smtp_envelope(&s, d->sender, d->rcpts.v, d->rcpts.n, e) < 0)
+		goto out;
+	if (send_body(d, &s, fd, e) < 0) {
+		/* SEC-30: a message that could not be read or encoded whole is never ended. */
+		smtp_abandon(&s);
+		goto out;
+	}
+	if (smtp_data_end(&s, e) < 0)
+		goto out;
+	rc = 0;
+	log_info("delivered to %zu recipient%s", d->rcpts.n, d->rcpts.n == 1 ? "" : "s");
+out:
+	if (rc < 0 && s.conn.fd >= 0 && e && e->kind != ERR_TEMP && e->kind != ERR_PROTO &&
+	    e->kind != ERR_TLS && e->kind != ERR_SOFTWARE)
+		smtp_quit(&s);
+	else if (rc == 0)
+		smtp_quit(&s);
+	conn_close(&s.conn);
+	return rc;
+}
+
+int
+submit_run(const struct opts *o, int fd, struct err *e)
+{
+	struct delivery d = {.o = o};
+
+	msg_init(&d.msg);
+	buf_init(&d.password, BUF_MAX_SECRET);
+	d.password.secret = true;
+	int rc = prepare(&d, fd, e);
+	if (rc == 0)
+		rc = session(&d, fd, e);
+	buf_fini(&d.password);
+	free(d.host);
+	free(d.sender);
+	addr_list_fini(&d.rcpts);
+	msg_fini(&d.msg);
+	profile_fini(&d.prof);
+	return rc;
+}
