@@ -1,0 +1,1075 @@
+/*
+ * profile: msmtp's configuration syntax (msmtp(1), "CONFIGURATION FILES"), so that an existing
+ * ~/.msmtprc loads unchanged, with postie's secure defaults (TLS on, STARTTLS, verified
+ * certificates). Requirements met here: SEC-9 (SHA-256 pins only), SEC-14 (a file holding a
+ * secret must be private), SEC-24 (no CR, LF or NUL in any value).
+ */
+#include "profile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A profile is a few hundred bytes; anything near this is not a profile. */
+#define PROFILE_MAX_FILE (1024 * 1024)
+/* How much of an unknown command word an error message quotes. */
+#define PROFILE_SHOW 64
+/* RFC 4422 §3.1: a SASL mechanism name is 1 to 20 characters. */
+#define SASL_MECH_MAX 20
+/* A SHA-256 fingerprint in hex. */
+#define FPR_DIGITS 64
+
+/*
+ * Every setting of struct account, with the bit that says a profile line gave it. The table
+ * drives inheritance (copy what the parent set), comparison and freeing, so that adding a
+ * setting is one line here and one in the command table below.
+ */
+enum ftype { F_STR, F_BOOL, F_INT };
+
+struct field {
+	unsigned bit;
+	enum ftype type;
+	size_t off;
+};
+
+#define FIELD(bit, type, member) { bit, type, offsetof(struct account, member) }
+
+static const struct field fields[] = {
+	FIELD(PROFILE_SET_HOST, F_STR, host),
+	FIELD(PROFILE_SET_PORT, F_INT, port),
+	FIELD(PROFILE_SET_FROM, F_STR, from),
+	FIELD(PROFILE_SET_DOMAIN, F_STR, domain),
+	FIELD(PROFILE_SET_USER, F_STR, user),
+	FIELD(PROFILE_SET_PASSWORD, F_STR, password),
+	FIELD(PROFILE_SET_PASSWORDEVAL, F_STR, passwordeval),
+	FIELD(PROFILE_SET_AUTH, F_BOOL, auth),
+	FIELD(PROFILE_SET_AUTH, F_STR, auth_mech),
+	FIELD(PROFILE_SET_TLS, F_BOOL, tls),
+	FIELD(PROFILE_SET_TLS_STARTTLS, F_BOOL, tls_starttls),
+	FIELD(PROFILE_SET_TLS_TRUST_FILE, F_STR, tls_trust_file),
+	FIELD(PROFILE_SET_TLS_FINGERPRINT, F_STR, tls_fingerprint),
+	FIELD(PROFILE_SET_TLS_CERTCHECK, F_BOOL, tls_certcheck),
+	FIELD(PROFILE_SET_TLS_HOST_OVERRIDE, F_STR, tls_host_override),
+	FIELD(PROFILE_SET_TLS_PRIORITIES, F_STR, tls_priorities),
+	FIELD(PROFILE_SET_TIMEOUT, F_INT, timeout),
+};
+
+#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+
+/* How a command's argument is read. */
+enum kind {
+	K_REQUIRED, /* a string that must not be empty (host) */
+	K_TEXT,     /* a string; empty unsets it, as in msmtp */
+	K_DOMAIN,   /* a string; empty goes back to "localhost" (an empty EHLO is invalid) */
+	K_SECRET,   /* password, passwordeval: empty unsets; only in a private file (SEC-14) */
+	K_PORT,     /* 1..65535 */
+	K_TIMEOUT,  /* off or seconds */
+	K_BOOL,     /* on, off; empty means on (msmtp) */
+	K_AUTH,     /* on, off, empty (on) or a SASL mechanism name */
+	K_TRUST,    /* system, empty (msmtp: none; here the system store) or a file name */
+	K_FPR,      /* SHA-256 fingerprint; empty unsets */
+	K_LATER,    /* an msmtp command postie does not support yet: warn and ignore */
+};
+
+struct command {
+	const char *name;
+	enum kind kind;
+	unsigned bit;
+	size_t off;
+};
+
+#define CMD(name, kind, bit, member) { name, kind, bit, offsetof(struct account, member) }
+#define LATER(name) { name, K_LATER, 0, 0 }
+
+static const struct command commands[] = {
+	CMD("host", K_REQUIRED, PROFILE_SET_HOST, host),
+	CMD("port", K_PORT, PROFILE_SET_PORT, port),
+	CMD("from", K_TEXT, PROFILE_SET_FROM, from),
+	CMD("domain", K_DOMAIN, PROFILE_SET_DOMAIN, domain),
+	CMD("user", K_TEXT, PROFILE_SET_USER, user),
+	CMD("password", K_SECRET, PROFILE_SET_PASSWORD, password),
+	CMD("passwordeval", K_SECRET, PROFILE_SET_PASSWORDEVAL, passwordeval),
+	CMD("auth", K_AUTH, PROFILE_SET_AUTH, auth),
+	CMD("tls", K_BOOL, PROFILE_SET_TLS, tls),
+	CMD("tls_starttls", K_BOOL, PROFILE_SET_TLS_STARTTLS, tls_starttls),
+	CMD("tls_trust_file", K_TRUST, PROFILE_SET_TLS_TRUST_FILE, tls_trust_file),
+	CMD("tls_fingerprint", K_FPR, PROFILE_SET_TLS_FINGERPRINT, tls_fingerprint),
+	CMD("tls_certcheck", K_BOOL, PROFILE_SET_TLS_CERTCHECK, tls_certcheck),
+	CMD("tls_host_override", K_TEXT, PROFILE_SET_TLS_HOST_OVERRIDE, tls_host_override),
+	CMD("tls_priorities", K_TEXT, PROFILE_SET_TLS_PRIORITIES, tls_priorities),
+	CMD("timeout", K_TIMEOUT, PROFILE_SET_TIMEOUT, timeout),
+	/* msmtp up to 1.4.1 called it so and still accepts the name. */
+	CMD("connect_timeout", K_TIMEOUT, PROFILE_SET_TIMEOUT, timeout),
+
+	/* The rest of msmtp 1.8's commands, including its deprecated spellings. */
+	LATER("add_missing_date_header"),
+	LATER("add_missing_from_header"),
+	LATER("aliases"),
+	LATER("allow_from_override"),
+	LATER("auto_from"),
+	LATER("dsn_notify"),
+	LATER("dsn_return"),
+	LATER("eval"),
+	LATER("from_full_name"),
+	LATER("keepbcc"),
+	LATER("logfile"),
+	LATER("logfile_time_format"),
+	LATER("maildomain"),
+	LATER("ntlmdomain"),
+	LATER("protocol"),
+	LATER("proxy_host"),
+	LATER("proxy_port"),
+	LATER("remove_bcc_headers"),
+	LATER("set_date_header"),
+	LATER("set_from_header"),
+	LATER("set_msgid_header"),
+	LATER("socket"),
+	LATER("source_ip"),
+	LATER("syslog"),
+	LATER("tls_cert_file"),
+	LATER("tls_crl_file"),
+	LATER("tls_force_sslv3"),
+	LATER("tls_key_file"),
+	LATER("tls_min_dh_prime_bits"),
+	LATER("tls_nocertcheck"),
+	LATER("undisclosed_recipients"),
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static char **
+str_at(struct account *a, size_t off)
+{
+	return (char **)(void *)((char *)a + off);
+}
+
+static char *const *
+cstr_at(const struct account *a, size_t off)
+{
+	return (char *const *)(const void *)((const char *)a + off);
+}
+
+static bool
+cbool(const struct account *a, size_t off)
+{
+	return *(const bool *)(const void *)((const char *)a + off);
+}
+
+static int
+cint(const struct account *a, size_t off)
+{
+	return *(const int *)(const void *)((const char *)a + off);
+}
+
+static bool *
+bool_at(struct account *a, size_t off)
+{
+	return (bool *)(void *)((char *)a + off);
+}
+
+static int *
+int_at(struct account *a, size_t off)
+{
+	return (int *)(void *)((char *)a + off);
+}
+
+/* Free a string that may hold a secret: every value is wiped, which costs nothing here. */
+static void
+wipe_free(char **s)
+{
+	if (*s) {
+		explicit_bzero(*s, strlen(*s));
+		free(*s);
+		*s = NULL;
+	}
+}
+
+static void
+set_str(struct account *a, size_t off, char *owned)
+{
+	char **slot = str_at(a, off);
+
+	wipe_free(slot);
+	*slot = owned;
+}
+
+/* Copy into DST every setting whose bit is in MASK. */
+static void
+copy_fields(struct account *dst, const struct account *src, unsigned mask)
+{
+	for (size_t i = 0; i < NFIELDS; i++) {
+		const struct field *f = &fields[i];
+		if (!(f->bit & mask))
+			continue;
+		switch (f->type) {
+		case F_STR: {
+			char *v = *cstr_at(src, f->off);
+			set_str(dst, f->off, v ? xstrdup(v) : NULL);
+			break;
+		}
+		case F_BOOL:
+			*bool_at(dst, f->off) = cbool(src, f->off);
+			break;
+		case F_INT:
+			*int_at(dst, f->off) = cint(src, f->off);
+			break;
+		}
+	}
+}
+
+static bool
+same_str(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+/* Whether two accounts would behave the same (their names aside). */
+static bool
+same_settings(const struct account *a, const struct account *b)
+{
+	if (a->set != b->set)
+		return false;
+	for (size_t i = 0; i < NFIELDS; i++) {
+		const struct field *f = &fields[i];
+		switch (f->type) {
+		case F_STR:
+			if (!same_str(*cstr_at(a, f->off), *cstr_at(b, f->off)))
+				return false;
+			break;
+		case F_BOOL:
+			if (cbool(a, f->off) != cbool(b, f->off))
+				return false;
+			break;
+		case F_INT:
+			if (cint(a, f->off) != cint(b, f->off))
+				return false;
+			break;
+		}
+	}
+	return true;
+}
+
+/* The settings every profile starts from: postie's secure defaults (not msmtp's). */
+static void
+account_defaults(struct account *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->domain = xstrdup("localhost");
+	a->tls = true;
+	a->tls_starttls = true;
+	a->tls_certcheck = true;
+}
+
+static void
+account_fini(struct account *a)
+{
+	wipe_free(&a->name);
+	wipe_free(&a->file);
+	for (size_t i = 0; i < NFIELDS; i++)
+		if (fields[i].type == F_STR)
+			wipe_free(str_at(a, fields[i].off));
+}
+
+static void
+account_free(struct account *a)
+{
+	if (!a)
+		return;
+	account_fini(a);
+	free(a);
+}
+
+/* The home directory for "~": $HOME, else the password database. NULL when neither. */
+static const char *
+home_dir(void)
+{
+	const char *h = getenv("HOME");
+	if (h && *h)
+		return h;
+	struct passwd *pw = getpwuid(geteuid());
+	if (pw && pw->pw_dir && *pw->pw_dir)
+		return pw->pw_dir;
+	return NULL;
+}
+
+static char *
+join(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	char *s = xmalloc(la + lb + 1);
+
+	memcpy(s, a, la);
+	memcpy(s + la, b, lb + 1);
+	return s;
+}
+
+/* ---- one file ---- */
+
+struct parse {
+	const char *file;
+	bool private;          /* the file passed the SEC-14 checks */
+	const char *why;       /* why it did not, for the error; NULL: the generic reason */
+	struct profile out;    /* the accounts of this file */
+	unsigned *own;         /* per account of out: bits its own lines and its parents gave */
+	struct account defaults;
+	struct account *cur;   /* where settings go: &defaults, an account of out, or NULL */
+	size_t cur_idx;        /* index of cur in out, SIZE_MAX for the defaults */
+	size_t alias;          /* index of "account default : NAME" in out, else SIZE_MAX */
+	bool alias_touched;    /* that account had lines of its own */
+	char *alias_target;
+};
+
+static void
+parse_fini(struct parse *ps)
+{
+	for (size_t i = 0; i < ps->out.n; i++)
+		account_free(ps->out.accounts[i]);
+	free(ps->out.accounts);
+	free(ps->out.default_name);
+	free(ps->own);
+	account_fini(&ps->defaults);
+	free(ps->alias_target);
+}
+
+static struct account *
+find_in(const struct profile *p, const char *name, size_t *idx)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		if (strcmp(p->accounts[i]->name, name) == 0) {
+			if (idx)
+				*idx = i;
+			return p->accounts[i];
+		}
+	}
+	return NULL;
+}
+
+static bool
+is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Trim blanks on both sides of [*s, *s + *n). */
+static void
+trim(const char **s, size_t *n)
+{
+	while (*n && is_blank(**s)) {
+		(*s)++;
+		(*n)--;
+	}
+	while (*n && is_blank((*s)[*n - 1]))
+		(*n)--;
+}
+
+/*
+ * The argument as a string. When it begins and ends with '"', the quotes go and, inside,
+ * \" and \\ stand for " and \; any other backslash stays as written, like msmtp, which keeps
+ * unquoted arguments (a '#' included) literally too.
+ */
+static char *
+unquote(const char *s, size_t n)
+{
+	char *out = xmalloc(n + 1);
+	size_t o = 0;
+
+	if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
+		for (size_t i = 1; i < n - 1; i++) {
+			if (s[i] == '\\' && i + 2 < n && (s[i + 1] == '"' || s[i + 1] == '\\'))
+				i++;
+			out[o++] = s[i];
+		}
+	} else {
+		memcpy(out, s, n);
+		o = n;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* Decimal digits only, no sign, at most MAX. */
+static bool
+parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	unsigned long v = 0;
+
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		unsigned d = (unsigned)(*s - '0');
+		if (v > (max - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return true;
+}
+
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Read a fingerprint written as hex digits, either all together or as colon-separated pairs
+ * ("AB:CD:..", as msmtp and openssl print them), in any case, into OUT as lower-case hex.
+ * Returns the number of digits, or -1 when the syntax is wrong.
+ */
+static int
+read_fingerprint(const char *s, char out[FPR_DIGITS + 1])
+{
+	size_t n = strlen(s);
+	bool colons = memchr(s, ':', n) != NULL;
+	int d = 0;
+
+	if (colons && n % 3 != 2)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (colons && i % 3 == 2) {
+			if (s[i] != ':')
+				return -1;
+			continue;
+		}
+		if (hex_value(s[i]) < 0)
+			return -1;
+		if (d < FPR_DIGITS)
+			out[d] = "0123456789abcdef"[hex_value(s[i])];
+		if (d < INT_MAX)
+			d++;
+	}
+	out[d < FPR_DIGITS ? d : FPR_DIGITS] = '\0';
+	return d;
+}
+
+/* RFC 4422 §3.1: upper-case letters, digits, '-' and '_'; we accept lower case and fold it. */
+static bool
+upcase_mech(char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > SASL_MECH_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c >= 'a' && c <= 'z')
+			s[i] = (char)(c - 'a' + 'A');
+		else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+				 c == '_'))
+			return false;
+	}
+	return true;
+}
+
+/* "~" and "~/x" become $HOME and $HOME/x (msmtp does the same for file names). */
+static int
+expand_tilde(struct parse *ps, unsigned line, const char *cmd, const char *arg, char **out,
+	struct err *e)
+{
+	if (arg[0] != '~' || (arg[1] != '\0' && arg[1] != '/')) {
+		*out = xstrdup(arg);
+		return 0;
+	}
+	const char *home = home_dir();
+	if (!home)
+		return err_set(e, ERR_CONFIG,
+			"%s:%u: cannot expand '~' for command '%s': HOME is not set",
+			ps->file, line, cmd);
+	*out = join(home, arg + 1);
+	return 0;
+}
+
+static int
+invalid(struct parse *ps, unsigned line, const char *cmd, const char *arg, const char *expected,
+	struct err *e)
+{
+	return err_set(e, ERR_CONFIG, "%s:%u: invalid argument '%s' for command '%s': expected %s",
+		ps->file, line, arg, cmd, expected);
+}
+
+static int
+needs_arg(struct parse *ps, unsigned line, const char *cmd, struct err *e)
+{
+	return err_set(e, ERR_CONFIG, "%s:%u: command '%s' needs an argument", ps->file, line, cmd);
+}
+
+/* Apply one setting line to ps->cur. ARG stays the caller's. */
+static int
+apply(struct parse *ps, unsigned line, const struct command *c, const char *arg, struct err *e)
+{
+	struct account *a = ps->cur;
+	bool empty = arg[0] == '\0';
+
+	switch (c->kind) {
+	case K_LATER:
+		warn("%s:%u: '%s' is not supported yet; ignored", ps->file, line, c->name);
+		return 0;
+	case K_REQUIRED:
+		if (empty)
+			return needs_arg(ps, line, c->name, e);
+		set_str(a, c->off, xstrdup(arg));
+		break;
+	case K_TEXT:
+		set_str(a, c->off, empty ? NULL : xstrdup(arg));
+		break;
+	case K_DOMAIN:
+		set_str(a, c->off, xstrdup(empty ? "localhost" : arg));
+		break;
+	case K_SECRET:
+		/* SEC-14. The value itself never goes into a message. */
+		if (!empty && !ps->private) {
+			if (ps->why)
+				return err_set(e, ERR_CONFIG, "%s:%u: '%s' in a profile that %s",
+					ps->file, line, c->name, ps->why);
+			return err_set(e, ERR_CONFIG,
+				"%s:%u: '%s' in a profile that is not private: it must be yours "
+				"and have no group or other permissions; run 'chmod 600 %s'",
+				ps->file, line, c->name, ps->file);
+		}
+		set_str(a, c->off, empty ? NULL : xstrdup(arg));
+		break;
+	case K_PORT: {
+		unsigned long v;
+		if (empty)
+			return needs_arg(ps, line, c->name, e);
+		if (!parse_uint(arg, 65535, &v) || v == 0)
+			return invalid(ps, line, c->name, arg, "a number from 1 to 65535", e);
+		*int_at(a, c->off) = (int)v;
+		break;
+	}
+	case K_TIMEOUT: {
+		unsigned long v;
+		if (empty)
+			return needs_arg(ps, line, c->name, e);
+		if (strcmp(arg, "off") == 0)
+			v = 0;
+		else if (!parse_uint(arg, INT_MAX, &v) || v == 0)
+			return invalid(ps, line, c->name, arg, "off or a number of seconds", e);
+		*int_at(a, c->off) = (int)v;
+		break;
+	}
+	case K_BOOL:
+		if (empty || strcmp(arg, "on") == 0)
+			*bool_at(a, c->off) = true;
+		else if (strcmp(arg, "off") == 0)
+			*bool_at(a, c->off) = false;
+		else
+			return invalid(ps, line, c->name, arg, "on or off", e);
+		break;
+	case K_AUTH:
+		if (empty || strcmp(arg, "on") == 0) {
+			a->auth = true;
+			set_str(a, offsetof(struct account, auth_mech), NULL);
+		} else if (strcmp(arg, "off") == 0) {
+			a->auth = false;
+			set_str(a, offsetof(struct account, auth_mech), NULL);
+		} else {
+			char *mech = xstrdup(arg);
+			if (!upcase_mech(mech)) {
+				free(mech);
+				return invalid(ps, line, c->name, arg,
+					"on, off or a SASL mechanism name such as plain", e);
+			}
+			a->auth = true;
+			set_str(a, offsetof(struct account, auth_mech), mech);
+		}
+		break;
+	case K_TRUST: {
+		char *path = NULL;
+		/* msmtp reads an empty argument as "no trust file"; we fall back on the system
+		 * store rather than on no verification. */
+		if (!empty && strcmp(arg, "system") != 0 &&
+			expand_tilde(ps, line, c->name, arg, &path, e) < 0)
+			return -1;
+		set_str(a, c->off, path);
+		break;
+	}
+	case K_FPR: {
+		char hex[FPR_DIGITS + 1];
+		int d;
+		if (empty) {
+			set_str(a, c->off, NULL);
+			break;
+		}
+		d = read_fingerprint(arg, hex);
+		/* SEC-9: SHA-1 and MD5 pins are refused, whatever msmtp still accepts. */
+		if (d == 40 || d == 32)
+			return err_set(e, ERR_CONFIG,
+				"%s:%u: tls_fingerprint: this is %s fingerprint, which postie "
+				"does not accept; use the SHA-256 fingerprint of the certificate "
+				"(64 hex digits, e.g. from 'openssl x509 -noout -fingerprint "
+				"-sha256')",
+				ps->file, line, d == 40 ? "a SHA-1" : "an MD5");
+		if (d != FPR_DIGITS)
+			return invalid(ps, line, c->name, arg,
+				"a SHA-256 fingerprint (64 hex digits, colons optional)", e);
+		set_str(a, c->off, xstrdup(hex));
+		break;
+	}
+	}
+
+	a->set |= c->bit;
+	if (ps->cur_idx != SIZE_MAX) {
+		ps->own[ps->cur_idx] |= c->bit;
+		if (ps->cur_idx == ps->alias)
+			ps->alias_touched = true;
+	}
+	return 0;
+}
+
+/* "account NAME [: PARENT[,PARENT...]]": start from the defaults, then copy the parents. */
+static int
+start_account(struct parse *ps, unsigned line, const char *arg, struct err *e)
+{
+	const char *colon = strchr(arg, ':');
+	const char *s = arg;
+	size_t n = colon ? (size_t)(colon - arg) : strlen(arg);
+	struct account *a, *old;
+	size_t nparents = 0;
+
+	trim(&s, &n);
+	if (n == 0)
+		return needs_arg(ps, line, "account", e);
+	if (memchr(s, ',', n))
+		return err_set(e, ERR_CONFIG, "%s:%u: account name '%.*s' must not contain ','",
+			ps->file, line, (int)n, s);
+	char *name = xstrndup(s, n);
+	if ((old = find_in(&ps->out, name, NULL))) {
+		err_set(e, ERR_CONFIG, "%s:%u: account '%s' is already defined at line %u",
+			ps->file, line, name, old->line);
+		free(name);
+		return -1;
+	}
+
+	a = xcalloc(1, sizeof(*a));
+	account_defaults(a);
+	copy_fields(a, &ps->defaults, ~0u);
+	a->set = ps->defaults.set;
+	a->name = name;
+	a->file = xstrdup(ps->file);
+	a->line = line;
+
+	unsigned own = 0;
+	const char *first = NULL;
+	size_t first_len = 0;
+	for (const char *p = colon ? colon + 1 : NULL; p;) {
+		const char *comma = strchr(p, ',');
+		const char *q = p;
+		size_t m = comma ? (size_t)(comma - p) : strlen(p);
+		size_t idx;
+		trim(&q, &m);
+		if (m == 0) {
+			err_set(e, ERR_CONFIG, "%s:%u: account '%s': missing account name in the "
+				"list after ':'", ps->file, line, a->name);
+			account_free(a);
+			return -1;
+		}
+		char *pname = xstrndup(q, m);
+		struct account *parent = find_in(&ps->out, pname, &idx);
+		if (!parent) {
+			err_set(e, ERR_CONFIG, "%s:%u: account '%s' inherits from '%s', which is "
+				"not defined above it in this file", ps->file, line, a->name,
+				pname);
+			free(pname);
+			account_free(a);
+			return -1;
+		}
+		free(pname);
+		/* msmtp copies what the parent's own lines (and its parents) set, not what it
+		 * took from the defaults. */
+		copy_fields(a, parent, ps->own[idx]);
+		a->set |= ps->own[idx];
+		own |= ps->own[idx];
+		if (nparents++ == 0) {
+			first = q;
+			first_len = m;
+		}
+		p = comma ? comma + 1 : NULL;
+	}
+
+	ps->out.accounts = xrealloc(ps->out.accounts, (ps->out.n + 1) * sizeof(*ps->out.accounts));
+	ps->own = xrealloc(ps->own, (ps->out.n + 1) * sizeof(*ps->own));
+	ps->out.accounts[ps->out.n] = a;
+	ps->own[ps->out.n] = own;
+	ps->cur = a;
+	ps->cur_idx = ps->out.n++;
+
+	if (strcmp(a->name, "default") == 0 && nparents == 1) {
+		ps->alias = ps->cur_idx;
+		ps->alias_touched = false;
+		free(ps->alias_target);
+		ps->alias_target = xstrndup(first, first_len);
+	}
+	return 0;
+}
+
+static const struct command *
+lookup(const char *w, size_t n)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strlen(commands[i].name) == n && memcmp(commands[i].name, w, n) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static int
+parse_line(struct parse *ps, unsigned line, const char *s, size_t n, struct err *e)
+{
+	/* SEC-24: a file edited on Windows ends its lines with CR LF; any other CR is refused
+	 * so that no value can carry one. */
+	if (n && s[n - 1] == '\r')
+		n--;
+	if (memchr(s, '\r', n))
+		return err_set(e, ERR_CONFIG, "%s:%u: carriage return inside a line", ps->file,
+			line);
+
+	trim(&s, &n);
+	if (n == 0 || s[0] == '#')
+		return 0;
+
+	size_t wl = 0;
+	while (wl < n && !is_blank(s[wl]))
+		wl++;
+	const char *rest = s + wl;
+	size_t rn = n - wl;
+	trim(&rest, &rn);
+
+	bool is_account = wl == 7 && memcmp(s, "account", 7) == 0;
+	bool is_defaults = wl == 8 && memcmp(s, "defaults", 8) == 0;
+	const struct command *c = NULL;
+	if (!is_account && !is_defaults) {
+		c = lookup(s, wl);
+		if (!c) {
+			size_t show = wl > PROFILE_SHOW ? PROFILE_SHOW : wl;
+			return err_set(e, ERR_CONFIG, "%s:%u: unknown command '%.*s%s'", ps->file,
+				line, (int)show, s, wl > show ? "..." : "");
+		}
+		/* msmtp 1.8 refuses settings before the first section; so do we. */
+		if (!ps->cur)
+			return err_set(e, ERR_CONFIG, "%s:%u: first command must be 'account' or "
+				"'defaults', not '%s'", ps->file, line, c->name);
+	}
+
+	char *arg = unquote(rest, rn);
+	int r = 0;
+	if (is_defaults) {
+		if (*arg)
+			r = err_set(e, ERR_CONFIG, "%s:%u: command 'defaults' takes no argument",
+				ps->file, line);
+		ps->cur = &ps->defaults;
+		ps->cur_idx = SIZE_MAX;
+	} else if (is_account) {
+		r = start_account(ps, line, arg, e);
+	} else {
+		r = apply(ps, line, c, arg, e);
+	}
+	explicit_bzero(arg, strlen(arg));
+	free(arg);
+	return r;
+}
+
+/* After the last line: settings derived from others, and "account default : NAME". */
+static void
+parse_finish(struct parse *ps)
+{
+	for (size_t i = 0; i < ps->out.n; i++) {
+		struct account *a = ps->out.accounts[i];
+		/* Authenticate when there is a user to authenticate as, unless told otherwise. */
+		if (!(a->set & PROFILE_SET_AUTH))
+			a->auth = a->user != NULL;
+	}
+
+	/*
+	 * msmtp makes "account default : NAME" a copy of NAME. When the copy has nothing of its
+	 * own and behaves exactly like NAME, keep the name instead (default_name), so messages
+	 * name the real account; otherwise it stays an account called "default".
+	 */
+	if (ps->alias != SIZE_MAX && !ps->alias_touched) {
+		struct account *d = ps->out.accounts[ps->alias];
+		struct account *t = find_in(&ps->out, ps->alias_target, NULL);
+		if (t && t != d && same_settings(d, t)) {
+			account_free(d);
+			memmove(ps->out.accounts + ps->alias, ps->out.accounts + ps->alias + 1,
+				(ps->out.n - ps->alias - 1) * sizeof(*ps->out.accounts));
+			ps->out.n--;
+			ps->out.default_name = ps->alias_target;
+			ps->alias_target = NULL;
+		}
+	}
+}
+
+static void
+remove_at(struct profile *p, size_t i)
+{
+	account_free(p->accounts[i]);
+	memmove(p->accounts + i, p->accounts + i + 1, (p->n - i - 1) * sizeof(*p->accounts));
+	p->n--;
+}
+
+/* Move the accounts of ADD into P: a later file's account replaces one of the same name. */
+static void
+merge(struct profile *p, struct profile *add)
+{
+	bool has_default = false;
+	size_t idx;
+
+	for (size_t i = 0; i < add->n; i++) {
+		struct account *a = add->accounts[i];
+		if (strcmp(a->name, "default") == 0)
+			has_default = true;
+		if (find_in(p, a->name, &idx)) {
+			account_free(p->accounts[idx]);
+			p->accounts[idx] = a;
+		} else {
+			p->accounts = xrealloc(p->accounts, (p->n + 1) * sizeof(*p->accounts));
+			p->accounts[p->n++] = a;
+		}
+	}
+	if (add->default_name) {
+		if (find_in(p, "default", &idx))
+			remove_at(p, idx);
+		free(p->default_name);
+		p->default_name = add->default_name;
+		add->default_name = NULL;
+	} else if (has_default) {
+		free(p->default_name);
+		p->default_name = NULL;
+	}
+	free(add->accounts);
+	add->accounts = NULL;
+	add->n = 0;
+}
+
+static int
+parse_file(struct profile *p, const char *name, const char *text, size_t len, bool private,
+	const char *why, struct err *e)
+{
+	struct parse ps = {
+		.file = name,
+		.private = private,
+		.why = why,
+		.cur_idx = SIZE_MAX,
+		.alias = SIZE_MAX,
+	};
+	const char *nul = memchr(text, '\0', len);
+	unsigned line = 1;
+	int r = 0;
+
+	account_defaults(&ps.defaults);
+	if (nul) {
+		for (const char *q = text; q < nul; q++)
+			line += *q == '\n';
+		r = err_set(e, ERR_CONFIG, "%s:%u: NUL byte in the profile", name, line);
+		goto out;
+	}
+	for (size_t off = 0; off < len; line++) {
+		const char *s = text + off;
+		const char *nl = memchr(s, '\n', len - off);
+		size_t n = nl ? (size_t)(nl - s) : len - off;
+		if (line == UINT_MAX) {
+			r = err_set(e, ERR_CONFIG, "%s: too many lines", name);
+			goto out;
+		}
+		if ((r = parse_line(&ps, line, s, n, e)) < 0)
+			goto out;
+		off += n + (nl != NULL);
+	}
+	parse_finish(&ps);
+	merge(p, &ps.out);
+out:
+	parse_fini(&ps);
+	return r;
+}
+
+int
+profile_parse(struct profile *p, const char *name, const char *text, size_t len, bool private,
+	struct err *e)
+{
+	return parse_file(p, name, text, len, private, NULL, e);
+}
+
+/* ---- files ---- */
+
+enum missing { MISSING_ERROR, MISSING_SKIP, MISSING_OR_DENIED_SKIP };
+
+/*
+ * Read PATH whole (with a ceiling) and parse it. The SEC-14 checks look at the opened
+ * descriptor, so the file checked is the file read.
+ */
+static int
+load_file(struct profile *p, const char *path, enum missing missing, struct err *e)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+	char *text = NULL;
+	size_t len = 0, cap = 0;
+	int r = -1;
+
+	if (fd < 0) {
+		if (errno == ENOENT && missing != MISSING_ERROR)
+			return 0;
+		/* msmtp reads the system file only "if it exists and is readable". */
+		if (errno == EACCES && missing == MISSING_OR_DENIED_SKIP)
+			return 0;
+		return err_set(e, ERR_CONFIG, "read profile %s: %s", path, strerror(errno));
+	}
+	if (fstat(fd, &st) < 0) {
+		err_set(e, ERR_CONFIG, "read profile %s: %s", path, strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		if (len == cap) {
+			if (cap > PROFILE_MAX_FILE) {
+				err_set(e, ERR_CONFIG, "read profile %s: larger than %d MiB", path,
+					PROFILE_MAX_FILE / (1024 * 1024));
+				goto out;
+			}
+			/* Grow by hand so no copy of a password is left behind by realloc. */
+			size_t ncap = cap ? cap * 2 : 4096;
+			char *t = xmalloc(ncap);
+			if (text) {
+				memcpy(t, text, len);
+				explicit_bzero(text, cap);
+				free(text);
+			}
+			text = t;
+			cap = ncap;
+		}
+		ssize_t got = read(fd, text + len, cap - len);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			err_set(e, ERR_CONFIG, "read profile %s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (got == 0)
+			break;
+		len += (size_t)got;
+	}
+	if (len > PROFILE_MAX_FILE) {
+		err_set(e, ERR_CONFIG, "read profile %s: larger than %d MiB", path,
+			PROFILE_MAX_FILE / (1024 * 1024));
+		goto out;
+	}
+
+	/* SEC-14: ours, and no permission bits for group or others - also for root. */
+	char why[320];
+	bool private = false;
+	if (st.st_uid != geteuid()) {
+		/* Root too: a secret in someone else's file is not ours to use. */
+		unsigned long me = (unsigned long)geteuid();
+		snprintf(why, sizeof(why), "belongs to uid %lu, not to you (uid %lu); use a "
+			"profile of your own, or run 'chown %lu %s' and 'chmod 600 %s'",
+			(unsigned long)st.st_uid, me, me, path, path);
+	} else if (st.st_mode & 077) {
+		snprintf(why, sizeof(why),
+			"group or others may access (mode %04o); run 'chmod 600 %s'",
+			(unsigned)(st.st_mode & 07777), path);
+	} else {
+		private = true;
+		why[0] = '\0';
+	}
+	r = parse_file(p, path, text ? text : "", len, private, private ? NULL : why, e);
+out:
+	if (text) {
+		explicit_bzero(text, cap);
+		free(text);
+	}
+	close(fd);
+	return r;
+}
+
+/* $XDG_CONFIG_HOME/postie/config, else ~/.config/postie/config; NULL without a home. */
+static char *
+default_user_file(void)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+
+	/* The XDG base directory spec: a relative value is invalid and is ignored. */
+	if (xdg && xdg[0] == '/')
+		return join(xdg, "/postie/config");
+	const char *home = home_dir();
+	if (!home)
+		return NULL;
+	return join(home, "/.config/postie/config");
+}
+
+int
+profile_load(struct profile *p, const char *sysfile, const char *userfile, struct err *e)
+{
+	struct profile tmp = { 0 };
+	int r = 0;
+
+	if (sysfile)
+		r = load_file(&tmp, sysfile, MISSING_OR_DENIED_SKIP, e);
+	if (r == 0 && userfile) {
+		r = load_file(&tmp, userfile, MISSING_ERROR, e);
+	} else if (r == 0) {
+		char *path = default_user_file();
+		if (path)
+			r = load_file(&tmp, path, MISSING_SKIP, e);
+		free(path);
+	}
+	if (r == 0)
+		merge(p, &tmp);
+	profile_fini(&tmp);
+	return r;
+}
+
+struct account *
+profile_find(const struct profile *p, const char *name)
+{
+	if (strcmp(name, "default") == 0 && p->default_name)
+		name = p->default_name;
+	return find_in(p, name, NULL);
+}
+
+struct account *
+profile_find_by_from(const struct profile *p, const char *addr)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->accounts[i]->from && strcasecmp(p->accounts[i]->from, addr) == 0)
+			return p->accounts[i];
+	return NULL;
+}
+
+int
+profile_port(const struct account *a)
+{
+	if (a->port)
+		return a->port;
+	if (!a->tls)
+		return 25;
+	/* RFC 8314 §3.3: 465 for implicit TLS; RFC 6409 §3.1: 587 for submission. */
+	return a->tls_starttls ? 587 : 465;
+}
+
+void
+profile_fini(struct profile *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		account_free(p->accounts[i]);
+	free(p->accounts);
+	free(p->default_name);
+	p->accounts = NULL;
+	p->n = 0;
+	p->default_name = NULL;
+}
