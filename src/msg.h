@@ -55,6 +55,12 @@ int msg_recipients(const struct msg *m, struct addr_list *l, struct err *e);
 bool msg_has_field(const struct msg *m, const char *name);
 
 /*
+ * True when the header section to send has a byte over 0x7f (m->out once msg_rewrite has
+ * built it, m->head before): with the body's dot.eight_bit, whether to ask for 8BITMIME.
+ */
+bool msg_has_8bit(const struct msg *m);
+
+/*
  * Build m->out: every field but Bcc (folded lines included; "Bcc :" too), line endings made
  * CRLF, then From (from O->sender and O->fullname, the name RFC 2047-encoded when not ASCII,
  * quoted when needed: SEC-20), Date and Message-ID added when missing, then the empty line.

@@ -1,0 +1,748 @@
+/*
+ * msg: the header section of the message on standard input.
+ *
+ * RFC 5322 §2.1 (header section, empty line, body), §2.2 (fields, folding), §2.1.1 (998
+ * octets), §3.3 (date-time), §3.6 (which fields), §3.6.3 (Bcc), §3.6.4 (msg-id), §3.6.6
+ * (Resent-*), §4.5.3 (obsolete "Bcc :"); RFC 2047 §2, §5 (encoded words in a phrase).
+ * SECURITY.md: SEC-20, SEC-23, SEC-27, SEC-28, SEC-29.
+ */
+#include "msg.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+/* One read(2): the same size the body is streamed with. */
+#define MSG_READ_SIZE (64 * 1024)
+/* RFC 5322 §2.1.1: no line is over 998 octets, so neither is a field name. */
+#define MSG_MAX_LINE 998
+/*
+ * The scanner keeps the line it has not judged yet (at most MSG_MAX_LINE octets of a
+ * would-be field name) in m->head, over the ceiling of the header section proper.
+ */
+#define MSG_LINE_SLACK 1024
+/* RFC 5322 §2.1.1 SHOULD: lines of at most 78 characters; RFC 2047 §2: 76 with encoded words. */
+#define MSG_FOLD_AT 78
+#define MSG_FOLD_2047 76
+/* RFC 2047 §2: an encoded word is at most 75 characters. */
+#define MSG_MAX_WORD 75
+/* A full name longer than this is a mistake, not a name. */
+#define MSG_MAX_NAME 4096
+
+void
+msg_init(struct msg *m)
+{
+	buf_init(&m->head, BUF_MAX_HEADER + MSG_LINE_SLACK);
+	m->has_body_sep = false;
+	buf_init(&m->rest, MSG_READ_SIZE + MSG_LINE_SLACK);
+	/* LF made CRLF can grow a header section by half (" \n" lines); plus what we add. */
+	buf_init(&m->out, 2 * BUF_MAX_HEADER + 64 * 1024);
+}
+
+void
+msg_fini(struct msg *m)
+{
+	buf_fini(&m->head);
+	buf_fini(&m->rest);
+	buf_fini(&m->out);
+}
+
+/*
+ * The header scanner. It takes the input in pieces of any size and gives the same result
+ * for every split. Lines end with LF, CRLF or a bare CR: dot turns a bare CR into CRLF
+ * (SEC-27), so the server will see a line end there, and so must we.
+ */
+enum scan_state {
+	SCAN_LINE,     /* at the start of a line */
+	SCAN_LINE_CR,  /* a line began with CR: the empty line (CRLF or bare CR); CR held back */
+	SCAN_NAME,     /* in what may be a field name */
+	SCAN_NAME_WSP, /* WSP after the name, before the colon (obsolete, RFC 5322 §4.5) */
+	SCAN_VALUE,    /* in a field line or a continuation line */
+	SCAN_VALUE_CR, /* after a CR in a field line: CRLF, or a bare CR that ended it */
+	SCAN_DONE,
+};
+
+struct scan {
+	enum scan_state st;
+	bool seen_field;   /* a WSP line is a continuation only after a field */
+	size_t line_start; /* offset in m->head of the line being judged (SCAN_NAME*) */
+	size_t lineno;
+};
+
+static void
+scan_start(struct msg *m, struct scan *s)
+{
+	buf_reset(&m->head);
+	buf_reset(&m->rest);
+	buf_reset(&m->out);
+	m->has_body_sep = false;
+	s->st = SCAN_LINE;
+	s->seen_field = false;
+	s->line_start = 0;
+	s->lineno = 1;
+}
+
+static int
+too_big(struct err *e)
+{
+	return err_set(e, ERR_DATA,
+		"read message: header section over 1 MiB (end the header with an empty line, or "
+		"move the data into the body)");
+}
+
+/* The line being judged is not a header field: it and all after it are the body. */
+static int
+move_line(struct msg *m, struct scan *s, struct err *e)
+{
+	if (buf_append(&m->rest, m->head.data + s->line_start, m->head.len - s->line_start,
+		    e) < 0)
+		return -1;
+	m->head.len = s->line_start;
+	m->head.data[m->head.len] = '\0';
+	return 0;
+}
+
+static int
+scan_feed(struct msg *m, struct scan *s, const char *p, size_t n, struct err *e)
+{
+	size_t base = m->head.len; /* where p[0] would be in m->head */
+	size_t head_n = n;         /* p[0 .. head_n) go to m->head */
+	size_t rest_from = n;      /* p[rest_from .. n) go to m->rest */
+	size_t cr = 0;             /* the held line-start CR, when it is in P */
+	bool body_line = false;    /* the line at s->line_start turned out to be body */
+
+	for (size_t i = 0; i < n && s->st != SCAN_DONE; i++) {
+		unsigned char c = (unsigned char)p[i];
+		size_t at = base + i;
+		/* SEC-28: never truncate at a NUL; refuse the message. (After a CR that
+		   begins a line, the next byte is body: dot refuses a NUL there.) */
+		if (c == '\0' && s->st != SCAN_LINE_CR)
+			return err_set(e, ERR_DATA,
+				"read message: NUL byte in the header section (line %zu)",
+				s->lineno + (s->st == SCAN_VALUE_CR));
+		switch (s->st) {
+		case SCAN_VALUE_CR:
+			s->st = SCAN_LINE;
+			s->lineno++;
+			if (c == '\n')
+				break;
+			/* A bare CR ended the line and C begins the next. */
+			/* fall through */
+		case SCAN_LINE:
+			if (c == '\n') {
+				/* The empty line (LF) ends the header section (RFC 5322 §2.1). */
+				head_n = i;
+				rest_from = i + 1;
+				m->has_body_sep = true;
+				s->st = SCAN_DONE;
+				break;
+			}
+			if (c == '\r') {
+				cr = i;
+				s->st = SCAN_LINE_CR;
+				break;
+			}
+			if ((c == ' ' || c == '\t') && s->seen_field) {
+				s->st = SCAN_VALUE;
+				break;
+			}
+			s->line_start = at;
+			s->st = SCAN_NAME;
+			/* Judge C as the first byte of a field name. */
+			/* fall through */
+		case SCAN_NAME:
+			if (c == ':' && at > s->line_start) {
+				s->st = SCAN_VALUE;
+				s->seen_field = true;
+			} else if (c > ' ' && c < 0x7f && c != ':' &&
+				   at - s->line_start < MSG_MAX_LINE) {
+				/* ftext (RFC 5322 §3.6.8) */
+			} else if ((c == ' ' || c == '\t') && at > s->line_start) {
+				s->st = SCAN_NAME_WSP;
+			} else {
+				body_line = true;
+			}
+			break;
+		case SCAN_NAME_WSP:
+			if (c == ':') {
+				s->st = SCAN_VALUE;
+				s->seen_field = true;
+			} else if (c != ' ' && c != '\t') {
+				body_line = true;
+			} else if (at - s->line_start >= MSG_MAX_LINE) {
+				body_line = true;
+			}
+			break;
+		case SCAN_VALUE:
+			if (c == '\n') {
+				s->st = SCAN_LINE;
+				s->lineno++;
+			} else if (c == '\r') {
+				s->st = SCAN_VALUE_CR;
+			}
+			break;
+		case SCAN_LINE_CR:
+			/* The empty line: CRLF, or a bare CR (then C is the first body byte). */
+			head_n = cr;
+			rest_from = c == '\n' ? i + 1 : i;
+			m->has_body_sep = true;
+			s->st = SCAN_DONE;
+			break;
+		case SCAN_DONE:
+			break;
+		}
+		if (body_line) {
+			head_n = i;
+			rest_from = i;
+			m->has_body_sep = true;
+			s->st = SCAN_DONE;
+			break;
+		}
+		/* Every byte judged to be header counts against the ceiling. */
+		if ((s->st == SCAN_LINE || s->st == SCAN_VALUE || s->st == SCAN_VALUE_CR) &&
+			at + 1 > BUF_MAX_HEADER)
+			return too_big(e);
+	}
+	if (s->st == SCAN_LINE_CR)
+		head_n = cr; /* hold the CR back until we know what follows it */
+	if (buf_append(&m->head, p, head_n, e) < 0)
+		return -1;
+	if (body_line && move_line(m, s, e) < 0)
+		return -1;
+	return buf_append(&m->rest, p + rest_from, n - rest_from, e);
+}
+
+/* The end of the input. */
+static int
+scan_end(struct msg *m, struct scan *s, struct err *e)
+{
+	switch (s->st) {
+	case SCAN_LINE_CR:
+		/* A lone CR line at the very end: the empty line, and no body after it. */
+		m->has_body_sep = true;
+		break;
+	case SCAN_NAME:
+	case SCAN_NAME_WSP:
+		/* A last line without a colon is body. */
+		m->has_body_sep = true;
+		if (move_line(m, s, e) < 0)
+			return -1;
+		break;
+	default:
+		break;
+	}
+	s->st = SCAN_DONE;
+	return 0;
+}
+
+int
+msg_read_header(struct msg *m, int fd, struct err *e)
+{
+	struct scan s;
+	char *chunk = xmalloc(MSG_READ_SIZE);
+	int rc = -1;
+
+	scan_start(m, &s);
+	m->rest.max = MSG_READ_SIZE + MSG_LINE_SLACK; /* one read, and the line moved back */
+	for (;;) {
+		ssize_t r = read(fd, chunk, MSG_READ_SIZE);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			err_set(e, ERR_OS, "read message: %s", strerror(errno));
+			break;
+		}
+		if (r == 0) {
+			rc = scan_end(m, &s, e);
+			break;
+		}
+		if (scan_feed(m, &s, chunk, (size_t)r, e) < 0)
+			break;
+		if (s.st == SCAN_DONE) {
+			rc = 0;
+			break;
+		}
+	}
+	free(chunk);
+	return rc;
+}
+
+int
+msg_parse_header(struct msg *m, const char *text, size_t len, struct err *e)
+{
+	struct scan s;
+
+	scan_start(m, &s);
+	/* Everything is in memory already: the rest may be as long as the input. */
+	if (m->rest.max < len)
+		m->rest.max = len;
+	if (scan_feed(m, &s, text, len, e) < 0)
+		return -1;
+	if (s.st != SCAN_DONE)
+		return scan_end(m, &s, e);
+	return 0;
+}
+
+/*
+ * Walking the fields of m->head. The scanner made sure that every line there is a field
+ * line or a continuation, so no line is skipped.
+ */
+struct field {
+	const char *name;
+	size_t name_len;   /* without the WSP before the colon */
+	size_t value;      /* offset of the byte after the colon */
+	size_t value_end;  /* offset of the last line end (exclusive of it) */
+	size_t start, end; /* the whole field, line ends included */
+};
+
+/* The line at POS: *EOL is where its text ends; returns where the next line begins. */
+static size_t
+next_line(const char *h, size_t len, size_t pos, size_t *eol)
+{
+	size_t i = pos;
+
+	while (i < len && h[i] != '\r' && h[i] != '\n')
+		i++;
+	*eol = i;
+	if (i < len && h[i] == '\r') {
+		i++;
+		if (i < len && h[i] == '\n')
+			i++;
+	} else if (i < len) {
+		i++;
+	}
+	return i;
+}
+
+static bool
+field_next(const struct buf *head, size_t *pos, struct field *f)
+{
+	const char *h = head->data;
+	size_t len = head->len, eol;
+
+	if (*pos >= len)
+		return false;
+	f->start = *pos;
+	size_t next = next_line(h, len, *pos, &eol);
+	const char *colon = memchr(h + *pos, ':', eol - *pos);
+	size_t name_end = colon ? (size_t)(colon - h) : *pos;
+	while (name_end > *pos && (h[name_end - 1] == ' ' || h[name_end - 1] == '\t'))
+		name_end--;
+	f->name = h + *pos;
+	f->name_len = name_end - *pos;
+	f->value = colon ? (size_t)(colon - h) + 1 : eol;
+	while (next < len && (h[next] == ' ' || h[next] == '\t'))
+		next = next_line(h, len, next, &eol);
+	f->value_end = eol;
+	f->end = next;
+	*pos = next;
+	return true;
+}
+
+static bool
+name_is(const struct field *f, const char *name)
+{
+	size_t n = strlen(name);
+
+	return f->name_len == n && strncasecmp(f->name, name, n) == 0;
+}
+
+bool
+msg_has_field(const struct msg *m, const char *name)
+{
+	struct field f;
+	size_t pos = 0;
+
+	while (field_next(&m->head, &pos, &f))
+		if (name_is(&f, name))
+			return true;
+	return false;
+}
+
+bool
+msg_has_8bit(const struct msg *m)
+{
+	const struct buf *b = m->out.len ? &m->out : &m->head;
+
+	for (size_t i = 0; i < b->len; i++)
+		if ((unsigned char)b->data[i] >= 0x80)
+			return true;
+	return false;
+}
+
+/*
+ * RFC 5322 §3.6.6: when a message is resent, the Resent-* fields name the new recipients,
+ * and the old To/Cc/Bcc are history. sendmail -t and Postfix read the Resent- fields then.
+ */
+static bool
+is_resent(const struct msg *m)
+{
+	struct field f;
+	size_t pos = 0;
+
+	while (field_next(&m->head, &pos, &f))
+		if (f.name_len > 7 && strncasecmp(f.name, "Resent-", 7) == 0)
+			return true;
+	return false;
+}
+
+int
+msg_recipients(const struct msg *m, struct addr_list *l, struct err *e)
+{
+	static const char *const plain[] = {"To", "Cc", "Bcc"};
+	static const char *const resent[] = {"Resent-To", "Resent-Cc", "Resent-Bcc"};
+	const char *const *names = is_resent(m) ? resent : plain;
+	struct field f;
+	size_t pos = 0;
+
+	while (field_next(&m->head, &pos, &f)) {
+		if (!name_is(&f, names[0]) && !name_is(&f, names[1]) && !name_is(&f, names[2]))
+			continue;
+		/* Unfold (RFC 5322 §2.2.3): every line end inside a field is followed by WSP. */
+		size_t n = f.value_end - f.value, k = 0;
+		char *v = xmalloc(n + 1);
+		for (size_t i = f.value; i < f.value_end; i++)
+			if (m->head.data[i] != '\r' && m->head.data[i] != '\n')
+				v[k++] = m->head.data[i];
+		struct err sub = {0};
+		int rc = addr_list_parse(l, v, k, ERR_DATA, &sub);
+		free(v);
+		if (rc < 0)
+			return err_set(e, ERR_DATA, "read %.*s field: %s", (int)f.name_len, f.name,
+				sub.text);
+	}
+	return 0;
+}
+
+static bool
+is_ctl(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f;
+}
+
+static bool
+is_atext(unsigned char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+		return true;
+	return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
+}
+
+/* The length of the UTF-8 sequence at P (N bytes left), 0 when it is not well formed. */
+static size_t
+utf8_len(const unsigned char *p, size_t n)
+{
+	size_t len;
+	unsigned int min;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		len = 2;
+		min = 0x80;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		len = 3;
+		min = 0x800;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		len = 4;
+		min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (len > n)
+		return 0;
+	unsigned int cp = p[0] & (0x7f >> len);
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+static int
+base64(struct buf *out, const unsigned char *p, size_t n, struct err *e)
+{
+	static const char set[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char q[4];
+
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (i + 2 < n)
+			v |= p[i + 2];
+		q[0] = set[(v >> 18) & 63];
+		q[1] = set[(v >> 12) & 63];
+		q[2] = i + 1 < n ? set[(v >> 6) & 63] : '=';
+		q[3] = i + 2 < n ? set[v & 63] : '=';
+		if (buf_append(out, q, 4, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Write the unfolded line S (N bytes, no line end) folded before spaces so that lines stay
+ * within WIDTH where a space allows it (RFC 5322 §2.2.3; folding inside a quoted string is
+ * allowed too, §3.2.4). A fold only goes before a space that follows a non-space, so no
+ * line is whitespace only, nor before the first word after the field name. Ends with CRLF.
+ * ERR_USAGE when a line must pass 998 octets.
+ */
+static int
+put_folded(struct buf *out, const char *s, size_t n, size_t width, struct err *e)
+{
+	size_t col = 0, name = 0;
+
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+		while (j < n && !(s[j] == ' ' && s[j - 1] != ' '))
+			j++;
+		if (i == 0)
+			name = j; /* "From:" */
+		if (col > name && col + (j - i) > width) {
+			if (buf_append(out, "\r\n", 2, e) < 0)
+				return -1;
+			col = 0;
+			name = 0;
+		}
+		if (col + (j - i) > MSG_MAX_LINE)
+			return err_set(e, ERR_USAGE,
+				"read -F: the full name has a word too long for a header line "
+				"(over %d octets)", MSG_MAX_LINE);
+		if (buf_append(out, s + i, j - i, e) < 0)
+			return -1;
+		col += j - i;
+		i = j;
+	}
+	return buf_append(out, "\r\n", 2, e);
+}
+
+/*
+ * The full name as a display name (SEC-20): a phrase as it is when it is atoms and spaces,
+ * a quoted string when it has specials, RFC 2047 encoded words when it is not ASCII.
+ * Appends to LINE; sets *ENCODED for the encoded form.
+ */
+static int
+put_name(struct buf *line, const char *name, bool *encoded, struct err *e)
+{
+	const unsigned char *u = (const unsigned char *)name;
+	size_t n = strlen(name);
+	bool atoms = false, specials = false, eight = false;
+
+	if (n > MSG_MAX_NAME)
+		return err_set(e, ERR_USAGE, "read -F: the full name is over %d octets",
+			MSG_MAX_NAME);
+	for (size_t i = 0; i < n; i++) {
+		if (is_ctl(u[i]))
+			return err_set(e, ERR_USAGE, "read -F: control character in the full name");
+		if (u[i] >= 0x80)
+			eight = true;
+		else if (is_atext(u[i]))
+			atoms = true;
+		else if (u[i] != ' ')
+			specials = true;
+	}
+	*encoded = eight;
+	if (eight) {
+		/*
+		 * RFC 2047 §5(3): encoded words in a phrase, "B" encoding of UTF-8, each at most
+		 * 75 characters and never splitting a character (§5: each word must be
+		 * self-contained). The first word shares its line with "From: ", so it is
+		 * shorter: lines with encoded words stay within 76 characters (§2).
+		 */
+		size_t budget = ((MSG_FOLD_2047 - (sizeof("From: ") - 1) - 12) / 4) * 3;
+		bool first = true;
+		for (size_t i = 0; i < n;) {
+			size_t j = i;
+			while (j < n) {
+				size_t c = utf8_len(u + j, n - j);
+				if (c == 0)
+					return err_set(e, ERR_USAGE,
+						"read -F: the full name is not valid UTF-8");
+				if (j + c - i > budget)
+					break;
+				j += c;
+			}
+			if ((!first && buf_append(line, " ", 1, e) < 0) ||
+				buf_puts(line, "=?UTF-8?B?", e) < 0 ||
+				base64(line, u + i, j - i, e) < 0 || buf_puts(line, "?=", e) < 0)
+				return -1;
+			first = false;
+			budget = ((MSG_MAX_WORD - 12) / 4) * 3;
+			i = j;
+		}
+		return 0;
+	}
+	if (atoms && !specials)
+		return buf_puts(line, name, e);
+	/* RFC 5322 §3.2.4: a quoted string, with '"' and '\' as quoted-pairs. */
+	if (buf_append(line, "\"", 1, e) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (((u[i] == '"' || u[i] == '\\') && buf_append(line, "\\", 1, e) < 0) ||
+			buf_append(line, name + i, 1, e) < 0)
+			return -1;
+	return buf_append(line, "\"", 1, e);
+}
+
+static int
+add_from(struct buf *out, const char *sender, const char *name, struct err *e)
+{
+	struct buf line;
+	bool encoded = false;
+	int rc = -1;
+
+	for (const unsigned char *p = (const unsigned char *)sender; *p; p++)
+		if (is_ctl(*p))
+			return err_set(e, ERR_USAGE, "add From: control character in the sender");
+	buf_init(&line, 16 * MSG_MAX_NAME);
+	if (buf_puts(&line, "From: ", e) < 0)
+		goto out;
+	if (name && *name) {
+		if (put_name(&line, name, &encoded, e) < 0)
+			goto out;
+		if (buf_printf(&line, e, " <%s>", sender) < 0)
+			goto out;
+	} else if (buf_puts(&line, sender, e) < 0) {
+		goto out;
+	}
+	rc = put_folded(out, line.data, line.len, encoded ? MSG_FOLD_2047 : MSG_FOLD_AT, e);
+out:
+	buf_fini(&line);
+	return rc;
+}
+
+/* RFC 5322 §3.3, in the C locale whatever the environment says: our own names. */
+static int
+add_date(struct buf *out, struct err *e)
+{
+	static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul",
+		"Aug", "Sep", "Oct", "Nov", "Dec"};
+	time_t now = time(NULL);
+	struct tm tm;
+
+	tzset(); /* localtime_r need not look at TZ again (POSIX) */
+	if (!localtime_r(&now, &tm))
+		return err_set(e, ERR_OS, "add Date: cannot convert the time: %s",
+			strerror(errno));
+	long off = tm.tm_gmtoff / 60;
+	char sign = off < 0 ? '-' : '+';
+	if (off < 0)
+		off = -off;
+	return buf_printf(out, e, "Date: %s, %d %s %d %02d:%02d:%02d %c%02ld%02ld\r\n",
+		days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900,
+		tm.tm_hour, tm.tm_min, tm.tm_sec, sign, off / 60, off % 60);
+}
+
+/* RFC 5322 §3.6.4 id-right = dot-atom-text / no-fold-literal. */
+static bool
+msgid_right_ok(const char *d)
+{
+	size_t n = strlen(d);
+
+	if (n >= 2 && d[0] == '[' && d[n - 1] == ']') {
+		for (size_t i = 1; i + 1 < n; i++) {
+			unsigned char c = (unsigned char)d[i];
+			if (c < 33 || c > 126 || c == '[' || c == ']' || c == '\\')
+				return false;
+		}
+		return true;
+	}
+	bool dot = true;
+	for (size_t i = 0; i < n; i++) {
+		if (d[i] == '.') {
+			if (dot)
+				return false;
+			dot = true;
+		} else if (is_atext((unsigned char)d[i])) {
+			dot = false;
+		} else {
+			return false;
+		}
+	}
+	return n > 0 && !dot;
+}
+
+/* "<" time in base 36 "." 16 random hex digits "@" domain ">": unique without state. */
+static int
+add_msgid(struct buf *out, const char *domain, struct err *e)
+{
+	static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+	unsigned char rnd[8];
+	char t36[16];
+	char hex[sizeof(rnd) * 2 + 1];
+	size_t k = sizeof(t36) - 1;
+
+	if (!domain || !*domain)
+		domain = "localhost";
+	if (!msgid_right_ok(domain))
+		return err_set(e, ERR_CONFIG,
+			"add Message-ID: \"%s\" is not usable after '@' (set `domain` in the "
+			"profile to a host name)", domain);
+	if (getentropy(rnd, sizeof(rnd)) < 0)
+		return err_set(e, ERR_OS, "add Message-ID: getentropy: %s", strerror(errno));
+	uint64_t t = (uint64_t)time(NULL);
+	t36[k] = '\0';
+	do {
+		t36[--k] = digits[t % 36];
+		t /= 36;
+	} while (t && k > 0);
+	for (size_t i = 0; i < sizeof(rnd); i++) {
+		hex[2 * i] = digits[rnd[i] >> 4];
+		hex[2 * i + 1] = digits[rnd[i] & 15];
+	}
+	hex[sizeof(hex) - 1] = '\0';
+	return buf_printf(out, e, "Message-ID: <%s.%s@%s>\r\n", t36 + k, hex, domain);
+}
+
+int
+msg_rewrite(struct msg *m, const struct msg_opts *o, struct err *e)
+{
+	struct field f;
+	size_t pos = 0;
+	bool encoded;
+
+	buf_reset(&m->out);
+	/* Check -F whether or not it is used: a bad name is a usage error either way (SEC-20). */
+	if (o->fullname) {
+		struct buf scratch;
+		buf_init(&scratch, 16 * MSG_MAX_NAME);
+		int rc = put_name(&scratch, o->fullname, &encoded, e);
+		buf_fini(&scratch);
+		if (rc < 0)
+			return -1;
+	}
+	while (field_next(&m->head, &pos, &f)) {
+		/* SEC-23: Bcc goes, continuation lines with it (RFC 5322 §3.6.3). */
+		if (o->remove_bcc && (name_is(&f, "Bcc") || name_is(&f, "Resent-Bcc")))
+			continue;
+		for (size_t p = f.start, eol; p < f.end;) {
+			size_t next = next_line(m->head.data, f.end, p, &eol);
+			if (buf_append(&m->out, m->head.data + p, eol - p, e) < 0 ||
+				buf_append(&m->out, "\r\n", 2, e) < 0)
+				return -1;
+			p = next;
+		}
+	}
+	/*
+	 * With the null sender there is no address to put in From (RFC 5322 §3.6.2 wants
+	 * one), and inventing one would be wrong: add nothing, and let the server decide.
+	 */
+	if (!msg_has_field(m, "From") && o->sender && *o->sender &&
+		add_from(&m->out, o->sender, o->fullname, e) < 0)
+		return -1;
+	if (!msg_has_field(m, "Date") && add_date(&m->out, e) < 0)
+		return -1;
+	if (!msg_has_field(m, "Message-ID") && add_msgid(&m->out, o->msgid_domain, e) < 0)
+		return -1;
+	return buf_append(&m->out, "\r\n", 2, e);
+}
