@@ -299,9 +299,31 @@ conn_getline(struct conn *c, const char **line, size_t *len, size_t max, int64_t
 }
 
 bool
-conn_pending(const struct conn *c)
+conn_pending(struct conn *c)
 {
-	return c->rpos < c->rlen || (c->tls && tls_pending(c->tls));
+	if (c->rpos < c->rlen || (c->tls && tls_pending(c->tls)))
+		return true;
+	if (c->fd < 0)
+		return false;
+	/* What the kernel holds counts too (SEC-33): a forged reply sent during the data sits
+	 * in the socket, not in our buffer. A closed connection is not "pending": the next
+	 * read or write reports it. */
+	if (!c->tls) {
+		char b;
+		return recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+	}
+	/* Under TLS only a record can tell: read what is there without waiting (a session
+	 * ticket is consumed by GnuTLS and yields no data). */
+	if (c->rpos > 0) {
+		memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+		c->rlen -= c->rpos;
+		c->rpos = 0;
+	}
+	ssize_t r = tls_read(c->tls, c->rbuf + c->rlen, CONN_BUF_SIZE - c->rlen,
+		conn_clock_ms(), NULL);
+	if (r > 0)
+		c->rlen += (size_t)r;
+	return r > 0;
 }
 
 void

@@ -63,8 +63,11 @@ int conn_flush(struct conn *c, int64_t deadline, struct err *e);
 int conn_getline(struct conn *c, const char **line, size_t *len, size_t max,
 	int64_t deadline, struct err *e);
 
-/* True when received bytes are waiting unread (SEC-33). */
-bool conn_pending(const struct conn *c);
+/*
+ * True when the server sent bytes that are not read yet: in our buffer, inside GnuTLS, or
+ * in the socket (SEC-33). Never waits.
+ */
+bool conn_pending(struct conn *c);
 
 /* Close the socket and free the session and buffers. Safe on a closed conn. */
 void conn_close(struct conn *c);

@@ -396,6 +396,8 @@ smtp_envelope(struct smtp *s, const char *sender, char *const *rcpts, size_t n, 
 	int rc = -1;
 	size_t refused = 0;
 	bool perm = false;
+	const char *who = NULL;
+	int who_code = 0;
 	struct err first;
 
 	err_clear(&first);
@@ -427,21 +429,23 @@ smtp_envelope(struct smtp *s, const char *sender, char *const *rcpts, size_t n, 
 			continue;
 		if (r.code >= 500)
 			perm = true;
-		if (refused++ == 0)
-			err_set_code(&first, ERR_TEMP, r.code, "send to <%s>: server refused recipient: %s",
-				rcpts[i], smtp_reply_brief(&r, brief, sizeof(brief)));
+		if (refused++ == 0) {
+			who = rcpts[i];
+			who_code = r.code;
+			smtp_reply_brief(&r, brief, sizeof(brief));
+		}
 		if (!pipe)
 			break;
 	}
 	if (refused) {
 		/* SEC-38: one refusal abandons the whole transaction; 5xx anywhere means a retry
 		 * cannot fix it. */
-		first.kind = perm ? ERR_NOUSER : ERR_TEMP;
-		if (refused > 1 || (pipe && refused < n)) {
-			size_t k = strlen(first.text);
-			snprintf(first.text + k, sizeof(first.text) - k,
-				" (%zu of %zu recipients refused; nothing was sent)", refused, n);
-		}
+		char count[96] = "";
+		if (refused > 1 || (pipe && refused < n))
+			snprintf(count, sizeof(count), " (%zu of %zu recipients refused)", refused, n);
+		err_set_code(&first, perm ? ERR_NOUSER : ERR_TEMP, who_code,
+			"send to <%s>: server refused recipient: %s%s; nothing was sent", who, brief,
+			count);
 	}
 	bool ok = mail_ok && refused == 0;
 	if (!pipe && ok) {
@@ -456,8 +460,10 @@ smtp_envelope(struct smtp *s, const char *sender, char *const *rcpts, size_t n, 
 			 * without the end marker makes it drop the transaction. */
 			smtp_abandon(s);
 		} else if (r.code != 354 && ok) {
-			err_set_code(&first, kind_of(r.code, ERR_PERM), r.code, "send DATA to %s: %s",
-				s->conn.peer, smtp_reply_brief(&r, brief, sizeof(brief)));
+			/* Only 354 opens the data; a 2xx here is a server out of step. */
+			err_set_code(&first, r.code < 400 ? ERR_PROTO : kind_of(r.code, ERR_PERM),
+				r.code, "send DATA to %s: %s", s->conn.peer,
+				smtp_reply_brief(&r, brief, sizeof(brief)));
 			ok = false;
 		}
 	}

@@ -13,8 +13,10 @@
 static int
 feed_all(struct smtp_reply *r, const char *lines, struct err *e)
 {
-	int rc = 0;
 	const char *p = lines;
+	if (!*p)
+		return smtp_reply_feed(r, p, 0, e);
+	int rc = 0;
 	while (*p) {
 		const char *nl = strchr(p, '\n');
 		size_t n = nl ? (size_t)(nl - p) : strlen(p);

@@ -1,0 +1,806 @@
+/*
+ * Unit tests for src/dot.c, the DATA encoder (SEC-26..30): a table of edge cases with their
+ * exact output, each fed whole and split at every one and two points; a large input fed in
+ * chunks of many sizes against a line-based reference encoder written here; every short
+ * input over a small alphabet; NUL handling; properties of the output (no bare CR or LF, no
+ * early end marker); and the speed of the span scanner.
+ */
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "src/buf.h"
+#include "src/dot.h"
+#include "tests/tap.h"
+
+#define S(x) x, sizeof(x) - 1
+
+/* ---- sinks ---- */
+
+static int
+sink_buf(void *ctx, const char *p, size_t n, struct err *e)
+{
+	return buf_append(ctx, p, n, e);
+}
+
+struct counter {
+	uint64_t bytes;
+	uint64_t calls;
+	uint32_t sum; /* a cheap checksum, so the sink has to look at the bytes */
+};
+
+static int
+sink_count(void *ctx, const char *p, size_t n, struct err *e)
+{
+	struct counter *c = ctx;
+
+	(void)e;
+	c->bytes += n;
+	c->calls++;
+	c->sum = c->sum * 31 + (unsigned char)p[0] + (unsigned char)p[n - 1];
+	return 0;
+}
+
+static int
+sink_fail(void *ctx, const char *p, size_t n, struct err *e)
+{
+	(void)ctx;
+	(void)p;
+	(void)n;
+	return err_set(e, ERR_TEMP, "send data: connection lost");
+}
+
+/* ---- the reference: split into logical lines first, then encode each line ---- */
+
+struct ref {
+	struct buf out;
+	bool ended;
+	bool failed;
+	size_t nul_at;
+};
+
+static void
+ref_line(struct ref *r, const char *p, size_t n)
+{
+	struct err e;
+
+	if (n > 0 && p[0] == '.')
+		buf_append(&r->out, ".", 1, &e);
+	buf_append(&r->out, p, n, &e);
+	buf_append(&r->out, "\r\n", 2, &e);
+}
+
+/* Encode IN the slow, obvious way. The output holds everything up to a NUL or the end. */
+static void
+ref_encode(struct ref *r, const char *in, size_t n, bool stop)
+{
+	struct err e;
+	size_t start = 0, i = 0;
+
+	buf_init(&r->out, SIZE_MAX / 2);
+	r->ended = r->failed = false;
+	r->nul_at = 0;
+	while (i < n) {
+		if (in[i] == '\0') {
+			r->failed = true;
+			r->nul_at = i;
+			return;
+		}
+		if (in[i] != '\r' && in[i] != '\n') {
+			i++;
+			continue;
+		}
+		size_t len = i - start;
+		size_t next = i + 1;
+		if (in[i] == '\r' && i + 1 < n && in[i + 1] == '\n')
+			next = i + 2;
+		if (stop && len == 1 && in[start] == '.') {
+			r->ended = true;
+			buf_append(&r->out, ".\r\n", 3, &e);
+			return;
+		}
+		ref_line(r, in + start, len);
+		start = i = next;
+	}
+	if (start < n)
+		ref_line(r, in + start, n - start);
+	buf_append(&r->out, ".\r\n", 3, &e);
+}
+
+/*
+ * A second reference, one byte at a time with three flags, for inputs without NUL. Its
+ * output is the whole finished data.
+ */
+static void
+ref_bytes(struct ref *r, const char *in, size_t n, bool stop)
+{
+	struct err e;
+	bool bol = true, cr = false, dot = false;
+
+	buf_init(&r->out, SIZE_MAX / 2);
+	r->ended = r->failed = false;
+	r->nul_at = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = in[i];
+		if (cr) {
+			cr = false;
+			bol = true;
+			buf_append(&r->out, "\r\n", 2, &e);
+			if (c == '\n')
+				continue;
+		}
+		if (dot) {
+			dot = false;
+			if (c == '\r' || c == '\n') {
+				r->ended = true;
+				buf_append(&r->out, ".\r\n", 3, &e);
+				return;
+			}
+			buf_append(&r->out, "..", 2, &e);
+		}
+		if (c == '\r') {
+			cr = true;
+			continue;
+		}
+		if (c == '\n') {
+			buf_append(&r->out, "\r\n", 2, &e);
+			bol = true;
+			continue;
+		}
+		if (bol && c == '.') {
+			bol = false;
+			if (stop) {
+				dot = true;
+				continue;
+			}
+			buf_append(&r->out, ".", 1, &e);
+		}
+		buf_append(&r->out, &c, 1, &e);
+		bol = false;
+	}
+	if (cr)
+		buf_append(&r->out, "\r\n", 2, &e);
+	else if (dot)
+		buf_append(&r->out, "..\r\n", 4, &e);
+	else if (!bol)
+		buf_append(&r->out, "\r\n", 2, &e);
+	buf_append(&r->out, ".\r\n", 3, &e);
+}
+
+/* ---- running the encoder ---- */
+
+struct run {
+	struct buf out;
+	struct dot d;
+	struct err e;
+	int rc;
+};
+
+/* Feed IN in the pieces that CUTS (sorted offsets, NCUTS of them) mark, then finish. */
+static void
+run_cuts(struct run *r, const char *in, size_t n, bool stop, const size_t *cuts, size_t ncuts)
+{
+	size_t at = 0;
+
+	buf_init(&r->out, SIZE_MAX / 2);
+	dot_init(&r->d, stop);
+	err_clear(&r->e);
+	r->rc = 0;
+	for (size_t k = 0; k <= ncuts; k++) {
+		size_t to = k < ncuts ? cuts[k] : n;
+		if (dot_encode(&r->d, in + at, to - at, sink_buf, &r->out, &r->e) < 0) {
+			r->rc = -1;
+			return;
+		}
+		at = to;
+	}
+	r->rc = dot_finish(&r->d, sink_buf, &r->out, &r->e);
+}
+
+static void
+run_chunks(struct run *r, const char *in, size_t n, bool stop, size_t chunk)
+{
+	buf_init(&r->out, SIZE_MAX / 2);
+	dot_init(&r->d, stop);
+	err_clear(&r->e);
+	r->rc = 0;
+	for (size_t at = 0; at < n; at += chunk) {
+		size_t len = n - at < chunk ? n - at : chunk;
+		if (dot_encode(&r->d, in + at, len, sink_buf, &r->out, &r->e) < 0) {
+			r->rc = -1;
+			return;
+		}
+	}
+	r->rc = dot_finish(&r->d, sink_buf, &r->out, &r->e);
+}
+
+static bool
+same_run(const struct run *a, const struct run *b)
+{
+	return a->rc == b->rc && a->out.len == b->out.len &&
+	       (a->out.len == 0 || memcmp(a->out.data, b->out.data, a->out.len) == 0) &&
+	       a->d.ended == b->d.ended && a->d.eight_bit == b->d.eight_bit &&
+	       a->d.max_line == b->d.max_line && a->d.out_bytes == b->d.out_bytes &&
+	       strcmp(a->e.text, b->e.text) == 0;
+}
+
+/*
+ * What must hold for any finished output (SEC-27, SEC-30): every CR is followed by LF and
+ * every LF preceded by CR; the only "." line is the last one; every other line that starts
+ * with '.' starts with "..". Returns NULL or what is wrong.
+ */
+static const char *
+check_props(const char *p, size_t n)
+{
+	if (n < 3 || memcmp(p + n - 3, ".\r\n", 3) != 0)
+		return "does not end with the end marker";
+	if (n > 3 && (n < 5 || memcmp(p + n - 5, "\r\n", 2) != 0))
+		return "the end marker does not follow a line end";
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\r' && (i + 1 == n || p[i + 1] != '\n'))
+			return "bare CR";
+		if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r'))
+			return "bare LF";
+		if (p[i] == '\0')
+			return "NUL";
+	}
+	size_t start = 0;
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (p[i] != '\r')
+			continue;
+		bool last = i + 2 == n;
+		size_t len = i - start;
+		if (!last && len == 1 && p[start] == '.')
+			return "early end marker";
+		if (!last && len >= 1 && p[start] == '.' && (len < 2 || p[start + 1] != '.'))
+			return "unstuffed dot";
+		start = i + 2;
+	}
+	return NULL;
+}
+
+/* ---- the table ---- */
+
+struct tcase {
+	const char *name;
+	const char *in;
+	size_t len;
+	int stop;           /* 0 off, 1 on, 2 both (same expectation) */
+	const char *want;   /* the whole output, or the output before the NUL */
+	size_t wantlen;
+	bool ended;
+	long nul_at;        /* -1: no error */
+};
+
+static const struct tcase cases[] = {
+	{"empty", S(""), 2, S(".\r\n"), false, -1},
+	{"only LF", S("\n"), 2, S("\r\n.\r\n"), false, -1},
+	{"only CRLF", S("\r\n"), 2, S("\r\n.\r\n"), false, -1},
+	{"only CR", S("\r"), 2, S("\r\n.\r\n"), false, -1},
+	{"LF", S("a\nb\n"), 2, S("a\r\nb\r\n.\r\n"), false, -1},
+	{"CRLF", S("a\r\nb\r\n"), 2, S("a\r\nb\r\n.\r\n"), false, -1},
+	{"bare CR", S("a\rb"), 2, S("a\r\nb\r\n.\r\n"), false, -1},
+	{"CR CR LF", S("a\r\r\nb"), 2, S("a\r\n\r\nb\r\n.\r\n"), false, -1},
+	{"CR CR", S("\r\r"), 2, S("\r\n\r\n.\r\n"), false, -1},
+	{"LF CR", S("a\n\rb"), 2, S("a\r\n\r\nb\r\n.\r\n"), false, -1},
+	{"LF LF", S("\n\n"), 2, S("\r\n\r\n.\r\n"), false, -1},
+	{"no final newline", S("a\nlast"), 2, S("a\r\nlast\r\n.\r\n"), false, -1},
+	{"ends in CR", S("a\r"), 2, S("a\r\n.\r\n"), false, -1},
+	{"dot dot", S(".."), 2, S("...\r\n.\r\n"), false, -1},
+	{"dot dot LF", S("..\n"), 2, S("...\r\n.\r\n"), false, -1},
+	{"dot x", S(".x"), 2, S("..x\r\n.\r\n"), false, -1},
+	{"dot space", S(". \n"), 2, S(".. \r\n.\r\n"), false, -1},
+	{"inner dot", S("x.\n.y\n"), 2, S("x.\r\n..y\r\n.\r\n"), false, -1},
+	{"dot after CR", S("a\r.b"), 2, S("a\r\n..b\r\n.\r\n"), false, -1},
+	{"8-bit", S("caf\xc3\xa9\n"), 2, S("caf\xc3\xa9\r\n.\r\n"), false, -1},
+	/* SMTP smuggling forms (SEC-30): never an end of data in the middle. */
+	{"LF dot LF, -i", S("\n.\n"), 0, S("\r\n..\r\n.\r\n"), false, -1},
+	{"LF dot LF, stop", S("\n.\n"), 1, S("\r\n.\r\n"), true, -1},
+	{"LF dot CRLF, -i", S("\n.\r\n"), 0, S("\r\n..\r\n.\r\n"), false, -1},
+	{"LF dot CRLF, stop", S("\n.\r\n"), 1, S("\r\n.\r\n"), true, -1},
+	{"CR dot CR, -i", S("\r.\r"), 0, S("\r\n..\r\n.\r\n"), false, -1},
+	{"CR dot CR, stop", S("\r.\r"), 1, S("\r\n.\r\n"), true, -1},
+	{"CRLF dot LF, -i", S("\r\n.\n"), 0, S("\r\n..\r\n.\r\n"), false, -1},
+	{"CRLF dot LF, stop", S("\r\n.\n"), 1, S("\r\n.\r\n"), true, -1},
+	{"smuggled commands, -i", S("hi\n.\nMAIL FROM:<x@y>\r\n"), 0,
+		S("hi\r\n..\r\nMAIL FROM:<x@y>\r\n.\r\n"), false, -1},
+	{"smuggled commands, stop", S("hi\n.\nMAIL FROM:<x@y>\r\n"), 1, S("hi\r\n.\r\n"), true, -1},
+	{"dot CRLF, -i", S(".\r\n"), 0, S("..\r\n.\r\n"), false, -1},
+	{"dot CRLF, stop", S(".\r\n"), 1, S(".\r\n"), true, -1},
+	{"dot CR, stop", S(".\rmore"), 1, S(".\r\n"), true, -1},
+	{"dot CR, -i", S(".\rmore"), 0, S("..\r\nmore\r\n.\r\n"), false, -1},
+	{"stop ignores the rest", S("a\r\n.\r\nb\0c"), 1, S("a\r\n.\r\n"), true, -1},
+	{"last line dot, stop", S("a\n."), 1, S("a\r\n..\r\n.\r\n"), false, -1},
+	{"last line dot, -i", S("a\n."), 0, S("a\r\n..\r\n.\r\n"), false, -1},
+	{"CRLF dot CRLF CRLF dot CRLF, -i", S("\r\n.\r\n\r\n.\r\n"), 0,
+		S("\r\n..\r\n\r\n..\r\n.\r\n"), false, -1},
+	/* NUL (SEC-28): what came before may go out, nothing after. */
+	{"NUL first", S("\0abc"), 2, S(""), false, 0},
+	{"NUL inside", S("ab\0cd"), 2, S("ab"), false, 2},
+	{"NUL after LF", S("a\n\0z"), 2, S("a\r\n"), false, 2},
+	{"NUL after CR", S("a\r\0z"), 2, S("a\r\n"), false, 2},
+	{"NUL after dot, stop", S(".\0z"), 1, S(".."), false, 1},
+	{"NUL after dot, -i", S(".\0z"), 0, S(".."), false, 1},
+	{"NUL last", S("abc\r\n\0"), 2, S("abc\r\n"), false, 5},
+};
+
+static bool
+run_matches(const struct run *r, const struct tcase *t, bool stop, char *why, size_t whysz)
+{
+	if (t->nul_at >= 0) {
+		char want[128];
+		snprintf(want, sizeof(want), "at offset %ld;", t->nul_at);
+		if (r->rc != -1 || r->e.kind != ERR_DATA || !strstr(r->e.text, want)) {
+			snprintf(why, whysz, "rc %d kind %d text '%s'", r->rc, (int)r->e.kind,
+				r->e.text);
+			return false;
+		}
+	} else if (r->rc != 0) {
+		snprintf(why, whysz, "failed: %s", r->e.text);
+		return false;
+	}
+	if (r->out.len != t->wantlen || (t->wantlen && memcmp(r->out.data, t->want, t->wantlen))) {
+		snprintf(why, whysz, "output differs");
+		return false;
+	}
+	if (r->d.ended != t->ended) {
+		snprintf(why, whysz, "ended %d", r->d.ended);
+		return false;
+	}
+	if (r->d.out_bytes != r->out.len) {
+		snprintf(why, whysz, "out_bytes %" PRIu64, r->d.out_bytes);
+		return false;
+	}
+	(void)stop;
+	return true;
+}
+
+static void
+test_table(void)
+{
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		const struct tcase *t = &cases[k];
+		for (int stop = 0; stop <= 1; stop++) {
+			if (t->stop != 2 && t->stop != stop)
+				continue;
+			char why[600] = "";
+			struct run r;
+			const char *mode = stop ? "stop_at_dot" : "-i";
+
+			run_cuts(&r, t->in, t->len, stop, NULL, 0);
+			ok_mem(r.out.data, r.out.len, t->want, t->wantlen, "%s (%s): output",
+				t->name, mode);
+			ok(run_matches(&r, t, stop, why, sizeof(why)), "%s (%s): whole %s", t->name,
+				mode, why);
+			buf_fini(&r.out);
+
+			/* Every single split point, and every pair of split points. */
+			bool good = true;
+			size_t bad1 = 0, bad2 = 0;
+			for (size_t a = 0; a <= t->len && good; a++) {
+				for (size_t b = a; b <= t->len && good; b++) {
+					size_t cuts[2] = {a, b};
+					run_cuts(&r, t->in, t->len, stop, cuts, a == b ? 1 : 2);
+					if (!run_matches(&r, t, stop, why, sizeof(why))) {
+						good = false;
+						bad1 = a;
+						bad2 = b;
+					}
+					buf_fini(&r.out);
+				}
+			}
+			ok(good, "%s (%s): every split (first bad %zu,%zu: %s)", t->name, mode,
+				bad1, bad2, good ? "-" : why);
+
+			/* The reference agrees with the table (so it can be trusted below). */
+			struct ref ref;
+			ref_encode(&ref, t->in, t->len, stop);
+			bool same = ref.out.len == t->wantlen &&
+				    !memcmp(ref.out.data, t->want, t->wantlen);
+			bool refok = ref.failed == (t->nul_at >= 0) && ref.ended == t->ended &&
+				     (t->nul_at < 0 || (long)ref.nul_at == t->nul_at) &&
+				     (t->nul_at >= 0 || same);
+			ok(refok, "%s (%s): line reference agrees", t->name, mode);
+			buf_fini(&ref.out);
+			if (t->nul_at < 0) {
+				ref_bytes(&ref, t->in, t->len, stop);
+				ok(ref.ended == t->ended && ref.out.len == t->wantlen &&
+					   !memcmp(ref.out.data, t->want, t->wantlen),
+					"%s (%s): byte reference agrees", t->name, mode);
+				buf_fini(&ref.out);
+			}
+		}
+	}
+}
+
+/* Counters: eight_bit, in_bytes, out_bytes, line lengths (for the SEC-29 policy). */
+static void
+test_counters(void)
+{
+	struct run r;
+	char *big = xmalloc(1502);
+
+	memset(big, 'a', 1500);
+	big[1500] = '\n';
+	big[1501] = 'z';
+	run_cuts(&r, big, 1502, false, NULL, 0);
+	ok(r.rc == 0 && r.d.max_line == 1500, "1500-byte line: max_line %zu", r.d.max_line);
+	ok(r.out.len == 1500 + 2 + 1 + 2 + 3 && r.d.out_bytes == r.out.len,
+		"1500-byte line: passes unchanged (%zu bytes out)", r.out.len);
+	ok(r.out.len > 1500 && memchr(r.out.data, '\r', 1500) == NULL,
+		"1500-byte line: not split (SEC-29)");
+	ok(r.d.in_bytes == 1502, "in_bytes %" PRIu64, r.d.in_bytes);
+	ok(!r.d.eight_bit, "ASCII: eight_bit off");
+	buf_fini(&r.out);
+
+	/* Every split of the long line (one split point) gives the same output and max_line. */
+	struct run whole;
+	run_cuts(&whole, big, 1502, false, NULL, 0);
+	bool good = true;
+	for (size_t a = 0; a <= 1502 && good; a++) {
+		run_cuts(&r, big, 1502, false, &a, 1);
+		good = same_run(&r, &whole);
+		buf_fini(&r.out);
+	}
+	ok(good, "1500-byte line: every split point");
+	buf_fini(&whole.out);
+	free(big);
+
+	size_t cut = 4;
+	run_cuts(&r, S("ab\n\xc3\xa9\n"), false, &cut, 1);
+	ok(r.d.eight_bit, "8-bit byte split across calls: eight_bit on");
+	buf_fini(&r.out);
+	run_cuts(&r, S("\n..x\n"), false, NULL, 0);
+	ok(r.d.max_line == 4, "stuffed dot counts in the line length (%zu)", r.d.max_line);
+	buf_fini(&r.out);
+	run_cuts(&r, S("\n..x\n"), true, NULL, 0);
+	ok(r.d.max_line == 4, "stuffed dot counts in the line length, stop_at_dot (%zu)",
+		r.d.max_line);
+	buf_fini(&r.out);
+	run_cuts(&r, S("abc\r\nabcdef\rab"), false, NULL, 0);
+	ok(r.d.max_line == 6, "line length without the line end (%zu)", r.d.max_line);
+	buf_fini(&r.out);
+
+	struct dot d;
+	struct buf out;
+	struct err e;
+	buf_init(&out, 1000);
+	dot_init(&d, false);
+	ok(dot_encode(&d, S("abc"), sink_buf, &out, &e) == 0 && d.line_len == 3,
+		"open line: line_len %zu", d.line_len);
+	ok(dot_encode(&d, S("de"), sink_buf, &out, &e) == 0 && d.line_len == 5,
+		"open line across calls: line_len %zu", d.line_len);
+	ok(dot_finish(&d, sink_buf, &out, &e) == 0 && d.max_line == 5, "finish closes the line");
+	ok(dot_finish(&d, sink_buf, &out, &e) == -1 && e.kind == ERR_SOFTWARE,
+		"a second finish is refused");
+	ok(dot_encode(&d, S("x"), sink_buf, &out, &e) == -1 && e.kind == ERR_SOFTWARE,
+		"encoding after finish is refused");
+	ok_mem(out.data, out.len, "abcde\r\n.\r\n", 10, "nothing added by refused calls");
+	buf_fini(&out);
+}
+
+static void
+test_sink_error(void)
+{
+	struct dot d;
+	struct err e;
+
+	dot_init(&d, false);
+	ok(dot_encode(&d, S("a\nb"), sink_fail, NULL, &e) == -1 && e.kind == ERR_TEMP,
+		"a sink error is passed up unchanged");
+	ok(dot_encode(&d, S("c"), sink_fail, NULL, &e) == -1, "no encoding after a sink error");
+	dot_init(&d, false);
+	ok(dot_encode(&d, S(""), sink_fail, NULL, &e) == 0,
+		"nothing to send: the sink is not called");
+	ok(dot_finish(&d, sink_fail, NULL, &e) == -1 && e.kind == ERR_TEMP,
+		"a sink error in dot_finish is passed up");
+}
+
+/* ---- generated inputs ---- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15u;
+
+static uint32_t
+rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (uint32_t)(rng_state >> 32);
+}
+
+/*
+ * About N bytes of mail-like text: lines of assorted shapes (empty, ".", "..", ".x", words,
+ * 8-bit, a few long ones) ended by LF, CRLF, CR or CR CR LF. NODOT leaves out lines that are
+ * exactly "." (for stop_at_dot runs that should go to the end).
+ */
+static char *
+gen_text(size_t n, bool nodot, size_t *outlen)
+{
+	static const char *pieces[] = {"", ".", "..", ".x", "hello world", "From: a@b.example",
+		"caf\xc3\xa9", "\t indented", "x.", " . ", "QUIT", "-- ", "...."};
+	static const char *ends[] = {"\n", "\r\n", "\r", "\r\r\n", "\n", "\r\n", "\n\r"};
+	char *p = xmalloc(n + 4096);
+	size_t k = 0;
+
+	while (k < n) {
+		uint32_t x = rng();
+		if (x % 97 == 0) {
+			size_t len = 900 + rng() % 1200;
+			memset(p + k, 'L', len);
+			k += len;
+		} else {
+			const char *w = pieces[x % (sizeof(pieces) / sizeof(pieces[0]))];
+			if (nodot && strcmp(w, ".") == 0)
+				w = "..";
+			size_t len = strlen(w);
+			memcpy(p + k, w, len);
+			k += len;
+		}
+		const char *end = ends[(x >> 8) % (sizeof(ends) / sizeof(ends[0]))];
+		if (nodot && end[0] == '\n' && end[1] == '\r')
+			end = "\n"; /* "\n\r" then "." would make a "." line */
+		size_t len = strlen(end);
+		memcpy(p + k, end, len);
+		k += len;
+	}
+	*outlen = k;
+	return p;
+}
+
+static void
+test_large(void)
+{
+	static const size_t chunks[] = {1, 2, 3, 7, 1024, 4096, 65536};
+	size_t n;
+
+	for (int stop = 0; stop <= 1; stop++) {
+		char *in = gen_text(1 << 20, stop, &n);
+		if (stop) {
+			/* A "." line near the end: everything after it is dropped. */
+			memcpy(in + n - 200, "\n.\r\nafter\n", 10);
+		}
+		struct run whole;
+		struct ref ref;
+		run_cuts(&whole, in, n, stop, NULL, 0);
+		ref_encode(&ref, in, n, stop);
+		ok(whole.rc == 0, "large input (stop %d): encodes", stop);
+		ok_mem(whole.out.data, whole.out.len, ref.out.data, ref.out.len,
+			"large input (stop %d): one call equals the line reference", stop);
+		struct ref rb;
+		ref_bytes(&rb, in, n, stop);
+		ok_mem(whole.out.data, whole.out.len, rb.out.data, rb.out.len,
+			"large input (stop %d): one call equals the byte reference", stop);
+		ok(rb.ended == whole.d.ended, "large input (stop %d): both agree on the end", stop);
+		buf_fini(&rb.out);
+		ok(whole.d.ended == (bool)stop, "large input (stop %d): ended %d", stop,
+			whole.d.ended);
+		ok(whole.d.eight_bit && whole.d.max_line >= 900, "large input: counters");
+		const char *bad = check_props(whole.out.data, whole.out.len);
+		ok(!bad, "large input (stop %d): output properties (%s)", stop, bad ? bad : "ok");
+		for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
+			struct run r;
+			run_chunks(&r, in, n, stop, chunks[c]);
+			ok(same_run(&r, &whole),
+				"large input (stop %d), chunks of %zu: same output", stop,
+				chunks[c]);
+			buf_fini(&r.out);
+		}
+		/* Random chunk sizes, as a pipe would deliver them. */
+		struct run r;
+		size_t cuts[4096], nc = 0, at = 0;
+		while (nc < 4096 && (at += 1 + rng() % 700) < n)
+			cuts[nc++] = at;
+		run_cuts(&r, in, n, stop, cuts, nc);
+		ok(same_run(&r, &whole), "large input (stop %d), random chunks: same output", stop);
+		buf_fini(&r.out);
+		buf_fini(&ref.out);
+		buf_fini(&whole.out);
+		free(in);
+	}
+}
+
+/* Every input up to 7 bytes over { '.', CR, LF, 'a' }: reference, byte-by-byte, properties. */
+static void
+test_exhaustive(void)
+{
+	static const char alpha[] = {'.', '\r', '\n', 'a'};
+	size_t count = 0, bad_ref = 0, bad_bytes = 0, bad_split = 0, bad_prop = 0;
+	char first[64] = "";
+
+	for (size_t len = 0; len <= 7; len++) {
+		size_t total = 1;
+		for (size_t k = 0; k < len; k++)
+			total *= 4;
+		for (size_t m = 0; m < total; m++) {
+			char in[8];
+			size_t x = m;
+			for (size_t k = 0; k < len; k++, x /= 4)
+				in[k] = alpha[x % 4];
+			for (int stop = 0; stop <= 1; stop++) {
+				struct run r, r1;
+				struct ref ref;
+				size_t cuts[8];
+				for (size_t k = 0; k < len; k++)
+					cuts[k] = k;
+				count++;
+				run_cuts(&r, in, len, stop, NULL, 0);
+				run_cuts(&r1, in, len, stop, cuts, len);
+				ref_encode(&ref, in, len, stop);
+				if (r.rc || r.out.len != ref.out.len ||
+				    memcmp(r.out.data, ref.out.data, r.out.len) ||
+				    r.d.ended != ref.ended) {
+					if (!bad_ref++ && !first[0])
+						snprintf(first, sizeof(first),
+							"len %zu #%zu stop %d", len, m, stop);
+				}
+				struct ref rb;
+				ref_bytes(&rb, in, len, stop);
+				if (r.out.len != rb.out.len || r.d.ended != rb.ended ||
+				    memcmp(r.out.data, rb.out.data, r.out.len))
+					bad_bytes++;
+				buf_fini(&rb.out);
+				if (!same_run(&r, &r1))
+					bad_split++;
+				if (check_props(r.out.data, r.out.len))
+					bad_prop++;
+				buf_fini(&r.out);
+				buf_fini(&r1.out);
+				buf_fini(&ref.out);
+			}
+		}
+	}
+	ok(bad_ref == 0, "all %zu short inputs: equal to the reference (%zu bad; %s)", count,
+		bad_ref, first[0] ? first : "-");
+	ok(bad_bytes == 0, "all short inputs: equal to the byte reference (%zu bad)", bad_bytes);
+	ok(bad_split == 0, "all short inputs: byte-by-byte equals one call (%zu bad)", bad_split);
+	ok(bad_prop == 0, "all short inputs: no bare CR/LF, no early end marker (%zu bad)",
+		bad_prop);
+}
+
+/* NUL at many offsets of a large input, in several chunk sizes (SEC-28). */
+static void
+test_nul(void)
+{
+	static const size_t chunks[] = {1, 7, 4096, 65536};
+	static const size_t offsets[] = {0, 1, 2, 4095, 4096, 4097, 65535, 65536, 100000, 199999};
+	size_t n;
+	char *in = gen_text(200000, true, &n);
+
+	for (size_t k = 0; k < n; k++)
+		if (in[k] == 'Z' || in[k] == '#')
+			in[k] = 'z';
+	for (size_t o = 0; o < sizeof(offsets) / sizeof(offsets[0]); o++) {
+		size_t at = offsets[o];
+		char saved = in[at];
+		in[at] = '\0';
+		/* Mark the bytes after the NUL: none of them may reach the sink. */
+		size_t zlen = n - at - 1 < 64 ? n - at - 1 : 64;
+		char keep[64];
+		memcpy(keep, in + at + 1, zlen);
+		memset(in + at + 1, 'Z', zlen);
+
+		/*
+		 * What was sent must be the start of the encoding of the same input with '#' in
+		 * place of the NUL, hold neither '#' nor 'Z', and reach at least to the last line
+		 * end before the NUL.
+		 */
+		struct ref ref, full, pre;
+		ref_encode(&ref, in, n, false);
+		ref_encode(&pre, in, at, false);
+		in[at] = '#';
+		ref_encode(&full, in, n, false);
+		in[at] = '\0';
+		for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
+			struct run r;
+			char want[64];
+			run_chunks(&r, in, n, false, chunks[c]);
+			snprintf(want, sizeof(want), "NUL byte at offset %zu;", at);
+			bool good = r.rc == -1 && r.e.kind == ERR_DATA && strstr(r.e.text, want) &&
+				    strstr(r.e.text, "RFC 5322");
+			const char *got = r.out.data ? r.out.data : "";
+			bool prefix = r.out.len <= full.out.len && r.out.len + 5 >= pre.out.len &&
+				      !memchr(got, 'Z', r.out.len) &&
+				      !memchr(got, '#', r.out.len) &&
+				      memcmp(got, full.out.data, r.out.len) == 0;
+			ok(good && prefix && ref.failed && ref.nul_at == at,
+				"NUL at %zu, chunks of %zu: refused, nothing after it sent (%s)",
+				at, chunks[c], r.e.text);
+			buf_fini(&r.out);
+		}
+		buf_fini(&pre.out);
+		buf_fini(&full.out);
+		buf_fini(&ref.out);
+		memcpy(in + at + 1, keep, zlen);
+		in[at] = saved;
+	}
+	free(in);
+
+	/* In stop_at_dot mode a NUL after the "." line is never looked at. */
+	struct run r;
+	run_cuts(&r, S("a\n.\n\0"), true, NULL, 0);
+	ok(r.rc == 0 && r.d.ended, "NUL after the end line is ignored");
+	buf_fini(&r.out);
+}
+
+static double
+cpu_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* 100 MB of each line-end style through 64 KiB chunks: the scanner must be linear and fast. */
+/*
+ * 100 MiB through 64 KiB chunks (CPU time). Mail-like text must take well under 0.3 s; the
+ * degenerate kinds (every line one or two bytes) get a looser bound that still catches
+ * anything quadratic.
+ */
+static void
+test_speed(void)
+{
+	static const struct {
+		const char *name;
+		const char *text;
+		double limit;
+	} kinds[] = {
+#define FOX "The quick brown fox jumps over the lazy dog, again and again."
+		{"LF text", FOX " 0123\n", 0.3},
+		{"CRLF text", FOX " 0\r\n", 0.3},
+		{"CR text", FOX " 0123\r", 0.3},
+		{"dotted LF text", "." FOX "\n", 0.3},
+#undef FOX
+		{"mixed mail", "Subject: a test\nX-Spam: no\n\n> quoted\n.\n-- \nsig\r\n"
+			"some text here, a little longer than the rest\r\n", 0.3},
+		{"one-byte lines (yes)", "y\n", 1.5},
+		{"empty lines", "\n", 1.5},
+		{"empty CRLF lines", "\r\n", 1.5},
+		{"bare CRs", "\r", 1.5},
+	};
+#if defined(__SANITIZE_ADDRESS__)
+	const double factor = 20;
+#else
+	const double factor = 1;
+#endif
+	const size_t block = 1 << 20;
+	char *in = xmalloc(block);
+
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		size_t len = strlen(kinds[k].text);
+		for (size_t i = 0; i < block; i++)
+			in[i] = kinds[k].text[i % len];
+		struct dot d;
+		struct err e;
+		struct counter c = {0, 0, 0};
+		int rc = 0;
+		double t0 = cpu_seconds();
+		dot_init(&d, false);
+		for (int rep = 0; rep < 100 && rc == 0; rep++)
+			for (size_t at = 0; at < block && rc == 0; at += 65536)
+				rc = dot_encode(&d, in + at, 65536, sink_count, &c, &e);
+		rc = rc ? rc : dot_finish(&d, sink_count, &c, &e);
+		double t = cpu_seconds() - t0;
+		double limit = kinds[k].limit * factor;
+		ok(rc == 0 && c.bytes == d.out_bytes && t < limit,
+			"speed, %s: 100 MiB in %.3f s (limit %.1f), %" PRIu64 " sink calls",
+			kinds[k].name, t, limit, c.calls);
+	}
+	free(in);
+}
+
+int
+main(void)
+{
+	test_table();
+	test_counters();
+	test_sink_error();
+	test_exhaustive();
+	test_large();
+	test_nul();
+	test_speed();
+	return tap_done();
+}
