@@ -4,7 +4,8 @@
  * RFC 5321 §4.1.2 (Mailbox, Dot-string, Quoted-string, address literals), §4.5.3.1.3 (path
  * length); RFC 5322 §3.2 (lexical tokens), §3.4 (address-list), §4.4 (obsolete addressing:
  * obs-phrase, obs-route, obs-local-part, empty list elements); RFC 5890/5891 and UTS #46 via
- * libidn2 (IDNA2008 A-labels); RFC 6531 (SMTPUTF8, which postie does not send yet).
+ * libidn2 (IDNA2008 A-labels); RFC 6531 (SMTPUTF8: UTF-8 local parts, which the session
+ * sends only to a server that offers SMTPUTF8).
  * SECURITY.md: SEC-18, SEC-21, SEC-22, SEC-25.
  */
 #include "addr.h"
@@ -22,8 +23,47 @@
 #define ADDR_MAX_LABEL 63
 /* How much of a refused address an error message quotes. */
 #define ADDR_QUOTE_MAX 200
-/* SEC-25: RFC 6531 would allow it, with MAIL FROM:<...> SMTPUTF8; not done yet. */
-#define SMTPUTF8_NEEDED "non-ASCII local part needs SMTPUTF8, which postie does not send yet"
+/*
+ * SEC-25: RFC 6531 §3.3 allows UTF8-non-ascii in a local part; it must be well-formed
+ * UTF-8 (RFC 3629 §4: no overlong forms, no surrogates, nothing past U+10FFFF).
+ */
+size_t
+addr_utf8_len(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t len;
+	unsigned int min;
+
+	if (n == 0)
+		return 0;
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		len = 2;
+		min = 0x80;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		len = 3;
+		min = 0x800;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		len = 4;
+		min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (len > n)
+		return 0;
+	unsigned int cp = p[0] & (0x7f >> len);
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+#define BAD_UTF8 "the local part is not valid UTF-8"
 
 /* RFC 5322 §3.2.3 atext (RFC 5321 uses the same set for Atom). */
 static bool
@@ -179,8 +219,12 @@ scan_local(const char *in, size_t len, const char **pp, const char *end, bool an
 			/* quoted-pairSMTP = "\" %d32-126 (controls are already refused) */
 			if (*p == '\\' && ++p == end)
 				break;
-			if ((unsigned char)*p >= 0x80)
-				return refuse(in, len, kind, e, SMTPUTF8_NEEDED);
+			if ((unsigned char)*p >= 0x80) {
+				size_t k = addr_utf8_len(p, (size_t)(end - p));
+				if (k == 0)
+					return refuse(in, len, kind, e, BAD_UTF8);
+				p += k - 1;
+			}
 		}
 		if (p == end)
 			return refuse(in, len, kind, e, "unclosed quoted string");
@@ -195,9 +239,13 @@ scan_local(const char *in, size_t len, const char **pp, const char *end, bool an
 			return refuse(in, len, kind, e, "misplaced '.' in the local part");
 		if (c == '.')
 			dot = true;
-		else if (c >= 0x80)
-			return refuse(in, len, kind, e, SMTPUTF8_NEEDED);
-		else if (is_atext(c))
+		else if (c >= 0x80) {
+			size_t k = addr_utf8_len(p, (size_t)(end - p));
+			if (k == 0)
+				return refuse(in, len, kind, e, BAD_UTF8);
+			p += k - 1;
+			dot = false;
+		} else if (is_atext(c))
 			dot = false;
 		else if (c == '"')
 			return refuse(in, len, kind, e,

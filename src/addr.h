@@ -23,8 +23,8 @@ struct addr_list {
  * qualifies it). "" and "<>" are the null sender, accepted only when ALLOW_NULL (*OUT = "").
  * Refused: CR, LF, NUL and every other control character, unquoted space, '<' or '>' outside
  * the brackets, anything after the closing bracket, an empty local part or domain, a local
- * part that is not ASCII (needs SMTPUTF8: not yet), a domain that fails IDNA2008, a leading
- * '-'. KIND is the error kind to use (ERR_USAGE for argv, ERR_DATA for headers); the message
+ * part that is not well-formed UTF-8, a domain that fails IDNA2008, a leading '-'. A UTF-8
+ * local part is kept (RFC 6531): the session needs the server's SMTPUTF8 to send it. KIND is the error kind to use (ERR_USAGE for argv, ERR_DATA for headers); the message
  * names the address with controls shown as '?'.
  */
 int addr_envelope(const char *in, bool allow_null, enum err_kind kind, char **out,
@@ -45,6 +45,9 @@ void addr_list_add(struct addr_list *l, const char *s);
 
 /* Free every element; L is left empty. */
 void addr_list_fini(struct addr_list *l);
+
+/* The length of the well-formed UTF-8 sequence at S (N bytes left), 0 when there is none. */
+size_t addr_utf8_len(const char *s, size_t n);
 
 /* The domain part of an addr-spec (after the last '@'), or NULL when there is none. */
 const char *addr_domain(const char *addr);

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sasl.h"
+
 /* One read(2): the same size the body is streamed with. */
 #define MSG_READ_SIZE (64 * 1024)
 /* RFC 5322 §2.1.1: no line is over 998 octets, so neither is a field name. */
@@ -432,63 +434,6 @@ is_atext(unsigned char c)
 	return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
 }
 
-/* The length of the UTF-8 sequence at P (N bytes left), 0 when it is not well formed. */
-static size_t
-utf8_len(const unsigned char *p, size_t n)
-{
-	size_t len;
-	unsigned int min;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		len = 2;
-		min = 0x80;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		len = 3;
-		min = 0x800;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		len = 4;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	unsigned int cp = p[0] & (0x7f >> len);
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
-static int
-base64(struct buf *out, const unsigned char *p, size_t n, struct err *e)
-{
-	static const char set[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	char q[4];
-
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)p[i + 1] << 8;
-		if (i + 2 < n)
-			v |= p[i + 2];
-		q[0] = set[(v >> 18) & 63];
-		q[1] = set[(v >> 12) & 63];
-		q[2] = i + 1 < n ? set[(v >> 6) & 63] : '=';
-		q[3] = i + 2 < n ? set[v & 63] : '=';
-		if (buf_append(out, q, 4, e) < 0)
-			return -1;
-	}
-	return 0;
-}
-
 /*
  * Write the unfolded line S (N bytes, no line end) folded before spaces so that lines stay
  * within WIDTH where a space allows it (RFC 5322 §2.2.3; folding inside a quoted string is
@@ -563,7 +508,7 @@ put_name(struct buf *line, const char *name, bool *encoded, struct err *e)
 		for (size_t i = 0; i < n;) {
 			size_t j = i;
 			while (j < n) {
-				size_t c = utf8_len(u + j, n - j);
+				size_t c = addr_utf8_len((const char *)u + j, n - j);
 				if (c == 0)
 					return err_set(e, ERR_USAGE,
 						"read -F: the full name is not valid UTF-8");
@@ -573,7 +518,7 @@ put_name(struct buf *line, const char *name, bool *encoded, struct err *e)
 			}
 			if ((!first && buf_append(line, " ", 1, e) < 0) ||
 				buf_puts(line, "=?UTF-8?B?", e) < 0 ||
-				base64(line, u + i, j - i, e) < 0 || buf_puts(line, "?=", e) < 0)
+				sasl_base64_encode(line, u + i, j - i, e) < 0 || buf_puts(line, "?=", e) < 0)
 				return -1;
 			first = false;
 			budget = ((MSG_MAX_WORD - 12) / 4) * 3;

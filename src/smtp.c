@@ -388,7 +388,8 @@ out:
 }
 
 int
-smtp_envelope(struct smtp *s, const char *sender, char *const *rcpts, size_t n, struct err *e)
+smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char *const *rcpts,
+	size_t n, struct err *e)
 {
 	bool pipe = s->caps.bits & SMTP_CAP_PIPELINING;
 	struct smtp_reply r;
@@ -404,7 +405,7 @@ smtp_envelope(struct smtp *s, const char *sender, char *const *rcpts, size_t n, 
 	smtp_reply_init(&r);
 	/* RFC 2920 §3: MAIL, every RCPT and DATA go as one group; the replies come back in
 	 * order. Without PIPELINING each waits for its reply. */
-	if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "MAIL FROM:<%s>", sender) < 0)
+	if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "MAIL FROM:<%s>%s", sender, mail_params) < 0)
 		goto out;
 	if (pipe) {
 		for (size_t i = 0; i < n; i++)

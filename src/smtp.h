@@ -121,13 +121,14 @@ int smtp_auth(struct smtp *s, const char *mech, const char *user, const char *pa
 	struct err *e);
 
 /*
- * MAIL FROM, every RCPT TO and DATA: one write with PIPELINING, else one at a time.
+ * MAIL FROM (with MAIL_PARAMS, e.g. " SMTPUTF8", or ""), every RCPT TO and DATA: one write
+ * with PIPELINING, else one at a time.
  * Success means 354. A refused recipient abandons the transaction (SEC-38): ERR_NOUSER (any
  * 5xx) or ERR_TEMP naming the addresses; the connection is then unusable when a 354 came
  * back (the caller closes it without sending data).
  */
-int smtp_envelope(struct smtp *s, const char *sender, char *const *rcpts, size_t n,
-	struct err *e);
+int smtp_envelope(struct smtp *s, const char *sender, const char *mail_params,
+	char *const *rcpts, size_t n, struct err *e);
 
 /* A dot_sink that queues message data on the connection (data-block deadline). */
 int smtp_data_sink(void *smtp, const char *p, size_t n, struct err *e);

@@ -240,6 +240,19 @@ send_body(struct delivery *d, struct smtp *s, int fd, struct err *e)
 	return rc;
 }
 
+/* The first envelope address with a UTF-8 local part (RFC 6531), or NULL. */
+static const char *
+needs_smtputf8(const struct delivery *d)
+{
+	for (size_t i = 0; i <= d->rcpts.n; i++) {
+		const char *a = i < d->rcpts.n ? d->rcpts.v[i] : d->sender;
+		for (const unsigned char *p = (const unsigned char *)a; *p; p++)
+			if (*p >= 0x80)
+				return a;
+	}
+	return NULL;
+}
+
 static int
 session(struct delivery *d, int fd, struct err *e)
 {
@@ -296,7 +309,14 @@ session(struct delivery *d, int fd, struct err *e)
 			goto out;
 		buf_fini(&d->password);
 	}
-	if (smtp_envelope(&s, d->sender, d->rcpts.v, d->rcpts.n, e) < 0)
+	const char *utf8 = needs_smtputf8(d);
+	if (utf8 && !(s.caps.bits & SMTP_CAP_SMTPUTF8)) {
+		/* SEC-25: an address the server cannot take as UTF-8 is not sent mangled. */
+		err_set(e, ERR_PERM, "send to %s: the address <%s> needs SMTPUTF8, which the server "
+			"does not offer; use an ASCII address", s.conn.peer, utf8);
+		goto out;
+	}
+	if (smtp_envelope(&s, d->sender, utf8 ? " SMTPUTF8" : "", d->rcpts.v, d->rcpts.n, e) < 0)
 		goto out;
 	if (send_body(d, &s, fd, e) < 0) {
 		/* SEC-30: a message that could not be read or encoded whole is never ended. */

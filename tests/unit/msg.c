@@ -427,7 +427,8 @@ static const struct rcpt_case rcpt_cases[] = {
 	{"To: a@x\nCc: bad address\n", NULL, "read Cc field: check address \"bad address\": "
 					      "unquoted space"},
 	{"Bcc : ok@x, -oQ@x\n", NULL, "read Bcc field: check address \"-oQ@x\": begins with '-'"},
-	{"To: jösé@x\n", NULL, "needs SMTPUTF8"},
+	{"To: jösé@x\n", "jösé@x", NULL},
+	{"To: j\xc3@x\n", NULL, "not valid UTF-8"},
 	{"To: a@x,\n b@y c@z\n", NULL, "check address \"b@y c@z\": unquoted space"},
 };
 

@@ -240,7 +240,7 @@ run_envelope(const char *const *script, const char *ehlo_caps, char *const *rcpt
 	if (rc == 0)
 		rc = smtp_ehlo(&s, "client.example", false, e);
 	if (rc == 0)
-		rc = smtp_envelope(&s, "a@example.com", rcpts, n, e);
+		rc = smtp_envelope(&s, "a@example.com", "", rcpts, n, e);
 	conn_close(&s.conn);
 	int st;
 	waitpid(pid, &st, 0);
