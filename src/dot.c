@@ -1,5 +1,5 @@
 /*
- * dot: the streaming DATA encoder.
+ * dot: the streaming DATA (and BDAT) encoder.
  *
  * RFC 5321 §2.3.8: bare CR and bare LF MUST NOT be sent, so every input line end (LF, CRLF,
  * or a bare CR) leaves as CRLF (SEC-26, SEC-27; CR CR LF is two line ends, never collapsed
@@ -8,6 +8,12 @@
  * (SEC-30). RFC 5322 §2.3 / §3.5: NUL is not text, so a message holding one is refused
  * (SEC-28), never cut short. Long lines pass unchanged; their length is measured for the
  * caller's policy (SEC-29).
+ *
+ * RFC 3030 §2: BDAT sends counted octets, so there is no end marker and nothing to stuff.
+ * The body is still RFC 5322 text (postie never sends BINARYMIME), so its lines still end in
+ * CRLF and hold no NUL: SEC-26..28 hold unchanged. BDAT mode therefore changes only two
+ * places: a dot at the start of a line goes out alone, and dot_finish adds no ".\r\n". The
+ * "." line of stop_at_dot still ends the input (it is never sent).
  *
  * Speed: the encoder works on spans. After a long line, the next line end is found with
  * memchr and the bytes that need no change go to the sink as one run, without a copy; only
@@ -165,13 +171,13 @@ struct copier {
 };
 
 /*
- * Copy lines into the stage with every line end written as CRLF and leading dots stuffed,
- * until the input or the room runs out, a line reaches SHORT_LINE bytes (spans are better
- * then), or a '.' opens a line under stop_at_dot (S_BOL decides). A CR as the last byte
- * leaves S_CR: whether a LF follows is for the next call to see.
+ * Copy lines into the stage with every line end written as CRLF and leading dots stuffed
+ * (when STUFF), until the input or the room runs out, a line reaches SHORT_LINE bytes (spans
+ * are better then), or a '.' opens a line under stop_at_dot (S_BOL decides). A CR as the last
+ * byte leaves S_CR: whether a LF follows is for the next call to see.
  */
 static void
-copy_short(struct copier *z, bool stop_at_dot)
+copy_short(struct copier *z, bool stop_at_dot, bool stuff)
 {
 	const char *p = z->p, *pe = z->pe, *oe = z->oe;
 	char *o = z->o;
@@ -231,8 +237,10 @@ copy_short(struct copier *z, bool stop_at_dot)
 				z->next = S_BOL;
 				break;
 			}
-			*o++ = '.';
-			len++;
+			if (stuff) {
+				*o++ = '.';
+				len++;
+			}
 		}
 	}
 	z->p = p;
@@ -289,7 +297,8 @@ dot_encode(struct dot *d, const char *in, size_t n, dot_sink sink, void *ctx, st
 
 		switch (d->state) {
 		case S_BOL:
-			if (c != '.') {
+			/* BDAT: a leading dot is text (RFC 3030 §2) unless it may end the input. */
+			if (c != '.' || (d->bdat && !d->stop_at_dot)) {
 				d->state = S_MID;
 				break;
 			}
@@ -330,7 +339,7 @@ dot_encode(struct dot *d, const char *in, size_t n, dot_sink sink, void *ctx, st
 						return -1;
 					struct copier z = {in + i, in + nul, st.buf + st.len,
 						st.buf + STAGE_SIZE - 2, len, max, S_MID};
-					copy_short(&z, d->stop_at_dot);
+					copy_short(&z, d->stop_at_dot, !d->bdat);
 					st.len = (size_t)(z.o - st.buf);
 					i = s = (size_t)(z.p - in);
 					len = z.len;
@@ -409,10 +418,10 @@ dot_encode(struct dot *d, const char *in, size_t n, dot_sink sink, void *ctx, st
 				d->state = S_ENDED;
 				return 0;
 			}
-			/* A line that starts with '.' but is more than ".": stuff it. */
-			if (put(&st, "..", 2) < 0)
+			/* A line that starts with '.' but is more than ".": stuffed, in DATA. */
+			d->line_len = d->bdat ? 1 : 2;
+			if (put(&st, "..", d->line_len) < 0)
 				return -1;
-			d->line_len = 2;
 			d->state = S_MID;
 			s = i;
 			break;
@@ -431,26 +440,34 @@ dot_encode(struct dot *d, const char *in, size_t n, dot_sink sink, void *ctx, st
 int
 dot_finish(struct dot *d, dot_sink sink, void *ctx, struct err *e)
 {
+	/* Each tail below ends with the end marker, which BDAT leaves off (RFC 3030 §2). */
+	size_t mark = d->bdat ? 3 : 0;
 	int rc;
 
 	switch (d->state) {
 	case S_BOL:
 	case S_ENDED:
-		rc = emit(d, ".\r\n", 3, sink, ctx, e);
+		rc = emit(d, ".\r\n", 3 - mark, sink, ctx, e);
 		break;
 	case S_MID:
-		/* RFC 5321 §4.1.1.4: the data must end with CRLF before the "." line (SEC-26 c). */
+		/*
+		 * RFC 5321 §4.1.1.4: the data must end with CRLF before the "." line (SEC-26 c);
+		 * a BDAT body is RFC 5322 text too, so its last line ends in CRLF as well.
+		 */
 		end_line(d);
-		rc = emit(d, "\r\n.\r\n", 5, sink, ctx, e);
+		rc = emit(d, "\r\n.\r\n", 5 - mark, sink, ctx, e);
 		break;
 	case S_CR:
-		rc = emit(d, "\n.\r\n", 4, sink, ctx, e);
+		rc = emit(d, "\n.\r\n", 4 - mark, sink, ctx, e);
 		break;
 	case S_DOT:
-		/* A last line "." without a line end is not the end marker: it is stuffed. */
-		d->line_len = 2;
+		/* A last line "." without a line end is not the end marker: stuffed, in DATA. */
+		d->line_len = d->bdat ? 1 : 2;
 		end_line(d);
-		rc = emit(d, "..\r\n.\r\n", 7, sink, ctx, e);
+		if (d->bdat)
+			rc = emit(d, ".\r\n", 3, sink, ctx, e);
+		else
+			rc = emit(d, "..\r\n.\r\n", 7, sink, ctx, e);
 		break;
 	case S_FAILED:
 		return err_set(e, ERR_SOFTWARE, "finish data: the data was already refused");

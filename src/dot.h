@@ -2,7 +2,8 @@
  * dot: the streaming body encoder for DATA (RFC 5321 §2.3.8, §4.5.2; SEC-26..30). One pass
  * turns LF, CRLF and bare CR into CRLF, dot-stuffs every line that begins with '.', refuses
  * NUL, and ends the data with CRLF "." CRLF. Its state carries across input chunks, so any
- * split of the input gives the same output.
+ * split of the input gives the same output. In BDAT mode (RFC 3030 CHUNKING) the same pass
+ * neither stuffs nor adds the end marker; everything else is the same.
  */
 #ifndef POSTIE_DOT_H
 #define POSTIE_DOT_H
@@ -17,15 +18,21 @@ typedef int (*dot_sink)(void *ctx, const char *p, size_t n, struct err *e);
 
 struct dot {
 	int state;          /* private */
+	/*
+	 * BDAT mode (RFC 3030): no dot-stuffing and no end marker; line ends, NUL and
+	 * stop_at_dot as in DATA. dot_init clears it; set it before the first dot_encode.
+	 */
+	bool bdat;
 	bool stop_at_dot;   /* a line holding only "." ends the input (sendmail without -i) */
 	bool ended;         /* set when such a line was seen; later input is ignored */
 	bool eight_bit;     /* a byte >= 0x80 was seen */
 	uint64_t in_bytes;  /* input bytes consumed */
-	uint64_t out_bytes; /* bytes given to the sink */
+	uint64_t out_bytes; /* exactly the sum of N over the sink calls that returned 0 */
 	size_t line_len;    /* length of the current output line so far, without CRLF */
 	size_t max_line;    /* longest output line, without CRLF */
 };
 
+/* Start a DATA encoding (bdat off). Nothing to free. */
 void dot_init(struct dot *d, bool stop_at_dot);
 
 /*
@@ -35,7 +42,10 @@ void dot_init(struct dot *d, bool stop_at_dot);
 int dot_encode(struct dot *d, const char *in, size_t n, dot_sink sink, void *ctx,
 	struct err *e);
 
-/* End the data: CRLF when the last line is open (or a held CR), then ".\r\n". */
+/*
+ * End the data: CRLF when the last line is open (or a held CR), then ".\r\n" (not in BDAT
+ * mode: there empty input gives nothing at all). ERR_SOFTWARE after a refusal or a finish.
+ */
 int dot_finish(struct dot *d, dot_sink sink, void *ctx, struct err *e);
 
 #endif

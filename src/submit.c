@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -240,6 +241,60 @@ send_body(struct delivery *d, struct smtp *s, int fd, struct err *e)
 	return rc;
 }
 
+/*
+ * The account's TLS session cache file, $XDG_CACHE_HOME/postie/tls/ACCOUNT (default
+ * ~/.cache), or NULL when there is no home. With MAKE, the directories are created (0700).
+ */
+static char *
+session_path(const struct account *a, bool make)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME");
+	const char *home = getenv("HOME");
+	struct buf b;
+
+	buf_init(&b, 4096);
+	if (xdg && xdg[0] == '/')
+		buf_puts(&b, xdg, NULL);
+	else if (home && home[0] == '/')
+		buf_printf(&b, NULL, "%s/.cache", home);
+	else
+		return NULL;
+	const char *parts[] = {"/postie", "/tls"};
+	for (size_t i = 0; i < 2; i++) {
+		buf_puts(&b, parts[i], NULL);
+		if (make && mkdir(b.data, 0700) < 0 && errno != EEXIST) {
+			buf_fini(&b);
+			return NULL;
+		}
+	}
+	buf_puts(&b, "/", NULL);
+	/* The account name is the file name, with anything unusual made harmless. */
+	for (const char *p = a->name; *p; p++) {
+		char c = *p;
+		bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			(c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+		buf_append(&b, plain && !(p == a->name && c == '.') ? &c : "_", 1, NULL);
+	}
+	if (b.len == 0 || b.len >= 4000) {
+		buf_fini(&b);
+		return NULL;
+	}
+	return b.data;
+}
+
+/* Keep the TLS session for the next run (best effort: a failure costs a full handshake). */
+static void
+save_session(const struct delivery *d, struct smtp *s)
+{
+	if (!s->conn.tls)
+		return;
+	char *path = session_path(d->acct, true);
+	struct err e;
+	if (path && tls_save_session(s->conn.tls, path, &e) < 0)
+		log_info("%s", e.text);
+	free(path);
+}
+
 /* The first envelope address with a UTF-8 local part (RFC 6531), or NULL. */
 static const char *
 needs_smtputf8(const struct delivery *d)
@@ -262,15 +317,19 @@ session(struct delivery *d, int fd, struct err *e)
 
 	s.conn.fd = -1;
 	smtp_timeouts_init(&s.t, a->timeout);
+	char *cache = a->tls ? session_path(a, false) : NULL;
 	struct tls_config tc = {
 		.host = a->tls_host_override ? a->tls_host_override : d->host,
 		.trust_file = a->tls_trust_file,
 		.fingerprint = a->tls_fingerprint,
 		.certcheck = a->tls_certcheck,
 		.priorities = a->tls_priorities,
+		.session_file = cache,
 	};
-	if (conn_open(&s.conn, d->host, port, conn_clock_ms() + s.t.connect, e) < 0)
+	if (conn_open(&s.conn, d->host, port, conn_clock_ms() + s.t.connect, e) < 0) {
+		free(cache);
 		return -1;
+	}
 	log_info("connected to %s", s.conn.peer);
 	int rc = -1;
 	if (a->tls && !a->tls_starttls) {
@@ -325,6 +384,7 @@ session(struct delivery *d, int fd, struct err *e)
 	}
 	if (smtp_data_end(&s, e) < 0)
 		goto out;
+	save_session(d, &s);
 	rc = 0;
 	log_info("delivered to %zu recipient%s", d->rcpts.n, d->rcpts.n == 1 ? "" : "s");
 out:
@@ -334,6 +394,7 @@ out:
 	else if (rc == 0)
 		smtp_quit(&s);
 	conn_close(&s.conn);
+	free(cache);
 	return rc;
 }
 

@@ -22,10 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
+#include <gnutls/crypto.h>
 #include <gnutls/x509.h>
 
 #include "conn.h"
@@ -54,6 +56,10 @@ struct tls {
 	unsigned char pin[TLS_SHA256_LEN];
 	struct err verr; /* why the verify callback refused the server */
 	bool verify_failed;
+	char *trust_file;     /* NULL: the system store */
+	bool trust_loaded;    /* loaded on first need, in the verify callback */
+	bool resumed;         /* the handshake resumed a cached session */
+	unsigned char params[TLS_SHA256_LEN]; /* what a cached session must have been made with */
 	char desc[96];
 };
 
@@ -66,8 +72,11 @@ free_session(struct tls *t)
 		gnutls_deinit(t->session);
 	if (t->cred)
 		gnutls_certificate_free_credentials(t->cred);
+	free(t->trust_file);
 	free(t);
 }
+
+static int load_trust(gnutls_certificate_credentials_t cred, const char *file, struct err *e);
 
 static int
 hexval(char c)
@@ -407,6 +416,18 @@ verify_peer(gnutls_session_t session)
 		goto out;
 	}
 
+	/* The trust store is read only now that a certificate must be checked: a pinned or
+	 * resumed session never pays for it (the system store is about 140 certificates). */
+	if (!t->trust_loaded) {
+		struct err le;
+		if (load_trust(t->cred, t->trust_file, &le) < 0) {
+			t->verr = le;
+			t->verify_failed = true;
+			goto out;
+		}
+		t->trust_loaded = true;
+	}
+
 	/* Chain, validity and GnuTLS's name check; the status bits say what failed, the
 	 * return value only whether verification could run (SEC-6). */
 	unsigned status = 0;
@@ -543,6 +564,76 @@ load_trust(gnutls_certificate_credentials_t cred, const char *file, struct err *
 	return 0;
 }
 
+#define SESSION_MAGIC "postie-tls-session 1 "
+#define SESSION_MAX (64 * 1024)
+
+/* Everything a cached session was verified under: a session saved under other settings
+ * (another host, trust file, pin or priorities) is never offered. */
+static void
+set_params(struct tls *t, const struct tls_config *cfg)
+{
+	char text[4096];
+	int n = snprintf(text, sizeof(text), "%s%c%s%c%s%c%d%c%s", t->name, 0,
+	                 cfg->trust_file ? cfg->trust_file : "system", 0,
+	                 cfg->fingerprint ? cfg->fingerprint : "", 0, cfg->certcheck, 0,
+	                 cfg->priorities ? cfg->priorities : "");
+	if (n < 0 || (size_t)n >= sizeof(text))
+		n = (int)sizeof(text) - 1;
+	gnutls_hash_fast(GNUTLS_DIG_SHA256, text, (size_t)n, t->params);
+}
+
+static void
+hex(char *out, const unsigned char *p, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* Offer the cached session in PATH when it was made under the same settings. Any problem
+ * means a full handshake, never a failure. */
+static void
+load_session(struct tls *t, const char *path)
+{
+	char head[sizeof(SESSION_MAGIC) + 2 * TLS_SHA256_LEN + 1];
+	char want[sizeof(head)];
+	unsigned char *data = NULL;
+	struct stat st;
+
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 077) || st.st_size <= (off_t)sizeof(head) || st.st_size > SESSION_MAX)
+		goto out;
+	size_t n = (size_t)st.st_size;
+	data = xmalloc(n);
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = read(fd, data + got, n - got);
+		if (r <= 0)
+			goto out;
+		got += (size_t)r;
+	}
+	memcpy(head, SESSION_MAGIC, sizeof(SESSION_MAGIC) - 1);
+	hex(head + sizeof(SESSION_MAGIC) - 1, t->params, TLS_SHA256_LEN);
+	head[sizeof(head) - 2] = '\n';
+	memcpy(want, head, sizeof(head) - 1);
+	if (memcmp(data, want, sizeof(head) - 1) != 0)
+		goto out;
+	gnutls_datum_t d = {data + sizeof(head) - 1, (unsigned)(n - (sizeof(head) - 1))};
+	gnutls_session_set_data(t->session, d.data, d.size);
+out:
+	if (data) {
+		explicit_bzero(data, (size_t)st.st_size);
+		free(data);
+	}
+	close(fd);
+}
+
 static int
 setup(struct tls *t, const struct tls_config *cfg, struct err *e)
 {
@@ -551,10 +642,15 @@ setup(struct tls *t, const struct tls_config *cfg, struct err *e)
 
 	if (gnutls_certificate_allocate_credentials(&t->cred) < 0)
 		return err_set(e, ERR_OS, "start TLS: out of memory");
-	/* Load trust only when it decides anything: a pin replaces it, certcheck off
-	 * ignores it (and the system store is not cheap to read). */
-	if (!t->pinned && t->certcheck && load_trust(t->cred, cfg->trust_file, e) < 0)
-		return -1;
+	/* Trust is loaded only when it decides anything (in verify_peer): a pin replaces it,
+	 * certcheck off ignores it, a resumed session needs none. A trust file that cannot be
+	 * read is still reported here, before any byte goes out. */
+	if (cfg->trust_file) {
+		if (!t->pinned && t->certcheck && access(cfg->trust_file, R_OK) != 0)
+			return err_set(e, ERR_CONFIG, "load tls_trust_file %s: %s", cfg->trust_file,
+			               strerror(errno));
+		t->trust_file = xstrdup(cfg->trust_file);
+	}
 	gnutls_certificate_set_verify_function(t->cred, verify_peer);
 
 	r = gnutls_init(&t->session, GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
@@ -593,6 +689,9 @@ setup(struct tls *t, const struct tls_config *cfg, struct err *e)
 	if (r < 0)
 		return err_set(e, ERR_OS, "start TLS: %s", gnutls_strerror(r));
 	gnutls_transport_set_int(t->session, t->fd);
+	set_params(t, cfg);
+	if (cfg->session_file)
+		load_session(t, cfg->session_file);
 	/* Our deadline governs, not GnuTLS's own handshake timer. */
 	gnutls_handshake_set_timeout(t->session, GNUTLS_INDEFINITE_TIMEOUT);
 	return 0;
@@ -665,8 +764,9 @@ tls_start(struct tls **out, int fd, const struct tls_config *cfg, int64_t deadli
 	}
 	const char *pname = gnutls_protocol_get_name(v);
 	const char *cname = gnutls_cipher_get_name(gnutls_cipher_get(t->session));
-	snprintf(t->desc, sizeof(t->desc), "%s %s", pname ? pname : "TLS",
-	         cname ? cname : "unknown-cipher");
+	t->resumed = gnutls_session_is_resumed(t->session) != 0;
+	snprintf(t->desc, sizeof(t->desc), "%s %s%s", pname ? pname : "TLS",
+	         cname ? cname : "unknown-cipher", t->resumed ? " (resumed)" : "");
 	*out = t;
 	return 0;
 fail:
@@ -736,6 +836,59 @@ const char *
 tls_describe(const struct tls *t)
 {
 	return t->desc;
+}
+
+bool
+tls_resumed(const struct tls *t)
+{
+	return t->resumed;
+}
+
+int
+tls_save_session(struct tls *t, const char *path, struct err *e)
+{
+	gnutls_datum_t d = {NULL, 0};
+	char tmp[4096];
+	char head[sizeof(SESSION_MAGIC) + 2 * TLS_SHA256_LEN + 1];
+	int rc = -1;
+
+	/* RFC 8446 §4.6.1: a TLS 1.3 session can be resumed only with a ticket. */
+	if (gnutls_protocol_get_version(t->session) == GNUTLS_TLS1_3 &&
+	    !(gnutls_session_get_flags(t->session) & GNUTLS_SFLAGS_SESSION_TICKET))
+		return 0;
+	if (gnutls_session_get_data2(t->session, &d) < 0 || d.size == 0 ||
+	    d.size > SESSION_MAX - sizeof(head))
+		goto out_ok;
+	memcpy(head, SESSION_MAGIC, sizeof(SESSION_MAGIC) - 1);
+	hex(head + sizeof(SESSION_MAGIC) - 1, t->params, TLS_SHA256_LEN);
+	head[sizeof(head) - 2] = '\n';
+	int n = snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		err_set(e, ERR_OS, "save TLS session: path too long");
+		goto out;
+	}
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		err_set(e, ERR_OS, "save TLS session %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	bool good = write(fd, head, sizeof(head) - 1) == (ssize_t)(sizeof(head) - 1) &&
+	            write(fd, d.data, d.size) == (ssize_t)d.size;
+	if (close(fd) < 0)
+		good = false;
+	if (!good || rename(tmp, path) < 0) {
+		err_set(e, ERR_OS, "save TLS session %s: %s", path, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+out_ok:
+	rc = 0;
+out:
+	if (d.data) {
+		explicit_bzero(d.data, d.size);
+		gnutls_free(d.data);
+	}
+	return rc;
 }
 
 void

@@ -19,6 +19,7 @@ struct tls_config {
 	                            certificate (DER); when set it replaces CA trust and name */
 	bool certcheck;          /* false: accept any certificate (the profile said so) */
 	const char *priorities;  /* GnuTLS priority string; NULL: TLS 1.3 and 1.2 only */
+	const char *session_file;/* a cached session to offer (0600, ours), or NULL */
 };
 
 struct tls;
@@ -47,7 +48,17 @@ int tls_write(struct tls *t, const void *p, size_t n, int64_t deadline, struct e
 /* True when bytes already decrypted wait inside GnuTLS. */
 bool tls_pending(const struct tls *t);
 
-/* "TLS1.3 AES-256-GCM" and the like, for -v. */
+/* True when the handshake resumed the session from tls_config.session_file. */
+bool tls_resumed(const struct tls *t);
+
+/*
+ * Save the session to PATH (mode 0600, replaced atomically) so the next run can resume it
+ * (RFC 8446 §2.2, RFC 5077). Call it after a reply was read under TLS, so a TLS 1.3
+ * ticket has arrived. Nothing is saved when the server gave no ticket. ERR_OS on failure.
+ */
+int tls_save_session(struct tls *t, const char *path, struct err *e);
+
+/* "TLS1.3 AES-256-GCM" and the like, for -v; " (resumed)" when resumed. */
 const char *tls_describe(const struct tls *t);
 
 /* Free the session without waiting for the server (NULL is a no-op). Does not close FD. */

@@ -112,7 +112,6 @@ class Script:
         self.drop_data_after = None
         self.auth_creds = None
         self.deadline = 20.0
-        self.refuse_connect = False
         self.parse(path)
 
     def parse(self, path):
@@ -521,6 +520,10 @@ class Session:
             except ValueError:
                 return None
 
+        def text(raw):
+            # Credentials are UTF-8 (RFC 4616); anything else shows as \xNN.
+            return raw.decode('utf-8', 'backslashreplace')
+
         def continuation(prompt):
             self.run_reply([prompt])
             resp, bare = self.readline()
@@ -541,7 +544,7 @@ class Session:
                 self.run_reply(['501 5.5.2 cannot decode response'])
                 return
             authzid, user, password = dec.split(b'\0')
-            user, password = user.decode('latin-1'), password.decode('latin-1')
+            user, password = text(user), text(password)
             rec = 'PLAIN '
             if authzid:
                 rec += 'authzid=%s ' % escape_line(authzid)
@@ -563,7 +566,7 @@ class Session:
                 self.rec.write('auth.txt', 'LOGIN undecodable\n')
                 self.run_reply(['501 5.5.2 cannot decode response'])
                 return
-            user, password = du.decode('latin-1'), dp.decode('latin-1')
+            user, password = text(du), text(dp)
             self.rec.write('auth.txt', 'LOGIN user=%s pass=%s\n' % (user, password))
         else:
             self.rec.write('auth.txt', 'unsupported mechanism %s\n' % mech)

@@ -15,11 +15,13 @@
 #   PROTO_VERBOSE=1  print postie's stderr and the server record even on success
 
 import difflib
+import hashlib
 import os
 import re
 import shlex
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -122,7 +124,6 @@ class Runner:
         self.name = os.path.basename(casefile)
         self.sections = parse_case(casefile)
         self.failures = []
-        self.notes = []
 
     # ---- placeholders ----------------------------------------------------------
 
@@ -142,7 +143,7 @@ class Runner:
                         return ':'.join(fp[i:i + 2] for i in range(0, len(fp), 2)).upper()
                     return '(?i:' + ':?'.join(fp[i:i + 2] for i in range(0, len(fp), 2)) + ')'
             raise CaseError('unknown placeholder @%s@' % key)
-        return re.sub(r'@([A-Za-z_][A-Za-z0-9_-]*)@', rep, text)
+        return re.sub(r'@((?:FP|FPC|FPRE|FPSHA1)_[a-z0-9-]+|[A-Z][A-Z0-9_]*)@', rep, text)
 
     def lines(self, name):
         attrs, lines = self.sections[name]
@@ -151,8 +152,6 @@ class Runner:
     # ---- running ---------------------------------------------------------------
 
     def sha1_fingerprint(self, name):
-        import hashlib
-        import ssl
         path = os.path.join(self.vars['CERTS'], name + '.pem')
         with open(path, encoding='ascii') as f:
             der = ssl.PEM_cert_to_DER_cert(f.read())

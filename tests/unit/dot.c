@@ -3,7 +3,9 @@
  * exact output, each fed whole and split at every one and two points; a large input fed in
  * chunks of many sizes against a line-based reference encoder written here; every short
  * input over a small alphabet; NUL handling; properties of the output (no bare CR or LF, no
- * early end marker); and the speed of the span scanner.
+ * early end marker); and the speed of the span scanner. All of it runs in BDAT mode too
+ * (RFC 3030: no stuffing, no end marker), against the table's DATA output with the stuffing
+ * and the end marker taken off, a few BDAT-only cases, and the references in BDAT mode.
  */
 #include <inttypes.h>
 #include <stdint.h>
@@ -19,9 +21,13 @@
 
 /* ---- sinks ---- */
 
+static size_t empty_sink_calls; /* the encoder must never call the sink with nothing */
+
 static int
 sink_buf(void *ctx, const char *p, size_t n, struct err *e)
 {
+	if (n == 0)
+		empty_sink_calls++;
 	return buf_append(ctx, p, n, e);
 }
 
@@ -62,19 +68,22 @@ struct ref {
 };
 
 static void
-ref_line(struct ref *r, const char *p, size_t n)
+ref_line(struct ref *r, const char *p, size_t n, bool bdat)
 {
 	struct err e;
 
-	if (n > 0 && p[0] == '.')
+	if (n > 0 && p[0] == '.' && !bdat)
 		buf_append(&r->out, ".", 1, &e);
 	buf_append(&r->out, p, n, &e);
 	buf_append(&r->out, "\r\n", 2, &e);
 }
 
-/* Encode IN the slow, obvious way. The output holds everything up to a NUL or the end. */
+/*
+ * Encode IN the slow, obvious way. The output holds everything up to a NUL or the end. BDAT
+ * leaves out the stuffing and the end marker.
+ */
 static void
-ref_encode(struct ref *r, const char *in, size_t n, bool stop)
+ref_encode(struct ref *r, const char *in, size_t n, bool stop, bool bdat)
 {
 	struct err e;
 	size_t start = 0, i = 0;
@@ -98,15 +107,17 @@ ref_encode(struct ref *r, const char *in, size_t n, bool stop)
 			next = i + 2;
 		if (stop && len == 1 && in[start] == '.') {
 			r->ended = true;
-			buf_append(&r->out, ".\r\n", 3, &e);
+			if (!bdat)
+				buf_append(&r->out, ".\r\n", 3, &e);
 			return;
 		}
-		ref_line(r, in + start, len);
+		ref_line(r, in + start, len, bdat);
 		start = i = next;
 	}
 	if (start < n)
-		ref_line(r, in + start, n - start);
-	buf_append(&r->out, ".\r\n", 3, &e);
+		ref_line(r, in + start, n - start, bdat);
+	if (!bdat)
+		buf_append(&r->out, ".\r\n", 3, &e);
 }
 
 /*
@@ -114,7 +125,7 @@ ref_encode(struct ref *r, const char *in, size_t n, bool stop)
  * output is the whole finished data.
  */
 static void
-ref_bytes(struct ref *r, const char *in, size_t n, bool stop)
+ref_bytes(struct ref *r, const char *in, size_t n, bool stop, bool bdat)
 {
 	struct err e;
 	bool bol = true, cr = false, dot = false;
@@ -135,10 +146,10 @@ ref_bytes(struct ref *r, const char *in, size_t n, bool stop)
 			dot = false;
 			if (c == '\r' || c == '\n') {
 				r->ended = true;
-				buf_append(&r->out, ".\r\n", 3, &e);
+				buf_append(&r->out, ".\r\n", bdat ? 0 : 3, &e);
 				return;
 			}
-			buf_append(&r->out, "..", 2, &e);
+			buf_append(&r->out, "..", bdat ? 1 : 2, &e);
 		}
 		if (c == '\r') {
 			cr = true;
@@ -155,7 +166,8 @@ ref_bytes(struct ref *r, const char *in, size_t n, bool stop)
 				dot = true;
 				continue;
 			}
-			buf_append(&r->out, ".", 1, &e);
+			if (!bdat)
+				buf_append(&r->out, ".", 1, &e);
 		}
 		buf_append(&r->out, &c, 1, &e);
 		bol = false;
@@ -163,10 +175,33 @@ ref_bytes(struct ref *r, const char *in, size_t n, bool stop)
 	if (cr)
 		buf_append(&r->out, "\r\n", 2, &e);
 	else if (dot)
-		buf_append(&r->out, "..\r\n", 4, &e);
+		buf_append(&r->out, bdat ? ".\r\n" : "..\r\n", bdat ? 3 : 4, &e);
 	else if (!bol)
 		buf_append(&r->out, "\r\n", 2, &e);
-	buf_append(&r->out, ".\r\n", 3, &e);
+	if (!bdat)
+		buf_append(&r->out, ".\r\n", 3, &e);
+}
+
+/*
+ * DATA output as BDAT would send it: the end marker (when WITH_MARK) taken off and one dot
+ * taken from every line that starts with one. Appends to OUT.
+ */
+static void
+unstuff(struct buf *out, const char *p, size_t n, bool with_mark)
+{
+	struct err e;
+	bool bol = true;
+
+	if (with_mark)
+		n -= 3; /* ".\r\n"; check_props makes sure it is there */
+	for (size_t i = 0; i < n; i++) {
+		if (bol && p[i] == '.') {
+			bol = false;
+			continue;
+		}
+		bol = p[i] == '\n';
+		buf_append(out, p + i, 1, &e);
+	}
 }
 
 /* ---- running the encoder ---- */
@@ -176,44 +211,68 @@ struct run {
 	struct dot d;
 	struct err e;
 	int rc;
+	bool bytes_off; /* out_bytes differed from what the sink got, after some call */
 };
 
-/* Feed IN in the pieces that CUTS (sorted offsets, NCUTS of them) mark, then finish. */
 static void
-run_cuts(struct run *r, const char *in, size_t n, bool stop, const size_t *cuts, size_t ncuts)
+run_start(struct run *r, bool stop, bool bdat)
 {
-	size_t at = 0;
-
 	buf_init(&r->out, SIZE_MAX / 2);
 	dot_init(&r->d, stop);
+	r->d.bdat = bdat;
 	err_clear(&r->e);
 	r->rc = 0;
-	for (size_t k = 0; k <= ncuts; k++) {
-		size_t to = k < ncuts ? cuts[k] : n;
-		if (dot_encode(&r->d, in + at, to - at, sink_buf, &r->out, &r->e) < 0) {
-			r->rc = -1;
-			return;
-		}
-		at = to;
-	}
-	r->rc = dot_finish(&r->d, sink_buf, &r->out, &r->e);
+	r->bytes_off = false;
+}
+
+/* One dot_encode call; out_bytes must match the sink after each (BDAT chunk sizes). */
+static int
+run_encode(struct run *r, const char *in, size_t n)
+{
+	int rc = dot_encode(&r->d, in, n, sink_buf, &r->out, &r->e);
+
+	if (r->d.out_bytes != r->out.len)
+		r->bytes_off = true;
+	if (rc < 0)
+		r->rc = -1;
+	return rc;
 }
 
 static void
-run_chunks(struct run *r, const char *in, size_t n, bool stop, size_t chunk)
+run_finish(struct run *r)
 {
-	buf_init(&r->out, SIZE_MAX / 2);
-	dot_init(&r->d, stop);
-	err_clear(&r->e);
-	r->rc = 0;
+	r->rc = dot_finish(&r->d, sink_buf, &r->out, &r->e);
+	if (r->d.out_bytes != r->out.len)
+		r->bytes_off = true;
+}
+
+/* Feed IN in the pieces that CUTS (sorted offsets, NCUTS of them) mark, then finish. */
+static void
+run_cuts(struct run *r, const char *in, size_t n, bool stop, bool bdat, const size_t *cuts,
+	size_t ncuts)
+{
+	size_t at = 0;
+
+	run_start(r, stop, bdat);
+	for (size_t k = 0; k <= ncuts; k++) {
+		size_t to = k < ncuts ? cuts[k] : n;
+		if (run_encode(r, in + at, to - at) < 0)
+			return;
+		at = to;
+	}
+	run_finish(r);
+}
+
+static void
+run_chunks(struct run *r, const char *in, size_t n, bool stop, bool bdat, size_t chunk)
+{
+	run_start(r, stop, bdat);
 	for (size_t at = 0; at < n; at += chunk) {
 		size_t len = n - at < chunk ? n - at : chunk;
-		if (dot_encode(&r->d, in + at, len, sink_buf, &r->out, &r->e) < 0) {
-			r->rc = -1;
+		if (run_encode(r, in + at, len) < 0)
 			return;
-		}
 	}
-	r->rc = dot_finish(&r->d, sink_buf, &r->out, &r->e);
+	run_finish(r);
 }
 
 static bool
@@ -223,20 +282,24 @@ same_run(const struct run *a, const struct run *b)
 	       (a->out.len == 0 || memcmp(a->out.data, b->out.data, a->out.len) == 0) &&
 	       a->d.ended == b->d.ended && a->d.eight_bit == b->d.eight_bit &&
 	       a->d.max_line == b->d.max_line && a->d.out_bytes == b->d.out_bytes &&
+	       a->d.in_bytes == b->d.in_bytes && !a->bytes_off && !b->bytes_off &&
 	       strcmp(a->e.text, b->e.text) == 0;
 }
 
 /*
  * What must hold for any finished output (SEC-27, SEC-30): every CR is followed by LF and
  * every LF preceded by CR; the only "." line is the last one; every other line that starts
- * with '.' starts with "..". Returns NULL or what is wrong.
+ * with '.' starts with "..". In BDAT mode: no end marker, the output is empty or ends with
+ * CRLF (what check_text adds covers the dots). Returns NULL or what is wrong.
  */
 static const char *
-check_props(const char *p, size_t n)
+check_props(const char *p, size_t n, bool bdat)
 {
-	if (n < 3 || memcmp(p + n - 3, ".\r\n", 3) != 0)
+	if (bdat && n > 0 && (n < 2 || memcmp(p + n - 2, "\r\n", 2) != 0))
+		return "BDAT data does not end with CRLF";
+	if (!bdat && (n < 3 || memcmp(p + n - 3, ".\r\n", 3) != 0))
 		return "does not end with the end marker";
-	if (n > 3 && (n < 5 || memcmp(p + n - 5, "\r\n", 2) != 0))
+	if (!bdat && n > 3 && (n < 5 || memcmp(p + n - 5, "\r\n", 2) != 0))
 		return "the end marker does not follow a line end";
 	for (size_t i = 0; i < n; i++) {
 		if (p[i] == '\r' && (i + 1 == n || p[i + 1] != '\n'))
@@ -246,6 +309,8 @@ check_props(const char *p, size_t n)
 		if (p[i] == '\0')
 			return "NUL";
 	}
+	if (bdat)
+		return NULL;
 	size_t start = 0;
 	for (size_t i = 0; i + 1 < n; i++) {
 		if (p[i] != '\r')
@@ -259,6 +324,35 @@ check_props(const char *p, size_t n)
 		start = i + 2;
 	}
 	return NULL;
+}
+
+/*
+ * BDAT mode changes nothing but line ends (RFC 3030): with every CR and LF taken out, the
+ * output equals the input the encoder consumed (USED bytes), less the "." of a stop line
+ * when ENDED. So no dot is added or lost, and lines that start with '.' go out unchanged.
+ */
+static const char *
+check_text(const char *in, size_t used, bool ended, const char *out, size_t outlen)
+{
+	size_t i = 0, j = 0, in_end = used;
+
+	/* The "." line: the encoder consumes its first line end byte and stops; drop the dot. */
+	if (ended) {
+		if (used < 2 || in[used - 2] != '.' || (in[used - 1] != '\r' && in[used - 1] != '\n'))
+			return "ended, but not on a '.' line";
+		in_end = used - 2;
+	}
+	for (;;) {
+		while (i < in_end && (in[i] == '\r' || in[i] == '\n'))
+			i++;
+		while (j < outlen && (out[j] == '\r' || out[j] == '\n'))
+			j++;
+		if (i == in_end || j == outlen)
+			break;
+		if (in[i++] != out[j++])
+			return "text changed";
+	}
+	return i == in_end && j == outlen ? NULL : "text added or lost";
 }
 
 /* ---- the table ---- */
@@ -326,13 +420,46 @@ static const struct tcase cases[] = {
 	{"NUL last", S("abc\r\n\0"), 2, S("abc\r\n"), false, 5},
 };
 
+/*
+ * BDAT-only rows: WANT is the BDAT output (RFC 3030: no stuffing, no end marker). The rows
+ * above run in BDAT mode too, with their DATA output unstuffed; these pin it down directly.
+ */
+static const struct tcase bdat_cases[] = {
+	{"empty", S(""), 2, S(""), false, -1},
+	{"only LF", S("\n"), 2, S("\r\n"), false, -1},
+	{"only CR", S("\r"), 2, S("\r\n"), false, -1},
+	{"ends in CR", S("a\r"), 2, S("a\r\n"), false, -1},
+	{"no final newline", S("a\nlast"), 2, S("a\r\nlast\r\n"), false, -1},
+	{"CR CR LF", S("a\r\r\nb"), 2, S("a\r\n\r\nb\r\n"), false, -1},
+	{"dot x", S(".x"), 2, S(".x\r\n"), false, -1},
+	{"dot dot x", S("..x\n"), 2, S("..x\r\n"), false, -1},
+	{"dot lines, -i", S(".\n..\r.\r\n"), 0, S(".\r\n..\r\n.\r\n"), false, -1},
+	{"dot line, stop", S("a\n.\nb\n"), 1, S("a\r\n"), true, -1},
+	{"dot CR, stop", S(".\rmore"), 1, S(""), true, -1},
+	{"dot CRLF first, stop", S(".\r\nmore"), 1, S(""), true, -1},
+	{"last line dot, stop", S("a\n."), 1, S("a\r\n.\r\n"), false, -1},
+	{"last line dot, -i", S("a\n."), 0, S("a\r\n.\r\n"), false, -1},
+	{"dot after CR, stop", S("a\r.b\r\n"), 1, S("a\r\n.b\r\n"), false, -1},
+	{"dot dot, stop", S("..\n"), 1, S("..\r\n"), false, -1},
+	{"CR CR LF dot dot", S("\r\r\n.."), 2, S("\r\n\r\n..\r\n"), false, -1},
+	{"end marker text, -i", S("hi\r\n.\r\nMAIL FROM:<x@y>\r\n"), 0,
+		S("hi\r\n.\r\nMAIL FROM:<x@y>\r\n"), false, -1},
+	{"end marker text, stop", S("hi\r\n.\r\nMAIL FROM:<x@y>\r\n"), 1, S("hi\r\n"), true,
+		-1},
+	{"NUL after dot", S(".\0z"), 2, S("."), false, 1},
+	{"NUL after LF dot, -i", S("a\n.\0"), 0, S("a\r\n."), false, 3},
+	{"NUL after LF dot, stop", S("a\n.\0"), 1, S("a\r\n."), false, 3},
+	{"NUL after the dot line, stop", S("a\n.\n\0"), 1, S("a\r\n"), true, -1},
+};
+
 static bool
-run_matches(const struct run *r, const struct tcase *t, bool stop, char *why, size_t whysz)
+run_matches(const struct run *r, const struct tcase *t, const char *want, size_t wantlen,
+	char *why, size_t whysz)
 {
 	if (t->nul_at >= 0) {
-		char want[128];
-		snprintf(want, sizeof(want), "at offset %ld;", t->nul_at);
-		if (r->rc != -1 || r->e.kind != ERR_DATA || !strstr(r->e.text, want)) {
+		char text[128];
+		snprintf(text, sizeof(text), "at offset %ld;", t->nul_at);
+		if (r->rc != -1 || r->e.kind != ERR_DATA || !strstr(r->e.text, text)) {
 			snprintf(why, whysz, "rc %d kind %d text '%s'", r->rc, (int)r->e.kind,
 				r->e.text);
 			return false;
@@ -341,7 +468,7 @@ run_matches(const struct run *r, const struct tcase *t, bool stop, char *why, si
 		snprintf(why, whysz, "failed: %s", r->e.text);
 		return false;
 	}
-	if (r->out.len != t->wantlen || (t->wantlen && memcmp(r->out.data, t->want, t->wantlen))) {
+	if (r->out.len != wantlen || (wantlen && memcmp(r->out.data, want, wantlen))) {
 		snprintf(why, whysz, "output differs");
 		return false;
 	}
@@ -349,12 +476,75 @@ run_matches(const struct run *r, const struct tcase *t, bool stop, char *why, si
 		snprintf(why, whysz, "ended %d", r->d.ended);
 		return false;
 	}
-	if (r->d.out_bytes != r->out.len) {
+	if (r->d.out_bytes != r->out.len || r->bytes_off) {
 		snprintf(why, whysz, "out_bytes %" PRIu64, r->d.out_bytes);
 		return false;
 	}
-	(void)stop;
 	return true;
+}
+
+static const char *
+mode_name(bool stop, bool bdat)
+{
+	if (bdat)
+		return stop ? "BDAT, stop_at_dot" : "BDAT, -i";
+	return stop ? "stop_at_dot" : "-i";
+}
+
+/* One row in one mode, WANT being its output: whole, every split, both references. */
+static void
+table_row(const struct tcase *t, bool stop, bool bdat, const char *want, size_t wantlen)
+{
+	char why[600] = "";
+	struct run r;
+	const char *mode = mode_name(stop, bdat);
+
+	run_cuts(&r, t->in, t->len, stop, bdat, NULL, 0);
+	ok_mem(r.out.data, r.out.len, want, wantlen, "%s (%s): output", t->name, mode);
+	ok(run_matches(&r, t, want, wantlen, why, sizeof(why)), "%s (%s): whole %s", t->name,
+		mode, why);
+	if (t->nul_at < 0) {
+		const char *bad = check_props(r.out.data, r.out.len, bdat);
+		if (!bad && bdat)
+			bad = check_text(t->in, (size_t)r.d.in_bytes, r.d.ended, r.out.data,
+				r.out.len);
+		ok(!bad, "%s (%s): output properties (%s)", t->name, mode, bad ? bad : "ok");
+	}
+	buf_fini(&r.out);
+
+	/* Every single split point, and every pair of split points. */
+	bool good = true;
+	size_t bad1 = 0, bad2 = 0;
+	for (size_t a = 0; a <= t->len && good; a++) {
+		for (size_t b = a; b <= t->len && good; b++) {
+			size_t cuts[2] = {a, b};
+			run_cuts(&r, t->in, t->len, stop, bdat, cuts, a == b ? 1 : 2);
+			if (!run_matches(&r, t, want, wantlen, why, sizeof(why))) {
+				good = false;
+				bad1 = a;
+				bad2 = b;
+			}
+			buf_fini(&r.out);
+		}
+	}
+	ok(good, "%s (%s): every split (first bad %zu,%zu: %s)", t->name, mode, bad1, bad2,
+		good ? "-" : why);
+
+	/* The references agree with the table (so they can be trusted below). */
+	struct ref ref;
+	ref_encode(&ref, t->in, t->len, stop, bdat);
+	bool same = ref.out.len == wantlen && !memcmp(ref.out.data, want, wantlen);
+	bool refok = ref.failed == (t->nul_at >= 0) && ref.ended == t->ended &&
+		     (t->nul_at < 0 || (long)ref.nul_at == t->nul_at) && (t->nul_at >= 0 || same);
+	ok(refok, "%s (%s): line reference agrees", t->name, mode);
+	buf_fini(&ref.out);
+	if (t->nul_at < 0) {
+		ref_bytes(&ref, t->in, t->len, stop, bdat);
+		ok(ref.ended == t->ended && ref.out.len == wantlen &&
+			   !memcmp(ref.out.data, want, wantlen),
+			"%s (%s): byte reference agrees", t->name, mode);
+		buf_fini(&ref.out);
+	}
 }
 
 static void
@@ -365,52 +555,34 @@ test_table(void)
 		for (int stop = 0; stop <= 1; stop++) {
 			if (t->stop != 2 && t->stop != stop)
 				continue;
-			char why[600] = "";
+			table_row(t, stop, false, t->want, t->wantlen);
+
+			/* BDAT: the same data, unstuffed and without the end marker. */
+			struct buf want;
+			buf_init(&want, SIZE_MAX / 2);
+			unstuff(&want, t->want, t->wantlen, t->nul_at < 0);
+			table_row(t, stop, true, want.data ? want.data : "", want.len);
+			buf_fini(&want);
+		}
+	}
+	for (size_t k = 0; k < sizeof(bdat_cases) / sizeof(bdat_cases[0]); k++) {
+		const struct tcase *t = &bdat_cases[k];
+		for (int stop = 0; stop <= 1; stop++) {
+			if (t->stop != 2 && t->stop != stop)
+				continue;
+			table_row(t, stop, true, t->want, t->wantlen);
+
+			/* The DATA encoding of the row, unstuffed, is the BDAT output too. */
 			struct run r;
-			const char *mode = stop ? "stop_at_dot" : "-i";
-
-			run_cuts(&r, t->in, t->len, stop, NULL, 0);
-			ok_mem(r.out.data, r.out.len, t->want, t->wantlen, "%s (%s): output",
-				t->name, mode);
-			ok(run_matches(&r, t, stop, why, sizeof(why)), "%s (%s): whole %s", t->name,
-				mode, why);
+			struct buf want;
+			run_cuts(&r, t->in, t->len, stop, false, NULL, 0);
+			buf_init(&want, SIZE_MAX / 2);
+			unstuff(&want, r.out.data ? r.out.data : "", r.out.len, t->nul_at < 0);
+			ok_mem(want.data ? want.data : "", want.len, t->want, t->wantlen,
+				"%s (BDAT, %s): equals the DATA output unstuffed", t->name,
+				mode_name(stop, false));
+			buf_fini(&want);
 			buf_fini(&r.out);
-
-			/* Every single split point, and every pair of split points. */
-			bool good = true;
-			size_t bad1 = 0, bad2 = 0;
-			for (size_t a = 0; a <= t->len && good; a++) {
-				for (size_t b = a; b <= t->len && good; b++) {
-					size_t cuts[2] = {a, b};
-					run_cuts(&r, t->in, t->len, stop, cuts, a == b ? 1 : 2);
-					if (!run_matches(&r, t, stop, why, sizeof(why))) {
-						good = false;
-						bad1 = a;
-						bad2 = b;
-					}
-					buf_fini(&r.out);
-				}
-			}
-			ok(good, "%s (%s): every split (first bad %zu,%zu: %s)", t->name, mode,
-				bad1, bad2, good ? "-" : why);
-
-			/* The reference agrees with the table (so it can be trusted below). */
-			struct ref ref;
-			ref_encode(&ref, t->in, t->len, stop);
-			bool same = ref.out.len == t->wantlen &&
-				    !memcmp(ref.out.data, t->want, t->wantlen);
-			bool refok = ref.failed == (t->nul_at >= 0) && ref.ended == t->ended &&
-				     (t->nul_at < 0 || (long)ref.nul_at == t->nul_at) &&
-				     (t->nul_at >= 0 || same);
-			ok(refok, "%s (%s): line reference agrees", t->name, mode);
-			buf_fini(&ref.out);
-			if (t->nul_at < 0) {
-				ref_bytes(&ref, t->in, t->len, stop);
-				ok(ref.ended == t->ended && ref.out.len == t->wantlen &&
-					   !memcmp(ref.out.data, t->want, t->wantlen),
-					"%s (%s): byte reference agrees", t->name, mode);
-				buf_fini(&ref.out);
-			}
 		}
 	}
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +29,9 @@
 #define BIG_LEN (1024 * 1024)
 
 static char dir[64];
+
+/* Session ticket key shared by every child server, so a later one can resume. */
+static gnutls_datum_t ticket_key;
 
 /* What the child server does. */
 enum srv_mode {
@@ -155,12 +159,14 @@ serve(int fd, const struct server *sv)
 		_exit(0);
 	}
 	snprintf(cert, sizeof(cert), "%s/%s", dir, sv->cert);
+	bool tickets = ticket_key.size > 0;
 	snprintf(key, sizeof(key), "%s/server-key.pem", dir);
 	if (gnutls_certificate_allocate_credentials(&cred) < 0 ||
 	    gnutls_certificate_set_x509_key_file(cred, cert, key, GNUTLS_X509_FMT_PEM) < 0 ||
 	    gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NO_SIGNAL) < 0 ||
 	    gnutls_priority_set_direct(s, sv->prio ? sv->prio : "NORMAL", NULL) < 0 ||
-	    gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred) < 0)
+	    gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred) < 0 ||
+	    (tickets && gnutls_session_ticket_enable_server(s, &ticket_key) < 0))
 		_exit(2);
 	gnutls_transport_set_int(s, fd);
 	int r;
@@ -425,7 +431,7 @@ static void
 test_good(void)
 {
 	struct server sv = {"server.pem", NULL, SRV_SCRIPT};
-	struct tls_config cfg = {"localhost", ca_file, NULL, true, NULL};
+	struct tls_config cfg = {"localhost", ca_file, NULL, true, NULL, NULL};
 	struct run r;
 	char line[256];
 	struct err e;
@@ -491,112 +497,112 @@ test_failures(void)
 	const struct fail_case cases[] = {
 	    {"expired certificate (SEC-6)",
 	     {"expired.pem", NULL, SRV_SCRIPT},
-	     {"localhost", ca_file, NULL, true, NULL},
+	     {"localhost", ca_file, NULL, true, NULL, NULL},
 	     ERR_TLS,
 	     "expired on 2020-01-01",
 	     "issuer \"postie test CA\"",
 	     "expired"},
 	    {"wrong name (SEC-6)",
 	     {"wrongname.pem", NULL, SRV_SCRIPT},
-	     {"localhost", ca_file, NULL, true, NULL},
+	     {"localhost", ca_file, NULL, true, NULL, NULL},
 	     ERR_TLS,
 	     "name mismatch: certificate is for other.example",
 	     NULL,
 	     "wrongname"},
 	    {"CN-only certificate (SEC-7)",
 	     {"cn-only.pem", NULL, SRV_SCRIPT},
-	     {"localhost", ca_file, NULL, true, NULL},
+	     {"localhost", ca_file, NULL, true, NULL, NULL},
 	     ERR_TLS,
 	     "no subjectAltName",
 	     "verify server certificate for localhost: ",
 	     "cn-only"},
 	    {"self-signed (SEC-6)",
 	     {"selfsigned.pem", NULL, SRV_SCRIPT},
-	     {"localhost", ca_file, NULL, true, NULL},
+	     {"localhost", ca_file, NULL, true, NULL, NULL},
 	     ERR_TLS,
 	     "issuer unknown",
 	     "pin it with tls_fingerprint",
 	     "selfsigned"},
 	    {"wrong pin (SEC-9)",
 	     {"selfsigned.pem", NULL, SRV_SCRIPT},
-	     {"localhost", NULL, bad_pin, true, NULL},
+	     {"localhost", NULL, bad_pin, true, NULL, NULL},
 	     ERR_TLS,
 	     "fingerprint mismatch",
 	     NULL,
 	     "selfsigned"},
 	    {"IP literal vs a DNS-only certificate",
 	     {"wrongname.pem", NULL, SRV_SCRIPT},
-	     {"127.0.0.1", ca_file, NULL, true, NULL},
+	     {"127.0.0.1", ca_file, NULL, true, NULL, NULL},
 	     ERR_TLS,
 	     "no subjectAltName for an IP address",
 	     NULL,
 	     "wrongname"},
 	    {"other IP address",
 	     {"server.pem", NULL, SRV_SCRIPT},
-	     {"127.0.0.2", ca_file, NULL, true, NULL},
+	     {"127.0.0.2", ca_file, NULL, true, NULL, NULL},
 	     ERR_TLS,
 	     "name mismatch: certificate is for localhost, 127.0.0.1, ::1",
 	     NULL,
 	     "server"},
 	    {"nested wildcard (RFC 9525 6.3)",
 	     {"wild.pem", NULL, SRV_SCRIPT},
-	     {"x.mail.example.test", ca_file, NULL, true, NULL},
+	     {"x.mail.example.test", ca_file, NULL, true, NULL, NULL},
 	     ERR_TLS,
 	     "name mismatch: certificate is for *.example.test",
 	     NULL,
 	     NULL},
 	    {"wildcard does not match the bare domain",
 	     {"wild.pem", NULL, SRV_SCRIPT},
-	     {"example.test", ca_file, NULL, true, NULL},
+	     {"example.test", ca_file, NULL, true, NULL, NULL},
 	     ERR_TLS,
 	     "name mismatch",
 	     NULL,
 	     NULL},
 	    {"partial wildcard refused",
 	     {"partial.pem", NULL, SRV_SCRIPT},
-	     {"foo.example.test", ca_file, NULL, true, NULL},
+	     {"foo.example.test", ca_file, NULL, true, NULL, NULL},
 	     ERR_TLS,
 	     "name mismatch",
 	     NULL,
 	     NULL},
 	    {"TLS 1.1-only server (SEC-10)",
 	     {"server.pem", "NORMAL:-VERS-ALL:+VERS-TLS1.1", SRV_SCRIPT},
-	     {"localhost", ca_file, NULL, true, NULL},
+	     {"localhost", ca_file, NULL, true, NULL, NULL},
 	     ERR_TLS,
 	     "TLS handshake with localhost",
 	     "1.2",
 	     NULL},
 	    {"a profile's own priorities cannot open TLS 1.1 (SEC-10)",
 	     {"server.pem", "NORMAL:-VERS-ALL:+VERS-TLS1.1", SRV_SCRIPT},
-	     {"localhost", ca_file, NULL, true, "NORMAL:+VERS-TLS1.1:+VERS-TLS1.0"},
+	     {"localhost", ca_file, NULL, true, "NORMAL:+VERS-TLS1.1:+VERS-TLS1.0", NULL},
 	     ERR_TLS,
 	     "TLS handshake with localhost",
 	     "1.2",
 	     NULL},
 	    {"server closes mid-handshake",
 	     {"server.pem", NULL, SRV_DROP},
-	     {"localhost", ca_file, NULL, true, NULL},
+	     {"localhost", ca_file, NULL, true, NULL, NULL},
 	     ERR_TEMP,
 	     "connection lost",
 	     NULL,
 	     NULL},
 	    {"SHA-1 pin refused (SEC-9)",
 	     {NULL, NULL, SRV_SCRIPT},
-	     {"localhost", NULL, "0123456789abcdef0123456789abcdef01234567", true, NULL},
+	     {"localhost", NULL, "0123456789abcdef0123456789abcdef01234567", true, NULL, NULL},
 	     ERR_CONFIG,
 	     "SHA-256",
 	     NULL,
 	     NULL},
 	    {"bad priority string",
 	     {NULL, NULL, SRV_SCRIPT},
-	     {"localhost", ca_file, NULL, true, "NORMAL:+NO-SUCH-THING"},
+	     {"localhost", ca_file, NULL, true, "NORMAL:+NO-SUCH-THING", NULL},
 	     ERR_CONFIG,
 	     "tls_priorities",
 	     "NO-SUCH-THING",
 	     NULL},
 	    {"missing trust file",
 	     {NULL, NULL, SRV_SCRIPT},
-	     {"localhost", "/nonexistent/ca.pem", NULL, true, NULL},
+	     {"localhost", "/nonexistent/ca.pem", NULL, true, NULL, NULL},
 	     ERR_CONFIG,
 	     "/nonexistent/ca.pem",
 	     "No such file",
@@ -619,7 +625,7 @@ test_failures(void)
 
 	/* The system store (loaded when no trust file is named) does not know the test CA. */
 	struct server sv = {"server.pem", NULL, SRV_SCRIPT};
-	struct tls_config sys = {"localhost", NULL, NULL, true, NULL};
+	struct tls_config sys = {"localhost", NULL, NULL, true, NULL, NULL};
 	struct run r;
 	start(&r, &sv, &sys, 3000);
 	ok(r.rc == -1 && ((r.e.kind == ERR_TLS && has(&r.e, "issuer unknown")) ||
@@ -645,47 +651,47 @@ test_accepts(void)
 	} cases[] = {
 	    {"right pin, trust file never loaded (SEC-9)",
 	     {"server.pem", NULL, SRV_SCRIPT},
-	     {"localhost", "/nonexistent/ca.pem", pin_server, true, NULL},
+	     {"localhost", "/nonexistent/ca.pem", pin_server, true, NULL, NULL},
 	     "localhost"},
 	    {"right pin on a self-signed certificate",
 	     {"selfsigned.pem", NULL, SRV_SCRIPT},
-	     {"localhost", NULL, pin_self, true, NULL},
+	     {"localhost", NULL, pin_self, true, NULL, NULL},
 	     "localhost"},
 	    {"pin replaces validity dates too",
 	     {"expired.pem", NULL, SRV_SCRIPT},
-	     {"localhost", NULL, pin_expired, true, NULL},
+	     {"localhost", NULL, pin_expired, true, NULL, NULL},
 	     "localhost"},
 	    {"certcheck off accepts anything",
 	     {"selfsigned.pem", NULL, SRV_SCRIPT},
-	     {"other.example", "/nonexistent/ca.pem", NULL, false, NULL},
+	     {"other.example", "/nonexistent/ca.pem", NULL, false, NULL, NULL},
 	     "other.example"},
 	    {"IP literal 127.0.0.1 with an IP SAN, no SNI",
 	     {"server.pem", NULL, SRV_SCRIPT},
-	     {"127.0.0.1", ca_file, NULL, true, NULL},
+	     {"127.0.0.1", ca_file, NULL, true, NULL, NULL},
 	     "none"},
 	    {"IPv6 literal ::1",
 	     {"server.pem", NULL, SRV_SCRIPT},
-	     {"::1", ca_file, NULL, true, NULL},
+	     {"::1", ca_file, NULL, true, NULL, NULL},
 	     "none"},
 	    {"bracketed [::1]",
 	     {"server.pem", NULL, SRV_SCRIPT},
-	     {"[::1]", ca_file, NULL, true, NULL},
+	     {"[::1]", ca_file, NULL, true, NULL, NULL},
 	     "none"},
 	    {"host name case does not matter",
 	     {"server.pem", NULL, SRV_SCRIPT},
-	     {"LocalHost", ca_file, NULL, true, NULL},
+	     {"LocalHost", ca_file, NULL, true, NULL, NULL},
 	     "LocalHost"},
 	    {"trailing dot",
 	     {"server.pem", NULL, SRV_SCRIPT},
-	     {"localhost.", ca_file, NULL, true, NULL},
+	     {"localhost.", ca_file, NULL, true, NULL, NULL},
 	     "localhost"},
 	    {"wildcard matches one label",
 	     {"wild.pem", NULL, SRV_SCRIPT},
-	     {"a.example.test", ca_file, NULL, true, NULL},
+	     {"a.example.test", ca_file, NULL, true, NULL, NULL},
 	     "a.example.test"},
 	    {"TLS 1.2-only server",
 	     {"server.pem", "NORMAL:-VERS-ALL:+VERS-TLS1.2", SRV_SCRIPT},
-	     {"localhost", ca_file, NULL, true, NULL},
+	     {"localhost", ca_file, NULL, true, NULL, NULL},
 	     "localhost"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -712,7 +718,7 @@ test_accepts(void)
 static void
 test_timeouts(void)
 {
-	struct tls_config cfg = {"localhost", ca_file, NULL, true, NULL};
+	struct tls_config cfg = {"localhost", ca_file, NULL, true, NULL, NULL};
 	struct run r;
 	struct err e;
 	char buf[64];
@@ -756,6 +762,70 @@ test_timeouts(void)
 	finish(&r);
 }
 
+/* Resumption: a second run offers the saved session, resumes it without reading the
+ * trust file, and a session saved under other settings is never offered. */
+static void
+test_resume(void)
+{
+	struct server sv = {"server.pem", NULL, SRV_SCRIPT};
+	char trust[160], sess[160], line[256], cmd[400];
+	struct run r;
+	struct err e;
+	struct stat st;
+
+	snprintf(trust, sizeof(trust), "%s/trust-copy.pem", dir);
+	snprintf(sess, sizeof(sess), "%s/session", dir);
+	snprintf(cmd, sizeof(cmd), "cp %s %s", ca_file, trust);
+	ok(system(cmd) == 0, "copy the CA to a trust file of its own");
+	struct tls_config cfg = {"localhost", trust, NULL, true, NULL, sess};
+
+	start(&r, &sv, &cfg, 3000);
+	ok(r.rc == 0 && !tls_resumed(r.t), "first run: full handshake (%s)", r.e.text);
+	if (r.rc == 0) {
+		/* A reply read under TLS brings the TLS 1.3 ticket in. */
+		err_clear(&e);
+		tls_write(r.t, "hello\n", 6, conn_clock_ms() + 2000, &e);
+		read_line(r.t, line, sizeof(line), &e);
+		ok(tls_save_session(r.t, sess, &e) == 0, "session saved (%s)", e.text);
+	}
+	finish(&r);
+	ok(stat(sess, &st) == 0 && (st.st_mode & 0777) == 0600, "session file is mode 0600");
+
+	/* Empty the trust file: loading it now would fail, so success proves it was not read. */
+	FILE *f = fopen(trust, "w");
+	if (f)
+		fclose(f);
+	start(&r, &sv, &cfg, 3000);
+	ok(r.rc == 0 && tls_resumed(r.t), "second run resumes without loading trust (%s)",
+	   r.e.text);
+	ok(r.rc == 0 && strstr(tls_describe(r.t), "(resumed)"), "describe says resumed");
+	finish(&r);
+
+	/* Other settings: the cached session is not offered; a full handshake needs trust. */
+	struct tls_config other = {"localhost", ca_file, NULL, true, NULL, sess};
+	start(&r, &sv, &other, 3000);
+	ok(r.rc == 0 && !tls_resumed(r.t), "another trust file: full handshake (%s)", r.e.text);
+	finish(&r);
+
+	/* A session file others can read is ignored: with the same settings, the full
+	 * handshake then has to load the (now empty) trust file, and fails on it. */
+	ok(chmod(sess, 0644) == 0, "make the session file readable by others");
+	start(&r, &sv, &cfg, 3000);
+	ok(r.rc == -1 && r.e.kind == ERR_CONFIG && has(&r.e, "no PEM certificates"),
+	   "a 0644 session file is ignored; the full handshake loads trust (%s)", r.e.text);
+	finish(&r);
+	f = fopen(sess, "w");
+	if (f) {
+		fputs("postie-tls-session 1 garbage\n", f);
+		fclose(f);
+	}
+	chmod(sess, 0600);
+	start(&r, &sv, &other, 3000);
+	ok(r.rc == 0 && !tls_resumed(r.t), "a damaged session file: full handshake (%s)",
+	   r.e.text);
+	finish(&r);
+}
+
 int
 main(void)
 {
@@ -781,5 +851,7 @@ main(void)
 	test_accepts();
 	test_failures();
 	test_timeouts();
+	gnutls_session_ticket_key_generate(&ticket_key);
+	test_resume();
 	return tap_done();
 }
