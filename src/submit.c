@@ -24,6 +24,9 @@
 #include "smtp.h"
 
 #define READ_CHUNK (64 * 1024)
+/* How much of the body is read before connecting: a message that ends within it has an
+ * exact size for SIZE= (RFC 1870) before MAIL, and costs no reads during the session. */
+#define READ_AHEAD (64 * 1024)
 
 struct delivery {
 	const struct opts *o;
@@ -34,6 +37,8 @@ struct delivery {
 	struct msg msg;
 	struct buf password;    /* secret */
 	char *host;             /* A-label form of the account's host */
+	bool input_done;        /* the whole input is in msg.out and msg.rest */
+	unsigned long long size; /* the message size when input_done (RFC 1870) */
 };
 
 static int
@@ -170,6 +175,54 @@ check_policy(struct delivery *d, struct err *e)
 }
 
 static int
+count_sink(void *ctx, const char *p, size_t n, struct err *e)
+{
+	(void)ctx, (void)p, (void)n, (void)e;
+	return 0;
+}
+
+/*
+ * Read up to READ_AHEAD bytes of the body. When the input ends within it, measure the
+ * message as it will be sent (line ends made CRLF; without the dot-stuffing and the end
+ * marker, which are transport, not message: RFC 1870 §3). A NUL is found here too, before
+ * any connection.
+ */
+static int
+read_ahead(struct delivery *d, int fd, struct err *e)
+{
+	struct buf *rest = &d->msg.rest;
+
+	if (rest->max < READ_AHEAD + READ_CHUNK)
+		rest->max = READ_AHEAD + READ_CHUNK;
+	d->input_done = !d->msg.has_body_sep;
+	char *chunk = xmalloc(READ_CHUNK);
+	while (!d->input_done && rest->len < READ_AHEAD) {
+		ssize_t n = read(fd, chunk, READ_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			free(chunk);
+			return err_set(e, ERR_OS, "read message: %s; nothing was sent", strerror(errno));
+		}
+		if (n == 0)
+			d->input_done = true;
+		else if (buf_append(rest, chunk, (size_t)n, e) < 0)
+			break;
+	}
+	free(chunk);
+	if (!d->input_done)
+		return 0;
+	struct dot enc;
+	dot_init(&enc, !d->o->ignore_dots);
+	if (dot_encode(&enc, d->msg.out.data, d->msg.out.len, count_sink, NULL, e) < 0 ||
+	    dot_encode(&enc, rest->data ? rest->data : "", rest->len, count_sink, NULL, e) < 0 ||
+	    dot_finish(&enc, count_sink, NULL, e) < 0)
+		return -1;
+	d->size = enc.out_bytes - 3; /* TODO-STUFFED */
+	return 0;
+}
+
+static int
 prepare(struct delivery *d, int fd, struct err *e)
 {
 	const struct opts *o = d->o;
@@ -192,7 +245,7 @@ prepare(struct delivery *d, int fd, struct err *e)
 		.msgid_domain = dom && *dom ? dom : d->acct->domain,
 		.remove_bcc = true,
 	};
-	if (msg_rewrite(&d->msg, &mo, e) < 0)
+	if (msg_rewrite(&d->msg, &mo, e) < 0 || read_ahead(d, fd, e) < 0)
 		return -1;
 	if (d->acct->auth) {
 		if (secret_get(d->acct, &d->password, e) < 0)
@@ -218,10 +271,22 @@ send_body(struct delivery *d, struct smtp *s, int fd, struct err *e)
 		return -1;
 	char *chunk = xmalloc(READ_CHUNK);
 	int rc = 0;
-	while (d->msg.has_body_sep && !enc.ended) {
-		ssize_t n = read(fd, chunk, READ_CHUNK);
-		if (n == 0)
+	unsigned long limit = s->caps.size;
+	for (bool more = !d->input_done; rc == 0; ) {
+		/* SEC-35: a message of unknown size is stopped, never ended, when it outgrows
+		 * the server's limit. */
+		if (limit && limit != (unsigned long)-1 && enc.out_bytes > limit) {
+			rc = err_set(e, ERR_DATA, "send message to %s: larger than the server's limit "
+				"of %lu bytes (SIZE); nothing was delivered", s->conn.peer, limit);
 			break;
+		}
+		if (!more || enc.ended)
+			break;
+		ssize_t n = read(fd, chunk, READ_CHUNK);
+		if (n == 0) {
+			more = false;
+			continue;
+		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -229,8 +294,7 @@ send_body(struct delivery *d, struct smtp *s, int fd, struct err *e)
 				strerror(errno));
 			break;
 		}
-		if ((rc = dot_encode(&enc, chunk, (size_t)n, smtp_data_sink, s, e)) < 0)
-			break;
+		rc = dot_encode(&enc, chunk, (size_t)n, smtp_data_sink, s, e);
 	}
 	free(chunk);
 	if (rc == 0)
@@ -308,6 +372,26 @@ needs_smtputf8(const struct delivery *d)
 	return NULL;
 }
 
+/* The MAIL FROM parameters: SIZE when offered and known (RFC 1870 §6), SMTPUTF8. */
+static int
+mail_params(const struct delivery *d, struct smtp *s, bool utf8, char *out, size_t n,
+	struct err *e)
+{
+	size_t k = 0;
+
+	out[0] = '\0';
+	if ((s->caps.bits & SMTP_CAP_SIZE) && d->input_done) {
+		if (s->caps.size && s->caps.size != (unsigned long)-1 && d->size > s->caps.size)
+			return err_set(e, ERR_DATA,
+				"send message to %s: it is %llu bytes and the server takes at most "
+				"%lu (SIZE); nothing was sent", s->conn.peer, d->size, s->caps.size);
+		k += (size_t)snprintf(out + k, n - k, " SIZE=%llu", d->size);
+	}
+	if (utf8)
+		snprintf(out + k, n - k, " SMTPUTF8");
+	return 0;
+}
+
 static int
 session(struct delivery *d, int fd, struct err *e)
 {
@@ -375,7 +459,9 @@ session(struct delivery *d, int fd, struct err *e)
 			"does not offer; use an ASCII address", s.conn.peer, utf8);
 		goto out;
 	}
-	if (smtp_envelope(&s, d->sender, utf8 ? " SMTPUTF8" : "", d->rcpts.v, d->rcpts.n, e) < 0)
+	char params[64];
+	if (mail_params(d, &s, utf8 != NULL, params, sizeof(params), e) < 0 ||
+	    smtp_envelope(&s, d->sender, params, d->rcpts.v, d->rcpts.n, e) < 0)
 		goto out;
 	if (send_body(d, &s, fd, e) < 0) {
 		/* SEC-30: a message that could not be read or encoded whole is never ended. */
