@@ -387,6 +387,19 @@ out:
 	return rc;
 }
 
+/* The error for refused recipients of one transaction (SEC-38): 5xx anywhere means a retry
+ * cannot fix it. */
+static void
+refused_error(struct err *e, size_t refused, size_t n, bool perm, const char *who, int code,
+	const char *brief)
+{
+	char count[96] = "";
+	if (refused > 1 || refused < n)
+		snprintf(count, sizeof(count), " (%zu of %zu recipients refused)", refused, n);
+	err_set_code(e, perm ? ERR_NOUSER : ERR_TEMP, code,
+		"send to <%s>: server refused recipient: %s%s; nothing was sent", who, brief, count);
+}
+
 int
 smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char *const *rcpts,
 	size_t n, struct err *e)
@@ -399,6 +412,7 @@ smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char 
 	bool perm = false;
 	const char *who = NULL;
 	int who_code = 0;
+	char who_reply[256];
 	struct err first;
 
 	err_clear(&first);
@@ -433,21 +447,14 @@ smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char 
 		if (refused++ == 0) {
 			who = rcpts[i];
 			who_code = r.code;
-			smtp_reply_brief(&r, brief, sizeof(brief));
+			smtp_reply_brief(&r, who_reply, sizeof(who_reply));
 		}
 		if (!pipe)
 			break;
 	}
-	if (refused) {
-		/* SEC-38: one refusal abandons the whole transaction; 5xx anywhere means a retry
-		 * cannot fix it. */
-		char count[96] = "";
-		if (refused > 1 || (pipe && refused < n))
-			snprintf(count, sizeof(count), " (%zu of %zu recipients refused)", refused, n);
-		err_set_code(&first, perm ? ERR_NOUSER : ERR_TEMP, who_code,
-			"send to <%s>: server refused recipient: %s%s; nothing was sent", who, brief,
-			count);
-	}
+	if (refused)
+		/* SEC-38: one refusal abandons the whole transaction. */
+		refused_error(&first, refused, pipe ? n : refused, perm, who, who_code, who_reply);
 	bool ok = mail_ok && refused == 0;
 	if (!pipe && ok) {
 		if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "DATA") < 0)
@@ -478,6 +485,128 @@ smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char 
 out:
 	smtp_reply_fini(&r);
 	return rc;
+}
+
+/* Take the next BDAT-transaction reply: MAIL, then each RCPT, then one per chunk. */
+static int
+bdat_reply(struct smtp *s, struct err *e)
+{
+	struct smtp_bdat *b = &s->bdat;
+	struct smtp_reply r;
+	char brief[256];
+	int rc;
+
+	smtp_reply_init(&r);
+	size_t i = b->replies;
+	int64_t dl = deadline(i > b->n && i == b->n + b->chunks && b->last_sent ? s->t.data_end
+		: s->t.command);
+	rc = smtp_read_reply(s, &r, dl, false, e);
+	if (rc == 0) {
+		b->replies++;
+		smtp_reply_brief(&r, brief, sizeof(brief));
+		if (b->failed) {
+			/* After a refusal the later replies only echo it (503, 554). */
+		} else if (i == 0 && r.code != 250) {
+			err_set_code(&b->first, kind_of(r.code, ERR_PERM), r.code,
+				"send MAIL FROM to %s: %s", s->conn.peer, brief);
+			b->failed = true;
+		} else if (i >= 1 && i <= b->n && r.code != 250 && r.code != 251) {
+			if (b->refused++ == 0) {
+				b->who = b->rcpts[i - 1];
+				b->who_code = r.code;
+				snprintf(b->who_reply, sizeof(b->who_reply), "%s", brief);
+			}
+			b->perm = b->perm || r.code >= 500;
+			refused_error(&b->first, b->refused, b->n, b->perm, b->who, b->who_code,
+				b->who_reply);
+			b->failed = true;
+		} else if (i > b->n && (r.code < 200 || r.code > 299)) {
+			err_set_code(&b->first, r.code < 400 ? ERR_PROTO : kind_of(r.code, ERR_PERM),
+				r.code, "send message to %s: server refused it: %s", s->conn.peer,
+				brief);
+			b->failed = true;
+		}
+	}
+	smtp_reply_fini(&r);
+	if (rc == 0 && b->failed && e)
+		*e = b->first;
+	return rc < 0 || b->failed ? -1 : 0;
+}
+
+int
+smtp_bdat_begin(struct smtp *s, const char *sender, const char *mail_params,
+	char *const *rcpts, size_t n, bool wait, struct err *e)
+{
+	struct smtp_bdat *b = &s->bdat;
+
+	memset(b, 0, sizeof(*b));
+	err_clear(&b->first);
+	b->rcpts = rcpts;
+	b->n = n;
+	if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "MAIL FROM:<%s>%s", sender, mail_params) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "RCPT TO:<%s>", rcpts[i]) < 0)
+			return -1;
+	if (!wait)
+		return 0;
+	/* Read every envelope reply, so the error counts all refused recipients. */
+	bool mail_failed = false;
+	for (size_t i = 0; i <= n; i++) {
+		if (bdat_reply(s, e) == 0)
+			continue;
+		if (!b->failed)
+			return -1; /* the connection failed */
+		if (i == 0)
+			mail_failed = true; /* the RCPT replies that follow only repeat it */
+		else if (!mail_failed)
+			b->failed = false;
+	}
+	b->envelope_read = true;
+	if (!mail_failed && b->refused == 0)
+		return 0;
+	b->failed = true;
+	if (e)
+		*e = b->first;
+	smtp_quit(s);
+	return -1;
+}
+
+int
+smtp_bdat_chunk(struct smtp *s, const char *p, size_t n, bool last, struct err *e)
+{
+	struct smtp_bdat *b = &s->bdat;
+
+	if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "BDAT %zu%s", n, last ? " LAST" : "") < 0 ||
+	    conn_write(&s->conn, p, n, deadline(s->t.data_block), e) < 0)
+		return -1;
+	b->chunks++;
+	if (last) {
+		b->last_sent = true;
+		if (s->caps.bits & SMTP_CAP_PIPELINING) {
+			if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "QUIT") < 0)
+				return -1;
+			s->quit_sent = true;
+		}
+		return 0;
+	}
+	/* Replies to earlier commands that are already here are read now: the server is not
+	 * left blocked on a full socket, and a refusal stops the data early. */
+	while (b->replies < b->n + 1 + b->chunks && conn_pending(&s->conn))
+		if (bdat_reply(s, e) < 0)
+			return -1;
+	return 0;
+}
+
+int
+smtp_bdat_end(struct smtp *s, struct err *e)
+{
+	struct smtp_bdat *b = &s->bdat;
+
+	while (b->replies < b->n + 1 + b->chunks)
+		if (bdat_reply(s, e) < 0)
+			return -1;
+	return 0;
 }
 
 int

@@ -46,8 +46,26 @@ struct smtp_timeouts { /* milliseconds; SEC-34, RFC 5321 §4.5.3.2 */
 	int connect, greeting, command, data_init, data_block, data_end;
 };
 
+/* One BDAT transaction (RFC 3030): its replies are read in order as they arrive. */
+struct smtp_bdat {
+	char *const *rcpts;
+	size_t n;
+	size_t replies;   /* replies read so far: MAIL, each RCPT, then one per chunk */
+	size_t chunks;    /* chunks sent */
+	bool last_sent;
+	bool envelope_read; /* MAIL and RCPT replies were read before any chunk */
+	bool failed;      /* a reply refused something; first holds why */
+	struct err first;
+	size_t refused;   /* recipients refused */
+	bool perm;        /* one of them with 5xx */
+	const char *who;  /* the first refused */
+	int who_code;
+	char who_reply[256];
+};
+
 struct smtp {
 	struct conn conn;
+	struct smtp_bdat bdat;
 	struct smtp_caps caps;
 	struct smtp_timeouts t;
 	unsigned awaited; /* replies owed by the server for commands sent */
@@ -129,6 +147,25 @@ int smtp_auth(struct smtp *s, const char *mech, const char *user, const char *pa
  */
 int smtp_envelope(struct smtp *s, const char *sender, const char *mail_params,
 	char *const *rcpts, size_t n, struct err *e);
+
+/*
+ * CHUNKING (RFC 3030), used only with PIPELINING. Queue MAIL FROM and every RCPT TO. With
+ * WAIT (more than one recipient) their replies are read now, so one refused recipient stops
+ * the transaction before any data (SEC-38); with one recipient the data follows in the same
+ * group, since a refused sole recipient leaves nothing to deliver.
+ */
+int smtp_bdat_begin(struct smtp *s, const char *sender, const char *mail_params,
+	char *const *rcpts, size_t n, bool wait, struct err *e);
+
+/*
+ * Queue "BDAT <n>[ LAST]" and N bytes; with LAST and PIPELINING, QUIT follows. Replies that
+ * have already arrived are read, so a long message never fills the reply direction. Fails
+ * (the caller abandons the connection) as soon as a reply refuses something.
+ */
+int smtp_bdat_chunk(struct smtp *s, const char *p, size_t n, bool last, struct err *e);
+
+/* Read every reply still owed; the reply to the LAST chunk is the verdict (SEC-36). */
+int smtp_bdat_end(struct smtp *s, struct err *e);
 
 /* A dot_sink that queues message data on the connection (data-block deadline). */
 int smtp_data_sink(void *smtp, const char *p, size_t n, struct err *e);

@@ -214,11 +214,12 @@ read_ahead(struct delivery *d, int fd, struct err *e)
 		return 0;
 	struct dot enc;
 	dot_init(&enc, !d->o->ignore_dots);
+	enc.bdat = true; /* the message itself: no dot-stuffing, no end marker */
 	if (dot_encode(&enc, d->msg.out.data, d->msg.out.len, count_sink, NULL, e) < 0 ||
 	    dot_encode(&enc, rest->data ? rest->data : "", rest->len, count_sink, NULL, e) < 0 ||
 	    dot_finish(&enc, count_sink, NULL, e) < 0)
 		return -1;
-	d->size = enc.out_bytes - 3; /* TODO-STUFFED */
+	d->size = enc.out_bytes;
 	return 0;
 }
 
@@ -302,6 +303,75 @@ send_body(struct delivery *d, struct smtp *s, int fd, struct err *e)
 	if (rc == 0)
 		log_info("message: %llu bytes sent in %lu writes", (unsigned long long)enc.out_bytes,
 			s->conn.writes);
+	return rc;
+}
+
+/* A dot_sink that gathers BDAT chunk bytes. */
+static int
+chunk_sink(void *ctx, const char *p, size_t n, struct err *e)
+{
+	return buf_append(ctx, p, n, e);
+}
+
+/*
+ * The body as BDAT chunks (RFC 3030): line ends made CRLF, no dot-stuffing, no end marker.
+ * A message that was read whole goes as one "BDAT n LAST" in the same write as MAIL and
+ * RCPT; a longer one as chunks of about READ_CHUNK, the last one marked LAST.
+ */
+static int
+send_bdat(struct delivery *d, struct smtp *s, int fd, const char *params, struct err *e)
+{
+	struct dot enc;
+	struct buf chunk;
+	int rc = -1;
+
+	dot_init(&enc, !d->o->ignore_dots);
+	enc.bdat = true;
+	buf_init(&chunk, 4 * READ_CHUNK);
+	char *in = xmalloc(READ_CHUNK);
+	if (smtp_bdat_begin(s, d->sender, params, d->rcpts.v, d->rcpts.n, d->rcpts.n > 1, e) < 0 ||
+	    dot_encode(&enc, d->msg.out.data, d->msg.out.len, chunk_sink, &chunk, e) < 0 ||
+	    dot_encode(&enc, d->msg.rest.data ? d->msg.rest.data : "", d->msg.rest.len,
+		    chunk_sink, &chunk, e) < 0)
+		goto out;
+	bool more = !d->input_done;
+	unsigned long limit = s->caps.size;
+	for (;;) {
+		if (limit && limit != (unsigned long)-1 && enc.out_bytes > limit) {
+			err_set(e, ERR_DATA, "send message to %s: larger than the server's limit of "
+				"%lu bytes (SIZE); nothing was delivered", s->conn.peer, limit);
+			goto out;
+		}
+		if (!more || enc.ended)
+			break;
+		if (chunk.len >= READ_CHUNK) {
+			if (smtp_bdat_chunk(s, chunk.data, chunk.len, false, e) < 0)
+				goto out;
+			buf_reset(&chunk);
+		}
+		ssize_t n = read(fd, in, READ_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err_set(e, ERR_OS, "read message: %s; nothing was delivered", strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			more = false;
+		else if (dot_encode(&enc, in, (size_t)n, chunk_sink, &chunk, e) < 0)
+			goto out;
+	}
+	if (dot_finish(&enc, chunk_sink, &chunk, e) < 0 ||
+	    smtp_bdat_chunk(s, chunk.data ? chunk.data : "", chunk.len, true, e) < 0 ||
+	    smtp_bdat_end(s, e) < 0)
+		goto out;
+	log_info("message: %llu bytes sent as %zu BDAT chunk%s in %lu writes",
+		(unsigned long long)enc.out_bytes, s->bdat.chunks, s->bdat.chunks == 1 ? "" : "s",
+		s->conn.writes);
+	rc = 0;
+out:
+	free(in);
+	buf_fini(&chunk);
 	return rc;
 }
 
@@ -460,16 +530,26 @@ session(struct delivery *d, int fd, struct err *e)
 		goto out;
 	}
 	char params[64];
-	if (mail_params(d, &s, utf8 != NULL, params, sizeof(params), e) < 0 ||
-	    smtp_envelope(&s, d->sender, params, d->rcpts.v, d->rcpts.n, e) < 0)
+	if (mail_params(d, &s, utf8 != NULL, params, sizeof(params), e) < 0)
 		goto out;
-	if (send_body(d, &s, fd, e) < 0) {
-		/* SEC-30: a message that could not be read or encoded whole is never ended. */
-		smtp_abandon(&s);
-		goto out;
+	if ((s.caps.bits & SMTP_CAP_CHUNKING) && (s.caps.bits & SMTP_CAP_PIPELINING)) {
+		/* No 354 round trip; a failure part-way abandons the transaction (SEC-30). */
+		if (send_bdat(d, &s, fd, params, e) < 0) {
+			smtp_abandon(&s);
+			goto out;
+		}
+	} else {
+		if (smtp_envelope(&s, d->sender, params, d->rcpts.v, d->rcpts.n, e) < 0)
+			goto out;
+		if (send_body(d, &s, fd, e) < 0) {
+			/* SEC-30: a message that could not be read or encoded whole is never
+			 * ended. */
+			smtp_abandon(&s);
+			goto out;
+		}
+		if (smtp_data_end(&s, e) < 0)
+			goto out;
 	}
-	if (smtp_data_end(&s, e) < 0)
-		goto out;
 	save_session(d, &s);
 	rc = 0;
 	log_info("delivered to %zu recipient%s", d->rcpts.n, d->rcpts.n == 1 ? "" : "s");
