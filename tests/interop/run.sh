@@ -19,7 +19,7 @@ export LC_ALL=C
 
 here=$(cd "$(dirname "$0")" && pwd)
 scenarios=(starttls-plain starttls-login implicit-tls wrong-password bcc body dot-ends-input
-	big profile passwordeval minimal-profile untrusted added-headers)
+	big profile passwordeval minimal-profile untrusted added-headers resume)
 
 if [ $# -lt 2 ]; then
 	echo "usage: run.sh POSTIE SCENARIO...|all" >&2
@@ -524,6 +524,30 @@ sc_added_headers() {
 	send "$d/in2" -C "$d/profile" added-carol@example.org
 	expect_rc 0 || return
 	added_ok added-carol@example.org "$d/in2"
+}
+
+# A second run resumes the first run's TLS session from the account's cache (0600).
+sc_resume() {
+	local d=$work/$sc
+	std_profile "$d/profile"
+	mkdir -p "$d/cache"
+	msg "$d/in" resume-bob@example.org "TLS session resumption"
+	XDG_CACHE_HOME=$d/cache send "$d/in" -v -C "$d/profile" resume-bob@example.org
+	expect_rc 0 || return
+	grep -q 'TLS started: .*(resumed)' "$err" && fail "the first run claims a resumed session"
+	local cache=$d/cache/postie/tls/default
+	[ -f "$cache" ] || { fail "no session cache at $cache"; return; }
+	[ "$(stat -c %a "$cache")" = 600 ] || fail "session cache mode $(stat -c %a "$cache"), want 600"
+	XDG_CACHE_HOME=$d/cache send "$d/in" -v -C "$d/profile" resume-bob@example.org
+	expect_rc 0 || return
+	grep -q 'TLS started: .*(resumed)' "$err" || { fail "the second run did not resume"; show_err; }
+	wait_mail resume-bob@example.org 2 > /dev/null || fail "two messages did not arrive"
+	# A stale or foreign cache entry costs a full handshake, never a failure.
+	printf 'postie-tls-session 1 0000\ngarbage\n' > "$cache"
+	XDG_CACHE_HOME=$d/cache send "$d/in" -v -C "$d/profile" resume-bob@example.org
+	expect_rc 0 || return
+	grep -q 'TLS started: .*(resumed)' "$err" && fail "a damaged cache entry was resumed"
+	wait_mail resume-bob@example.org 3 > /dev/null || fail "the third message did not arrive"
 }
 
 # ---- run ---------------------------------------------------------------------
