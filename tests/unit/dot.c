@@ -3,7 +3,7 @@
  * exact output, each fed whole and split at every one and two points; a large input fed in
  * chunks of many sizes against a line-based reference encoder written here; every short
  * input over a small alphabet; NUL handling; properties of the output (no bare CR or LF, no
- * early end marker); and the speed of the span scanner. All of it runs in BDAT mode too
+ * early end marker); and the byte counts of the span scanner on large inputs. All of it runs in BDAT mode too
  * (RFC 3030: no stuffing, no end marker), against the table's DATA output with the stuffing
  * and the end marker taken off, a few BDAT-only cases, and the references in BDAT mode.
  */
@@ -18,6 +18,13 @@
 #include "tests/tap.h"
 
 #define S(x) x, sizeof(x) - 1
+
+/* Equal byte strings; either may be NULL when empty (an unused struct buf). */
+static bool
+same_bytes(const char *a, size_t alen, const char *b, size_t blen)
+{
+	return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
+}
 
 /* ---- sinks ---- */
 
@@ -192,8 +199,8 @@ unstuff(struct buf *out, const char *p, size_t n, bool with_mark)
 	struct err e;
 	bool bol = true;
 
-	if (with_mark)
-		n -= 3; /* ".\r\n"; check_props makes sure it is there */
+	if (with_mark && n >= 3)
+		n -= 3; /* ".\r\n": check_props on the DATA run checks it */
 	for (size_t i = 0; i < n; i++) {
 		if (bol && p[i] == '.') {
 			bol = false;
@@ -338,7 +345,10 @@ check_text(const char *in, size_t used, bool ended, const char *out, size_t outl
 
 	/* The "." line: the encoder consumes its first line end byte and stops; drop the dot. */
 	if (ended) {
-		if (used < 2 || in[used - 2] != '.' || (in[used - 1] != '\r' && in[used - 1] != '\n'))
+		if (used < 2)
+			return "ended, but not on a '.' line";
+		char dot = in[used - 2], end = in[used - 1];
+		if (dot != '.' || (end != '\r' && end != '\n'))
 			return "ended, but not on a '.' line";
 		in_end = used - 2;
 	}
@@ -468,7 +478,7 @@ run_matches(const struct run *r, const struct tcase *t, const char *want, size_t
 		snprintf(why, whysz, "failed: %s", r->e.text);
 		return false;
 	}
-	if (r->out.len != wantlen || (wantlen && memcmp(r->out.data, want, wantlen))) {
+	if (!same_bytes(r->out.data, r->out.len, want, wantlen)) {
 		snprintf(why, whysz, "output differs");
 		return false;
 	}
@@ -533,15 +543,14 @@ table_row(const struct tcase *t, bool stop, bool bdat, const char *want, size_t 
 	/* The references agree with the table (so they can be trusted below). */
 	struct ref ref;
 	ref_encode(&ref, t->in, t->len, stop, bdat);
-	bool same = ref.out.len == wantlen && !memcmp(ref.out.data, want, wantlen);
+	bool same = same_bytes(ref.out.data, ref.out.len, want, wantlen);
 	bool refok = ref.failed == (t->nul_at >= 0) && ref.ended == t->ended &&
 		     (t->nul_at < 0 || (long)ref.nul_at == t->nul_at) && (t->nul_at >= 0 || same);
 	ok(refok, "%s (%s): line reference agrees", t->name, mode);
 	buf_fini(&ref.out);
 	if (t->nul_at < 0) {
 		ref_bytes(&ref, t->in, t->len, stop, bdat);
-		ok(ref.ended == t->ended && ref.out.len == wantlen &&
-			   !memcmp(ref.out.data, want, wantlen),
+		ok(ref.ended == t->ended && same_bytes(ref.out.data, ref.out.len, want, wantlen),
 			"%s (%s): byte reference agrees", t->name, mode);
 		buf_fini(&ref.out);
 	}
@@ -597,7 +606,7 @@ test_counters(void)
 	memset(big, 'a', 1500);
 	big[1500] = '\n';
 	big[1501] = 'z';
-	run_cuts(&r, big, 1502, false, NULL, 0);
+	run_cuts(&r, big, 1502, false, false, NULL, 0);
 	ok(r.rc == 0 && r.d.max_line == 1500, "1500-byte line: max_line %zu", r.d.max_line);
 	ok(r.out.len == 1500 + 2 + 1 + 2 + 3 && r.d.out_bytes == r.out.len,
 		"1500-byte line: passes unchanged (%zu bytes out)", r.out.len);
@@ -609,29 +618,63 @@ test_counters(void)
 
 	/* Every split of the long line (one split point) gives the same output and max_line. */
 	struct run whole;
-	run_cuts(&whole, big, 1502, false, NULL, 0);
-	bool good = true;
-	for (size_t a = 0; a <= 1502 && good; a++) {
-		run_cuts(&r, big, 1502, false, &a, 1);
-		good = same_run(&r, &whole);
-		buf_fini(&r.out);
+	for (int bdat = 0; bdat <= 1; bdat++) {
+		run_cuts(&whole, big, 1502, false, bdat, NULL, 0);
+		bool good = whole.rc == 0 && whole.d.max_line == 1500 &&
+			    whole.out.len == 1500 + 2 + 1 + 2 + (bdat ? 0 : 3);
+		for (size_t a = 0; a <= 1502 && good; a++) {
+			run_cuts(&r, big, 1502, false, bdat, &a, 1);
+			good = same_run(&r, &whole);
+			buf_fini(&r.out);
+		}
+		ok(good, "1500-byte line%s: every split point", bdat ? " (BDAT)" : "");
+		buf_fini(&whole.out);
 	}
-	ok(good, "1500-byte line: every split point");
-	buf_fini(&whole.out);
+	/* A long line that starts with a dot, split everywhere (the span path after a '.'). */
+	big[0] = '.';
+	for (int mode = 0; mode < 4; mode++) {
+		bool stop = mode & 1, bdat = mode & 2;
+		struct ref ref;
+		ref_encode(&ref, big, 1502, stop, bdat);
+		bool good = true;
+		for (size_t a = 0; a <= 1502 && good; a++) {
+			run_cuts(&r, big, 1502, stop, bdat, &a, 1);
+			good = r.rc == 0 && !r.bytes_off && r.out.len == ref.out.len &&
+			       !memcmp(r.out.data, ref.out.data, r.out.len) &&
+			       r.d.max_line == (bdat ? 1500u : 1501u);
+			buf_fini(&r.out);
+		}
+		ok(good, "1500-byte dotted line (%s): every split point", mode_name(stop, bdat));
+		buf_fini(&ref.out);
+	}
 	free(big);
 
 	size_t cut = 4;
-	run_cuts(&r, S("ab\n\xc3\xa9\n"), false, &cut, 1);
+	run_cuts(&r, S("ab\n\xc3\xa9\n"), false, false, &cut, 1);
 	ok(r.d.eight_bit, "8-bit byte split across calls: eight_bit on");
 	buf_fini(&r.out);
-	run_cuts(&r, S("\n..x\n"), false, NULL, 0);
+	run_cuts(&r, S("ab\n\xc3\xa9\n"), false, true, &cut, 1);
+	ok(r.d.eight_bit, "8-bit byte split across calls (BDAT): eight_bit on");
+	buf_fini(&r.out);
+	run_cuts(&r, S("\n..x\n"), false, false, NULL, 0);
 	ok(r.d.max_line == 4, "stuffed dot counts in the line length (%zu)", r.d.max_line);
 	buf_fini(&r.out);
-	run_cuts(&r, S("\n..x\n"), true, NULL, 0);
+	run_cuts(&r, S("\n..x\n"), true, false, NULL, 0);
 	ok(r.d.max_line == 4, "stuffed dot counts in the line length, stop_at_dot (%zu)",
 		r.d.max_line);
 	buf_fini(&r.out);
-	run_cuts(&r, S("abc\r\nabcdef\rab"), false, NULL, 0);
+	for (int stop = 0; stop <= 1; stop++) {
+		run_cuts(&r, S("\n..x\n.y"), stop, true, NULL, 0);
+		ok(r.d.max_line == 3 && r.d.line_len == 0,
+			"%s: no stuffed dot in the line length (%zu)",
+			mode_name(stop, true), r.d.max_line);
+		buf_fini(&r.out);
+	}
+	run_cuts(&r, S("a\n."), true, true, NULL, 0);
+	ok(r.d.max_line == 1, "BDAT, stop_at_dot: a last \".\" line is one byte long (%zu)",
+		r.d.max_line);
+	buf_fini(&r.out);
+	run_cuts(&r, S("abc\r\nabcdef\rab"), false, false, NULL, 0);
 	ok(r.d.max_line == 6, "line length without the line end (%zu)", r.d.max_line);
 	buf_fini(&r.out);
 
@@ -651,6 +694,29 @@ test_counters(void)
 		"encoding after finish is refused");
 	ok_mem(out.data, out.len, "abcde\r\n.\r\n", 10, "nothing added by refused calls");
 	buf_fini(&out);
+
+	/* BDAT: the caller sizes its chunks from out_bytes, so it must be exact at every step. */
+	buf_init(&out, 1000);
+	dot_init(&d, true);
+	ok(!d.bdat, "dot_init leaves BDAT mode off");
+	d.bdat = true;
+	bool exact = true;
+	static const char *const pieces[] = {".x\n", ".", "y\r", ".", ".\r", "\n..", "\n", "z"};
+	for (size_t k = 0; k < sizeof(pieces) / sizeof(pieces[0]); k++) {
+		size_t len = strlen(pieces[k]);
+		exact = exact && dot_encode(&d, pieces[k], len, sink_buf, &out, &e) == 0 &&
+			d.out_bytes == out.len;
+	}
+	ok(exact, "BDAT: out_bytes equals the bytes given to the sink after every call");
+	ok(dot_finish(&d, sink_buf, &out, &e) == 0 && d.out_bytes == out.len &&
+		   d.in_bytes == 14,
+		"BDAT: out_bytes after dot_finish (%" PRIu64 "), in_bytes %" PRIu64, d.out_bytes,
+		d.in_bytes);
+	ok_mem(out.data, out.len, ".x\r\n.y\r\n..\r\n..\r\nz\r\n", 19,
+		"BDAT: dots held across calls");
+	ok(dot_finish(&d, sink_buf, &out, &e) == -1 && e.kind == ERR_SOFTWARE,
+		"BDAT: a second finish is refused");
+	buf_fini(&out);
 }
 
 static void
@@ -668,6 +734,29 @@ test_sink_error(void)
 		"nothing to send: the sink is not called");
 	ok(dot_finish(&d, sink_fail, NULL, &e) == -1 && e.kind == ERR_TEMP,
 		"a sink error in dot_finish is passed up");
+
+	/* BDAT: empty data sends nothing at all, so the sink is never called. */
+	dot_init(&d, false);
+	d.bdat = true;
+	ok(dot_encode(&d, S(""), sink_fail, NULL, &e) == 0 &&
+		   dot_finish(&d, sink_fail, NULL, &e) == 0 && d.out_bytes == 0,
+		"BDAT, empty data: the sink is not called");
+	dot_init(&d, true);
+	d.bdat = true;
+	ok(dot_encode(&d, S(".\r\nignored"), sink_fail, NULL, &e) == 0 &&
+		   dot_finish(&d, sink_fail, NULL, &e) == 0 && d.out_bytes == 0 && d.ended,
+		"BDAT, stop_at_dot, a first \".\" line: the sink is not called");
+	struct buf out;
+	buf_init(&out, 100);
+	dot_init(&d, false);
+	d.bdat = true;
+	ok(dot_encode(&d, S("x"), sink_buf, &out, &e) == 0 &&
+		   dot_finish(&d, sink_fail, NULL, &e) == -1 && e.kind == ERR_TEMP &&
+		   d.out_bytes == 1 && out.len == 1,
+		"BDAT: a sink error in dot_finish is passed up, out_bytes does not count it");
+	buf_fini(&out);
+	ok(dot_finish(&d, sink_fail, NULL, &e) == -1 && e.kind == ERR_SOFTWARE,
+		"BDAT: no finish after a sink error");
 }
 
 /* ---- generated inputs ---- */
@@ -734,53 +823,82 @@ test_large(void)
 			/* A "." line near the end: everything after it is dropped. */
 			memcpy(in + n - 200, "\n.\r\nafter\n", 10);
 		}
-		struct run whole;
-		struct ref ref;
-		run_cuts(&whole, in, n, stop, NULL, 0);
-		ref_encode(&ref, in, n, stop);
-		ok(whole.rc == 0, "large input (stop %d): encodes", stop);
-		ok_mem(whole.out.data, whole.out.len, ref.out.data, ref.out.len,
-			"large input (stop %d): one call equals the line reference", stop);
-		struct ref rb;
-		ref_bytes(&rb, in, n, stop);
-		ok_mem(whole.out.data, whole.out.len, rb.out.data, rb.out.len,
-			"large input (stop %d): one call equals the byte reference", stop);
-		ok(rb.ended == whole.d.ended, "large input (stop %d): both agree on the end", stop);
-		buf_fini(&rb.out);
-		ok(whole.d.ended == (bool)stop, "large input (stop %d): ended %d", stop,
-			whole.d.ended);
-		ok(whole.d.eight_bit && whole.d.max_line >= 900, "large input: counters");
-		const char *bad = check_props(whole.out.data, whole.out.len);
-		ok(!bad, "large input (stop %d): output properties (%s)", stop, bad ? bad : "ok");
-		for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
+		struct buf data_out; /* the DATA output, to compare BDAT with */
+		buf_init(&data_out, SIZE_MAX / 2);
+		for (int bdat = 0; bdat <= 1; bdat++) {
+			const char *mode = mode_name(stop, bdat);
+			struct run whole;
+			struct ref ref;
+			run_cuts(&whole, in, n, stop, bdat, NULL, 0);
+			ref_encode(&ref, in, n, stop, bdat);
+			ok(whole.rc == 0, "large input (%s): encodes", mode);
+			ok_mem(whole.out.data, whole.out.len, ref.out.data, ref.out.len,
+				"large input (%s): one call equals the line reference", mode);
+			struct ref rb;
+			ref_bytes(&rb, in, n, stop, bdat);
+			ok_mem(whole.out.data, whole.out.len, rb.out.data, rb.out.len,
+				"large input (%s): one call equals the byte reference", mode);
+			ok(rb.ended == whole.d.ended, "large input (%s): both agree on the end",
+				mode);
+			buf_fini(&rb.out);
+			ok(whole.d.ended == (bool)stop, "large input (%s): ended %d", mode,
+				whole.d.ended);
+			ok(whole.d.eight_bit && whole.d.max_line >= 900 && !whole.bytes_off &&
+				   whole.d.out_bytes == whole.out.len,
+				"large input (%s): counters", mode);
+			const char *bad = check_props(whole.out.data, whole.out.len, bdat);
+			if (!bad && bdat)
+				bad = check_text(in, (size_t)whole.d.in_bytes, whole.d.ended,
+					whole.out.data, whole.out.len);
+			ok(!bad, "large input (%s): output properties (%s)", mode,
+				bad ? bad : "ok");
+			if (!bdat) {
+				struct err e;
+				buf_append(&data_out, whole.out.data, whole.out.len, &e);
+			} else {
+				struct buf want;
+				buf_init(&want, SIZE_MAX / 2);
+				unstuff(&want, data_out.data, data_out.len, true);
+				ok_mem(whole.out.data, whole.out.len, want.data, want.len,
+					"large input (%s): equals the DATA output unstuffed", mode);
+				buf_fini(&want);
+			}
+			for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
+				struct run r;
+				run_chunks(&r, in, n, stop, bdat, chunks[c]);
+				ok(same_run(&r, &whole),
+					"large input (%s), chunks of %zu: same output", mode,
+					chunks[c]);
+				buf_fini(&r.out);
+			}
+			/* Random chunk sizes, as a pipe would deliver them. */
 			struct run r;
-			run_chunks(&r, in, n, stop, chunks[c]);
-			ok(same_run(&r, &whole),
-				"large input (stop %d), chunks of %zu: same output", stop,
-				chunks[c]);
+			size_t cuts[4096], nc = 0, at = 0;
+			while (nc < 4096 && (at += 1 + rng() % 700) < n)
+				cuts[nc++] = at;
+			run_cuts(&r, in, n, stop, bdat, cuts, nc);
+			ok(same_run(&r, &whole), "large input (%s), random chunks: same output",
+				mode);
 			buf_fini(&r.out);
+			buf_fini(&ref.out);
+			buf_fini(&whole.out);
 		}
-		/* Random chunk sizes, as a pipe would deliver them. */
-		struct run r;
-		size_t cuts[4096], nc = 0, at = 0;
-		while (nc < 4096 && (at += 1 + rng() % 700) < n)
-			cuts[nc++] = at;
-		run_cuts(&r, in, n, stop, cuts, nc);
-		ok(same_run(&r, &whole), "large input (stop %d), random chunks: same output", stop);
-		buf_fini(&r.out);
-		buf_fini(&ref.out);
-		buf_fini(&whole.out);
+		buf_fini(&data_out);
 		free(in);
 	}
 }
 
-/* Every input up to 7 bytes over { '.', CR, LF, 'a' }: reference, byte-by-byte, properties. */
+/*
+ * Every input up to 7 bytes over { '.', CR, LF, 'a' }, in all four modes: both references,
+ * byte-by-byte, properties; in BDAT mode also the DATA output unstuffed.
+ */
 static void
 test_exhaustive(void)
 {
 	static const char alpha[] = {'.', '\r', '\n', 'a'};
-	size_t count = 0, bad_ref = 0, bad_bytes = 0, bad_split = 0, bad_prop = 0;
-	char first[64] = "";
+	size_t count[2] = {0, 0}, bad_ref[2] = {0, 0}, bad_bytes[2] = {0, 0};
+	size_t bad_split[2] = {0, 0}, bad_prop[2] = {0, 0}, bad_unstuff = 0;
+	char first[2][64] = {"", ""};
 
 	for (size_t len = 0; len <= 7; len++) {
 		size_t total = 1;
@@ -791,45 +909,69 @@ test_exhaustive(void)
 			size_t x = m;
 			for (size_t k = 0; k < len; k++, x /= 4)
 				in[k] = alpha[x % 4];
-			for (int stop = 0; stop <= 1; stop++) {
-				struct run r, r1;
+			for (int mode = 0; mode < 4; mode++) {
+				bool stop = mode & 1, bdat = mode & 2;
+				struct run r, r1, rdata;
 				struct ref ref;
 				size_t cuts[8];
 				for (size_t k = 0; k < len; k++)
 					cuts[k] = k;
-				count++;
-				run_cuts(&r, in, len, stop, NULL, 0);
-				run_cuts(&r1, in, len, stop, cuts, len);
-				ref_encode(&ref, in, len, stop);
-				if (r.rc || r.out.len != ref.out.len ||
-				    memcmp(r.out.data, ref.out.data, r.out.len) ||
-				    r.d.ended != ref.ended) {
-					if (!bad_ref++ && !first[0])
-						snprintf(first, sizeof(first),
+				count[bdat]++;
+				run_cuts(&r, in, len, stop, bdat, NULL, 0);
+				run_cuts(&r1, in, len, stop, bdat, cuts, len);
+				ref_encode(&ref, in, len, stop, bdat);
+				if (r.rc || r.d.ended != ref.ended ||
+				    !same_bytes(r.out.data, r.out.len, ref.out.data, ref.out.len)) {
+					if (!bad_ref[bdat]++)
+						snprintf(first[bdat], sizeof(first[bdat]),
 							"len %zu #%zu stop %d", len, m, stop);
 				}
 				struct ref rb;
-				ref_bytes(&rb, in, len, stop);
-				if (r.out.len != rb.out.len || r.d.ended != rb.ended ||
-				    memcmp(r.out.data, rb.out.data, r.out.len))
-					bad_bytes++;
+				ref_bytes(&rb, in, len, stop, bdat);
+				if (r.d.ended != rb.ended ||
+				    !same_bytes(r.out.data, r.out.len, rb.out.data, rb.out.len))
+					bad_bytes[bdat]++;
 				buf_fini(&rb.out);
 				if (!same_run(&r, &r1))
-					bad_split++;
-				if (check_props(r.out.data, r.out.len))
-					bad_prop++;
+					bad_split[bdat]++;
+				const char *bad = check_props(r.out.data, r.out.len, bdat);
+				if (!bad && bdat)
+					bad = check_text(in, (size_t)r.d.in_bytes, r.d.ended,
+						r.out.data, r.out.len);
+				if (bad)
+					bad_prop[bdat]++;
+				if (bdat) {
+					struct buf want;
+					run_cuts(&rdata, in, len, stop, false, NULL, 0);
+					buf_init(&want, SIZE_MAX / 2);
+					unstuff(&want, rdata.out.data, rdata.out.len, true);
+					if (!same_bytes(r.out.data, r.out.len, want.data, want.len))
+						bad_unstuff++;
+					buf_fini(&want);
+					buf_fini(&rdata.out);
+				}
 				buf_fini(&r.out);
 				buf_fini(&r1.out);
 				buf_fini(&ref.out);
 			}
 		}
 	}
-	ok(bad_ref == 0, "all %zu short inputs: equal to the reference (%zu bad; %s)", count,
-		bad_ref, first[0] ? first : "-");
-	ok(bad_bytes == 0, "all short inputs: equal to the byte reference (%zu bad)", bad_bytes);
-	ok(bad_split == 0, "all short inputs: byte-by-byte equals one call (%zu bad)", bad_split);
-	ok(bad_prop == 0, "all short inputs: no bare CR/LF, no early end marker (%zu bad)",
-		bad_prop);
+	for (int bdat = 0; bdat <= 1; bdat++) {
+		const char *mode = bdat ? "BDAT" : "DATA";
+		ok(bad_ref[bdat] == 0,
+			"all %zu short inputs (%s): equal to the reference (%zu bad; %s)",
+			count[bdat], mode, bad_ref[bdat], first[bdat][0] ? first[bdat] : "-");
+		ok(bad_bytes[bdat] == 0, "all short inputs (%s): equal to the byte reference "
+			"(%zu bad)", mode, bad_bytes[bdat]);
+		ok(bad_split[bdat] == 0, "all short inputs (%s): byte-by-byte equals one call "
+			"(%zu bad)", mode, bad_split[bdat]);
+		ok(bad_prop[bdat] == 0, "all short inputs (%s): %s (%zu bad)", mode,
+			bdat ? "no bare CR/LF, only line ends changed" :
+			       "no bare CR/LF, no early end marker",
+			bad_prop[bdat]);
+	}
+	ok(bad_unstuff == 0, "all short inputs (BDAT): equal to the DATA output unstuffed "
+		"(%zu bad)", bad_unstuff);
 }
 
 /* NUL at many offsets of a large input, in several chunk sizes (SEC-28). */
@@ -859,42 +1001,53 @@ test_nul(void)
 		 * place of the NUL, hold neither '#' nor 'Z', and reach at least to the last line
 		 * end before the NUL.
 		 */
-		struct ref ref, full, pre;
-		ref_encode(&ref, in, n, false);
-		ref_encode(&pre, in, at, false);
-		in[at] = '#';
-		ref_encode(&full, in, n, false);
-		in[at] = '\0';
-		for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
-			struct run r;
-			char want[64];
-			run_chunks(&r, in, n, false, chunks[c]);
-			snprintf(want, sizeof(want), "NUL byte at offset %zu;", at);
-			bool good = r.rc == -1 && r.e.kind == ERR_DATA && strstr(r.e.text, want) &&
-				    strstr(r.e.text, "RFC 5322");
-			const char *got = r.out.data ? r.out.data : "";
-			bool prefix = r.out.len <= full.out.len && r.out.len + 5 >= pre.out.len &&
-				      !memchr(got, 'Z', r.out.len) &&
-				      !memchr(got, '#', r.out.len) &&
-				      memcmp(got, full.out.data, r.out.len) == 0;
-			ok(good && prefix && ref.failed && ref.nul_at == at,
-				"NUL at %zu, chunks of %zu: refused, nothing after it sent (%s)",
-				at, chunks[c], r.e.text);
-			buf_fini(&r.out);
+		for (int bdat = 0; bdat <= 1; bdat++) {
+			struct ref ref, full, pre;
+			ref_encode(&ref, in, n, false, bdat);
+			ref_encode(&pre, in, at, false, bdat);
+			in[at] = '#';
+			ref_encode(&full, in, n, false, bdat);
+			in[at] = '\0';
+			for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
+				struct run r;
+				char want[64];
+				run_chunks(&r, in, n, false, bdat, chunks[c]);
+				snprintf(want, sizeof(want), "NUL byte at offset %zu;", at);
+				bool good = r.rc == -1 && r.e.kind == ERR_DATA &&
+					    strstr(r.e.text, want) &&
+					    strstr(r.e.text, "RFC 5322") && !r.bytes_off &&
+					    r.d.in_bytes == at;
+				/* Up to the CRLF of an open line, and the end marker in DATA. */
+				size_t missing = bdat ? 2 : 5;
+				const char *got = r.out.data ? r.out.data : "";
+				bool prefix = r.out.len <= full.out.len &&
+					      r.out.len + missing >= pre.out.len &&
+					      !memchr(got, 'Z', r.out.len) &&
+					      !memchr(got, '#', r.out.len) &&
+					      memcmp(got, full.out.data, r.out.len) == 0;
+				ok(good && prefix && ref.failed && ref.nul_at == at,
+					"NUL at %zu, chunks of %zu%s: refused, nothing after it "
+					"sent (%s)",
+					at, chunks[c], bdat ? " (BDAT)" : "", r.e.text);
+				buf_fini(&r.out);
+			}
+			buf_fini(&pre.out);
+			buf_fini(&full.out);
+			buf_fini(&ref.out);
 		}
-		buf_fini(&pre.out);
-		buf_fini(&full.out);
-		buf_fini(&ref.out);
 		memcpy(in + at + 1, keep, zlen);
 		in[at] = saved;
 	}
 	free(in);
 
 	/* In stop_at_dot mode a NUL after the "." line is never looked at. */
-	struct run r;
-	run_cuts(&r, S("a\n.\n\0"), true, NULL, 0);
-	ok(r.rc == 0 && r.d.ended, "NUL after the end line is ignored");
-	buf_fini(&r.out);
+	for (int bdat = 0; bdat <= 1; bdat++) {
+		struct run r;
+		run_cuts(&r, S("a\n.\n\0"), true, bdat, NULL, 0);
+		ok(r.rc == 0 && r.d.ended, "NUL after the end line is ignored%s",
+			bdat ? " (BDAT)" : "");
+		buf_fini(&r.out);
+	}
 }
 
 static double
@@ -906,11 +1059,10 @@ cpu_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* 100 MB of each line-end style through 64 KiB chunks: the scanner must be linear and fast. */
 /*
- * 100 MiB through 64 KiB chunks (CPU time). Mail-like text must take well under 0.3 s; the
- * degenerate kinds (every line one or two bytes) get a looser bound that still catches
- * anything quadratic.
+ * Each line-end style through 64 KiB chunks: the byte counts must agree. The CPU time is
+ * printed as a TAP comment only: speed is measured by bench/, never by a test that can
+ * fail a build on a busy machine.
  */
 static void
 test_speed(void)
@@ -918,26 +1070,28 @@ test_speed(void)
 	static const struct {
 		const char *name;
 		const char *text;
-		double limit;
+		int mib;
+		bool bdat;
 	} kinds[] = {
 #define FOX "The quick brown fox jumps over the lazy dog, again and again."
-		{"LF text", FOX " 0123\n", 0.3},
-		{"CRLF text", FOX " 0\r\n", 0.3},
-		{"CR text", FOX " 0123\r", 0.3},
-		{"dotted LF text", "." FOX "\n", 0.3},
+#define MAIL "Subject: a test\nX-Spam: no\n\n> quoted\n.\n-- \nsig\r\n" \
+	"some text here, a little longer than the rest\r\n"
+		{"LF text", FOX " 0123\n", 16, false},
+		{"CRLF text", FOX " 0\r\n", 16, false},
+		{"CR text", FOX " 0123\r", 16, false},
+		{"dotted LF text", "." FOX "\n", 16, false},
+		{"mixed mail", MAIL, 16, false},
+		{"one-byte lines (yes)", "y\n", 8, false},
+		{"empty lines", "\n", 8, false},
+		{"empty CRLF lines", "\r\n", 8, false},
+		{"bare CRs", "\r", 8, false},
+		/* BDAT takes the same paths, less the stuffing. */
+		{"BDAT, dotted LF text", "." FOX "\n", 16, true},
+		{"BDAT, mixed mail", MAIL, 16, true},
+		{"BDAT, \".\" lines", ".\n", 8, true},
+#undef MAIL
 #undef FOX
-		{"mixed mail", "Subject: a test\nX-Spam: no\n\n> quoted\n.\n-- \nsig\r\n"
-			"some text here, a little longer than the rest\r\n", 0.3},
-		{"one-byte lines (yes)", "y\n", 1.5},
-		{"empty lines", "\n", 1.5},
-		{"empty CRLF lines", "\r\n", 1.5},
-		{"bare CRs", "\r", 1.5},
 	};
-#if defined(__SANITIZE_ADDRESS__)
-	const double factor = 20;
-#else
-	const double factor = 1;
-#endif
 	const size_t block = 1 << 20;
 	char *in = xmalloc(block);
 
@@ -951,15 +1105,15 @@ test_speed(void)
 		int rc = 0;
 		double t0 = cpu_seconds();
 		dot_init(&d, false);
-		for (int rep = 0; rep < 100 && rc == 0; rep++)
+		d.bdat = kinds[k].bdat;
+		for (int rep = 0; rep < kinds[k].mib && rc == 0; rep++)
 			for (size_t at = 0; at < block && rc == 0; at += 65536)
 				rc = dot_encode(&d, in + at, 65536, sink_count, &c, &e);
 		rc = rc ? rc : dot_finish(&d, sink_count, &c, &e);
 		double t = cpu_seconds() - t0;
-		double limit = kinds[k].limit * factor;
-		ok(rc == 0 && c.bytes == d.out_bytes && t < limit,
-			"speed, %s: 100 MiB in %.3f s (limit %.1f), %" PRIu64 " sink calls",
-			kinds[k].name, t, limit, c.calls);
+		ok(rc == 0 && c.bytes == d.out_bytes, "%s: %d MiB encoded, %" PRIu64 " sink calls",
+			kinds[k].name, kinds[k].mib, c.calls);
+		printf("# %s: %.3f s CPU for %d MiB\n", kinds[k].name, t, kinds[k].mib);
 	}
 	free(in);
 }
@@ -974,5 +1128,7 @@ main(void)
 	test_large();
 	test_nul();
 	test_speed();
+	ok(empty_sink_calls == 0, "the sink is never called with nothing (%zu times)",
+		empty_sink_calls);
 	return tap_done();
 }

