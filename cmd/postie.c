@@ -38,7 +38,13 @@ main(int argc, char **argv)
 		return EX_OK;
 	}
 	log_set_verbose(o.verbose);
-	int rc = submit_run(&o, STDIN_FILENO, &e);
+	cli_name(&o, argv[0]);
+	int rc;
+	switch (o.mode) {
+	case CLI_FLUSH: rc = submit_flush(&o, &e); break;
+	case CLI_LIST: rc = submit_list(&o, &e); break;
+	default: rc = submit_run(&o, STDIN_FILENO, &e); break;
+	}
 	cli_fini(&o);
 	if (rc < 0) {
 		err_print(&e);

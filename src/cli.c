@@ -19,6 +19,9 @@ enum {
 	OPT_VERBOSE,
 	OPT_VERSION,
 	OPT_HELP,
+	OPT_QUEUE,
+	OPT_FLUSH,
+	OPT_MODE,
 };
 
 static const struct poptOption table[] = {
@@ -31,7 +34,14 @@ static const struct poptOption table[] = {
 	{NULL, 'i', POPT_ARG_NONE, NULL, OPT_I, "a line of '.' does not end the message", NULL},
 	/* -oX: only -oi so far (same as -i); the other -o options come with the drop-in work. */
 	{NULL, 'o', POPT_ARG_STRING, NULL, OPT_O, "sendmail option (-oi)", "OPT"},
+	/* -q[R|I|S][substring] or -q<interval>: deliver the queue now (postie has no daemon, so an
+	 * interval means the same). */
+	{NULL, 'q', POPT_ARG_STRING | POPT_ARGFLAG_OPTIONAL, NULL, OPT_QUEUE,
+		"deliver the queue now (-qRsubstr: recipients, -qIsubstr: ids)", "[R|I]SUBSTR"},
+	/* -bm: deliver a message (the default); -bp: list the queue (mailq). */
+	{NULL, 'b', POPT_ARG_STRING, NULL, OPT_MODE, "mode: m (send), p (list the queue)", "MODE"},
 	/* msmtp's and postie's own */
+	{"flush", '\0', POPT_ARG_NONE, NULL, OPT_FLUSH, "deliver the queue now (same as -q)", NULL},
 	{"account", 'a', POPT_ARG_STRING, NULL, OPT_ACCOUNT, "use this account", "NAME"},
 	{"file", 'C', POPT_ARG_STRING, NULL, OPT_FILE, "profile file instead of the user's",
 		"FILE"},
@@ -78,6 +88,34 @@ cli_parse(struct opts *o, int argc, const char **argv, struct err *e)
 		case OPT_VERBOSE: o->verbose = true; break;
 		case OPT_VERSION: o->version = true; break;
 		case OPT_HELP: o->help = true; break;
+		case OPT_FLUSH: o->mode = CLI_FLUSH; break;
+		case OPT_QUEUE:
+			o->mode = CLI_FLUSH;
+			if (arg && (arg[0] == 'R' || arg[0] == 'I') && arg[1]) {
+				replace(arg[0] == 'R' ? &o->queue_rcpt : &o->queue_id, arg + 1);
+			} else if (arg && arg[0] && !(arg[0] >= '0' && arg[0] <= '9')) {
+				err_set(e, ERR_USAGE, "parse flags: -q%s: expected -q, -qRSUBSTR, "
+					"-qISUBSTR or -qINTERVAL", arg);
+				free((void *)arg);
+				poptFreeContext(pc);
+				cli_fini(o);
+				return -1;
+			}
+			break;
+		case OPT_MODE:
+			if (arg && strcmp(arg, "m") == 0) {
+				o->mode = CLI_SEND;
+			} else if (arg && strcmp(arg, "p") == 0) {
+				o->mode = CLI_LIST;
+			} else {
+				err_set(e, ERR_USAGE, "parse flags: -b%s is not supported yet (-bm, -bp)",
+					arg ? arg : "");
+				free((void *)arg);
+				poptFreeContext(pc);
+				cli_fini(o);
+				return -1;
+			}
+			break;
 		}
 		free((void *)arg);
 	}
@@ -101,8 +139,19 @@ cli_parse(struct opts *o, int argc, const char **argv, struct err *e)
 }
 
 void
+cli_name(struct opts *o, const char *argv0)
+{
+	const char *base = strrchr(argv0, '/');
+	base = base ? base + 1 : argv0;
+	if (strcmp(base, "mailq") == 0)
+		o->mode = CLI_LIST;
+}
+
+void
 cli_fini(struct opts *o)
 {
+	free(o->queue_rcpt);
+	free(o->queue_id);
 	free(o->sender);
 	free(o->fullname);
 	free(o->account);
@@ -126,6 +175,8 @@ cli_usage(FILE *f)
 	      "  -a, --account=NAME use this account of the profile\n"
 	      "  -C, --file=FILE    read this profile instead of ~/.config/postie/config\n"
 	      "  -v, -d, --debug    show the SMTP session on stderr (secrets redacted)\n"
+	      "  -q, --flush        deliver the queue now (-qRsubstr, -qIsubstr select)\n"
+	      "  -bp                list the queue (also as mailq)\n"
 	      "      --version      print the version\n"
 	      "      --help         print this help\n"
 	      "\n"

@@ -17,6 +17,9 @@ struct opts {
 	bool verbose;        /* -v / -d / --debug */
 	bool version;        /* --version */
 	bool help;           /* --help */
+	enum cli_mode { CLI_SEND = 0, CLI_FLUSH, CLI_LIST } mode; /* -bm; -q / --flush; -bp */
+	char *queue_rcpt;    /* -qR: only entries with a recipient containing this */
+	char *queue_id;      /* -qI: only entries whose id contains this */
 	char **rcpts;        /* operands, owned */
 	size_t nrcpts;
 };
@@ -26,6 +29,9 @@ struct opts {
  * naming the flag. On success O owns copies of every string.
  */
 int cli_parse(struct opts *o, int argc, const char **argv, struct err *e);
+
+/* Set the mode from the program's name: "mailq" lists the queue. */
+void cli_name(struct opts *o, const char *argv0);
 
 /* Free what cli_parse allocated. */
 void cli_fini(struct opts *o);

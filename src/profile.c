@@ -60,6 +60,9 @@ static const struct field fields[] = {
 	FIELD(PROFILE_SET_TLS_HOST_OVERRIDE, F_STR, tls_host_override),
 	FIELD(PROFILE_SET_TLS_PRIORITIES, F_STR, tls_priorities),
 	FIELD(PROFILE_SET_TIMEOUT, F_INT, timeout),
+	FIELD(PROFILE_SET_QUEUE, F_BOOL, queue),
+	FIELD(PROFILE_SET_QUEUE_DIR, F_STR, queue_dir),
+	FIELD(PROFILE_SET_QUEUE_LIFETIME, F_INT, queue_lifetime),
 };
 
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
@@ -76,6 +79,8 @@ enum kind {
 	K_AUTH,     /* on, off, empty (on) or a SASL mechanism name */
 	K_TRUST,    /* system, empty (msmtp: none; here the system store) or a file name */
 	K_FPR,      /* SHA-256 fingerprint; empty unsets */
+	K_PATH,     /* a file or directory name, ~ expanded; empty unsets */
+	K_DURATION, /* seconds, or a number with s, m, h or d */
 	K_LATER,    /* an msmtp command postie does not support yet: warn and ignore */
 };
 
@@ -108,6 +113,10 @@ static const struct command commands[] = {
 	CMD("timeout", K_TIMEOUT, PROFILE_SET_TIMEOUT, timeout),
 	/* msmtp up to 1.4.1 called it so and still accepts the name. */
 	CMD("connect_timeout", K_TIMEOUT, PROFILE_SET_TIMEOUT, timeout),
+	/* postie's own: the durable queue. */
+	CMD("queue", K_BOOL, PROFILE_SET_QUEUE, queue),
+	CMD("queue_dir", K_PATH, PROFILE_SET_QUEUE_DIR, queue_dir),
+	CMD("queue_lifetime", K_DURATION, PROFILE_SET_QUEUE_LIFETIME, queue_lifetime),
 
 	/* The rest of msmtp 1.8's commands, including its deprecated spellings. */
 	LATER("add_missing_date_header"),
@@ -266,6 +275,7 @@ account_defaults(struct account *a)
 	memset(a, 0, sizeof(*a));
 	a->domain = xstrdup("localhost");
 	a->tls = true;
+	a->queue = true;
 	a->tls_starttls = true;
 	a->tls_certcheck = true;
 }
@@ -600,6 +610,35 @@ apply(struct parse *ps, unsigned line, const struct command *c, const char *arg,
 			expand_tilde(ps, line, c->name, arg, &path, e) < 0)
 			return -1;
 		set_str(a, c->off, path);
+		break;
+	}
+	case K_PATH: {
+		char *path = NULL;
+		if (!empty && expand_tilde(ps, line, c->name, arg, &path, e) < 0)
+			return -1;
+		set_str(a, c->off, path);
+		break;
+	}
+	case K_DURATION: {
+		unsigned long v, unit = 1;
+		char num[32];
+		size_t n = strlen(arg);
+		if (empty)
+			return needs_arg(ps, line, c->name, e);
+		const char *units = "smhd";
+		const unsigned long mult[] = {1, 60, 3600, 86400};
+		const char *u = n > 1 ? strchr(units, arg[n - 1]) : NULL;
+		if (u) {
+			unit = mult[u - units];
+			n--;
+		}
+		if (n >= sizeof(num))
+			return invalid(ps, line, c->name, arg, "seconds, or a number with s, m, h or d", e);
+		memcpy(num, arg, n);
+		num[n] = '\0';
+		if (!parse_uint(num, (unsigned long)INT_MAX / unit, &v) || v == 0)
+			return invalid(ps, line, c->name, arg, "seconds, or a number with s, m, h or d", e);
+		*int_at(a, c->off) = (int)(v * unit);
 		break;
 	}
 	case K_FPR: {

@@ -27,6 +27,9 @@ enum {
 	PROFILE_SET_TLS_HOST_OVERRIDE = 1u << 13,
 	PROFILE_SET_TLS_PRIORITIES = 1u << 14,
 	PROFILE_SET_TIMEOUT = 1u << 15,
+	PROFILE_SET_QUEUE = 1u << 16,
+	PROFILE_SET_QUEUE_DIR = 1u << 17,
+	PROFILE_SET_QUEUE_LIFETIME = 1u << 18,
 };
 
 struct account {
@@ -52,6 +55,9 @@ struct account {
 	char *tls_host_override; /* name to verify instead of host; NULL: host */
 	char *tls_priorities;  /* GnuTLS priority string; NULL: postie's (TLS 1.3 and 1.2) */
 	int timeout;           /* seconds; 0: the RFC 5321 defaults per command */
+	bool queue;            /* keep a message a temporary failure stopped; default on */
+	char *queue_dir;       /* NULL: the default ($XDG_STATE_HOME/postie/queue) */
+	int queue_lifetime;    /* seconds before a queued message is given up; 0: 5 days */
 };
 
 struct profile {

@@ -402,7 +402,7 @@ refused_error(struct err *e, size_t refused, size_t n, bool perm, const char *wh
 
 int
 smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char *const *rcpts,
-	size_t n, struct err *e)
+	size_t n, int *codes, struct err *e)
 {
 	bool pipe = s->caps.bits & SMTP_CAP_PIPELINING;
 	struct smtp_reply r;
@@ -440,6 +440,8 @@ smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char 
 			goto out;
 		if (smtp_read_reply(s, &r, deadline(s->t.command), false, e) < 0)
 			goto out;
+		if (codes)
+			codes[i] = r.code;
 		if (r.code == 250 || r.code == 251 || !mail_ok)
 			continue;
 		if (r.code >= 500)
@@ -478,7 +480,7 @@ smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char 
 	if (!ok) {
 		if (e)
 			*e = first;
-		smtp_quit(s);
+		/* The caller ends the session or resets it for another transaction. */
 		goto out;
 	}
 	rc = 0;
@@ -504,13 +506,17 @@ bdat_reply(struct smtp *s, struct err *e)
 	if (rc == 0) {
 		b->replies++;
 		smtp_reply_brief(&r, brief, sizeof(brief));
-		if (b->failed) {
+		bool good = i == 0 ? r.code == 250
+			: i <= b->n ? r.code == 250 || r.code == 251 : r.code >= 200 && r.code <= 299;
+		if (i >= 1 && i <= b->n && b->codes)
+			b->codes[i - 1] = r.code;
+		if (good || (b->failed && (i == 0 || i > b->n || b->mail_failed))) {
 			/* After a refusal the later replies only echo it (503, 554). */
-		} else if (i == 0 && r.code != 250) {
+		} else if (i == 0) {
 			err_set_code(&b->first, kind_of(r.code, ERR_PERM), r.code,
 				"send MAIL FROM to %s: %s", s->conn.peer, brief);
-			b->failed = true;
-		} else if (i >= 1 && i <= b->n && r.code != 250 && r.code != 251) {
+			b->failed = b->mail_failed = true;
+		} else if (i <= b->n) {
 			if (b->refused++ == 0) {
 				b->who = b->rcpts[i - 1];
 				b->who_code = r.code;
@@ -520,7 +526,7 @@ bdat_reply(struct smtp *s, struct err *e)
 			refused_error(&b->first, b->refused, b->n, b->perm, b->who, b->who_code,
 				b->who_reply);
 			b->failed = true;
-		} else if (i > b->n && (r.code < 200 || r.code > 299)) {
+		} else {
 			err_set_code(&b->first, r.code < 400 ? ERR_PROTO : kind_of(r.code, ERR_PERM),
 				r.code, "send message to %s: server refused it: %s", s->conn.peer,
 				brief);
@@ -535,7 +541,7 @@ bdat_reply(struct smtp *s, struct err *e)
 
 int
 smtp_bdat_begin(struct smtp *s, const char *sender, const char *mail_params,
-	char *const *rcpts, size_t n, bool wait, struct err *e)
+	char *const *rcpts, size_t n, int *codes, bool wait, struct err *e)
 {
 	struct smtp_bdat *b = &s->bdat;
 
@@ -543,6 +549,7 @@ smtp_bdat_begin(struct smtp *s, const char *sender, const char *mail_params,
 	err_clear(&b->first);
 	b->rcpts = rcpts;
 	b->n = n;
+	b->codes = codes;
 	if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "MAIL FROM:<%s>%s", sender, mail_params) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++)
@@ -551,29 +558,19 @@ smtp_bdat_begin(struct smtp *s, const char *sender, const char *mail_params,
 	if (!wait)
 		return 0;
 	/* Read every envelope reply, so the error counts all refused recipients. */
-	bool mail_failed = false;
-	for (size_t i = 0; i <= n; i++) {
-		if (bdat_reply(s, e) == 0)
-			continue;
-		if (!b->failed)
+	while (b->replies < n + 1)
+		if (bdat_reply(s, e) < 0 && !b->failed)
 			return -1; /* the connection failed */
-		if (i == 0)
-			mail_failed = true; /* the RCPT replies that follow only repeat it */
-		else if (!mail_failed)
-			b->failed = false;
-	}
 	b->envelope_read = true;
-	if (!mail_failed && b->refused == 0)
+	if (!b->failed)
 		return 0;
-	b->failed = true;
 	if (e)
 		*e = b->first;
-	smtp_quit(s);
 	return -1;
 }
 
 int
-smtp_bdat_chunk(struct smtp *s, const char *p, size_t n, bool last, struct err *e)
+smtp_bdat_chunk(struct smtp *s, const char *p, size_t n, bool last, bool quit, struct err *e)
 {
 	struct smtp_bdat *b = &s->bdat;
 
@@ -583,7 +580,7 @@ smtp_bdat_chunk(struct smtp *s, const char *p, size_t n, bool last, struct err *
 	b->chunks++;
 	if (last) {
 		b->last_sent = true;
-		if (s->caps.bits & SMTP_CAP_PIPELINING) {
+		if (quit && (s->caps.bits & SMTP_CAP_PIPELINING)) {
 			if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "QUIT") < 0)
 				return -1;
 			s->quit_sent = true;
@@ -603,10 +600,15 @@ smtp_bdat_end(struct smtp *s, struct err *e)
 {
 	struct smtp_bdat *b = &s->bdat;
 
+	/* Every reply is read, also after a refusal, so the session stays in step. */
 	while (b->replies < b->n + 1 + b->chunks)
-		if (bdat_reply(s, e) < 0)
+		if (bdat_reply(s, e) < 0 && !b->failed)
 			return -1;
-	return 0;
+	if (!b->failed)
+		return 0;
+	if (e)
+		*e = b->first;
+	return -1;
 }
 
 int
@@ -617,7 +619,7 @@ smtp_data_sink(void *ctx, const char *p, size_t n, struct err *e)
 }
 
 int
-smtp_data_end(struct smtp *s, struct err *e)
+smtp_data_end(struct smtp *s, bool quit, struct err *e)
 {
 	struct smtp_reply r;
 	char brief[256];
@@ -631,7 +633,7 @@ smtp_data_end(struct smtp *s, struct err *e)
 			s->conn.peer);
 	log_line(LOG_OUT, ".", 1);
 	s->awaited++;
-	if (s->caps.bits & SMTP_CAP_PIPELINING) {
+	if (quit && (s->caps.bits & SMTP_CAP_PIPELINING)) {
 		/* Pipelined QUIT: the goodbye costs no extra round trip. */
 		if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "QUIT") < 0)
 			return -1;
@@ -660,6 +662,20 @@ smtp_quit(struct smtp *s)
 		smtp_read_reply(s, &r, deadline(wait), false, NULL);
 	smtp_reply_fini(&r);
 	conn_close(&s->conn);
+}
+
+void
+smtp_rset(struct smtp *s)
+{
+	struct smtp_reply r;
+
+	if (s->conn.fd < 0)
+		return;
+	smtp_reply_init(&r);
+	if (smtp_command(s, SMTP_COMMAND_MAX, NULL, NULL, "RSET") < 0 ||
+	    smtp_read_reply(s, &r, deadline(s->t.command), false, NULL) < 0 || r.code != 250)
+		conn_close(&s->conn);
+	smtp_reply_fini(&r);
 }
 
 void

@@ -54,6 +54,8 @@ struct smtp_bdat {
 	size_t chunks;    /* chunks sent */
 	bool last_sent;
 	bool envelope_read; /* MAIL and RCPT replies were read before any chunk */
+	int *codes;       /* each RCPT reply code, or NULL */
+	bool mail_failed;
 	bool failed;      /* a reply refused something; first holds why */
 	struct err first;
 	size_t refused;   /* recipients refused */
@@ -142,11 +144,12 @@ int smtp_auth(struct smtp *s, const char *mech, const char *user, const char *pa
  * MAIL FROM (with MAIL_PARAMS, e.g. " SMTPUTF8", or ""), every RCPT TO and DATA: one write
  * with PIPELINING, else one at a time.
  * Success means 354. A refused recipient abandons the transaction (SEC-38): ERR_NOUSER (any
- * 5xx) or ERR_TEMP naming the addresses; the connection is then unusable when a 354 came
- * back (the caller closes it without sending data).
+ * 5xx) or ERR_TEMP naming the addresses. CODES (when not NULL) gets each RCPT reply code.
+ * After a refusal the caller ends the session, or sends RSET to go on; when a 354 came
+ * back the connection is already closed without data (the server drops the transaction).
  */
 int smtp_envelope(struct smtp *s, const char *sender, const char *mail_params,
-	char *const *rcpts, size_t n, struct err *e);
+	char *const *rcpts, size_t n, int *codes, struct err *e);
 
 /*
  * CHUNKING (RFC 3030), used only with PIPELINING. Queue MAIL FROM and every RCPT TO. With
@@ -155,14 +158,15 @@ int smtp_envelope(struct smtp *s, const char *sender, const char *mail_params,
  * group, since a refused sole recipient leaves nothing to deliver.
  */
 int smtp_bdat_begin(struct smtp *s, const char *sender, const char *mail_params,
-	char *const *rcpts, size_t n, bool wait, struct err *e);
+	char *const *rcpts, size_t n, int *codes, bool wait, struct err *e);
 
 /*
- * Queue "BDAT <n>[ LAST]" and N bytes; with LAST and PIPELINING, QUIT follows. Replies that
+ * Queue "BDAT <n>[ LAST]" and N bytes; with LAST and QUIT, QUIT follows (pipelined). Replies that
  * have already arrived are read, so a long message never fills the reply direction. Fails
  * (the caller abandons the connection) as soon as a reply refuses something.
  */
-int smtp_bdat_chunk(struct smtp *s, const char *p, size_t n, bool last, struct err *e);
+int smtp_bdat_chunk(struct smtp *s, const char *p, size_t n, bool last, bool quit,
+	struct err *e);
 
 /* Read every reply still owed; the reply to the LAST chunk is the verdict (SEC-36). */
 int smtp_bdat_end(struct smtp *s, struct err *e);
@@ -172,13 +176,16 @@ int smtp_data_sink(void *smtp, const char *p, size_t n, struct err *e);
 
 /*
  * After the encoder's end marker has been queued: check that the server sent nothing
- * unasked (SEC-33), send the data (with QUIT behind it under PIPELINING), and read the final
+ * unasked (SEC-33), send the data (with QUIT behind it when QUIT and PIPELINING), read the final
  * reply: 2xx ok, 4xx ERR_TEMP, 5xx ERR_PERM.
  */
-int smtp_data_end(struct smtp *s, struct err *e);
+int smtp_data_end(struct smtp *s, bool quit, struct err *e);
 
 /* QUIT (when not already sent) and close. Never fails: the mail is already settled. */
 void smtp_quit(struct smtp *s);
+
+/* RSET, to start the next transaction afresh; a failure closes the connection. */
+void smtp_rset(struct smtp *s);
 
 /* Close the connection without a word (abandon a transaction: no end of data is sent). */
 void smtp_abandon(struct smtp *s);

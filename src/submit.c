@@ -1,32 +1,30 @@
 /*
- * submit: one delivery, from options and profile to the server's final reply. Every check
- * that needs no server runs before the connection is made, so a bad address, a bad profile
- * or a failing password command never costs a connection and never sends a byte.
+ * submit: one delivery, and queue flushes. From options, profile and the message on
+ * standard input to the server's final reply, or to a durable queue entry. Every check that
+ * needs no server runs before the connection is made, so a bad address, a bad profile or a
+ * failing password command never costs a connection and never sends a byte.
  */
 #include "submit.h"
 
 #include <errno.h>
-#include <idn2.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "addr.h"
-#include "dot.h"
 #include "log.h"
 #include "msg.h"
 #include "profile.h"
+#include "queue.h"
 #include "sasl.h"
 #include "secret.h"
-#include "smtp.h"
+#include "session.h"
 
-#define READ_CHUNK (64 * 1024)
-/* How much of the body is read before connecting: a message that ends within it has an
- * exact size for SIZE= (RFC 1870) before MAIL, and costs no reads during the session. */
-#define READ_AHEAD (64 * 1024)
+/* How many due queue entries of its account an ordinary run sends after its own message:
+ * enough to drain a short outage, few enough never to hold a cron job up for long. */
+#define PIGGYBACK_MAX 8
 
 struct delivery {
 	const struct opts *o;
@@ -36,9 +34,11 @@ struct delivery {
 	struct addr_list rcpts; /* normalised, without duplicates */
 	struct msg msg;
 	struct buf password;    /* secret */
-	char *host;             /* A-label form of the account's host */
-	bool input_done;        /* the whole input is in msg.out and msg.rest */
-	unsigned long long size; /* the message size when input_done (RFC 1870) */
+	struct queue q;         /* open when the account queues */
+	bool queue_open;
+	struct queue_copy copy;
+	bool copying;           /* copy holds this message (begun, not yet committed/discarded) */
+	struct queue_meta meta; /* the copy's envelope */
 };
 
 static int
@@ -122,34 +122,10 @@ collect_recipients(struct delivery *d, struct err *e)
 	return rc;
 }
 
-/* SEC-8: the host name in A-label form, for DNS, SNI and verification alike. */
-static int
-host_ascii(struct delivery *d, const char *host, struct err *e)
-{
-	bool ascii = true;
-	for (const unsigned char *p = (const unsigned char *)host; *p; p++)
-		if (*p >= 0x80)
-			ascii = false;
-	if (ascii) {
-		d->host = xstrdup(host);
-		return 0;
-	}
-	char *out = NULL;
-	int rc = idn2_to_ascii_8z(host, &out, IDN2_NONTRANSITIONAL);
-	if (rc != IDN2_OK)
-		return err_set(e, ERR_CONFIG, "convert host %s: %s; check `host` in %s", host,
-			idn2_strerror(rc), d->acct->file);
-	d->host = xstrdup(out);
-	idn2_free(out);
-	return 0;
-}
-
 /* What the account asks of TLS and AUTH, checked before connecting (SEC-1, SEC-12). */
 static int
-check_policy(struct delivery *d, struct err *e)
+check_policy(const struct account *a, struct err *e)
 {
-	const struct account *a = d->acct;
-
 	if (!a->host)
 		return err_set(e, ERR_CONFIG, "connect: account %s (%s:%u) has no `host`; add one",
 			a->name, a->file, a->line);
@@ -174,57 +150,43 @@ check_policy(struct delivery *d, struct err *e)
 	return 0;
 }
 
+/* The account's password, from the profile or its passwordeval (SEC-15). */
 static int
-count_sink(void *ctx, const char *p, size_t n, struct err *e)
+get_password(const struct account *a, struct buf *out, struct err *e)
 {
-	(void)ctx, (void)p, (void)n, (void)e;
-	return 0;
-}
-
-/*
- * Read up to READ_AHEAD bytes of the body. When the input ends within it, measure the
- * message as it will be sent (line ends made CRLF; without the dot-stuffing and the end
- * marker, which are transport, not message: RFC 1870 §3). A NUL is found here too, before
- * any connection.
- */
-static int
-read_ahead(struct delivery *d, int fd, struct err *e)
-{
-	struct buf *rest = &d->msg.rest;
-
-	if (rest->max < READ_AHEAD + READ_CHUNK)
-		rest->max = READ_AHEAD + READ_CHUNK;
-	d->input_done = !d->msg.has_body_sep;
-	char *chunk = xmalloc(READ_CHUNK);
-	while (!d->input_done && rest->len < READ_AHEAD) {
-		ssize_t n = read(fd, chunk, READ_CHUNK);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			free(chunk);
-			return err_set(e, ERR_OS, "read message: %s; nothing was sent", strerror(errno));
-		}
-		if (n == 0)
-			d->input_done = true;
-		else if (buf_append(rest, chunk, (size_t)n, e) < 0)
-			break;
-	}
-	free(chunk);
-	if (!d->input_done)
+	if (!a->auth)
 		return 0;
-	struct dot enc;
-	dot_init(&enc, !d->o->ignore_dots);
-	enc.bdat = true; /* the message itself: no dot-stuffing, no end marker */
-	if (dot_encode(&enc, d->msg.out.data, d->msg.out.len, count_sink, NULL, e) < 0 ||
-	    dot_encode(&enc, rest->data ? rest->data : "", rest->len, count_sink, NULL, e) < 0 ||
-	    dot_finish(&enc, count_sink, NULL, e) < 0)
+	if (secret_get(a, out, e) < 0)
 		return -1;
-	d->size = enc.out_bytes;
+	if (out->len == 0)
+		return err_set(e, ERR_CONFIG,
+			"authenticate: account %s has no password; add `password` or "
+			"`passwordeval` to %s", a->name, a->file);
 	return 0;
 }
 
+/* Open the account's queue; a queue that cannot be used is a warning, not a failure. */
+static bool
+open_queue(struct queue *q, const struct account *a, bool create)
+{
+	char *dir = a->queue_dir ? xstrdup(a->queue_dir) : queue_default_dir();
+	struct err e;
+	bool ok = false;
+
+	if (!dir)
+		warn("open queue: no HOME or XDG_STATE_HOME; set `queue_dir`");
+	else if (queue_open(q, dir, create, &e) < 0)
+		warn("%s", e.text);
+	else
+		ok = true;
+	if (ok && a->queue_lifetime > 0)
+		q->lifetime = a->queue_lifetime;
+	free(dir);
+	return ok;
+}
+
 static int
-prepare(struct delivery *d, int fd, struct err *e)
+prepare(struct delivery *d, struct source *src, int fd, struct err *e)
 {
 	const struct opts *o = d->o;
 
@@ -233,7 +195,7 @@ prepare(struct delivery *d, int fd, struct err *e)
 	if (choose_account(d, e) < 0 || choose_sender(d, e) < 0)
 		return -1;
 	log_info("account %s from %s:%u", d->acct->name, d->acct->file, d->acct->line);
-	if (check_policy(d, e) < 0 || host_ascii(d, d->acct->host, e) < 0)
+	if (check_policy(d->acct, e) < 0)
 		return -1;
 	if (msg_read_header(&d->msg, fd, e) < 0)
 		return -1;
@@ -246,340 +208,303 @@ prepare(struct delivery *d, int fd, struct err *e)
 		.msgid_domain = dom && *dom ? dom : d->acct->domain,
 		.remove_bcc = true,
 	};
-	if (msg_rewrite(&d->msg, &mo, e) < 0 || read_ahead(d, fd, e) < 0)
+	if (msg_rewrite(&d->msg, &mo, e) < 0)
 		return -1;
-	if (d->acct->auth) {
-		if (secret_get(d->acct, &d->password, e) < 0)
+
+	/* The copy starts with what the encoder is given: the rewritten header, then the
+	 * body as read (the header scanner's read-ahead first). */
+	if (d->acct->queue && (d->queue_open = open_queue(&d->q, d->acct, true))) {
+		if (queue_copy_begin(&d->q, &d->copy, e) < 0)
 			return -1;
-		if (d->password.len == 0)
-			return err_set(e, ERR_CONFIG,
-				"authenticate: account %s has no password; add `password` or "
-				"`passwordeval` to %s", d->acct->name, d->acct->file);
+		d->copying = true;
+		queue_copy_write(&d->copy, d->msg.out.data, d->msg.out.len, NULL);
+		if (d->msg.rest.len)
+			queue_copy_write(&d->copy, d->msg.rest.data, d->msg.rest.len, NULL);
+		d->meta.account = d->acct->name;
+		d->meta.sender = d->sender;
+		d->meta.ignore_dots = o->ignore_dots;
+		d->meta.nrcpts = d->rcpts.n;
+		d->meta.rcpts = xcalloc(d->rcpts.n, sizeof(*d->meta.rcpts));
+		for (size_t i = 0; i < d->rcpts.n; i++)
+			d->meta.rcpts[i].addr = d->rcpts.v[i];
 	}
+	source_init(src, d->msg.out.data, d->msg.out.len, fd, o->ignore_dots,
+		d->copying ? &d->copy : NULL);
+	src->meta = d->copying ? &d->meta : NULL;
+	/* The header scanner read past the header: those bytes come first. */
+	if (d->msg.rest.len && buf_append(&src->ahead, d->msg.rest.data, d->msg.rest.len, e) < 0)
+		return -1;
+	src->at_end = !d->msg.has_body_sep;
+	if (source_read_ahead(src, e) < 0)
+		return -1;
+	return get_password(d->acct, &d->password, e);
+}
+
+/* Whether the error leaves the message worth keeping for a later attempt (SEC-37: 75). */
+static bool
+temporary(const struct err *e)
+{
+	return e->kind == ERR_TEMP;
+}
+
+/*
+ * The session could not deliver for now: read the rest of the input into the copy, sync
+ * it into the queue, and say so. Success means exit 0: the message is durably kept.
+ */
+static int
+queue_message(struct delivery *d, struct source *src, struct err *e)
+{
+	struct err why = *e;
+	char reply[QUEUE_REPLY_MAX];
+
+	snprintf(reply, sizeof(reply), "%s", why.text);
+	/* Draining completes the copy (source_complete); a copy error shows at the commit. */
+	if (source_drain(src, e) < 0 || queue_copy_commit(&d->copy, reply, e) < 0) {
+		d->copying = false;
+		struct err qe = *e;
+		/* Never 0 when the message is not safely kept. */
+		err_set(e, qe.kind == ERR_NONE ? ERR_OS : qe.kind, "%s; and %s", why.text, qe.text);
+		return -1;
+	}
+	d->copying = false;
+	fprintf(stderr, "postie: queued as %s: %s; `postie -q` or the next run sends it\n",
+		d->copy.id, why.text);
 	return 0;
 }
 
-/* Stream the header section, the start of the body, and the rest of FD through the encoder. */
-static int
-send_body(struct delivery *d, struct smtp *s, int fd, struct err *e)
-{
-	struct dot enc;
-	dot_init(&enc, !d->o->ignore_dots);
-	if (dot_encode(&enc, d->msg.out.data, d->msg.out.len, smtp_data_sink, s, e) < 0)
-		return -1;
-	if (d->msg.rest.len &&
-	    dot_encode(&enc, d->msg.rest.data, d->msg.rest.len, smtp_data_sink, s, e) < 0)
-		return -1;
-	char *chunk = xmalloc(READ_CHUNK);
-	int rc = 0;
-	unsigned long limit = s->caps.size;
-	for (bool more = !d->input_done; rc == 0; ) {
-		/* SEC-35: a message of unknown size is stopped, never ended, when it outgrows
-		 * the server's limit. */
-		if (limit && limit != (unsigned long)-1 && enc.out_bytes > limit) {
-			rc = err_set(e, ERR_DATA, "send message to %s: larger than the server's limit "
-				"of %lu bytes (SIZE); nothing was delivered", s->conn.peer, limit);
-			break;
-		}
-		if (!more || enc.ended)
-			break;
-		ssize_t n = read(fd, chunk, READ_CHUNK);
-		if (n == 0) {
-			more = false;
-			continue;
-		}
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = err_set(e, ERR_OS, "read message: %s; nothing was delivered",
-				strerror(errno));
-			break;
-		}
-		rc = dot_encode(&enc, chunk, (size_t)n, smtp_data_sink, s, e);
-	}
-	free(chunk);
-	if (rc == 0)
-		rc = dot_finish(&enc, smtp_data_sink, s, e);
-	if (rc == 0)
-		log_info("message: %llu bytes sent in %lu writes", (unsigned long long)enc.out_bytes,
-			s->conn.writes);
-	return rc;
-}
-
-/* A dot_sink that gathers BDAT chunk bytes. */
-static int
-chunk_sink(void *ctx, const char *p, size_t n, struct err *e)
-{
-	return buf_append(ctx, p, n, e);
-}
-
 /*
- * The body as BDAT chunks (RFC 3030): line ends made CRLF, no dot-stuffing, no end marker.
- * A message that was read whole goes as one "BDAT n LAST" in the same write as MAIL and
- * RCPT; a longer one as chunks of about READ_CHUNK, the last one marked LAST.
+ * Send one queue entry over SS to its recipients still pending, and record the outcome:
+ * delivered (removed), refused for good (failed/), or to be tried again (backoff).
  */
 static int
-send_bdat(struct delivery *d, struct smtp *s, int fd, const char *params, struct err *e)
+submit_entry(struct session *ss, struct queue_entry *en, bool last)
 {
-	struct dot enc;
-	struct buf chunk;
-	int rc = -1;
-
-	dot_init(&enc, !d->o->ignore_dots);
-	enc.bdat = true;
-	buf_init(&chunk, 4 * READ_CHUNK);
-	char *in = xmalloc(READ_CHUNK);
-	if (smtp_bdat_begin(s, d->sender, params, d->rcpts.v, d->rcpts.n, d->rcpts.n > 1, e) < 0 ||
-	    dot_encode(&enc, d->msg.out.data, d->msg.out.len, chunk_sink, &chunk, e) < 0 ||
-	    dot_encode(&enc, d->msg.rest.data ? d->msg.rest.data : "", d->msg.rest.len,
-		    chunk_sink, &chunk, e) < 0)
-		goto out;
-	bool more = !d->input_done;
-	unsigned long limit = s->caps.size;
-	for (;;) {
-		if (limit && limit != (unsigned long)-1 && enc.out_bytes > limit) {
-			err_set(e, ERR_DATA, "send message to %s: larger than the server's limit of "
-				"%lu bytes (SIZE); nothing was delivered", s->conn.peer, limit);
-			goto out;
-		}
-		if (!more || enc.ended)
-			break;
-		if (chunk.len >= READ_CHUNK) {
-			if (smtp_bdat_chunk(s, chunk.data, chunk.len, false, e) < 0)
-				goto out;
-			buf_reset(&chunk);
-		}
-		ssize_t n = read(fd, in, READ_CHUNK);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err_set(e, ERR_OS, "read message: %s; nothing was delivered", strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			more = false;
-		else if (dot_encode(&enc, in, (size_t)n, chunk_sink, &chunk, e) < 0)
-			goto out;
-	}
-	if (dot_finish(&enc, chunk_sink, &chunk, e) < 0 ||
-	    smtp_bdat_chunk(s, chunk.data ? chunk.data : "", chunk.len, true, e) < 0 ||
-	    smtp_bdat_end(s, e) < 0)
-		goto out;
-	log_info("message: %llu bytes sent as %zu BDAT chunk%s in %lu writes",
-		(unsigned long long)enc.out_bytes, s->bdat.chunks, s->bdat.chunks == 1 ? "" : "s",
-		s->conn.writes);
-	rc = 0;
-out:
-	free(in);
-	buf_fini(&chunk);
-	return rc;
-}
-
-/*
- * The account's TLS session cache file, $XDG_CACHE_HOME/postie/tls/ACCOUNT (default
- * ~/.cache), or NULL when there is no home. With MAKE, the directories are created (0700).
- */
-static char *
-session_path(const struct account *a, bool make)
-{
-	const char *xdg = getenv("XDG_CACHE_HOME");
-	const char *home = getenv("HOME");
-	struct buf b;
-
-	buf_init(&b, 4096);
-	if (xdg && xdg[0] == '/')
-		buf_puts(&b, xdg, NULL);
-	else if (home && home[0] == '/')
-		buf_printf(&b, NULL, "%s/.cache", home);
-	else
-		return NULL;
-	const char *parts[] = {"/postie", "/tls"};
-	for (size_t i = 0; i < 2; i++) {
-		buf_puts(&b, parts[i], NULL);
-		if (make && mkdir(b.data, 0700) < 0 && errno != EEXIST) {
-			buf_fini(&b);
-			return NULL;
-		}
-	}
-	buf_puts(&b, "/", NULL);
-	/* The account name is the file name, with anything unusual made harmless. */
-	for (const char *p = a->name; *p; p++) {
-		char c = *p;
-		bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			(c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
-		buf_append(&b, plain && !(p == a->name && c == '.') ? &c : "_", 1, NULL);
-	}
-	if (b.len == 0 || b.len >= 4000) {
-		buf_fini(&b);
-		return NULL;
-	}
-	return b.data;
-}
-
-/* Keep the TLS session for the next run (best effort: a failure costs a full handshake). */
-static void
-save_session(const struct delivery *d, struct smtp *s)
-{
-	if (!s->conn.tls)
-		return;
-	char *path = session_path(d->acct, true);
+	struct queue_meta *m = &en->meta;
+	struct source src;
 	struct err e;
-	if (path && tls_save_session(s->conn.tls, path, &e) < 0)
-		log_info("%s", e.text);
-	free(path);
-}
-
-/* The first envelope address with a UTF-8 local part (RFC 6531), or NULL. */
-static const char *
-needs_smtputf8(const struct delivery *d)
-{
-	for (size_t i = 0; i <= d->rcpts.n; i++) {
-		const char *a = i < d->rcpts.n ? d->rcpts.v[i] : d->sender;
-		for (const unsigned char *p = (const unsigned char *)a; *p; p++)
-			if (*p >= 0x80)
-				return a;
-	}
-	return NULL;
-}
-
-/* The MAIL FROM parameters: SIZE when offered and known (RFC 1870 §6), SMTPUTF8. */
-static int
-mail_params(const struct delivery *d, struct smtp *s, bool utf8, char *out, size_t n,
-	struct err *e)
-{
-	size_t k = 0;
-
-	out[0] = '\0';
-	if ((s->caps.bits & SMTP_CAP_SIZE) && d->input_done) {
-		if (s->caps.size && s->caps.size != (unsigned long)-1 && d->size > s->caps.size)
-			return err_set(e, ERR_DATA,
-				"send message to %s: it is %llu bytes and the server takes at most "
-				"%lu (SIZE); nothing was sent", s->conn.peer, d->size, s->caps.size);
-		k += (size_t)snprintf(out + k, n - k, " SIZE=%llu", d->size);
-	}
-	if (utf8)
-		snprintf(out + k, n - k, " SMTPUTF8");
-	return 0;
-}
-
-static int
-session(struct delivery *d, int fd, struct err *e)
-{
-	const struct account *a = d->acct;
-	struct smtp s = {0};
-	int port = profile_port(a);
-
-	s.conn.fd = -1;
-	smtp_timeouts_init(&s.t, a->timeout);
-	char *cache = a->tls ? session_path(a, false) : NULL;
-	struct tls_config tc = {
-		.host = a->tls_host_override ? a->tls_host_override : d->host,
-		.trust_file = a->tls_trust_file,
-		.fingerprint = a->tls_fingerprint,
-		.certcheck = a->tls_certcheck,
-		.priorities = a->tls_priorities,
-		.session_file = cache,
-	};
-	if (conn_open(&s.conn, d->host, port, conn_clock_ms() + s.t.connect, e) < 0) {
-		free(cache);
-		return -1;
-	}
-	log_info("connected to %s", s.conn.peer);
+	char **rcpts = xcalloc(m->nrcpts + 1, sizeof(char *));
+	int *codes = xcalloc(m->nrcpts + 1, sizeof(int));
+	size_t n = 0;
 	int rc = -1;
-	if (a->tls && !a->tls_starttls) {
-		/* Implicit TLS (RFC 8314 §3): the handshake comes before the greeting. */
-		if (conn_start_tls(&s.conn, &tc, conn_clock_ms() + s.t.greeting, e) < 0)
-			goto out;
-		s.tls = true;
-		log_info("TLS started: %s", tls_describe(s.conn.tls));
-	}
-	if (smtp_greeting(&s, e) < 0 || smtp_ehlo(&s, a->domain, !a->tls, e) < 0)
-		goto out;
-	if (a->tls && a->tls_starttls) {
-		if (!(s.caps.bits & SMTP_CAP_STARTTLS)) {
-			/* SEC-1: no silent downgrade. */
-			err_set(e, ERR_TLS,
-				"start TLS with %s: the server does not offer STARTTLS; nothing was sent. "
-				"%s", s.conn.peer,
-				(a->set & PROFILE_SET_TLS)
-					? "Use `tls_starttls off` if it speaks TLS from the start (port 465)"
-					: "postie requires TLS by default (msmtp did not): if this server has "
-					  "no TLS at all, add `tls off` to the account, and know that mail "
-					  "then travels in clear");
-			goto out;
-		}
-		if (smtp_starttls(&s, &tc, a->domain, e) < 0)
-			goto out;
-	}
-	if (a->auth) {
-		if (!(s.caps.bits & SMTP_CAP_AUTH)) {
-			err_set(e, ERR_PERM, "authenticate to %s: the server offers no AUTH; remove "
-				"`user`/`auth` from account %s if it needs none", s.conn.peer, a->name);
-			goto out;
-		}
-		const char *mech = sasl_choose(s.caps.auth, a->auth_mech, e);
-		if (!mech || smtp_auth(&s, mech, a->user, d->password.data, e) < 0)
-			goto out;
-		buf_fini(&d->password);
-	}
-	const char *utf8 = needs_smtputf8(d);
-	if (utf8 && !(s.caps.bits & SMTP_CAP_SMTPUTF8)) {
-		/* SEC-25: an address the server cannot take as UTF-8 is not sent mangled. */
-		err_set(e, ERR_PERM, "send to %s: the address <%s> needs SMTPUTF8, which the server "
-			"does not offer; use an ASCII address", s.conn.peer, utf8);
-		goto out;
-	}
-	char params[64];
-	if (mail_params(d, &s, utf8 != NULL, params, sizeof(params), e) < 0)
-		goto out;
-	if ((s.caps.bits & SMTP_CAP_CHUNKING) && (s.caps.bits & SMTP_CAP_PIPELINING)) {
-		/* No 354 round trip; a failure part-way abandons the transaction (SEC-30). */
-		if (send_bdat(d, &s, fd, params, e) < 0) {
-			smtp_abandon(&s);
-			goto out;
-		}
+
+	err_clear(&e);
+	for (size_t i = 0; i < m->nrcpts; i++)
+		if (m->rcpts[i].state == QUEUE_RCPT_PENDING)
+			rcpts[n++] = m->rcpts[i].addr;
+	source_init(&src, NULL, 0, en->fd, m->ignore_dots, NULL);
+	if (n == 0) {
+		queue_entry_retry(en, NULL, &e);
+		rc = 0;
+	} else if (lseek(en->fd, 0, SEEK_SET) < 0 || source_read_ahead(&src, &e) < 0) {
+		if (e.kind == ERR_NONE)
+			err_set(&e, ERR_OS, "read queued message %s: %s", en->id, strerror(errno));
+		queue_entry_retry(en, e.text, NULL);
+	} else if (session_send(ss, m->sender, rcpts, n, codes, &src, last, &e) == 0) {
+		log_info("queued message %s delivered", en->id);
+		queue_entry_done(en, NULL);
+		rc = 0;
 	} else {
-		if (smtp_envelope(&s, d->sender, params, d->rcpts.v, d->rcpts.n, e) < 0)
-			goto out;
-		if (send_body(d, &s, fd, e) < 0) {
-			/* SEC-30: a message that could not be read or encoded whole is never
-			 * ended. */
-			smtp_abandon(&s);
-			goto out;
+		/* Recipients refused for good are never tried again; the others wait. */
+		for (size_t i = 0, j = 0; i < m->nrcpts; i++) {
+			if (m->rcpts[i].state != QUEUE_RCPT_PENDING)
+				continue;
+			if (codes[j] >= 500)
+				queue_rcpt_note(&m->rcpts[i], QUEUE_RCPT_FAILED, e.text);
+			j++;
 		}
-		if (smtp_data_end(&s, e) < 0)
-			goto out;
+		warn("queued message %s: %s", en->id, e.text);
+		if (e.kind == ERR_PERM || e.kind == ERR_DATA || e.kind == ERR_PROTO)
+			queue_entry_fail(en, e.text, NULL);
+		else
+			queue_entry_retry(en, e.text, NULL);
 	}
-	save_session(d, &s);
-	rc = 0;
-	log_info("delivered to %zu recipient%s", d->rcpts.n, d->rcpts.n == 1 ? "" : "s");
-out:
-	if (rc < 0 && s.conn.fd >= 0 && e && e->kind != ERR_TEMP && e->kind != ERR_PROTO &&
-	    e->kind != ERR_TLS && e->kind != ERR_SOFTWARE)
-		smtp_quit(&s);
-	else if (rc == 0)
-		smtp_quit(&s);
-	conn_close(&s.conn);
-	free(cache);
+	source_fini(&src);
+	free(rcpts);
+	free(codes);
 	return rc;
+}
+
+/* Send up to PIGGYBACK_MAX due entries of the account over the open session. */
+static void
+piggyback(struct session *ss, struct queue_iter *it)
+{
+	struct queue_entry en;
+	struct err e;
+
+	for (size_t k = 0; k < PIGGYBACK_MAX && ss->open; k++) {
+		if (queue_iter_next(it, &en, &e) <= 0)
+			break;
+		submit_entry(ss, &en, false);
+	}
 }
 
 int
 submit_run(const struct opts *o, int fd, struct err *e)
 {
 	struct delivery d = {.o = o};
+	struct source src;
+	struct session ss = {0};
+	struct queue_iter it = {0};
+	bool iterating = false;
 
 	msg_init(&d.msg);
 	buf_init(&d.password, BUF_MAX_SECRET);
 	d.password.secret = true;
-	int rc = prepare(&d, fd, e);
-	if (rc == 0)
-		rc = session(&d, fd, e);
+	source_init(&src, NULL, 0, fd, false, NULL);
+	ss.s.conn.fd = -1;
+	int rc = prepare(&d, &src, fd, e);
+	if (rc == 0) {
+		/* Due entries of this account go over the same session after this message; with
+		 * none, QUIT is pipelined behind it. */
+		struct queue_filter f = {.account = d.acct->name, .max = PIGGYBACK_MAX};
+		iterating = d.queue_open && queue_iter_start(&d.q, &it, &f, NULL) == 0;
+		bool more = iterating && it.n > 0;
+		rc = session_open(&ss, d.acct, d.password.data, e);
+		buf_fini(&d.password);
+		if (rc == 0)
+			rc = session_send(&ss, d.sender, d.rcpts.v, d.rcpts.n, NULL, &src, !more, e);
+		if (rc == 0 && d.copying) {
+			queue_copy_discard(&d.copy);
+			d.copying = false;
+		}
+		if (rc == 0 && more)
+			piggyback(&ss, &it);
+		session_close(&ss, rc < 0 ? e : NULL);
+		if (rc < 0 && d.copying && temporary(e))
+			rc = queue_message(&d, &src, e);
+	}
+	if (iterating)
+		queue_iter_fini(&it);
+	if (d.copying)
+		queue_copy_discard(&d.copy);
+	free(d.meta.rcpts);
+	if (d.queue_open)
+		queue_close(&d.q);
+	source_fini(&src);
 	buf_fini(&d.password);
-	free(d.host);
 	free(d.sender);
 	addr_list_fini(&d.rcpts);
 	msg_fini(&d.msg);
 	profile_fini(&d.prof);
+	return rc;
+}
+
+/* The first account of the profile called NAME, with its password; NULL with e set. */
+static const struct account *
+flush_account(struct profile *prof, const char *name, struct buf *password, struct err *e)
+{
+	const struct account *a = profile_find(prof, name);
+	if (!a) {
+		err_set(e, ERR_CONFIG, "flush queue: account %s is no longer in the profile", name);
+		return NULL;
+	}
+	buf_reset(password);
+	if (check_policy(a, e) < 0 || get_password(a, password, e) < 0)
+		return NULL;
+	return a;
+}
+
+int
+submit_flush(const struct opts *o, struct err *e)
+{
+	struct profile prof = {0};
+	struct queue q;
+	struct queue_iter it;
+	struct queue_entry en;
+	struct session ss = {0};
+	struct buf password;
+	const struct account *a = NULL;
+	char *current = NULL; /* the account of the open session, or of the last failure */
+	struct err why;
+	size_t delivered = 0, deferred = 0;
+
+	if (profile_load(&prof, POSTIE_SYSCONFIG, o->profile, e) < 0)
+		return -1;
+	const struct account *qa = o->account ? profile_find(&prof, o->account)
+		: profile_find(&prof, "default");
+	if (!qa && o->account) {
+		profile_fini(&prof);
+		return err_set(e, ERR_CONFIG, "flush queue: no account %s in the profile",
+			o->account);
+	}
+	/* The queue directory is the default account's (or -a's); every entry names its own
+	 * account for the session. */
+	struct account none = {.queue = true};
+	if (!open_queue(&q, qa ? qa : &none, false)) {
+		profile_fini(&prof);
+		return err_set(e, ERR_OS, "flush queue: the queue cannot be opened");
+	}
+	buf_init(&password, BUF_MAX_SECRET);
+	password.secret = true;
+	ss.s.conn.fd = -1;
+	err_clear(&why);
+	struct queue_filter f = {
+		.account = o->account,
+		.rcpt = o->queue_rcpt,
+		.id = o->queue_id,
+		.force = true,
+	};
+	int rc = queue_iter_start(&q, &it, &f, e);
+	int got;
+	while (rc == 0 && (got = queue_iter_next(&it, &en, e)) > 0) {
+		if (!current || strcmp(current, en.meta.account) != 0) {
+			/* One session per account (entries come grouped by account). */
+			session_close(&ss, why.kind ? &why : NULL);
+			free(current);
+			current = xstrdup(en.meta.account);
+			err_clear(&why);
+			a = flush_account(&prof, current, &password, &why);
+			if (a && session_open(&ss, a, password.data, &why) < 0)
+				warn("flush queue: account %s: %s", current, why.text);
+			else if (!a)
+				warn("%s", why.text);
+		} else if (a && !ss.open && why.kind == ERR_NONE) {
+			/* The last entry abandoned its connection: a new one for the next. */
+			session_close(&ss, NULL);
+			if (session_open(&ss, a, password.data, &why) < 0)
+				warn("flush queue: account %s: %s", current, why.text);
+		}
+		if (!ss.open) {
+			/* The account cannot be reached now: every entry of it waits. */
+			queue_entry_retry(&en, why.text, NULL);
+			deferred++;
+			continue;
+		}
+		if (submit_entry(&ss, &en, false) == 0)
+			delivered++;
+		else
+			deferred++;
+	}
+	if (rc == 0 && got < 0)
+		rc = -1;
+	session_close(&ss, why.kind ? &why : NULL);
+	queue_iter_fini(&it);
+	fprintf(stderr, "postie: flush queue: %zu delivered, %zu not (see mailq)%s\n", delivered,
+		deferred, it.expired ? "; some expired into failed/" : "");
+	free(current);
+	buf_fini(&password);
+	queue_close(&q);
+	profile_fini(&prof);
+	return rc;
+}
+
+int
+submit_list(const struct opts *o, struct err *e)
+{
+	struct profile prof = {0};
+	struct queue q;
+
+	if (profile_load(&prof, POSTIE_SYSCONFIG, o->profile, e) < 0)
+		return -1;
+	const struct account *a = profile_find(&prof, o->account ? o->account : "default");
+	struct account none = {.queue = true};
+	int rc = 0;
+	if (!open_queue(&q, a ? a : &none, false))
+		rc = err_set(e, ERR_OS, "list queue: the queue cannot be opened");
+	else {
+		rc = queue_list(&q, stdout, e);
+		queue_close(&q);
+	}
+	profile_fini(&prof);
 	return rc;
 }

@@ -16,4 +16,15 @@
  */
 int submit_run(const struct opts *o, int fd, struct err *e);
 
+/*
+ * postie -q: deliver every queued entry (O's -qR/-qI selectors and -a narrow it), one
+ * session per account, many messages per session. Entries that cannot go now stay queued
+ * with their reply and a later next attempt. Prints a summary on stderr. -1 only when the
+ * profile or the queue cannot be read.
+ */
+int submit_flush(const struct opts *o, struct err *e);
+
+/* mailq / postie -bp: list the queue on standard output. */
+int submit_list(const struct opts *o, struct err *e);
+
 #endif

@@ -1,0 +1,307 @@
+/*
+ * queue: the durable, daemonless spool. A copy of the message is written while it streams to
+ * the server; on a temporary failure the copy is synced and moved into the queue; `postie -q`
+ * and ordinary runs deliver from it later. Many postie processes may write, list and flush at
+ * once: an flock(2) on each entry's message file decides who owns it.
+ *
+ * ON-DISK FORMAT, version 1 (stable; postie.conf(5) carries the same text)
+ *
+ * The queue directory (queue_dir, default $XDG_STATE_HOME/postie/queue, that is
+ * ~/.local/state/postie/queue) belongs to the user and is mode 0700; postie refuses one owned
+ * by someone else or writable by group or others. It holds four directories:
+ *
+ *   tmp/      copies being written by a running postie
+ *   queue/    messages waiting for the next attempt
+ *   failed/   messages given up on (a permanent refusal, or older than queue_lifetime);
+ *             postie never deletes them: read them, then remove them yourself
+ *   corrupt/  copies that must not be sent: input never read to its end (postie was stopped
+ *             while reading), or an envelope that cannot be read
+ *
+ * Each entry is a directory named by its id, e.g. 20240614101530.123456-4242-00a1b2c3: the
+ * UTC time it was created (YYYYMMDDhhmmss.microseconds), the process id and 32 random bits,
+ * so ids sort by age and never collide. An entry directory holds two files:
+ *
+ *   message   the message exactly as postie gives it to the SMTP data encoder: the header
+ *             section as rewritten (Bcc removed; From, Date, Message-ID added; CRLF line
+ *             ends; the empty line), then the body as read from standard input. The encoder
+ *             (CRLF line ends, dot-stuffing) runs again at each attempt. Never rewritten.
+ *   envelope  text, UTF-8, one "key value" line each (LF line ends, one space after the key,
+ *             the value is the rest of the line and never holds a control character). Always
+ *             replaced whole: written to envelope.new, synced, renamed over envelope.
+ *
+ * The envelope's first line is "postie-queue 1" (the format version) and its last "end" (a
+ * shorter file is incomplete). In between, in this order:
+ *
+ *   account NAME          the profile account to send through
+ *   sender ADDR           MAIL FROM address, without angle brackets; empty for <>
+ *   mail-params TEXT      optional: MAIL parameters to repeat (RFC 3461 RET=, ENVID=)
+ *   ignore-dots yes|no    -i/-oi: whether a line of "." is data (no: it ends the message
+ *                         and the encoder ignores what follows, as on the first attempt)
+ *   size N                bytes in the message file
+ *   queued T              when the message arrived (seconds since 1970-01-01 UTC)
+ *   attempts N            delivery attempts so far
+ *   last-attempt T        optional: when the last one was made
+ *   next-attempt T        not before this time, unless forced (postie -q)
+ *   last-reply TEXT       optional: the server's last reply or the reason it failed
+ *   failed T              optional: when the entry was given up (it is in failed/)
+ *   failed-reason TEXT    optional: why, e.g. expiry
+ *   rcpt ADDR             one per recipient still to be delivered, in order; each may be
+ *   rcpt-params TEXT        followed by its RCPT parameters to repeat (RFC 3461 NOTIFY=,
+ *   rcpt-state failed       ORCPT=), by "failed" when it was refused permanently (it is
+ *   rcpt-reply TEXT         never tried again), and by its last reply.
+ *
+ * Recipients that the server accepted are removed from the envelope, so no one gets the
+ * message twice. Readers ignore keys they do not know; a change that a version 1 reader
+ * would misread gets a new version number, and postie leaves entries of a version it does
+ * not know alone. No password or other secret is ever stored.
+ *
+ * Backoff: the next attempt comes 1 minute after the first, then 2, 4, 8, ... minutes after
+ * each one, at most 1 hour (queue_backoff). An entry older than queue_lifetime (default 5
+ * days) moves to failed/ at the next flush and is reported.
+ *
+ * Locking: the owner of an entry holds flock(LOCK_EX) on its message file, from its
+ * creation until the entry is removed, moved or released (every descriptor is
+ * close-on-exec, so a program postie runs never inherits a lock). Renames keep the lock (it is
+ * on the file, not the name). A copy in tmp/ whose lock is free belongs to a postie that
+ * was stopped: when its envelope is there (its input was read to the end) the next flush
+ * takes it into the queue; otherwise it is moved to corrupt/ and reported, never sent.
+ */
+#ifndef POSTIE_QUEUE_H
+#define POSTIE_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+#include "buf.h"
+#include "err.h"
+
+#define QUEUE_VERSION 1
+#define QUEUE_ID_MAX 64                          /* an id with its NUL */
+#define QUEUE_LIFETIME_DEFAULT (5 * 24 * 3600)   /* seconds */
+#define QUEUE_BACKOFF_MIN 60                     /* seconds after the first attempt */
+#define QUEUE_BACKOFF_MAX 3600                   /* the doubling stops here */
+#define QUEUE_ENVELOPE_MAX (1024 * 1024)         /* ceiling on an envelope file */
+#define QUEUE_REPLY_MAX 1000                     /* a stored reply is cut to this */
+
+struct queue_item; /* private to queue.c */
+
+/* The open spool. */
+struct queue {
+	char *path;       /* the queue directory, as given */
+	int root;         /* directory fds; -1 when absent (opened without create) */
+	int tmp, wait, failed, corrupt;
+	time_t lifetime;  /* queue_lifetime: QUEUE_LIFETIME_DEFAULT after queue_open */
+	time_t now;       /* 0: the system clock; tests set a fixed time */
+};
+
+enum queue_rcpt_state {
+	QUEUE_RCPT_PENDING = 0, /* still to be delivered */
+	QUEUE_RCPT_SENT,        /* accepted by the server: dropped from the entry when written */
+	QUEUE_RCPT_FAILED,      /* refused permanently: kept, reported, never tried again */
+};
+
+struct queue_rcpt {
+	char *addr;    /* RCPT TO address without angle brackets, owned */
+	char *params;  /* RCPT parameters to send (RFC 3461 NOTIFY=, ORCPT=), or NULL; owned */
+	enum queue_rcpt_state state;
+	char *reply;   /* the last reply for this recipient, or NULL; owned */
+};
+
+/* What an entry's envelope file holds (see the format above). Every string is owned. */
+struct queue_meta {
+	char *account;
+	char *sender;       /* "" for the null sender */
+	char *mail_params;  /* or NULL */
+	bool ignore_dots;
+	struct queue_rcpt *rcpts;
+	size_t nrcpts;
+	uint64_t size;
+	time_t queued;
+	unsigned attempts;
+	time_t last_attempt; /* 0: none */
+	time_t next_attempt;
+	char *last_reply;    /* or NULL */
+	time_t failed;       /* 0: not failed */
+	char *fail_reason;   /* or NULL */
+};
+
+/*
+ * A copy being written while the message streams. The caller reads id, and may note
+ * per-recipient results in meta.rcpts after queue_copy_complete; the rest is private.
+ */
+struct queue_copy {
+	struct queue *q;
+	char id[QUEUE_ID_MAX];
+	int dir;            /* tmp/ID */
+	int fd;             /* tmp/ID/message, locked */
+	uint64_t size;
+	bool complete;
+	struct queue_meta meta;
+	struct err failed;  /* the first write error, kept (kind ERR_NONE: none) */
+};
+
+/* Which entries a flush takes. A zeroed filter takes every due entry. */
+struct queue_filter {
+	const char *account; /* only this account, or NULL */
+	const char *rcpt;    /* -qR: a recipient address contains this (any case), or NULL */
+	const char *sender;  /* -qS: the sender contains this (any case), or NULL */
+	const char *id;      /* -qI: the id contains this (any case), or NULL */
+	bool force;          /* also entries whose next attempt is still to come (postie -q) */
+	size_t max;          /* at most this many entries; 0: no limit */
+};
+
+/* A flush in progress (fields private but the counters). */
+struct queue_iter {
+	struct queue *q;
+	struct queue_filter f;
+	struct queue_item *items; /* the snapshot, in delivery order */
+	size_t n, next;
+	size_t given;      /* entries returned so far */
+	size_t expired;    /* entries moved to failed/ for their age (each reported) */
+	size_t recovered;  /* complete copies taken from tmp/ into the queue */
+	size_t set_aside;  /* copies or entries moved to corrupt/ (each reported) */
+};
+
+/* One entry owned by the caller, locked. */
+struct queue_entry {
+	struct queue *q;
+	char id[QUEUE_ID_MAX];
+	int fd;            /* the message, to read from offset 0 (lseek to read it again).
+	                      The lock lives on it: never close it yourself. */
+	struct queue_meta meta;
+	int dir;           /* private: the entry's directory */
+};
+
+/*
+ * The default queue directory: $XDG_STATE_HOME/postie/queue when that is an absolute path,
+ * else $HOME/.local/state/postie/queue. NULL when neither is set. The caller frees it.
+ */
+char *queue_default_dir(void);
+
+/*
+ * Open the spool at PATH. With CREATE, missing directories (PATH and its parents, then tmp/,
+ * queue/, failed/, corrupt/) are made with mode 0700; without it a missing PATH is an empty
+ * queue (nothing is created: mailq). ERR_CONFIG when PATH or a subdirectory is not a
+ * directory, is owned by another user, or is writable by group or others; ERR_OS when it
+ * cannot be made or opened. On failure Q holds nothing to close.
+ */
+int queue_open(struct queue *q, const char *path, bool create, struct err *e);
+
+/* Close what queue_open opened. Safe on a zeroed or failed struct. */
+void queue_close(struct queue *q);
+
+/* Seconds to wait after ATTEMPTS attempts: 60 doubled per attempt, at most 3600. */
+time_t queue_backoff(unsigned attempts);
+
+/*
+ * Start a copy in tmp/: a new id, tmp/ID/message created and locked. C is the caller's and
+ * is finished by exactly one of queue_copy_commit or queue_copy_discard (also after an
+ * error). ERR_SOFTWARE when the queue was opened without create; ERR_OS otherwise, with
+ * "queue full" in the message when the disk or quota is full.
+ */
+int queue_copy_begin(struct queue *q, struct queue_copy *c, struct err *e);
+
+/*
+ * Append N bytes as given to the data encoder: the rewritten header section, then the body
+ * as read. No fsync. ERR_OS ("queue full" when out of space). The first error is kept: later
+ * writes, queue_copy_complete and queue_copy_commit fail with it, so a caller that is busy
+ * streaming to the server may ignore this result until it needs the copy.
+ */
+int queue_copy_write(struct queue_copy *c, const void *p, size_t n, struct err *e);
+
+/*
+ * The input has been read to its end: write the envelope (still in tmp/, no fsync) from M's
+ * account, sender, mail_params, ignore_dots and recipients (addr, params); the queue sets the
+ * size and times. M stays the caller's. Once complete, the copy is sent by the next flush
+ * even if this process dies. ERR_SOFTWARE when a value holds a control character or there
+ * is no recipient; ERR_OS as queue_copy_write.
+ */
+int queue_copy_complete(struct queue_copy *c, const struct queue_meta *m, struct err *e);
+
+/*
+ * The delivery failed temporarily: count it as attempt 1 with LAST_REPLY (may be NULL; cut
+ * and cleaned of control characters), schedule the next attempt, sync the message and the
+ * envelope, move the entry into queue/ and sync the directories. c->meta.rcpts[i].state and
+ * .reply may be set before (queue_rcpt_note); sent recipients are left out. Afterwards c->id
+ * names the entry and nothing else of C is valid. On failure the copy is removed and
+ * released. ERR_SOFTWARE when the copy is not complete (read the input to its end first);
+ * ERR_OS ("queue full" when out of space).
+ */
+int queue_copy_commit(struct queue_copy *c, const char *last_reply, struct err *e);
+
+/* Delivered, permanently refused, or given up: remove the copy and release it. Never fails. */
+void queue_copy_discard(struct queue_copy *c);
+
+/* Set R's state and reply (cut and cleaned of control characters; NULL keeps the old one). */
+void queue_rcpt_note(struct queue_rcpt *r, enum queue_rcpt_state state, const char *reply);
+
+/*
+ * Start a flush: first recover tmp/ (complete copies whose lock is free go into the queue,
+ * incomplete ones to corrupt/, both reported with warn()), then take a snapshot of queue/
+ * as F selects. Entries come grouped by account (accounts in name order), oldest first, so
+ * one connection per account serves them all. F is copied (its strings must outlive IT).
+ * ERR_OS when a directory cannot be read. queue_iter_fini ends it, also after an error.
+ */
+int queue_iter_start(struct queue *q, struct queue_iter *it, const struct queue_filter *f,
+	struct err *e);
+
+/*
+ * The next entry, locked, into EN: 1 with an entry, 0 at the end, -1 with ERR_OS. Entries
+ * locked by another process are skipped (that process delivers them); so are entries that
+ * are no longer due or no longer there when the lock is taken. Entries past the lifetime are
+ * moved to failed/ and reported instead of returned; entries whose envelope cannot be read
+ * are moved to corrupt/ and reported. EN is the caller's until one of queue_entry_done,
+ * _retry, _fail or _release.
+ */
+int queue_iter_next(struct queue_iter *it, struct queue_entry *en, struct err *e);
+
+/* Free the snapshot. Entries already returned stay the caller's. */
+void queue_iter_fini(struct queue_iter *it);
+
+/* Delivered to every recipient left: remove the entry (synced) and release it. */
+int queue_entry_done(struct queue_entry *en, struct err *e);
+
+/*
+ * The attempt failed temporarily. Recipients marked QUEUE_RCPT_SENT are dropped, FAILED ones
+ * kept as failed. When none is left pending the entry is done (all sent) or moves to failed/
+ * (some refused); else the attempt is counted with LAST_REPLY (may be NULL) and the next one
+ * scheduled by queue_backoff. Releases EN in every case. ERR_OS when the envelope cannot be
+ * written (the entry then stays as it was).
+ */
+int queue_entry_retry(struct queue_entry *en, const char *last_reply, struct err *e);
+
+/* Give up (a permanent refusal): REASON (may be NULL) recorded, the entry moved to failed/. */
+int queue_entry_fail(struct queue_entry *en, const char *reason, struct err *e);
+
+/* Let go of EN without changing it (it stays due). Never fails. */
+void queue_entry_release(struct queue_entry *en);
+
+/*
+ * mailq: one line per entry in queue/ and failed/ (id, then '!' for a failed one, size,
+ * age, sender, recipients, the last reply or the reason it failed, in parentheses), oldest
+ * first, then a summary line, and a line counting the copies in corrupt/ when there are
+ * any; "Mail queue is empty" when there is no entry. Takes no lock.
+ * ERR_OS when a directory cannot be read.
+ */
+int queue_list(struct queue *q, FILE *out, struct err *e);
+
+/*
+ * Write M as an envelope file to OUT (format above). ERR_SOFTWARE when a value holds a
+ * control character or the recipients are empty; ERR_DATA past QUEUE_ENVELOPE_MAX.
+ */
+int queue_meta_format(const struct queue_meta *m, struct buf *out, struct err *e);
+
+/*
+ * Parse an envelope file of N bytes at P into M (zeroed first; queue_meta_fini frees it).
+ * ERR_DATA when it is not a complete version 1 envelope: another first line, no "end", a
+ * control character, a bad number, a missing key, rcpt-* before any rcpt. A version other
+ * than 1 gives ERR_CONFIG (made by another postie: leave it alone).
+ */
+int queue_meta_parse(struct queue_meta *m, const char *p, size_t n, struct err *e);
+
+/* Free what M owns and zero it. */
+void queue_meta_fini(struct queue_meta *m);
+
+#endif

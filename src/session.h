@@ -1,0 +1,94 @@
+/*
+ * session: one SMTP session for one account. Open it (connect, TLS, AUTH, as the account
+ * and SEC-1..12 require), send one or more transactions over it (the envelope, then the
+ * message streamed from a source, by DATA or by BDAT where CHUNKING is offered), close it.
+ * A normal run sends its own message and then a few due queue entries; a flush sends every
+ * due entry of an account over one session.
+ */
+#ifndef POSTIE_SESSION_H
+#define POSTIE_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "buf.h"
+#include "err.h"
+#include "profile.h"
+#include "queue.h"
+#include "smtp.h"
+
+#define SOURCE_READ_CHUNK (64 * 1024)
+/* How much of the body is read before connecting: a message that ends within it has an
+ * exact size for SIZE= (RFC 1870) before MAIL, and goes in the same write as the envelope
+ * (BDAT LAST). */
+#define SOURCE_READ_AHEAD (64 * 1024)
+
+/* Where one message's bytes come from: HEAD, then AHEAD, then FD to its end. */
+struct source {
+	const char *head;        /* the rewritten header section (or NULL); not owned */
+	size_t head_len;
+	struct buf ahead;        /* bytes read ahead from FD */
+	int fd;                  /* the rest, read to its end */
+	bool at_end;             /* FD has been read to its end */
+	bool complete;           /* the end of the message is known: FD's end, or (without -i)
+	                            a line of "." */
+	bool ignore_dots;        /* -i: a line of "." is data, not the end */
+	unsigned long long size; /* the message size, exact once complete (RFC 1870 §3) */
+	struct queue_copy *copy; /* every byte read from FD is also written here, or NULL */
+	const struct queue_meta *meta; /* the copy's envelope, written once complete */
+};
+
+/* Set up SRC over HEAD and FD. Nothing is read yet. */
+void source_init(struct source *src, const char *head, size_t head_len, int fd,
+	bool ignore_dots, struct queue_copy *copy);
+void source_fini(struct source *src);
+
+/*
+ * Read up to SOURCE_READ_AHEAD bytes (after what AHEAD already holds). When the message
+ * ends within them, measure it as it will be sent (line ends made CRLF, no dot-stuffing:
+ * the message, not its transport) and mark it complete; a NUL there is found before any
+ * connection (ERR_DATA). ERR_OS when reading fails.
+ */
+int source_read_ahead(struct source *src, struct err *e);
+
+/* The end of the message is known: mark the queue copy complete (its envelope written), so
+ * that from now on no kill can lose it. */
+void source_complete(struct source *src);
+
+/* Read the rest of the message into the copy only (to queue what the session could not
+ * send). Stops at FD's end, or at once when the message is already complete. */
+int source_drain(struct source *src, struct err *e);
+
+struct session {
+	const struct account *acct;
+	struct smtp s;
+	char *host;   /* A-label form of acct->host */
+	char *cache;  /* the TLS session cache file, or NULL */
+	bool open;    /* greeted, TLS and AUTH done, ready for MAIL */
+	unsigned sent; /* transactions completed */
+};
+
+/*
+ * Connect to the account's server and make the session ready for MAIL: greeting, EHLO,
+ * STARTTLS or implicit TLS, EHLO again, AUTH with PASSWORD. Every error kind of SEC-37.
+ */
+int session_open(struct session *ss, const struct account *a, const char *password,
+	struct err *e);
+
+/*
+ * One transaction: MAIL FROM SENDER, RCPT TO each of RCPTS, then SRC's message. CODES, when
+ * not NULL, receives each recipient's RCPT reply code (0: not known). With LAST, QUIT goes
+ * out behind the end of the data (no other transaction follows). 0 after the server's 2xx
+ * to the end of the data; -1 with e set otherwise. After a failure the session may still be
+ * usable for another transaction (ss->open); when the data was abandoned it is not.
+ */
+int session_send(struct session *ss, const char *sender, char *const *rcpts, size_t n,
+	int *codes, struct source *src, bool last, struct err *e);
+
+/*
+ * QUIT (if not yet sent) and close. WHY is the error that ends the session, or NULL: after
+ * a timeout, a lost connection, a protocol or TLS failure no QUIT is sent. Safe to call on a
+ * session that failed to open.
+ */
+void session_close(struct session *ss, const struct err *why);
+
+#endif
