@@ -125,7 +125,7 @@ srv_script(gnutls_session_t s)
 		if (gnutls_server_name_get(s, sni, &snilen, &type, 0) != 0)
 			snprintf(sni, sizeof(sni), "none");
 		line[strcspn(line, "\n")] = '\0';
-		int n = snprintf(reply, sizeof(reply), "echo %s sni=%s\n", line, sni);
+		int n = snprintf(reply, sizeof(reply), "echo %.100s sni=%.100s\n", line, sni);
 		srv_send(s, reply, (size_t)n);
 	}
 }
