@@ -479,8 +479,12 @@ submit_flush(const struct opts *o, struct err *e)
 		rc = -1;
 	session_close(&ss, why.kind ? &why : NULL);
 	queue_iter_fini(&it);
-	fprintf(stderr, "postie: flush queue: %zu delivered, %zu not (see mailq)%s\n", delivered,
-		deferred, it.expired ? "; some expired into failed/" : "");
+	/* Quiet when all went (cron mails whatever a job prints). */
+	if (deferred || it.expired)
+		fprintf(stderr, "postie: flush queue: %zu delivered, %zu not yet (see mailq)%s\n",
+			delivered, deferred, it.expired ? "; some expired into failed/" : "");
+	else
+		log_info("flush queue: %zu delivered", delivered);
 	free(current);
 	buf_fini(&password);
 	queue_close(&q);
