@@ -387,6 +387,32 @@ out:
 	return rc;
 }
 
+/*
+ * SEC-33: with QUIT pipelined behind the end of the data, its reply must be the 221 that
+ * follows the verdict. Anything else means the replies were out of step (an extra reply
+ * was taken for the verdict). A server that just closes has already given its verdict.
+ */
+static int
+quit_reply(struct smtp *s, struct err *e)
+{
+	struct smtp_reply r;
+	char brief[256];
+	int rc = 0;
+
+	if (!s->quit_sent || s->quit_read)
+		return 0;
+	s->quit_read = true;
+	smtp_reply_init(&r);
+	int wait = s->t.command < 2000 ? s->t.command : 2000;
+	if (smtp_read_reply(s, &r, deadline(wait), false, NULL) == 0 && r.code != 221)
+		rc = err_set_code(e, ERR_PROTO, r.code,
+			"send message to %s: the reply to QUIT was \"%s\", not 221: the server's "
+			"replies are out of step; the message may not have been accepted",
+			s->conn.peer, smtp_reply_brief(&r, brief, sizeof(brief)));
+	smtp_reply_fini(&r);
+	return rc;
+}
+
 /* The error for refused recipients of one transaction (SEC-38): 5xx anywhere means a retry
  * cannot fix it. */
 static void
@@ -397,7 +423,8 @@ refused_error(struct err *e, size_t refused, size_t n, bool perm, const char *wh
 	if (refused > 1 || refused < n)
 		snprintf(count, sizeof(count), " (%zu of %zu recipients refused)", refused, n);
 	err_set_code(e, perm ? ERR_NOUSER : ERR_TEMP, code,
-		"send to <%s>: server refused recipient: %s%s; nothing was sent", who, brief, count);
+		"send to <%s>: server refused recipient: %s%s; not sent to anyone", who, brief,
+		count);
 }
 
 int
@@ -605,7 +632,7 @@ smtp_bdat_end(struct smtp *s, struct err *e)
 		if (bdat_reply(s, e) < 0 && !b->failed)
 			return -1;
 	if (!b->failed)
-		return 0;
+		return quit_reply(s, e);
 	if (e)
 		*e = b->first;
 	return -1;
@@ -645,6 +672,8 @@ smtp_data_end(struct smtp *s, bool quit, struct err *e)
 		rc = err_set_code(e, kind_of(r.code, ERR_PERM), r.code,
 			"send message to %s: server refused it: %s", s->conn.peer,
 			smtp_reply_brief(&r, brief, sizeof(brief)));
+	if (rc == 0)
+		rc = quit_reply(s, e);
 	smtp_reply_fini(&r);
 	return rc;
 }
@@ -658,7 +687,9 @@ smtp_quit(struct smtp *s)
 	smtp_reply_init(&r);
 	/* The goodbye is a courtesy: a short wait, errors ignored. */
 	int wait = s->t.command < 2000 ? s->t.command : 2000;
-	if (s->quit_sent || smtp_command(s, SMTP_COMMAND_MAX, NULL, NULL, "QUIT") == 0)
+	if (s->quit_read)
+		; /* the pipelined QUIT's reply was read with the verdict */
+	else if (s->quit_sent || smtp_command(s, SMTP_COMMAND_MAX, NULL, NULL, "QUIT") == 0)
 		smtp_read_reply(s, &r, deadline(wait), false, NULL);
 	smtp_reply_fini(&r);
 	conn_close(&s->conn);

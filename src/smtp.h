@@ -73,6 +73,7 @@ struct smtp {
 	unsigned awaited; /* replies owed by the server for commands sent */
 	bool tls;         /* the session runs over TLS */
 	bool quit_sent;   /* QUIT went out pipelined behind the data */
+	bool quit_read;   /* and its reply was read */
 };
 
 /* Start an empty reply. */

@@ -11,9 +11,13 @@
 #   commands.txt  every line the client sent outside DATA payloads, one per
 #                 line, control characters as \xNN; "." marks an end of data
 #   segments.txt  per read from the client: the verbs of the commands (and "."
-#                 for an end of data) that completed in that read
-#   data1.bin ..  each DATA payload, raw, as received (still dot-stuffed, with
-#                 the final ".\r\n")
+#                 for an end of data) whose last byte came in that read
+#   order.txt     the dialogue as the server saw it: "S CODE" per reply sent and
+#                 "C VERB" per command, placed before the first reply that was
+#                 sent after it had arrived (so pipelining shows)
+#   data1.bin ..  each message, raw, as received: a DATA payload still
+#                 dot-stuffed with the final ".\r\n"; the BDAT chunks of one
+#                 transaction (RFC 3030) appended as they came, nothing removed
 #   auth.txt      decoded SASL credentials ("PLAIN user=U pass=P", "LOGIN ...")
 #   client.bin    every byte the client sent (TLS bytes after decryption)
 #   events.txt    what the server did (TLS, drops, timeouts), for diagnosis
@@ -42,6 +46,8 @@ DEFAULT_REPLIES = {
     'RCPT': ['250 2.1.5 recipient ok'],
     'DATA': ['354 end data with <CR><LF>.<CR><LF>'],
     'DOT': ['250 2.0.0 queued as FAKE1'],
+    'BDAT': ['250 2.0.0 chunk received'],
+    'LAST': ['250 2.0.0 queued as FAKE1'],
     'RSET': ['250 2.0.0 ok'],
     'NOOP': ['250 2.0.0 ok'],
     'QUIT': ['221 2.0.0 bye', '!close'],
@@ -194,6 +200,8 @@ class Recorder:
         self.data_index = 0
         self.segment = 0
         self.segment_items = {}
+        self.order_cmds = {}       # replies sent before the command arrived -> [verb]
+        self.order_replies = []    # reply codes in the order they were sent
 
     def _file(self, name, mode='a'):
         if name not in self.files:
@@ -215,9 +223,28 @@ class Recorder:
             text += ' [bare LF]'
         self.write('commands.txt', text + '\n')
 
-    def item(self, verb):
-        self.segment_items.setdefault(self.segment, []).append(verb)
+    def item(self, verb, arrival, order=True):
+        """Note VERB for segments.txt (and order.txt): ARRIVAL = (read, replies before it)."""
+        seg, replies_before = arrival
+        self.segment_items.setdefault(seg, []).append(verb)
         self.flush_segments()
+        if order:
+            self.order_cmds.setdefault(replies_before, []).append(verb)
+            self.flush_order()
+
+    def reply(self, code):
+        self.order_replies.append(code)
+        self.flush_order()
+
+    def flush_order(self):
+        lines = []
+        for k in range(len(self.order_replies) + 1):
+            lines += ['C ' + v for v in self.order_cmds.get(k, [])]
+            if k < len(self.order_replies):
+                lines.append('S ' + self.order_replies[k])
+        with self.lock:
+            with open(os.path.join(self.outdir, 'order.txt'), 'w', encoding='utf-8') as f:
+                f.write(''.join(l + '\n' for l in lines))
 
     def flush_segments(self):
         with self.lock:
@@ -249,12 +276,82 @@ class Session:
         self.hung = False
         self.closed = False
         self.deadline = START + script.deadline
+        # Where each received byte came from: bytes are counted from the start of the
+        # connection; reads holds (count after the read, read number, replies sent before).
+        self.received = 0
+        self.consumed = 0          # the count of buf[0]
+        self.reads = []
+        self.replies = 0
+        self.eof = False           # a poll saw the client's end; the next blocking read stops
+        self.send_failed = False   # the client is gone: no more replies, keep reading
+        self.line_arrival = (0, 0)
+        self.bdat_name = None      # the data file of an open BDAT transaction
+        self.bdat_total = 0
+        self.bdat_chunk = 0
 
     # ---- I/O ----------------------------------------------------------------
+
+    def note_read(self, data):
+        self.rec.segment += 1
+        self.rec.write('client.bin', data)
+        self.buf += data
+        self.received += len(data)
+        self.reads.append((self.received, self.rec.segment, self.replies))
+
+    def arrival(self, offset):
+        """(read number, replies sent before that read) for the byte at OFFSET of buf."""
+        pos = self.consumed + offset
+        lo, hi = 0, len(self.reads) - 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.reads[mid][0] > pos:
+                hi = mid
+            else:
+                lo = mid + 1
+        if not self.reads:
+            return (0, 0)
+        return self.reads[lo][1:]
+
+    def consume(self, n):
+        del self.buf[:n]
+        self.consumed += n
+
+    def poll_more(self):
+        """Before a reply: take in whatever the client has already sent, without waiting.
+
+        So a command that was there before the reply went out is known to have been sent
+        without waiting for it (order.txt). An end of the connection seen here is kept for
+        the next blocking read."""
+        for _ in range(16):
+            if self.eof or self.closed:
+                return
+            pending = isinstance(self.sock, ssl.SSLSocket) and self.sock.pending()
+            if not pending:
+                try:
+                    ready, _, _ = select.select([self.sock], [], [], 0)
+                except (OSError, ValueError):
+                    return
+                if not ready:
+                    return
+            try:
+                data = self.sock.recv(65536)
+            except (socket.timeout, ssl.SSLWantReadError):
+                return
+            except (ConnectionError, ssl.SSLError, OSError) as e:
+                self.rec.event('recv error: %s' % e)
+                self.eof = True
+                return
+            if not data:
+                self.rec.event('client closed the connection')
+                self.eof = True
+                return
+            self.note_read(data)
 
     def recv_more(self):
         """Read one chunk from the client into the buffer; raise Closed at EOF."""
         while True:
+            if self.eof:
+                raise Closed()
             if time.monotonic() > self.deadline:
                 self.rec.event('server deadline reached')
                 raise Closed()
@@ -270,19 +367,20 @@ class Session:
             if not data:
                 self.rec.event('client closed the connection')
                 raise Closed()
-            self.rec.segment += 1
-            self.rec.write('client.bin', data)
-            self.buf += data
+            self.note_read(data)
             return
 
     def send(self, data):
-        if not data:
+        """Send to the client. Once that fails (the client went away), replies are dropped
+        but what the client sent before it went is still read and recorded: a command it
+        had pipelined must show up even when the server could no longer answer."""
+        if not data or self.send_failed:
             return
         try:
             self.sock.sendall(data)
         except (ConnectionError, ssl.SSLError, OSError) as e:
-            self.rec.event('send error: %s' % e)
-            raise Closed()
+            self.rec.event('send error: %s (replies stop; reading what is left)' % e)
+            self.send_failed = True
 
     def readline(self):
         """Next client line without its terminator: (bytes, bare_lf)."""
@@ -290,13 +388,15 @@ class Session:
             i = self.buf.find(b'\n')
             if i >= 0:
                 line = bytes(self.buf[:i])
-                del self.buf[:i + 1]
+                self.line_arrival = self.arrival(i)
+                self.consume(i + 1)
                 if line.endswith(b'\r'):
                     return line[:-1], False
                 return line, True
             if len(self.buf) > 1 << 20:
                 line = bytes(self.buf)
-                self.buf.clear()
+                self.line_arrival = self.arrival(len(line) - 1)
+                self.consume(len(line))
                 return line, False
             self.recv_more()
 
@@ -325,10 +425,23 @@ class Session:
         at the end. Returns the reply code of the first text line (or None)."""
         code = None
         pending = bytearray()
+        started = []
+
+        def begin(head):
+            if not started:
+                # What the client sent before this reply went out came without waiting for it.
+                self.poll_more()
+                self.replies += 1
+                self.rec.reply(escape_line(head[:3]))
+                started.append(True)
+
+        def out(data):
+            begin(data)
+            self.send(data)
 
         def flush():
             if pending:
-                self.send(bytes(pending))
+                out(bytes(pending))
                 pending.clear()
 
         for line in lines:
@@ -349,8 +462,10 @@ class Session:
                 elif word == 'sleep':
                     time.sleep(float(arg))
                 elif word == 'endless-line':
+                    begin(b'250')
                     self.endless(b'250-' + b'x' * 4092, b'x' * 4096)
                 elif word == 'endless-lines':
+                    begin(b'250')
                     self.endless(b'', b'250-' + b'y' * 70 + b'\r\n')
                 elif word == 'dribble':
                     secs, _, text = arg.partition(' ')
@@ -359,7 +474,10 @@ class Session:
                         data += b'\r\n'
                     if code is None:
                         code = data[:3].decode('latin-1')
+                    begin(data)
                     for i in range(len(data)):
+                        if self.send_failed:
+                            break
                         self.send(data[i:i + 1])
                         time.sleep(float(secs))
                 else:
@@ -414,7 +532,7 @@ class Session:
         if self.buf:
             self.rec.event('client sent %d bytes before the TLS handshake: %r'
                            % (len(self.buf), bytes(self.buf[:64])))
-            self.buf.clear()
+            self.consume(len(self.buf))
         try:
             self.sock.settimeout(max(1.0, self.deadline - time.monotonic()))
             self.sock = ctx.wrap_socket(self.raw_sock, server_side=True)
@@ -451,10 +569,18 @@ class Session:
             line, bare_lf = self.readline()
             self.rec.command(line, bare_lf)
             verb = line.split(b' ', 1)[0].decode('latin-1').upper()
-            self.rec.item(verb if verb else '(empty)')
+            # RFC 3030 §2: "BDAT" SP chunk-size [ SP "LAST" ]
+            bdat = re.fullmatch(rb'BDAT ([0-9]{1,12})( LAST)?', line, re.I)
+            item = verb if verb else '(empty)'
+            if bdat and bdat.group(2):
+                item = 'BDAT-LAST'
+            self.rec.item(item, self.line_arrival)
             if self.hung:
                 continue
             n = self.next_count(verb)
+            if verb in ('MAIL', 'RSET') and self.bdat_name is not None:
+                self.rec.event('%s ends a BDAT transaction that had no LAST chunk' % verb)
+                self.bdat_name = None
             if verb == 'EHLO':
                 self.respond('EHLO', n, self.ehlo_reply())
             elif verb == 'STARTTLS':
@@ -464,13 +590,20 @@ class Session:
             elif verb == 'AUTH':
                 self.auth(line, n)
             elif verb == 'DATA':
+                self.poll_more()
                 if self.buf:
                     # The client sent message data before it had our 354 (RFC 2920 §3.1).
                     self.rec.event('client sent %d bytes after DATA before the 354' % len(self.buf))
-                    self.rec.item('+early-data')
+                    self.rec.item('+early-data', self.line_arrival, order=False)
                 code = self.respond('DATA', n, DEFAULT_REPLIES['DATA'])
                 if code == '354' and not self.hung:
                     self.data()
+            elif verb == 'BDAT':
+                if bdat:
+                    self.chunk(n, int(bdat.group(1)), bool(bdat.group(2)))
+                else:
+                    self.rec.event('BDAT with bad syntax; its data (if any) reads as commands')
+                    self.respond('BDAT', n, ['501 5.5.4 syntax: BDAT <size> [LAST]'])
             else:
                 self.respond(verb, n, DEFAULT_REPLIES.get(verb, UNKNOWN_REPLY))
 
@@ -481,7 +614,6 @@ class Session:
         while True:
             if self.buf:
                 take = bytes(self.buf)
-                self.buf.clear()
                 start = max(0, len(payload) - 4)
                 payload += take
                 end = -1
@@ -492,22 +624,84 @@ class Session:
                     if i >= 0:
                         end = i + 5
                 if end >= 0:
-                    # Bytes after the terminator are the next commands.
-                    self.buf += payload[end:]
-                    self.rec.write(name, take[:len(take) - (len(payload) - end)])
+                    # Bytes after the terminator are the next commands: they stay in buf.
+                    used = len(take) - (len(payload) - end)
+                    self.rec.write(name, take[:used])
+                    arrival = self.arrival(used - 1)
+                    self.consume(used)
                     del payload[end:]
                     self.rec.command(b'.', False)
-                    self.rec.item('.')
+                    self.rec.item('.', arrival)
                     n = self.next_count('DOT')
                     self.rec.event('end of data %d (%d bytes)' % (self.rec.data_index, len(payload)))
                     self.respond('DOT', n, DEFAULT_REPLIES['DOT'])
                     return
                 self.rec.write(name, take)
+                self.consume(len(take))
                 if limit is not None and len(payload) >= limit:
                     self.rec.event('script: drop after %d data bytes' % len(payload))
                     self.close()
                     raise Closed()
             self.recv_more()
+
+    def chunk(self, n, size, last):
+        """BDAT n [LAST] (RFC 3030 §2): exactly SIZE octets follow the command line.
+
+        They are counted, not parsed: any byte may come, a line that is just "." ends
+        nothing, and the octets go to the data file unchanged. The first chunk of a
+        transaction starts a new data file; LAST closes it. Replies: BDAT#N, then LAST (the
+        LAST chunk), then BDAT, then the default."""
+        if self.bdat_name is None:
+            self.bdat_name = self.rec.new_data()
+            self.bdat_total = 0
+            self.bdat_chunk = 0
+        self.bdat_chunk += 1
+        limit = self.script.drop_data_after
+        got = 0
+        try:
+            while True:
+                if limit is not None and self.bdat_total >= limit:
+                    self.rec.event('script: drop after %d data bytes (in chunk %d, %d of %d)'
+                                   % (self.bdat_total, self.bdat_chunk, got, size))
+                    self.close()
+                    raise Closed()
+                if got == size:
+                    break
+                if not self.buf:
+                    self.recv_more()
+                take = min(len(self.buf), size - got)
+                if limit is not None:
+                    take = min(take, limit - self.bdat_total)
+                self.rec.write(self.bdat_name, bytes(self.buf[:take]))
+                self.consume(take)
+                got += take
+                self.bdat_total += take
+        except Closed:
+            if not self.closed:
+                self.rec.event('chunk %d ended early: %d of %d octets'
+                               % (self.bdat_chunk, got, size))
+            raise
+        self.rec.event('chunk %d of data %d: %d octets%s (%d in all)'
+                       % (self.bdat_chunk, self.rec.data_index, size, ' LAST' if last else '',
+                          self.bdat_total))
+        k = self.next_count('LAST') if last else None
+        if last:
+            self.bdat_name = None
+
+        def pick(table, default):
+            if ('BDAT', n) in table:
+                return table[('BDAT', n)]
+            if last:
+                r = self.script.lookup(table, 'LAST', k)
+                if r is not None:
+                    return r
+            return table.get(('BDAT', None), default)
+
+        delay = pick(self.script.delays, None)
+        if delay:
+            time.sleep(delay)
+        self.run_reply(pick(self.script.replies,
+                            DEFAULT_REPLIES['LAST' if last else 'BDAT']))
 
     def auth(self, line, n):
         parts = line.decode('latin-1').split()
@@ -528,7 +722,7 @@ class Session:
             self.run_reply([prompt])
             resp, bare = self.readline()
             self.rec.command(resp, bare)
-            self.rec.item('(sasl)')
+            self.rec.item('(sasl)', self.line_arrival)
             return resp.decode('latin-1')
 
         if mech == 'PLAIN':

@@ -36,6 +36,8 @@ CLIENT_TIMEOUT = 20.0        # postie is killed after this many seconds
 REGEX_PREFIX = '=~ '           # a line of an expect section given as a regular expression
 OPTIONAL_PREFIX = '=? '        # a line that may be absent
 OPTIONAL_REGEX_PREFIX = '=?~ ' # a regular expression line that may be absent
+STAR_PREFIX = '=*~ '           # a regular expression for any number of lines (0 or more)
+PLUS_PREFIX = '=+~ '           # a regular expression for one or more lines
 
 
 class CaseError(Exception):
@@ -367,6 +369,11 @@ class Runner:
             segs = (self.server_file('segments.txt') or '').split('\n')[:-1]
             self.match_subsequence(lines, segs)
 
+        if 'expect-order' in s:
+            _, lines = self.lines('expect-order')
+            got = (self.server_file('order.txt') or '').split('\n')[:-1]
+            self.match_lines('dialogue order (order.txt)', lines, got)
+
         if 'expect-auth' in s:
             _, lines = self.lines('expect-auth')
             got = (self.server_file('auth.txt') or '').split('\n')[:-1]
@@ -376,7 +383,7 @@ class Runner:
             attrs, lines = self.lines('expect-data')
             data = self.server_file('data1.bin', binary=True)
             if data is None:
-                self.fail('the server received no message data (no DATA/354)')
+                self.fail('the server received no message data (no DATA/354, no BDAT)')
             else:
                 self.match_data(attrs, lines, data)
         if self.server_file('data2.bin', binary=True) is not None:
@@ -424,9 +431,11 @@ class Runner:
 
     @staticmethod
     def line_matches(want, got):
-        """One expected line against one received line ('=~ ' regex, '=? '/'=?~ ' optional)."""
-        if want.startswith(OPTIONAL_REGEX_PREFIX):
-            return re.fullmatch(want[len(OPTIONAL_REGEX_PREFIX):], got) is not None
+        """One expected line against one received line ('=~ ' regex, '=? '/'=?~ ' optional,
+        '=*~ '/'=+~ ' repeated)."""
+        for prefix in (OPTIONAL_REGEX_PREFIX, STAR_PREFIX, PLUS_PREFIX):
+            if want.startswith(prefix):
+                return re.fullmatch(want[len(prefix):], got) is not None
         if want.startswith(OPTIONAL_PREFIX):
             return want[len(OPTIONAL_PREFIX):] == got
         if want.startswith(REGEX_PREFIX):
@@ -435,10 +444,15 @@ class Runner:
 
     @staticmethod
     def optional(want):
-        return want.startswith(OPTIONAL_PREFIX) or want.startswith(OPTIONAL_REGEX_PREFIX)
+        return want.startswith((OPTIONAL_PREFIX, OPTIONAL_REGEX_PREFIX, STAR_PREFIX))
+
+    @staticmethod
+    def repeated(want):
+        return want.startswith((STAR_PREFIX, PLUS_PREFIX))
 
     def seq_matches(self, want, got):
-        """Whole-sequence match where optional lines may match nothing."""
+        """Whole-sequence match where optional lines may match nothing and repeated ones
+        ('=*~ ', '=+~ ') any number of lines."""
         memo = {}
 
         def m(i, j):
@@ -450,10 +464,26 @@ class Runner:
                 r = False
                 if j < len(got) and self.line_matches(want[i], got[j]):
                     r = m(i + 1, j + 1)
+                    if not r and self.repeated(want[i]):
+                        # One more of the same: what is left of it may match nothing.
+                        w = want[i]
+                        if w.startswith(PLUS_PREFIX):
+                            w = STAR_PREFIX + w[len(PLUS_PREFIX):]
+                        r = m_rep(w, i + 1, j + 1)
                 if not r and self.optional(want[i]):
                     r = m(i + 1, j)
             memo[(i, j)] = r
             return r
+
+        def m_rep(w, i, j):
+            # After one line matched a repeated pattern W: more lines of W, then want[i:].
+            while True:
+                if m(i, j):
+                    return True
+                if j < len(got) and self.line_matches(w, got[j]):
+                    j += 1
+                    continue
+                return False
         return m(0, 0)
 
     def match_lines(self, what, want, got):
@@ -466,6 +496,9 @@ class Runner:
             if j < len(got) and self.line_matches(w, got[j]):
                 shown.append(got[j])
                 j += 1
+                while self.repeated(w) and j < len(got) and self.line_matches(w, got[j]):
+                    shown.append(got[j])
+                    j += 1
             elif self.optional(w):
                 continue
             else:
@@ -487,7 +520,8 @@ class Runner:
 
     def match_data(self, attrs, lines, data):
         """Compare message data line by line (CRLF lines), '=~ ' lines as regexes."""
-        regexy = (any(l.startswith((REGEX_PREFIX, OPTIONAL_PREFIX, OPTIONAL_REGEX_PREFIX))
+        regexy = (any(l.startswith((REGEX_PREFIX, OPTIONAL_PREFIX, OPTIONAL_REGEX_PREFIX,
+                                    STAR_PREFIX, PLUS_PREFIX))
                       for l in lines) or 'anyorder-headers' in attrs)
         if not regexy:
             want = section_bytes(attrs, lines, default_crlf=True)
@@ -561,9 +595,14 @@ class Runner:
         for l in (self.server_file('events.txt') or '').split('\n'):
             if l:
                 print('    | ' + l)
+        if 'expect-order' in self.sections:
+            print('  server order.txt:')
+            for l in (self.server_file('order.txt') or '').split('\n')[:80]:
+                if l:
+                    print('    | ' + l)
         data = self.server_file('data1.bin', binary=True)
         if data is not None:
-            print('  data1.bin: %r' % (data[:600],))
+            print('  data1.bin (%d bytes): %r' % (len(data), data[:600]))
 
 
 def split_headers(lines):
