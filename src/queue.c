@@ -898,9 +898,15 @@ queue_copy_complete(struct queue_copy *c, const struct queue_meta *m, struct err
 	d->size = c->size;
 	d->queued = now(c->q);
 	d->next_attempt = d->queued; /* if this process dies now, the next flush sends it */
-	if (write_envelope(c->q, c->id, c->dir, d, false, e) < 0) {
-		if (e && e->kind == ERR_OS)
-			c->failed = *e;
+	/* The error is kept in the copy whether or not the caller asked for it: a caller
+	 * that completes in passing learns of it at the commit (exit 74, "queue full"). */
+	struct err we;
+	err_clear(&we);
+	if (write_envelope(c->q, c->id, c->dir, d, false, &we) < 0) {
+		if (we.kind == ERR_OS)
+			c->failed = we;
+		if (e)
+			*e = we;
 		return -1;
 	}
 	c->complete = true;
@@ -971,6 +977,9 @@ queue_copy_discard(struct queue_copy *c)
 
 /* --- recovery of tmp/ --- */
 
+/* A copy directory in tmp/ without a message is left this long to its writer. */
+#define TMP_STALE 3600
+
 /*
  * One copy in tmp/ whose writer is gone (its lock is free): complete ones go into the queue
  * (synced now: their writer never synced them), incomplete ones aside, never to be sent.
@@ -990,7 +999,9 @@ recover_one(struct queue_iter *it, const char *id)
 		return;
 	int fd = openat(dir, MESSAGE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
-		if (errno == ENOENT)
+		/* No message yet: most likely its writer is between mkdir and creating it, and
+		 * may be about to commit. Only remains older than an hour are cleaned. */
+		if (errno == ENOENT && fstat(dir, &st) == 0 && st.st_mtime + TMP_STALE < now(q))
 			remove_remains(q->tmp, id, dir);
 		close(dir);
 		return;

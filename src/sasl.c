@@ -3,16 +3,34 @@
  *
  * RFC 4954 (SMTP AUTH: the mechanism list in the EHLO reply, 334 challenges in base64),
  * RFC 4616 (PLAIN: [authzid] NUL authcid NUL passwd), draft-murchison-sasl-login (LOGIN:
- * user name and password, each in base64, after a 334), RFC 4648 §4 (base64 with padding).
- * Both mechanisms reveal the password, so the caller only uses them over verified TLS
- * (SEC-12); buffers that hold a password are secret and wiped (SEC-16).
+ * user name and password, each in base64, after a 334), RFC 2195 (CRAM-MD5), RFC 5802 and
+ * RFC 7677 (SCRAM-SHA-1, SCRAM-SHA-256, -PLUS with channel binding), RFC 5929 and RFC 9266
+ * (the channel binding types), RFC 7628 (OAUTHBEARER), Google's XOAUTH2, RFC 4422 App. A
+ * (EXTERNAL), RFC 4648 §4 (base64 with padding), RFC 6750 §2.1 (b64token).
+ *
+ * PLAIN and LOGIN reveal the password and CRAM-MD5 is no protection worth the name, so the
+ * caller only authenticates over verified TLS (SEC-12); buffers that hold a password, a token
+ * or a key derived from them are secret and wiped (SEC-16).
+ *
+ * The SCRAM arithmetic (HMAC, hash, PBKDF2) and the nonce come from GnuTLS's crypto API
+ * (gnutls/crypto.h): these are stateless helpers, not TLS sessions, which stay in tls.c.
+ *
+ * SASLprep (RFC 4013, required by RFC 5802 §2.2 for the password): postie passes the UTF-8
+ * bytes of the user name and the password unchanged. For ASCII that is what SASLprep gives
+ * (save control characters, which no SASLprep'd password holds); non-ASCII passwords work
+ * when the server stored the same bytes (Dovecot, which does not apply SASLprep either) or
+ * when the text is already in NFKC without mapped characters (most typed text).
  */
 #include "sasl.h"
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <gnutls/crypto.h>
 
 /* What postie implements, in order of preference. */
 static const char *const supported[] = {"PLAIN", "LOGIN"};
@@ -255,4 +273,956 @@ sasl_plain(struct buf *out, const char *user, const char *pass, struct err *e)
 		rc = sasl_base64_encode(out, msg.data, msg.len, e);
 	buf_fini(&msg);
 	return rc;
+}
+
+/* ---- the mechanisms, one step at a time ---- */
+
+/* RFC 4954 §4: a SASL line is at most 12288 octets, so no challenge decodes to more. */
+#define SASL_CHALLENGE_MAX 12288
+/* What one client message may grow to before base64 (a token is the longest part). */
+#define SASL_MESSAGE_MAX (48 * 1024)
+/* RFC 5802 §5.1: "i" is a positive number. A huge one would make PBKDF2 spin for minutes. */
+#define SCRAM_ITER_MAX 10000000UL
+/* Our part of the SCRAM nonce: 24 random bytes, 32 characters of base64. */
+#define SCRAM_NONCE_BYTES 24
+#define SCRAM_NONCE_MAX 256
+#define SCRAM_HASH_MAX 32 /* SHA-256 */
+#define SCRAM_SALT_MAX 1024
+#define SASL_FAILURE_MAX 200
+
+enum mech_id {
+	MECH_PLAIN,
+	MECH_LOGIN,
+	MECH_CRAM_MD5,
+	MECH_SCRAM_SHA_1,
+	MECH_SCRAM_SHA_1_PLUS,
+	MECH_SCRAM_SHA_256,
+	MECH_SCRAM_SHA_256_PLUS,
+	MECH_XOAUTH2,
+	MECH_OAUTHBEARER,
+	MECH_EXTERNAL,
+};
+
+/* What a mechanism needs from the credentials, and how it talks. */
+#define NEEDS_USER 0x01u
+#define NEEDS_PASS 0x02u
+#define NEEDS_TOKEN 0x04u
+#define NEEDS_CERT 0x08u
+#define NEEDS_CB 0x10u
+#define NO_AUTHZID 0x20u /* the mechanism has no place for an authorization identity */
+#define SCRAM 0x40u
+
+struct mech_info {
+	const char *name;
+	enum mech_id id;
+	unsigned flags;
+};
+
+/*
+ * The automatic order: mechanisms that keep the password from the server and prove the
+ * server's identity first (SCRAM with channel binding, then SCRAM), then those that send it
+ * (PLAIN, LOGIN), CRAM-MD5 last (weak, SEC-12); then the ones for other credentials.
+ */
+static const struct mech_info mech_table[] = {
+	{"SCRAM-SHA-256-PLUS", MECH_SCRAM_SHA_256_PLUS, NEEDS_USER | NEEDS_PASS | NEEDS_CB | SCRAM},
+	{"SCRAM-SHA-1-PLUS", MECH_SCRAM_SHA_1_PLUS, NEEDS_USER | NEEDS_PASS | NEEDS_CB | SCRAM},
+	{"SCRAM-SHA-256", MECH_SCRAM_SHA_256, NEEDS_USER | NEEDS_PASS | SCRAM},
+	{"SCRAM-SHA-1", MECH_SCRAM_SHA_1, NEEDS_USER | NEEDS_PASS | SCRAM},
+	{"PLAIN", MECH_PLAIN, NEEDS_USER | NEEDS_PASS},
+	{"LOGIN", MECH_LOGIN, NEEDS_USER | NEEDS_PASS | NO_AUTHZID},
+	{"CRAM-MD5", MECH_CRAM_MD5, NEEDS_USER | NEEDS_PASS | NO_AUTHZID},
+	{"OAUTHBEARER", MECH_OAUTHBEARER, NEEDS_TOKEN},
+	{"XOAUTH2", MECH_XOAUTH2, NEEDS_USER | NEEDS_TOKEN | NO_AUTHZID},
+	{"EXTERNAL", MECH_EXTERNAL, NEEDS_CERT},
+};
+#define NMECHS (sizeof(mech_table) / sizeof(mech_table[0]))
+
+#define SASL_ALL_NAMES                                                                             \
+	"SCRAM-SHA-256-PLUS, SCRAM-SHA-1-PLUS, SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, LOGIN, "        \
+	"CRAM-MD5, OAUTHBEARER, XOAUTH2, EXTERNAL"
+
+static bool
+has(const char *s)
+{
+	return s && *s;
+}
+
+static bool
+has_cb(const struct sasl_creds *c)
+{
+	return c->cb && c->cb_len > 0 && has(c->cb_type);
+}
+
+static const struct mech_info *
+mech_find(const char *name)
+{
+	for (size_t i = 0; i < NMECHS; i++)
+		if (strcasecmp(name, mech_table[i].name) == 0)
+			return &mech_table[i];
+	return NULL;
+}
+
+/* Why C cannot be used with M (a phrase to follow the mechanism's name), or NULL. */
+static const char *
+misfit(const struct mech_info *m, const struct sasl_creds *c)
+{
+	if ((m->flags & NEEDS_USER) && !has(c->user))
+		return "needs a user name; set user";
+	if ((m->flags & NEEDS_PASS) && !has(c->pass))
+		return "needs a password; set password or passwordeval";
+	if ((m->flags & NEEDS_TOKEN) && !has(c->token))
+		return "needs an OAuth 2.0 access token";
+	if ((m->flags & NEEDS_CERT) && !c->have_cert)
+		return "needs a TLS client certificate";
+	if ((m->flags & NEEDS_CB) && !has_cb(c))
+		return "needs TLS channel binding, which this connection does not provide (it "
+		       "takes TLS 1.3, or TLS 1.2 with the extended master secret)";
+	if ((m->flags & NO_AUTHZID) && has(c->authzid))
+		return "cannot log in as one user and act as another (authzid)";
+	return NULL;
+}
+
+/*
+ * The automatic choice considers a mechanism only for the credentials the account is meant
+ * to use: with a password, the password mechanisms; without one, OAuth with a token and
+ * EXTERNAL with a client certificate.
+ */
+static bool
+eligible(const struct mech_info *m, const struct sasl_creds *c)
+{
+	if (misfit(m, c))
+		return false;
+	if (m->flags & NEEDS_PASS)
+		return true;
+	return !has(c->pass);
+}
+
+const char *
+sasl_pick(const char *offered, const char *wanted, const struct sasl_creds *c, struct err *e)
+{
+	char words[300], names[200];
+
+	if (!offered)
+		offered = "";
+	list_words(offered, words, sizeof(words));
+	if (wanted && *wanted) {
+		const struct mech_info *m = mech_find(wanted);
+		if (!m) {
+			err_set(e, ERR_CONFIG,
+				"choose AUTH mechanism: mechanism %.64s is not supported (postie "
+				"supports " SASL_ALL_NAMES ")",
+				wanted);
+			return NULL;
+		}
+		const char *why = misfit(m, c);
+		if (why) {
+			err_set(e, ERR_CONFIG, "choose AUTH mechanism: %s %s", m->name, why);
+			return NULL;
+		}
+		if (list_has(offered, m->name))
+			return m->name;
+		if (!words[0])
+			err_set(e, ERR_PERM,
+				"choose AUTH mechanism: the server offers no AUTH mechanism; "
+				"set auth off if it needs no login");
+		else
+			err_set(e, ERR_PERM,
+				"choose AUTH mechanism: server offers only %s; the profile asks "
+				"for %s (set auth on to let postie choose)",
+				words, m->name);
+		return NULL;
+	}
+
+	names[0] = '\0';
+	for (size_t i = 0; i < NMECHS; i++) {
+		const struct mech_info *m = &mech_table[i];
+		if (!eligible(m, c))
+			continue;
+		if (list_has(offered, m->name))
+			return m->name;
+		/* The table's names all fit in NAMES (about 130 bytes). */
+		size_t k = strlen(names), len = strlen(m->name);
+		if (k + 2 + len < sizeof(names)) {
+			if (k) {
+				memcpy(names + k, ", ", 2);
+				k += 2;
+			}
+			memcpy(names + k, m->name, len + 1);
+		}
+	}
+	if (!names[0]) {
+		if (has(c->pass) && !has(c->user))
+			err_set(e, ERR_CONFIG,
+				"choose AUTH mechanism: there is a password but no user name; set "
+				"user");
+		else if (has(c->pass) && has(c->authzid))
+			err_set(e, ERR_CONFIG, "choose AUTH mechanism: %s",
+				"no password mechanism can act as another user (authzid)");
+		else
+			err_set(e, ERR_CONFIG,
+				"choose AUTH mechanism: no password, OAuth token or client "
+				"certificate to log in with; set password or passwordeval, or "
+				"auth off");
+		return NULL;
+	}
+	if (!words[0])
+		err_set(e, ERR_PERM,
+			"choose AUTH mechanism: the server offers no AUTH mechanism; "
+			"set auth off if it needs no login");
+	else
+		err_set(e, ERR_PERM,
+			"choose AUTH mechanism: server offers only %s; with these credentials "
+			"postie can use %s",
+			words, names);
+	return NULL;
+}
+
+struct sasl {
+	const struct mech_info *m;
+	unsigned rounds;   /* challenges answered, not counting the deferred initial response */
+	bool pending;      /* the initial response waits for the server's empty 334 */
+	bool done;         /* the mechanism sent its last message: no 334 may follow */
+	bool failed;       /* the server reported a failure inside the mechanism */
+	struct buf first;  /* the initial response in base64, while pending (secret) */
+	char *user;        /* LOGIN, CRAM-MD5 */
+	char *pass;        /* LOGIN, CRAM-MD5, SCRAM until the keys are made (wiped) */
+	/* SCRAM (RFC 5802 §3) */
+	gnutls_mac_algorithm_t mac;
+	size_t hlen;
+	char *nonce;       /* ours */
+	struct buf bare;   /* client-first-message-bare, part of AuthMessage */
+	struct buf cbind;  /* gs2 header [+ channel binding data]: what c= carries */
+	unsigned char server_sig[SCRAM_HASH_MAX];
+	bool verified;
+	char failure[SASL_FAILURE_MAX];
+};
+
+static void
+wipe_free(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+void
+sasl_free(struct sasl *s)
+{
+	if (!s)
+		return;
+	buf_fini(&s->first);
+	buf_fini(&s->bare);
+	buf_fini(&s->cbind);
+	wipe_free(s->user);
+	wipe_free(s->pass);
+	wipe_free(s->nonce);
+	explicit_bzero(s, sizeof(*s));
+	free(s);
+}
+
+const char *
+sasl_failure(const struct sasl *s)
+{
+	return s && s->failure[0] ? s->failure : NULL;
+}
+
+/* A user name or authzid goes into messages with separators: no control characters. */
+static int
+check_name(const struct sasl *s, const char *what, const char *v, struct err *e)
+{
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return err_set(e, ERR_CONFIG,
+				"authenticate with %s: the %s contains a control character",
+				s->m->name, what);
+	return 0;
+}
+
+/* RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
+static int
+check_token(const struct sasl *s, const char *t, struct err *e)
+{
+	size_t n = strlen(t), i = 0;
+
+	while (i < n && (b64_value((unsigned char)t[i]) >= 0 || t[i] == '-' || t[i] == '.' ||
+			    t[i] == '_' || t[i] == '~'))
+		i++;
+	size_t body = i;
+	while (i < n && t[i] == '=')
+		i++;
+	if (body == 0 || i != n)
+		return err_set(e, ERR_CONFIG,
+			"authenticate with %s: the OAuth token is not a bearer token (RFC 6750 "
+			"b64token: letters, digits and -._~+/ then '=' padding); check the "
+			"command that prints it",
+			s->m->name);
+	return 0;
+}
+
+/* RFC 5802 §5.1 saslname: ',' and '=' are written "=2C" and "=3D". */
+static int
+put_saslname(struct buf *b, const char *v, struct err *e)
+{
+	int rc = 0;
+
+	for (const char *p = v; *p && rc == 0; p++) {
+		if (*p == ',')
+			rc = buf_puts(b, "=2C", e);
+		else if (*p == '=')
+			rc = buf_puts(b, "=3D", e);
+		else
+			rc = buf_append(b, p, 1, e);
+	}
+	return rc;
+}
+
+/* Whether the AUTH list holds a SCRAM mechanism with channel binding (any hash). */
+static bool
+offers_scram_plus(const char *list)
+{
+	const char *p = list ? list : "";
+
+	while (*p) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		size_t len = strcspn(p, " \t");
+		if (len > 11 && strncasecmp(p, "SCRAM-", 6) == 0 &&
+		    strncasecmp(p + len - 5, "-PLUS", 5) == 0)
+			return true;
+		p += len;
+	}
+	return false;
+}
+
+/* RFC 5802 §5.1: a nonce is printable ASCII other than ','. */
+static bool
+nonce_ok(const char *p, size_t n)
+{
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (p[i] < 0x21 || p[i] > 0x7e || p[i] == ',')
+			return false;
+	return true;
+}
+
+static int
+make_nonce(struct sasl *s, const char *given, struct err *e)
+{
+	unsigned char raw[SCRAM_NONCE_BYTES];
+	struct buf b;
+
+	if (given) {
+		size_t n = strlen(given);
+		if (n > SCRAM_NONCE_MAX || !nonce_ok(given, n))
+			return err_set(e, ERR_SOFTWARE, "authenticate with %s: bad test nonce",
+				s->m->name);
+		s->nonce = xstrdup(given);
+		return 0;
+	}
+	/* RFC 5802 §5.1: the client nonce must be unpredictable, so a replayed or
+	 * precomputed server-first-message cannot match it. */
+	int r = gnutls_rnd(GNUTLS_RND_RANDOM, raw, sizeof(raw));
+	if (r < 0)
+		return err_set(e, ERR_OS, "authenticate with %s: make a nonce: %s", s->m->name,
+			gnutls_strerror(r));
+	buf_init(&b, 2 * SCRAM_NONCE_BYTES);
+	r = sasl_base64_encode(&b, raw, sizeof(raw), e);
+	explicit_bzero(raw, sizeof(raw));
+	if (r == 0)
+		s->nonce = xstrdup(b.data);
+	buf_fini(&b);
+	return r;
+}
+
+/*
+ * RFC 5802 §5.1 and §6: the gs2 header says whether we bind to the channel ("p=TYPE"), could
+ * but think the server cannot ("y": a server that can bind then fails us, which catches a
+ * man in the middle who removed -PLUS from the list), or cannot ("n").
+ */
+static int
+scram_first(struct sasl *s, const struct sasl_creds *c, struct buf *msg, struct err *e)
+{
+	struct buf *gs2 = &s->cbind;
+	int rc;
+
+	s->mac = (s->m->id == MECH_SCRAM_SHA_1 || s->m->id == MECH_SCRAM_SHA_1_PLUS)
+			 ? GNUTLS_MAC_SHA1
+			 : GNUTLS_MAC_SHA256;
+	s->hlen = gnutls_hmac_get_len(s->mac);
+	if (s->hlen == 0 || s->hlen > SCRAM_HASH_MAX)
+		return err_set(e, ERR_SOFTWARE, "authenticate with %s: no such hash in GnuTLS",
+			s->m->name);
+	if (make_nonce(s, c->nonce, e) < 0)
+		return -1;
+	s->pass = xstrdup(c->pass);
+
+	buf_init(gs2, SASL_MESSAGE_MAX);
+	gs2->secret = true;
+	if (s->m->flags & NEEDS_CB) {
+		/* RFC 5056 §7: cb-name = 1*(ALPHA / DIGIT / "." / "-") */
+		for (const char *p = c->cb_type; *p; p++)
+			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+				    (*p >= '0' && *p <= '9') || *p == '.' || *p == '-'))
+				return err_set(e, ERR_SOFTWARE,
+					"authenticate with %s: bad channel binding name",
+					s->m->name);
+		rc = buf_printf(gs2, e, "p=%s,", c->cb_type);
+	} else if (has_cb(c) && !offers_scram_plus(c->offered)) {
+		rc = buf_puts(gs2, "y,", e);
+	} else {
+		rc = buf_puts(gs2, "n,", e);
+	}
+	if (rc == 0 && has(c->authzid)) {
+		rc = buf_puts(gs2, "a=", e);
+		if (rc == 0)
+			rc = put_saslname(gs2, c->authzid, e);
+	}
+	if (rc == 0)
+		rc = buf_puts(gs2, ",", e);
+
+	buf_init(&s->bare, SASL_MESSAGE_MAX);
+	if (rc == 0)
+		rc = buf_puts(&s->bare, "n=", e);
+	if (rc == 0)
+		rc = put_saslname(&s->bare, c->user, e);
+	if (rc == 0)
+		rc = buf_printf(&s->bare, e, ",r=%s", s->nonce);
+	if (rc == 0)
+		rc = buf_append(msg, gs2->data, gs2->len, e);
+	if (rc == 0)
+		rc = buf_append(msg, s->bare.data, s->bare.len, e);
+	/* c= carries the gs2 header and, with -PLUS, the binding itself (RFC 5802 §7). */
+	if (rc == 0 && (s->m->flags & NEEDS_CB))
+		rc = buf_append(gs2, c->cb, c->cb_len, e);
+	return rc;
+}
+
+/* The first message of each client-first mechanism (unencoded) into MSG. */
+static int
+first_message(struct sasl *s, const struct sasl_creds *c, struct buf *msg, struct err *e)
+{
+	int rc = 0;
+
+	switch (s->m->id) {
+	case MECH_PLAIN:
+		/* RFC 4616 §2: [authzid] NUL authcid NUL passwd */
+		if (has(c->authzid))
+			rc = buf_puts(msg, c->authzid, e);
+		if (rc == 0)
+			rc = buf_append(msg, "", 1, e);
+		if (rc == 0)
+			rc = buf_puts(msg, c->user, e);
+		if (rc == 0)
+			rc = buf_append(msg, "", 1, e);
+		if (rc == 0)
+			rc = buf_puts(msg, c->pass, e);
+		return rc;
+	case MECH_EXTERNAL:
+		/* RFC 4422 App. A: the authzid, or nothing to be whoever the certificate
+		 * says. */
+		return has(c->authzid) ? buf_puts(msg, c->authzid, e) : 0;
+	case MECH_XOAUTH2:
+		/* Google's format: "user=" user ^A "auth=Bearer " token ^A ^A */
+		return buf_printf(msg, e, "user=%s\001auth=Bearer %s\001\001", c->user, c->token);
+	case MECH_OAUTHBEARER:
+		/* RFC 7628 §3.1: gs2-header kvsep *kvpair kvsep, where the gs2 header of RFC
+		 * 5801 carries the user as a= and no channel binding. */
+		rc = buf_puts(msg, "n,", e);
+		if (rc == 0 && (has(c->authzid) || has(c->user))) {
+			rc = buf_puts(msg, "a=", e);
+			if (rc == 0)
+				rc = put_saslname(msg, has(c->authzid) ? c->authzid : c->user, e);
+		}
+		if (rc == 0)
+			rc = buf_puts(msg, ",\001", e);
+		if (rc == 0 && has(c->host))
+			rc = buf_printf(msg, e, "host=%s\001", c->host);
+		if (rc == 0 && c->port > 0)
+			rc = buf_printf(msg, e, "port=%d\001", c->port);
+		if (rc == 0)
+			rc = buf_printf(msg, e, "auth=Bearer %s\001\001", c->token);
+		return rc;
+	default:
+		return scram_first(s, c, msg, e);
+	}
+}
+
+int
+sasl_start(struct sasl **out, const char *mech, const struct sasl_creds *c, size_t room,
+	struct buf *initial, bool *has_initial, struct err *e)
+{
+	const struct mech_info *m = mech ? mech_find(mech) : NULL;
+	struct buf msg, b64;
+
+	*out = NULL;
+	*has_initial = false;
+	initial->secret = true;
+	if (!m)
+		return err_set(e, ERR_SOFTWARE, "authenticate: unknown mechanism %.64s",
+			mech ? mech : "(none)");
+	struct sasl *s = xcalloc(1, sizeof(*s));
+	s->m = m;
+	buf_init(&s->first, 0);
+	buf_init(&s->bare, 0);
+	buf_init(&s->cbind, 0);
+	const char *why = misfit(m, c);
+	if (why) {
+		err_set(e, ERR_CONFIG, "authenticate with %s: the mechanism %s", m->name, why);
+		goto fail;
+	}
+	if ((has(c->user) && check_name(s, "user name", c->user, e) < 0) ||
+	    (has(c->authzid) && check_name(s, "authzid", c->authzid, e) < 0) ||
+	    (has(c->host) && (m->id == MECH_OAUTHBEARER) &&
+		    check_name(s, "host name", c->host, e) < 0) ||
+	    ((m->flags & NEEDS_TOKEN) && check_token(s, c->token, e) < 0))
+		goto fail;
+
+	if (m->id == MECH_LOGIN || m->id == MECH_CRAM_MD5) {
+		/* Server-first: nothing to send with AUTH. */
+		s->user = xstrdup(c->user);
+		s->pass = xstrdup(c->pass);
+		*out = s;
+		return 0;
+	}
+
+	buf_init(&msg, SASL_MESSAGE_MAX);
+	msg.secret = true;
+	buf_init(&b64, SASL_MESSAGE_MAX / 3 * 4 + 4);
+	b64.secret = true;
+	int rc = first_message(s, c, &msg, e);
+	if (rc == 0)
+		rc = sasl_base64_encode(&b64, msg.data, msg.len, e);
+	buf_fini(&msg);
+	if (rc < 0) {
+		buf_fini(&b64);
+		goto fail;
+	}
+	/* RFC 4954 §4: an empty initial response is sent as "="; one that would make the AUTH
+	 * line too long is not sent with AUTH but after the server's empty 334. */
+	size_t want = b64.len ? b64.len : 1;
+	if (want <= room) {
+		rc = b64.len ? buf_append(initial, b64.data, b64.len, e)
+			     : buf_append(initial, "=", 1, e);
+		buf_fini(&b64);
+		if (rc < 0)
+			goto fail;
+		*has_initial = true;
+	} else {
+		s->first = b64; /* keeps the ceiling and the secret mark */
+		s->pending = true;
+	}
+	/* PLAIN and EXTERNAL have said all they have to say. */
+	s->done = m->id == MECH_PLAIN || m->id == MECH_EXTERNAL;
+	*out = s;
+	return 0;
+fail:
+	sasl_free(s);
+	return -1;
+}
+
+/* Constant time, so a forged signature learns nothing from how long the check took. */
+static bool
+same_bytes(const unsigned char *a, const unsigned char *b, size_t n)
+{
+	unsigned char d = 0;
+
+	for (size_t i = 0; i < n; i++)
+		d |= (unsigned char)(a[i] ^ b[i]);
+	return d == 0;
+}
+
+/*
+ * One attribute "X=value" of a SCRAM message at P[*POS..N): its value runs to the next ','
+ * or the end. On success *POS is past the ',' (or at N).
+ */
+static bool
+scram_attr(const char *p, size_t n, size_t *pos, char name, const char **val, size_t *vlen)
+{
+	size_t i = *pos;
+
+	if (n - i < 2 || p[i] != name || p[i + 1] != '=')
+		return false;
+	i += 2;
+	const char *end = memchr(p + i, ',', n - i);
+	size_t len = end ? (size_t)(end - (p + i)) : n - i;
+	*val = p + i;
+	*vlen = len;
+	*pos = i + len + (end ? 1 : 0);
+	return true;
+}
+
+static int
+hmac(const struct sasl *s, const void *key, size_t keylen, const void *text, size_t len,
+	unsigned char *out, struct err *e)
+{
+	int r = gnutls_hmac_fast(s->mac, key, keylen, text, len, out);
+	if (r < 0)
+		return err_set(e, ERR_SOFTWARE, "authenticate with %s: HMAC: %s", s->m->name,
+			gnutls_strerror(r));
+	return 0;
+}
+
+/*
+ * RFC 5802 §3: from server-first-message to client-final-message.
+ *   SaltedPassword  := Hi(Normalize(password), salt, i)        (PBKDF2 with HMAC)
+ *   ClientKey       := HMAC(SaltedPassword, "Client Key")
+ *   StoredKey       := H(ClientKey)
+ *   AuthMessage     := client-first-message-bare + "," + server-first-message + "," +
+ *                      client-final-message-without-proof
+ *   ClientProof     := ClientKey XOR HMAC(StoredKey, AuthMessage)
+ *   ServerSignature := HMAC(HMAC(SaltedPassword, "Server Key"), AuthMessage)
+ */
+static int
+scram_server_first(struct sasl *s, const char *p, size_t n, struct buf *response, struct err *e)
+{
+	const char *name = s->m->name;
+	const char *nonce, *salt64, *iter;
+	size_t nlen, slen, ilen, pos = 0;
+	unsigned char sp[SCRAM_HASH_MAX], ck[SCRAM_HASH_MAX], sk[SCRAM_HASH_MAX];
+	unsigned char cs[SCRAM_HASH_MAX], svk[SCRAM_HASH_MAX];
+	struct buf salt, am, final;
+	int rc = -1;
+
+	if (memchr(p, '\0', n))
+		return err_set(e, ERR_PROTO, "authenticate with %s: NUL in the server's message",
+			name);
+	/* §5.1: "m" is reserved; a client that meets it MUST fail the authentication. */
+	if (n >= 2 && p[0] == 'm' && p[1] == '=')
+		return err_set(e, ERR_AUTH,
+			"authenticate with %s: the server requires an extension (m=) postie does "
+			"not know; refusing it",
+			name);
+	if (!scram_attr(p, n, &pos, 'r', &nonce, &nlen) ||
+	    !scram_attr(p, n, &pos, 's', &salt64, &slen) ||
+	    !scram_attr(p, n, &pos, 'i', &iter, &ilen))
+		return err_set(e, ERR_PROTO,
+			"authenticate with %s: the server's first message is not r=...,s=...,i=...",
+			name);
+	/* §5.1: the server's nonce is ours with its own part appended. Anything else is a
+	 * replay or someone else's exchange. */
+	size_t ours = strlen(s->nonce);
+	if (nlen <= ours || memcmp(nonce, s->nonce, ours) != 0)
+		return err_set(e, ERR_AUTH,
+			"authenticate with %s: the server's nonce does not extend ours (RFC 5802 "
+			"§5.1); refusing it",
+			name);
+	if (!nonce_ok(nonce, nlen))
+		return err_set(e, ERR_PROTO,
+			"authenticate with %s: the server's nonce has characters outside printable "
+			"ASCII",
+			name);
+	/* posit-number = %x31-39 *DIGIT: no sign, no leading zero. */
+	unsigned long count = 0;
+	for (size_t i = 0; i < ilen; i++) {
+		if (iter[i] < '0' || iter[i] > '9')
+			return err_set(e, ERR_PROTO,
+				"authenticate with %s: the iteration count is not a number", name);
+		if (count <= SCRAM_ITER_MAX)
+			count = count * 10 + (unsigned long)(iter[i] - '0');
+	}
+	if (ilen == 0)
+		return err_set(e, ERR_PROTO, "authenticate with %s: the iteration count is empty",
+			name);
+	if (count == 0 || count > SCRAM_ITER_MAX)
+		return err_set(e, ERR_AUTH,
+			"authenticate with %s: the server asks for %s%.*s iterations; postie "
+			"accepts 1 to %lu",
+			name, ilen > 12 ? "..." : "", (int)(ilen > 12 ? 12 : ilen),
+			ilen > 12 ? iter + ilen - 12 : iter, SCRAM_ITER_MAX);
+	if (iter[0] == '0')
+		return err_set(e, ERR_PROTO,
+			"authenticate with %s: the iteration count has a leading zero", name);
+
+	buf_init(&salt, SCRAM_SALT_MAX);
+	buf_init(&am, SASL_MESSAGE_MAX);
+	buf_init(&final, SASL_MESSAGE_MAX);
+	final.secret = true;
+	if (sasl_base64_decode(&salt, salt64, slen, e) < 0) {
+		err_set(e, ERR_PROTO, "authenticate with %s: the salt is not base64", name);
+		goto out;
+	}
+	if (salt.len == 0) {
+		err_set(e, ERR_PROTO, "authenticate with %s: the salt is empty", name);
+		goto out;
+	}
+
+	gnutls_datum_t key = {(unsigned char *)s->pass, (unsigned)strlen(s->pass)};
+	gnutls_datum_t sd = {(unsigned char *)salt.data, (unsigned)salt.len};
+	int r = gnutls_pbkdf2(s->mac, &key, &sd, (unsigned)count, sp, s->hlen);
+	if (r < 0) {
+		err_set(e, ERR_SOFTWARE, "authenticate with %s: PBKDF2: %s", name,
+			gnutls_strerror(r));
+		goto out;
+	}
+	/* The password is not needed again. */
+	wipe_free(s->pass);
+	s->pass = NULL;
+
+	/* client-final-message-without-proof = "c=" base64(cbind-input) ",r=" nonce */
+	if (buf_puts(&final, "c=", e) < 0 ||
+	    sasl_base64_encode(&final, s->cbind.data, s->cbind.len, e) < 0 ||
+	    buf_puts(&final, ",r=", e) < 0 || buf_append(&final, nonce, nlen, e) < 0)
+		goto out;
+	if (buf_append(&am, s->bare.data, s->bare.len, e) < 0 || buf_puts(&am, ",", e) < 0 ||
+	    buf_append(&am, p, n, e) < 0 || buf_puts(&am, ",", e) < 0 ||
+	    buf_append(&am, final.data, final.len, e) < 0)
+		goto out;
+	if (hmac(s, sp, s->hlen, "Client Key", 10, ck, e) < 0)
+		goto out;
+	r = gnutls_hash_fast((gnutls_digest_algorithm_t)s->mac, ck, s->hlen, sk);
+	if (r < 0) {
+		err_set(e, ERR_SOFTWARE, "authenticate with %s: hash: %s", name,
+			gnutls_strerror(r));
+		goto out;
+	}
+	if (hmac(s, sk, s->hlen, am.data, am.len, cs, e) < 0 ||
+	    hmac(s, sp, s->hlen, "Server Key", 10, svk, e) < 0 ||
+	    hmac(s, svk, s->hlen, am.data, am.len, s->server_sig, e) < 0)
+		goto out;
+	for (size_t i = 0; i < s->hlen; i++)
+		cs[i] ^= ck[i];
+	if (buf_puts(&final, ",p=", e) < 0 || sasl_base64_encode(&final, cs, s->hlen, e) < 0 ||
+	    sasl_base64_encode(response, final.data, final.len, e) < 0)
+		goto out;
+	rc = 0;
+out:
+	explicit_bzero(sp, sizeof(sp));
+	explicit_bzero(ck, sizeof(ck));
+	explicit_bzero(sk, sizeof(sk));
+	explicit_bzero(cs, sizeof(cs));
+	explicit_bzero(svk, sizeof(svk));
+	buf_fini(&salt);
+	buf_fini(&am);
+	buf_fini(&final);
+	return rc;
+}
+
+/* Printable text of at most SASL_FAILURE_MAX - 1 bytes from the server, for a message. */
+static void
+set_failure(struct sasl *s, const char *prefix, const char *p, size_t n)
+{
+	size_t k = (size_t)snprintf(s->failure, sizeof(s->failure), "%s", prefix);
+
+	for (size_t i = 0; i < n && k + 1 < sizeof(s->failure); i++) {
+		unsigned char ch = (unsigned char)p[i];
+		s->failure[k++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+	}
+	s->failure[k] = '\0';
+}
+
+/*
+ * RFC 5802 §7: server-final-message = (server-error / verifier) ["," extensions]. The
+ * signature proves that the server knows the password (or its SCRAM keys): without it a
+ * 235 could come from anyone who stands between us and the server.
+ */
+static int
+scram_server_final(struct sasl *s, const char *p, size_t n, struct err *e)
+{
+	const char *v;
+	size_t vlen, pos = 0;
+	struct buf sig;
+
+	if (scram_attr(p, n, &pos, 'e', &v, &vlen)) {
+		set_failure(s, "", v, vlen);
+		s->failed = true;
+		return err_set(e, ERR_AUTH, "authenticate with %s: the server refused: %s",
+			s->m->name, s->failure);
+	}
+	if (!scram_attr(p, n, &pos, 'v', &v, &vlen))
+		return err_set(e, ERR_PROTO,
+			"authenticate with %s: the server's last message is neither v= nor e=",
+			s->m->name);
+	buf_init(&sig, SCRAM_HASH_MAX);
+	bool good = sasl_base64_decode(&sig, v, vlen, NULL) == 0 && sig.len == s->hlen &&
+		    same_bytes((const unsigned char *)sig.data, s->server_sig, s->hlen);
+	buf_fini(&sig);
+	if (!good)
+		return err_set(e, ERR_AUTH,
+			"authenticate with %s: the server's signature is wrong, so it does not "
+			"know the password or something between us changed the exchange; "
+			"refusing it",
+			s->m->name);
+	s->verified = true;
+	return 0;
+}
+
+/* RFC 7628 §3.2.2: {"status":"invalid_token",...}; keep the status for the 535 message. */
+static void
+oauth_failure(struct sasl *s, const char *p, size_t n)
+{
+	static const char key[] = "\"status\"";
+	size_t at = n;
+
+	s->failed = true;
+	for (size_t i = 0; i + sizeof(key) - 1 <= n; i++)
+		if (memcmp(p + i, key, sizeof(key) - 1) == 0) {
+			at = i;
+			break;
+		}
+	if (at < n) {
+		size_t i = at + sizeof(key) - 1;
+		while (i < n && (p[i] == ' ' || p[i] == '\t'))
+			i++;
+		if (i < n && p[i] == ':') {
+			i++;
+			while (i < n && (p[i] == ' ' || p[i] == '\t'))
+				i++;
+			if (i < n && p[i] == '"') {
+				size_t j = ++i;
+				while (j < n && p[j] != '"' && p[j] != '\\' && j - i < 64)
+					j++;
+				set_failure(s, "status ", p + i, j - i);
+				return;
+			}
+		}
+	}
+	set_failure(s, "", p, n);
+}
+
+/* RFC 2195 §2: user SP hex(HMAC-MD5(password, challenge)), lower-case hex. */
+static int
+cram_md5(struct sasl *s, const char *p, size_t n, struct buf *response, struct err *e)
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char d[16];
+	char hex[33];
+	struct buf msg;
+
+	if (n == 0)
+		return err_set(e, ERR_PROTO, "authenticate with CRAM-MD5: the challenge is empty");
+	int r = gnutls_hmac_fast(GNUTLS_MAC_MD5, s->pass, strlen(s->pass), p, n, d);
+	if (r < 0)
+		return err_set(e, ERR_CONFIG,
+			"authenticate with CRAM-MD5: HMAC-MD5: %s (is GnuTLS in FIPS mode?); "
+			"choose another mechanism",
+			gnutls_strerror(r));
+	for (size_t i = 0; i < sizeof(d); i++) {
+		hex[2 * i] = digits[d[i] >> 4];
+		hex[2 * i + 1] = digits[d[i] & 15];
+	}
+	hex[32] = '\0';
+	buf_init(&msg, SASL_MESSAGE_MAX);
+	msg.secret = true;
+	int rc = buf_printf(&msg, e, "%s %s", s->user, hex);
+	if (rc == 0)
+		rc = sasl_base64_encode(response, msg.data, msg.len, e);
+	buf_fini(&msg);
+	explicit_bzero(d, sizeof(d));
+	explicit_bzero(hex, sizeof(hex));
+	return rc;
+}
+
+int
+sasl_step(struct sasl *s, const char *challenge, size_t len, struct buf *response,
+	struct err *e)
+{
+	const char *name = s->m->name;
+	struct buf msg;
+	int rc;
+
+	response->secret = true;
+	if (s->pending) {
+		/* RFC 4954 §4: after AUTH without its initial response the server asks for it
+		 * with an empty challenge. */
+		if (len != 0)
+			return err_set(e, ERR_PROTO,
+				"authenticate with %s: the server sent a challenge where it should "
+				"ask for our first message",
+				name);
+		s->pending = false;
+		rc = buf_append(response, s->first.data ? s->first.data : "", s->first.len, e);
+		buf_fini(&s->first);
+		return rc;
+	}
+	if (s->done)
+		return err_set(e, ERR_PROTO,
+			"authenticate with %s: the server sent a challenge after our last message",
+			name);
+	if (s->m->id == MECH_LOGIN) {
+		/* The challenges say "Username:" and "Password:" (in base64) or anything else;
+		 * only their order counts. */
+		const char *v = s->rounds == 0 ? s->user : s->pass;
+		s->rounds++;
+		s->done = s->rounds == 2;
+		return sasl_base64_encode(response, v, strlen(v), e);
+	}
+
+	buf_init(&msg, SASL_CHALLENGE_MAX);
+	msg.secret = true;
+	if (sasl_base64_decode(&msg, challenge, len, e) < 0) {
+		buf_fini(&msg);
+		if (s->m->id != MECH_XOAUTH2 && s->m->id != MECH_OAUTHBEARER)
+			return err_set(e, ERR_PROTO, "authenticate with %s: the challenge is not "
+				"base64", name);
+		/* An OAuth challenge only ever reports a failure: answer it anyway, so the
+		 * server can say 535. */
+		buf_init(&msg, SASL_CHALLENGE_MAX);
+		buf_append(&msg, challenge, len > 200 ? 200 : len, NULL);
+	}
+	const char *p = msg.data ? msg.data : "";
+	s->rounds++;
+	switch (s->m->id) {
+	case MECH_CRAM_MD5:
+		rc = cram_md5(s, p, msg.len, response, e);
+		s->done = true;
+		break;
+	case MECH_XOAUTH2:
+		/* Google: the error is JSON; the client answers with an empty line and the
+		 * server then says 535. */
+		oauth_failure(s, p, msg.len);
+		s->done = true;
+		rc = 0;
+		break;
+	case MECH_OAUTHBEARER:
+		/* RFC 7628 §3.2.3: the client answers a failure with a lone %x01. */
+		oauth_failure(s, p, msg.len);
+		s->done = true;
+		rc = buf_puts(response, "AQ==", e);
+		break;
+	default:
+		if (s->rounds == 1) {
+			rc = scram_server_first(s, p, msg.len, response, e);
+		} else {
+			/* The server-final-message: answered with an empty line. */
+			rc = scram_server_final(s, p, msg.len, e);
+			s->done = true;
+		}
+		break;
+	}
+	buf_fini(&msg);
+	return rc;
+}
+
+int
+sasl_finish(struct sasl *s, struct err *e)
+{
+	const char *name = s->m->name;
+
+	if (s->failed)
+		return err_set(e, ERR_AUTH,
+			"authenticate with %s: the server accepted after it reported a failure "
+			"(%s)",
+			name, s->failure);
+	if (s->m->flags & SCRAM) {
+		if (!s->verified)
+			return err_set(e, ERR_AUTH,
+				"authenticate with %s: the server accepted without proving that it "
+				"knows the password (no SCRAM server signature, RFC 5802 §5); "
+				"refusing it",
+				name);
+		return 0;
+	}
+	bool complete = !s->pending;
+	if (s->m->id == MECH_LOGIN)
+		complete = s->rounds == 2;
+	else if (s->m->id == MECH_CRAM_MD5)
+		complete = s->rounds == 1;
+	if (!complete)
+		return err_set(e, ERR_AUTH,
+			"authenticate with %s: the server accepted before the exchange was "
+			"complete",
+			name);
+	return 0;
 }

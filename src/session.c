@@ -439,6 +439,14 @@ session_send(struct session *ss, const char *sender, char *const *rcpts, size_t 
 		}
 	}
 	ss->sent++;
+	/* The server has the message: the copy goes before anything else can happen, so a
+	 * kill from here on cannot make the message go twice. */
+	if (src->copy) {
+		queue_copy_discard(src->copy);
+		src->copy = NULL;
+	}
+	if (smtp_quit_check(s, e) < 0)
+		return -1;
 	if (ss->cache && s->conn.tls) {
 		/* Keep the TLS session for the next run: a failure costs a full handshake. */
 		char *path = session_path(ss->acct, true);

@@ -77,8 +77,9 @@ int session_open(struct session *ss, const struct account *a, const char *passwo
 /*
  * One transaction: MAIL FROM SENDER, RCPT TO each of RCPTS, then SRC's message. CODES, when
  * not NULL, receives each recipient's RCPT reply code (0: not known). With LAST, QUIT goes
- * out behind the end of the data (no other transaction follows). 0 after the server's 2xx
- * to the end of the data; -1 with e set otherwise. After a failure the session may still be
+ * out behind the end of the data (no other transaction follows), and its reply must be 221
+ * (SEC-33). The moment the server's 2xx to the end of the data is read, SRC's queue copy is
+ * discarded and SRC->copy set to NULL. 0 after that 2xx; -1 with e set otherwise. After a failure the session may still be
  * usable for another transaction (ss->open); when the data was abandoned it is not.
  */
 int session_send(struct session *ss, const char *sender, char *const *rcpts, size_t n,

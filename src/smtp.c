@@ -392,8 +392,8 @@ out:
  * follows the verdict. Anything else means the replies were out of step (an extra reply
  * was taken for the verdict). A server that just closes has already given its verdict.
  */
-static int
-quit_reply(struct smtp *s, struct err *e)
+int
+smtp_quit_check(struct smtp *s, struct err *e)
 {
 	struct smtp_reply r;
 	char brief[256];
@@ -467,7 +467,8 @@ smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char 
 			goto out;
 		if (smtp_read_reply(s, &r, deadline(s->t.command), false, e) < 0)
 			goto out;
-		if (codes)
+		/* After a refused MAIL the RCPT replies (503) say nothing about the recipient. */
+		if (codes && mail_ok)
 			codes[i] = r.code;
 		if (r.code == 250 || r.code == 251 || !mail_ok)
 			continue;
@@ -535,7 +536,7 @@ bdat_reply(struct smtp *s, struct err *e)
 		smtp_reply_brief(&r, brief, sizeof(brief));
 		bool good = i == 0 ? r.code == 250
 			: i <= b->n ? r.code == 250 || r.code == 251 : r.code >= 200 && r.code <= 299;
-		if (i >= 1 && i <= b->n && b->codes)
+		if (i >= 1 && i <= b->n && b->codes && !b->mail_failed)
 			b->codes[i - 1] = r.code;
 		if (good || (b->failed && (i == 0 || i > b->n || b->mail_failed))) {
 			/* After a refusal the later replies only echo it (503, 554). */
@@ -632,7 +633,7 @@ smtp_bdat_end(struct smtp *s, struct err *e)
 		if (bdat_reply(s, e) < 0 && !b->failed)
 			return -1;
 	if (!b->failed)
-		return quit_reply(s, e);
+		return 0;
 	if (e)
 		*e = b->first;
 	return -1;
@@ -672,8 +673,6 @@ smtp_data_end(struct smtp *s, bool quit, struct err *e)
 		rc = err_set_code(e, kind_of(r.code, ERR_PERM), r.code,
 			"send message to %s: server refused it: %s", s->conn.peer,
 			smtp_reply_brief(&r, brief, sizeof(brief)));
-	if (rc == 0)
-		rc = quit_reply(s, e);
 	smtp_reply_fini(&r);
 	return rc;
 }

@@ -182,6 +182,14 @@ int smtp_data_sink(void *smtp, const char *p, size_t n, struct err *e);
  */
 int smtp_data_end(struct smtp *s, bool quit, struct err *e);
 
+/*
+ * SEC-33: when QUIT went out pipelined behind the end of the data, read its reply: it must
+ * be 221. Anything else means the replies were out of step and the verdict read may not
+ * have been the server's (ERR_PROTO). A server that just closes is fine. Called after the
+ * verdict, so the caller can record the delivery first.
+ */
+int smtp_quit_check(struct smtp *s, struct err *e);
+
 /* QUIT (when not already sent) and close. Never fails: the mail is already settled. */
 void smtp_quit(struct smtp *s);
 

@@ -291,17 +291,25 @@ submit_entry(struct session *ss, struct queue_entry *en, bool last)
 	for (size_t i = 0; i < m->nrcpts; i++)
 		if (m->rcpts[i].state == QUEUE_RCPT_PENDING)
 			rcpts[n++] = m->rcpts[i].addr;
+	struct err qe;
+	err_clear(&qe);
+	int qrc = 0;
 	source_init(&src, NULL, 0, en->fd, m->ignore_dots, NULL);
 	if (n == 0) {
-		queue_entry_retry(en, NULL, &e);
+		qrc = queue_entry_retry(en, NULL, &qe);
 		rc = 0;
 	} else if (lseek(en->fd, 0, SEEK_SET) < 0 || source_read_ahead(&src, &e) < 0) {
 		if (e.kind == ERR_NONE)
 			err_set(&e, ERR_OS, "read queued message %s: %s", en->id, strerror(errno));
-		queue_entry_retry(en, e.text, NULL);
+		qrc = queue_entry_retry(en, e.text, &qe);
 	} else if (session_send(ss, m->sender, rcpts, n, codes, &src, last, &e) == 0) {
 		log_info("queued message %s delivered", en->id);
-		queue_entry_done(en, NULL);
+		/* Recipients refused at an earlier attempt keep the entry on record in
+		 * failed/; with none, it is removed. */
+		for (size_t i = 0; i < m->nrcpts; i++)
+			if (m->rcpts[i].state == QUEUE_RCPT_PENDING)
+				queue_rcpt_note(&m->rcpts[i], QUEUE_RCPT_SENT, NULL);
+		qrc = queue_entry_retry(en, NULL, &qe);
 		rc = 0;
 	} else {
 		/* Recipients refused for good are never tried again; the others wait. */
@@ -314,10 +322,13 @@ submit_entry(struct session *ss, struct queue_entry *en, bool last)
 		}
 		warn("queued message %s: %s", en->id, e.text);
 		if (e.kind == ERR_PERM || e.kind == ERR_DATA || e.kind == ERR_PROTO)
-			queue_entry_fail(en, e.text, NULL);
+			qrc = queue_entry_fail(en, e.text, &qe);
 		else
-			queue_entry_retry(en, e.text, NULL);
+			qrc = queue_entry_retry(en, e.text, &qe);
 	}
+	/* The entry itself stays as it was (still due): only this attempt goes unrecorded. */
+	if (qrc < 0)
+		warn("queued message %s: this attempt could not be recorded: %s", en->id, qe.text);
 	source_fini(&src);
 	free(rcpts);
 	free(codes);
@@ -363,10 +374,9 @@ submit_run(const struct opts *o, int fd, struct err *e)
 		buf_fini(&d.password);
 		if (rc == 0)
 			rc = session_send(&ss, d.sender, d.rcpts.v, d.rcpts.n, NULL, &src, !more, e);
-		if (rc == 0 && d.copying) {
-			queue_copy_discard(&d.copy);
+		/* session_send dropped the copy the moment the server took the message. */
+		if (d.copying && !src.copy)
 			d.copying = false;
-		}
 		if (rc == 0 && more)
 			piggyback(&ss, &it);
 		session_close(&ss, rc < 0 ? e : NULL);

@@ -891,6 +891,49 @@ out:
 	return rc;
 }
 
+int
+tls_channel_binding(struct tls *t, const char **type, struct buf *out, struct err *e)
+{
+	gnutls_protocol_t v = gnutls_protocol_get_version(t->session);
+	gnutls_channel_binding_t kind;
+	gnutls_datum_t cb = {NULL, 0};
+	const char *name;
+
+	*type = NULL;
+	if (v == GNUTLS_TLS1_3) {
+		/* RFC 9266 §2: tls-unique is not defined for TLS 1.3; tls-exporter is. */
+		kind = GNUTLS_CB_TLS_EXPORTER;
+		name = "tls-exporter";
+	} else if (v == GNUTLS_TLS1_2) {
+		/* RFC 7627 §1 (the triple handshake): without the extended master secret a
+		 * resumed session can carry the Finished of another connection. */
+		if (!gnutls_session_ext_master_secret_status(t->session))
+			return err_set(e, ERR_TLS,
+			               "get TLS channel binding for %s: TLS 1.2 without the "
+			               "extended master secret (RFC 7627) has no safe one",
+			               t->name);
+		kind = GNUTLS_CB_TLS_UNIQUE;
+		name = "tls-unique";
+	} else {
+		return err_set(e, ERR_TLS, "get TLS channel binding for %s: not TLS 1.2 or 1.3",
+		               t->name);
+	}
+	int r = gnutls_session_channel_binding(t->session, kind, &cb);
+	if (r < 0)
+		return err_set(e, ERR_TLS, "get TLS channel binding %s for %s: %s", name, t->name,
+		               gnutls_strerror(r));
+	int rc = cb.size ? buf_append(out, cb.data, cb.size, e)
+	                 : err_set(e, ERR_TLS, "get TLS channel binding %s for %s: empty", name,
+	                           t->name);
+	if (cb.data) {
+		explicit_bzero(cb.data, cb.size);
+		gnutls_free(cb.data);
+	}
+	if (rc == 0)
+		*type = name;
+	return rc;
+}
+
 void
 tls_free(struct tls *t)
 {

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "buf.h"
 #include "err.h"
 
 struct tls_config {
@@ -60,6 +61,16 @@ int tls_save_session(struct tls *t, const char *path, struct err *e);
 
 /* "TLS1.3 AES-256-GCM" and the like, for -v; " (resumed)" when resumed. */
 const char *tls_describe(const struct tls *t);
+
+/*
+ * The channel binding for SCRAM-*-PLUS (RFC 5802 §6): with TLS 1.3 "tls-exporter" (RFC 9266:
+ * 32 bytes exported with the label "EXPORTER-Channel-Binding" and an empty context), with
+ * TLS 1.2 "tls-unique" (RFC 5929 §3.1: the first Finished message), the latter only when the
+ * extended master secret was negotiated (RFC 7627: without it a man in the middle can make
+ * two sessions share it). Sets *TYPE to the name (a static string) and appends the bytes to
+ * OUT (better a secret buffer). ERR_TLS when the session has none to give.
+ */
+int tls_channel_binding(struct tls *t, const char **type, struct buf *out, struct err *e);
 
 /* Free the session without waiting for the server (NULL is a no-op). Does not close FD. */
 void tls_free(struct tls *t);

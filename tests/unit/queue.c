@@ -927,11 +927,17 @@ test_recovery(void)
 		!exists(dir, "queue", id), "an entry without its message is removed");
 	queue_iter_fini(&it);
 
-	/* An empty copy directory (its writer was stopped before creating the message). */
+	/* An empty copy directory: its writer may be about to create the message (and then
+	 * commit), so a fresh one is left alone; one over an hour old is a stopped writer's. */
 	snprintf(p, sizeof(p), "%.1000s/tmp/20240101000000.000000-1-00000000", dir);
 	mkdir(p, 0700);
+	ok(queue_iter_start(&q, &it, &force, &e) == 0 && count(dir, "tmp") == 1 &&
+		it.set_aside == 0, "a fresh empty copy directory is left to its writer");
+	queue_iter_fini(&it);
+	struct timespec old[2] = {{time(NULL) - 7200, 0}, {time(NULL) - 7200, 0}};
+	ok(utimensat(AT_FDCWD, p, old, 0) == 0, "age it by two hours");
 	ok(queue_iter_start(&q, &it, &force, &e) == 0 && count(dir, "tmp") == 0 &&
-		it.set_aside == 0, "an empty copy directory is removed");
+		it.set_aside == 0, "an empty copy directory over an hour old is removed");
 	queue_iter_fini(&it);
 	/* Something that is not an id is not ours: left alone. */
 	snprintf(p, sizeof(p), "%.1000s/tmp/README", dir);

@@ -87,6 +87,7 @@ srv_send(gnutls_session_t s, const char *p, size_t n)
 
 /*
  * "hello\n" -> "echo hello sni=NAME\n"; "big N\n" + N bytes -> "got N sum S\n";
+ * "cb\n" -> "cb HEX\n", the server's channel binding;
  * "bye\n" -> "two\nlines\n" in one record, then close_notify.
  */
 static void
@@ -101,6 +102,29 @@ srv_script(gnutls_session_t s)
 			srv_send(s, "two\nlines\n", 10);
 			gnutls_bye(s, GNUTLS_SHUT_WR);
 			return;
+		}
+		if (strcmp(line, "cb\n") == 0) {
+			/* The server's own channel binding, computed its own way: RFC 9266's
+			 * exporter by hand for TLS 1.3, tls-unique for TLS 1.2. */
+			unsigned char v[64];
+			size_t vlen = 0;
+			gnutls_datum_t d = {NULL, 0};
+			const gnutls_channel_binding_t unique = GNUTLS_CB_TLS_UNIQUE;
+			if (gnutls_protocol_get_version(s) == GNUTLS_TLS1_3) {
+				if (gnutls_prf_rfc5705(s, 24, "EXPORTER-Channel-Binding", 0, "", 32,
+				                       (char *)v) == 0)
+					vlen = 32;
+			} else if (gnutls_session_channel_binding(s, unique, &d) == 0) {
+				vlen = d.size < sizeof(v) ? d.size : sizeof(v);
+				memcpy(v, d.data, vlen);
+			}
+			gnutls_free(d.data);
+			int n = snprintf(reply, sizeof(reply), "cb ");
+			for (size_t i = 0; i < vlen; i++)
+				n += snprintf(reply + n, sizeof(reply) - (size_t)n, "%02x", v[i]);
+			n += snprintf(reply + n, sizeof(reply) - (size_t)n, "\n");
+			srv_send(s, reply, (size_t)n);
+			continue;
 		}
 		if (strncmp(line, "big ", 4) == 0) {
 			unsigned long want = strtoul(line + 4, NULL, 10), got = 0, sum = 0;
@@ -826,6 +850,87 @@ test_resume(void)
 	finish(&r);
 }
 
+/* tls_channel_binding: client and server derive the same bytes (RFC 9266, RFC 5929). */
+static void
+test_channel_binding(void)
+{
+	static const struct {
+		const char *prio;
+		const char *type; /* NULL: refused */
+		size_t len;
+	} cases[] = {
+	    {NULL, "tls-exporter", 32},
+	    {"NORMAL:-VERS-ALL:+VERS-TLS1.2", "tls-unique", 12},
+	    {"NORMAL:-VERS-ALL:+VERS-TLS1.2:%NO_SESSION_HASH", NULL, 0},
+	};
+	struct tls_config cfg = {"localhost", ca_file, NULL, true, NULL, NULL};
+	char first[256] = "";
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct server sv = {"server.pem", cases[i].prio, SRV_SCRIPT};
+		struct run r;
+		struct buf b;
+		struct err e;
+		const char *type = "unset";
+		char line[256], want[256];
+
+		start(&r, &sv, &cfg, 3000);
+		if (!ok(r.rc == 0, "channel binding %zu: handshake (%s)", i, r.e.text)) {
+			finish(&r);
+			continue;
+		}
+		buf_init(&b, 64);
+		b.secret = true;
+		err_clear(&e);
+		int rc = tls_channel_binding(r.t, &type, &b, &e);
+		if (!cases[i].type) {
+			ok(rc == -1 && e.kind == ERR_TLS && !type && b.len == 0 &&
+			       has(&e, "extended master secret"),
+			   "TLS 1.2 without EMS: no channel binding (%s)", e.text);
+		} else {
+			ok(rc == 0 && type && strcmp(type, cases[i].type) == 0 &&
+			       b.len == cases[i].len,
+			   "%s: %zu bytes (%s)", cases[i].type, b.len, rc ? e.text : "ok");
+			int n = snprintf(want, sizeof(want), "cb ");
+			for (size_t k = 0; k < b.len; k++)
+				n += snprintf(want + n, sizeof(want) - (size_t)n, "%02x",
+				              (unsigned char)b.data[k]);
+			n += snprintf(want + n, sizeof(want) - (size_t)n, "\n");
+			ok(tls_write(r.t, "cb\n", 3, conn_clock_ms() + 2000, &e) == 0,
+			   "ask for cb");
+			ssize_t got = read_line(r.t, line, sizeof(line), &e);
+			ok_mem(line, got > 0 ? (size_t)got : 0, want, (size_t)n,
+			       "%s: the server derives the same bytes", cases[i].type);
+			if (i == 0)
+				snprintf(first, sizeof(first), "%s", want);
+		}
+		buf_fini(&b);
+		finish(&r);
+	}
+
+	/* Another session, another binding: that is the point of it. */
+	struct server sv = {"server.pem", NULL, SRV_SCRIPT};
+	struct run r;
+	struct buf b;
+	struct err e;
+	const char *type;
+	start(&r, &sv, &cfg, 3000);
+	buf_init(&b, 64);
+	bool differs = false;
+	if (r.rc == 0 && tls_channel_binding(r.t, &type, &b, &e) == 0 && b.len == 32) {
+		char hex[80];
+		int n = snprintf(hex, sizeof(hex), "cb ");
+		for (size_t k = 0; k < b.len; k++)
+			n += snprintf(hex + n, sizeof(hex) - (size_t)n, "%02x",
+			              (unsigned char)b.data[k]);
+		snprintf(hex + n, sizeof(hex) - (size_t)n, "\n");
+		differs = first[0] && strcmp(hex, first) != 0;
+	}
+	ok(differs, "tls-exporter differs between two sessions");
+	buf_fini(&b);
+	finish(&r);
+}
+
 int
 main(void)
 {
@@ -851,6 +956,7 @@ main(void)
 	test_accepts();
 	test_failures();
 	test_timeouts();
+	test_channel_binding();
 	gnutls_session_ticket_key_generate(&ticket_key);
 	test_resume();
 	return tap_done();

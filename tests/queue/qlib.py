@@ -1,0 +1,259 @@
+# qlib.py: what the queue tests share: a private temp dir per test (HOME, XDG dirs, the
+# queue_dir, the profile), running and killing postie, reading the queue directory, and
+# checks printed as TAP-style lines. A test script is run as
+#     python3 SCRIPT POSTIE_BINARY
+# and exits 0 (pass), 1 (fail) or 77 (skip). QUEUE_KEEP=1 keeps the temp dir (else it is
+# removed, also after a failure).
+
+import atexit
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from smtpsink import Sink  # noqa: E402  (the path is set just above)
+
+GENCERTS = os.path.join(HERE, '..', 'gencerts.sh')
+SUBDIRS = ('tmp', 'queue', 'failed', 'corrupt')
+
+
+class Result:
+    def __init__(self, rc, out, err, secs):
+        self.rc, self.out, self.err, self.secs = rc, out, err, secs
+
+    def __repr__(self):
+        return 'exit %s after %.2fs; stderr: %s' % (self.rc, self.secs, self.err.strip()[:600])
+
+
+class Test:
+    def __init__(self, name, root=False):
+        if len(sys.argv) < 2:
+            sys.exit('usage: %s POSTIE_BINARY' % sys.argv[0])
+        self.name = name
+        self.postie = os.path.abspath(sys.argv[1])
+        if root and os.geteuid() != 0:
+            print('1..0 # SKIP %s needs root' % name)
+            sys.exit(77)
+        self.tmp = tempfile.mkdtemp(prefix='postie-queue-%s-' % name)
+        self.home = os.path.join(self.tmp, 'home')
+        self.qdir = os.path.join(self.tmp, 'q')
+        for d in (self.home, os.path.join(self.home, '.config')):
+            os.makedirs(d, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith('POSTIE')}
+        env.update(HOME=self.home, XDG_CONFIG_HOME=os.path.join(self.home, '.config'),
+                   XDG_STATE_HOME=os.path.join(self.home, '.local', 'state'),
+                   XDG_CACHE_HOME=os.path.join(self.home, '.cache'), TZ='UTC', LC_ALL='C')
+        self.env = env
+        self.n = 0
+        self.failed = 0
+        self.children = []
+        self.sinks = []
+        self.start = time.monotonic()
+        self.certs = None
+        atexit.register(self.reap)  # also when a test dies of an exception
+        print('# %s: temp dir %s' % (name, self.tmp))
+
+    # ---- checks ----------------------------------------------------------------------
+
+    def ok(self, cond, what, detail=None):
+        self.n += 1
+        print('%s %d - %s' % ('ok' if cond else 'not ok', self.n, what))
+        if not cond:
+            self.failed += 1
+            if detail is not None:
+                for line in str(detail).splitlines():
+                    print('#   ' + line)
+        return cond
+
+    def todo(self, cond, what, detail=None):
+        """A check of a known postie issue, reported but not failing the test (TAP TODO)."""
+        self.n += 1
+        print('%s %d - %s # TODO known issue' % ('ok' if cond else 'not ok', self.n, what))
+        if not cond and detail is not None:
+            for line in str(detail).splitlines():
+                print('#   ' + line)
+        return cond
+
+    def note(self, text):
+        for line in text.splitlines():
+            print('# ' + line)
+        sys.stdout.flush()
+
+    def reap(self):
+        """Kill (by pid) every process this test started that still runs; stop the sinks."""
+        for p in self.children:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        for s in self.sinks:
+            s.stop()
+
+    def finish(self):
+        self.reap()
+        print('1..%d' % self.n)
+        print('# %s: %d checks, %d failed, %.1fs' % (self.name, self.n, self.failed,
+                                                      time.monotonic() - self.start))
+        if os.environ.get('QUEUE_KEEP'):
+            print('# kept %s' % self.tmp)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            if self.failed:
+                print('# QUEUE_KEEP=1 keeps the temp dir (queue, sink records, stderr files)')
+        sys.exit(1 if self.failed else 0)
+
+    # ---- set-up ----------------------------------------------------------------------
+
+    def sink(self, name='sink', **kw):
+        s = Sink(os.path.join(self.tmp, name), **kw)
+        self.sinks.append(s)
+        return s
+
+    def make_certs(self):
+        """The test certificates (tests/gencerts.sh); None when certtool is missing."""
+        if shutil.which('certtool') is None:
+            return None
+        d = os.path.join(self.tmp, 'certs')
+        r = subprocess.run(['sh', GENCERTS, d], capture_output=True, timeout=60)
+        if r.returncode != 0:
+            return None
+        self.certs = d
+        return d
+
+    def profile(self, port, extra='', qdir=None, path=None, account='default'):
+        """A profile for one account on the sink; written 0600, its path returned."""
+        path = path or os.path.join(self.tmp, 'profile')
+        text = ('account %s\nhost 127.0.0.1\nport %d\ntls off\nfrom sender@example.test\n'
+                'queue_dir %s\n%s' % (account, port, qdir or self.qdir, extra))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, 'w', encoding='utf-8') as f:
+            f.write(text)
+        self.profile_path = path
+        return path
+
+    def message(self, mid, size=300, name=None):
+        """A message file with Message-ID <MID@example.test> and about SIZE bytes of body."""
+        path = os.path.join(self.tmp, name or ('in-%s.txt' % mid))
+        body = []
+        n = 0
+        i = 0
+        while n < size:
+            line = 'line %06d of message %s, some words to fill it up.\n' % (i, mid)
+            if i % 7 == 3:
+                line = '.' + line  # dot-stuffing on the way, undone by the sink
+            body.append(line)
+            n += len(line)
+            i += 1
+        with open(path, 'w', encoding='utf-8') as f:
+            f.write('From: Sender <sender@example.test>\nTo: rcpt@example.test\n'
+                    'Subject: queue test %s\nMessage-ID: <%s@example.test>\n\n' % (mid, mid))
+            f.write(''.join(body))
+        return path
+
+    # ---- running postie ----------------------------------------------------------------
+
+    def argv(self, args, profile=None):
+        return [self.postie, '-C', profile or self.profile_path] + list(args)
+
+    def run(self, args, stdin=None, timeout=30, profile=None):
+        t0 = time.monotonic()
+        fin = open(stdin, 'rb') if stdin else subprocess.DEVNULL
+        try:
+            r = subprocess.run(self.argv(args, profile), stdin=fin, capture_output=True,
+                               env=self.env, timeout=timeout)
+        finally:
+            if stdin:
+                fin.close()
+        return Result(r.returncode, r.stdout.decode('utf-8', 'replace'),
+                      r.stderr.decode('utf-8', 'replace'), time.monotonic() - t0)
+
+    def send(self, mid, rcpts=('rcpt@example.test',), size=300, args=(), **kw):
+        return self.run(list(args) + list(rcpts), stdin=self.message(mid, size), **kw)
+
+    def flush(self, args=(), **kw):
+        return self.run(['-q'] + list(args), **kw)
+
+    def mailq(self, **kw):
+        return self.run(['-bp'], **kw)
+
+    def spawn(self, args, stdin=None, profile=None):
+        """Start postie; stdin is a file path, or PIPE."""
+        if stdin == subprocess.PIPE:
+            fin = subprocess.PIPE
+        else:
+            fin = open(stdin, 'rb') if stdin else subprocess.DEVNULL
+        n = len(self.children)
+        out = open(os.path.join(self.tmp, 'child%d.out' % n), 'wb+')
+        err = open(os.path.join(self.tmp, 'child%d.err' % n), 'wb+')
+        p = subprocess.Popen(self.argv(args, profile), stdin=fin, stdout=out, stderr=err,
+                             env=self.env)
+        p.err_file = err
+        if fin not in (subprocess.PIPE, subprocess.DEVNULL):
+            fin.close()
+        self.children.append(p)
+        return p
+
+    def kill9(self, p):
+        """SIGKILL one postie we started, and reap it. True when it was still running."""
+        alive = p.poll() is None
+        if alive:
+            os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+        return alive
+
+    @staticmethod
+    def child_stderr(p):
+        p.err_file.seek(0)
+        return p.err_file.read().decode('utf-8', 'replace')
+
+    # ---- the queue directory -------------------------------------------------------------
+
+    def ids(self, sub, qdir=None):
+        d = os.path.join(qdir or self.qdir, sub)
+        try:
+            return sorted(x for x in os.listdir(d) if not x.startswith('.'))
+        except FileNotFoundError:
+            return []
+
+    def state(self, qdir=None):
+        return {s: len(self.ids(s, qdir)) for s in SUBDIRS}
+
+    def envelope(self, sub, qid, qdir=None):
+        with open(os.path.join(qdir or self.qdir, sub, qid, 'envelope'), encoding='utf-8') as f:
+            return f.read()
+
+    def make_due(self, qdir=None):
+        """Set every waiting entry's next-attempt to 0 (the format is documented in
+        src/queue.h), as if its backoff had passed."""
+        for qid in self.ids('queue', qdir):
+            d = os.path.join(qdir or self.qdir, 'queue', qid)
+            with open(os.path.join(d, 'envelope'), encoding='utf-8') as f:
+                lines = f.read().split('\n')
+            lines = ['next-attempt 0' if x.startswith('next-attempt ') else x for x in lines]
+            with open(os.path.join(d, 'envelope.tmp'), 'w', encoding='utf-8') as f:
+                f.write('\n'.join(lines))
+            os.rename(os.path.join(d, 'envelope.tmp'), os.path.join(d, 'envelope'))
+
+
+def wait_for(pred, timeout=5.0, step=0.005):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+def table(rows, header):
+    """Rows of strings as an aligned text table (for the figures)."""
+    w = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    out = ['  '.join(str(h).ljust(w[i]) for i, h in enumerate(header))]
+    out.append('  '.join('-' * x for x in w))
+    for r in rows:
+        out.append('  '.join(str(c).ljust(w[i]) for i, c in enumerate(r)))
+    return '\n'.join(out)
