@@ -243,16 +243,32 @@ session_open(struct session *ss, const struct account *a, const char *password, 
 			smtp_quit(s);
 			return -1;
 		}
-		const char *mech = sasl_choose(s->caps.auth, a->auth_mech, e);
-		if (!mech) {
-			smtp_quit(s);
-			return -1;
-		}
-		if (smtp_auth(s, mech, a->user, password, e) < 0) {
-			if (e && e->kind == ERR_AUTH)
+		/* SEC-4: only the mechanisms offered under TLS; channel binding when the
+		 * session can give it (SCRAM-*-PLUS, RFC 5802 §6, RFC 9266). */
+		struct buf cb;
+		const char *cb_type = NULL;
+		buf_init(&cb, 256);
+		if (!s->conn.tls || tls_channel_binding(s->conn.tls, &cb_type, &cb, NULL) < 0)
+			buf_reset(&cb);
+		struct sasl_creds c = {
+			.user = a->user,
+			.pass = password,
+			.host = ss->host,
+			.port = port,
+			.cb = cb.len ? (const unsigned char *)cb.data : NULL,
+			.cb_len = cb.len,
+			.cb_type = cb.len ? cb_type : NULL,
+			.offered = s->caps.auth,
+		};
+		const char *mech = sasl_pick(s->caps.auth, a->auth_mech, &c, e);
+		int arc = mech ? smtp_auth(s, mech, &c, e) : -1;
+		buf_fini(&cb);
+		if (arc < 0) {
+			if (!mech || (e && e->kind == ERR_AUTH))
 				smtp_quit(s);
 			return -1;
 		}
+		log_info("authenticated with %s", mech);
 	}
 	ss->open = true;
 	return 0;

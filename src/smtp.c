@@ -202,8 +202,8 @@ smtp_read_reply(struct smtp *s, struct smtp_reply *r, int64_t dl, bool redact, s
 		size_t len;
 		if (conn_getline(&s->conn, &line, &len, SMTP_REPLY_LINE_MAX, dl, e) < 0)
 			return -1;
-		if (redact && len >= 3)
-			log_line(LOG_IN, "<redacted>", 10);
+		if (redact && len >= 3 && memcmp(line, "334", 3) == 0)
+			log_line(LOG_IN, "334 <redacted>", 14);
 		else
 			log_line(LOG_IN, line, len && line[len - 1] == '\r' ? len - 1 : len);
 		int rc = smtp_reply_feed(r, line, len, e);
@@ -315,73 +315,65 @@ smtp_starttls(struct smtp *s, const struct tls_config *cfg, const char *domain, 
 	return smtp_ehlo(s, domain, false, e);
 }
 
-/* Read an AUTH reply and turn a failure into the right kind (SEC-17). */
-static int
-auth_reply(struct smtp *s, struct smtp_reply *r, struct err *e)
-{
-	char brief[256];
-
-	if (smtp_read_reply(s, r, deadline(s->t.command), false, e) < 0)
-		return -1;
-	if (r->code == 235 || r->code == 334)
-		return 0;
-	return err_set_code(e, kind_of(r->code, ERR_AUTH), r->code,
-		"authenticate to %s: %s; check `user` and the password", s->conn.peer,
-		smtp_reply_brief(r, brief, sizeof(brief)));
-}
-
+/*
+ * AUTH MECH with the SASL exchange (RFC 4954 §4): an initial response when it fits, then one
+ * response per 334 challenge, until 235 or a refusal. Challenges and responses are shown as
+ * <redacted> (SEC-13). A mechanism that fails its own checks (a SCRAM server without the
+ * right signature) cancels with "*" and is ERR_AUTH, even after a 235 (SEC-17).
+ */
 int
-smtp_auth(struct smtp *s, const char *mech, const char *user, const char *pass, struct err *e)
+smtp_auth(struct smtp *s, const char *mech, const struct sasl_creds *c, struct err *e)
 {
 	struct smtp_reply r;
+	struct sasl *sx = NULL;
 	struct buf b;
+	char brief[256], shown[64];
+	bool has_initial = false;
 	int rc = -1;
 
 	smtp_reply_init(&r);
-	buf_init(&b, BUF_MAX_SECRET);
+	buf_init(&b, SMTP_AUTH_LINE_MAX);
 	b.secret = true;
-	if (strcmp(mech, "PLAIN") == 0) {
-		if (sasl_plain(&b, user, pass, e) < 0)
+	size_t room = SMTP_COMMAND_MAX - strlen("AUTH  \r\n") - strlen(mech);
+	if (sasl_start(&sx, mech, c, room, &b, &has_initial, e) < 0)
+		goto out;
+	snprintf(shown, sizeof(shown), "AUTH %s <redacted>", mech);
+	if ((has_initial ? smtp_command(s, SMTP_COMMAND_MAX, shown, e, "AUTH %s %s", mech, b.data)
+			 : smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "AUTH %s", mech)) < 0)
+		goto out;
+	for (;;) {
+		if (smtp_read_reply(s, &r, deadline(s->t.command), true, e) < 0)
 			goto out;
-		/* RFC 4954 §4: an initial response that would make the line too long waits for
-		 * the server's empty challenge instead. */
-		if (b.len + strlen("AUTH PLAIN \r\n") <= SMTP_COMMAND_MAX) {
-			if (smtp_command(s, SMTP_COMMAND_MAX, "AUTH PLAIN <redacted>", e,
-				    "AUTH PLAIN %s", b.data) < 0 || auth_reply(s, &r, e) < 0)
-				goto out;
-		} else {
-			if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "AUTH PLAIN") < 0 ||
-			    auth_reply(s, &r, e) < 0)
-				goto out;
+		if (r.code != 334)
+			break;
+		if (r.nlines != 1) {
+			err_set(e, ERR_PROTO, "authenticate to %s: a challenge of %zu lines",
+				s->conn.peer, r.nlines);
+			goto out;
 		}
-		if (r.code == 334 &&
-		    (smtp_command(s, SMTP_AUTH_LINE_MAX, "<redacted>", e, "%s", b.data) < 0 ||
-			    auth_reply(s, &r, e) < 0))
+		buf_reset(&b);
+		if (sasl_step(sx, r.text.data ? r.text.data : "", r.text.len, &b, e) < 0) {
+			/* RFC 4954 §4: "*" cancels the exchange; the server answers 501. */
+			struct err ignore;
+			if (smtp_command(s, SMTP_COMMAND_MAX, NULL, &ignore, "*") == 0)
+				smtp_read_reply(s, &r, deadline(s->t.command), true, &ignore);
 			goto out;
-	} else if (strcmp(mech, "LOGIN") == 0) {
-		if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "AUTH LOGIN") < 0 ||
-		    auth_reply(s, &r, e) < 0)
-			goto out;
-		const char *steps[2] = {user, pass};
-		for (int i = 0; i < 2 && r.code == 334; i++) {
-			buf_reset(&b);
-			if (sasl_base64_encode(&b, steps[i], strlen(steps[i]), e) < 0 ||
-			    smtp_command(s, SMTP_AUTH_LINE_MAX, "<redacted>", e, "%s", b.data) < 0 ||
-			    auth_reply(s, &r, e) < 0)
-				goto out;
 		}
-	} else {
-		err_set(e, ERR_CONFIG, "authenticate to %s: mechanism %s is not supported", s->conn.peer,
-			mech);
+		if (smtp_command(s, SMTP_AUTH_LINE_MAX, "<redacted>", e, "%s", b.data) < 0)
+			goto out;
+	}
+	if (r.code == 235) {
+		if (sasl_finish(sx, e) == 0)
+			rc = 0;
 		goto out;
 	}
-	if (r.code != 235) {
-		err_set_code(e, ERR_PROTO, r.code, "authenticate to %s: unexpected reply %d",
-			s->conn.peer, r.code);
-		goto out;
-	}
-	rc = 0;
+	const char *why = sasl_failure(sx);
+	err_set_code(e, kind_of(r.code, ERR_AUTH), r.code,
+		"authenticate to %s with %s: %s%s%s; check `user` and the password", s->conn.peer,
+		mech, smtp_reply_brief(&r, brief, sizeof(brief)), why ? "; the server says: " : "",
+		why ? why : "");
 out:
+	sasl_free(sx);
 	buf_fini(&b);
 	smtp_reply_fini(&r);
 	return rc;

@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "conn.h"
 #include "err.h"
+#include "sasl.h"
 
 #define SMTP_REPLY_LINE_MAX 2048 /* RFC 5321 §4.5.3.1.5 says 512; margin for real servers */
 #define SMTP_REPLY_LINES_MAX 100 /* SEC-31 */
@@ -105,7 +106,7 @@ int smtp_command(struct smtp *s, size_t max, const char *shown, struct err *e,
 
 /*
  * Flush what is queued and read the next reply before DEADLINE (conn_clock_ms time).
- * REDACT shows only the code in the transcript.
+ * REDACT shows 334 lines (SASL challenges) as "334 <redacted>" in the transcript.
  */
 int smtp_read_reply(struct smtp *s, struct smtp_reply *r, int64_t deadline, bool redact,
 	struct err *e);
@@ -135,11 +136,12 @@ int smtp_starttls(struct smtp *s, const struct tls_config *cfg, const char *doma
 	struct err *e);
 
 /*
- * AUTH with MECH ("PLAIN" or "LOGIN"). 235 ok; 535 and other 5xx: ERR_AUTH; 4xx: ERR_TEMP.
- * Arguments and continuation lines are redacted in the transcript (SEC-13).
+ * AUTH with MECH (as sasl_pick chose it) and the credentials C: the whole SASL exchange,
+ * every challenge and response redacted in the transcript (SEC-13). 235 with the mechanism
+ * complete (a SCRAM server's signature verified) is success; 535 and other 5xx, or a server
+ * that fails the mechanism's checks: ERR_AUTH (SEC-17); 4xx: ERR_TEMP.
  */
-int smtp_auth(struct smtp *s, const char *mech, const char *user, const char *pass,
-	struct err *e);
+int smtp_auth(struct smtp *s, const char *mech, const struct sasl_creds *c, struct err *e);
 
 /*
  * MAIL FROM (with MAIL_PARAMS, e.g. " SMTPUTF8", or ""), every RCPT TO and DATA: one write

@@ -145,7 +145,9 @@ check_policy(const struct account *a, struct err *e)
 	if (a->tls && !a->tls_certcheck && !a->tls_fingerprint)
 		warn("account %s: tls_certcheck off: the server's certificate is not verified",
 			a->name);
-	if (a->auth && a->auth_mech && !sasl_choose(a->auth_mech, a->auth_mech, e))
+	/* A mechanism the profile names must be one postie has, usable with a password. */
+	struct sasl_creds c = {.user = a->user, .pass = "x"};
+	if (a->auth && a->auth_mech && !sasl_pick(a->auth_mech, a->auth_mech, &c, e))
 		return -1;
 	return 0;
 }

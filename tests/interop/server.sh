@@ -177,7 +177,7 @@ write_dovecot() {
 		log_path = $dir/dovecot.log
 		ssl = no
 		disable_plaintext_auth = no
-		auth_mechanisms = plain login
+		auth_mechanisms = plain login cram-md5 scram-sha-1 scram-sha-256
 		auth_verbose = yes
 		passdb {
 		  driver = passwd-file
