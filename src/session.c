@@ -163,6 +163,11 @@ session_path(const struct account *a, bool make)
 		buf_printf(&b, NULL, "%s/.cache", home);
 	else
 		return NULL;
+	/* The cache base itself may not exist yet (a fresh account): make it too. */
+	if (make && mkdir(b.data, 0700) < 0 && errno != EEXIST) {
+		buf_fini(&b);
+		return NULL;
+	}
 	const char *parts[] = {"/postie", "/tls"};
 	for (size_t i = 0; i < 2; i++) {
 		buf_puts(&b, parts[i], NULL);
@@ -467,7 +472,9 @@ session_send(struct session *ss, const char *sender, char *const *rcpts, size_t 
 		/* Keep the TLS session for the next run: a failure costs a full handshake. */
 		char *path = session_path(ss->acct, true);
 		struct err se;
-		if (path && tls_save_session(s->conn.tls, path, &se) < 0)
+		if (!path)
+			log_info("keep TLS session: no cache folder (HOME, XDG_CACHE_HOME)");
+		else if (tls_save_session(s->conn.tls, path, &se) < 0)
 			log_info("%s", se.text);
 		free(path);
 	}

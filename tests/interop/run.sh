@@ -553,7 +553,7 @@ sc_added_headers() {
 sc_resume() {
 	local d=$work/$sc
 	std_profile "$d/profile"
-	mkdir -p "$d/cache"
+	# The cache folder does not exist yet: postie makes it (a fresh account has none).
 	msg "$d/in" resume-bob@example.org "TLS session resumption"
 	XDG_CACHE_HOME=$d/cache send "$d/in" -v -C "$d/profile" resume-bob@example.org
 	expect_rc 0 || return
