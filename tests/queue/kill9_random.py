@@ -52,6 +52,10 @@ def scenario(t, rng, name, rows):
             continue
         time.sleep(delay)
         killed = t.kill9(p)
+        # The killed postie's last data may still be on its way to the sink: let the sink
+        # answer it as configured (a refusal) before it starts accepting, or the test itself
+        # would make a duplicate that no postie could avoid.
+        s.wait_idle()
         before = t.state(qdir)
         s.configure(refuse=0)
         f = t.flush(profile=prof)

@@ -150,6 +150,14 @@ class Sink:
             for ev in self.sent.values():
                 ev.clear()
 
+    def wait_idle(self, timeout=10.0):
+        """Wait until every connection so far has ended: what a killed client left in flight
+        is answered under the old configuration, before a test changes it."""
+        end = time.monotonic() + timeout
+        for t in list(self.threads):
+            t.join(max(0.0, end - time.monotonic()))
+        return not any(t.is_alive() for t in self.threads)
+
     def wait_reached(self, step, timeout=10.0):
         return self.reached[step].wait(timeout)
 
