@@ -618,10 +618,13 @@ check_dir(int fd, const char *path, const char *sub, struct err *e)
 static int
 open_sub(struct queue *q, const char *name, bool create, int *fd, struct err *e)
 {
-	if (create && mkdirat(q->root, name, 0700) < 0 && errno != EEXIST)
-		return err_set(e, ERR_OS, "make queue directory %s/%s: %s", q->path, name,
-			strerror(errno));
 	*fd = openat(q->root, name, DIR_FLAGS);
+	if (*fd < 0 && errno == ENOENT && create) {
+		if (mkdirat(q->root, name, 0700) < 0 && errno != EEXIST)
+			return err_set(e, ERR_OS, "make queue directory %s/%s: %s", q->path,
+				name, strerror(errno));
+		*fd = openat(q->root, name, DIR_FLAGS);
+	}
 	if (*fd < 0) {
 		if (errno == ENOENT && !create)
 			return 0;
@@ -643,9 +646,13 @@ queue_open(struct queue *q, const char *path, bool create, struct err *e)
 		return err_set(e, ERR_CONFIG,
 			"open queue: no queue_dir and no $HOME; set queue_dir");
 	q->path = xstrdup(path);
-	if (create && make_dirs(path, e) < 0)
-		goto fail;
+	/* The usual case is a queue that exists: open it first, make the path only if not. */
 	q->root = open(path, DIR_FLAGS & ~O_NOFOLLOW);
+	if (q->root < 0 && errno == ENOENT && create) {
+		if (make_dirs(path, e) < 0)
+			goto fail;
+		q->root = open(path, DIR_FLAGS & ~O_NOFOLLOW);
+	}
 	if (q->root < 0) {
 		if (errno == ENOENT && !create)
 			return 0;
