@@ -1006,9 +1006,14 @@ recover_one(struct queue_iter *it, const char *id)
 		return;
 	int fd = openat(dir, MESSAGE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
-		/* No message yet: most likely its writer is between mkdir and creating it, and
-		 * may be about to commit. Only remains older than an hour are cleaned. */
-		if (errno == ENOENT && fstat(dir, &st) == 0 && st.st_mtime + TMP_STALE < now(q))
+		/* No message. A writer creates its message before anything else, and a
+		 * removal unlinks it first: an envelope without a message is an interrupted
+		 * removal, cleaned now. An empty directory may be a writer between mkdir and
+		 * creating its message (and about to commit): left alone unless an hour old. */
+		bool gone = errno == ENOENT;
+		bool removal = gone && (faccessat(dir, ENVELOPE, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ||
+			faccessat(dir, ENVELOPE_NEW, F_OK, AT_SYMLINK_NOFOLLOW) == 0);
+		if (removal || (gone && fstat(dir, &st) == 0 && st.st_mtime + TMP_STALE < now(q)))
 			remove_remains(q->tmp, id, dir);
 		close(dir);
 		return;

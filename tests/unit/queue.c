@@ -939,6 +939,16 @@ test_recovery(void)
 	ok(queue_iter_start(&q, &it, &force, &e) == 0 && count(dir, "tmp") == 0 &&
 		it.set_aside == 0, "an empty copy directory over an hour old is removed");
 	queue_iter_fini(&it);
+	/* An envelope without its message can only be a removal that was cut short (a writer
+	 * makes its message first): cleaned at once, however fresh. */
+	mkdir(p, 0700);
+	char envp[PATH_MAX * 2];
+	snprintf(envp, sizeof(envp), "%.1000s/envelope", p);
+	int efd = open(envp, O_WRONLY | O_CREAT, 0600);
+	close(efd);
+	ok(queue_iter_start(&q, &it, &force, &e) == 0 && count(dir, "tmp") == 0 &&
+		it.set_aside == 0, "the rest of a cut-short removal in tmp/ is removed");
+	queue_iter_fini(&it);
 	/* Something that is not an id is not ours: left alone. */
 	snprintf(p, sizeof(p), "%.1000s/tmp/README", dir);
 	int fd = open(p, O_WRONLY | O_CREAT, 0600);
