@@ -420,6 +420,16 @@ session_send(struct session *ss, const char *sender, char *const *rcpts, size_t 
 
 	if (!ss->open)
 		return err_set(e, ERR_SOFTWARE, "send message: the session is not open");
+	if (ss->dirty) {
+		/* The last transaction failed part-way: start afresh (RFC 5321 §4.1.1.5). */
+		smtp_rset(s);
+		ss->dirty = false;
+		if (s->conn.fd < 0) {
+			ss->open = false;
+			return err_set(e, ERR_TEMP, "send message to %s: RSET failed; the connection "
+				"is closed", ss->host);
+		}
+	}
 	const char *utf8 = needs_smtputf8(sender, rcpts, n);
 	if (utf8 && !(s->caps.bits & SMTP_CAP_SMTPUTF8))
 		/* SEC-25: an address the server cannot take as UTF-8 is not sent mangled. */
@@ -431,19 +441,21 @@ session_send(struct session *ss, const char *sender, char *const *rcpts, size_t 
 		/* With one recipient the data follows the envelope in the same write: a
 		 * refused sole recipient leaves nothing to deliver. With more, one refusal must
 		 * stop the transaction before any data (SEC-38). */
-		if (smtp_bdat_begin(s, sender, params, rcpts, n, codes, n > 1, e) < 0)
+		if (smtp_bdat_begin(s, sender, params, rcpts, n, codes, n > 1, e) < 0) {
+			ss->open = ss->dirty = s->conn.fd >= 0;
 			return -1;
+		}
 		if (send_bdat(s, src, last, e) < 0) {
 			/* A refusal after the last chunk leaves the session in step; anything
 			 * else abandons the transaction (SEC-30). */
 			if (!(s->bdat.last_sent && s->bdat.failed))
 				smtp_abandon(s);
-			ss->open = s->conn.fd >= 0;
+			ss->open = ss->dirty = s->conn.fd >= 0;
 			return -1;
 		}
 	} else {
 		if (smtp_envelope(s, sender, params, rcpts, n, codes, e) < 0) {
-			ss->open = s->conn.fd >= 0;
+			ss->open = ss->dirty = s->conn.fd >= 0;
 			return -1;
 		}
 		if (send_data(s, src, e) < 0) {
@@ -454,7 +466,7 @@ session_send(struct session *ss, const char *sender, char *const *rcpts, size_t 
 			return -1;
 		}
 		if (smtp_data_end(s, last, e) < 0) {
-			ss->open = s->conn.fd >= 0 && e && e->kind != ERR_TEMP &&
+			ss->open = ss->dirty = s->conn.fd >= 0 && e && e->kind != ERR_TEMP &&
 				e->kind != ERR_PROTO;
 			return -1;
 		}

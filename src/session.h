@@ -64,6 +64,7 @@ struct session {
 	char *host;   /* A-label form of acct->host */
 	char *cache;  /* the TLS session cache file, or NULL */
 	bool open;    /* greeted, TLS and AUTH done, ready for MAIL */
+	bool dirty;   /* a transaction failed part-way: RSET before the next */
 	unsigned sent; /* transactions completed */
 };
 

@@ -51,6 +51,26 @@ def piggyback(t):
          t.state(qdir))
 
 
+def after_refusal(t):
+    """An entry refused part-way (a recipient 550) leaves its transaction open on the
+    server; the next entry of the same flush starts afresh with RSET on the same session."""
+    s = t.sink('sink-rset')
+    qdir = t.tmp + '/q-rset'
+    prof = t.profile(s.port, qdir=qdir, path=t.tmp + '/profile-rset')
+    queue_some(t, s, prof, ['rset-bad'], rcpt='gone@example.test')
+    queue_some(t, s, prof, ['rset-good'])
+    s.configure(reject=['gone@example.test'])
+    n0 = len(s.sessions)
+    f = t.flush(profile=prof)
+    sess = s.sessions[n0:]
+    t.ok(sent(s, 'rset-good') == 1 and sent(s, 'rset-bad') == 0,
+         'after a refusal: the next entry is delivered on the same flush', (f, sess))
+    t.ok(len(sess) == 1 and sess[0].count('RSET') == 1 and sess[0].count('MAIL') == 2,
+         'after a refusal: one session, RSET between the two transactions', sess)
+    t.ok(t.state(qdir)['failed'] == 1 and t.state(qdir)['queue'] == 0,
+         'after a refusal: the refused entry is in failed/, nothing waits', t.state(qdir))
+
+
 def accounts(t):
     s1 = t.sink('sink-acc1')
     s2 = t.sink('sink-acc2')
@@ -219,6 +239,7 @@ def bcc(t):
 def main():
     t = Test('flush')
     piggyback(t)
+    after_refusal(t)
     accounts(t)
     select(t)
     expiry(t)

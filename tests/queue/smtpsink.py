@@ -357,6 +357,10 @@ class Connection:
                 self.line()
             self.send('235 2.7.0 ok')
         elif verb == 'MAIL':
+            if self.mail_from is not None:
+                # As Postfix: a transaction in progress needs RSET (or its end) first.
+                self.send('503 5.5.1 Error: nested MAIL command')
+                return True
             self.txn += 1
             self.reset()
             self.hold('mail', self.txn)
