@@ -32,10 +32,6 @@
 
 #include <gnutls/crypto.h>
 
-/* What postie implements, in order of preference. */
-static const char *const supported[] = {"PLAIN", "LOGIN"};
-#define NSUPPORTED (sizeof(supported) / sizeof(supported[0]))
-
 /* Whether the space-separated list LIST holds NAME, compared without regard to case. */
 static bool
 list_has(const char *list, const char *name)
@@ -77,55 +73,6 @@ list_words(const char *list, char *out, size_t size)
 		out[k] = '\0';
 		p += len;
 	}
-}
-
-const char *
-sasl_choose(const char *offered, const char *wanted, struct err *e)
-{
-	char words[300];
-
-	if (!offered)
-		offered = "";
-	if (wanted && *wanted) {
-		const char *mech = NULL;
-		for (size_t i = 0; i < NSUPPORTED; i++)
-			if (strcasecmp(wanted, supported[i]) == 0)
-				mech = supported[i];
-		if (!mech) {
-			err_set(e, ERR_CONFIG,
-				"choose AUTH mechanism: mechanism %s is not supported yet "
-				"(postie supports PLAIN, LOGIN)",
-				wanted);
-			return NULL;
-		}
-		if (list_has(offered, mech))
-			return mech;
-		list_words(offered, words, sizeof(words));
-		if (!words[0])
-			err_set(e, ERR_PERM,
-				"choose AUTH mechanism: the server offers no AUTH mechanism; "
-				"set auth off if it needs no login");
-		else
-			err_set(e, ERR_PERM,
-				"choose AUTH mechanism: server offers only %s; the profile asks "
-				"for %s (set auth on to let postie choose)",
-				words, mech);
-		return NULL;
-	}
-	for (size_t i = 0; i < NSUPPORTED; i++)
-		if (list_has(offered, supported[i]))
-			return supported[i];
-	list_words(offered, words, sizeof(words));
-	if (!words[0])
-		err_set(e, ERR_PERM,
-			"choose AUTH mechanism: the server offers no AUTH mechanism; "
-			"set auth off if it needs no login");
-	else
-		err_set(e, ERR_PERM,
-			"choose AUTH mechanism: server offers only %s; "
-			"postie supports PLAIN, LOGIN",
-			words);
-	return NULL;
 }
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

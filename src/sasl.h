@@ -35,15 +35,6 @@
 #include "buf.h"
 #include "err.h"
 
-/*
- * Choose the mechanism: WANTED (upper case) when set, else the first of PLAIN, LOGIN that
- * OFFERED (the server's space-separated AUTH list, any case) holds. Returns the mechanism
- * name (a static string) or NULL with e set: ERR_CONFIG when WANTED is one postie does not
- * implement, ERR_PERM when the server offers nothing usable (the message lists what it
- * offers). Kept for the PLAIN/LOGIN-only caller; sasl_pick is the full choice.
- */
-const char *sasl_choose(const char *offered, const char *wanted, struct err *e);
-
 /* Append base64 of N bytes at P to OUT. */
 int sasl_base64_encode(struct buf *out, const void *p, size_t n, struct err *e);
 

@@ -1,7 +1,7 @@
 /*
  * Unit tests for src/sasl.c: the RFC 4648 §10 base64 vectors both ways, strict decoding
- * (RFC 4648 §3.3, §3.5), the RFC 4616 PLAIN example, choosing a mechanism (sasl_choose: only
- * PLAIN and LOGIN; sasl_pick: the automatic order, CRAM-MD5 last, SEC-12), and the step API
+ * (RFC 4648 §3.3, §3.5), the RFC 4616 PLAIN example, choosing a mechanism (sasl_pick: the
+ * automatic order, CRAM-MD5 last, SEC-12), and the step API
  * against the RFCs' examples: SCRAM-SHA-1 (RFC 5802 §5), SCRAM-SHA-256 (RFC 7677 §3),
  * CRAM-MD5 (RFC 2195 §2), PLAIN (RFC 4616 §4), OAUTHBEARER (RFC 7628 §4.1), XOAUTH2,
  * EXTERNAL (RFC 4422 App. A), with servers that fail SCRAM's checks (forged signature, foreign
@@ -181,70 +181,6 @@ test_plain(void)
 	buf_init(&b, 10);
 	ok(sasl_plain(&b, "tim", "tanstaaftanstaaf", &e) == -1, "PLAIN: ceiling respected");
 	buf_fini(&b);
-}
-
-static void
-test_choose(void)
-{
-	static const struct {
-		const char *offered;
-		const char *wanted;
-		const char *want;       /* NULL: error */
-		enum err_kind kind;
-		const char *text;       /* part of the message */
-	} cases[] = {
-		{"PLAIN LOGIN", NULL, "PLAIN", ERR_NONE, NULL},
-		{"LOGIN PLAIN", NULL, "PLAIN", ERR_NONE, NULL},
-		{"login", NULL, "LOGIN", ERR_NONE, NULL},
-		{"CRAM-MD5 LOGIN", NULL, "LOGIN", ERR_NONE, NULL},
-		{"  plain\tcram-md5 ", NULL, "PLAIN", ERR_NONE, NULL},
-		{"PLAINX LOGINY", NULL, NULL, ERR_PERM, "server offers only PLAINX LOGINY"},
-		{"XPLAIN", NULL, NULL, ERR_PERM, "postie supports PLAIN, LOGIN"},
-		{"CRAM-MD5 DIGEST-MD5", NULL, NULL, ERR_PERM,
-			"choose AUTH mechanism: server offers only CRAM-MD5 DIGEST-MD5; "},
-		{"SCRAM-SHA-256   XOAUTH2", NULL, NULL, ERR_PERM,
-			"server offers only SCRAM-SHA-256 XOAUTH2;"},
-		{"", NULL, NULL, ERR_PERM, "offers no AUTH mechanism"},
-		{NULL, NULL, NULL, ERR_PERM, "offers no AUTH mechanism"},
-		{"", "", NULL, ERR_PERM, "offers no AUTH mechanism"},
-		{"PLAIN LOGIN", "LOGIN", "LOGIN", ERR_NONE, NULL},
-		{"plain login", "PLAIN", "PLAIN", ERR_NONE, NULL},
-		{"PLAIN LOGIN", "login", "LOGIN", ERR_NONE, NULL},
-		{"PLAIN", "LOGIN", NULL, ERR_PERM,
-			"server offers only PLAIN; the profile asks for LOGIN"},
-		{"PLAIN LOGIN CRAM-MD5", "CRAM-MD5", NULL, ERR_CONFIG,
-			"mechanism CRAM-MD5 is not supported yet (postie supports PLAIN, LOGIN)"},
-		{"XOAUTH2", "XOAUTH2", NULL, ERR_CONFIG, "mechanism XOAUTH2 is not supported yet"},
-		{"", "GSSAPI", NULL, ERR_CONFIG, "mechanism GSSAPI is not supported yet"},
-	};
-
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct err e;
-		err_clear(&e);
-		const char *got = sasl_choose(cases[i].offered, cases[i].wanted, &e);
-		if (cases[i].want) {
-			ok(got && strcmp(got, cases[i].want) == 0, "choose [%s] wanted %s: %s",
-				cases[i].offered ? cases[i].offered : "(null)",
-				cases[i].wanted ? cases[i].wanted : "-", got ? got : e.text);
-		} else {
-			ok(!got && e.kind == cases[i].kind && strstr(e.text, cases[i].text),
-				"choose [%s] wanted %s: refused: %s",
-				cases[i].offered ? cases[i].offered : "(null)",
-				cases[i].wanted ? cases[i].wanted : "-", e.text);
-		}
-	}
-
-	/* A long, hostile list: the message is cut, never overrun, and has no control bytes. */
-	char big[4000];
-	memset(big, 'A', sizeof(big) - 1);
-	big[sizeof(big) - 1] = '\0';
-	for (size_t i = 50; i < sizeof(big) - 1; i += 60)
-		big[i] = ' ';
-	big[10] = '\x1b';
-	struct err e;
-	ok(!sasl_choose(big, NULL, &e) && e.kind == ERR_PERM && strlen(e.text) < sizeof(e.text) &&
-		   !strchr(e.text, '\x1b'),
-		"a long list with an escape byte: refused, message bounded and clean");
 }
 
 /* ---- the step API ---- */
@@ -909,7 +845,6 @@ main(void)
 	test_roundtrip();
 	test_decode_errors();
 	test_plain();
-	test_choose();
 	test_scram_vectors();
 	test_scram_refusals();
 	test_scram_binding();
