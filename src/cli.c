@@ -180,6 +180,6 @@ cli_usage(FILE *f)
 	      "      --version      print the version\n"
 	      "      --help         print this help\n"
 	      "\n"
-	      "Exit status: 0 delivered; 75 try again later; see postie(1).\n",
+	      "Exit status: 0 delivered or queued; 75 try again later; see postie(1).\n",
 		f);
 }
