@@ -248,6 +248,17 @@ sc_implicit_tls() {
 	expect_message implicit-bob@example.org "$d/in"
 	# Left to choose, postie takes the strongest mechanism both sides have (issue 5).
 	log_has 'postfix/submissions/smtpd.*client=.*sasl_method=SCRAM-SHA-256, sasl_username=alice$' "AUTH SCRAM-SHA-256 chosen on the implicit-TLS port"
+	# PLAIN and LOGIN on the implicit-TLS port too, byte-exact.
+	local m
+	for m in plain login; do
+		sed "s/^auth .*/auth $m/" "$d/profile" > "$d/profile-$m"
+		chmod 0600 "$d/profile-$m"
+		msg "$d/in-$m" "implicit-$m@example.org" "implicit TLS, AUTH $m"
+		send "$d/in-$m" -C "$d/profile-$m" -a tls "implicit-$m@example.org"
+		expect_rc 0 || continue
+		expect_message "implicit-$m@example.org" "$d/in-$m"
+		log_has "postfix/submissions/smtpd.*client=.*sasl_method=${m^^}, sasl_username=alice\$" "AUTH ${m^^} on the implicit-TLS port"
+	done
 }
 
 # Every mechanism Dovecot offers here, named in the profile, authenticates for real; left
