@@ -3,7 +3,7 @@
 # quick when everything is already there.
 set -eu
 pkgs="meson ninja-build pkg-config gcc libc6-dev libgnutls28-dev libidn2-dev libpopt-dev
-gnutls-bin scdoc python3 postfix dovecot-core"
+gnutls-bin scdoc python3 postfix dovecot-core strace"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
