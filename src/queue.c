@@ -8,6 +8,7 @@
  * retry, failure) is synced: the files first, then the renames, then the directories that
  * the renames changed, so after a crash an entry is either whole in its place or not there.
  */
+#define _GNU_SOURCE /* splice, copy_file_range */
 #include "queue.h"
 
 #include <dirent.h>
@@ -882,6 +883,45 @@ queue_copy_write(struct queue_copy *c, const void *p, size_t n, struct err *e)
 	}
 	c->size += n;
 	return 0;
+}
+
+ssize_t
+queue_copy_pull(struct queue_copy *c, int fd, size_t max)
+{
+	struct stat st;
+
+	if (c->failed.kind != ERR_NONE || c->fd < 0 || c->complete || fstat(fd, &st) < 0)
+		return -2;
+	/* The bytes go from FD to the copy inside the kernel (a pipe's pages are moved, a
+	 * file's are copied), so a large message costs one call per MAX, not per read. */
+	loff_t off = (loff_t)c->size;
+	ssize_t r;
+	if (S_ISFIFO(st.st_mode))
+		r = splice(fd, NULL, c->fd, &off, max, SPLICE_F_MOVE);
+	else if (S_ISREG(st.st_mode))
+		r = copy_file_range(fd, NULL, c->fd, &off, max, 0);
+	else
+		return -2;
+	if (r < 0) {
+		int err = errno;
+		/* Out of room: the copy is lost (the commit will say "queue full"), the
+		 * delivery goes on reading FD itself. Anything else: read the plain way. */
+		if (err == ENOSPC || err == EDQUOT || err == EFBIG)
+			write_error(&c->failed, c->q, "write queue copy", c->id, err);
+		return -2;
+	}
+	c->size += (uint64_t)r;
+	return r;
+}
+
+ssize_t
+queue_copy_read(struct queue_copy *c, uint64_t off, void *p, size_t n)
+{
+	for (;;) {
+		ssize_t r = pread(c->fd, p, n, (off_t)off);
+		if (r >= 0 || errno != EINTR)
+			return r;
+	}
 }
 
 int

@@ -73,6 +73,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 #include <time.h>
 #include "buf.h"
 #include "err.h"
@@ -210,6 +211,18 @@ int queue_copy_begin(struct queue *q, struct queue_copy *c, struct err *e);
  * streaming to the server may ignore this result until it needs the copy.
  */
 int queue_copy_write(struct queue_copy *c, const void *p, size_t n, struct err *e);
+
+/*
+ * Move up to MAX bytes of FD (a pipe or a regular file) onto the end of the copy inside the
+ * kernel (splice, copy_file_range), for the caller to read back with queue_copy_read: the
+ * copy then costs no write per read. Returns the count (0: FD's end), or -2 when it cannot
+ * be done (another kind of FD, the call unsupported, the copy already failed or just failed
+ * for want of space, which the commit reports): the caller reads FD itself then.
+ */
+ssize_t queue_copy_pull(struct queue_copy *c, int fd, size_t max);
+
+/* Read N bytes of the copy's message at offset OFF (pread). The count, or -1 (errno). */
+ssize_t queue_copy_read(struct queue_copy *c, uint64_t off, void *p, size_t n);
 
 /*
  * The input has been read to its end: write the envelope (still in tmp/, no fsync) from M's

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "buf.h"
 #include "err.h"
 #include "profile.h"
@@ -34,6 +35,9 @@ struct source {
 	bool ignore_dots;        /* -i: a line of "." is data, not the end */
 	unsigned long long size; /* the message size, exact once complete (RFC 1870 §3) */
 	struct queue_copy *copy; /* every byte read from FD is also written here, or NULL */
+	bool pulling;            /* FD's bytes go into the copy in the kernel and are read back */
+	bool no_pull;            /* that cannot be done: read FD and write the copy */
+	uint64_t pull_off;       /* when pulling: the copy's offset of the next byte to give */
 	const struct queue_meta *meta; /* the copy's envelope, written once complete */
 };
 
