@@ -1051,8 +1051,12 @@ recover_one(struct queue_iter *it, const char *id)
 		 * removal, cleaned now. An empty directory may be a writer between mkdir and
 		 * creating its message (and about to commit): left alone unless an hour old. */
 		bool gone = errno == ENOENT;
+		/* The checks are not one step: a writer may create its message, then its
+		 * envelope, between them. Since the message always comes first, a message that
+		 * is still missing after an envelope was seen settles it. */
 		bool removal = gone && (faccessat(dir, ENVELOPE, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ||
-			faccessat(dir, ENVELOPE_NEW, F_OK, AT_SYMLINK_NOFOLLOW) == 0);
+			faccessat(dir, ENVELOPE_NEW, F_OK, AT_SYMLINK_NOFOLLOW) == 0) &&
+			faccessat(dir, MESSAGE, F_OK, AT_SYMLINK_NOFOLLOW) != 0;
 		if (removal || (gone && fstat(dir, &st) == 0 && st.st_mtime + TMP_STALE < now(q)))
 			remove_remains(q->tmp, id, dir);
 		close(dir);
