@@ -449,6 +449,26 @@ put(struct lex *x, char c)
 	x->t[x->n - 1].len++;
 }
 
+/*
+ * Inside a comment, quoted string or literal: folding (CRLF or LF before WSP) is taken out
+ * and any other control character but HT refused. 1 when a fold was skipped, 0 for an
+ * ordinary byte C, -1 (lex_fail) for a control character.
+ */
+static int
+lex_text_byte(struct lex *x, unsigned char c)
+{
+	if (c == '\r' || c == '\n') {
+		size_t f = fold_len(x, x->pos);
+		if (!f)
+			return lex_fail(x, "control character");
+		x->pos += f;
+		return 1;
+	}
+	if (is_ctl(c) && c != '\t')
+		return lex_fail(x, "control character");
+	return 0;
+}
+
 /* Skip a comment (nested, with quoted-pairs: RFC 5322 §3.2.2) starting at x->pos. */
 static int
 lex_comment(struct lex *x)
@@ -457,15 +477,11 @@ lex_comment(struct lex *x)
 
 	while (x->pos < x->len) {
 		unsigned char c = (unsigned char)x->v[x->pos];
-		if (c == '\r' || c == '\n') {
-			size_t f = fold_len(x, x->pos);
-			if (!f)
-				return lex_fail(x, "control character");
-			x->pos += f;
+		int k = lex_text_byte(x, c);
+		if (k < 0)
+			return -1;
+		if (k > 0)
 			continue;
-		}
-		if (is_ctl(c) && c != '\t')
-			return lex_fail(x, "control character");
 		x->pos++;
 		if (c == '(') {
 			depth++;
@@ -495,15 +511,11 @@ lex_delimited(struct lex *x, int type, char close)
 	put(x, x->v[x->pos++]);
 	while (x->pos < x->len) {
 		unsigned char c = (unsigned char)x->v[x->pos];
-		if (c == '\r' || c == '\n') {
-			size_t f = fold_len(x, x->pos);
-			if (!f)
-				return lex_fail(x, "control character");
-			x->pos += f;
+		int k = lex_text_byte(x, c);
+		if (k < 0)
+			return -1;
+		if (k > 0)
 			continue;
-		}
-		if (is_ctl(c) && c != '\t')
-			return lex_fail(x, "control character");
 		x->pos++;
 		if (type == TOK_LITERAL && (c == ' ' || c == '\t'))
 			continue;
