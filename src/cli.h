@@ -17,7 +17,21 @@ struct opts {
 	bool verbose;        /* -v / -d / --debug */
 	bool version;        /* --version */
 	bool help;           /* --help */
-	enum cli_mode { CLI_SEND = 0, CLI_FLUSH, CLI_LIST } mode; /* -bm; -q / --flush; -bp */
+	/* -bm; -q / --flush; -bp; -bs; -bv; -bi (newaliases); --pretend; --serverinfo */
+	enum cli_mode {
+		CLI_SEND = 0, CLI_FLUSH, CLI_LIST, CLI_SERVE, CLI_VERIFY, CLI_NEWALIASES,
+		CLI_PRETEND, CLI_SERVERINFO,
+	} mode;
+	char *dsn_notify;    /* -N: NULL, "NEVER" or a list of SUCCESS,FAILURE,DELAY (upper case) */
+	char *dsn_ret;       /* -R: NULL, "FULL" or "HDRS" */
+	char *envid;         /* -V: the DSN envelope id (RFC 3461 ENVID), NULL: none */
+	int body;            /* -B: 0 not given, 7 (7BIT), 8 (8BITMIME) */
+	bool read_envelope_from; /* --read-envelope-from: the envelope sender from From */
+	/* msmtp's long options for profile commands (--host=H, --port=N, --tls=on, ...), in the
+	 * order given: applied over the chosen account with profile_apply (NAME is the profile
+	 * command). */
+	struct cli_override { char *name; char *value; } *overrides;
+	size_t noverrides;
 	char *queue_rcpt;    /* -qR: only entries with a recipient containing this */
 	char *queue_id;      /* -qI: only entries whose id contains this */
 	char **rcpts;        /* operands, owned */

@@ -6,6 +6,9 @@
  */
 #include "profile.h"
 
+#include "buf.h"
+#include "secret.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -32,10 +35,10 @@
  * drives inheritance (copy what the parent set), comparison and freeing, so that adding a
  * setting is one line here and one in the command table below.
  */
-enum ftype { F_STR, F_BOOL, F_INT };
+enum ftype { F_STR, F_BOOL, F_INT, F_PORTS };
 
 struct field {
-	unsigned bit;
+	uint64_t bit;
 	enum ftype type;
 	size_t off;
 };
@@ -45,6 +48,8 @@ struct field {
 static const struct field fields[] = {
 	FIELD(PROFILE_SET_HOST, F_STR, host),
 	FIELD(PROFILE_SET_PORT, F_INT, port),
+	FIELD(PROFILE_SET_PORT, F_PORTS, ports),
+	FIELD(PROFILE_SET_PORT, F_INT, nports),
 	FIELD(PROFILE_SET_FROM, F_STR, from),
 	FIELD(PROFILE_SET_DOMAIN, F_STR, domain),
 	FIELD(PROFILE_SET_USER, F_STR, user),
@@ -63,6 +68,33 @@ static const struct field fields[] = {
 	FIELD(PROFILE_SET_QUEUE, F_BOOL, queue),
 	FIELD(PROFILE_SET_QUEUE_DIR, F_STR, queue_dir),
 	FIELD(PROFILE_SET_QUEUE_LIFETIME, F_INT, queue_lifetime),
+	FIELD(PROFILE_SET_LOGFILE, F_STR, logfile),
+	FIELD(PROFILE_SET_LOGFILE_TIME_FORMAT, F_STR, logfile_time_format),
+	FIELD(PROFILE_SET_SYSLOG, F_STR, syslog),
+	FIELD(PROFILE_SET_ALIASES, F_STR, aliases),
+	FIELD(PROFILE_SET_AUTO_FROM, F_BOOL, auto_from),
+	FIELD(PROFILE_SET_MAILDOMAIN, F_STR, maildomain),
+	FIELD(PROFILE_SET_ALLOW_FROM_OVERRIDE, F_BOOL, allow_from_override),
+	FIELD(PROFILE_SET_SET_FROM_HEADER, F_INT, set_from_header),
+	FIELD(PROFILE_SET_SET_DATE_HEADER, F_INT, set_date_header),
+	FIELD(PROFILE_SET_SET_MSGID_HEADER, F_INT, set_msgid_header),
+	FIELD(PROFILE_SET_REMOVE_BCC_HEADERS, F_BOOL, remove_bcc_headers),
+	FIELD(PROFILE_SET_UNDISCLOSED_RECIPIENTS, F_BOOL, undisclosed_recipients),
+	FIELD(PROFILE_SET_DSN_NOTIFY, F_STR, dsn_notify),
+	FIELD(PROFILE_SET_DSN_RETURN, F_STR, dsn_return),
+	FIELD(PROFILE_SET_SOURCE_IP, F_STR, source_ip),
+	FIELD(PROFILE_SET_PROXY_HOST, F_STR, proxy_host),
+	FIELD(PROFILE_SET_PROXY_PORT, F_INT, proxy_port),
+	FIELD(PROFILE_SET_SOCKET, F_STR, socket),
+	FIELD(PROFILE_SET_PROTOCOL, F_BOOL, lmtp),
+	FIELD(PROFILE_SET_FROM_FULL_NAME, F_STR, from_full_name),
+	FIELD(PROFILE_SET_TLS_CERT_FILE, F_STR, tls_cert_file),
+	FIELD(PROFILE_SET_TLS_KEY_FILE, F_STR, tls_key_file),
+	FIELD(PROFILE_SET_TLS_CRL_FILE, F_STR, tls_crl_file),
+	FIELD(PROFILE_SET_TLS_MIN_VERSION, F_INT, tls_min_version),
+	FIELD(PROFILE_SET_TLS_FINGERPRINT, F_STR, tls_pin_spki),
+	FIELD(PROFILE_SET_OAUTH2_TOKEN_COMMAND, F_STR, oauth2_token_command),
+	FIELD(PROFILE_SET_PASSWORD_FILE, F_STR, password_file),
 };
 
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
@@ -74,6 +106,7 @@ enum kind {
 	K_DOMAIN,   /* a string; empty goes back to "localhost" (an empty EHLO is invalid) */
 	K_SECRET,   /* password, passwordeval: empty unsets; only in a private file (SEC-14) */
 	K_PORT,     /* 1..65535 */
+	K_PORTS,    /* one to PROFILE_MAX_PORTS ports, tried in order */
 	K_TIMEOUT,  /* off or seconds */
 	K_BOOL,     /* on, off; empty means on (msmtp) */
 	K_AUTH,     /* on, off, empty (on) or a SASL mechanism name */
@@ -81,22 +114,34 @@ enum kind {
 	K_FPR,      /* SHA-256 fingerprint; empty unsets */
 	K_PATH,     /* a file or directory name, ~ expanded; empty unsets */
 	K_DURATION, /* seconds, or a number with s, m, h or d */
-	K_LATER,    /* an msmtp command postie does not support yet: warn and ignore */
+	K_NOT_BOOL, /* on, off, empty (on), stored inverted (keepbcc, tls_nocertcheck) */
+	K_SYSLOG,   /* on, off, empty (on) or a facility name */
+	K_HDR3,     /* auto, on, off (set_from_header) */
+	K_HDR2,     /* auto, off (set_date_header, set_msgid_header) */
+	K_ADD_HDR,  /* msmtp's old add_missing_*_header on|off: auto|off of the new command */
+	K_NOTIFY,   /* off, never, or a list of success, failure, delay */
+	K_RETURN,   /* off, headers, full */
+	K_PROTOCOL, /* smtp, lmtp */
+	K_TLS_MIN,  /* 1.2, 1.3 */
+	K_EVAL,     /* run a command; its first output line is read as this line */
+	K_OBSOLETE, /* accepted and ignored, with a warning saying why */
+	K_REFUSED,  /* on is refused with the reason; off is accepted */
 };
 
 struct command {
 	const char *name;
 	enum kind kind;
-	unsigned bit;
+	uint64_t bit;
 	size_t off;
+	const char *why;       /* K_OBSOLETE, K_REFUSED: the reason */
 };
 
-#define CMD(name, kind, bit, member) { name, kind, bit, offsetof(struct account, member) }
-#define LATER(name) { name, K_LATER, 0, 0 }
+#define CMD(name, kind, bit, member) { name, kind, bit, offsetof(struct account, member), NULL }
+#define NOTE(name, kind, why) { name, kind, 0, 0, why }
 
 static const struct command commands[] = {
 	CMD("host", K_REQUIRED, PROFILE_SET_HOST, host),
-	CMD("port", K_PORT, PROFILE_SET_PORT, port),
+	CMD("port", K_PORTS, PROFILE_SET_PORT, port),
 	CMD("from", K_TEXT, PROFILE_SET_FROM, from),
 	CMD("domain", K_DOMAIN, PROFILE_SET_DOMAIN, domain),
 	CMD("user", K_TEXT, PROFILE_SET_USER, user),
@@ -118,38 +163,49 @@ static const struct command commands[] = {
 	CMD("queue_dir", K_PATH, PROFILE_SET_QUEUE_DIR, queue_dir),
 	CMD("queue_lifetime", K_DURATION, PROFILE_SET_QUEUE_LIFETIME, queue_lifetime),
 
-	/* The rest of msmtp 1.8's commands, including its deprecated spellings. */
-	LATER("add_missing_date_header"),
-	LATER("add_missing_from_header"),
-	LATER("aliases"),
-	LATER("allow_from_override"),
-	LATER("auto_from"),
-	LATER("dsn_notify"),
-	LATER("dsn_return"),
-	LATER("eval"),
-	LATER("from_full_name"),
-	LATER("keepbcc"),
-	LATER("logfile"),
-	LATER("logfile_time_format"),
-	LATER("maildomain"),
-	LATER("ntlmdomain"),
-	LATER("protocol"),
-	LATER("proxy_host"),
-	LATER("proxy_port"),
-	LATER("remove_bcc_headers"),
-	LATER("set_date_header"),
-	LATER("set_from_header"),
-	LATER("set_msgid_header"),
-	LATER("socket"),
-	LATER("source_ip"),
-	LATER("syslog"),
-	LATER("tls_cert_file"),
-	LATER("tls_crl_file"),
-	LATER("tls_force_sslv3"),
-	LATER("tls_key_file"),
-	LATER("tls_min_dh_prime_bits"),
-	LATER("tls_nocertcheck"),
-	LATER("undisclosed_recipients"),
+	/* The rest of msmtp 1.8's commands. */
+	CMD("logfile", K_PATH, PROFILE_SET_LOGFILE, logfile),
+	CMD("logfile_time_format", K_TEXT, PROFILE_SET_LOGFILE_TIME_FORMAT, logfile_time_format),
+	CMD("syslog", K_SYSLOG, PROFILE_SET_SYSLOG, syslog),
+	CMD("aliases", K_PATH, PROFILE_SET_ALIASES, aliases),
+	CMD("auto_from", K_BOOL, PROFILE_SET_AUTO_FROM, auto_from),
+	CMD("maildomain", K_TEXT, PROFILE_SET_MAILDOMAIN, maildomain),
+	CMD("allow_from_override", K_BOOL, PROFILE_SET_ALLOW_FROM_OVERRIDE, allow_from_override),
+	CMD("set_from_header", K_HDR3, PROFILE_SET_SET_FROM_HEADER, set_from_header),
+	CMD("set_date_header", K_HDR2, PROFILE_SET_SET_DATE_HEADER, set_date_header),
+	CMD("set_msgid_header", K_HDR2, PROFILE_SET_SET_MSGID_HEADER, set_msgid_header),
+	CMD("remove_bcc_headers", K_BOOL, PROFILE_SET_REMOVE_BCC_HEADERS, remove_bcc_headers),
+	CMD("undisclosed_recipients", K_BOOL, PROFILE_SET_UNDISCLOSED_RECIPIENTS,
+		undisclosed_recipients),
+	CMD("dsn_notify", K_NOTIFY, PROFILE_SET_DSN_NOTIFY, dsn_notify),
+	CMD("dsn_return", K_RETURN, PROFILE_SET_DSN_RETURN, dsn_return),
+	CMD("source_ip", K_TEXT, PROFILE_SET_SOURCE_IP, source_ip),
+	CMD("proxy_host", K_TEXT, PROFILE_SET_PROXY_HOST, proxy_host),
+	CMD("proxy_port", K_PORT, PROFILE_SET_PROXY_PORT, proxy_port),
+	CMD("socket", K_PATH, PROFILE_SET_SOCKET, socket),
+	CMD("protocol", K_PROTOCOL, PROFILE_SET_PROTOCOL, lmtp),
+	CMD("from_full_name", K_TEXT, PROFILE_SET_FROM_FULL_NAME, from_full_name),
+	CMD("tls_cert_file", K_PATH, PROFILE_SET_TLS_CERT_FILE, tls_cert_file),
+	CMD("tls_key_file", K_PATH, PROFILE_SET_TLS_KEY_FILE, tls_key_file),
+	CMD("tls_crl_file", K_PATH, PROFILE_SET_TLS_CRL_FILE, tls_crl_file),
+	CMD("eval", K_EVAL, 0, host),
+	/* msmtp's older spellings. */
+	CMD("add_missing_from_header", K_ADD_HDR, PROFILE_SET_SET_FROM_HEADER, set_from_header),
+	CMD("add_missing_date_header", K_ADD_HDR, PROFILE_SET_SET_DATE_HEADER, set_date_header),
+	CMD("keepbcc", K_NOT_BOOL, PROFILE_SET_REMOVE_BCC_HEADERS, remove_bcc_headers),
+	CMD("tls_nocertcheck", K_NOT_BOOL, PROFILE_SET_TLS_CERTCHECK, tls_certcheck),
+	NOTE("tls_min_dh_prime_bits", K_OBSOLETE,
+		"TLS 1.2 and 1.3 with GnuTLS's defaults refuse weak Diffie-Hellman groups already"),
+	NOTE("ntlmdomain", K_OBSOLETE,
+		"postie does not offer NTLM, which is insecure; msmtp dropped it too"),
+	NOTE("tls_force_sslv3", K_REFUSED,
+		"SSL 3.0 is broken (RFC 7568) and postie never speaks below TLS 1.2"),
+
+	/* postie's own. */
+	CMD("tls_min_version", K_TLS_MIN, PROFILE_SET_TLS_MIN_VERSION, tls_min_version),
+	CMD("oauth2_token_command", K_SECRET, PROFILE_SET_OAUTH2_TOKEN_COMMAND,
+		oauth2_token_command),
+	CMD("password_file", K_PATH, PROFILE_SET_PASSWORD_FILE, password_file),
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -190,6 +246,18 @@ int_at(struct account *a, size_t off)
 	return (int *)(void *)((char *)a + off);
 }
 
+static int *
+ports_at(struct account *a, size_t off)
+{
+	return (int *)(void *)((char *)a + off);
+}
+
+static const int *
+cports(const struct account *a, size_t off)
+{
+	return (const int *)(const void *)((const char *)a + off);
+}
+
 /* Free a string that may hold a secret: every value is wiped, which costs nothing here. */
 static void
 wipe_free(char **s)
@@ -212,7 +280,7 @@ set_str(struct account *a, size_t off, char *owned)
 
 /* Copy into DST every setting whose bit is in MASK. */
 static void
-copy_fields(struct account *dst, const struct account *src, unsigned mask)
+copy_fields(struct account *dst, const struct account *src, uint64_t mask)
 {
 	for (size_t i = 0; i < NFIELDS; i++) {
 		const struct field *f = &fields[i];
@@ -229,6 +297,10 @@ copy_fields(struct account *dst, const struct account *src, unsigned mask)
 			break;
 		case F_INT:
 			*int_at(dst, f->off) = cint(src, f->off);
+			break;
+		case F_PORTS:
+			memcpy(ports_at(dst, f->off), cports(src, f->off),
+				PROFILE_MAX_PORTS * sizeof(int));
 			break;
 		}
 	}
@@ -263,6 +335,11 @@ same_settings(const struct account *a, const struct account *b)
 			if (cint(a, f->off) != cint(b, f->off))
 				return false;
 			break;
+		case F_PORTS:
+			if (memcmp(cports(a, f->off), cports(b, f->off),
+				PROFILE_MAX_PORTS * sizeof(int)) != 0)
+				return false;
+			break;
 		}
 	}
 	return true;
@@ -278,6 +355,8 @@ account_defaults(struct account *a)
 	a->queue = true;
 	a->tls_starttls = true;
 	a->tls_certcheck = true;
+	a->allow_from_override = true;
+	a->remove_bcc_headers = true;
 }
 
 static void
@@ -330,7 +409,8 @@ struct parse {
 	bool private;          /* the file passed the SEC-14 checks */
 	const char *why;       /* why it did not, for the error; NULL: the generic reason */
 	struct profile out;    /* the accounts of this file */
-	unsigned *own;         /* per account of out: bits its own lines and its parents gave */
+	uint64_t *own;         /* per account of out: bits its own lines and its parents gave */
+	unsigned eval_depth;   /* inside an eval line: no eval again */
 	struct account defaults;
 	struct account *cur;   /* where settings go: &defaults, an account of out, or NULL */
 	size_t cur_idx;        /* index of cur in out, SIZE_MAX for the defaults */
@@ -521,6 +601,136 @@ needs_arg(struct parse *ps, unsigned line, const char *cmd, struct err *e)
 	return err_set(e, ERR_CONFIG, "%s:%u: command '%s' needs an argument", ps->file, line, cmd);
 }
 
+/*
+ * "465 587 2525": blank-separated ports into OUT. Returns how many, or -1 when a word is
+ * not a port or there are more than PROFILE_MAX_PORTS.
+ */
+static int
+read_ports(const char *arg, int out[PROFILE_MAX_PORTS])
+{
+	int n = 0;
+	const char *p = arg;
+
+	while (*p) {
+		while (is_blank(*p))
+			p++;
+		if (!*p)
+			break;
+		size_t len = 0;
+		while (p[len] && !is_blank(p[len]))
+			len++;
+		char word[8];
+		unsigned long v;
+		if (len >= sizeof(word) || n == PROFILE_MAX_PORTS)
+			return -1;
+		memcpy(word, p, len);
+		word[len] = '\0';
+		if (!parse_uint(word, 65535, &v) || v == 0)
+			return -1;
+		out[n++] = (int)v;
+		p += len;
+	}
+	return n;
+}
+
+/* msmtp's facilities (msmtp(1), "syslog"). */
+static const char *const facilities[] = {
+	"LOG_USER", "LOG_MAIL", "LOG_LOCAL0", "LOG_LOCAL1", "LOG_LOCAL2", "LOG_LOCAL3",
+	"LOG_LOCAL4", "LOG_LOCAL5", "LOG_LOCAL6", "LOG_LOCAL7",
+};
+
+/*
+ * dsn_notify: "never", or a comma-separated list of success, failure and delay (RFC 3461
+ * §4.1), into upper case for the NOTIFY parameter. NULL when the list is wrong.
+ */
+static char *
+read_notify(const char *arg)
+{
+	static const char *const words[] = {"success", "failure", "delay"};
+	char *out;
+	size_t n = strlen(arg), o = 0;
+	unsigned seen = 0;
+
+	if (strcasecmp(arg, "never") == 0)
+		return xstrdup("NEVER");
+	out = xmalloc(n + 1);
+	for (const char *p = arg;;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		size_t w;
+		for (w = 0; w < 3; w++)
+			if (strlen(words[w]) == len && strncasecmp(p, words[w], len) == 0)
+				break;
+		if (w == 3 || (seen & (1u << w))) {
+			free(out);
+			return NULL;
+		}
+		seen |= 1u << w;
+		if (o)
+			out[o++] = ',';
+		for (size_t i = 0; i < len; i++)
+			out[o++] = (char)(words[w][i] - 'a' + 'A');
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/*
+ * "sha256//BASE64" (curl's --pinnedpubkey form): the base64 of a SHA-256 digest, 44
+ * characters ending in one '='. True when ARG is such a pin; *B64 points at the base64.
+ */
+static bool
+is_spki_pin(const char *arg, const char **b64)
+{
+	static const char prefix[] = "sha256//";
+	size_t n;
+
+	if (strncasecmp(arg, prefix, sizeof(prefix) - 1) != 0)
+		return false;
+	*b64 = arg + sizeof(prefix) - 1;
+	n = strlen(*b64);
+	if (n != 44 || (*b64)[43] != '=')
+		return false;
+	for (size_t i = 0; i < 43; i++) {
+		char c = (*b64)[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			    c == '+' || c == '/'))
+			return false;
+	}
+	/* 32 bytes leave 4 bits of the last character unused: they must be zero. */
+	return strchr("AEIMQUYcgkosw048", (*b64)[42]) != NULL;
+}
+
+static int parse_line(struct parse *ps, unsigned line, const char *s, size_t n,
+	struct err *e);
+
+/* eval COMMAND: its first output line takes the place of this line (msmtp(1), "eval"). */
+static int
+eval_line(struct parse *ps, unsigned line, const char *cmd, struct err *e)
+{
+	struct buf out;
+	int r;
+
+	if (ps->eval_depth)
+		return err_set(e, ERR_CONFIG, "%s:%u: eval: a command's output must not be "
+			"another eval", ps->file, line);
+	buf_init(&out, BUF_MAX_SECRET);
+	out.secret = true;
+	if ((r = secret_run(cmd, &out, e)) == 0) {
+		const char *text = out.data ? out.data : "";
+		const char *nl = memchr(text, '\n', out.len);
+		size_t n = nl ? (size_t)(nl - text) : out.len;
+		ps->eval_depth++;
+		r = parse_line(ps, line, text, n, e);
+		ps->eval_depth--;
+	}
+	buf_fini(&out);
+	return r;
+}
+
 /* Apply one setting line to ps->cur. ARG stays the caller's. */
 static int
 apply(struct parse *ps, unsigned line, const struct command *c, const char *arg, struct err *e)
@@ -529,9 +739,122 @@ apply(struct parse *ps, unsigned line, const struct command *c, const char *arg,
 	bool empty = arg[0] == '\0';
 
 	switch (c->kind) {
-	case K_LATER:
-		warn("%s:%u: '%s' is not supported yet; ignored", ps->file, line, c->name);
+	case K_OBSOLETE:
+		warn("%s:%u: '%s' is ignored: %s", ps->file, line, c->name, c->why);
 		return 0;
+	case K_REFUSED:
+		if (!empty && strcmp(arg, "off") == 0)
+			return 0;
+		return err_set(e, ERR_CONFIG, "%s:%u: '%s' is refused: %s; remove the line",
+			ps->file, line, c->name, c->why);
+	case K_EVAL:
+		if (empty)
+			return needs_arg(ps, line, c->name, e);
+		/* It runs a command, like passwordeval: only from a private file (SEC-14). */
+		if (!ps->private)
+			return err_set(e, ERR_CONFIG, "%s:%u: 'eval' in a profile that %s", ps->file,
+				line, ps->why ? ps->why : "is not private; run 'chmod 600' on it");
+		return eval_line(ps, line, arg, e);
+	case K_PORTS: {
+		int ports[PROFILE_MAX_PORTS] = { 0 };
+		int n;
+		if (empty)
+			return needs_arg(ps, line, c->name, e);
+		n = read_ports(arg, ports);
+		if (n <= 0)
+			return invalid(ps, line, c->name, arg,
+				"a number from 1 to 65535, or up to 8 of them separated by blanks "
+				"(tried in order)", e);
+		memcpy(a->ports, ports, sizeof(ports));
+		a->nports = n;
+		a->port = ports[0];
+		break;
+	}
+	case K_NOT_BOOL:
+		if (empty || strcmp(arg, "on") == 0)
+			*bool_at(a, c->off) = false;
+		else if (strcmp(arg, "off") == 0)
+			*bool_at(a, c->off) = true;
+		else
+			return invalid(ps, line, c->name, arg, "on or off", e);
+		break;
+	case K_SYSLOG: {
+		const char *fac = NULL;
+		if (empty || strcmp(arg, "on") == 0) {
+			/* msmtp's default facility. */
+			fac = "LOG_USER";
+		} else if (strcmp(arg, "off") != 0) {
+			for (size_t i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++)
+				if (strcmp(arg, facilities[i]) == 0)
+					fac = facilities[i];
+			if (!fac)
+				return invalid(ps, line, c->name, arg,
+					"on, off, LOG_USER, LOG_MAIL or LOG_LOCAL0 to LOG_LOCAL7", e);
+		}
+		set_str(a, c->off, fac ? xstrdup(fac) : NULL);
+		break;
+	}
+	case K_HDR3:
+	case K_HDR2:
+		if (strcmp(arg, "auto") == 0)
+			*int_at(a, c->off) = PROFILE_HDR_AUTO;
+		else if (strcmp(arg, "off") == 0)
+			*int_at(a, c->off) = PROFILE_HDR_OFF;
+		else if (c->kind == K_HDR3 && (empty || strcmp(arg, "on") == 0))
+			*int_at(a, c->off) = PROFILE_HDR_ON;
+		else
+			return invalid(ps, line, c->name, arg,
+				c->kind == K_HDR3 ? "auto, on or off" : "auto or off", e);
+		break;
+	case K_ADD_HDR:
+		if (empty || strcmp(arg, "on") == 0)
+			*int_at(a, c->off) = PROFILE_HDR_AUTO;
+		else if (strcmp(arg, "off") == 0)
+			*int_at(a, c->off) = PROFILE_HDR_OFF;
+		else
+			return invalid(ps, line, c->name, arg, "on or off", e);
+		break;
+	case K_NOTIFY: {
+		char *v = NULL;
+		if (empty)
+			return needs_arg(ps, line, c->name, e);
+		if (strcmp(arg, "off") != 0 && !(v = read_notify(arg)))
+			return invalid(ps, line, c->name, arg,
+				"off, never, or a comma-separated list of success, failure and delay",
+				e);
+		set_str(a, c->off, v);
+		break;
+	}
+	case K_RETURN: {
+		const char *v = NULL;
+		if (empty)
+			return needs_arg(ps, line, c->name, e);
+		if (strcmp(arg, "headers") == 0)
+			v = "HDRS";
+		else if (strcmp(arg, "full") == 0)
+			v = "FULL";
+		else if (strcmp(arg, "off") != 0)
+			return invalid(ps, line, c->name, arg, "off, headers or full", e);
+		set_str(a, c->off, v ? xstrdup(v) : NULL);
+		break;
+	}
+	case K_PROTOCOL:
+		if (strcmp(arg, "smtp") == 0)
+			a->lmtp = false;
+		else if (strcmp(arg, "lmtp") == 0)
+			a->lmtp = true;
+		else
+			return invalid(ps, line, c->name, arg, "smtp or lmtp", e);
+		break;
+	case K_TLS_MIN:
+		if (strcmp(arg, "1.2") == 0 || strcmp(arg, "TLSv1.2") == 0)
+			a->tls_min_version = 0;
+		else if (strcmp(arg, "1.3") == 0 || strcmp(arg, "TLSv1.3") == 0)
+			a->tls_min_version = 13;
+		else
+			return invalid(ps, line, c->name, arg,
+				"1.2 or 1.3 (postie never goes below TLS 1.2)", e);
+		break;
 	case K_REQUIRED:
 		if (empty)
 			return needs_arg(ps, line, c->name, e);
@@ -644,8 +967,19 @@ apply(struct parse *ps, unsigned line, const struct command *c, const char *arg,
 	case K_FPR: {
 		char hex[FPR_DIGITS + 1];
 		int d;
+		const char *b64;
 		if (empty) {
 			set_str(a, c->off, NULL);
+			set_str(a, offsetof(struct account, tls_pin_spki), NULL);
+			break;
+		}
+		if (strncasecmp(arg, "sha256//", 8) == 0) {
+			if (!is_spki_pin(arg, &b64))
+				return invalid(ps, line, c->name, arg,
+					"sha256// and the base64 SHA-256 of the server's public key "
+					"(44 characters ending in '=')", e);
+			set_str(a, c->off, NULL);
+			set_str(a, offsetof(struct account, tls_pin_spki), xstrdup(b64));
 			break;
 		}
 		d = read_fingerprint(arg, hex);
@@ -659,8 +993,10 @@ apply(struct parse *ps, unsigned line, const struct command *c, const char *arg,
 				ps->file, line, d == 40 ? "a SHA-1" : "an MD5");
 		if (d != FPR_DIGITS)
 			return invalid(ps, line, c->name, arg,
-				"a SHA-256 fingerprint (64 hex digits, colons optional)", e);
+				"a SHA-256 fingerprint (64 hex digits, colons optional), or "
+				"sha256//BASE64 (a public key pin)", e);
 		set_str(a, c->off, xstrdup(hex));
+		set_str(a, offsetof(struct account, tls_pin_spki), NULL);
 		break;
 	}
 	}
@@ -700,13 +1036,13 @@ start_account(struct parse *ps, unsigned line, const char *arg, struct err *e)
 
 	a = xcalloc(1, sizeof(*a));
 	account_defaults(a);
-	copy_fields(a, &ps->defaults, ~0u);
+	copy_fields(a, &ps->defaults, UINT64_MAX);
 	a->set = ps->defaults.set;
 	a->name = name;
 	a->file = xstrdup(ps->file);
 	a->line = line;
 
-	unsigned own = 0;
+	uint64_t own = 0;
 	const char *first = NULL;
 	size_t first_len = 0;
 	for (const char *p = colon ? colon + 1 : NULL; p;) {
@@ -825,16 +1161,20 @@ parse_line(struct parse *ps, unsigned line, const char *s, size_t n, struct err 
 	return r;
 }
 
+void
+profile_finish_account(struct account *a)
+{
+	/* Authenticate when there is a user to authenticate as, unless told otherwise. */
+	if (!(a->set & PROFILE_SET_AUTH))
+		a->auth = a->user != NULL;
+}
+
 /* After the last line: settings derived from others, and "account default : NAME". */
 static void
 parse_finish(struct parse *ps)
 {
-	for (size_t i = 0; i < ps->out.n; i++) {
-		struct account *a = ps->out.accounts[i];
-		/* Authenticate when there is a user to authenticate as, unless told otherwise. */
-		if (!(a->set & PROFILE_SET_AUTH))
-			a->auth = a->user != NULL;
-	}
+	for (size_t i = 0; i < ps->out.n; i++)
+		profile_finish_account(ps->out.accounts[i]);
 
 	/*
 	 * msmtp makes "account default : NAME" a copy of NAME. When the copy has nothing of its
@@ -1099,6 +1439,67 @@ profile_port(const struct account *a)
 		return 25;
 	/* RFC 8314 §3.3: 465 for implicit TLS; RFC 6409 §3.1: 587 for submission. */
 	return a->tls_starttls ? 587 : 465;
+}
+
+int
+profile_ports(const struct account *a, int out[PROFILE_MAX_PORTS])
+{
+	if (a->nports > 0) {
+		memcpy(out, a->ports, (size_t)a->nports * sizeof(int));
+		return a->nports;
+	}
+	out[0] = profile_port(a);
+	return 1;
+}
+
+bool
+profile_implicit_tls(const struct account *a, int port)
+{
+	if (!a->tls)
+		return false;
+	if (a->set & PROFILE_SET_TLS_STARTTLS)
+		return !a->tls_starttls;
+	/* RFC 8314 §3.3: 465 is the port for implicit TLS; the others upgrade with STARTTLS. */
+	return port == 465;
+}
+
+bool
+profile_known(const char *name)
+{
+	return lookup(name, strlen(name)) != NULL;
+}
+
+int
+profile_apply(struct account *a, const char *name, const char *arg, struct err *e)
+{
+	const struct command *c = lookup(name, strlen(name));
+	char flag[64];
+	size_t i;
+
+	for (i = 0; name[i] && i + 1 < sizeof(flag); i++)
+		flag[i] = name[i] == '_' ? '-' : name[i];
+	flag[i] = '\0';
+	if (!c || c->kind == K_EVAL)
+		return err_set(e, ERR_USAGE, "parse flags: --%s: no such profile command", flag);
+	/* SEC-24: no line ends in a value, from a file or from the command line. */
+	if (strpbrk(arg, "\r\n"))
+		return err_set(e, ERR_USAGE, "parse flags: --%s: the value holds a line break",
+			flag);
+	struct parse ps = {
+		.file = "command line",
+		.private = true,
+		.cur = a,
+		.cur_idx = SIZE_MAX,
+		.alias = SIZE_MAX,
+	};
+	struct err inner;
+	err_clear(&inner);
+	if (apply(&ps, 0, c, arg, &inner) == 0)
+		return 0;
+	/* "command line:0: reason" becomes "parse flags: --name: reason". */
+	const char *why = strstr(inner.text, ": ");
+	why = why ? why + 2 : inner.text;
+	return err_set(e, ERR_USAGE, "parse flags: --%s: %s", flag, why);
 }
 
 void

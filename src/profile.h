@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "err.h"
 
 /* Bits of struct account.set: which settings a profile line gave (for inheritance). */
@@ -30,16 +31,54 @@ enum {
 	PROFILE_SET_QUEUE = 1u << 16,
 	PROFILE_SET_QUEUE_DIR = 1u << 17,
 	PROFILE_SET_QUEUE_LIFETIME = 1u << 18,
+	PROFILE_SET_LOGFILE = 1u << 19,
+	PROFILE_SET_LOGFILE_TIME_FORMAT = 1u << 20,
+	PROFILE_SET_SYSLOG = 1u << 21,
+	PROFILE_SET_ALIASES = 1u << 22,
+	PROFILE_SET_AUTO_FROM = 1u << 23,
+	PROFILE_SET_MAILDOMAIN = 1u << 24,
+	PROFILE_SET_ALLOW_FROM_OVERRIDE = 1u << 25,
+	PROFILE_SET_SET_FROM_HEADER = 1u << 26,
+	PROFILE_SET_SET_DATE_HEADER = 1u << 27,
+	PROFILE_SET_SET_MSGID_HEADER = 1u << 28,
+	PROFILE_SET_REMOVE_BCC_HEADERS = 1u << 29,
+	PROFILE_SET_UNDISCLOSED_RECIPIENTS = 1u << 30,
 };
+
+/* The rest do not fit an int enumeration constant (C11 §6.7.2.2). */
+#define PROFILE_SET_DSN_NOTIFY (UINT64_C(1) << 31)
+#define PROFILE_SET_DSN_RETURN (UINT64_C(1) << 32)
+#define PROFILE_SET_SOURCE_IP (UINT64_C(1) << 33)
+#define PROFILE_SET_PROXY_HOST (UINT64_C(1) << 34)
+#define PROFILE_SET_PROXY_PORT (UINT64_C(1) << 35)
+#define PROFILE_SET_SOCKET (UINT64_C(1) << 36)
+#define PROFILE_SET_PROTOCOL (UINT64_C(1) << 37)
+#define PROFILE_SET_FROM_FULL_NAME (UINT64_C(1) << 38)
+#define PROFILE_SET_TLS_CERT_FILE (UINT64_C(1) << 39)
+#define PROFILE_SET_TLS_KEY_FILE (UINT64_C(1) << 40)
+#define PROFILE_SET_TLS_CRL_FILE (UINT64_C(1) << 41)
+#define PROFILE_SET_TLS_MIN_VERSION (UINT64_C(1) << 42)
+#define PROFILE_SET_OAUTH2_TOKEN_COMMAND (UINT64_C(1) << 43)
+#define PROFILE_SET_PASSWORD_FILE (UINT64_C(1) << 44)
+
+/* At most this many ports in "port 465 587 2525". */
+#define PROFILE_MAX_PORTS 8
+
+/* set_from_header, set_date_header, set_msgid_header. */
+enum profile_hdr { PROFILE_HDR_AUTO = 0, PROFILE_HDR_ON, PROFILE_HDR_OFF };
 
 struct account {
 	char *name;
 	char *file;            /* the profile file that defined it */
 	unsigned line;         /* the line of its "account" command */
-	unsigned set;          /* PROFILE_SET_* bits given by the profile (own, defaults, parents) */
+	uint64_t set;          /* PROFILE_SET_* bits given by the profile (own, defaults, parents) */
 
 	char *host;            /* NULL: not set (an error at submit time) */
-	int port;              /* 0: follow the encryption (587 STARTTLS, 465 implicit, 25 none) */
+	int port;              /* 0: follow the encryption (587 STARTTLS, 465 implicit, 25 none);
+	                          else ports[0] */
+	int ports[PROFILE_MAX_PORTS]; /* "port 465 587 2525": tried in this order when a
+	                          connection cannot be made; 465 means implicit TLS */
+	int nports;            /* 0 when port is 0 */
 	char *from;            /* envelope sender, NULL: not set */
 	char *domain;          /* EHLO argument; default "localhost" */
 	char *user;            /* NULL: none */
@@ -58,6 +97,36 @@ struct account {
 	bool queue;            /* keep a message a temporary failure stopped; default on */
 	char *queue_dir;       /* NULL: the default ($XDG_STATE_HOME/postie/queue) */
 	int queue_lifetime;    /* seconds before a queued message is given up; 0: 5 days */
+
+	/* The rest of msmtp's commands (msmtp(1), "ACCOUNT COMMANDS"). */
+	char *logfile;         /* NULL: none; "-": standard output */
+	char *logfile_time_format; /* strftime(3) format; NULL: msmtp's "%b %d %H:%M:%S" */
+	char *syslog;          /* NULL: off; else the facility name, e.g. "LOG_MAIL" */
+	char *aliases;         /* an aliases file (~ expanded), NULL: none */
+	bool auto_from;        /* msmtp's deprecated auto_from: from is user@maildomain */
+	char *maildomain;      /* qualifies bare local names; NULL: none */
+	bool allow_from_override; /* -f / -F may replace from; default on */
+	int set_from_header;   /* enum profile_hdr: auto adds a missing From, on replaces it */
+	int set_date_header;   /* auto or off */
+	int set_msgid_header;  /* auto or off */
+	bool remove_bcc_headers; /* default on */
+	bool undisclosed_recipients; /* replace To, Cc, Bcc by "To: undisclosed-recipients:;" */
+	char *dsn_notify;      /* NULL: off; "NEVER" or a list of SUCCESS,FAILURE,DELAY */
+	char *dsn_return;      /* NULL: off; "FULL" or "HDRS" */
+	char *source_ip;       /* bind to this address before connecting; NULL: any */
+	char *proxy_host;      /* SOCKS5 proxy; NULL: none */
+	int proxy_port;        /* 0: 1080 */
+	char *socket;          /* a local socket to connect to instead of host; NULL: none */
+	bool lmtp;             /* protocol lmtp (RFC 2033); default smtp */
+	char *from_full_name;  /* display name for an added From; NULL: none */
+	char *tls_cert_file;   /* client certificate (PEM or a PKCS#11 URI), NULL: none */
+	char *tls_key_file;    /* its key, NULL: none */
+	char *tls_crl_file;    /* CRLs (PEM), NULL: none */
+	int tls_min_version;   /* 0: TLS 1.2; 13: TLS 1.3 */
+	char *tls_pin_spki;    /* NULL, or the base64 SHA-256 of the SubjectPublicKeyInfo, from
+	                          "tls_fingerprint sha256//BASE64" (same bit as tls_fingerprint) */
+	char *oauth2_token_command; /* prints an access token [and its lifetime]; NULL: none */
+	char *password_file;   /* a private file whose first line is the password; NULL: none */
 };
 
 struct profile {
@@ -93,6 +162,33 @@ struct account *profile_find_by_from(const struct profile *p, const char *addr);
 
 /* The port the account will use: its port, else 25 / 465 / 587 from tls and tls_starttls. */
 int profile_port(const struct account *a);
+
+/*
+ * The ports to try, in order, into OUT: the account's list ("port 465 587 2525"), else the
+ * one profile_port gives. Returns how many (1..PROFILE_MAX_PORTS).
+ */
+int profile_ports(const struct account *a, int out[PROFILE_MAX_PORTS]);
+
+/*
+ * Whether PORT is spoken with implicit TLS (RFC 8314): as tls_starttls says when the profile
+ * set it (off: implicit), else port 465 is implicit and every other port uses STARTTLS.
+ * False when tls is off.
+ */
+bool profile_implicit_tls(const struct account *a, int port);
+
+/*
+ * Apply one profile command NAME with argument ARG to A as a profile line would (same
+ * checks; "~" expanded; secrets allowed), e.g. for msmtp's long options (--host=HOST).
+ * Errors are ERR_USAGE "parse flags: --NAME=ARG: reason". Call profile_finish_account after
+ * the last one.
+ */
+int profile_apply(struct account *a, const char *name, const char *arg, struct err *e);
+
+/* Settings derived from others once every command is in (auth from user). */
+void profile_finish_account(struct account *a);
+
+/* Whether NAME is a profile command postie knows (msmtp's or its own). */
+bool profile_known(const char *name);
 
 /* Free everything (passwords wiped). P is left empty. */
 void profile_fini(struct profile *p);

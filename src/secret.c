@@ -124,12 +124,8 @@ set_cloexec(int fd)
 	return flags < 0 ? -1 : fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
 }
 
-/*
- * Run CMD and collect its whole output into OUTPUT (a secret buffer with ceiling
- * BUF_MAX_SECRET). Every error names the command and never its output.
- */
-static int
-run(const char *cmd, struct buf *output, struct err *e)
+int
+secret_run(const char *cmd, struct buf *output, struct err *e)
 {
 	char **argv = NULL, *copy = NULL;
 	char sh[] = "/bin/sh", dash_c[] = "-c";
@@ -253,7 +249,7 @@ secret_get(const struct account *a, struct buf *out, struct err *e)
 
 	buf_init(&output, BUF_MAX_SECRET);
 	output.secret = true;
-	int rc = run(a->passwordeval, &output, e);
+	int rc = secret_run(a->passwordeval, &output, e);
 	if (rc == 0) {
 		/* SEC-15: the first line; one "\n" or "\r\n" ends it. */
 		const char *p = output.data ? output.data : "";

@@ -17,4 +17,12 @@
  */
 int secret_get(const struct account *a, struct buf *out, struct err *e);
 
+/*
+ * Run CMD (as passwordeval runs: without a shell when it holds no shell syntax, standard
+ * input /dev/null) and collect its whole output into OUTPUT, which the caller has set up as a
+ * secret buffer (ceiling BUF_MAX_SECRET). Every error is ERR_CONFIG naming the command and
+ * never its output. For passwordeval and the profile's eval.
+ */
+int secret_run(const char *cmd, struct buf *output, struct err *e);
+
 #endif

@@ -62,8 +62,19 @@ void source_complete(struct source *src);
  * send). Stops at FD's end, or at once when the message is already complete. */
 int source_drain(struct source *src, struct err *e);
 
+/* Per-message extras of MAIL and RCPT: RFC 3461 DSN and RFC 6152 8BITMIME. Sent only where
+ * the server offers the extension; a DSN request it cannot take is a warning, not a failure. */
+struct txn_params {
+	const char *dsn_notify; /* NULL, "NEVER" or a list of SUCCESS,FAILURE,DELAY */
+	const char *dsn_ret;    /* NULL, "FULL" or "HDRS" */
+	const char *envid;      /* NULL or the ENVID (xtext-encoded when sent) */
+	int body;               /* 0: BODY=8BITMIME when offered unless the message is known to be
+	                           7-bit; 7: never; 8: always when offered */
+};
+
 struct session {
 	const struct account *acct;
+	const struct txn_params *params; /* for the next session_send; NULL: none */
 	struct smtp s;
 	char *host;   /* A-label form of acct->host */
 	char *cache;  /* the TLS session cache file, or NULL */

@@ -241,7 +241,7 @@ test_commands(void)
 	ok(eq(a->tls_host_override, "mx.example.org"), "tls_host_override");
 	ok(eq(a->tls_priorities, "NORMAL:-VERS-ALL:+VERS-TLS1.3"), "tls_priorities");
 	ok(a->timeout == 30, "timeout");
-	ok(a->set == 0xffffu, "every PROFILE_SET_ bit set (0x%x)", a->set);
+	ok(a->set == 0xffffu, "every PROFILE_SET_ bit set (0x%llx)", (unsigned long long)a->set);
 	profile_fini(&p);
 
 	/* Arguments msmtp allows to be empty or spelled otherwise. */
@@ -714,45 +714,198 @@ test_tilde(void)
 	profile_fini(&p);
 }
 
-/* Unsupported msmtp commands warn on stderr and change nothing. */
+/* Parse "account a\nhost h\n" + LINES; A is the account (NULL on error, e.text set). */
+static struct account *
+parse_account(struct profile *p, const char *lines)
+{
+	char text[2048];
+
+	snprintf(text, sizeof(text), "account a\nhost h\n%s", lines);
+	if (parse(p, text, true) < 0)
+		return NULL;
+	return profile_find(p, "a");
+}
+
+/* The rest of msmtp's commands, each into its field. */
+static void
+test_msmtp_commands(void)
+{
+	struct profile p = { 0 };
+	struct account *a;
+
+	setenv("HOME", "/home/tester", 1);
+	a = parse_account(&p,
+		"logfile ~/.msmtp.log\nlogfile_time_format %Y\nsyslog LOG_MAIL\n"
+		"aliases /etc/aliases\nauto_from on\nmaildomain example.org\n"
+		"dsn_notify Failure,delay\ndsn_return headers\nset_from_header on\n"
+		"set_date_header off\nset_msgid_header auto\nremove_bcc_headers off\n"
+		"undisclosed_recipients on\nsource_ip 192.0.2.1\nproxy_host 127.0.0.1\n"
+		"proxy_port 9050\nsocket /run/x\nprotocol lmtp\ntls_cert_file c.pem\n"
+		"tls_key_file ~/k.pem\ntls_crl_file crl.pem\nallow_from_override off\n"
+		"from_full_name \"Joe Q\"\ntls_min_version 1.3\npassword_file ~/pw\n"
+		"oauth2_token_command oama access x@y\n");
+	ok(a != NULL, "every msmtp command parses (%s)", e.text);
+	if (a) {
+		ok(eq(a->logfile, "/home/tester/.msmtp.log"), "logfile, ~ expanded");
+		ok(eq(a->logfile_time_format, "%Y"), "logfile_time_format");
+		ok(eq(a->syslog, "LOG_MAIL"), "syslog facility");
+		ok(eq(a->aliases, "/etc/aliases"), "aliases");
+		ok(a->auto_from && eq(a->maildomain, "example.org"), "auto_from, maildomain");
+		ok(eq(a->dsn_notify, "FAILURE,DELAY"), "dsn_notify upper case (%s)",
+			a->dsn_notify ? a->dsn_notify : "NULL");
+		ok(eq(a->dsn_return, "HDRS"), "dsn_return headers is HDRS");
+		ok(a->set_from_header == PROFILE_HDR_ON, "set_from_header on");
+		ok(a->set_date_header == PROFILE_HDR_OFF, "set_date_header off");
+		ok(a->set_msgid_header == PROFILE_HDR_AUTO, "set_msgid_header auto");
+		ok(!a->remove_bcc_headers, "remove_bcc_headers off");
+		ok(a->undisclosed_recipients, "undisclosed_recipients");
+		ok(eq(a->source_ip, "192.0.2.1"), "source_ip");
+		ok(eq(a->proxy_host, "127.0.0.1") && a->proxy_port == 9050, "proxy");
+		ok(eq(a->socket, "/run/x"), "socket");
+		ok(a->lmtp, "protocol lmtp");
+		ok(eq(a->tls_cert_file, "c.pem") && eq(a->tls_key_file, "/home/tester/k.pem") &&
+			eq(a->tls_crl_file, "crl.pem"), "tls_cert_file, tls_key_file, tls_crl_file");
+		ok(!a->allow_from_override, "allow_from_override off");
+		ok(eq(a->from_full_name, "Joe Q"), "from_full_name");
+		ok(a->tls_min_version == 13, "tls_min_version 1.3");
+		ok(eq(a->password_file, "/home/tester/pw"), "password_file");
+		ok(eq(a->oauth2_token_command, "oama access x@y"), "oauth2_token_command");
+	}
+	profile_fini(&p);
+
+	/* Defaults of the new settings. */
+	a = parse_account(&p, "");
+	ok(a && a->allow_from_override && a->remove_bcc_headers && !a->undisclosed_recipients &&
+		!a->lmtp && !a->syslog && a->set_from_header == PROFILE_HDR_AUTO &&
+		a->nports == 0 && profile_port(a) == 587, "defaults of the new settings");
+	profile_fini(&p);
+
+	/* Port lists and which ports are implicit TLS. */
+	int ports[PROFILE_MAX_PORTS];
+	a = parse_account(&p, "port 465 587\t2525\n");
+	ok(a && a->nports == 3 && a->port == 465 && profile_ports(a, ports) == 3 &&
+		ports[0] == 465 && ports[1] == 587 && ports[2] == 2525, "port list in order");
+	ok(a && profile_implicit_tls(a, 465) && !profile_implicit_tls(a, 587) &&
+		!profile_implicit_tls(a, 2525), "465 implicit, the others STARTTLS");
+	profile_fini(&p);
+	a = parse_account(&p, "port 465 587\ntls_starttls on\n");
+	ok(a && !profile_implicit_tls(a, 465), "an explicit tls_starttls on wins for 465");
+	profile_fini(&p);
+	a = parse_account(&p, "tls_starttls off\n");
+	ok(a && profile_ports(a, ports) == 1 && ports[0] == 465 &&
+		profile_implicit_tls(a, 465), "no port: 465 implicit from tls_starttls off");
+	profile_fini(&p);
+	a = parse_account(&p, "port 2525\ntls off\n");
+	ok(a && !profile_implicit_tls(a, 2525) && profile_ports(a, ports) == 1 &&
+		ports[0] == 2525, "single port, tls off");
+	profile_fini(&p);
+	a = parse_account(&p, "port 1 2 3 4 5 6 7 8\n");
+	ok(a && a->nports == 8, "eight ports are the limit");
+	profile_fini(&p);
+	/* Inheritance copies the whole list. */
+	ok(parse(&p, "account a\nhost h\nport 465 2525\naccount b : a\n", true) == 0 &&
+		profile_find(&p, "b")->nports == 2 && profile_find(&p, "b")->ports[1] == 2525,
+		"an inherited port list");
+	profile_fini(&p);
+
+	/* Old spellings. */
+	a = parse_account(&p, "keepbcc\ntls_nocertcheck\nadd_missing_from_header off\n"
+		"add_missing_date_header off\n");
+	ok(a && !a->remove_bcc_headers && !a->tls_certcheck &&
+		a->set_from_header == PROFILE_HDR_OFF && a->set_date_header == PROFILE_HDR_OFF,
+		"keepbcc, tls_nocertcheck, add_missing_*_header off");
+	profile_fini(&p);
+	a = parse_account(&p, "syslog\ndsn_notify never\n");
+	ok(a && eq(a->syslog, "LOG_USER") && eq(a->dsn_notify, "NEVER"),
+		"syslog alone is LOG_USER (msmtp's default); dsn_notify never");
+	profile_fini(&p);
+	a = parse_account(&p, "syslog LOG_MAIL\nsyslog off\ndsn_notify success\ndsn_notify off\n");
+	ok(a && !a->syslog && !a->dsn_notify, "off unsets syslog and dsn_notify");
+	profile_fini(&p);
+
+	/* SPKI pins. */
+	a = parse_account(&p, "tls_fingerprint sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n");
+	ok(a && eq(a->tls_pin_spki, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=") &&
+		!a->tls_fingerprint, "sha256//BASE64 is a public key pin");
+	profile_fini(&p);
+	a = parse_account(&p, "tls_fingerprint sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
+		"tls_fingerprint 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
+	ok(a && !a->tls_pin_spki && a->tls_fingerprint, "a later hex fingerprint replaces the pin");
+	profile_fini(&p);
+
+	/* Bad arguments name what is expected. */
+	static const struct { const char *line, *want; } bad[] = {
+		{"port 25 x\n", "up to 8 of them"},
+		{"port 1 2 3 4 5 6 7 8 9\n", "up to 8"},
+		{"port 0 25\n", "1 to 65535"},
+		{"syslog LOG_KERN\n", "LOG_LOCAL0"},
+		{"dsn_notify success,bogus\n", "success, failure and delay"},
+		{"dsn_notify success,success\n", "success, failure and delay"},
+		{"dsn_return all\n", "off, headers or full"},
+		{"set_from_header maybe\n", "auto, on or off"},
+		{"set_date_header on\n", "auto or off"},
+		{"protocol esmtp\n", "smtp or lmtp"},
+		{"tls_min_version 1.1\n", "never goes below TLS 1.2"},
+		{"tls_fingerprint sha256//AAAA\n", "44 characters"},
+		{"tls_fingerprint sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB=\n",
+			"44 characters"},
+		{"tls_force_sslv3 on\n", "SSL 3.0 is broken"},
+		{"eval\n", "needs an argument"},
+		{"keepbcc maybe\n", "on or off"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[256];
+		snprintf(text, sizeof(text), "account a\nhost h\n%s", bad[i].line);
+		const char *got = parse_error(text, true);
+		ok(has(got, RC ":3: ") && has(got, bad[i].want), "refused: %.*s -> %s",
+			(int)strlen(bad[i].line) - 1, bad[i].line, got);
+	}
+	ok(parse_account(&p, "tls_force_sslv3 off\n") != NULL, "tls_force_sslv3 off is fine");
+	profile_fini(&p);
+	ok(has(parse_error("account a\nhost h\noauth2_token_command x\n", false),
+		"not private"), "oauth2_token_command only in a private file (SEC-14)");
+	profile_fini(&p);
+}
+
+/* eval: a command's first output line is read as the line. */
+static void
+test_eval(void)
+{
+	struct profile p = { 0 };
+	struct account *a;
+
+	a = parse_account(&p, "eval echo from me@example.org\neval printf 'port 2525\\nhost x'\n");
+	ok(a && eq(a->from, "me@example.org") && a->port == 2525 && eq(a->host, "h"),
+		"eval: only the first output line counts (%s)", e.text);
+	profile_fini(&p);
+	ok(has(parse_error("account a\neval echo eval echo host x\n", true), "another eval"),
+		"no eval inside eval");
+	ok(has(parse_error("account a\neval echo bogus_command 1\n", true),
+		RC ":2: unknown command 'bogus_command'"), "an eval'd line is checked like any");
+	ok(has(parse_error("account a\neval false\n", true), "false"),
+		"a failing command stops the profile");
+	ok(has(parse_error("account a\neval echo host x\n", false), "'eval' in a profile that"),
+		"eval only in a private file (SEC-14)");
+}
+
+/* Obsolete commands warn on stderr and change nothing. */
 static void
 test_warnings(void)
 {
-	static const char *later[] = {
-		"logfile ~/.msmtp.log", "logfile_time_format %Y", "syslog LOG_MAIL",
-		"aliases /etc/aliases", "auto_from on", "maildomain example.org",
-		"dsn_notify failure", "dsn_return headers", "set_from_header auto",
-		"set_date_header auto", "set_msgid_header auto", "remove_bcc_headers on",
-		"undisclosed_recipients off", "source_ip 192.0.2.1", "proxy_host 127.0.0.1",
-		"proxy_port 9050", "socket /run/x", "protocol smtp", "tls_cert_file c.pem",
-		"tls_key_file k.pem", "tls_crl_file crl.pem", "tls_min_dh_prime_bits 2048",
-		"ntlmdomain D", "eval echo host x", "allow_from_override off",
-		"add_missing_from_header on", "add_missing_date_header on", "tls_nocertcheck",
-		"keepbcc on", "from_full_name Joe", "tls_force_sslv3 off",
-	};
-	size_t n = sizeof(later) / sizeof(later[0]);
 	char *log = path_in("stderr");
-	char text[4096];
-	size_t len = 0;
-
-	len += (size_t)snprintf(text + len, sizeof(text) - len, "account a\nhost h\n");
-	for (size_t i = 0; i < n; i++)
-		len += (size_t)snprintf(text + len, sizeof(text) - len, "%s\n", later[i]);
-
 	fflush(stderr);
 	int saved = dup(2);
 	int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	dup2(fd, 2);
 	close(fd);
 	struct profile p = { 0 };
-	int r = parse(&p, text, true);
+	int r = parse(&p, "account a\nhost h\ntls_min_dh_prime_bits 2048\nntlmdomain D\n", true);
 	fflush(stderr);
 	dup2(saved, 2);
 	close(saved);
 
-	ok(r == 0, "all %zu unsupported msmtp commands accepted (%s)", n, e.text);
-	ok(p.n == 1 && p.accounts[0]->set == PROFILE_SET_HOST && p.accounts[0]->tls_certcheck,
-		"they change nothing (tls_nocertcheck does not turn checks off)");
+	ok(r == 0, "obsolete commands accepted (%s)", e.text);
+	ok(p.n == 1 && p.accounts[0]->set == PROFILE_SET_HOST, "they change nothing");
 	profile_fini(&p);
 
 	char got[8192];
@@ -761,13 +914,41 @@ test_warnings(void)
 	if (fd >= 0)
 		close(fd);
 	got[gl > 0 ? gl : 0] = '\0';
-	ok(has(got, "postie: warning: " RC ":3: 'logfile' is not supported yet; ignored\n"),
-		"warning text with FILE:LINE");
-	size_t lines = 0;
-	for (char *q = got; *q; q++)
-		lines += *q == '\n';
-	ok(lines == n, "one warning line per command (%zu)", lines);
+	ok(has(got, "postie: warning: " RC ":3: 'tls_min_dh_prime_bits' is ignored: "),
+		"warning text with FILE:LINE and the reason");
+	ok(has(got, RC ":4: 'ntlmdomain' is ignored: postie does not offer NTLM"),
+		"ntlmdomain says why");
 	unlink(log);
+}
+
+/* Command-line overrides (msmtp's long options) through profile_apply. */
+static void
+test_apply(void)
+{
+	struct profile p = { 0 };
+	struct account *a = parse_account(&p, "port 465\n");
+	struct err ae;
+
+	err_clear(&ae);
+	ok(a && profile_apply(a, "host", "mx.example.org", &ae) == 0 &&
+		profile_apply(a, "port", "2525", &ae) == 0 &&
+		profile_apply(a, "user", "me", &ae) == 0 && eq(a->host, "mx.example.org") &&
+		a->port == 2525, "apply host, port, user");
+	if (a) {
+		profile_finish_account(a);
+		ok(a->auth, "auth follows the user given on the command line");
+	}
+	ok(a && profile_apply(a, "tls_starttls", "maybe", &ae) < 0 && ae.kind == ERR_USAGE &&
+		has(ae.text, "parse flags: --tls-starttls: invalid argument 'maybe'"),
+		"a bad value names the flag (%s)", ae.text);
+	ok(a && profile_apply(a, "bogus", "x", &ae) < 0 &&
+		has(ae.text, "--bogus: no such profile command"), "unknown command");
+	ok(a && profile_apply(a, "eval", "echo host x", &ae) < 0, "no eval from the command line");
+	ok(a && profile_apply(a, "from", "a@b\r\nRCPT TO:<x>", &ae) < 0 &&
+		has(ae.text, "line break"), "no CR/LF in a value (SEC-24)");
+	ok(profile_known("dsn_notify") && profile_known("tls_nocertcheck") &&
+		!profile_known("bogus"), "profile_known");
+	profile_fini(&p);
 }
 
 int
@@ -788,6 +969,9 @@ main(void)
 	test_inheritance();
 	test_override();
 	test_files();
+	test_msmtp_commands();
+	test_eval();
+	test_apply();
 	test_tilde();
 	test_warnings();
 
