@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "err.h"
 #include "log.h"
+#include "serve.h"
 #include "submit.h"
 
 int
@@ -23,7 +24,7 @@ main(int argc, char **argv)
 	err_clear(&e);
 	/* SEC-39: a closed connection is an error to report (EPIPE), not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
-	if (cli_parse(&o, argc, (const char **)argv, &e) < 0) {
+	if (cli_parse(&o, argc, (const char *const *)argv, &e) < 0) {
 		err_print(&e);
 		return err_exit_status(e.kind);
 	}
@@ -38,11 +39,21 @@ main(int argc, char **argv)
 		return EX_OK;
 	}
 	log_set_verbose(o.verbose);
-	cli_name(&o, argv[0]);
+	if (o.ignored)
+		log_info("ignored for sendmail compatibility: %s", o.ignored);
+	/* cli_parse set the mode from the name first (mailq, newaliases), then from the flags. */
 	int rc;
 	switch (o.mode) {
 	case CLI_FLUSH: rc = submit_flush(&o, &e); break;
 	case CLI_LIST: rc = submit_list(&o, &e); break;
+	case CLI_SERVE: rc = serve_run(&o, &e); break;
+	case CLI_VERIFY: rc = submit_verify(&o, &e); break;
+	case CLI_PRETEND: rc = submit_pretend(&o, &e); break;
+	case CLI_SERVERINFO: rc = submit_serverinfo(&o, &e); break;
+	/* newaliases, -bi, -I: postie keeps no alias database (the profile's aliases file is
+	 * read as it is), so there is nothing to rebuild; say nothing, as Postfix does. */
+	case CLI_NEWALIASES: rc = 0; break;
+	case CLI_SEND:
 	default: rc = submit_run(&o, STDIN_FILENO, &e); break;
 	}
 	cli_fini(&o);

@@ -3,7 +3,8 @@
  * poll() against a monotonic deadline, so a slow or silent server cannot hold a run past
  * its deadline (SEC-34). Writes are gathered in one 64 KiB buffer and sent when it is full
  * or when a reply must be awaited; TCP_NODELAY keeps the last small write from waiting for
- * the server's delayed ACK.
+ * the server's delayed ACK. The way there may bind a source address, go through a SOCKS5
+ * proxy (RFC 1928) or end at a local socket.
  */
 #include "conn.h"
 
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -62,30 +64,80 @@ set_nonblock(int fd)
 	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-/* Connect one address before DEADLINE; returns the socket or -1 with errno-style text in e. */
+/* A parsed source_ip: the address to bind to before connecting. */
+struct source_addr {
+	const char *text;  /* as the profile gave it; NULL: none */
+	struct sockaddr_storage sa;
+	socklen_t len;
+	int family;
+};
+
 static int
-connect_one(const struct addrinfo *ai, int64_t deadline, struct err *e)
+parse_source(const char *ip, struct source_addr *out, struct err *e)
+{
+	memset(out, 0, sizeof(*out));
+	if (!ip || !*ip)
+		return 0;
+	/* Numeric only: a name here would cost a lookup and could pick either family. */
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_NUMERICHOST | AI_PASSIVE};
+	struct addrinfo *res = NULL;
+	if (getaddrinfo(ip, NULL, &hints, &res) != 0 || !res ||
+	    res->ai_addrlen > sizeof(out->sa)) {
+		if (res)
+			freeaddrinfo(res);
+		return err_set(e, ERR_CONFIG, "bind to source_ip %s: not a numeric IPv4 or IPv6 "
+			"address; check `source_ip` in the profile", ip);
+	}
+	out->text = ip;
+	memcpy(&out->sa, res->ai_addr, res->ai_addrlen);
+	out->len = res->ai_addrlen;
+	out->family = res->ai_family;
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* After a non-blocking connect: wait for it to finish before DEADLINE. 0, or -1 with errno. */
+static int
+finish_connect(int fd, int64_t deadline)
+{
+	if (conn_wait(fd, POLLOUT, deadline, NULL) < 0) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	int soerr = 0;
+	socklen_t len = sizeof(soerr);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+		return -1;
+	if (soerr) {
+		errno = soerr;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Connect one address before DEADLINE, bound to SRC first when it has an address; returns
+ * the socket, or -1 with the reason in e (ERR_TEMP, or ERR_CONFIG when the bind fails).
+ */
+static int
+connect_one(const struct addrinfo *ai, const struct source_addr *src, int64_t deadline,
+	struct err *e)
 {
 	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
 	if (fd < 0)
 		return err_set(e, ERR_TEMP, "%s", strerror(errno));
+	if (src->family && bind(fd, (const struct sockaddr *)&src->sa, src->len) < 0) {
+		int saved = errno;
+		close(fd);
+		return err_set(e, ERR_CONFIG, "bind to source_ip %s: %s; check `source_ip` in the "
+			"profile", src->text, strerror(saved));
+	}
 	if (set_nonblock(fd) < 0)
 		goto fail;
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		if (errno != EINPROGRESS)
+		if (errno != EINPROGRESS || finish_connect(fd, deadline) < 0)
 			goto fail;
-		if (conn_wait(fd, POLLOUT, deadline, NULL) < 0) {
-			close(fd);
-			return err_set(e, ERR_TEMP, "timed out");
-		}
-		int soerr = 0;
-		socklen_t len = sizeof(soerr);
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
-			goto fail;
-		if (soerr) {
-			errno = soerr;
-			goto fail;
-		}
 	}
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -93,7 +145,7 @@ connect_one(const struct addrinfo *ai, int64_t deadline, struct err *e)
 fail:;
 	int saved = errno;
 	close(fd);
-	return err_set(e, ERR_TEMP, "%s", strerror(saved));
+	return err_set(e, ERR_TEMP, "%s", saved == ETIMEDOUT ? "timed out" : strerror(saved));
 }
 
 static void
@@ -109,16 +161,20 @@ name_address(const struct addrinfo *ai, char *out, size_t n)
 	snprintf(out, n, "%s", host);
 }
 
-int
-conn_open(struct conn *c, const char *host, int port, int64_t deadline, struct err *e)
+/*
+ * Resolve HOST and connect to PORT from SRC: the socket, with the address used in ADDR, or -1.
+ * WHAT names the peer in messages ("" for the server, "SOCKS5 proxy " for the proxy) and
+ * CMD the profile command that names it.
+ */
+static int
+connect_host(const char *host, int port, const struct source_addr *src, int64_t deadline,
+	const char *what, const char *cmd, char *addr, size_t addrn, struct err *e)
 {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 		.ai_flags = AI_ADDRCONFIG};
 	struct addrinfo *res = NULL;
 	char service[16];
 
-	memset(c, 0, sizeof(*c));
-	c->fd = -1;
 	snprintf(service, sizeof(service), "%d", port);
 	int r = getaddrinfo(host, service, &hints, &res);
 	if (r == EAI_NONAME && hints.ai_flags) {
@@ -132,27 +188,248 @@ conn_open(struct conn *c, const char *host, int port, int64_t deadline, struct e
 			|| r == EAI_NODATA
 #endif
 		) ? ERR_NOHOST : ERR_TEMP;
-		return err_set(e, kind, "resolve host %s: %s; check `host` in the profile", host,
-			r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
+		return err_set(e, kind, "resolve %s%s: %s; check `%s` in the profile",
+			*what ? what : "host ", host,
+			r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r), cmd);
 	}
 	struct err last;
 	err_clear(&last);
-	char addr[INET6_ADDRSTRLEN] = "";
+	int fd = -1;
+	size_t skipped = 0;
+	addr[0] = '\0';
 	for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		name_address(ai, addr, sizeof(addr));
-		int fd = connect_one(ai, deadline, &last);
-		if (fd >= 0) {
-			c->fd = fd;
-			break;
+		/* source_ip binds one family: the other family's addresses cannot be used. */
+		if (src->family && ai->ai_family != src->family) {
+			skipped++;
+			continue;
 		}
-		if (conn_clock_ms() >= deadline)
+		name_address(ai, addr, addrn);
+		fd = connect_one(ai, src, deadline, &last);
+		if (fd >= 0 || last.kind == ERR_CONFIG || conn_clock_ms() >= deadline)
 			break;
 	}
 	freeaddrinfo(res);
-	if (c->fd < 0)
-		return err_set(e, ERR_TEMP, "connect to %s [%s]:%d: %s", host, addr, port,
-			last.text[0] ? last.text : "no address");
-	snprintf(c->peer, sizeof(c->peer), "%s [%s]:%d", host, addr, port);
+	if (fd >= 0)
+		return fd;
+	if (last.kind == ERR_CONFIG) {
+		if (e)
+			*e = last;
+		return -1;
+	}
+	if (!addr[0] && skipped)
+		return err_set(e, ERR_CONFIG, "connect to %s%s: it has no %s address to go with "
+			"source_ip %s; check `source_ip` in the profile", what, host,
+			src->family == AF_INET ? "IPv4" : "IPv6", src->text);
+	return err_set(e, ERR_TEMP, "connect to %s%s [%s]:%d: %s", what, host, addr, port,
+		last.text[0] ? last.text : "no address");
+}
+
+static int
+sock_write_all(int fd, const unsigned char *p, size_t n, int64_t deadline, struct err *e)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+		} else if (w < 0 && errno == EINTR) {
+			continue;
+		} else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (conn_wait(fd, POLLOUT, deadline, e) < 0)
+				return -1;
+		} else {
+			return err_set(e, ERR_TEMP, "%s",
+				w < 0 ? strerror(errno) : "connection lost");
+		}
+	}
+	return 0;
+}
+
+/* Read exactly N bytes: the proxy's reply is read to its last byte and not one further,
+ * so what the server says next stays in the socket for the SMTP reader. */
+static int
+sock_read_exact(int fd, unsigned char *p, size_t n, int64_t deadline, struct err *e)
+{
+	while (n > 0) {
+		ssize_t r = recv(fd, p, n, 0);
+		if (r > 0) {
+			p += r;
+			n -= (size_t)r;
+		} else if (r < 0 && errno == EINTR) {
+			continue;
+		} else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (conn_wait(fd, POLLIN, deadline, e) < 0)
+				return -1;
+		} else {
+			return err_set(e, ERR_TEMP, "%s", r < 0 ? strerror(errno)
+				: "connection closed by the proxy");
+		}
+	}
+	return 0;
+}
+
+/* RFC 1928 §6: the meaning of the REP field. */
+static const char *
+socks_reply_text(unsigned rep)
+{
+	static const char *const text[] = {"succeeded", "general SOCKS server failure",
+		"connection not allowed by ruleset", "network unreachable", "host unreachable",
+		"connection refused", "TTL expired", "command not supported",
+		"address type not supported"};
+	return rep < sizeof(text) / sizeof(text[0]) ? text[rep] : "unassigned reply code";
+}
+
+/*
+ * RFC 1928: over FD (connected to the proxy PROXY), offer "no authentication" (§3), then
+ * CONNECT to HOST:PORT (§4). A name goes as a domain name (ATYP 3), so the proxy resolves
+ * it and no DNS query leaves this host; an IP literal as an address (ATYP 1 or 4).
+ */
+static int
+socks5_connect(int fd, const char *proxy, const char *host, int port, int64_t deadline,
+	struct err *e)
+{
+	unsigned char b[4 + 1 + 255 + 2];
+	struct err io;
+	size_t k = 0;
+
+	b[0] = 5; /* VER */
+	b[1] = 1; /* NMETHODS */
+	b[2] = 0; /* NO AUTHENTICATION REQUIRED */
+	if (sock_write_all(fd, b, 3, deadline, &io) < 0 ||
+	    sock_read_exact(fd, b, 2, deadline, &io) < 0)
+		return err_set(e, ERR_TEMP, "talk to SOCKS5 proxy %s: %s", proxy, io.text);
+	if (b[0] != 5)
+		return err_set(e, ERR_PROTO, "talk to SOCKS5 proxy %s: it answered version %u, not "
+			"SOCKS5; check `proxy_host` and `proxy_port`", proxy, b[0]);
+	if (b[1] != 0)
+		return err_set(e, ERR_PROTO, "talk to SOCKS5 proxy %s: it accepts no "
+			"connection without authentication (method reply 0x%02X); postie speaks "
+			"SOCKS5 without authentication only", proxy, b[1]);
+
+	struct in_addr a4;
+	struct in6_addr a6;
+	b[k++] = 5; /* VER */
+	b[k++] = 1; /* CMD: CONNECT */
+	b[k++] = 0; /* RSV */
+	if (inet_pton(AF_INET, host, &a4) == 1) {
+		b[k++] = 1;
+		memcpy(b + k, &a4, 4);
+		k += 4;
+	} else if (inet_pton(AF_INET6, host, &a6) == 1) {
+		b[k++] = 4;
+		memcpy(b + k, &a6, 16);
+		k += 16;
+	} else {
+		size_t hl = strlen(host);
+		if (hl > 255)
+			return err_set(e, ERR_CONFIG, "connect to %s via SOCKS5 proxy %s: the "
+				"name is longer than 255 octets", host, proxy);
+		b[k++] = 3;
+		b[k++] = (unsigned char)hl;
+		memcpy(b + k, host, hl);
+		k += hl;
+	}
+	b[k++] = (unsigned char)((port >> 8) & 0xff);
+	b[k++] = (unsigned char)(port & 0xff);
+	if (sock_write_all(fd, b, k, deadline, &io) < 0 ||
+	    sock_read_exact(fd, b, 4, deadline, &io) < 0)
+		return err_set(e, ERR_TEMP, "connect to %s:%d via SOCKS5 proxy %s: %s", host, port,
+			proxy, io.text);
+	if (b[0] != 5)
+		return err_set(e, ERR_PROTO, "connect to %s:%d via SOCKS5 proxy %s: reply "
+			"version %u, not SOCKS5", host, port, proxy, b[0]);
+	if (b[1] != 0)
+		/* The proxy could not reach the server: like a failed connect, worth retrying. */
+		return err_set(e, ERR_TEMP, "connect to %s:%d via SOCKS5 proxy %s: the proxy "
+			"replied %u (%s)", host, port, proxy, b[1], socks_reply_text(b[1]));
+	/* BND.ADDR and BND.PORT (§6): read and dropped. */
+	size_t more = b[3] == 1 ? 4 : b[3] == 4 ? 16 : 0;
+	if (b[3] == 3) {
+		if (sock_read_exact(fd, b, 1, deadline, &io) < 0)
+			return err_set(e, ERR_TEMP, "connect via SOCKS5 proxy %s: %s", proxy,
+				io.text);
+		more = b[0];
+	} else if (!more) {
+		return err_set(e, ERR_PROTO, "connect to %s:%d via SOCKS5 proxy %s: reply with "
+			"unknown address type %u", host, port, proxy, b[3]);
+	}
+	if (sock_read_exact(fd, b, more + 2, deadline, &io) < 0)
+		return err_set(e, ERR_TEMP, "connect via SOCKS5 proxy %s: %s", proxy, io.text);
+	return 0;
+}
+
+/* A local (unix) socket at PATH: the socket, or -1. */
+static int
+connect_unix(const char *path, int64_t deadline, struct err *e)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return err_set(e, ERR_CONFIG, "connect to unix socket %s: the path is longer than "
+			"%zu bytes; check `socket` in the profile", path, sizeof(sun.sun_path) - 1);
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return err_set(e, ERR_TEMP, "connect to unix socket %s: %s", path, strerror(errno));
+	/* A full backlog says EAGAIN on a local socket: wait as for a TCP connect. */
+	bool failed = set_nonblock(fd) < 0;
+	if (!failed && connect(fd, (const struct sockaddr *)&sun, sizeof(sun)) < 0)
+		failed = (errno != EINPROGRESS && errno != EAGAIN) ||
+			finish_connect(fd, deadline) < 0;
+	if (failed) {
+		int saved = errno;
+		close(fd);
+		return err_set(e, ERR_TEMP, "connect to unix socket %s: %s; check `socket` in the "
+			"profile", path, saved == ETIMEDOUT ? "timed out" : strerror(saved));
+	}
+	return fd;
+}
+
+int
+conn_open(struct conn *c, const char *host, int port, int64_t deadline, struct err *e)
+{
+	return conn_open_route(c, host, port, NULL, deadline, e);
+}
+
+int
+conn_open_route(struct conn *c, const char *host, int port, const struct conn_route *route,
+	int64_t deadline, struct err *e)
+{
+	static const struct conn_route direct = {0};
+	struct source_addr src;
+	char addr[INET6_ADDRSTRLEN] = "";
+	int fd;
+
+	if (!route)
+		route = &direct;
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	if (route->socket) {
+		/* msmtp's `socket` replaces host, port and proxy alike. */
+		if ((fd = connect_unix(route->socket, deadline, e)) < 0)
+			return -1;
+		snprintf(c->peer, sizeof(c->peer), "%s [unix:%s]", host, route->socket);
+	} else if (parse_source(route->source_ip, &src, e) < 0) {
+		return -1;
+	} else if (route->proxy_host) {
+		int pport = route->proxy_port ? route->proxy_port : 1080;
+		fd = connect_host(route->proxy_host, pport, &src, deadline, "SOCKS5 proxy ",
+			"proxy_host", addr, sizeof(addr), e);
+		if (fd < 0)
+			return -1;
+		if (socks5_connect(fd, route->proxy_host, host, port, deadline, e) < 0) {
+			close(fd);
+			return -1;
+		}
+		snprintf(c->peer, sizeof(c->peer), "%s:%d via SOCKS5 proxy %s [%s]:%d", host, port,
+			route->proxy_host, addr, pport);
+	} else {
+		if ((fd = connect_host(host, port, &src, deadline, "", "host", addr, sizeof(addr),
+			     e)) < 0)
+			return -1;
+		snprintf(c->peer, sizeof(c->peer), "%s [%s]:%d", host, addr, port);
+	}
+	c->fd = fd;
 	c->rbuf = xmalloc(CONN_BUF_SIZE);
 	c->wbuf = xmalloc(CONN_BUF_SIZE);
 	return 0;

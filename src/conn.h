@@ -1,7 +1,8 @@
 /*
  * conn: one buffered byte stream to the server over TCP or TLS. Connects to every address of
- * the host in turn with a deadline, keeps one 64 KiB buffer per direction, flushes only
- * when the buffer is full or a reply must be awaited, and turns Nagle off (TCP_NODELAY).
+ * the host in turn with a deadline (from a chosen source address, through a SOCKS5 proxy, or
+ * to a local socket instead), keeps one 64 KiB buffer per direction, flushes only when the
+ * buffer is full or a reply must be awaited, and turns Nagle off (TCP_NODELAY). RFC 1928.
  */
 #ifndef POSTIE_CONN_H
 #define POSTIE_CONN_H
@@ -40,6 +41,28 @@ int conn_wait(int fd, short events, int64_t deadline, struct err *e);
  * name does not resolve, ERR_TEMP when no address could be reached.
  */
 int conn_open(struct conn *c, const char *host, int port, int64_t deadline, struct err *e);
+
+/* How to reach the server besides its name and port (msmtp's commands of the same names). */
+struct conn_route {
+	const char *source_ip;  /* a numeric address (IPv4 or IPv6) to bind to before connecting;
+	                           addresses of the other family are skipped. NULL: any */
+	const char *proxy_host; /* a SOCKS5 proxy (RFC 1928, no authentication) that connects
+	                           for us and resolves HOST itself; NULL: none */
+	int proxy_port;         /* 0: 1080 */
+	const char *socket;     /* a local (unix) socket to connect to instead of HOST:PORT (and
+	                           instead of the proxy); NULL: none */
+};
+
+/*
+ * conn_open along ROUTE (NULL: directly). Errors: ERR_NOHOST (HOST, or the proxy's name,
+ * does not resolve), ERR_TEMP (nothing could be reached; the proxy could not connect: its
+ * reply code is named), ERR_CONFIG (source_ip not a numeric address or not of this host, no
+ * address of its family, socket path too long), ERR_PROTO (the proxy does not speak SOCKS5
+ * or wants authentication). On success c->peer names the route: "host [address]:port",
+ * "host:port via SOCKS5 proxy name [address]:port", "host [unix:/path]".
+ */
+int conn_open_route(struct conn *c, const char *host, int port, const struct conn_route *route,
+	int64_t deadline, struct err *e);
 
 /*
  * Start TLS on the connection (implicit TLS right after conn_open, or after STARTTLS's 220).

@@ -392,6 +392,22 @@ is_resent(const struct msg *m)
 	return false;
 }
 
+/* The value of F unfolded (RFC 5322 §2.2.3: every line end inside a field is followed by
+   WSP, so dropping CR and LF is enough), NUL-terminated; *LEN is its length. */
+static char *
+unfold(const struct msg *m, const struct field *f, size_t *len)
+{
+	size_t k = 0;
+	char *v = xmalloc(f->value_end - f->value + 1);
+
+	for (size_t i = f->value; i < f->value_end; i++)
+		if (m->head.data[i] != '\r' && m->head.data[i] != '\n')
+			v[k++] = m->head.data[i];
+	v[k] = '\0';
+	*len = k;
+	return v;
+}
+
 int
 msg_recipients(const struct msg *m, struct addr_list *l, struct err *e)
 {
@@ -404,12 +420,8 @@ msg_recipients(const struct msg *m, struct addr_list *l, struct err *e)
 	while (field_next(&m->head, &pos, &f)) {
 		if (!name_is(&f, names[0]) && !name_is(&f, names[1]) && !name_is(&f, names[2]))
 			continue;
-		/* Unfold (RFC 5322 §2.2.3): every line end inside a field is followed by WSP. */
-		size_t n = f.value_end - f.value, k = 0;
-		char *v = xmalloc(n + 1);
-		for (size_t i = f.value; i < f.value_end; i++)
-			if (m->head.data[i] != '\r' && m->head.data[i] != '\n')
-				v[k++] = m->head.data[i];
+		size_t k;
+		char *v = unfold(m, &f, &k);
 		struct err sub = {0};
 		int rc = addr_list_parse(l, v, k, ERR_DATA, &sub);
 		free(v);
@@ -418,6 +430,60 @@ msg_recipients(const struct msg *m, struct addr_list *l, struct err *e)
 				sub.text);
 	}
 	return 0;
+}
+
+char *
+msg_msgid(const struct msg *m)
+{
+	const struct buf *b = m->out.len ? &m->out : &m->head;
+	struct msg view = {.head = *b};
+	struct field f;
+	size_t pos = 0;
+
+	while (field_next(&view.head, &pos, &f)) {
+		if (!name_is(&f, "Message-ID"))
+			continue;
+		size_t n;
+		char *v = unfold(&view, &f, &n);
+		size_t s = 0;
+		while (s < n && (v[s] == ' ' || v[s] == '\t'))
+			s++;
+		while (n > s && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+			n--;
+		char *r = n > s ? xstrndup(v + s, n - s) : NULL;
+		free(v);
+		return r;
+	}
+	return NULL;
+}
+
+int
+msg_sender(const struct msg *m, char **out, struct err *e)
+{
+	struct field f;
+	size_t pos = 0;
+
+	while (field_next(&m->head, &pos, &f)) {
+		if (!name_is(&f, "From"))
+			continue;
+		size_t k;
+		char *v = unfold(m, &f, &k);
+		struct addr_list l = {0};
+		struct err sub = {0};
+		int rc = addr_list_parse(&l, v, k, ERR_DATA, &sub);
+		free(v);
+		if (rc < 0)
+			err_set(e, ERR_DATA, "read From field: %s", sub.text);
+		else if (l.n == 0)
+			rc = err_set(e, ERR_DATA, "read From field: no address in it; "
+				"--read-envelope-from takes the envelope sender from there");
+		else
+			*out = xstrdup(l.v[0]);
+		addr_list_fini(&l);
+		return rc;
+	}
+	return err_set(e, ERR_DATA, "read From field: the message has none; "
+		"--read-envelope-from takes the envelope sender from there (or pass -f)");
 }
 
 static bool
@@ -439,10 +505,11 @@ is_atext(unsigned char c)
  * within WIDTH where a space allows it (RFC 5322 §2.2.3; folding inside a quoted string is
  * allowed too, §3.2.4). A fold only goes before a space that follows a non-space, so no
  * line is whitespace only, nor before the first word after the field name. Ends with CRLF.
- * ERR_USAGE when a line must pass 998 octets.
+ * A word that would make a line pass 998 octets is an error of kind KIND: "WHAT: ...".
  */
 static int
-put_folded(struct buf *out, const char *s, size_t n, size_t width, struct err *e)
+put_folded(struct buf *out, const char *s, size_t n, size_t width, enum err_kind kind,
+	const char *what, struct err *e)
 {
 	size_t col = 0, name = 0;
 
@@ -459,9 +526,8 @@ put_folded(struct buf *out, const char *s, size_t n, size_t width, struct err *e
 			name = 0;
 		}
 		if (col + (j - i) > MSG_MAX_LINE)
-			return err_set(e, ERR_USAGE,
-				"read -F: the full name has a word too long for a header line "
-				"(over %d octets)", MSG_MAX_LINE);
+			return err_set(e, kind, "%s too long for a header line (over %d octets)",
+				what, MSG_MAX_LINE);
 		if (buf_append(out, s + i, j - i, e) < 0)
 			return -1;
 		col += j - i;
@@ -476,18 +542,19 @@ put_folded(struct buf *out, const char *s, size_t n, size_t width, struct err *e
  * Appends to LINE; sets *ENCODED for the encoded form.
  */
 static int
-put_name(struct buf *line, const char *name, bool *encoded, struct err *e)
+put_name(struct buf *line, const char *name, const char *what, bool *encoded, struct err *e)
 {
 	const unsigned char *u = (const unsigned char *)name;
 	size_t n = strlen(name);
 	bool atoms = false, specials = false, eight = false;
 
 	if (n > MSG_MAX_NAME)
-		return err_set(e, ERR_USAGE, "read -F: the full name is over %d octets",
+		return err_set(e, ERR_USAGE, "read %s: the full name is over %d octets", what,
 			MSG_MAX_NAME);
 	for (size_t i = 0; i < n; i++) {
 		if (is_ctl(u[i]))
-			return err_set(e, ERR_USAGE, "read -F: control character in the full name");
+			return err_set(e, ERR_USAGE, "read %s: control character in the full name",
+				what);
 		if (u[i] >= 0x80)
 			eight = true;
 		else if (is_atext(u[i]))
@@ -511,7 +578,7 @@ put_name(struct buf *line, const char *name, bool *encoded, struct err *e)
 				size_t c = addr_utf8_len((const char *)u + j, n - j);
 				if (c == 0)
 					return err_set(e, ERR_USAGE,
-						"read -F: the full name is not valid UTF-8");
+						"read %s: the full name is not valid UTF-8", what);
 				if (j + c - i > budget)
 					break;
 				j += c;
@@ -539,7 +606,8 @@ put_name(struct buf *line, const char *name, bool *encoded, struct err *e)
 }
 
 static int
-add_from(struct buf *out, const char *sender, const char *name, struct err *e)
+add_from(struct buf *out, const char *sender, const char *name, const char *what,
+	struct err *e)
 {
 	struct buf line;
 	bool encoded = false;
@@ -552,14 +620,19 @@ add_from(struct buf *out, const char *sender, const char *name, struct err *e)
 	if (buf_puts(&line, "From: ", e) < 0)
 		goto out;
 	if (name && *name) {
-		if (put_name(&line, name, &encoded, e) < 0)
+		if (put_name(&line, name, what, &encoded, e) < 0)
 			goto out;
 		if (buf_printf(&line, e, " <%s>", sender) < 0)
 			goto out;
 	} else if (buf_puts(&line, sender, e) < 0) {
 		goto out;
 	}
-	rc = put_folded(out, line.data, line.len, encoded ? MSG_FOLD_2047 : MSG_FOLD_AT, e);
+	struct buf why;
+	buf_init(&why, 256);
+	if (buf_printf(&why, e, "read %s: the full name has a word", what) == 0)
+		rc = put_folded(out, line.data, line.len,
+			encoded ? MSG_FOLD_2047 : MSG_FOLD_AT, ERR_USAGE, why.data, e);
+	buf_fini(&why);
 out:
 	buf_fini(&line);
 	return rc;
@@ -649,19 +722,271 @@ add_msgid(struct buf *out, const char *domain, struct err *e)
 	return buf_printf(out, e, "Message-ID: <%s.%s@%s>\r\n", t36 + k, hex, domain);
 }
 
+/*
+ * Bare local names in address fields. The value is walked as RFC 5322 §3.4 lays it out
+ * (elements split at ',' outside quoted strings, comments, domain literals and angle
+ * brackets; "name:" opening a group and ';' closing it), and an element whose address is a
+ * plain local name (no '@', no quoting, no comment inside) is replaced by what
+ * aliases_resolve makes of it: "<a>" inside angle brackets, the address itself otherwise,
+ * several joined by ", ". Everything else stays as written.
+ */
+#define MSG_NONE ((size_t)-1)
+
+struct elem {
+	size_t end;              /* the delimiter after the element, or the value's length */
+	char delim;              /* ',', ';', ':' or '\0' at the end */
+	size_t angle_l, angle_r; /* '<' and '>', or MSG_NONE */
+	size_t tok_s, tok_e;     /* the span of what is not WSP or a comment */
+	bool has_at;             /* an '@' outside quotes, comments and literals */
+	bool odd;                /* a quoted string or literal outside the brackets */
+};
+
+/* The byte after the quoted string (CLOSE '"') or domain literal (']') that opens at V[J],
+   quoted-pairs skipped (RFC 5322 §3.2.4, §3.4.1). */
+static size_t
+skip_quoted(const char *v, size_t n, size_t j, char close)
+{
+	for (size_t k = j + 1; k < n; k++) {
+		if (v[k] == '\\')
+			k++;
+		else if (v[k] == close)
+			return k + 1;
+	}
+	return n;
+}
+
+/* The byte after the comment that opens at V[J]; comments nest (RFC 5322 §3.2.2). */
+static size_t
+skip_comment(const char *v, size_t n, size_t j)
+{
+	size_t depth = 0;
+
+	for (size_t k = j; k < n; k++) {
+		if (v[k] == '\\')
+			k++;
+		else if (v[k] == '(')
+			depth++;
+		else if (v[k] == ')' && --depth == 0)
+			return k + 1;
+	}
+	return n;
+}
+
+static void
+mark(struct elem *el, size_t s, size_t t)
+{
+	if (el->tok_s == MSG_NONE)
+		el->tok_s = s;
+	el->tok_e = t;
+}
+
+static void
+scan_element(const char *v, size_t n, size_t j, bool in_group, struct elem *el)
+{
+	*el = (struct elem){.angle_l = MSG_NONE, .angle_r = MSG_NONE, .tok_s = MSG_NONE};
+	while (j < n) {
+		char c = v[j];
+		size_t k;
+		if (c == '"' || c == '[') {
+			k = skip_quoted(v, n, j, c == '"' ? '"' : ']');
+			mark(el, j, k);
+			el->odd = true;
+			j = k;
+			continue;
+		}
+		if (c == '(') {
+			j = skip_comment(v, n, j);
+			continue;
+		}
+		if (c == '<' && el->angle_l == MSG_NONE) {
+			el->angle_l = j;
+			for (k = j + 1; k < n && v[k] != '>';)
+				k = v[k] == '"' ? skip_quoted(v, n, k, '"') :
+				    v[k] == '(' ? skip_comment(v, n, k) : k + 1;
+			el->angle_r = k < n ? k : MSG_NONE;
+			mark(el, j, k < n ? k + 1 : n);
+			j = k < n ? k + 1 : n;
+			continue;
+		}
+		if (c == ',' || (c == ';' && in_group) || (c == ':' && !in_group))
+			break;
+		if (c == '@')
+			el->has_at = true;
+		if (c != ' ' && c != '\t')
+			mark(el, j, j + 1);
+		j++;
+	}
+	el->end = j;
+	el->delim = j < n ? v[j] : '\0';
+}
+
+/* Whether V[S..T) is a plain local name: no specials (RFC 5322 §3.2.3), no WSP. */
+static bool
+plain_name(const char *v, size_t s, size_t t)
+{
+	if (s >= t)
+		return false;
+	for (size_t i = s; i < t; i++)
+		if (is_ctl((unsigned char)v[i]) || strchr(" \t\"(),:;<>@[\\]", v[i]))
+			return false;
+	return true;
+}
+
+/*
+ * Append to NV what the name V[S..T) becomes, "<a>, <b>" when ANGLE; *CHANGED when that is
+ * not the name itself. A name that is no valid local part is left alone: -t refuses it, and
+ * without -t it is the sender's business.
+ */
+static int
+resolve_name(struct buf *nv, const char *v, size_t s, size_t t, bool angle,
+	const struct aliases *al, const char *maildomain, bool *changed, struct err *e)
+{
+	char *raw = xstrndup(v + s, t - s), *norm = NULL;
+	struct addr_list l = {0};
+	int rc = 0;
+
+	*changed = false;
+	if (addr_envelope(raw, false, ERR_DATA, &norm, NULL) == 0 && !strchr(norm, '@')) {
+		rc = aliases_resolve(al, maildomain, norm, &l, e);
+		if (rc == 0 && !(l.n == 1 && strcmp(l.v[0], norm) == 0)) {
+			*changed = true;
+			for (size_t i = 0; i < l.n && rc == 0; i++)
+				rc = buf_printf(nv, e, "%s%s%s%s", i ? ", " : "", angle ? "<" : "",
+					l.v[i], angle ? ">" : "");
+		}
+	}
+	free(raw);
+	free(norm);
+	addr_list_fini(&l);
+	return rc;
+}
+
+/*
+ * Write F to OUT with its bare names resolved, refolded; *DONE false (nothing written) when
+ * no name changed, so that the caller copies the field as it was.
+ */
+static int
+rewrite_field(struct buf *out, const struct msg *m, const struct field *f,
+	const struct aliases *al, const char *maildomain, bool *done, struct err *e)
+{
+	size_t n, copied = 0;
+	char *v = unfold(m, f, &n);
+	struct buf nv;
+	bool in_group = false;
+	int rc = 0;
+
+	*done = false;
+	buf_init(&nv, BUF_MAX_HEADER);
+	if (buf_append(&nv, f->name, f->name_len, e) < 0 || buf_append(&nv, ":", 1, e) < 0)
+		rc = -1;
+	for (size_t i = 0; i <= n && rc == 0;) {
+		struct elem el;
+		scan_element(v, n, i, in_group, &el);
+		size_t s = MSG_NONE, t = MSG_NONE, from = 0, to = 0;
+		bool angle = el.angle_l != MSG_NONE;
+		if (el.delim == ':') {
+			in_group = true;
+		} else if (angle && el.angle_r != MSG_NONE) {
+			s = el.angle_l + 1;
+			t = el.angle_r;
+			while (s < t && (v[s] == ' ' || v[s] == '\t'))
+				s++;
+			while (t > s && (v[t - 1] == ' ' || v[t - 1] == '\t'))
+				t--;
+			from = el.angle_l;
+			to = el.angle_r + 1;
+		} else if (!angle && !el.has_at && !el.odd && el.tok_s != MSG_NONE) {
+			s = from = el.tok_s;
+			t = to = el.tok_e;
+		}
+		if (s != MSG_NONE && plain_name(v, s, t)) {
+			size_t mark_len = nv.len;
+			bool changed;
+			if (buf_append(&nv, v + copied, from - copied, e) < 0 ||
+				resolve_name(&nv, v, s, t, angle, al, maildomain, &changed,
+					e) < 0) {
+				rc = -1;
+				break;
+			}
+			if (changed) {
+				copied = to;
+				*done = true;
+			} else {
+				/* Keep what was there: it is copied from the value later. */
+				nv.len = mark_len;
+				nv.data[nv.len] = '\0';
+			}
+		}
+		if (el.delim == ';')
+			in_group = false;
+		i = el.end + 1;
+	}
+	if (rc == 0 && *done) {
+		struct buf why;
+		buf_init(&why, 256);
+		if (buf_append(&nv, v + copied, n - copied, e) < 0 ||
+			buf_printf(&why, e, "rewrite %.*s field: a word", (int)f->name_len,
+				f->name) < 0 ||
+			put_folded(out, nv.data, nv.len, MSG_FOLD_AT, ERR_DATA, why.data, e) < 0)
+			rc = -1;
+		buf_fini(&why);
+	}
+	buf_fini(&nv);
+	free(v);
+	return rc;
+}
+
+/* Fields whose addresses are recipients: aliases and maildomain apply. */
+static bool
+is_rcpt_field(const struct field *f)
+{
+	return name_is(f, "To") || name_is(f, "Cc") || name_is(f, "Bcc") ||
+		name_is(f, "Resent-To") || name_is(f, "Resent-Cc") || name_is(f, "Resent-Bcc");
+}
+
+/* Fields that name the sender or where replies go: only maildomain applies. */
+static bool
+is_sender_field(const struct field *f)
+{
+	return name_is(f, "From") || name_is(f, "Sender") || name_is(f, "Reply-To") ||
+		name_is(f, "Resent-From") || name_is(f, "Resent-Sender");
+}
+
+static int
+copy_field(struct buf *out, const struct msg *m, const struct field *f, struct err *e)
+{
+	for (size_t p = f->start, eol; p < f->end;) {
+		size_t next = next_line(m->head.data, f->end, p, &eol);
+		if (buf_append(out, m->head.data + p, eol - p, e) < 0 ||
+			buf_append(out, "\r\n", 2, e) < 0)
+			return -1;
+		p = next;
+	}
+	return 0;
+}
+
 int
 msg_rewrite(struct msg *m, const struct msg_opts *o, struct err *e)
 {
 	struct field f;
 	size_t pos = 0;
 	bool encoded;
+	const char *what = o->fullname_what ? o->fullname_what : "-F";
+	const char *md = o->maildomain && *o->maildomain ? o->maildomain : NULL;
+	bool has_sender = o->sender && *o->sender;
+	/*
+	 * set_from_header on replaces the message's From; with the null sender there is no
+	 * address to put in one (RFC 5322 §3.6.2 wants one), and inventing one would be
+	 * wrong: then the message keeps its own, and none is added.
+	 */
+	bool replace_from = o->set_from == MSG_FROM_ON && has_sender;
 
 	buf_reset(&m->out);
 	/* Check -F whether or not it is used: a bad name is a usage error either way (SEC-20). */
 	if (o->fullname) {
 		struct buf scratch;
 		buf_init(&scratch, 16 * MSG_MAX_NAME);
-		int rc = put_name(&scratch, o->fullname, &encoded, e);
+		int rc = put_name(&scratch, o->fullname, what, &encoded, e);
 		buf_fini(&scratch);
 		if (rc < 0)
 			return -1;
@@ -670,24 +995,33 @@ msg_rewrite(struct msg *m, const struct msg_opts *o, struct err *e)
 		/* SEC-23: Bcc goes, continuation lines with it (RFC 5322 §3.6.3). */
 		if (o->remove_bcc && (name_is(&f, "Bcc") || name_is(&f, "Resent-Bcc")))
 			continue;
-		for (size_t p = f.start, eol; p < f.end;) {
-			size_t next = next_line(m->head.data, f.end, p, &eol);
-			if (buf_append(&m->out, m->head.data + p, eol - p, e) < 0 ||
-				buf_append(&m->out, "\r\n", 2, e) < 0)
-				return -1;
-			p = next;
-		}
+		if (o->undisclosed &&
+			(name_is(&f, "To") || name_is(&f, "Cc") || name_is(&f, "Bcc")))
+			continue;
+		if (replace_from && name_is(&f, "From"))
+			continue;
+		bool done = false;
+		if ((o->aliases || md) && is_rcpt_field(&f) &&
+			rewrite_field(&m->out, m, &f, o->aliases, md, &done, e) < 0)
+			return -1;
+		if (md && !done && is_sender_field(&f) &&
+			rewrite_field(&m->out, m, &f, NULL, md, &done, e) < 0)
+			return -1;
+		if (!done && copy_field(&m->out, m, &f, e) < 0)
+			return -1;
 	}
-	/*
-	 * With the null sender there is no address to put in From (RFC 5322 §3.6.2 wants
-	 * one), and inventing one would be wrong: add nothing, and let the server decide.
-	 */
-	if (!msg_has_field(m, "From") && o->sender && *o->sender &&
-		add_from(&m->out, o->sender, o->fullname, e) < 0)
+	bool add = has_sender && (o->set_from == MSG_FROM_ON ||
+		(o->set_from == MSG_FROM_AUTO && !msg_has_field(m, "From")));
+	if (add && add_from(&m->out, o->sender, o->fullname, what, e) < 0)
 		return -1;
-	if (!msg_has_field(m, "Date") && add_date(&m->out, e) < 0)
+	/* RFC 5322 §3.4: a group with no members says there are recipients without naming
+	   them (the form msmtp and sendmail write). */
+	if (o->undisclosed && buf_puts(&m->out, "To: undisclosed-recipients:;\r\n", e) < 0)
 		return -1;
-	if (!msg_has_field(m, "Message-ID") && add_msgid(&m->out, o->msgid_domain, e) < 0)
+	if (!o->no_date && !msg_has_field(m, "Date") && add_date(&m->out, e) < 0)
+		return -1;
+	if (!o->no_msgid && !msg_has_field(m, "Message-ID") &&
+		add_msgid(&m->out, o->msgid_domain, e) < 0)
 		return -1;
 	return buf_append(&m->out, "\r\n", 2, e);
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include "buf.h"
 #include "addr.h"
+#include "aliases.h"
 #include "err.h"
 
 struct msg {
@@ -22,11 +23,30 @@ struct msg {
 	                     ending with the empty line CRLF */
 };
 
+/* msmtp's set_from_header: when msg_rewrite writes a From field of its own. */
+enum msg_from {
+	MSG_FROM_AUTO = 0, /* when the message has none */
+	MSG_FROM_ON,       /* always: every From of the message is replaced */
+	MSG_FROM_OFF,      /* never */
+};
+
+/* What msg_rewrite does. A zeroed struct (but remove_bcc) is postie's default behaviour. */
 struct msg_opts {
 	const char *sender;   /* envelope sender for an added From ("" : none) */
-	const char *fullname; /* -F, or NULL */
+	const char *fullname; /* the display name of an added From (-F, from_full_name), or NULL */
+	const char *fullname_what; /* how errors name it; NULL: "-F" */
 	const char *msgid_domain; /* the right-hand side of an added Message-ID */
-	bool remove_bcc;      /* always true in the core */
+	bool remove_bcc;      /* remove Bcc and Resent-Bcc (remove_bcc_headers, default on) */
+	enum msg_from set_from; /* set_from_header */
+	bool no_date;         /* set_date_header off: never add Date */
+	bool no_msgid;        /* set_msgid_header off: never add Message-ID */
+	bool undisclosed;     /* undisclosed_recipients: To, Cc and Bcc replaced by
+	                         "To: undisclosed-recipients:;" */
+	/* Bare local names (no '@') in To, Cc, Bcc and their Resent- forms become what
+	   aliases_resolve makes of them with these two; in From, Sender, Reply-To and
+	   Resent-From/-Sender only MAILDOMAIN applies. Both NULL: no field is touched. */
+	const struct aliases *aliases;
+	const char *maildomain;
 };
 
 /* Start an empty message. */
@@ -51,6 +71,20 @@ int msg_parse_header(struct msg *m, const char *text, size_t len, struct err *e)
  */
 int msg_recipients(const struct msg *m, struct addr_list *l, struct err *e);
 
+/*
+ * The first address of the first From field into *OUT (normalised, owned by the caller): the
+ * envelope sender for --read-envelope-from. ERR_DATA when there is no From field, it names
+ * no address, or an address in it is invalid.
+ */
+int msg_sender(const struct msg *m, char **out, struct err *e);
+
+/*
+ * The value of the Message-ID field of the header section to send (m->out once msg_rewrite
+ * has built it, m->head before), unfolded and without surrounding WSP, for the log; NULL
+ * when there is none. Owned by the caller.
+ */
+char *msg_msgid(const struct msg *m);
+
 /* True when the header section has a field called NAME (case-insensitive). */
 bool msg_has_field(const struct msg *m, const char *name);
 
@@ -61,10 +95,14 @@ bool msg_has_field(const struct msg *m, const char *name);
 bool msg_has_8bit(const struct msg *m);
 
 /*
- * Build m->out: every field but Bcc (folded lines included; "Bcc :" too), line endings made
- * CRLF, then From (from O->sender and O->fullname, the name RFC 2047-encoded when not ASCII,
- * quoted when needed: SEC-20), Date and Message-ID added when missing, then the empty line.
- * ERR_USAGE when the full name holds a control character.
+ * Build m->out: every field but Bcc (folded lines included; "Bcc :" too) unless
+ * O->remove_bcc is false, line endings made CRLF; the fields O says to replace left out (From
+ * with MSG_FROM_ON, To/Cc/Bcc with O->undisclosed), address fields with bare local names
+ * rewritten and refolded (O->aliases, O->maildomain; others are kept byte for byte); then
+ * From (from O->sender and O->fullname, the name RFC 2047-encoded when not ASCII, quoted
+ * when needed: SEC-20) as O->set_from says, "To: undisclosed-recipients:;", Date and
+ * Message-ID when missing (unless O turns them off), then the empty line. ERR_USAGE when
+ * the full name holds a control character; ERR_CONFIG from aliases_resolve.
  */
 int msg_rewrite(struct msg *m, const struct msg_opts *o, struct err *e);
 

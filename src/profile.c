@@ -1435,6 +1435,10 @@ profile_port(const struct account *a)
 {
 	if (a->port)
 		return a->port;
+	/* RFC 2033 §5: LMTP must not use port 25; msmtp's examples and LMTP servers (Dovecot,
+	 * Cyrus) use 2003. */
+	if (a->lmtp)
+		return 2003;
 	if (!a->tls)
 		return 25;
 	/* RFC 8314 §3.3: 465 for implicit TLS; RFC 6409 §3.1: 587 for submission. */

@@ -160,7 +160,8 @@ struct account *profile_find(const struct profile *p, const char *name);
 /* The first account whose from equals ADDR (case-insensitive), or NULL. */
 struct account *profile_find_by_from(const struct profile *p, const char *addr);
 
-/* The port the account will use: its port, else 25 / 465 / 587 from tls and tls_starttls. */
+/* The port the account will use: its port, else 2003 for LMTP, else 25 / 465 / 587 from tls
+ * and tls_starttls. */
 int profile_port(const struct account *a);
 
 /*

@@ -9,14 +9,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <idn2.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "dot.h"
 #include "log.h"
 #include "sasl.h"
+#include "secret.h"
 
 void
 source_init(struct source *src, const char *head, size_t head_len, int fd, bool ignore_dots,
@@ -240,56 +243,192 @@ session_path(const struct account *a, bool make)
 	return b.data;
 }
 
-int
-session_open(struct session *ss, const struct account *a, const char *password, struct err *e)
+/* The ports to try, in order (profile_ports; LMTP's default is there too). A local socket
+ * has no ports: the first one only decides TLS. */
+static int
+session_ports(const struct account *a, int out[PROFILE_MAX_PORTS])
 {
-	struct smtp *s = &ss->s;
-	int port = profile_port(a);
+	int n = profile_ports(a, out);
+	return a->socket ? 1 : n;
+}
+
+/* Start SS for account A: nothing connected yet. ss->params is kept. */
+static int
+session_init(struct session *ss, const struct account *a, struct tls_config *tc, struct err *e)
+{
+	const struct txn_params *params = ss->params;
 
 	memset(ss, 0, sizeof(*ss));
+	ss->params = params;
 	ss->acct = a;
-	s->conn.fd = -1;
-	smtp_timeouts_init(&s->t, a->timeout);
+	ss->s.conn.fd = -1;
+	ss->s.lmtp = a->lmtp;
+	smtp_timeouts_init(&ss->s.t, a->timeout);
 	if (host_ascii(ss, a->host, e) < 0)
 		return -1;
 	ss->cache = a->tls ? session_path(a, false) : NULL;
-	struct tls_config tc = {
+	/* Over a local socket too the name verified is the account's host (msmtp's socket). */
+	*tc = (struct tls_config){
 		.host = a->tls_host_override ? a->tls_host_override : ss->host,
 		.trust_file = a->tls_trust_file,
 		.fingerprint = a->tls_fingerprint,
 		.certcheck = a->tls_certcheck,
 		.priorities = a->tls_priorities,
 		.session_file = ss->cache,
+		.cert_file = a->tls_cert_file,
+		.key_file = a->tls_key_file,
+		.crl_file = a->tls_crl_file,
+		.pin_spki = a->tls_pin_spki,
+		.min_version = a->tls_min_version,
 	};
-	if (conn_open(&s->conn, ss->host, port, conn_clock_ms() + s->t.connect, e) < 0)
+	/* A key others can read, a missing CRL or certificate file: said before connecting. */
+	if (a->tls && tls_check_config(tc, e) < 0)
 		return -1;
+	return 0;
+}
+
+/* Back to "not connected" before the next port: nothing of the last one carries over. */
+static void
+reset_port(struct smtp *s)
+{
+	conn_close(&s->conn);
+	memset(&s->caps, 0, sizeof(s->caps));
+	s->tls = s->quit_sent = s->quit_read = false;
+	s->awaited = 0;
+}
+
+/*
+ * Connect to PORT along the account's route, do implicit TLS when IMPLICIT, and read the
+ * greeting. *NEXT says whether another port may be tried: only when the connection could not
+ * be made, or the greeting refused the session (SEC-40: after QUIT; nothing else was sent).
+ * Never after anything TLS did: a port that fails TLS must not lead to another (SEC-1).
+ */
+static int
+open_port(struct session *ss, const struct tls_config *tc, int port, bool implicit,
+	bool *next, struct err *e)
+{
+	struct smtp *s = &ss->s;
+	const struct account *a = ss->acct;
+	const struct conn_route route = {
+		.source_ip = a->source_ip,
+		.proxy_host = a->proxy_host,
+		.proxy_port = a->proxy_port,
+		.socket = a->socket,
+	};
+	struct err pe;
+
+	*next = false;
+	reset_port(s);
+	err_clear(&pe);
+	ss->port = a->socket ? 0 : port; /* a local socket has no port to log */
+	if (conn_open_route(&s->conn, ss->host, port, &route, conn_clock_ms() + s->t.connect,
+		    &pe) < 0) {
+		*next = pe.kind == ERR_TEMP;
+		goto fail;
+	}
 	log_info("connected to %s", s->conn.peer);
-	if (a->tls && !a->tls_starttls) {
+	if (implicit) {
 		/* Implicit TLS (RFC 8314 §3): the handshake comes before the greeting. */
-		if (conn_start_tls(&s->conn, &tc, conn_clock_ms() + s->t.greeting, e) < 0)
-			return -1;
+		if (conn_start_tls(&s->conn, tc, conn_clock_ms() + s->t.greeting, &pe) < 0)
+			goto fail;
 		s->tls = true;
 		log_info("TLS started: %s", tls_describe(s->conn.tls));
 	}
-	if (smtp_greeting(s, e) < 0 || smtp_ehlo(s, a->domain, !a->tls, e) < 0)
-		return -1;
-	if (a->tls && a->tls_starttls) {
-		if (!(s->caps.bits & SMTP_CAP_STARTTLS)) {
-			/* SEC-1: no silent downgrade. */
-			err_set(e, ERR_TLS,
-				"start TLS with %s: the server does not offer STARTTLS; nothing was sent. "
-				"%s", s->conn.peer,
-				(a->set & PROFILE_SET_TLS)
-					? "Use `tls_starttls off` if it speaks TLS from the start (port 465)"
-					: "postie requires TLS by default (msmtp did not): if this server has "
-					  "no TLS at all, add `tls off` to the account, and know that mail "
-					  "then travels in clear");
-			smtp_quit(s);
-			return -1;
-		}
-		if (smtp_starttls(s, &tc, a->domain, e) < 0)
-			return -1;
+	if (smtp_greeting(s, &pe) < 0) {
+		*next = pe.code >= 400;
+		goto fail;
 	}
+	return 0;
+fail:
+	if (e)
+		*e = pe;
+	return -1;
+}
+
+/* SEC-1: TLS is required and the server offers no STARTTLS: no silent downgrade. */
+static int
+no_starttls(struct session *ss, struct err *e)
+{
+	err_set(e, ERR_TLS,
+		"start TLS with %s: the server does not offer STARTTLS; nothing was sent. %s",
+		ss->s.conn.peer,
+		(ss->acct->set & PROFILE_SET_TLS)
+			? "Use `tls_starttls off` if it speaks TLS from the start (port 465)"
+			: "postie requires TLS by default (msmtp did not): if this server has no "
+			  "TLS at all, add `tls off` to the account, and know that mail then "
+			  "travels in clear");
+	smtp_quit(&ss->s);
+	return -1;
+}
+
+/* EHLO (LHLO), and with STARTTLS the upgrade and EHLO again (SEC-1..4). */
+static int
+ehlo_tls(struct session *ss, const struct tls_config *tc, bool implicit, struct err *e)
+{
+	struct smtp *s = &ss->s;
+	const struct account *a = ss->acct;
+
+	if (smtp_ehlo(s, a->domain, !a->tls, e) < 0)
+		return -1;
+	if (!a->tls || implicit)
+		return 0;
+	if (!(s->caps.bits & SMTP_CAP_STARTTLS))
+		return no_starttls(ss, e);
+	return smtp_starttls(s, tc, a->domain, e);
+}
+
+/* Connect to the first port of the account that takes the session (see session_open). */
+static int
+connect_ports(struct session *ss, const struct tls_config *tc, bool *implicit, struct err *e)
+{
+	const struct account *a = ss->acct;
+	int ports[PROFILE_MAX_PORTS];
+	int np = session_ports(a, ports);
+	char tried[96] = "";
+	size_t tl = 0;
+	bool temp = false;
+
+	for (int i = 0; i < np; i++) {
+		bool next;
+		*implicit = profile_implicit_tls(a, ports[i]);
+		if (open_port(ss, tc, ports[i], *implicit, &next, e) == 0) {
+			if (np > 1 || i > 0)
+				log_info("using port %d (%s)", ports[i], *implicit ? "implicit TLS"
+					: a->tls ? "STARTTLS" : "no TLS");
+			return 0;
+		}
+		if (!next)
+			return -1;
+		temp = temp || (e && e->kind == ERR_TEMP);
+		if (i + 1 < np) {
+			log_info("port %d: %s; trying port %d", ports[i], e ? e->text : "failed",
+				ports[i + 1]);
+			int w = snprintf(tried + tl, sizeof(tried) - tl, "%s%d", tl ? ", " : "",
+				ports[i]);
+			if (w > 0 && (size_t)w < sizeof(tried) - tl)
+				tl += (size_t)w;
+		}
+	}
+	if (e && np > 1) {
+		/* The last port's error, with the others named; worth retrying if any was. */
+		size_t at = strnlen(e->text, sizeof(e->text));
+		snprintf(e->text + at, sizeof(e->text) - at, " (ports %s failed first)", tried);
+		if (temp)
+			e->kind = ERR_TEMP;
+	}
+	return -1;
+}
+
+int
+session_open(struct session *ss, const struct account *a, const char *password, struct err *e)
+{
+	struct smtp *s = &ss->s;
+	struct tls_config tc;
+	bool implicit = false;
+
+	if (session_init(ss, a, &tc, e) < 0 || connect_ports(ss, &tc, &implicit, e) < 0 ||
+	    ehlo_tls(ss, &tc, implicit, e) < 0)
+		return -1;
 	if (a->auth) {
 		if (!(s->caps.bits & SMTP_CAP_AUTH)) {
 			err_set(e, ERR_PERM, "authenticate to %s: the server offers no AUTH; remove "
@@ -304,18 +443,43 @@ session_open(struct session *ss, const struct account *a, const char *password, 
 		buf_init(&cb, 256);
 		if (!s->conn.tls || tls_channel_binding(s->conn.tls, &cb_type, &cb, NULL) < 0)
 			buf_reset(&cb);
+		/* With oauth2_token_command, PASSWORD is the OAuth token (submit.c). */
+		bool oauth = a->oauth2_token_command != NULL;
 		struct sasl_creds c = {
 			.user = a->user,
-			.pass = password,
+			.pass = oauth ? NULL : password,
+			.token = oauth ? password : NULL,
 			.host = ss->host,
-			.port = port,
+			.port = ss->port,
 			.cb = cb.len ? (const unsigned char *)cb.data : NULL,
 			.cb_len = cb.len,
 			.cb_type = cb.len ? cb_type : NULL,
 			.offered = s->caps.auth,
+			.have_cert = s->conn.tls && tls_client_cert_sent(s->conn.tls),
 		};
 		const char *mech = sasl_pick(s->caps.auth, a->auth_mech, &c, e);
 		int arc = mech ? smtp_auth(s, mech, &c, e) : -1;
+		if (arc < 0 && oauth && mech && e && e->kind == ERR_AUTH && password) {
+			/* The token may have expired or been revoked before the time its cache
+			 * entry says: forget it, ask the command once more, and try a new token once
+			 * on this connection (RFC 4954 §4: a failed AUTH may be followed by
+			 * another). The same token again would only be refused again. */
+			struct buf fresh;
+			struct err why = *e;
+			secret_oauth2_forget(a);
+			if (secret_oauth2_token(a, true, &fresh, e) < 0) {
+				arc = -1; /* the command's failure (ERR_CONFIG) says what to fix */
+			} else if (fresh.len && strcmp(fresh.data, password) != 0) {
+				log_info("the server refused the OAuth token; trying a new one");
+				c.token = fresh.data;
+				arc = smtp_auth(s, mech, &c, e);
+				if (arc < 0)
+					secret_oauth2_forget(a); /* refused too: not worth keeping */
+			} else {
+				*e = why;
+			}
+			buf_fini(&fresh);
+		}
 		buf_fini(&cb);
 		if (arc < 0) {
 			if (!mech || (e && e->kind == ERR_AUTH))
@@ -341,11 +505,32 @@ needs_smtputf8(const char *sender, char *const *rcpts, size_t n)
 	return NULL;
 }
 
-/* The MAIL FROM parameters: SIZE when offered and known (RFC 1870 §6), SMTPUTF8. */
-static int
-mail_params(struct smtp *s, const struct source *src, bool utf8, char *out, size_t n,
-	struct err *e)
+/* Whether the part of the message read so far holds an octet above 127 (RFC 6152). */
+static bool
+source_8bit(const struct source *src)
 {
+	const unsigned char *parts[] = {(const unsigned char *)src->head,
+		(const unsigned char *)src->ahead.data};
+	size_t lens[] = {src->head ? src->head_len : 0, src->ahead.data ? src->ahead.len : 0};
+	for (size_t k = 0; k < 2; k++)
+		for (size_t i = 0; i < lens[k]; i++)
+			if (parts[k][i] >= 0x80)
+				return true;
+	return false;
+}
+
+/*
+ * The MAIL FROM parameters: SIZE when offered and known (RFC 1870 §6), BODY=8BITMIME (RFC 6152
+ * §3) as params->body says, SMTPUTF8, then RET and ENVID when DSN is offered (RFC 3461 §4.3,
+ * §4.4).
+ */
+static int
+mail_params(struct session *ss, const struct source *src, bool utf8, bool dsn, char *out,
+	size_t n, struct err *e)
+{
+	struct smtp *s = &ss->s;
+	const struct txn_params *p = ss->params;
+	int body = p ? p->body : 0;
 	size_t k = 0;
 
 	out[0] = '\0';
@@ -356,9 +541,66 @@ mail_params(struct smtp *s, const struct source *src, bool utf8, char *out, size
 				"%lu (SIZE); nothing was sent", s->conn.peer, src->size, s->caps.size);
 		k += (size_t)snprintf(out + k, n - k, " SIZE=%llu", src->size);
 	}
+	/* Only a message read whole is known to be 7-bit; anything else may hold 8-bit
+	 * octets further on, and is declared as 8-bit when the server takes it. */
+	if ((s->caps.bits & SMTP_CAP_8BITMIME) && body != 7 &&
+	    (body == 8 || !src->complete || source_8bit(src)))
+		k += (size_t)snprintf(out + k, n - k, " BODY=8BITMIME");
 	if (utf8)
 		snprintf(out + k, n - k, " SMTPUTF8");
+	if (dsn && smtp_dsn_mail(p->dsn_ret, p->envid, out, n, e) < 0)
+		return -1;
 	return 0;
+}
+
+/*
+ * Whether DSN parameters go with this transaction: the session asks for them and the server
+ * offers DSN (RFC 3461 §4). When it does not, the request is dropped with a warning, once a
+ * session: the mail itself can still go.
+ */
+static bool
+dsn_wanted(struct session *ss)
+{
+	const struct txn_params *p = ss->params;
+	if (!p || (!p->dsn_notify && !p->dsn_ret && !p->envid))
+		return false;
+	if (ss->s.caps.bits & SMTP_CAP_DSN)
+		return true;
+	if (!ss->dsn_warned)
+		warn("server does not offer DSN; delivery notifications not requested (%s)",
+			ss->s.conn.peer);
+	ss->dsn_warned = true;
+	return false;
+}
+
+/* Each recipient's RCPT parameters: NOTIFY and ORCPT (RFC 3461 §4.1, §4.2). Freed with
+ * free_rcpt_params. */
+static char **
+rcpt_params(struct session *ss, char *const *rcpts, size_t n, struct err *e)
+{
+	char **v = xcalloc(n ? n : 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++) {
+		size_t size = SMTP_RCPT_EXTRA + 1;
+		v[i] = xmalloc(size);
+		v[i][0] = '\0';
+		if (smtp_dsn_rcpt(ss->params->dsn_notify, rcpts[i], v[i], size, e) < 0) {
+			for (size_t j = 0; j <= i; j++)
+				free(v[j]);
+			free(v);
+			return NULL;
+		}
+	}
+	return v;
+}
+
+static void
+free_rcpt_params(char **v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
 }
 
 /* SEC-35: a message of unknown size is stopped, never ended, when it outgrows the limit. */
@@ -465,8 +707,11 @@ session_send(struct session *ss, const char *sender, char *const *rcpts, size_t 
 	struct source *src, bool last, struct err *e)
 {
 	struct smtp *s = &ss->s;
-	char params[64];
+	char params[SMTP_MAIL_EXTRA + 64];
+	char **rp = NULL;
+	int rc = -1;
 
+	ss->per_rcpt = false;
 	if (!ss->open)
 		return err_set(e, ERR_SOFTWARE, "send message: the session is not open");
 	if (ss->dirty) {
@@ -484,15 +729,22 @@ session_send(struct session *ss, const char *sender, char *const *rcpts, size_t 
 		/* SEC-25: an address the server cannot take as UTF-8 is not sent mangled. */
 		return err_set(e, ERR_PERM, "send to %s: the address <%s> needs SMTPUTF8, which the "
 			"server does not offer; use an ASCII address", s->conn.peer, utf8);
-	if (mail_params(s, src, utf8 != NULL, params, sizeof(params), e) < 0)
+	bool dsn = dsn_wanted(ss);
+	if (mail_params(ss, src, utf8 != NULL, dsn, params, sizeof(params), e) < 0)
 		return -1;
-	if ((s->caps.bits & SMTP_CAP_CHUNKING) && (s->caps.bits & SMTP_CAP_PIPELINING)) {
+	if (dsn && !(rp = rcpt_params(ss, rcpts, n, e)))
+		return -1;
+	const char *const *rpc = (const char *const *)rp;
+	/* LMTP answers BDAT LAST per recipient as well (RFC 3030 §4.2 leaves it to RFC 2033);
+	 * postie keeps LMTP on DATA, where RFC 2033 §4.2 says it plainly. */
+	if ((s->caps.bits & SMTP_CAP_CHUNKING) && (s->caps.bits & SMTP_CAP_PIPELINING) &&
+	    !s->lmtp) {
 		/* With one recipient the data follows the envelope in the same write: a
 		 * refused sole recipient leaves nothing to deliver. With more, one refusal must
 		 * stop the transaction before any data (SEC-38). */
-		if (smtp_bdat_begin(s, sender, params, rcpts, n, codes, n > 1, e) < 0) {
+		if (smtp_bdat_begin(s, sender, params, rcpts, rpc, n, codes, n > 1, e) < 0) {
 			ss->open = ss->dirty = s->conn.fd >= 0;
-			return -1;
+			goto out;
 		}
 		if (send_bdat(s, src, last, e) < 0) {
 			/* A refusal after the last chunk leaves the session in step; anything
@@ -500,25 +752,35 @@ session_send(struct session *ss, const char *sender, char *const *rcpts, size_t 
 			if (!(s->bdat.last_sent && s->bdat.failed))
 				smtp_abandon(s);
 			ss->open = ss->dirty = s->conn.fd >= 0;
-			return -1;
+			goto out;
 		}
 	} else {
-		if (smtp_envelope(s, sender, params, rcpts, n, codes, e) < 0) {
+		if (smtp_envelope(s, sender, params, rcpts, rpc, n, codes, e) < 0) {
 			ss->open = ss->dirty = s->conn.fd >= 0;
-			return -1;
+			goto out;
 		}
 		if (send_data(s, src, e) < 0) {
 			/* SEC-30: a message that could not be read or encoded whole is never
 			 * ended. */
 			smtp_abandon(s);
 			ss->open = false;
-			return -1;
+			goto out;
 		}
-		if (smtp_data_end(s, last, e) < 0) {
-			ss->open = ss->dirty = s->conn.fd >= 0 && e && e->kind != ERR_TEMP &&
-				e->kind != ERR_PROTO;
-			return -1;
+		if (smtp_data_end(s, last, rcpts, n, codes, e) < 0) {
+			if (s->lmtp) {
+				/* RFC 2033 §4.2: some recipients may have the message now. With
+				 * every reply read the session is in step for the next one. */
+				ss->per_rcpt = s->lmtp_read > 0;
+				ss->open = s->conn.fd >= 0 && s->lmtp_read == n;
+				if (!ss->open)
+					smtp_abandon(s);
+			} else {
+				ss->open = ss->dirty = s->conn.fd >= 0 && e &&
+					e->kind != ERR_TEMP && e->kind != ERR_PROTO;
+			}
+			goto out;
 		}
+		ss->per_rcpt = s->lmtp;
 	}
 	ss->sent++;
 	/* The server has the message: the copy goes before anything else can happen, so a
@@ -528,7 +790,7 @@ session_send(struct session *ss, const char *sender, char *const *rcpts, size_t 
 		src->copy = NULL;
 	}
 	if (smtp_quit_check(s, e) < 0)
-		return -1;
+		goto out;
 	if (ss->cache && s->conn.tls) {
 		/* Keep the TLS session for the next run: a failure costs a full handshake. */
 		char *path = session_path(ss->acct, true);
@@ -539,7 +801,10 @@ session_send(struct session *ss, const char *sender, char *const *rcpts, size_t 
 			log_info("%s", se.text);
 		free(path);
 	}
-	return 0;
+	rc = 0;
+out:
+	free_rcpt_params(rp, n);
+	return rc;
 }
 
 void
@@ -556,4 +821,208 @@ session_close(struct session *ss, const struct err *why)
 	free(ss->cache);
 	ss->host = ss->cache = NULL;
 	ss->open = false;
+}
+
+/* Server text for the serverinfo report: printable ASCII as it is, anything else as \xNN. */
+static void
+put_safe(FILE *out, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			putc(c, out);
+		else
+			fprintf(out, "\\x%02X", c);
+	}
+}
+
+/* Each line of TEXT (lines joined by '\n') as "INDENT LABEL line". */
+static void
+put_lines(FILE *out, const char *indent, const char *label, const char *text, size_t n)
+{
+	const char *p = text ? text : "";
+	const char *end = p + n;
+	do {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t k = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		fprintf(out, "%s%s", indent, label);
+		put_safe(out, p, k);
+		putc('\n', out);
+		p += k + (nl ? 1 : 0);
+	} while (p < end);
+}
+
+/* What the TLS layer tells of the session (tls_print_info), indented under "TLS:". */
+static void
+put_tls(FILE *out, struct tls *t)
+{
+	char *text = NULL;
+	size_t len = 0;
+	struct err ignore;
+	FILE *m = open_memstream(&text, &len);
+
+	fputs("  TLS:\n", out);
+	if (!m)
+		return;
+	tls_print_info(t, m, &ignore);
+	fclose(m);
+	/* tls_print_info already shows certificate text safely (\xNN). */
+	if (len && text[len - 1] == '\n')
+		len--;
+	if (len)
+		put_lines(out, "    ", "", text, len);
+	free(text);
+}
+
+/* The EHLO capabilities as postie understood them (SEC-35), then any other keyword. */
+static void
+put_caps(FILE *out, const struct smtp_caps *c, const struct buf *ehlo, const char *when)
+{
+	static const struct { const char *name; unsigned bit; } flags[] = {
+		{"PIPELINING", SMTP_CAP_PIPELINING}, {"CHUNKING", SMTP_CAP_CHUNKING},
+		{"8BITMIME", SMTP_CAP_8BITMIME}, {"SMTPUTF8", SMTP_CAP_SMTPUTF8},
+		{"DSN", SMTP_CAP_DSN}, {"ENHANCEDSTATUSCODES", SMTP_CAP_ENHANCEDSTATUSCODES},
+		{"STARTTLS", SMTP_CAP_STARTTLS},
+	};
+	const char *p = ehlo->data ? ehlo->data : "";
+	const char *end = p + ehlo->len;
+	const char *nl = memchr(p, '\n', ehlo->len);
+
+	fprintf(out, "  Capabilities%s:\n", when);
+	put_lines(out, "    ", "Server name: ", p, nl ? (size_t)(nl - p) : ehlo->len);
+	if (!(c->bits & SMTP_CAP_SIZE))
+		fputs("    SIZE: not offered\n", out);
+	else if (c->size == 0)
+		fputs("    SIZE: offered, no limit given\n", out);
+	else if (c->size == (unsigned long)-1)
+		fputs("    SIZE: offered, a limit too large to matter\n", out);
+	else
+		fprintf(out, "    SIZE: %lu bytes (%.1f MiB)\n", c->size,
+			(double)c->size / (1024.0 * 1024.0));
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+		fprintf(out, "    %s: %s\n", flags[i].name,
+			(c->bits & flags[i].bit) ? "yes" : "no");
+	fprintf(out, "    AUTH: %s\n", (c->bits & SMTP_CAP_AUTH) ? (c->auth[0] ? c->auth
+		: "offered, no mechanisms named") : "not offered");
+	static const char *const known[] = {"PIPELINING", "CHUNKING", "8BITMIME", "SMTPUTF8",
+		"DSN", "ENHANCEDSTATUSCODES", "STARTTLS", "SIZE", "AUTH"};
+	while (nl) {
+		p = nl + 1;
+		nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		size_t k = 0;
+		while (k < n && p[k] != ' ' && p[k] != '=')
+			k++;
+		bool is_known = false;
+		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			is_known = is_known || (strlen(known[i]) == k &&
+				strncasecmp(p, known[i], k) == 0);
+		if (!is_known)
+			put_lines(out, "    ", "Other: ", p, n);
+	}
+}
+
+/* How far one serverinfo port got: the error of the one that got furthest is reported. */
+enum info_stage { INFO_NONE, INFO_CONNECTED, INFO_GREETED, INFO_DONE };
+
+/* Connect to PORT as session_open would, without AUTH, and describe what it offers. */
+static int
+info_port(const struct account *a, int port, FILE *out, enum info_stage *stage, struct err *e)
+{
+	struct session ss = {0};
+	struct smtp *s = &ss.s;
+	struct tls_config tc;
+	struct buf greet, ehlo;
+	bool next;
+	bool implicit = profile_implicit_tls(a, port);
+	int rc = -1;
+
+	*stage = INFO_NONE;
+	buf_init(&greet, 16384);
+	buf_init(&ehlo, 16384);
+	if (session_init(&ss, a, &tc, e) < 0) {
+		fprintf(out, "Server: %s, port %d\n", a->host, port);
+		goto out;
+	}
+	/* A full handshake shows the certificates; a certificate that fails is still shown. */
+	tc.session_file = NULL;
+	tc.keep_failed = true;
+	s->greeting_text = &greet;
+	s->ehlo_text = &ehlo;
+	int orc = open_port(&ss, &tc, port, implicit, &next, e);
+	if (s->conn.peer[0]) {
+		*stage = INFO_CONNECTED;
+		fprintf(out, "Server: %s\n", s->conn.peer);
+	} else if (a->socket) {
+		fprintf(out, "Server: %s [unix:%s]\n", ss.host, a->socket);
+	} else {
+		fprintf(out, "Server: %s, port %d\n", ss.host, port);
+	}
+	fprintf(out, "  Protocol: %s, %s\n", a->lmtp ? "LMTP" : "SMTP", implicit ? "implicit TLS"
+		: a->tls ? "STARTTLS" : "no TLS (tls off)");
+	if (implicit && s->conn.tls)
+		put_tls(out, s->conn.tls);
+	if (greet.len || orc == 0)
+		put_lines(out, "  ", "Greeting: ", greet.data, greet.len);
+	if (orc < 0)
+		goto out;
+	*stage = INFO_GREETED;
+	if (smtp_ehlo(s, a->domain, !a->tls, e) < 0)
+		goto out;
+	if (a->tls && !implicit) {
+		bool offered = s->caps.bits & SMTP_CAP_STARTTLS;
+		fprintf(out, "  STARTTLS before TLS: %s\n", offered ? "offered" : "not offered");
+		if (!offered) {
+			put_caps(out, &s->caps, &ehlo, " (before TLS: not to be trusted, SEC-4)");
+			no_starttls(&ss, e);
+			goto out;
+		}
+		int src = smtp_starttls(s, &tc, a->domain, e);
+		if (s->conn.tls)
+			put_tls(out, s->conn.tls);
+		if (src < 0)
+			goto out;
+	}
+	put_caps(out, &s->caps, &ehlo, s->tls ? " (after TLS)" : "");
+	*stage = INFO_DONE;
+	rc = 0;
+out:
+	if (rc < 0 && e)
+		fprintf(out, "  Failed: %s\n", e->text);
+	session_close(&ss, rc < 0 ? e : NULL);
+	buf_fini(&greet);
+	buf_fini(&ehlo);
+	return rc;
+}
+
+int
+session_serverinfo(const struct account *a, FILE *out, struct err *e)
+{
+	int ports[PROFILE_MAX_PORTS];
+	int np = session_ports(a, ports);
+	int answered = 0;
+	enum info_stage best = INFO_NONE;
+	struct err first;
+
+	err_clear(&first);
+	for (int i = 0; i < np; i++) {
+		enum info_stage stage;
+		struct err pe;
+		err_clear(&pe);
+		if (i > 0)
+			putc('\n', out);
+		if (info_port(a, ports[i], out, &stage, &pe) == 0) {
+			answered++;
+		} else if (first.kind == ERR_NONE || stage > best) {
+			first = pe;
+			best = stage;
+		}
+	}
+	if (fflush(out) != 0 || ferror(out))
+		return err_set(e, ERR_OS, "print server information: %s", strerror(errno));
+	if (answered)
+		return 0;
+	if (e)
+		*e = first;
+	return -1;
 }

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "buf.h"
 #include "err.h"
 #include "profile.h"
@@ -78,25 +79,41 @@ struct session {
 	struct smtp s;
 	char *host;   /* A-label form of acct->host */
 	char *cache;  /* the TLS session cache file, or NULL */
+	int port;     /* the port the session uses (of the account's list), for logs; 0 over
+	                 a local socket */
 	bool open;    /* greeted, TLS and AUTH done, ready for MAIL */
 	bool dirty;   /* a transaction failed part-way: RSET before the next */
+	bool dsn_warned; /* the "no DSN" warning was given */
+	bool per_rcpt; /* LMTP (RFC 2033 §4.2): the last session_send read one reply per
+	                  recipient after the data; CODES hold them, and a recipient with 2xx
+	                  has the message even when session_send failed */
 	unsigned sent; /* transactions completed */
 };
 
 /*
- * Connect to the account's server and make the session ready for MAIL: greeting, EHLO,
- * STARTTLS or implicit TLS, EHLO again, AUTH with PASSWORD. Every error kind of SEC-37.
+ * Connect to the account's server and make the session ready for MAIL: greeting, EHLO
+ * (LHLO for LMTP), STARTTLS or implicit TLS, EHLO again, AUTH with PASSWORD. Every error
+ * kind of SEC-37. The ports of the account (profile_ports; implicit TLS or STARTTLS per port,
+ * profile_implicit_tls) are tried in order while a port cannot be connected to (refused,
+ * unreachable, timed out, the proxy could not connect) or its greeting refuses the session
+ * (4xx/5xx, after QUIT): nothing was said there but QUIT. Never after a TLS, EHLO or
+ * authentication failure (SEC-1: no downgrade by making a port fail). ss->port says which
+ * port answered. ss->params survives the call.
  */
 int session_open(struct session *ss, const struct account *a, const char *password,
 	struct err *e);
 
 /*
  * One transaction: MAIL FROM SENDER, RCPT TO each of RCPTS, then SRC's message. CODES, when
- * not NULL, receives each recipient's RCPT reply code (0: not known). With LAST, QUIT goes
+ * not NULL, receives each recipient's RCPT reply code (0: not known); with LMTP, once the
+ * data is sent, each recipient's reply to it instead (ss->per_rcpt). ss->params adds DSN
+ * (RFC 3461: RET, ENVID, NOTIFY, ORCPT) where the server offers it, else warns once a
+ * session, and BODY=8BITMIME (RFC 6152) where offered as its body says. With LAST, QUIT goes
  * out behind the end of the data (no other transaction follows), and its reply must be 221
- * (SEC-33). The moment the server's 2xx to the end of the data is read, SRC's queue copy is
- * discarded and SRC->copy set to NULL. 0 after that 2xx; -1 with e set otherwise. After a failure the session may still be
- * usable for another transaction (ss->open); when the data was abandoned it is not.
+ * (SEC-33). The moment the server's 2xx to the end of the data is read (with LMTP: every
+ * recipient's), SRC's queue copy is discarded and SRC->copy set to NULL. 0 after that 2xx;
+ * -1 with e set otherwise. After a failure the session may still be usable for another
+ * transaction (ss->open); when the data was abandoned it is not.
  */
 int session_send(struct session *ss, const char *sender, char *const *rcpts, size_t n,
 	int *codes, struct source *src, bool last, struct err *e);
@@ -107,5 +124,16 @@ int session_send(struct session *ss, const char *sender, char *const *rcpts, siz
  * session that failed to open.
  */
 void session_close(struct session *ss, const struct err *why);
+
+/*
+ * --serverinfo: for each port of account A, connect as session_open does (proxy, socket,
+ * implicit TLS or STARTTLS, verification) but without AUTH, print to OUT the greeting, the
+ * capabilities (after TLS when TLS is on, and whether STARTTLS was offered before), and the
+ * TLS details (version, cipher, the certificate's subject, issuer, dates, SHA-256
+ * fingerprint and SPKI pin), then QUIT. A certificate that fails verification is still
+ * described before the failure is reported. 0 when at least one port answered (the others'
+ * errors are warnings); else the error of the port that got furthest (a TLS failure: 69).
+ */
+int session_serverinfo(const struct account *a, FILE *out, struct err *e);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * smtp: the protocol engine. RFC 5321 (SMTP), RFC 3207 (STARTTLS), RFC 4954 (AUTH),
- * RFC 2920 (PIPELINING), RFC 1870 (SIZE). Every command line goes through smtp_command and
+ * RFC 2920 (PIPELINING), RFC 1870 (SIZE), RFC 2033 (LMTP), RFC 3461 (DSN parameters).
+ * Every command line goes through smtp_command and
  * every reply through smtp_read_reply, so the checks of SEC-19, SEC-31..33 and the
  * redaction of SEC-13 have one home each.
  */
@@ -10,6 +11,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +139,135 @@ smtp_caps_parse(struct smtp_caps *c, const struct smtp_reply *r)
 	}
 }
 
+int
+smtp_xtext(const char *in, size_t len, char *out, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t k = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+		/* xchar = %d33-42 / %d44-60 / %d62-126 (RFC 3461 §4): not "+", not "=". */
+		bool plain = c >= 33 && c <= 126 && c != '+' && c != '=';
+		if (k + (plain ? 1 : 3) >= n)
+			return -1;
+		if (plain) {
+			out[k++] = (char)c;
+		} else {
+			out[k++] = '+';
+			out[k++] = hex[c >> 4];
+			out[k++] = hex[c & 15];
+		}
+	}
+	if (k >= n)
+		return -1;
+	out[k] = '\0';
+	return (int)k;
+}
+
+/* Append FMT to the string in OUT (N bytes); ERR_SOFTWARE when it does not fit. */
+static int
+append(char *out, size_t n, struct err *e, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int
+append(char *out, size_t n, struct err *e, const char *fmt, ...)
+{
+	size_t at = strnlen(out, n);
+	va_list ap;
+
+	va_start(ap, fmt);
+	int w = at < n ? vsnprintf(out + at, n - at, fmt, ap) : -1;
+	va_end(ap);
+	if (w < 0 || (size_t)w >= n - at) {
+		if (at < n)
+			out[at] = '\0';
+		return err_set(e, ERR_SOFTWARE, "build command parameters: too long");
+	}
+	return 0;
+}
+
+int
+smtp_dsn_mail(const char *ret, const char *envid, char *out, size_t n, struct err *e)
+{
+	if (ret) {
+		/* RFC 3461 §4.3: ret-value = "FULL" / "HDRS". */
+		if (strcasecmp(ret, "FULL") != 0 && strcasecmp(ret, "HDRS") != 0)
+			return err_set(e, ERR_USAGE, "request delivery notifications: return "
+				"\"%.40s\" is neither FULL nor HDRS; check `dsn_return` or -R",
+				ret);
+		if (append(out, n, e, " RET=%s", toupper((unsigned char)ret[0]) == 'F' ? "FULL"
+			: "HDRS") < 0)
+			return -1;
+	}
+	if (envid) {
+		char x[SMTP_ENVID_MAX + 1];
+		/* RFC 3461 §4.4: at most 100 characters, as encoded. */
+		if (smtp_xtext(envid, strlen(envid), x, sizeof(x)) < 0)
+			return err_set(e, ERR_USAGE, "request delivery notifications: the "
+				"envelope id is longer than %d characters once encoded (RFC 3461); "
+				"pass a shorter -V", SMTP_ENVID_MAX);
+		if (append(out, n, e, " ENVID=%s", x) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* RFC 3461 §4.1: "NEVER" / 1#( "SUCCESS" / "FAILURE" / "DELAY" ), each at most once. */
+static int
+notify_value(const char *notify, char *out, size_t n, struct err *e)
+{
+	static const char *const words[] = {"SUCCESS", "FAILURE", "DELAY"};
+	unsigned seen = 0;
+	const char *p = notify;
+
+	out[0] = '\0';
+	if (strcasecmp(notify, "NEVER") == 0)
+		return append(out, n, e, "NEVER");
+	for (;;) {
+		size_t k = strcspn(p, ",");
+		size_t w = 0;
+		while (w < 3 && !(strlen(words[w]) == k && strncasecmp(p, words[w], k) == 0))
+			w++;
+		if (w == 3 || (seen & (1u << w)))
+			return err_set(e, ERR_USAGE, "request delivery notifications: \"%.60s\" "
+				"is not NEVER or a list of SUCCESS, FAILURE, DELAY; check "
+				"`dsn_notify` or -N", notify);
+		seen |= 1u << w;
+		if (append(out, n, e, "%s%s", out[0] ? "," : "", words[w]) < 0)
+			return -1;
+		if (p[k] == '\0')
+			return 0;
+		p += k + 1;
+	}
+}
+
+int
+smtp_dsn_rcpt(const char *notify, const char *addr, char *out, size_t n, struct err *e)
+{
+	size_t start = strnlen(out, n);
+
+	if (notify) {
+		char v[32];
+		if (notify_value(notify, v, sizeof(v), e) < 0 ||
+		    append(out, n, e, " NOTIFY=%s", v) < 0)
+			return -1;
+	}
+	if (!addr)
+		return 0;
+	/* RFC 3461 §4.2: the original address must be printable US-ASCII for rfc822. */
+	for (const unsigned char *p = (const unsigned char *)addr; *p; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			return 0;
+	char x[SMTP_RCPT_EXTRA];
+	size_t used = strnlen(out, n) - start;
+	int k = smtp_xtext(addr, strlen(addr), x, sizeof(x));
+	/* Past the allowance of §5 the address goes without ORCPT rather than not at all. */
+	if (k < 0 || used + strlen(" ORCPT=rfc822;") + (size_t)k > SMTP_RCPT_EXTRA)
+		return 0;
+	return append(out, n, e, " ORCPT=rfc822;%s", x);
+}
+
 void
 smtp_timeouts_init(struct smtp_timeouts *t, int seconds)
 {
@@ -236,6 +367,31 @@ kind_of(int code, enum err_kind perm)
 	return code >= 400 && code < 500 ? ERR_TEMP : perm;
 }
 
+/* A copy of R for serverinfo, cut to what the buffer takes: its text, or with CODE its lines
+ * as sent ("220-first", "220 last"). */
+static void
+keep_text(struct buf *to, const struct smtp_reply *r, bool code)
+{
+	const char *p = r->text.data ? r->text.data : "";
+	size_t n = r->text.len < 8192 ? r->text.len : 8192;
+
+	buf_reset(to);
+	if (!code) {
+		buf_append(to, p, n, NULL);
+		return;
+	}
+	for (size_t i = 0; i < r->nlines; i++) {
+		const char *nl = memchr(p, '\n', n);
+		size_t k = nl ? (size_t)(nl - p) : n;
+		buf_printf(to, NULL, "%s%d%c%.*s", i ? "\n" : "", r->code,
+			i + 1 < r->nlines ? '-' : ' ', (int)k, p);
+		if (!nl)
+			break;
+		n -= k + 1;
+		p = nl + 1;
+	}
+}
+
 int
 smtp_greeting(struct smtp *s, struct err *e)
 {
@@ -244,6 +400,8 @@ smtp_greeting(struct smtp *s, struct err *e)
 
 	smtp_reply_init(&r);
 	int rc = smtp_read_reply(s, &r, deadline(s->t.greeting), false, e);
+	if (rc == 0 && s->greeting_text)
+		keep_text(s->greeting_text, &r, true);
 	if (rc == 0 && r.code != 220) {
 		smtp_reply_brief(&r, brief, sizeof(brief));
 		if (r.code >= 400) {
@@ -265,14 +423,18 @@ smtp_ehlo(struct smtp *s, const char *domain, bool allow_helo, struct err *e)
 {
 	struct smtp_reply r;
 	char brief[256];
+	/* RFC 2033 §4.1: LMTP greets with LHLO, and has no HELO to fall back to. */
+	const char *verb = s->lmtp ? "LHLO" : "EHLO";
 	int rc;
 
 	smtp_reply_init(&r);
-	if ((rc = smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "EHLO %s", domain)) == 0 &&
+	if ((rc = smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "%s %s", verb, domain)) == 0 &&
 	    (rc = smtp_read_reply(s, &r, deadline(s->t.command), false, e)) == 0) {
+		if (s->ehlo_text)
+			keep_text(s->ehlo_text, &r, false);
 		if (r.code == 250) {
 			smtp_caps_parse(&s->caps, &r);
-		} else if (r.code >= 500 && allow_helo) {
+		} else if (r.code >= 500 && allow_helo && !s->lmtp) {
 			memset(&s->caps, 0, sizeof(s->caps));
 			if ((rc = smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "HELO %s", domain)) == 0 &&
 			    (rc = smtp_read_reply(s, &r, deadline(s->t.command), false, e)) == 0 &&
@@ -282,8 +444,8 @@ smtp_ehlo(struct smtp *s, const char *domain, bool allow_helo, struct err *e)
 					smtp_reply_brief(&r, brief, sizeof(brief)));
 		} else {
 			/* SEC-1: with TLS required there is no HELO fallback. */
-			rc = err_set_code(e, kind_of(r.code, ERR_PERM), r.code, "send EHLO to %s: %s",
-				s->conn.peer, smtp_reply_brief(&r, brief, sizeof(brief)));
+			rc = err_set_code(e, kind_of(r.code, ERR_PERM), r.code, "send %s to %s: %s",
+				verb, s->conn.peer, smtp_reply_brief(&r, brief, sizeof(brief)));
 		}
 	}
 	smtp_reply_fini(&r);
@@ -419,9 +581,28 @@ refused_error(struct err *e, size_t refused, size_t n, bool perm, const char *wh
 		count);
 }
 
+/* The longest line a command may take with PARAMS added: SEC-19's 512 octets, plus what
+ * RFC 3461 §5 allows for the parameters and no more. */
+static size_t
+max_with(const char *params, size_t extra)
+{
+	size_t k = params ? strlen(params) : 0;
+	return SMTP_COMMAND_MAX + (k < extra ? k : extra);
+}
+
+/* RCPT TO for recipient I, with its parameters. */
+static int
+send_rcpt(struct smtp *s, char *const *rcpts, const char *const *params, size_t i,
+	struct err *e)
+{
+	const char *p = params && params[i] ? params[i] : "";
+	return smtp_command(s, max_with(p, SMTP_RCPT_EXTRA), NULL, e, "RCPT TO:<%s>%s", rcpts[i],
+		p);
+}
+
 int
 smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char *const *rcpts,
-	size_t n, int *codes, struct err *e)
+	const char *const *rcpt_params, size_t n, int *codes, struct err *e)
 {
 	bool pipe = s->caps.bits & SMTP_CAP_PIPELINING;
 	struct smtp_reply r;
@@ -438,11 +619,12 @@ smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char 
 	smtp_reply_init(&r);
 	/* RFC 2920 §3: MAIL, every RCPT and DATA go as one group; the replies come back in
 	 * order. Without PIPELINING each waits for its reply. */
-	if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "MAIL FROM:<%s>%s", sender, mail_params) < 0)
+	if (smtp_command(s, max_with(mail_params, SMTP_MAIL_EXTRA), NULL, e, "MAIL FROM:<%s>%s",
+		    sender, mail_params) < 0)
 		goto out;
 	if (pipe) {
 		for (size_t i = 0; i < n; i++)
-			if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "RCPT TO:<%s>", rcpts[i]) < 0)
+			if (send_rcpt(s, rcpts, rcpt_params, i, e) < 0)
 				goto out;
 		if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "DATA") < 0)
 			goto out;
@@ -454,8 +636,7 @@ smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char 
 		err_set_code(&first, kind_of(r.code, ERR_PERM), r.code, "send MAIL FROM:<%s> to %s: %s",
 			sender, s->conn.peer, smtp_reply_brief(&r, brief, sizeof(brief)));
 	for (size_t i = 0; i < n && (pipe || mail_ok); i++) {
-		if (!pipe &&
-		    smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "RCPT TO:<%s>", rcpts[i]) < 0)
+		if (!pipe && send_rcpt(s, rcpts, rcpt_params, i, e) < 0)
 			goto out;
 		if (smtp_read_reply(s, &r, deadline(s->t.command), false, e) < 0)
 			goto out;
@@ -561,7 +742,8 @@ bdat_reply(struct smtp *s, struct err *e)
 
 int
 smtp_bdat_begin(struct smtp *s, const char *sender, const char *mail_params,
-	char *const *rcpts, size_t n, int *codes, bool wait, struct err *e)
+	char *const *rcpts, const char *const *rcpt_params, size_t n, int *codes, bool wait,
+	struct err *e)
 {
 	struct smtp_bdat *b = &s->bdat;
 
@@ -570,10 +752,11 @@ smtp_bdat_begin(struct smtp *s, const char *sender, const char *mail_params,
 	b->rcpts = rcpts;
 	b->n = n;
 	b->codes = codes;
-	if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "MAIL FROM:<%s>%s", sender, mail_params) < 0)
+	if (smtp_command(s, max_with(mail_params, SMTP_MAIL_EXTRA), NULL, e, "MAIL FROM:<%s>%s",
+		    sender, mail_params) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++)
-		if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "RCPT TO:<%s>", rcpts[i]) < 0)
+		if (send_rcpt(s, rcpts, rcpt_params, i, e) < 0)
 			return -1;
 	if (!wait)
 		return 0;
@@ -638,8 +821,64 @@ smtp_data_sink(void *ctx, const char *p, size_t n, struct err *e)
 	return conn_write(&s->conn, p, n, deadline(s->t.data_block), e);
 }
 
+/*
+ * RFC 2033 §4.2: after the end of data an LMTP server gives one reply per accepted
+ * recipient, in the order of the RCPT commands. Each is the verdict for its recipient alone.
+ */
+static int
+lmtp_replies(struct smtp *s, char *const *rcpts, size_t n, int *codes, struct err *e)
+{
+	struct smtp_reply r;
+	char brief[256];
+	size_t refused = 0, delivered = 0;
+	bool perm = false;
+	struct err first;
+
+	err_clear(&first);
+	/* The RCPT codes give way to the verdicts; one never read stays 0 (not known), so a
+	 * lost connection cannot pass for a delivery. */
+	for (size_t i = 0; codes && i < n; i++)
+		codes[i] = 0;
+	smtp_reply_init(&r);
+	for (size_t i = 0; i < n; i++) {
+		if (smtp_read_reply(s, &r, deadline(s->t.data_end), false, e) < 0) {
+			smtp_reply_fini(&r);
+			size_t at = e ? strnlen(e->text, sizeof(e->text)) : 0;
+			if (e)
+				snprintf(e->text + at, sizeof(e->text) - at,
+					" (after the data; %zu of %zu recipients confirmed)",
+					delivered, n);
+			return -1;
+		}
+		s->lmtp_read++;
+		if (codes)
+			codes[i] = r.code;
+		if (r.code >= 200 && r.code <= 299) {
+			delivered++;
+			continue;
+		}
+		perm = perm || r.code >= 500;
+		if (refused++ == 0)
+			err_set_code(&first, ERR_TEMP, r.code, "send message to <%s>: server "
+				"refused it for this recipient: %s", rcpts[i],
+				smtp_reply_brief(&r, brief, sizeof(brief)));
+	}
+	smtp_reply_fini(&r);
+	if (!refused)
+		return 0;
+	if (e) {
+		*e = first;
+		e->kind = perm ? ERR_NOUSER : ERR_TEMP;
+		size_t at = strnlen(e->text, sizeof(e->text));
+		snprintf(e->text + at, sizeof(e->text) - at, " (%zu of %zu recipients refused%s)",
+			refused, n, delivered ? "; the others have the message" : "");
+	}
+	return -1;
+}
+
 int
-smtp_data_end(struct smtp *s, bool quit, struct err *e)
+smtp_data_end(struct smtp *s, bool quit, char *const *rcpts, size_t n, int *codes,
+	struct err *e)
 {
 	struct smtp_reply r;
 	char brief[256];
@@ -652,13 +891,17 @@ smtp_data_end(struct smtp *s, bool quit, struct err *e)
 			"send message to %s: the server sent data during the message; not ending it",
 			s->conn.peer);
 	log_line(LOG_OUT, ".", 1);
-	s->awaited++;
+	s->lmtp_read = 0;
+	/* LMTP: the end of data is owed one reply per recipient. */
+	s->awaited += s->lmtp ? (unsigned)n : 1;
 	if (quit && (s->caps.bits & SMTP_CAP_PIPELINING)) {
 		/* Pipelined QUIT: the goodbye costs no extra round trip. */
 		if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "QUIT") < 0)
 			return -1;
 		s->quit_sent = true;
 	}
+	if (s->lmtp)
+		return lmtp_replies(s, rcpts, n, codes, e);
 	smtp_reply_init(&r);
 	rc = smtp_read_reply(s, &r, deadline(s->t.data_end), false, e);
 	if (rc == 0 && (r.code < 200 || r.code > 299))

@@ -2,7 +2,8 @@
  * smtp: the protocol. Strict reply reading (SEC-31, SEC-32), EHLO capabilities (SEC-35),
  * the one function that writes a command line (SEC-19), STARTTLS with capabilities rebuilt
  * (SEC-1..4), AUTH (SEC-12, SEC-13, SEC-17), a pipelined envelope (RFC 2920) and the data
- * phase (SEC-30, SEC-33). RFC 5321, RFC 3207, RFC 4954, RFC 2920, RFC 1870.
+ * phase (SEC-30, SEC-33). RFC 5321, RFC 3207, RFC 4954, RFC 2920, RFC 1870; LMTP (RFC 2033);
+ * DSN parameters (RFC 3461).
  */
 #ifndef POSTIE_SMTP_H
 #define POSTIE_SMTP_H
@@ -18,6 +19,11 @@
 #define SMTP_REPLY_LINES_MAX 100 /* SEC-31 */
 #define SMTP_COMMAND_MAX 512     /* RFC 5321 §4.5.3.1.4, CRLF included */
 #define SMTP_AUTH_LINE_MAX 12288 /* RFC 4954 §4: SASL continuation lines */
+/* RFC 3461 §5: DSN parameters may make MAIL FROM 100 and RCPT TO 500 octets longer. SIZE
+ * (RFC 1870 §3: 26), BODY=8BITMIME and SMTPUTF8 fit in the MAIL allowance beside them. */
+#define SMTP_MAIL_EXTRA 160
+#define SMTP_RCPT_EXTRA 500
+#define SMTP_ENVID_MAX 100     /* RFC 3461 §4.4: ENVID, as encoded */
 
 struct smtp_reply {
 	int code;        /* from the final line */
@@ -75,6 +81,10 @@ struct smtp {
 	bool tls;         /* the session runs over TLS */
 	bool quit_sent;   /* QUIT went out pipelined behind the data */
 	bool quit_read;   /* and its reply was read */
+	bool lmtp;        /* LMTP (RFC 2033): LHLO, one reply per recipient after the data */
+	size_t lmtp_read; /* LMTP: replies read after the last end of data */
+	struct buf *greeting_text; /* when not NULL: receives the greeting's lines (serverinfo) */
+	struct buf *ehlo_text;     /* when not NULL: receives the last EHLO reply's text */
 };
 
 /* Start an empty reply. */
@@ -91,6 +101,31 @@ int smtp_reply_feed(struct smtp_reply *r, const char *line, size_t len, struct e
 
 /* Fill C from an EHLO reply, from scratch (SEC-4). Unknown keywords are ignored. */
 void smtp_caps_parse(struct smtp_caps *c, const struct smtp_reply *r);
+
+/*
+ * RFC 3461 §4: xtext. Octets "!" to "~" except "+" and "=" stand for themselves; every
+ * other one is "+" and two upper-case hex digits. Writes IN (LEN bytes) encoded into OUT
+ * (N bytes, NUL-terminated). Returns the encoded length, or -1 when OUT is too small.
+ */
+int smtp_xtext(const char *in, size_t len, char *out, size_t n);
+
+/*
+ * The MAIL FROM parameters of RFC 3461 §4.3 and §4.4: " RET=FULL" or " RET=HDRS" for RET
+ * (any case), " ENVID=xtext" for ENVID; either may be NULL. Appended to the string in OUT
+ * (N bytes). ERR_USAGE for another RET or an ENVID longer than SMTP_ENVID_MAX encoded;
+ * ERR_SOFTWARE when OUT is too small.
+ */
+int smtp_dsn_mail(const char *ret, const char *envid, char *out, size_t n, struct err *e);
+
+/*
+ * The RCPT TO parameters of RFC 3461 §4.1 and §4.2, appended to the string in OUT (N
+ * bytes): " NOTIFY=..." when NOTIFY is not NULL ("NEVER", or one or more of SUCCESS,
+ * FAILURE, DELAY joined by commas, each once, any case; sent upper case), and
+ * " ORCPT=rfc822;xtext(ADDR)" when ADDR is not NULL and is printable ASCII (§4.2 allows no
+ * other; a UTF-8 address goes without ORCPT) and the line stays within SMTP_RCPT_EXTRA.
+ * ERR_USAGE for a bad NOTIFY; ERR_SOFTWARE when OUT is too small.
+ */
+int smtp_dsn_rcpt(const char *notify, const char *addr, char *out, size_t n, struct err *e);
 
 /* The RFC 5321 default deadlines, or every one set to SECONDS when SECONDS > 0. */
 void smtp_timeouts_init(struct smtp_timeouts *t, int seconds);
@@ -123,8 +158,9 @@ const char *smtp_reply_brief(const struct smtp_reply *r, char *out, size_t n);
 int smtp_greeting(struct smtp *s, struct err *e);
 
 /*
- * EHLO DOMAIN and rebuild s->caps from its reply. When the server refuses EHLO with 5xx and
- * ALLOW_HELO (no TLS required), fall back to HELO with empty capabilities; else ERR_PERM.
+ * EHLO DOMAIN (LHLO with s->lmtp, RFC 2033 §4.1) and rebuild s->caps from its reply. When
+ * the server refuses EHLO with 5xx and ALLOW_HELO (no TLS required, not LMTP), fall back to
+ * HELO with empty capabilities; else ERR_PERM.
  */
 int smtp_ehlo(struct smtp *s, const char *domain, bool allow_helo, struct err *e);
 
@@ -144,24 +180,27 @@ int smtp_starttls(struct smtp *s, const struct tls_config *cfg, const char *doma
 int smtp_auth(struct smtp *s, const char *mech, const struct sasl_creds *c, struct err *e);
 
 /*
- * MAIL FROM (with MAIL_PARAMS, e.g. " SMTPUTF8", or ""), every RCPT TO and DATA: one write
- * with PIPELINING, else one at a time.
+ * MAIL FROM (with MAIL_PARAMS, e.g. " SMTPUTF8", or ""), every RCPT TO (with RCPT_PARAMS[i]
+ * when RCPT_PARAMS is not NULL, e.g. " NOTIFY=FAILURE") and DATA: one write with
+ * PIPELINING, else one at a time.
  * Success means 354. A refused recipient abandons the transaction (SEC-38): ERR_NOUSER (any
  * 5xx) or ERR_TEMP naming the addresses. CODES (when not NULL) gets each RCPT reply code.
  * After a refusal the caller ends the session, or sends RSET to go on; when a 354 came
  * back the connection is already closed without data (the server drops the transaction).
  */
 int smtp_envelope(struct smtp *s, const char *sender, const char *mail_params,
-	char *const *rcpts, size_t n, int *codes, struct err *e);
+	char *const *rcpts, const char *const *rcpt_params, size_t n, int *codes, struct err *e);
 
 /*
- * CHUNKING (RFC 3030), used only with PIPELINING. Queue MAIL FROM and every RCPT TO. With
+ * CHUNKING (RFC 3030), used only with PIPELINING (and not with LMTP). Queue MAIL FROM and
+ * every RCPT TO (parameters as for smtp_envelope). With
  * WAIT (more than one recipient) their replies are read now, so one refused recipient stops
  * the transaction before any data (SEC-38); with one recipient the data follows in the same
  * group, since a refused sole recipient leaves nothing to deliver.
  */
 int smtp_bdat_begin(struct smtp *s, const char *sender, const char *mail_params,
-	char *const *rcpts, size_t n, int *codes, bool wait, struct err *e);
+	char *const *rcpts, const char *const *rcpt_params, size_t n, int *codes, bool wait,
+	struct err *e);
 
 /*
  * Queue "BDAT <n>[ LAST]" and N bytes; with LAST and QUIT, QUIT follows (pipelined). Replies that
@@ -181,8 +220,14 @@ int smtp_data_sink(void *smtp, const char *p, size_t n, struct err *e);
  * After the encoder's end marker has been queued: check that the server sent nothing
  * unasked (SEC-33), send the data (with QUIT behind it when QUIT and PIPELINING), read the final
  * reply: 2xx ok, 4xx ERR_TEMP, 5xx ERR_PERM.
+ * With s->lmtp (RFC 2033 §4.2) one reply per recipient RCPTS[0..N) (all accepted) is read
+ * instead, each into CODES[i] when CODES is not NULL (0 for one not read; s->lmtp_read
+ * counts them): 0 when
+ * every one is 2xx; else the error names the first recipient refused, ERR_NOUSER when any
+ * refusal is 5xx, else ERR_TEMP, and the recipients with 2xx have the message.
  */
-int smtp_data_end(struct smtp *s, bool quit, struct err *e);
+int smtp_data_end(struct smtp *s, bool quit, char *const *rcpts, size_t n, int *codes,
+	struct err *e);
 
 /*
  * SEC-33: when QUIT went out pipelined behind the end of the data, read its reply: it must

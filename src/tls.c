@@ -2,9 +2,11 @@
  * tls: a GnuTLS client session over a connected, non-blocking socket.
  *
  * RFC 8446 (TLS 1.3), RFC 5246 (TLS 1.2), RFC 8996 and RFC 8997 (no TLS 1.0/1.1, SEC-10),
- * RFC 6066 §3 (server_name), RFC 5280 (certificate paths), RFC 9525 (service identity:
- * subjectAltName only, wildcard as the whole left-most label, SEC-6, SEC-7), RFC 8314
- * (implicit TLS for submission).
+ * RFC 6066 §3 (server_name), RFC 5280 (certificate paths, §6.3 CRLs), RFC 9525 (service
+ * identity: subjectAltName only, wildcard as the whole left-most label, SEC-6, SEC-7),
+ * RFC 8314 (implicit TLS for submission), RFC 6066 §8 and RFC 8446 §4.4.2.1 (stapled OCSP
+ * responses, RFC 6960), RFC 7469 §2.4 (the SPKI pin: SHA-256 of the DER
+ * SubjectPublicKeyInfo), RFC 8446 §4.3.2 and RFC 5246 §7.4.4 (client certificates).
  *
  * The server is checked inside the handshake (a GnuTLS verify callback), so a refused
  * certificate ends the handshake with an alert before the client's Finished and before any
@@ -27,7 +29,9 @@
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
+#include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
+#include <gnutls/ocsp.h>
 #include <gnutls/x509.h>
 
 #include "conn.h"
@@ -35,6 +39,8 @@
 /* SEC-10: TLS 1.3 preferred, TLS 1.2 accepted, nothing older (GnuTLS's NORMAL alone still
  * enables TLS 1.0 and 1.1). */
 #define TLS_DEFAULT_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+/* tls_min_version 1.3. */
+#define TLS_13_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3"
 
 #define TLS_SHA256_LEN 32
 /* RFC 1035 §2.3.4: 255 octets on the wire, 253 characters as text. */
@@ -46,19 +52,29 @@
 struct tls {
 	gnutls_session_t session;
 	gnutls_certificate_credentials_t cred;
+	gnutls_priority_t prio;
 	int fd;
 	char name[TLS_NAME_MAX + 1]; /* host without brackets or a trailing dot */
 	bool is_ip;
 	unsigned char ip[16]; /* the address when is_ip */
 	size_t ip_len;        /* 4 or 16 */
 	bool certcheck;
-	bool pinned;
+	bool pinned; /* tls_fingerprint: the certificate */
 	unsigned char pin[TLS_SHA256_LEN];
-	struct err verr; /* why the verify callback refused the server */
+	bool spki_pinned; /* sha256//: its public key */
+	unsigned char spki_pin[TLS_SHA256_LEN];
+	bool tls13_only;  /* tls_min_version 1.3 */
+	bool client_cert; /* a client certificate is configured */
+	struct err verr;  /* why the verify callback refused the server */
 	bool verify_failed;
-	char *trust_file;     /* NULL: the system store */
-	bool trust_loaded;    /* loaded on first need, in the verify callback */
-	bool resumed;         /* the handshake resumed a cached session */
+	bool failed;       /* kept after a failed verification: describe it, nothing else */
+	bool got_data;     /* an application byte has arrived */
+	char verdict[400]; /* the verification result, for tls_print_info */
+	char *trust_file;  /* NULL: the system store */
+	char *crl_file;    /* for messages; NULL: none */
+	char *cert_file;   /* for messages; NULL: none */
+	bool trust_loaded; /* loaded on first need, in the verify callback */
+	bool resumed;      /* the handshake resumed a cached session */
 	unsigned char params[TLS_SHA256_LEN]; /* what a cached session must have been made with */
 	char desc[96];
 };
@@ -72,7 +88,11 @@ free_session(struct tls *t)
 		gnutls_deinit(t->session);
 	if (t->cred)
 		gnutls_certificate_free_credentials(t->cred);
+	if (t->prio)
+		gnutls_priority_deinit(t->prio);
 	free(t->trust_file);
+	free(t->crl_file);
+	free(t->cert_file);
 	free(t);
 }
 
@@ -120,6 +140,81 @@ parse_pin(unsigned char *out, const char *s, struct err *e)
 		    "check tls_fingerprint: not a SHA-256 fingerprint (64 hex digits; MD5 and "
 		    "SHA-1 pins are not accepted)");
 	return 0;
+}
+
+/*
+ * The SPKI pin (RFC 7469 §2.4's pin-sha256, the "sha256//" form of curl and others): base64
+ * of a SHA-256 digest, so 44 characters with one "=" of padding, decoding to 32 bytes. The
+ * profile checks this too; this is the last word, as it is for hex pins.
+ */
+static int
+parse_spki_pin(unsigned char *out, const char *s, struct err *e)
+{
+	gnutls_datum_t in, d = {NULL, 0};
+
+	if (strncasecmp(s, "sha256//", 8) == 0)
+		s += 8;
+	size_t len = strlen(s);
+	in.data = (unsigned char *)(uintptr_t)s;
+	in.size = (unsigned)len;
+	int r = len == 44 ? gnutls_base64_decode2(&in, &d) : GNUTLS_E_BASE64_DECODING_ERROR;
+	bool good = r == 0 && d.size == TLS_SHA256_LEN;
+	if (good)
+		memcpy(out, d.data, TLS_SHA256_LEN);
+	gnutls_free(d.data);
+	if (!good)
+		return err_set(e, ERR_CONFIG,
+		               "check tls_fingerprint sha256//%.60s: not the base64 of a SHA-256 "
+		               "digest (44 characters ending in \"=\")",
+		               s);
+	return 0;
+}
+
+/* Compare without an early exit, so the time taken says nothing about where a guessed pin
+ * first differs. */
+static bool
+same_digest(const unsigned char *a, const unsigned char *b)
+{
+	unsigned char diff = 0;
+
+	for (size_t i = 0; i < TLS_SHA256_LEN; i++)
+		diff |= (unsigned char)(a[i] ^ b[i]);
+	return diff == 0;
+}
+
+/* SHA-256 of the certificate's DER SubjectPublicKeyInfo (RFC 5280 §4.1.2.7). */
+static int
+spki_digest(gnutls_x509_crt_t crt, unsigned char *out)
+{
+	gnutls_pubkey_t pub = NULL;
+	gnutls_datum_t der = {NULL, 0};
+	int r = gnutls_pubkey_init(&pub);
+
+	if (r == 0)
+		r = gnutls_pubkey_import_x509(pub, crt, 0);
+	if (r == 0)
+		r = gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &der);
+	if (r == 0)
+		r = gnutls_hash_fast(GNUTLS_DIG_SHA256, der.data, der.size, out);
+	gnutls_free(der.data);
+	if (pub)
+		gnutls_pubkey_deinit(pub);
+	return r < 0 ? -1 : 0;
+}
+
+/* "sha256//BASE64" of a digest into OUT (at least 53 bytes), as tls_fingerprint takes it. */
+static void
+format_spki_pin(char *out, size_t outlen, const unsigned char *d)
+{
+	gnutls_datum_t in = {(unsigned char *)(uintptr_t)d, TLS_SHA256_LEN}, b = {NULL, 0};
+
+	snprintf(out, outlen, "unknown");
+	if (gnutls_base64_encode2(&in, &b) == 0 && 8 + (size_t)b.size < outlen) {
+		memcpy(out, "sha256//", 8);
+		memcpy(out + 8, b.data, b.size);
+		out[8 + b.size] = '\0';
+	}
+	gnutls_free(b.data);
 }
 
 /* Copy the configured host into t->name, and note whether it is an IP literal. */
@@ -309,9 +404,73 @@ format_date(char *out, size_t outlen, time_t when)
 		snprintf(out, outlen, "an unknown date");
 }
 
+/* "2024-01-31T12:00:00Z" (ISO 8601, UTC). */
+static void
+format_time(char *out, size_t outlen, time_t when)
+{
+	struct tm tm;
+
+	if (when == (time_t)-1 || !gmtime_r(&when, &tm) ||
+	    strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, outlen, "unknown");
+}
+
+/*
+ * The server's stapled OCSP response for its own certificate (RFC 6066 §8; in TLS 1.3 in
+ * the Certificate message, RFC 8446 §4.4.2.1), decoded: 0 and its status and times, or -1
+ * when there is none or it cannot be read. Only the message text uses this: whether the
+ * response is genuine is decided by GnuTLS's verification.
+ */
+static int
+stapled_status(struct tls *t, unsigned *status, time_t *this_upd, time_t *next_upd, time_t *revoked)
+{
+	gnutls_datum_t d = {NULL, 0}, in = {NULL, 0}, ik = {NULL, 0};
+	gnutls_datum_t sn = {NULL, 0};
+	gnutls_ocsp_resp_t resp = NULL;
+	gnutls_digest_algorithm_t alg;
+	unsigned reason = 0;
+	int rc = -1;
+
+	if (gnutls_ocsp_status_request_get2(t->session, 0, &d) < 0 || d.size == 0)
+		return -1;
+	if (gnutls_ocsp_resp_init(&resp) < 0)
+		return -1;
+	if (gnutls_ocsp_resp_import(resp, &d) == 0 &&
+	    gnutls_ocsp_resp_get_single(resp, 0, &alg, &in, &ik, &sn, status, this_upd, next_upd,
+	                                revoked, &reason) == 0)
+		rc = 0;
+	gnutls_free(in.data);
+	gnutls_free(ik.data);
+	gnutls_free(sn.data);
+	gnutls_ocsp_resp_deinit(resp);
+	return rc;
+}
+
+/* Who says the certificate is revoked: the server's own OCSP response, or our CRLs. */
+static void
+revocation_reason(struct tls *t, char *out, size_t outlen)
+{
+	unsigned status = 0;
+	time_t tu = -1, nu = -1, when = -1;
+	char date[32];
+
+	if (stapled_status(t, &status, &tu, &nu, &when) == 0 &&
+	    status == GNUTLS_OCSP_CERT_REVOKED) {
+		format_date(date, sizeof(date), when);
+		snprintf(out, outlen,
+		         "certificate revoked on %s (says the OCSP response the server stapled)",
+		         date);
+	} else if (t->crl_file) {
+		snprintf(out, outlen, "certificate revoked (listed in tls_crl_file %.100s)",
+		         t->crl_file);
+	} else {
+		snprintf(out, outlen, "certificate revoked");
+	}
+}
+
 /* The status bits from gnutls_certificate_verify_peers3, each with its reason (SEC-6). */
 static void
-chain_reasons(unsigned status, gnutls_x509_crt_t crt, char *out, size_t outlen)
+chain_reasons(struct tls *t, unsigned status, gnutls_x509_crt_t crt, char *out, size_t outlen)
 {
 	char date[32], r[96];
 
@@ -329,8 +488,16 @@ chain_reasons(unsigned status, gnutls_x509_crt_t crt, char *out, size_t outlen)
 		snprintf(r, sizeof(r), "certificate not yet valid (from %s)", date);
 		add_reason(out, outlen, r);
 	}
-	if (status & GNUTLS_CERT_REVOKED)
-		add_reason(out, outlen, "certificate revoked");
+	if (status & GNUTLS_CERT_REVOKED) {
+		char rr[160];
+		revocation_reason(t, rr, sizeof(rr));
+		add_reason(out, outlen, rr);
+	}
+	if (status & GNUTLS_CERT_REVOCATION_DATA_SUPERSEDED)
+		add_reason(out, outlen, "revocation data (CRL or OCSP response) out of date");
+	if (status & GNUTLS_CERT_REVOCATION_DATA_ISSUED_IN_FUTURE)
+		add_reason(out, outlen,
+		           "revocation data (CRL or OCSP response) dated in the future");
 	if (status & GNUTLS_CERT_INSECURE_ALGORITHM)
 		add_reason(out, outlen, "signed with an insecure algorithm");
 	if (status & GNUTLS_CERT_SIGNATURE_FAILURE)
@@ -339,8 +506,12 @@ chain_reasons(unsigned status, gnutls_x509_crt_t crt, char *out, size_t outlen)
 		add_reason(out, outlen, "issuer's constraints violated");
 	if (status & GNUTLS_CERT_PURPOSE_MISMATCH)
 		add_reason(out, outlen, "certificate is not for a TLS server");
-	if (status & (GNUTLS_CERT_MISSING_OCSP_STATUS | GNUTLS_CERT_INVALID_OCSP_STATUS))
-		add_reason(out, outlen, "OCSP status missing or invalid");
+	if (status & GNUTLS_CERT_MISSING_OCSP_STATUS)
+		add_reason(out, outlen,
+		           "the certificate requires a stapled OCSP response (must-staple) and the "
+		           "server sent none");
+	if (status & GNUTLS_CERT_INVALID_OCSP_STATUS)
+		add_reason(out, outlen, "the OCSP response the server stapled is not valid");
 	if (status & GNUTLS_CERT_UNKNOWN_CRIT_EXTENSIONS)
 		add_reason(out, outlen, "unknown critical extension");
 	if (status & GNUTLS_CERT_MISMATCH)
@@ -360,6 +531,7 @@ refuse(struct tls *t, const char *reason, const char *fp, const char *issuer, co
 	        "%s)",
 	        t->name, reason, fp, TLS_ISSUER_SHOWN, issuer, fix);
 	t->verify_failed = true;
+	snprintf(t->verdict, sizeof(t->verdict), "failed: %s", reason);
 }
 
 /*
@@ -383,8 +555,10 @@ verify_peer(gnutls_session_t session)
 
 	if (!t)
 		return -1;
-	if (!t->pinned && !t->certcheck)
+	if (!t->pinned && !t->spki_pinned && !t->certcheck) {
+		snprintf(t->verdict, sizeof(t->verdict), "not checked (tls_certcheck off)");
 		return 0; /* the profile said tls_certcheck off; the caller warns */
+	}
 	certs = gnutls_certificate_get_peers(session, &ncerts);
 	if (!certs || ncerts == 0) {
 		refuse(t, "the server sent no certificate", fp, issuer, "check the server");
@@ -405,14 +579,41 @@ verify_peer(gnutls_session_t session)
 	}
 	issuer_name(crt, issuer, sizeof(issuer));
 
-	if (t->pinned) {
-		if (dlen == TLS_SHA256_LEN && memcmp(digest, t->pin, TLS_SHA256_LEN) == 0)
-			rc = 0;
-		else
+	/* SEC-9: a pin replaces CA trust, names and dates. With both pins, both must hold. */
+	if (t->pinned || t->spki_pinned) {
+		if (t->pinned && !(dlen == TLS_SHA256_LEN && same_digest(digest, t->pin))) {
 			refuse(t, "fingerprint mismatch (the certificate is not the one pinned)",
 			       fp, issuer,
 			       "update tls_fingerprint only if the server's certificate really "
 			       "changed");
+			goto out;
+		}
+		if (t->spki_pinned) {
+			unsigned char key[TLS_SHA256_LEN];
+			char have[64], why[160];
+			if (spki_digest(crt, key) < 0) {
+				refuse(t, "cannot read the certificate's public key", fp, issuer,
+				       "check the server");
+				goto out;
+			}
+			if (!same_digest(key, t->spki_pin)) {
+				format_spki_pin(have, sizeof(have), key);
+				snprintf(
+				    why, sizeof(why),
+				    "public key pin mismatch (the server's key is %s, not the one "
+				    "pinned)",
+				    have);
+				refuse(t, why, fp, issuer,
+				       "update tls_fingerprint only if the server's key really "
+				       "changed");
+				goto out;
+			}
+		}
+		snprintf(t->verdict, sizeof(t->verdict), "ok: %s",
+		         t->spki_pinned ? (t->pinned ? "certificate and public key pinned"
+		                                     : "public key (SPKI) pinned")
+		                        : "certificate pinned (SHA-256 fingerprint)");
+		rc = 0;
 		goto out;
 	}
 
@@ -442,7 +643,7 @@ verify_peer(gnutls_session_t session)
 	unsigned chain = status & ~(unsigned)GNUTLS_CERT_UNEXPECTED_OWNER;
 	if (chain == GNUTLS_CERT_INVALID)
 		chain = 0;
-	chain_reasons(chain, crt, reasons, sizeof(reasons));
+	chain_reasons(t, chain, crt, reasons, sizeof(reasons));
 
 	/* SEC-7: GnuTLS 3.7 still matches the subject CN of a certificate without SANs, so
 	 * require a SAN of the host's kind and match it ourselves as well. */
@@ -469,7 +670,9 @@ verify_peer(gnutls_session_t session)
 	}
 	if (reasons[0]) {
 		const char *fix = "pin it with tls_fingerprint or fix the trust file";
-		if (name_bad && !chain)
+		if (chain & GNUTLS_CERT_REVOKED)
+			fix = "the server's operator must replace the revoked certificate";
+		else if (name_bad && !chain)
 			fix = has_san ? "connect with a name the certificate is for, or pin it "
 			                "with tls_fingerprint"
 			              : "the server needs a certificate with a subjectAltName, or "
@@ -477,6 +680,13 @@ verify_peer(gnutls_session_t session)
 		refuse(t, reasons, fp, issuer, fix);
 		goto out;
 	}
+	snprintf(t->verdict, sizeof(t->verdict), "ok: chain to %s%s%s%s, name %s",
+	         t->trust_file ? "tls_trust_file " : "the system trust store",
+	         t->trust_file ? t->trust_file : "", t->crl_file ? ", CRLs checked" : "",
+	         gnutls_ocsp_status_request_is_checked(session, 0)
+	             ? ", stapled OCSP response checked"
+	             : "",
+	         t->name);
 	rc = 0;
 out:
 	gnutls_x509_crt_deinit(crt);
@@ -508,23 +718,93 @@ connection_lost(int r)
 	       r == GNUTLS_E_INVALID_SESSION;
 }
 
+/*
+ * What an alert about client certificates means for the profile: the server asked for one
+ * (RFC 8446 §4.3.2, RFC 5246 §7.4.4) and we had none, or it did not accept ours. TLS 1.3
+ * servers judge the client's certificate after the client's Finished, so this alert may
+ * come with the first read rather than in the handshake.
+ */
+static void
+client_cert_hint(const struct tls *t, gnutls_alert_description_t a, char *out, size_t outlen)
+{
+	bool cert_alert = a == GNUTLS_A_CERTIFICATE_REQUIRED || a == GNUTLS_A_BAD_CERTIFICATE ||
+	                  a == GNUTLS_A_UNSUPPORTED_CERTIFICATE ||
+	                  a == GNUTLS_A_CERTIFICATE_REVOKED || a == GNUTLS_A_CERTIFICATE_EXPIRED ||
+	                  a == GNUTLS_A_CERTIFICATE_UNKNOWN || a == GNUTLS_A_UNKNOWN_CA ||
+	                  a == GNUTLS_A_ACCESS_DENIED || a == GNUTLS_A_HANDSHAKE_FAILURE;
+
+	out[0] = '\0';
+	if (!gnutls_certificate_client_get_request_status(t->session))
+		return;
+	/* Servers differ in the alert they send for a missing certificate (OpenSSL:
+	 * certificate_required or handshake_failure, GnuTLS: decode_error). */
+	if (!t->client_cert)
+		snprintf(out, outlen,
+		         "; the server asked for a client certificate: set tls_cert_file and "
+		         "tls_key_file");
+	else if (!cert_alert)
+		return;
+	else if (!gnutls_certificate_get_ours(t->session))
+		snprintf(out, outlen,
+		         "; the server asked for a client certificate and tls_cert_file %.100s "
+		         "is not from a CA it accepts",
+		         t->cert_file);
+	else
+		snprintf(out, outlen,
+		         "; the server did not accept the client certificate in tls_cert_file "
+		         "%.100s",
+		         t->cert_file);
+}
+
 /* Turn a fatal GnuTLS error into an err of the right kind. */
 static int
 fatal_error(struct tls *t, const char *what, int r, struct err *e)
 {
-	if (connection_lost(r))
+	if (connection_lost(r)) {
+		/* Some servers (Exim over GnuTLS, measured) hang up without an alert when a
+		 * client certificate they require is missing. Asked for one, had none, and cut
+		 * off before the server said a word: a refusal, not a network fault, so no
+		 * retry (SEC-37: TLS that cannot be had is 69). */
+		if (!t->got_data && !t->client_cert && !t->resumed &&
+		    gnutls_certificate_client_get_request_status(t->session))
+			return err_set(
+			    e, ERR_TLS,
+			    "%s %s: the server hung up right after asking for a client "
+			    "certificate, and none is configured: if it requires one, set "
+			    "tls_cert_file and tls_key_file",
+			    what, t->name);
 		return err_set(e, ERR_TEMP, "%s %s: connection lost", what, t->name);
+	}
 	if (r == GNUTLS_E_FATAL_ALERT_RECEIVED) {
 		gnutls_alert_description_t a = gnutls_alert_get(t->session);
 		const char *name = gnutls_alert_get_name(a);
+		if (a == GNUTLS_A_PROTOCOL_VERSION && t->tls13_only)
+			return err_set(e, ERR_TLS,
+			               "%s %s: the server refused TLS 1.3 (alert \"%s\"); "
+			               "tls_min_version 1.3 allows nothing older",
+			               what, t->name, name ? name : "protocol version");
 		if (a == GNUTLS_A_PROTOCOL_VERSION)
 			return err_set(e, ERR_TLS,
 			               "%s %s: the server refused TLS 1.3 and 1.2 (alert \"%s\"); "
 			               "older versions are not used (RFC 8996)",
 			               what, t->name, name ? name : "protocol version");
-		return err_set(e, ERR_TLS, "%s %s: the server sent the TLS alert \"%s\"", what,
-		               t->name, name ? name : "unknown");
+		/* A server without TLS 1.3 may answer a ClientHello that offers nothing else
+		 * with a plain handshake_failure (GnuTLS does). */
+		char hint[200];
+		client_cert_hint(t, a, hint, sizeof(hint));
+		if (!hint[0] && t->tls13_only && a == GNUTLS_A_HANDSHAKE_FAILURE &&
+		    gnutls_protocol_get_version(t->session) != GNUTLS_TLS1_3)
+			snprintf(hint, sizeof(hint),
+			         "; the server may not speak TLS 1.3, and tls_min_version 1.3 "
+			         "allows nothing older");
+		return err_set(e, ERR_TLS, "%s %s: the server sent the TLS alert \"%s\"%s", what,
+		               t->name, name ? name : "unknown", hint);
 	}
+	if (r == GNUTLS_E_UNSUPPORTED_VERSION_PACKET && t->tls13_only)
+		return err_set(e, ERR_TLS,
+		               "%s %s: the server offers only TLS 1.2 or older; tls_min_version "
+		               "1.3 allows nothing older",
+		               what, t->name);
 	if (r == GNUTLS_E_UNSUPPORTED_VERSION_PACKET)
 		return err_set(
 		    e, ERR_TLS,
@@ -564,6 +844,136 @@ load_trust(gnutls_certificate_credentials_t cred, const char *file, struct err *
 	return 0;
 }
 
+/* Whether NAME is a URI for GnuTLS's own loaders ("pkcs11:...", RFC 7512) rather than a file. */
+static bool
+is_uri(const char *name)
+{
+	return strncasecmp(name, "pkcs11:", 7) == 0 || gnutls_url_is_supported(name);
+}
+
+/* The CRLs in FILE (PEM) join the trust list: GnuTLS then marks a listed certificate
+ * revoked during verification (RFC 5280 §6.3). */
+static int
+load_crl(gnutls_certificate_credentials_t cred, const char *file, struct err *e)
+{
+	/* GnuTLS says only "error while reading file"; ask the system why first. */
+	if (access(file, R_OK) != 0)
+		return err_set(e, ERR_CONFIG, "load tls_crl_file %s: %s", file, strerror(errno));
+	int r = gnutls_certificate_set_x509_crl_file(cred, file, GNUTLS_X509_FMT_PEM);
+	if (r == GNUTLS_E_BASE64_DECODING_ERROR || r == GNUTLS_E_BASE64_UNEXPECTED_HEADER_ERROR)
+		return err_set(e, ERR_CONFIG, "load tls_crl_file %s: no PEM CRLs in it (%s)", file,
+		               gnutls_strerror(r));
+	if (r < 0)
+		return err_set(e, ERR_CONFIG, "load tls_crl_file %s: %s", file, gnutls_strerror(r));
+	if (r == 0)
+		return err_set(e, ERR_CONFIG, "load tls_crl_file %s: no PEM CRLs in it", file);
+	return 0;
+}
+
+/* Whether FILE holds at least one PEM certificate: to tell which of two files GnuTLS,
+ * which loads both at once, had trouble with. */
+static bool
+has_certificate(const char *file)
+{
+	gnutls_datum_t d = {NULL, 0};
+	gnutls_x509_crt_t *list = NULL;
+	unsigned n = 0;
+
+	if (gnutls_load_file(file, &d) < 0)
+		return false;
+	int r = gnutls_x509_crt_list_import2(&list, &n, &d, GNUTLS_X509_FMT_PEM, 0);
+	gnutls_free(d.data);
+	if (r < 0)
+		return false;
+	for (unsigned i = 0; i < n; i++)
+		gnutls_x509_crt_deinit(list[i]);
+	gnutls_free(list);
+	return n > 0;
+}
+
+/*
+ * A private key file must be ours alone, as a profile with a password must (SEC-14): one
+ * that others can read may have been copied already, one that others can write may not be
+ * ours any more.
+ */
+static int
+check_key_file(const char *what, const char *file, struct err *e)
+{
+	struct stat st;
+
+	if (stat(file, &st) != 0 || access(file, R_OK) != 0)
+		return err_set(e, ERR_CONFIG, "load %s %s: %s", what, file, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return err_set(e, ERR_CONFIG, "load %s %s: not a regular file", what, file);
+	if (st.st_mode & (S_IRWXG | S_IRWXO))
+		return err_set(e, ERR_CONFIG,
+		               "load %s %s: the private key is open to others (mode %04o); run "
+		               "chmod 600 %s",
+		               what, file, (unsigned)(st.st_mode & 07777), file);
+	if (st.st_uid != geteuid() && st.st_uid != 0)
+		return err_set(e, ERR_CONFIG,
+		               "load %s %s: the private key belongs to another user (uid %u); "
+		               "use a copy of your own with mode 600",
+		               what, file, (unsigned)st.st_uid);
+	return 0;
+}
+
+/*
+ * The client certificate chain and its key, sent when the server asks for one (RFC 8446
+ * §4.4.2, RFC 5246 §7.4.6). Files are PEM; a "pkcs11:" URI (RFC 7512) or another URI GnuTLS
+ * supports goes to GnuTLS's own loader as it is (a PIN can ride in the URI as pin-value or
+ * pin-source). Errors name the setting, the file and GnuTLS's reason.
+ */
+static int
+load_client_cert(struct tls *t, const struct tls_config *cfg, struct err *e)
+{
+	const char *cert = cfg->cert_file;
+	const char *key = cfg->key_file ? cfg->key_file : cfg->cert_file;
+	const char *keywhat = cfg->key_file ? "tls_key_file" : "tls_cert_file";
+
+	if (!cert)
+		return err_set(e, ERR_CONFIG,
+		               "load tls_key_file %s: set tls_cert_file to the certificate that "
+		               "goes with it",
+		               cfg->key_file);
+	bool cert_uri = is_uri(cert), key_uri = is_uri(key);
+	if ((cert_uri && !gnutls_url_is_supported(cert)) ||
+	    (key_uri && !gnutls_url_is_supported(key)))
+		return err_set(e, ERR_CONFIG,
+		               "load %s %.200s: this GnuTLS cannot open such URIs (built without "
+		               "PKCS #11 support?)",
+		               cert_uri && !gnutls_url_is_supported(cert) ? "tls_cert_file"
+		                                                          : keywhat,
+		               cert_uri && !gnutls_url_is_supported(cert) ? cert : key);
+	if (!cert_uri && access(cert, R_OK) != 0)
+		return err_set(e, ERR_CONFIG, "load tls_cert_file %s: %s", cert, strerror(errno));
+	if (!key_uri && check_key_file(keywhat, key, e) < 0)
+		return -1;
+	int r =
+	    gnutls_certificate_set_x509_key_file2(t->cred, cert, key, GNUTLS_X509_FMT_PEM, NULL, 0);
+	if (r >= 0) {
+		t->client_cert = true;
+		t->cert_file = xstrdup(cert);
+		return 0;
+	}
+	if (r == GNUTLS_E_CERTIFICATE_KEY_MISMATCH)
+		return err_set(e, ERR_CONFIG,
+		               "load tls_cert_file %s with %s %s: the certificate is not for this "
+		               "key (%s)",
+		               cert, keywhat, key, gnutls_strerror(r));
+	if (!cert_uri && !has_certificate(cert))
+		return err_set(e, ERR_CONFIG,
+		               "load tls_cert_file %s: no PEM certificate in it (%s)", cert,
+		               gnutls_strerror(r));
+	if (r == GNUTLS_E_DECRYPTION_FAILED)
+		return err_set(e, ERR_CONFIG,
+		               "load %s %s: %s (an encrypted key needs a passphrase postie cannot "
+		               "ask for; keep the key unencrypted with mode 600, or on a token "
+		               "named by a pkcs11: URI)",
+		               keywhat, key, gnutls_strerror(r));
+	return err_set(e, ERR_CONFIG, "load %s %s: %s", keywhat, key, gnutls_strerror(r));
+}
+
 #define SESSION_MAGIC "postie-tls-session 1 "
 #define SESSION_MAX (64 * 1024)
 
@@ -572,11 +982,23 @@ load_trust(gnutls_certificate_credentials_t cred, const char *file, struct err *
 static void
 set_params(struct tls *t, const struct tls_config *cfg)
 {
-	char text[4096];
-	int n = snprintf(text, sizeof(text), "%s%c%s%c%s%c%d%c%s", t->name, 0,
-	                 cfg->trust_file ? cfg->trust_file : "system", 0,
-	                 cfg->fingerprint ? cfg->fingerprint : "", 0, cfg->certcheck, 0,
-	                 cfg->priorities ? cfg->priorities : "");
+	char text[8192];
+	struct stat st;
+
+	/* A CRL that changed since may revoke the certificate of the cached session, and a
+	 * resumed session is not verified again (RFC 8446 §2.2): a new CRL, a new handshake. */
+	long long crl_mtime = 0, crl_size = 0;
+	if (cfg->crl_file && stat(cfg->crl_file, &st) == 0) {
+		crl_mtime = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+		crl_size = (long long)st.st_size;
+	}
+	int n = snprintf(
+	    text, sizeof(text), "%s%c%s%c%s%c%d%c%s%c%s%c%s%c%s%c%s%c%lld/%lld%c%d", t->name, 0,
+	    cfg->trust_file ? cfg->trust_file : "system", 0,
+	    cfg->fingerprint ? cfg->fingerprint : "", 0, cfg->certcheck, 0,
+	    cfg->priorities ? cfg->priorities : "", 0, cfg->pin_spki ? cfg->pin_spki : "", 0,
+	    cfg->cert_file ? cfg->cert_file : "", 0, cfg->key_file ? cfg->key_file : "", 0,
+	    cfg->crl_file ? cfg->crl_file : "", 0, crl_mtime, crl_size, 0, t->tls13_only);
 	if (n < 0 || (size_t)n >= sizeof(text))
 		n = (int)sizeof(text) - 1;
 	gnutls_hash_fast(GNUTLS_DIG_SHA256, text, (size_t)n, t->params);
@@ -634,50 +1056,107 @@ out:
 	close(fd);
 }
 
+/*
+ * Everything the configuration says that can be checked without a server: the name, the
+ * pins, the version floor, the priority string, the files (trust file readable, CRLs and the
+ * client certificate and key loaded into t->cred). Shared by tls_start and
+ * tls_check_config, so both refuse the same things with the same words.
+ */
 static int
-setup(struct tls *t, const struct tls_config *cfg, struct err *e)
+configure(struct tls *t, const struct tls_config *cfg, struct err *e)
 {
-	int r;
 	const char *errpos = NULL;
 
-	if (gnutls_certificate_allocate_credentials(&t->cred) < 0)
-		return err_set(e, ERR_OS, "start TLS: out of memory");
-	/* Trust is loaded only when it decides anything (in verify_peer): a pin replaces it,
-	 * certcheck off ignores it, a resumed session needs none. A trust file that cannot be
-	 * read is still reported here, before any byte goes out. */
-	if (cfg->trust_file) {
-		if (!t->pinned && t->certcheck && access(cfg->trust_file, R_OK) != 0)
-			return err_set(e, ERR_CONFIG, "load tls_trust_file %s: %s", cfg->trust_file,
-			               strerror(errno));
-		t->trust_file = xstrdup(cfg->trust_file);
+	if (!cfg->host)
+		return err_set(e, ERR_SOFTWARE, "start TLS: no server name");
+	t->certcheck = cfg->certcheck;
+	if (set_name(t, cfg->host, e) < 0)
+		return -1;
+	if (cfg->fingerprint) {
+		if (parse_pin(t->pin, cfg->fingerprint, e) < 0)
+			return -1;
+		t->pinned = true;
 	}
-	gnutls_certificate_set_verify_function(t->cred, verify_peer);
+	if (cfg->pin_spki) {
+		if (parse_spki_pin(t->spki_pin, cfg->pin_spki, e) < 0)
+			return -1;
+		t->spki_pinned = true;
+	}
+	/* SEC-10: 1.2 is the floor (RFC 8996); 1.3 may be required. */
+	if (cfg->min_version == 13)
+		t->tls13_only = true;
+	else if (cfg->min_version != 0 && cfg->min_version != 12)
+		return err_set(e, ERR_CONFIG,
+		               "check tls_min_version: %d.%d is not possible; say 1.2 or 1.3 "
+		               "(nothing older than TLS 1.2 is used, RFC 8996)",
+		               cfg->min_version / 10, cfg->min_version % 10);
 
-	r = gnutls_init(&t->session, GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
-	if (r < 0) {
-		t->session = NULL;
-		return err_set(e, ERR_OS, "start TLS: %s", gnutls_strerror(r));
-	}
-	gnutls_session_set_ptr(t->session, t);
-	/* SEC-10: a profile's own priority string can tune ciphers, never open TLS < 1.2. */
+	/* SEC-10: a profile's own priority string can tune ciphers, never open TLS < 1.2;
+	 * tls_min_version 1.3 takes 1.2 away as well. */
 	char prio[1024];
 	if (cfg->priorities) {
-		int n = snprintf(prio, sizeof(prio), "%s:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1",
-		                 cfg->priorities);
+		int n = snprintf(prio, sizeof(prio), "%s:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1%s",
+		                 cfg->priorities, t->tls13_only ? ":-VERS-TLS1.2" : "");
 		if (n < 0 || (size_t)n >= sizeof(prio))
 			return err_set(e, ERR_CONFIG, "set tls_priorities: longer than %zu bytes",
-			               sizeof(prio) - 40);
+			               sizeof(prio) - 60);
 	} else {
-		snprintf(prio, sizeof(prio), "%s", TLS_DEFAULT_PRIORITIES);
+		snprintf(prio, sizeof(prio), "%s",
+		         t->tls13_only ? TLS_13_PRIORITIES : TLS_DEFAULT_PRIORITIES);
 	}
-	r = gnutls_priority_set_direct(t->session, prio, &errpos);
+	int r = gnutls_priority_init(&t->prio, prio, &errpos);
 	if (r < 0) {
+		t->prio = NULL;
 		if (r == GNUTLS_E_INVALID_REQUEST && errpos)
 			return err_set(e, ERR_CONFIG, "set tls_priorities: error at \"%.40s\"",
 			               errpos);
 		return err_set(e, ERR_CONFIG, "set tls_priorities \"%.80s\": %s", prio,
 		               gnutls_strerror(r));
 	}
+
+	if (gnutls_certificate_allocate_credentials(&t->cred) < 0) {
+		t->cred = NULL;
+		return err_set(e, ERR_OS, "start TLS: out of memory");
+	}
+	/* Trust is loaded only when it decides anything (in verify_peer): a pin replaces it,
+	 * certcheck off ignores it, a resumed session needs none. A trust file that cannot be
+	 * read is still reported here, before any byte goes out. */
+	bool pinned = t->pinned || t->spki_pinned;
+	if (cfg->trust_file) {
+		if (!pinned && t->certcheck && access(cfg->trust_file, R_OK) != 0)
+			return err_set(e, ERR_CONFIG, "load tls_trust_file %s: %s", cfg->trust_file,
+			               strerror(errno));
+		t->trust_file = xstrdup(cfg->trust_file);
+	}
+	/* CRLs only mean something next to CA trust, which a pin replaces. They are loaded
+	 * now, not lazily with the trust store: they are small, and a broken file is better
+	 * reported before any byte goes out. */
+	if (cfg->crl_file && !pinned && t->certcheck) {
+		if (load_crl(t->cred, cfg->crl_file, e) < 0)
+			return -1;
+		t->crl_file = xstrdup(cfg->crl_file);
+	}
+	if ((cfg->cert_file || cfg->key_file) && load_client_cert(t, cfg, e) < 0)
+		return -1;
+	return 0;
+}
+
+/* The GnuTLS session over t->fd, ready for the handshake. */
+static int
+setup(struct tls *t, const struct tls_config *cfg, struct err *e)
+{
+	int r;
+
+	gnutls_certificate_set_verify_function(t->cred, verify_peer);
+	r = gnutls_init(&t->session, GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
+	if (r < 0) {
+		t->session = NULL;
+		return err_set(e, ERR_OS, "start TLS: %s", gnutls_strerror(r));
+	}
+	gnutls_session_set_ptr(t->session, t);
+	r = gnutls_priority_set(t->session, t->prio);
+	if (r < 0)
+		return err_set(e, ERR_CONFIG, "set tls_priorities: %s", gnutls_strerror(r));
 	/* RFC 6066 §3: "Literal IPv4 and IPv6 addresses are not permitted in HostName". */
 	if (!t->is_ip) {
 		r = gnutls_server_name_set(t->session, GNUTLS_NAME_DNS, t->name, strlen(t->name));
@@ -726,32 +1205,46 @@ handshake(struct tls *t, int64_t deadline, struct err *e)
 }
 
 int
+tls_check_config(const struct tls_config *cfg, struct err *e)
+{
+	struct tls *t = xcalloc(1, sizeof(*t));
+	int rc = configure(t, cfg, e);
+
+	free_session(t);
+	return rc;
+}
+
+int
 tls_start(struct tls **out, int fd, const struct tls_config *cfg, int64_t deadline, struct err *e)
 {
 	struct tls *t;
 	int fl;
 
 	*out = NULL;
-	if (!cfg->host)
-		return err_set(e, ERR_SOFTWARE, "start TLS: no server name");
 	t = xcalloc(1, sizeof(*t));
 	t->fd = fd;
-	t->certcheck = cfg->certcheck;
 	err_clear(&t->verr);
-	if (set_name(t, cfg->host, e) < 0)
+	/* A resumed session is not verified again: what was verified is in the cache key. */
+	snprintf(t->verdict, sizeof(t->verdict),
+	         "not checked in this handshake (a resumed session, verified when it was made)");
+	if (configure(t, cfg, e) < 0)
 		goto fail;
-	if (cfg->fingerprint) {
-		if (parse_pin(t->pin, cfg->fingerprint, e) < 0)
-			goto fail;
-		t->pinned = true;
-	}
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
 		err_set(e, ERR_OS, "start TLS: make the socket non-blocking: %s", strerror(errno));
 		goto fail;
 	}
-	if (setup(t, cfg, e) < 0 || handshake(t, deadline, e) < 0)
+	if (setup(t, cfg, e) < 0)
 		goto fail;
+	if (handshake(t, deadline, e) < 0) {
+		/* --serverinfo describes a server it could not verify, then fails. */
+		if (t->verify_failed && cfg->keep_failed) {
+			t->failed = true;
+			*out = t;
+			return -1;
+		}
+		goto fail;
+	}
 
 	gnutls_protocol_t v = gnutls_protocol_get_version(t->session);
 	/* SEC-10, in depth: whatever the priority string, nothing older than TLS 1.2. */
@@ -759,6 +1252,13 @@ tls_start(struct tls **out, int fd, const struct tls_config *cfg, int64_t deadli
 		err_set(e, ERR_TLS,
 		        "TLS handshake with %s: the server chose %s; TLS 1.2 or newer "
 		        "is required (RFC 8996)",
+		        t->name, gnutls_protocol_get_name(v));
+		goto fail;
+	}
+	if (t->tls13_only && v != GNUTLS_TLS1_3) {
+		err_set(e, ERR_TLS,
+		        "TLS handshake with %s: the server chose %s; tls_min_version 1.3 "
+		        "requires TLS 1.3",
 		        t->name, gnutls_protocol_get_name(v));
 		goto fail;
 	}
@@ -774,11 +1274,23 @@ fail:
 	return -1;
 }
 
+/* A session kept after a failed verification carries nothing. */
+static int
+refuse_failed(const struct tls *t, const char *what, struct err *e)
+{
+	return err_set(e, ERR_SOFTWARE, "%s %s: the TLS session failed verification", what,
+	               t->name);
+}
+
 ssize_t
 tls_read(struct tls *t, void *p, size_t n, int64_t deadline, struct err *e)
 {
+	if (t->failed)
+		return refuse_failed(t, "read from", e);
 	for (;;) {
 		ssize_t r = gnutls_record_recv(t->session, p, n);
+		if (r > 0)
+			t->got_data = true;
 		if (r >= 0)
 			return r; /* 0: close_notify, a clean end (RFC 8446 §6.1) */
 		if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
@@ -803,6 +1315,8 @@ tls_write(struct tls *t, const void *p, size_t n, int64_t deadline, struct err *
 {
 	const char *s = p;
 
+	if (t->failed)
+		return refuse_failed(t, "send to", e);
 	while (n > 0) {
 		/* After GNUTLS_E_AGAIN the same buffer is offered again, as GnuTLS requires. */
 		ssize_t r = gnutls_record_send(t->session, s, n);
@@ -821,6 +1335,15 @@ tls_write(struct tls *t, const void *p, size_t n, int64_t deadline, struct err *
 				return err_set(e, ERR_TEMP, "send to %s: timed out", t->name);
 			continue;
 		}
+		/* The server may have said why before it closed: a TLS 1.3 server judges our
+		 * certificate after our Finished (RFC 8446 §4.4.2.4), so its alert can be
+		 * waiting unread when our first write finds the connection gone. */
+		if (connection_lost((int)r)) {
+			char c;
+			ssize_t rr = gnutls_record_recv(t->session, &c, 1);
+			if (rr == GNUTLS_E_FATAL_ALERT_RECEIVED)
+				return fatal_error(t, "send to", (int)rr, e);
+		}
 		return fatal_error(t, "send to", (int)r, e);
 	}
 	return 0;
@@ -829,7 +1352,7 @@ tls_write(struct tls *t, const void *p, size_t n, int64_t deadline, struct err *
 bool
 tls_pending(const struct tls *t)
 {
-	return gnutls_record_check_pending(t->session) > 0;
+	return !t->failed && gnutls_record_check_pending(t->session) > 0;
 }
 
 const char *
@@ -844,6 +1367,194 @@ tls_resumed(const struct tls *t)
 	return t->resumed;
 }
 
+bool
+tls_client_cert_sent(const struct tls *t)
+{
+	if (t->failed)
+		return false;
+	/* A resumed session carries the authentication of the one it resumes (RFC 8446
+	 * §2.2, RFC 5246 §7.3): no certificate goes over the wire again. */
+	if (t->resumed)
+		return t->client_cert;
+	return gnutls_certificate_get_ours(t->session) != NULL;
+}
+
+/* Print LEN bytes of S with everything outside printable ASCII as \xNN: certificate text
+ * comes from the server, and a terminal must not take it for control sequences. (GnuTLS
+ * writes a backslash of a name as "\\", RFC 4514 §2.4, so a "\x1B" shown is never text.) */
+static void
+put_safe(FILE *out, const void *p, size_t len)
+{
+	const unsigned char *s = p;
+
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] >= 0x20 && s[i] < 0x7f)
+			putc(s[i], out);
+		else
+			fprintf(out, "\\x%02X", s[i]);
+	}
+}
+
+static void
+print_dn(FILE *out, const char *label, gnutls_x509_crt_t crt, bool issuer)
+{
+	gnutls_datum_t d = {NULL, 0};
+	int r = issuer ? gnutls_x509_crt_get_issuer_dn3(crt, &d, 0)
+	               : gnutls_x509_crt_get_dn3(crt, &d, 0);
+
+	fprintf(out, "  %s: ", label);
+	if (r == 0 && d.size > 0)
+		put_safe(out, d.data, d.size);
+	else
+		fputs("(none)", out);
+	putc('\n', out);
+	gnutls_free(d.data);
+}
+
+/* One certificate of the server's chain. */
+static void
+print_cert(struct tls *t, FILE *out, const gnutls_datum_t *der, unsigned i, unsigned n)
+{
+	gnutls_x509_crt_t crt;
+	unsigned char d[TLS_SHA256_LEN];
+	size_t dlen = sizeof(d);
+	char text[1024];
+	bool has_san;
+
+	fprintf(out, "Certificate %u of %u%s:\n", i + 1, n, i == 0 ? " (the server's)" : "");
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return;
+	if (gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) < 0) {
+		fputs("  (cannot be parsed)\n", out);
+		gnutls_x509_crt_deinit(crt);
+		return;
+	}
+	print_dn(out, "Subject", crt, false);
+	san_matches(t, crt, &has_san, text, sizeof(text));
+	fputs("  Names: ", out);
+	if (text[0])
+		put_safe(out, text, strlen(text));
+	else
+		fputs("(no subjectAltName)", out);
+	putc('\n', out);
+	print_dn(out, "Issuer", crt, true);
+	format_time(text, sizeof(text), gnutls_x509_crt_get_activation_time(crt));
+	fprintf(out, "  Not before: %s\n", text);
+	format_time(text, sizeof(text), gnutls_x509_crt_get_expiration_time(crt));
+	fprintf(out, "  Not after: %s\n", text);
+	if (gnutls_fingerprint(GNUTLS_DIG_SHA256, der, d, &dlen) == 0 && dlen == sizeof(d)) {
+		format_fingerprint(text, sizeof(text), d);
+		fprintf(out, "  SHA-256 fingerprint: %s\n", text);
+	}
+	if (spki_digest(crt, d) == 0) {
+		format_spki_pin(text, sizeof(text), d);
+		fprintf(out, "  SPKI pin: %s\n", text);
+	}
+	gnutls_x509_crt_deinit(crt);
+}
+
+/* Whether we sent a client certificate, and which. */
+static void
+print_client_cert(struct tls *t, FILE *out)
+{
+	const gnutls_datum_t *ours = gnutls_certificate_get_ours(t->session);
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t dn = {NULL, 0};
+
+	fputs("Client certificate: ", out);
+	if (t->resumed && t->client_cert) {
+		fputs("as in the resumed session\n", out);
+		return;
+	}
+	if (!ours) {
+		if (!gnutls_certificate_client_get_request_status(t->session))
+			fputs("not asked for\n", out);
+		else if (!t->client_cert)
+			fputs("asked for, none configured (tls_cert_file)\n", out);
+		else
+			fputs("asked for, none sent (not issued by a CA the server accepts)\n",
+			      out);
+		return;
+	}
+	fputs("sent", out);
+	if (gnutls_x509_crt_init(&crt) == 0) {
+		if (gnutls_x509_crt_import(crt, ours, GNUTLS_X509_FMT_DER) == 0 &&
+		    gnutls_x509_crt_get_dn3(crt, &dn, 0) == 0) {
+			fputs(": ", out);
+			put_safe(out, dn.data, dn.size);
+		}
+		gnutls_free(dn.data);
+		gnutls_x509_crt_deinit(crt);
+	}
+	putc('\n', out);
+}
+
+static void
+print_ocsp(struct tls *t, FILE *out)
+{
+	unsigned status = 0;
+	time_t tu = -1, nu = -1, rev = -1;
+	char a[32], b[32];
+
+	fputs("OCSP: ", out);
+	if (stapled_status(t, &status, &tu, &nu, &rev) < 0) {
+		fputs("no response stapled\n", out);
+		return;
+	}
+	format_time(a, sizeof(a), tu);
+	format_time(b, sizeof(b), nu);
+	if (status == GNUTLS_OCSP_CERT_GOOD)
+		fputs("stapled response: good", out);
+	else if (status == GNUTLS_OCSP_CERT_REVOKED)
+		fputs("stapled response: revoked", out);
+	else
+		fputs("stapled response: status unknown", out);
+	if (status == GNUTLS_OCSP_CERT_REVOKED) {
+		format_time(a, sizeof(a), rev);
+		fprintf(out, " on %s", a);
+	} else {
+		fprintf(out, " (this update %s, next update %s)", a, nu == (time_t)-1 ? "none" : b);
+	}
+	fprintf(out, ", %s\n",
+	        gnutls_ocsp_status_request_is_checked(t->session, 0) ? "verified" : "not verified");
+}
+
+int
+tls_print_info(struct tls *t, FILE *out, struct err *e)
+{
+	gnutls_session_t s = t->session;
+	gnutls_protocol_t ver = gnutls_protocol_get_version(s);
+	const char *v = gnutls_protocol_get_name(ver);
+	const char *suite = gnutls_ciphersuite_get(s);
+	const char *kx = gnutls_kx_get_name(gnutls_kx_get(s));
+	const char *group = gnutls_group_get_name(gnutls_group_get(s));
+	/* RFC 8446 §4.2.7: in TLS 1.3 the key exchange is the group alone; GnuTLS's kx name
+	 * (e.g. "ECDHE-RSA") would name a signature the server may not have used. */
+	if (ver == GNUTLS_TLS1_3)
+		kx = !group ? "PSK" : strncmp(group, "FFDHE", 5) == 0 ? "DHE" : "ECDHE";
+	const char *sig = gnutls_sign_get_name(gnutls_sign_algorithm_get(s));
+	const gnutls_datum_t *certs;
+	unsigned n = 0;
+
+	fprintf(out, "TLS version: %s\n", v ? v : "unknown");
+	fprintf(out, "Cipher suite: %s\n", suite ? suite : "unknown");
+	fprintf(out, "Key exchange: %s%s%s\n", kx ? kx : "", kx && group ? " " : "",
+	        group ? group : (kx ? "" : "unknown"));
+	fprintf(out, "Server signature: %s\n", sig ? sig : "unknown");
+	fprintf(out, "Session resumed: %s\n", t->resumed ? "yes" : "no");
+	print_client_cert(t, out);
+	print_ocsp(t, out);
+	fprintf(out, "Verification: %s\n", t->verdict);
+	certs = gnutls_certificate_get_peers(s, &n);
+	if (!certs || n == 0)
+		fputs("Certificates: none received\n", out);
+	for (unsigned i = 0; certs && i < n; i++)
+		print_cert(t, out, &certs[i], i, n);
+	if (fflush(out) != 0 || ferror(out))
+		return err_set(e, ERR_OS, "write the TLS information: %s", strerror(errno));
+	return 0;
+}
+
 int
 tls_save_session(struct tls *t, const char *path, struct err *e)
 {
@@ -852,6 +1563,8 @@ tls_save_session(struct tls *t, const char *path, struct err *e)
 	char head[sizeof(SESSION_MAGIC) + 2 * TLS_SHA256_LEN + 1];
 	int rc = -1;
 
+	if (t->failed)
+		return 0; /* never cache what was not verified */
 	/* RFC 8446 §4.6.1: a TLS 1.3 session can be resumed only with a ticket. */
 	if (gnutls_protocol_get_version(t->session) == GNUTLS_TLS1_3 &&
 	    !(gnutls_session_get_flags(t->session) & GNUTLS_SFLAGS_SESSION_TICKET))
@@ -900,6 +1613,8 @@ tls_channel_binding(struct tls *t, const char **type, struct buf *out, struct er
 	const char *name;
 
 	*type = NULL;
+	if (t->failed)
+		return refuse_failed(t, "get TLS channel binding for", e);
 	if (v == GNUTLS_TLS1_3) {
 		/* RFC 9266 §2: tls-unique is not defined for TLS 1.3; tls-exporter is. */
 		kind = GNUTLS_CB_TLS_EXPORTER;
@@ -940,7 +1655,9 @@ tls_free(struct tls *t)
 	if (!t)
 		return;
 	/* One non-blocking close_notify attempt (RFC 8446 §6.1); never wait for the
-	 * server's. If the socket is full or gone, the close of FD ends the session anyway. */
-	gnutls_bye(t->session, GNUTLS_SHUT_WR);
+	 * server's. If the socket is full or gone, the close of FD ends the session anyway.
+	 * A handshake that failed has already sent its alert. */
+	if (!t->failed)
+		gnutls_bye(t->session, GNUTLS_SHUT_WR);
 	free_session(t);
 }

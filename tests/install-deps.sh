@@ -3,12 +3,13 @@
 # quick when everything is already there.
 set -eu
 pkgs="meson ninja-build pkg-config gcc libc6-dev libgnutls28-dev libidn2-dev libpopt-dev
-gnutls-bin scdoc python3 postfix dovecot-core strace"
+gnutls-bin scdoc python3 postfix dovecot-core strace openssl softhsm2"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		missing="$missing $p"
 done
+sh "$(dirname "$0")/callers/install-deps.sh"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: missing packages:$missing (run as root to install them)" >&2

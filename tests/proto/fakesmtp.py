@@ -23,7 +23,15 @@
 #   events.txt    what the server did (TLS, drops, timeouts), for diagnosis
 #   connections   the number of connections accepted (0 or 1)
 #
-# The script language is documented in README.md beside this file.
+# The script language is documented in README.md beside this file. Also:
+#   lmtp           LMTP (RFC 2033): LHLO answered like EHLO, EHLO/HELO refused, and after
+#                  the end of data one reply per accepted RCPT: `reply LMTP#i` for the i-th,
+#                  else `reply LMTP`, else 250
+#   socks5 [N]     a SOCKS5 front (RFC 1928) before SMTP: the CONNECT request is recorded
+#                  in socks.txt and answered with reply code N (default 0: SMTP follows)
+#   unix-socket    also listen on the --unix path (a local socket)
+# and the options --bind ADDR --port N (listen there only) and --unix PATH. The client's
+# address goes into the file `peer`.
 
 import argparse
 import base64
@@ -114,10 +122,14 @@ class Script:
         self.implicit_tls = False
         self.cert = 'server'
         self.tls_max = None
+        self.client_cert = None    # 'require' or 'request': ask for a client certificate
         self.ehlo_name = 'fake.test'
         self.drop_data_after = None
         self.auth_creds = None
         self.deadline = 20.0
+        self.lmtp = False           # LMTP (RFC 2033): LHLO, one reply per recipient after data
+        self.socks5 = None          # SOCKS5 front (RFC 1928): the reply code to a CONNECT
+        self.unix_socket = False    # also listen on the --unix path
         self.parse(path)
 
     def parse(self, path):
@@ -157,6 +169,10 @@ class Script:
                 self.cert = rest
             elif word == 'tls-max':
                 self.tls_max = rest
+            elif word == 'client-cert':
+                if rest not in ('require', 'request'):
+                    raise SystemExit('script line %d: client-cert require|request' % lineno)
+                self.client_cert = rest
             elif word == 'ehlo-name':
                 self.ehlo_name = rest
             elif word == 'drop-data-after':
@@ -166,6 +182,12 @@ class Script:
                 self.auth_creds = (user, password)
             elif word == 'server-timeout':
                 self.deadline = float(rest)
+            elif word == 'lmtp':
+                self.lmtp = True
+            elif word == 'socks5':
+                self.socks5 = int(rest) if rest else 0
+            elif word == 'unix-socket':
+                self.unix_socket = True
             else:
                 raise SystemExit('script line %d: unknown directive %r' % (lineno, word))
 
@@ -288,6 +310,7 @@ class Session:
         self.bdat_name = None      # the data file of an open BDAT transaction
         self.bdat_total = 0
         self.bdat_chunk = 0
+        self.accepted = 0          # RCPTs answered 2xx in this transaction (LMTP)
 
     # ---- I/O ----------------------------------------------------------------
 
@@ -519,8 +542,15 @@ class Session:
 
     def start_tls(self):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(os.path.join(self.certs, self.script.cert + '.pem'),
-                            os.path.join(self.certs, 'server-key.pem'))
+        # A certificate NAME.pem over a key of its own comes with NAME-key.pem.
+        key = os.path.join(self.certs, self.script.cert + '-key.pem')
+        if not os.path.exists(key):
+            key = os.path.join(self.certs, 'server-key.pem')
+        ctx.load_cert_chain(os.path.join(self.certs, self.script.cert + '.pem'), key)
+        if self.script.client_cert:
+            ctx.verify_mode = (ssl.CERT_REQUIRED if self.script.client_cert == 'require'
+                               else ssl.CERT_OPTIONAL)
+            ctx.load_verify_locations(os.path.join(self.certs, 'ca.pem'))
         if self.script.tls_max:
             # Old protocol versions on purpose (SEC-10 tests); silence Python's deprecation note.
             warnings.filterwarnings('ignore', category=DeprecationWarning)
@@ -543,7 +573,13 @@ class Session:
             raise Closed()
         self.tls = True
         self.rec.event('TLS handshake done: %s %s' % (self.sock.version(), self.sock.cipher()[0]))
-        self.rec.write('tls.txt', 'handshake ok %s\n' % self.sock.version())
+        client = ''
+        if self.script.client_cert:
+            # The client certificate, verified against ca.pem (getpeercert is empty without).
+            peer = self.sock.getpeercert() or {}
+            cn = [v for rdn in peer.get('subject', ()) for k, v in rdn if k == 'commonName']
+            client = ' client=%s' % (cn[0] if cn else 'none')
+        self.rec.write('tls.txt', 'handshake ok %s%s\n' % (self.sock.version(), client))
 
     # ---- the dialogue -----------------------------------------------------------
 
@@ -560,8 +596,47 @@ class Session:
             reply = default
         return self.run_reply(reply)
 
+    def socks5_front(self):
+        """RFC 1928: the greeting (§3), then one CONNECT request (§4), recorded in socks.txt
+        as "CONNECT domain NAME:PORT" (or ipv4/ipv6 ADDR:PORT); the reply code comes from the
+        script (`socks5 N`); on success the SMTP dialogue follows on the same connection."""
+        def take(n):
+            while len(self.buf) < n:
+                self.recv_more()
+            data = bytes(self.buf[:n])
+            self.consume(n)
+            return data
+        ver, nmethods = take(2)
+        methods = take(nmethods)
+        self.rec.write('socks.txt', 'GREETING version %d methods %s\n'
+                       % (ver, ','.join(str(m) for m in methods)))
+        if ver != 5 or 0 not in methods:
+            self.send(b'\x05\xff')
+            self.close()
+            raise Closed()
+        self.send(b'\x05\x00')
+        ver, cmd, _, atyp = take(4)
+        if atyp == 1:
+            kind, addr = 'ipv4', socket.inet_ntop(socket.AF_INET, take(4))
+        elif atyp == 4:
+            kind, addr = 'ipv6', socket.inet_ntop(socket.AF_INET6, take(16))
+        elif atyp == 3:
+            kind, addr = 'domain', take(take(1)[0]).decode('latin-1')
+        else:
+            kind, addr = 'atyp%d' % atyp, '?'
+        port = int.from_bytes(take(2), 'big')
+        self.rec.write('socks.txt', 'CONNECT %s %s:%d (version %d, command %d)\n'
+                       % (kind, addr, port, ver, cmd))
+        code = self.script.socks5
+        self.send(bytes([5, code, 0, 1, 0, 0, 0, 0, 0, 0]))
+        if code != 0:
+            self.close()
+            raise Closed()
+
     def serve(self):
         self.sock.settimeout(0.5)
+        if self.script.socks5 is not None:
+            self.socks5_front()
         if self.script.implicit_tls:
             self.start_tls()
         self.respond('GREETING', 1, DEFAULT_REPLIES['GREETING'])
@@ -581,8 +656,18 @@ class Session:
             if verb in ('MAIL', 'RSET') and self.bdat_name is not None:
                 self.rec.event('%s ends a BDAT transaction that had no LAST chunk' % verb)
                 self.bdat_name = None
-            if verb == 'EHLO':
-                self.respond('EHLO', n, self.ehlo_reply())
+            if verb == 'RCPT':
+                code = self.respond(verb, n, DEFAULT_REPLIES['RCPT'])
+                if code and code.startswith('2'):
+                    self.accepted += 1
+                continue
+            if verb in ('MAIL', 'RSET'):
+                self.accepted = 0
+            if self.script.lmtp and verb in ('EHLO', 'HELO'):
+                # RFC 2033 §4.1: an LMTP server knows LHLO only.
+                self.respond(verb, n, ['500 5.5.1 this is LMTP: use LHLO'])
+            elif verb == 'EHLO' or (verb == 'LHLO' and self.script.lmtp):
+                self.respond(verb, n, self.ehlo_reply())
             elif verb == 'STARTTLS':
                 code = self.respond('STARTTLS', n, DEFAULT_REPLIES['STARTTLS'])
                 if code == '220' and not self.hung:
@@ -634,6 +719,14 @@ class Session:
                     self.rec.item('.', arrival)
                     n = self.next_count('DOT')
                     self.rec.event('end of data %d (%d bytes)' % (self.rec.data_index, len(payload)))
+                    if self.script.lmtp:
+                        # RFC 2033 §4.2: one reply per accepted recipient, in order; each
+                        # from `reply LMTP#i` (the i-th accepted recipient), else `reply
+                        # LMTP`, else 250.
+                        for i in range(1, self.accepted + 1):
+                            self.respond('LMTP', i, ['250 2.0.0 delivered'])
+                        self.accepted = 0
+                        return
                     self.respond('DOT', n, DEFAULT_REPLIES['DOT'])
                     return
                 self.rec.write(name, take)
@@ -762,6 +855,21 @@ class Session:
                 return
             user, password = text(du), text(dp)
             self.rec.write('auth.txt', 'LOGIN user=%s pass=%s\n' % (user, password))
+        elif mech == 'EXTERNAL':
+            # RFC 4422 App. A: who we are comes from the TLS client certificate; the
+            # response is the authzid ('=' for none). auth.txt: "EXTERNAL cert=CN authzid=Z".
+            resp = initial if initial is not None else continuation('334 ')
+            dec = b64(resp) if resp != '=' else b''
+            peer = self.sock.getpeercert() if isinstance(self.sock, ssl.SSLSocket) else None
+            cn = [v for rdn in (peer or {}).get('subject', ()) for k, v in rdn
+                  if k == 'commonName']
+            self.rec.write('auth.txt', 'EXTERNAL cert=%s authzid=%s\n'
+                           % (cn[0] if cn else 'none', text(dec) if dec is not None else '?'))
+            if not cn:
+                self.run_reply(['535 5.7.8 no client certificate'])
+                return
+            self.respond('AUTH', n, DEFAULT_REPLIES['AUTH'])
+            return
         else:
             self.rec.write('auth.txt', 'unsupported mechanism %s\n' % mech)
             self.run_reply(['504 5.5.4 mechanism not supported'])
@@ -773,10 +881,16 @@ class Session:
         self.respond('AUTH', n, DEFAULT_REPLIES['AUTH'])
 
 
-def listen():
-    """Listen on 127.0.0.1 (ephemeral port) and, if possible, ::1 on the same port."""
+def listen(bind=None, port=0):
+    """Listen on 127.0.0.1 (ephemeral port) and, if possible, ::1 on the same port; or on
+    BIND:PORT only."""
     socks = []
     s4 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if bind:
+        s4.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s4.bind((bind, port))
+        s4.listen(4)
+        return [s4], s4.getsockname()[1]
     s4.bind(('127.0.0.1', 0))
     s4.listen(4)
     socks.append(s4)
@@ -797,6 +911,9 @@ def main():
     ap.add_argument('--script', required=True)
     ap.add_argument('--certs', required=True)
     ap.add_argument('--out', required=True)
+    ap.add_argument('--bind', help='listen on this address only')
+    ap.add_argument('--port', type=int, default=0, help='with --bind: this port')
+    ap.add_argument('--unix', help='with the unix-socket directive: listen on this path too')
     args = ap.parse_args()
 
     script = Script(args.script)
@@ -812,7 +929,19 @@ def main():
     timer.daemon = True
     timer.start()
 
-    socks, port = listen()
+    try:
+        socks, port = listen(args.bind, args.port)
+    except PermissionError as e:
+        print('SKIP cannot listen on %s:%d: %s' % (args.bind, args.port, e), flush=True)
+        return 0
+    except OSError as e:
+        print('BUSY cannot listen on %s:%d: %s' % (args.bind, args.port, e), flush=True)
+        return 0
+    if script.unix_socket:
+        us = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        us.bind(args.unix)
+        us.listen(4)
+        socks.append(us)
     print('PORT %d' % port, flush=True)
 
     conn = None
@@ -830,6 +959,7 @@ def main():
     with open(os.path.join(args.out, 'connections'), 'w') as f:
         f.write('1\n')
     rec.event('accepted connection from %s' % (peer,))
+    rec.write('peer', '%s\n' % (peer[0] if isinstance(peer, tuple) else 'unix:' + (peer or '')))
     session = Session(conn, script, args.certs, rec)
     try:
         session.serve()

@@ -8,7 +8,16 @@
 # the case expects. Prints "ok" or "FAIL" with the differences; exit 0 on
 # pass, 1 on failure, 77 (skip) when the test tools are missing.
 #
-# The case format is described in README.md beside this file.
+# The case format is described in README.md beside this file. Also (issue #3 network cases):
+#   placeholders @HOST@ (the server's address), @SOCKET@ (a unix socket path the server
+#     listens on when its script says unix-socket), @CLOSEDPORT@ (a port on 127.0.0.1 that
+#     refuses connections), @SPYPORT@ (a port on 127.0.0.1 that only counts connections);
+#   <server-listen> "loopback-random PORT": the server listens on PORT (e.g. 465) of a
+#     random 127.x.y.z (@HOST@) instead; the case is skipped when PORT needs privileges;
+#   checks <expect-spy> yes|no (whether anything connected to @SPYPORT@), <expect-socks>
+#     (the SOCKS5 requests, socks.txt), <expect-peer> (the client address the server saw:
+#     an IP address, or "unix:"), <expect-stdout-lines> (each line a substring of stdout,
+#     or "=~ RE" searched, like <expect-stderr>).
 #
 # Environment:
 #   PROTO_KEEP=1   keep the temp dir and print its path (for debugging)
@@ -17,8 +26,10 @@
 import difflib
 import hashlib
 import os
+import random
 import re
 import shlex
+import socket
 import shutil
 import signal
 import ssl
@@ -189,7 +200,16 @@ class Runner:
             return 1
         self.fps = fingerprints(certs)
         self.vars = {'CA': os.path.join(certs, 'ca.pem'), 'CERTS': certs, 'TMP': tmp,
-                     'HOME': home, 'PORT': '0'}
+                     'HOME': home, 'PORT': '0', 'HOST': '127.0.0.1',
+                     'SOCKET': os.path.join(tmp, 'server.sock')}
+        self.extra_ports()
+        # @SPKI_SERVER@ and the like: "sha256//BASE64" pins from gencerts.sh's spki.txt.
+        spki = os.path.join(certs, 'spki.txt')
+        if os.path.exists(spki):
+            with open(spki, encoding='ascii') as f:
+                for line in f:
+                    name, _, pin = line.strip().partition(' ')
+                    self.vars['SPKI_' + name.upper().replace('-', '_')] = pin
 
         # The message first: a big one takes a moment to build, and the server's clock runs.
         stdin = b''
@@ -202,10 +222,28 @@ class Runner:
         with open(script, 'w', encoding='utf-8') as f:
             if 'server' in self.sections:
                 f.write('\n'.join(self.sections['server'][1]) + '\n')
-        server = subprocess.Popen([sys.executable, FAKESMTP, '--script', script, '--certs', certs,
-                                   '--out', out], stdout=subprocess.PIPE,
-                                  stderr=open(os.path.join(tmp, 'server.stderr'), 'wb'))
-        first = server.stdout.readline().decode()
+        for attempt in range(20):
+            server_argv = [sys.executable, FAKESMTP, '--script', script, '--certs', certs,
+                           '--out', out, '--unix', self.vars['SOCKET']]
+            if 'server-listen' in self.sections:
+                # "loopback-random PORT": a fixed port (e.g. 465) on a random 127.x.y.z, so
+                # parallel runs do not meet; skipped where the port needs privileges.
+                _, lines = self.lines('server-listen')
+                kind, lport = ' '.join(lines).split()
+                self.vars['HOST'] = '127.%d.%d.%d' % (random.randint(1, 254),
+                                                     random.randint(0, 255),
+                                                     random.randint(1, 254))
+                server_argv += ['--bind', self.vars['HOST'], '--port', lport]
+            server = subprocess.Popen(server_argv, stdout=subprocess.PIPE,
+                                      stderr=open(os.path.join(tmp, 'server.stderr'), 'wb'))
+            first = server.stdout.readline().decode()
+            if not first.startswith('BUSY'):
+                break
+            server.wait()
+        if first.startswith('SKIP'):
+            server.wait()
+            print('SKIP %s: %s' % (self.name, first.strip()))
+            return 77
         m = re.match(r'PORT (\d+)', first)
         if not m:
             server.kill()
@@ -238,6 +276,14 @@ class Runner:
                     print('SKIP %s: needs root to give the profile another owner' % self.name)
                     return 77
                 os.chown(ppath, int(attrs['uid']), -1)
+        # <file-NAME path=PATH mode=0600>: one more file for the run (e.g. @HOME@/.netrc).
+        for fname in sorted(k for k in self.sections if k.startswith('file-')):
+            attrs, lines = self.lines(fname)
+            fpath = self.subst(attrs['path'])
+            os.makedirs(os.path.dirname(fpath), exist_ok=True)
+            with open(fpath, 'wb') as f:
+                f.write(section_bytes(attrs, lines))
+            os.chmod(fpath, int(attrs.get('mode', '0600'), 8))
         if 'args' in self.sections:
             attrs, lines = self.lines('args')
             for a in shlex.split(expand_repeat(' '.join(lines))):
@@ -283,6 +329,30 @@ class Runner:
             self.fail('postie did not finish within %.0f s (killed)' % CLIENT_TIMEOUT)
         self.check()
         return self.report()
+
+    def extra_ports(self):
+        """@CLOSEDPORT@: a port bound and not listening (a connection is refused);
+        @SPYPORT@: a port that only counts connections (<expect-spy>)."""
+        self.spied = 0
+        self.closed_sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.closed_sock.bind(('127.0.0.1', 0))
+        self.vars['CLOSEDPORT'] = str(self.closed_sock.getsockname()[1])
+        self.spy_sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.spy_sock.bind(('127.0.0.1', 0))
+        self.spy_sock.listen(4)
+        self.vars['SPYPORT'] = str(self.spy_sock.getsockname()[1])
+
+    def spy_count(self):
+        """Connections that reached @SPYPORT@: the kernel completes them into the backlog,
+        so they are counted here, after the run, without a thread."""
+        self.spy_sock.setblocking(False)
+        while True:
+            try:
+                c, _ = self.spy_sock.accept()
+            except OSError:
+                return self.spied
+            self.spied += 1
+            c.close()
 
     # ---- checks ----------------------------------------------------------------
 
@@ -397,6 +467,10 @@ class Runner:
                 self.fail('TLS handshake did not complete (server: %r)' % got)
             if want == 'failed' and not got.startswith('handshake failed'):
                 self.fail('TLS handshake was expected to fail (server: %r)' % got)
+            # "ok client=CN": done, and the client certificate the server verified.
+            if want.startswith('ok ') and not (got.startswith('handshake ok')
+                                               and got.endswith(' ' + want[3:])):
+                self.fail('TLS handshake: expected %r (server: %r)' % (want, got))
 
         if 'expect-stderr' in s:
             _, lines = self.lines('expect-stderr')
@@ -417,6 +491,32 @@ class Runner:
             for line in lines:
                 if line.strip() and os.path.lexists(line.strip()):
                     self.fail('postie created %s' % line.strip())
+        if 'expect-spy' in s:
+            _, lines = self.lines('expect-spy')
+            want = ' '.join(lines).strip()
+            spied = self.spy_count()
+            if want == 'no' and spied:
+                self.fail('postie connected to @SPYPORT@ (%d times), expected not' % spied)
+            if want == 'yes' and not spied:
+                self.fail('postie never connected to @SPYPORT@')
+
+        if 'expect-socks' in s:
+            _, lines = self.lines('expect-socks')
+            got = (self.server_file('socks.txt') or '').split('\n')[:-1]
+            self.match_lines('SOCKS5 requests (socks.txt)', lines, got)
+
+        if 'expect-peer' in s:
+            _, lines = self.lines('expect-peer')
+            got = (self.server_file('peer') or '').split('\n')[:-1]
+            self.match_lines('the client address the server saw', lines, got)
+
+        if 'expect-stdout-lines' in s:
+            _, lines = self.lines('expect-stdout-lines')
+            out = self.stdout.decode('utf-8', 'replace')
+            for line in lines:
+                if line.strip() and not self.found(line, out):
+                    self.fail('stdout lacks %r' % line)
+
         if 'expect-stdout' in s:
             attrs, lines = self.lines('expect-stdout')
             want = section_bytes(attrs, lines)

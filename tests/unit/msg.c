@@ -4,7 +4,10 @@
  * memory and through msg_read_header with every one- and two-point split across reads
  * (a SOCK_SEQPACKET socket returns one written packet per read); the 1 MiB ceiling; NUL
  * (SEC-28); -t recipients (SEC-23); Bcc removal; the added From, Date and Message-ID
- * (SEC-20).
+ * (SEC-20); the account's rewrite rules, table-driven (header in, header out, envelope out):
+ * aliases and maildomain in address fields, set_from_header, set_date_header,
+ * set_msgid_header, remove_bcc_headers, undisclosed_recipients; --read-envelope-from's
+ * msg_sender; msg_msgid.
  */
 #include <errno.h>
 #include <regex.h>
@@ -967,6 +970,329 @@ test_8bit(void)
 	msg_fini(&m);
 }
 
+/* ---- the account's rewrite rules: aliases, maildomain, set_*_header, Bcc, undisclosed ---- */
+
+static struct aliases al_def;   /* with "default" */
+static struct aliases al_plain; /* without */
+static struct aliases al_loop;
+
+static const char al_def_text[] =
+	"root: admin@example.com, ops@example.com\n"
+	"cron: root\n"
+	"www-data: Web Team <web@example.com>\n"
+	"default: catchall@example.com\n";
+static const char al_plain_text[] = "root: admin@example.com, ops@example.com\ncron: root\n";
+
+#define DM "Date: Mon, 1 Jan 2024 00:00:00 +0000\nMessage-ID: <1@x>\n"
+#define DM_OUT "Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <1@x>\r\n"
+#define ME "me@example.com"
+#define O_BASE .sender = ME, .msgid_domain = "example.com", .remove_bcc = true
+
+struct rule_case {
+	const char *what;
+	const char *in;
+	struct msg_opts o;
+	const char *out; /* m->out */
+	const char *env; /* -t recipients resolved as submit resolves them, space separated */
+};
+
+static const struct rule_case rule_cases[] = {
+	/* aliases in To and Cc (msmtp changes only the envelope; postie both) */
+	{"alias in To", HAVE_ALL "To: root\nSubject: s\n", {O_BASE, .aliases = &al_def},
+		HAVE_ALL_OUT "To: admin@example.com, ops@example.com\r\nSubject: s\r\n\r\n",
+		"admin@example.com ops@example.com"},
+	{"alias in an angle address", HAVE_ALL "To: Root <root>, x@y.example\n",
+		{O_BASE, .aliases = &al_def},
+		HAVE_ALL_OUT "To: Root <admin@example.com>, <ops@example.com>, x@y.example\r\n\r\n",
+		"admin@example.com ops@example.com x@y.example"},
+	{"alias through an alias, in Cc", HAVE_ALL "Cc: cron\n", {O_BASE, .aliases = &al_def},
+		HAVE_ALL_OUT "Cc: admin@example.com, ops@example.com\r\n\r\n",
+		"admin@example.com ops@example.com"},
+	{"alias with a comment after it", HAVE_ALL "To: root (the admins)\n",
+		{O_BASE, .aliases = &al_def},
+		HAVE_ALL_OUT "To: admin@example.com, ops@example.com (the admins)\r\n\r\n",
+		"admin@example.com ops@example.com"},
+	{"alias in a group", HAVE_ALL "To: team: www-data, root;\n",
+		{O_BASE, .aliases = &al_def},
+		HAVE_ALL_OUT "To: team: web@example.com, admin@example.com, ops@example.com;\r\n"
+			     "\r\n",
+		"web@example.com admin@example.com ops@example.com"},
+	{"quoted display name with a comma", HAVE_ALL "To: \"Doe, Root\" <root>\n",
+		{O_BASE, .aliases = &al_def},
+		HAVE_ALL_OUT "To: \"Doe, Root\" <admin@example.com>, <ops@example.com>\r\n\r\n",
+		"admin@example.com ops@example.com"},
+	{"names in quotes and comments are not addresses",
+		HAVE_ALL "To: \"root\" <x@y.example>, (root) z@y.example\n",
+		{O_BASE, .aliases = &al_def},
+		HAVE_ALL_OUT "To: \"root\" <x@y.example>, (root) z@y.example\r\n\r\n",
+		"x@y.example z@y.example"},
+	{"a folded field is unfolded and refolded",
+		HAVE_ALL "To: a@x.example,\n root,\n\tb@y.example\n", {O_BASE, .aliases = &al_def},
+		HAVE_ALL_OUT
+		"To: a@x.example, admin@example.com, ops@example.com,\tb@y.example\r\n\r\n",
+		"a@x.example admin@example.com ops@example.com b@y.example"},
+	{"a field without bare names stays byte for byte",
+		HAVE_ALL "To:  a@x.example ,\n b@y.example\nCc: (c) <c@z.example>\n",
+		{O_BASE, .aliases = &al_def, .maildomain = "example.org"},
+		HAVE_ALL_OUT "To:  a@x.example ,\r\n b@y.example\r\nCc: (c) <c@z.example>\r\n\r\n",
+		"a@x.example b@y.example c@z.example"},
+	{"default catches unlisted names", HAVE_ALL "To: bob, alice\n",
+		{O_BASE, .aliases = &al_def, .maildomain = "example.org"},
+		HAVE_ALL_OUT "To: catchall@example.com, catchall@example.com\r\n\r\n",
+		"catchall@example.com"},
+	{"without default, maildomain qualifies", HAVE_ALL "To: bob, root\n",
+		{O_BASE, .aliases = &al_plain, .maildomain = "example.org"},
+		HAVE_ALL_OUT "To: bob@example.org, admin@example.com, ops@example.com\r\n\r\n",
+		"bob@example.org admin@example.com ops@example.com"},
+	{"without aliases or maildomain nothing changes", HAVE_ALL "To: root\nCc: cron\n",
+		{O_BASE}, HAVE_ALL_OUT "To: root\r\nCc: cron\r\n\r\n", "root cron"},
+
+	/* maildomain alone: recipients, and the sender's fields */
+	{"maildomain in To, Cc, From, Reply-To, Sender",
+		DM "From: root\nTo: root\nCc: Cron Daemon <cron>\nReply-To: www-data\n"
+		   "Sender: nobody\nX-Note: root\n",
+		{O_BASE, .maildomain = "example.org"},
+		DM_OUT "From: root@example.org\r\nTo: root@example.org\r\n"
+		       "Cc: Cron Daemon <cron@example.org>\r\nReply-To: www-data@example.org\r\n"
+		       "Sender: nobody@example.org\r\nX-Note: root\r\n\r\n",
+		"root@example.org cron@example.org"},
+	{"aliases never apply to From", DM "From: root\nTo: cron\n",
+		{O_BASE, .aliases = &al_plain, .maildomain = "example.org"},
+		DM_OUT "From: root@example.org\r\n"
+		       "To: admin@example.com, ops@example.com\r\n\r\n",
+		"admin@example.com ops@example.com"},
+	{"maildomain leaves addresses with a domain", DM "From: R <r@x.example>\nTo: a@b.example\n",
+		{O_BASE, .maildomain = "example.org"},
+		DM_OUT "From: R <r@x.example>\r\nTo: a@b.example\r\n\r\n", "a@b.example"},
+	{"Resent-To is a recipient field", HAVE_ALL "To: old@x.example\nResent-To: cron\n",
+		{O_BASE, .aliases = &al_plain},
+		HAVE_ALL_OUT "To: old@x.example\r\n"
+			     "Resent-To: admin@example.com, ops@example.com\r\n\r\n",
+		"admin@example.com ops@example.com"},
+
+	/* Bcc */
+	{"Bcc goes, its names still resolved for the envelope",
+		HAVE_ALL "To: a@x.example\nBcc: root\n", {O_BASE, .aliases = &al_plain},
+		HAVE_ALL_OUT "To: a@x.example\r\n\r\n",
+		"a@x.example admin@example.com ops@example.com"},
+	{"remove_bcc_headers off keeps Bcc, rewritten", HAVE_ALL "Bcc: root, b@y.example\n",
+		{.sender = ME, .msgid_domain = "x", .aliases = &al_plain},
+		HAVE_ALL_OUT "Bcc: admin@example.com, ops@example.com, b@y.example\r\n\r\n",
+		"admin@example.com ops@example.com b@y.example"},
+	{"remove_bcc_headers off keeps obsolete \"Bcc :\" as it is",
+		HAVE_ALL "Bcc : a@x.example,\n b@y.example\n",
+		{.sender = ME, .msgid_domain = "x"},
+		HAVE_ALL_OUT "Bcc : a@x.example,\r\n b@y.example\r\n\r\n",
+		"a@x.example b@y.example"},
+
+	/* undisclosed_recipients */
+	{"undisclosed_recipients",
+		HAVE_ALL "To: a@x.example\nCc: B <b@y.example>,\n c@z.example\nBcc: d@w.example\n"
+			 "Subject: s\n",
+		{O_BASE, .undisclosed = true},
+		HAVE_ALL_OUT "Subject: s\r\nTo: undisclosed-recipients:;\r\n\r\n",
+		"a@x.example b@y.example c@z.example d@w.example"},
+	{"undisclosed_recipients with Bcc kept and no To",
+		HAVE_ALL "Bcc: d@w.example\nResent-To: r@x.example\n",
+		{.sender = ME, .msgid_domain = "x", .undisclosed = true},
+		HAVE_ALL_OUT "Resent-To: r@x.example\r\nTo: undisclosed-recipients:;\r\n\r\n",
+		"r@x.example"},
+
+	/* set_from_header */
+	{"set_from_header on replaces From",
+		DM "From: Someone Else\n <someone@else.example>\nTo: a@x.example\n",
+		{O_BASE, .fullname = "Me", .set_from = MSG_FROM_ON},
+		DM_OUT "To: a@x.example\r\nFrom: Me <me@example.com>\r\n\r\n", "a@x.example"},
+	{"set_from_header on replaces every From, keeps Resent-From",
+		DM "from: a@x.example\nResent-From: r@x.example\nFROM : b@x.example\n",
+		{O_BASE, .set_from = MSG_FROM_ON},
+		DM_OUT "Resent-From: r@x.example\r\nFrom: me@example.com\r\n\r\n", NULL},
+	{"set_from_header on adds a missing From", DM "Subject: s\n",
+		{O_BASE, .set_from = MSG_FROM_ON},
+		DM_OUT "Subject: s\r\nFrom: me@example.com\r\n\r\n", NULL},
+	{"set_from_header on with the null sender keeps the From", DM "From: a@x.example\n",
+		{.sender = "", .msgid_domain = "x", .remove_bcc = true, .set_from = MSG_FROM_ON},
+		DM_OUT "From: a@x.example\r\n\r\n", NULL},
+	{"set_from_header off adds none", DM "Subject: s\n",
+		{O_BASE, .fullname = "Me", .set_from = MSG_FROM_OFF},
+		DM_OUT "Subject: s\r\n\r\n", NULL},
+	{"set_from_header off keeps the message's", DM "From: a@x.example\n",
+		{O_BASE, .set_from = MSG_FROM_OFF}, DM_OUT "From: a@x.example\r\n\r\n", NULL},
+	{"set_from_header auto keeps the message's", DM "From: a@x.example\n",
+		{O_BASE, .fullname = "Me"}, DM_OUT "From: a@x.example\r\n\r\n", NULL},
+	{"from_full_name is named in its errors", DM "Subject: s\n",
+		{O_BASE, .fullname = "Ann\tAdmin", .fullname_what = "from_full_name"},
+		"read from_full_name: control character in the full name", NULL},
+
+	/* set_date_header, set_msgid_header */
+	{"set_date_header off", "From: f@x\nMessage-ID: <1@x>\n", {O_BASE, .no_date = true},
+		"From: f@x\r\nMessage-ID: <1@x>\r\n\r\n", NULL},
+	{"set_msgid_header off", "From: f@x\nDate: d\n", {O_BASE, .no_msgid = true},
+		"From: f@x\r\nDate: d\r\n\r\n", NULL},
+	{"both off, nothing added", "Subject: s\n",
+		{O_BASE, .no_date = true, .no_msgid = true, .set_from = MSG_FROM_OFF},
+		"Subject: s\r\n\r\n", NULL},
+	{"both off keep what is there", HAVE_ALL, {O_BASE, .no_date = true, .no_msgid = true},
+		HAVE_ALL_OUT "\r\n", NULL},
+
+	/* all at once */
+	{"everything together",
+		"From: root\nTo: root, x@y.example\nCc: cron\nBcc: b@y.example\nSubject: s\n",
+		{O_BASE, .fullname = "Cron", .set_from = MSG_FROM_ON, .no_date = true,
+			.no_msgid = true, .undisclosed = true, .aliases = &al_plain,
+			.maildomain = "example.org"},
+		"Subject: s\r\nFrom: Cron <me@example.com>\r\nTo: undisclosed-recipients:;\r\n\r\n",
+		"admin@example.com ops@example.com x@y.example b@y.example"},
+};
+
+static void
+test_rules(void)
+{
+	aliases_parse(&al_def, "def", S(al_def_text), NULL);
+	aliases_parse(&al_plain, "plain", S(al_plain_text), NULL);
+	for (size_t i = 0; i < sizeof(rule_cases) / sizeof(rule_cases[0]); i++) {
+		const struct rule_case *c = &rule_cases[i];
+		struct msg m;
+		struct err e = {0};
+
+		msg_init(&m);
+		msg_parse_header(&m, c->in, strlen(c->in), &e);
+		int rc = msg_rewrite(&m, &c->o, &e);
+		const char *got = rc == 0 ? m.out.data : e.text;
+		ok(got && strcmp(got, c->out) == 0, "%s", c->what);
+		if (!got || strcmp(got, c->out) != 0)
+			printf("#   got  \"%s\"\n#   want \"%s\"\n",
+				got ? show(got, strlen(got)) : "", show(c->out, strlen(c->out)));
+		if (c->env) {
+			struct addr_list l = {0}, env = {0};
+			struct buf joined;
+			buf_init(&joined, 4096);
+			buf_puts(&joined, "", NULL);
+			rc = msg_recipients(&m, &l, &e);
+			for (size_t j = 0; j < l.n && rc == 0; j++)
+				rc = aliases_resolve(c->o.aliases, c->o.maildomain, l.v[j], &env,
+					&e);
+			for (size_t j = 0; j < env.n; j++)
+				buf_printf(&joined, NULL, "%s%s", j ? " " : "", env.v[j]);
+			ok(rc == 0 && strcmp(joined.data, c->env) == 0, "  envelope: %s (got %s)",
+				c->env, rc == 0 ? joined.data : e.text);
+			buf_fini(&joined);
+			addr_list_fini(&l);
+			addr_list_fini(&env);
+		}
+		msg_fini(&m);
+	}
+
+	/* A field that grows past 78 columns is folded again, and unfolds to the whole. */
+	struct msg m;
+	struct err e = {0};
+	struct msg_opts o = {O_BASE, .aliases = &al_plain};
+	msg_init(&m);
+	msg_parse_header(&m, S(HAVE_ALL "To: root, cron, someone.with.a.long.name@example.org, "
+				       "root, another.long.address@example.org\n"), &e);
+	ok(msg_rewrite(&m, &o, &e) == 0, "a long field is rewritten");
+	char *f = field_of(&m.out, "To:");
+	char unf[1024];
+	size_t k = 0;
+	for (const char *p = f; p && *p && k < sizeof(unf) - 1; p++)
+		if (*p != '\r' && *p != '\n')
+			unf[k++] = *p;
+	unf[k] = '\0';
+	ok(f && lines_within(f, 78) && strstr(f, "\r\n ") &&
+			strcmp(unf, "To: admin@example.com, ops@example.com, admin@example.com, "
+				    "ops@example.com, someone.with.a.long.name@example.org, "
+				    "admin@example.com, ops@example.com, "
+				    "another.long.address@example.org") == 0,
+		"  folded within 78 columns, unfolds to the whole (%s)",
+		f ? show(f, strlen(f)) : "");
+	free(f);
+
+	/* Errors from the aliases file come through (a loop is the profile's fault). */
+	aliases_parse(&al_loop, "loop", S("a: b\nb: a\n"), NULL);
+	o.aliases = &al_loop;
+	msg_parse_header(&m, S(HAVE_ALL "Cc: a\n"), &e);
+	err_clear(&e);
+	ok(msg_rewrite(&m, &o, &e) == -1 && e.kind == ERR_CONFIG &&
+			strstr(e.text, "expand alias a: loop a -> b -> a"),
+		"an alias loop in Cc is an error (%s)", e.text);
+	/* A bare name that is no valid local part is left for the server (without -t). */
+	o.aliases = &al_plain;
+	o.maildomain = "example.org";
+	msg_parse_header(&m, S(HAVE_ALL "To: -oQ, bob\n"), &e);
+	int rc = msg_rewrite(&m, &o, &e);
+	ok(rc == 0 && strstr(m.out.data, "To: -oQ, bob@example.org\r\n"),
+		"an invalid name is left alone, the next one rewritten (%s)",
+		show(m.out.data, m.out.len));
+	msg_fini(&m);
+	aliases_fini(&al_def);
+	aliases_fini(&al_plain);
+	aliases_fini(&al_loop);
+}
+
+static void
+test_sender(void)
+{
+	static const struct {
+		const char *in;
+		const char *want; /* NULL: refused */
+		const char *reason;
+	} cases[] = {
+		{"From: a@x.example\n", "a@x.example", NULL},
+		{"Subject: s\nfrom :\n Ann <ann@x.example>, bob@y.example\nFrom: c@z.example\n",
+			"ann@x.example", NULL},
+		{"From: Jörg <j@bücher.example>\n", "j@xn--bcher-kva.example", NULL},
+		{"From: root\n", "root", NULL},
+		{"Sender: s@x.example\n\nFrom: body@x.example\n", NULL, "the message has none"},
+		{"From: group:;\n", NULL, "no address in it"},
+		{"From: bad address\n", NULL, "read From field: check address \"bad address\""},
+		{"From: a@x.example\r\nBcc: evil@x\r\n", "a@x.example", NULL},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct msg m;
+		struct err e = {0};
+		char *out = NULL;
+		msg_init(&m);
+		msg_parse_header(&m, cases[i].in, strlen(cases[i].in), &e);
+		int rc = msg_sender(&m, &out, &e);
+		if (cases[i].want)
+			ok(rc == 0 && out && strcmp(out, cases[i].want) == 0,
+				"--read-envelope-from \"%s\" gives %s (%s)",
+				show(cases[i].in, strlen(cases[i].in)), cases[i].want,
+				rc == 0 ? out : e.text);
+		else
+			ok(rc == -1 && e.kind == ERR_DATA && strstr(e.text, cases[i].reason),
+				"--read-envelope-from \"%s\" refused (%s)",
+				show(cases[i].in, strlen(cases[i].in)), e.text);
+		free(out);
+		msg_fini(&m);
+	}
+}
+
+static void
+test_msgid(void)
+{
+	struct msg m;
+	struct err e = {0};
+	struct msg_opts o = {O_BASE};
+
+	msg_init(&m);
+	msg_parse_header(&m, S("Subject: s\nMessage-Id:\n  <given@x.example> \n"), &e);
+	char *id = msg_msgid(&m);
+	ok(id && strcmp(id, "<given@x.example>") == 0, "msg_msgid unfolds and trims (%s)",
+		id ? id : "NULL");
+	free(id);
+	msg_parse_header(&m, S("Subject: s\n"), &e);
+	id = msg_msgid(&m);
+	ok(id == NULL, "no Message-ID: NULL");
+	free(id);
+	ok(msg_rewrite(&m, &o, &e) == 0, "rewrite adds one");
+	id = msg_msgid(&m);
+	ok(id && id[0] == '<' && strstr(id, "@example.com>"), "msg_msgid finds the added one (%s)",
+		id ? id : "NULL");
+	free(id);
+	msg_fini(&m);
+}
+
 int
 main(void)
 {
@@ -980,5 +1306,8 @@ main(void)
 	test_added();
 	test_names();
 	test_8bit();
+	test_rules();
+	test_sender();
+	test_msgid();
 	return tap_done();
 }

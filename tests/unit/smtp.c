@@ -1,5 +1,6 @@
 /* Unit tests of smtp: the reply parser (SEC-31, SEC-32), EHLO capabilities (SEC-35), the
- * command writer (SEC-19, SEC-33), and a session against a scripted peer on a socketpair. */
+ * command writer (SEC-19, SEC-33), a session against a scripted peer on a socketpair, xtext
+ * and the DSN parameters (RFC 3461), and LMTP's replies after the data (RFC 2033). */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -240,7 +241,7 @@ run_envelope(const char *const *script, const char *ehlo_caps, char *const *rcpt
 	if (rc == 0)
 		rc = smtp_ehlo(&s, "client.example", false, e);
 	if (rc == 0)
-		rc = smtp_envelope(&s, "a@example.com", "", rcpts, n, NULL, e);
+		rc = smtp_envelope(&s, "a@example.com", "", rcpts, NULL, n, NULL, e);
 	conn_close(&s.conn);
 	int st;
 	waitpid(pid, &st, 0);
@@ -284,6 +285,255 @@ test_session(void)
 		e.code == 554, "554 to DATA: permanent");
 }
 
+static void
+test_xtext(void)
+{
+	static const struct {
+		const char *in;
+		const char *out;
+	} cases[] = {
+		{"", ""},
+		{"user@example.com", "user@example.com"},
+		{"a+b@example.com", "a+2Bb@example.com"},       /* "+" is the escape itself */
+		{"key=value", "key+3Dvalue"},                    /* "=" separates ESMTP params */
+		{"with space", "with+20space"},
+		{"\"quoted\"@x", "\"quoted\"@x"},                /* '"' (34) is an xchar */
+		{"~!", "~!"},                                    /* 126 and 33: the edges */
+		{"\x7f\x1f", "+7F+1F"},                          /* DEL, a control */
+		{"caf\xc3\xa9", "caf+C3+A9"},                    /* 8-bit octets, upper-case hex */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char out[128];
+		int k = smtp_xtext(cases[i].in, strlen(cases[i].in), out, sizeof(out));
+		ok(k == (int)strlen(cases[i].out) && strcmp(out, cases[i].out) == 0,
+			"xtext %zu: \"%s\" (%d)", i, out, k);
+	}
+	char small[6];
+	ok(smtp_xtext("abcde", 5, small, sizeof(small)) == 5, "xtext fills a buffer exactly");
+	ok(smtp_xtext("abcdef", 6, small, sizeof(small)) == -1, "xtext: one octet too many");
+	ok(smtp_xtext("abcd+", 5, small, sizeof(small)) == -1,
+		"xtext: an escape that does not fit");
+	char nul[8];
+	ok(smtp_xtext("a\0b", 3, nul, sizeof(nul)) == 5 && memcmp(nul, "a+00b", 6) == 0,
+		"xtext takes a length: NUL is encoded, not an end");
+}
+
+static void
+test_dsn(void)
+{
+	char out[600];
+	struct err e;
+
+	out[0] = '\0';
+	ok(smtp_dsn_mail("HDRS", "id+1=x", out, sizeof(out), &e) == 0 &&
+		strcmp(out, " RET=HDRS ENVID=id+2B1+3Dx") == 0, "MAIL: RET and ENVID \"%s\"", out);
+	snprintf(out, sizeof(out), " SIZE=10");
+	ok(smtp_dsn_mail("full", NULL, out, sizeof(out), &e) == 0 &&
+		strcmp(out, " SIZE=10 RET=FULL") == 0, "MAIL: appended, any case \"%s\"", out);
+	out[0] = '\0';
+	ok(smtp_dsn_mail(NULL, NULL, out, sizeof(out), &e) == 0 && out[0] == '\0',
+		"MAIL: nothing asked, nothing added");
+	ok(smtp_dsn_mail("ALL", NULL, out, sizeof(out), &e) == -1 && e.kind == ERR_USAGE,
+		"MAIL: RET=ALL refused");
+	ok(smtp_dsn_mail("FULL X=Y", NULL, out, sizeof(out), &e) == -1,
+		"MAIL: no parameter smuggled through RET (SEC-19)");
+	char envid[120];
+	memset(envid, 'a', 100);
+	envid[100] = '\0';
+	out[0] = '\0';
+	ok(smtp_dsn_mail(NULL, envid, out, sizeof(out), &e) == 0, "ENVID of 100 characters");
+	envid[99] = '+';
+	out[0] = '\0';
+	ok(smtp_dsn_mail(NULL, envid, out, sizeof(out), &e) == -1 && e.kind == ERR_USAGE,
+		"ENVID over 100 characters once encoded refused (RFC 3461 §4.4)");
+	char tiny[8] = "";
+	ok(smtp_dsn_mail("FULL", NULL, tiny, sizeof(tiny), &e) == -1 && e.kind == ERR_SOFTWARE &&
+		tiny[0] == '\0', "MAIL: too small a buffer is an error, never a cut");
+
+	static const struct {
+		const char *notify, *addr, *out;
+		int rc;
+	} rc_cases[] = {
+		{"FAILURE,DELAY", "a+b@example.com",
+			" NOTIFY=FAILURE,DELAY ORCPT=rfc822;a+2Bb@example.com", 0},
+		{"never", "x@y", " NOTIFY=NEVER ORCPT=rfc822;x@y", 0},
+		{"success,Failure", NULL, " NOTIFY=SUCCESS,FAILURE", 0},
+		{NULL, "x@y", " ORCPT=rfc822;x@y", 0},
+		{NULL, "j\xc3\xb6rg@example.com", "", 0},   /* RFC 3461 §4.2: ASCII only */
+		{"NEVER,SUCCESS", "x@y", NULL, -1},          /* NEVER stands alone */
+		{"SUCCESS,SUCCESS", "x@y", NULL, -1},
+		{"SUCCESS FAILURE", "x@y", NULL, -1},
+		{"SUCCESS,", "x@y", NULL, -1},
+		{"", "x@y", NULL, -1},
+		{"DELAY ORCPT=rfc822;evil@x", "x@y", NULL, -1},
+	};
+	for (size_t i = 0; i < sizeof(rc_cases) / sizeof(rc_cases[0]); i++) {
+		out[0] = '\0';
+		err_clear(&e);
+		int rc = smtp_dsn_rcpt(rc_cases[i].notify, rc_cases[i].addr, out, sizeof(out), &e);
+		if (rc_cases[i].rc == 0)
+			ok(rc == 0 && strcmp(out, rc_cases[i].out) == 0, "RCPT %zu: \"%s\"", i,
+				out);
+		else
+			ok(rc == -1 && e.kind == ERR_USAGE, "RCPT %zu: refused (%s)", i, e.text);
+	}
+	/* §5: 500 more octets at most; a longer ORCPT is left out, the NOTIFY stays. */
+	char addr[400];
+	memset(addr, '+', sizeof(addr) - 1);
+	addr[sizeof(addr) - 1] = '\0';
+	out[0] = '\0';
+	ok(smtp_dsn_rcpt("FAILURE", addr, out, sizeof(out), &e) == 0 &&
+		strcmp(out, " NOTIFY=FAILURE") == 0,
+		"RCPT: an ORCPT past RFC 3461 §5 is left out");
+}
+
+/* Run PEER's SCRIPT against an LMTP envelope and data end; CODES gets the replies. */
+static int
+run_lmtp(const char *const *script, char *const *rcpts, size_t n, int *codes, size_t *read,
+	struct err *e)
+{
+	int sv[2];
+	struct smtp s;
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		peer(sv[1], "220 lmtp ready\r\n", script);
+	}
+	close(sv[1]);
+	sp_conn(&s, sv[0]);
+	s.lmtp = true;
+	int rc = smtp_greeting(&s, e);
+	if (rc == 0)
+		rc = smtp_ehlo(&s, "client.example", true, e);
+	if (rc == 0)
+		rc = smtp_envelope(&s, "a@example.com", "", rcpts, NULL, n, codes, e);
+	if (rc == 0)
+		rc = conn_write(&s.conn, "body\r\n.\r\n", 9, conn_clock_ms() + 1000, e);
+	if (rc == 0)
+		rc = smtp_data_end(&s, false, rcpts, n, codes, e);
+	*read = s.lmtp_read;
+	conn_close(&s.conn);
+	int st;
+	waitpid(pid, &st, 0);
+	return rc;
+}
+
+static void
+test_lmtp(void)
+{
+	char *rcpts[] = {"x@example.com", "y@example.com", "z@example.com"};
+	int codes[3];
+	size_t read;
+	struct err e;
+
+	const char *all_ok[] = {"LHLO client.example|250-lmtp\r\n250 PIPELINING\r\n",
+		"MAIL FROM:<a@example.com>|", "RCPT TO:<x@example.com>|", "RCPT TO:<y@example.com>|",
+		"DATA|250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n",
+		"body|", ".|250 2.0.0 x done\r\n250 2.0.0 y done\r\n", NULL};
+	ok(run_lmtp(all_ok, rcpts, 2, codes, &read, &e) == 0 && read == 2 && codes[0] == 250 &&
+		codes[1] == 250, "LMTP: LHLO, and one 250 per recipient after the data");
+
+	const char *one_refused[] = {"LHLO client.example|250 lmtp\r\n",
+		"MAIL FROM:<a@example.com>|250 ok\r\n", "RCPT TO:<x@example.com>|250 ok\r\n",
+		"RCPT TO:<y@example.com>|250 ok\r\n", "RCPT TO:<z@example.com>|250 ok\r\n",
+		"DATA|354 go\r\n", "body|",
+		".|250 2.0.0 x done\r\n552 5.2.2 y is full\r\n250 2.0.0 z done\r\n", NULL};
+	memset(codes, 0, sizeof(codes));
+	ok(run_lmtp(one_refused, rcpts, 3, codes, &read, &e) == -1 && e.kind == ERR_NOUSER &&
+		e.code == 552 && read == 3, "LMTP: 552 for one of three after the data: 67 (%s)",
+		e.text);
+	ok(codes[0] == 250 && codes[1] == 552 && codes[2] == 250,
+		"LMTP: each recipient's code kept, so the others count as delivered");
+	ok(strstr(e.text, "<y@example.com>") && strstr(e.text, "1 of 3 recipients refused") &&
+		strstr(e.text, "the others have the message"),
+		"LMTP: the error names the refused one");
+
+	const char *temp[] = {"LHLO client.example|250 lmtp\r\n",
+		"MAIL FROM:<a@example.com>|250 ok\r\n", "RCPT TO:<x@example.com>|250 ok\r\n",
+		"RCPT TO:<y@example.com>|250 ok\r\n", "DATA|354 go\r\n", "body|",
+		".|451 4.3.0 x later\r\n452 4.2.2 y later\r\n", NULL};
+	ok(run_lmtp(temp, rcpts, 2, codes, &read, &e) == -1 && e.kind == ERR_TEMP &&
+		codes[0] == 451 && codes[1] == 452, "LMTP: only 4xx after the data: temporary");
+
+	const char *lost[] = {"LHLO client.example|250 lmtp\r\n",
+		"MAIL FROM:<a@example.com>|250 ok\r\n", "RCPT TO:<x@example.com>|250 ok\r\n",
+		"RCPT TO:<y@example.com>|250 ok\r\n", "DATA|354 go\r\n", "body|",
+		".|250 2.0.0 x done\r\n", NULL};
+	memset(codes, 0, sizeof(codes));
+	int rc = run_lmtp(lost, rcpts, 2, codes, &read, &e);
+	ok(rc == -1 && e.kind == ERR_TEMP && read == 1 && codes[0] == 250 && codes[1] == 0 &&
+		strstr(e.text, "1 of 2 recipients confirmed"), "LMTP: connection lost after one "
+		"reply: temporary, the first known delivered (%s; read %zu, codes %d %d)", e.text,
+		read, codes[0], codes[1]);
+
+	/* RFC 2033 §4.1: no HELO to fall back to, even where SMTP would (ALLOW_HELO). */
+	const char *refused[] = {"LHLO client.example|500 what\r\n", NULL};
+	ok(run_lmtp(refused, rcpts, 1, codes, &read, &e) == -1 && e.kind == ERR_PERM &&
+		strstr(e.text, "send LHLO"), "LMTP: LHLO refused, no HELO (%s)", e.text);
+}
+
+static void
+test_rcpt_params(void)
+{
+	char *rcpts[] = {"x@example.com", "y@example.com"};
+	const char *params[] = {" NOTIFY=SUCCESS ORCPT=rfc822;x@example.com", ""};
+	int sv[2];
+	struct smtp s;
+	struct err e;
+
+	const char *script[] = {"EHLO client.example|250 hi\r\n",
+		"MAIL FROM:<a@example.com> RET=FULL|250 ok\r\n",
+		"RCPT TO:<x@example.com> NOTIFY=SUCCESS ORCPT=rfc822;x@example.com|250 ok\r\n",
+		"RCPT TO:<y@example.com>\r|250 ok\r\n", "DATA|354 go\r\n", NULL};
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		peer(sv[1], "220 hi\r\n", script);
+	}
+	close(sv[1]);
+	sp_conn(&s, sv[0]);
+	int rc = smtp_greeting(&s, &e);
+	if (rc == 0)
+		rc = smtp_ehlo(&s, "client.example", false, &e);
+	if (rc == 0)
+		rc = smtp_envelope(&s, "a@example.com", " RET=FULL", rcpts, params, 2, NULL, &e);
+	conn_close(&s.conn);
+	int st;
+	waitpid(pid, &st, 0);
+	ok(rc == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		"each RCPT carries its own parameters, exactly (peer status %d)", WEXITSTATUS(st));
+
+	/* SEC-19 still holds with parameters: 512 octets, plus what RFC 3461 §5 allows for
+	 * them and no more. A 505-octet RCPT goes with its NOTIFY (over 512 only by it). */
+	char longaddr[490];
+	memset(longaddr, 'a', sizeof(longaddr) - 1);
+	longaddr[sizeof(longaddr) - 1] = '\0';
+	char want[600];
+	snprintf(want, sizeof(want), "RCPT TO:<%s> NOTIFY=FAILURE\r|", longaddr);
+	const char *long_script[] = {"MAIL FROM:<a@example.com>|", want,
+		"DATA|250 ok\r\n250 ok\r\n354 go\r\n", NULL};
+	char *one[] = {longaddr};
+	const char *p1[] = {" NOTIFY=FAILURE"};
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		peer(sv[1], "", long_script);
+	}
+	close(sv[1]);
+	sp_conn(&s, sv[0]);
+	s.caps.bits = SMTP_CAP_PIPELINING;
+	rc = smtp_envelope(&s, "a@example.com", "", one, p1, 1, NULL, &e);
+	conn_close(&s.conn);
+	waitpid(pid, &st, 0);
+	ok(rc == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		"a RCPT over 512 octets only by its DSN parameter is sent (%s)", rc ? e.text : "");
+	ok(smtp_command(&s, SMTP_COMMAND_MAX, NULL, &e, "RCPT TO:<%s> NOTIFY=FAILURE", longaddr) ==
+		-1 && e.kind == ERR_SOFTWARE, "the same line without the allowance is refused");
+}
+
 int
 main(void)
 {
@@ -291,5 +541,9 @@ main(void)
 	test_caps();
 	test_command();
 	test_session();
+	test_xtext();
+	test_dsn();
+	test_lmtp();
+	test_rcpt_params();
 	return tap_done();
 }
