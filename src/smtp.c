@@ -711,6 +711,11 @@ bdat_reply(struct smtp *s, struct err *e)
 			: i <= b->n ? r.code == 250 || r.code == 251 : r.code >= 200 && r.code <= 299;
 		if (i >= 1 && i <= b->n && b->codes && !b->mail_failed)
 			b->codes[i - 1] = r.code;
+		if (i == b->n + b->chunks && b->last_sent) {
+			/* The reply to BDAT LAST: the verdict on the message (for logfile). */
+			s->final_code = r.code;
+			snprintf(s->final_text, sizeof(s->final_text), "%s", brief);
+		}
 		if (good || (b->failed && (i == 0 || i > b->n || b->mail_failed))) {
 			/* After a refusal the later replies only echo it (503, 554). */
 		} else if (i == 0) {
@@ -904,6 +909,10 @@ smtp_data_end(struct smtp *s, bool quit, char *const *rcpts, size_t n, int *code
 		return lmtp_replies(s, rcpts, n, codes, e);
 	smtp_reply_init(&r);
 	rc = smtp_read_reply(s, &r, deadline(s->t.data_end), false, e);
+	if (rc == 0) {
+		s->final_code = r.code;
+		smtp_reply_brief(&r, s->final_text, sizeof(s->final_text));
+	}
 	if (rc == 0 && (r.code < 200 || r.code > 299))
 		rc = err_set_code(e, kind_of(r.code, ERR_PERM), r.code,
 			"send message to %s: server refused it: %s", s->conn.peer,

@@ -85,6 +85,8 @@ struct smtp {
 	size_t lmtp_read; /* LMTP: replies read after the last end of data */
 	struct buf *greeting_text; /* when not NULL: receives the greeting's lines (serverinfo) */
 	struct buf *ehlo_text;     /* when not NULL: receives the last EHLO reply's text */
+	int final_code;            /* the last transaction's reply to the end of data, 0: none */
+	char final_text[256];      /* that reply, brief ("250 2.0.0 Ok: queued as X") */
 };
 
 /* Start an empty reply. */

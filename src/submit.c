@@ -565,6 +565,8 @@ struct attempt {
 	long long size;      /* < 0: not delivered */
 	const char *msgid;
 	const char *queued;  /* the queue id when the message is (still) queued */
+	int final_code;      /* the server's reply to the end of data, 0: none */
+	const char *final_text;
 };
 
 static void
@@ -582,7 +584,8 @@ log_attempt(const struct attempt *t, int rc, const struct err *e)
 		.rcpts = t->rcpts,
 		.nrcpts = t->n,
 		.mailsize = rc == 0 && !t->queued ? t->size : -1,
-		.smtpstatus = failed && e->code >= 200 ? e->code : 0,
+		.smtpstatus = failed && e->code >= 200 ? e->code : !failed ? t->final_code : 0,
+		.smtpmsg = !failed && t->final_code ? t->final_text : NULL,
 		.errormsg = failed ? e->text : NULL,
 		.exitcode = rc == 0 ? 0 : err_exit_status(e->kind),
 		.msgid = t->msgid,
@@ -775,7 +778,8 @@ submit_entry(struct session *ss, struct queue_entry *en, bool last)
 	if (tried) {
 		struct attempt t = {.acct = ss->acct, .tls = ss->s.tls, .auth = ss->acct->auth,
 			.port = ss->port, .sender = m->sender, .rcpts = rcpts, .n = n,
-			.size = (long long)src.size, .queued = kept ? en->id : NULL};
+			.size = (long long)src.size, .queued = kept ? en->id : NULL,
+			.final_code = ss->s.final_code, .final_text = ss->s.final_text};
 		log_attempt(&t, rc, &e);
 	}
 	/* The entry itself stays as it was (still due): only this attempt goes unrecorded. */
@@ -812,6 +816,7 @@ submit_run(const struct opts *o, int fd, struct err *e)
 	struct queue_iter it = {0};
 	bool iterating = false;
 	struct attempt t = {.size = -1};
+	char final_text[sizeof(((struct smtp *)0)->final_text)] = "";
 	char *msgid = NULL;
 	int *codes = NULL; /* each recipient's RCPT reply, or with LMTP its reply after the data */
 
@@ -841,6 +846,10 @@ submit_run(const struct opts *o, int fd, struct err *e)
 		if (d.copying && !src.copy)
 			d.copying = false;
 		t.size = rc == 0 ? (long long)src.size : -1;
+		/* Before piggybacked entries make replies of their own. */
+		t.final_code = ss.s.final_code;
+		snprintf(final_text, sizeof(final_text), "%s", ss.s.final_text);
+		t.final_text = final_text;
 		if (rc == 0 && more)
 			piggyback(&ss, &it);
 		session_close(&ss, rc < 0 ? e : NULL);
