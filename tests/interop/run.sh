@@ -277,6 +277,33 @@ sc_mechanisms() {
 		grep -qF 's3cret pass' "$out" "$err" && fail "auth $m: the password appears in the -v output"
 		wait_mail "mech-$m@example.org" 1 > /dev/null
 	done
+	# OAuth2 (issue 5): a token from oauth2_token_command, fetched once and cached; Dovecot
+	# 2.3 checks it as carol's password. Left to choose, postie takes an OAuth mechanism
+	# for an account with a token command.
+	local counter=$d/token-runs
+	for m in xoauth2 oauthbearer on; do
+		profile "$d/profile-oauth-$m" <<-EOF
+			account default
+			host 127.0.0.1
+			port $SUBMISSION_PORT
+			tls_trust_file $CA_FILE
+			auth $m
+			user carol
+			oauth2_token_command sh -c 'echo run >> $counter; echo ya29.tok3n-for-carol 3600'
+			from carol@example.org
+		EOF
+		msg "$d/in-oauth-$m" "oauth-$m@example.org" "AUTH $m with a token"
+		send "$d/in-oauth-$m" -v -C "$d/profile-oauth-$m" "oauth-$m@example.org"
+		expect_rc 0 || { show_err; continue; }
+		local want=${m^^}
+		[ "$m" = on ] && want='(XOAUTH2|OAUTHBEARER)'
+		grep -Eq "authenticated with $want" "$err" || fail "auth $m: the transcript does not say $want"
+		grep -qF 'tok3n-for-carol' "$out" "$err" && fail "auth $m: the token appears in the -v output"
+		wait_mail "oauth-$m@example.org" 1 > /dev/null
+	done
+	log_has 'sasl_method=XOAUTH2, sasl_username=carol$' "XOAUTH2 accepted by Dovecot"
+	log_has 'sasl_method=OAUTHBEARER, sasl_username=carol$' "OAUTHBEARER accepted by Dovecot"
+	[ "$(wc -l < "$counter")" = 1 ] || fail "oauth2_token_command ran $(wc -l < "$counter") times for three runs, not once (cache)"
 	log_has 'sasl_method=CRAM-MD5, sasl_username=alice$' "CRAM-MD5 accepted by Dovecot"
 	log_has 'sasl_method=SCRAM-SHA-1, sasl_username=alice$' "SCRAM-SHA-1 accepted by Dovecot"
 	log_has 'sasl_method=SCRAM-SHA-256, sasl_username=alice$' "SCRAM-SHA-256 accepted by Dovecot"

@@ -165,6 +165,7 @@ write_dovecot() {
 	cat > "$dir/dovecot/users" <<-'EOF'
 		alice:{PLAIN}s3cret pass::::::
 		bob:{PLAIN}pa$$ "w0rd"::::::
+		carol:{PLAIN}ya29.tok3n-for-carol::::::
 	EOF
 	chgrp dovecot "$dir/dovecot/users"
 	chmod 0640 "$dir/dovecot/users"
@@ -177,7 +178,8 @@ write_dovecot() {
 		log_path = $dir/dovecot.log
 		ssl = no
 		disable_plaintext_auth = no
-		auth_mechanisms = plain login cram-md5 scram-sha-1 scram-sha-256
+		# Dovecot 2.3 without an oauth2 passdb checks an OAuth token as the password.
+		auth_mechanisms = plain login cram-md5 scram-sha-1 scram-sha-256 xoauth2 oauthbearer
 		auth_verbose = yes
 		passdb {
 		  driver = passwd-file
