@@ -246,12 +246,6 @@ int_at(struct account *a, size_t off)
 	return (int *)(void *)((char *)a + off);
 }
 
-static int *
-ports_at(struct account *a, size_t off)
-{
-	return (int *)(void *)((char *)a + off);
-}
-
 static const int *
 cports(const struct account *a, size_t off)
 {
@@ -299,7 +293,7 @@ copy_fields(struct account *dst, const struct account *src, uint64_t mask)
 			*int_at(dst, f->off) = cint(src, f->off);
 			break;
 		case F_PORTS:
-			memcpy(ports_at(dst, f->off), cports(src, f->off),
+			memcpy(int_at(dst, f->off), cports(src, f->off),
 				PROFILE_MAX_PORTS * sizeof(int));
 			break;
 		}
@@ -601,6 +595,19 @@ needs_arg(struct parse *ps, unsigned line, const char *cmd, struct err *e)
 	return err_set(e, ERR_CONFIG, "%s:%u: command '%s' needs an argument", ps->file, line, cmd);
 }
 
+/* on, off, or empty (msmtp: on) into *ON; false for anything else. */
+static bool
+read_on_off(const char *arg, bool *on)
+{
+	if (arg[0] == '\0' || strcmp(arg, "on") == 0)
+		*on = true;
+	else if (strcmp(arg, "off") == 0)
+		*on = false;
+	else
+		return false;
+	return true;
+}
+
 /*
  * "465 587 2525": blank-separated ports into OUT. Returns how many, or -1 when a word is
  * not a port or there are more than PROFILE_MAX_PORTS.
@@ -770,14 +777,6 @@ apply(struct parse *ps, unsigned line, const struct command *c, const char *arg,
 		a->port = ports[0];
 		break;
 	}
-	case K_NOT_BOOL:
-		if (empty || strcmp(arg, "on") == 0)
-			*bool_at(a, c->off) = false;
-		else if (strcmp(arg, "off") == 0)
-			*bool_at(a, c->off) = true;
-		else
-			return invalid(ps, line, c->name, arg, "on or off", e);
-		break;
 	case K_SYSLOG: {
 		const char *fac = NULL;
 		if (empty || strcmp(arg, "on") == 0) {
@@ -806,14 +805,13 @@ apply(struct parse *ps, unsigned line, const struct command *c, const char *arg,
 			return invalid(ps, line, c->name, arg,
 				c->kind == K_HDR3 ? "auto, on or off" : "auto or off", e);
 		break;
-	case K_ADD_HDR:
-		if (empty || strcmp(arg, "on") == 0)
-			*int_at(a, c->off) = PROFILE_HDR_AUTO;
-		else if (strcmp(arg, "off") == 0)
-			*int_at(a, c->off) = PROFILE_HDR_OFF;
-		else
+	case K_ADD_HDR: {
+		bool on;
+		if (!read_on_off(arg, &on))
 			return invalid(ps, line, c->name, arg, "on or off", e);
+		*int_at(a, c->off) = on ? PROFILE_HDR_AUTO : PROFILE_HDR_OFF;
 		break;
+	}
 	case K_NOTIFY: {
 		char *v = NULL;
 		if (empty)
@@ -900,13 +898,13 @@ apply(struct parse *ps, unsigned line, const struct command *c, const char *arg,
 		break;
 	}
 	case K_BOOL:
-		if (empty || strcmp(arg, "on") == 0)
-			*bool_at(a, c->off) = true;
-		else if (strcmp(arg, "off") == 0)
-			*bool_at(a, c->off) = false;
-		else
+	case K_NOT_BOOL: {
+		bool on;
+		if (!read_on_off(arg, &on))
 			return invalid(ps, line, c->name, arg, "on or off", e);
+		*bool_at(a, c->off) = c->kind == K_BOOL ? on : !on;
 		break;
+	}
 	case K_AUTH:
 		if (empty || strcmp(arg, "on") == 0) {
 			a->auth = true;

@@ -177,17 +177,16 @@ load_account(struct delivery *d, struct err *e)
 	 * password to a server of the caller's choosing. (--host builds an account of its own
 	 * above, with no profile secret.)
 	 */
-	static const char *const trust[] = {"tls_fingerprint", "tls_trust_file",
-		"tls_host_override"};
+	static const char *const trust[][2] = {{"tls_fingerprint", "tls-fingerprint"},
+		{"tls_trust_file", "tls-trust-file"}, {"tls_host_override", "tls-host-override"}};
 	bool secret = a->password || a->passwordeval || a->password_file ||
 		a->oauth2_token_command;
 	for (size_t i = 0; secret && !has_override(o, "host") && i < 3; i++)
-		if (has_override(o, trust[i]))
+		if (has_override(o, trust[i][0]))
 			return err_set(e, ERR_USAGE, "parse flags: --%s: not taken with account %s, "
 				"whose password is in the profile: only the profile says which server "
-				"may have it; set %s in %s", trust[i][4] == 'f' ? "tls-fingerprint" :
-				trust[i][4] == 't' ? "tls-trust-file" : "tls-host-override", a->name,
-				trust[i], a->file);
+				"may have it; set %s in %s", trust[i][1], a->name, trust[i][0],
+				a->file);
 	for (size_t i = 0; i < o->noverrides; i++)
 		if (profile_apply(a, o->overrides[i].name, o->overrides[i].value, e) < 0)
 			return -1;
