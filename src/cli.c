@@ -8,6 +8,7 @@
  * a recipient can never be taken for a flag (SEC-21).
  */
 #include "cli.h"
+#include "profile.h"
 #include "smtp.h"
 
 #include <popt.h>
@@ -449,26 +450,23 @@ parse_long(struct opts *o, const struct longopt *l, const char *arg, struct err 
 	if (strcmp(name, "keepbcc") == 0) {
 		/* msmtp's older command, the inverse of remove_bcc_headers. */
 		if (value[0] == '\0' || strcmp(value, "on") == 0)
-			value = "off";
-		else if (strcmp(value, "off") == 0)
-			value = "on";
-		else
+			return err_set(e, ERR_USAGE, "parse flags: --keepbcc: not taken from the "
+				"command line, where an injected flag would reveal the Bcc recipients "
+				"to everyone (SEC-43); set keepbcc in the profile instead");
+		if (strcmp(value, "off") != 0)
 			return err_set(e, ERR_USAGE, "parse flags: --keepbcc=%s: expected on or "
 				"off", value);
-		add_override(o, "remove_bcc_headers", value);
+		add_override(o, "remove_bcc_headers", "on");
 		return 0;
 	}
 	/*
 	 * The argv of a sendmail is attacker-influenced (PHPMailer, CVE-2016-10033: an injected
-	 * -X wrote a web shell). msmtp takes --logfile and --passwordeval from argv; postie does
-	 * not: one writes any file, the other runs any command. The profile can say both.
+	 * -X wrote a web shell). msmtp takes --logfile, --passwordeval, --aliases and the TLS
+	 * files from argv; postie does not (profile_argv_check says which, SEC-43). Refused
+	 * here, before the message is read; profile_apply checks again.
 	 */
-	if ((strcmp(name, "logfile") == 0 && strcmp(value, "-") != 0) ||
-		strcmp(name, "passwordeval") == 0)
-		return err_set(e, ERR_USAGE, "parse flags: --%s: not taken from the command line, "
-			"where an injected flag could %s (as -X did in CVE-2016-10033); set %s in "
-			"the profile instead", l->flag,
-			name[0] == 'l' ? "write any file" : "run any command", name);
+	if (profile_argv_check(name, value, e) < 0)
+		return -1;
 	add_override(o, name, value);
 	return 0;
 }

@@ -14,6 +14,9 @@ clean(char *s)
 			*p = '?';
 }
 
+static int vset(struct err *e, enum err_kind kind, int code, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+
 static int
 vset(struct err *e, enum err_kind kind, int code, const char *fmt, va_list ap)
 {
@@ -73,6 +76,7 @@ err_exit_status(enum err_kind kind)
 	case ERR_OS: return EX_IOERR;
 	case ERR_TEMP: return EX_TEMPFAIL;
 	case ERR_PROTO: return EX_PROTOCOL;
+	case ERR_UNSURE: return EX_PROTOCOL;
 	case ERR_AUTH: return EX_NOPERM;
 	case ERR_CONFIG: return EX_CONFIG;
 	}

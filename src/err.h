@@ -18,6 +18,9 @@ enum err_kind {
 	ERR_OS,      /* local I/O: reading the message, writing a file: 74 */
 	ERR_TEMP,    /* network, timeout, 4xx, connection lost: 75 */
 	ERR_PROTO,   /* the server broke the protocol: 76 */
+	ERR_UNSURE,  /* the verdict on the message data was not a 250 in step with the end of
+	                data (SEC-36): not delivered, yet the server may hold a copy; 76, and
+	                with a queue the message stays queued */
 	ERR_AUTH,    /* authentication refused: 77 */
 	ERR_CONFIG,  /* profile error, unsafe permissions, failing password command: 78 */
 };

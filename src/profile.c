@@ -210,6 +210,71 @@ static const struct command commands[] = {
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
+/*
+ * What the command line may do with a profile command (msmtp's long options reach the
+ * account through profile_apply only). The argv of a sendmail is a caller's, and the caller
+ * may be an attacker (PHP mail()'s fifth parameter, CVE-2016-10033). Commands not listed
+ * here may be set freely (from, domain, user, auth, timeout, maildomain, dsn_*, ...).
+ */
+enum argv_rule {
+	/* Where the mail goes or whom it trusts: taken, but the run then holds no secret
+	 * (SEC-41, profile_check_route) and neither queues nor flushes (SEC-42). */
+	ARGV_ROUTE = 1u << 0,
+	/* A file to read or write, a command to run, or a secret: refused, unless the value is
+	 * the rule's one harmless exception (SEC-43). */
+	ARGV_NEVER = 1u << 1,
+	/* Hides something from the recipients or keeps a record: the command line may switch
+	 * it on, never off (SEC-43). */
+	ARGV_NOT_OFF = 1u << 2,
+};
+
+static const struct argv_rule_entry {
+	const char *name;
+	unsigned rule;
+	const char *except; /* ARGV_NEVER: the one value that is taken, or NULL */
+} argv_rules[] = {
+	{"host", ARGV_ROUTE, NULL},
+	{"port", ARGV_ROUTE, NULL},
+	{"proxy_host", ARGV_ROUTE, NULL},
+	{"proxy_port", ARGV_ROUTE, NULL},
+	{"socket", ARGV_ROUTE, NULL},
+	{"source_ip", ARGV_ROUTE, NULL},
+	{"protocol", ARGV_ROUTE, NULL},
+	{"tls", ARGV_ROUTE, NULL},
+	{"tls_starttls", ARGV_ROUTE, NULL},
+	{"tls_fingerprint", ARGV_ROUTE, NULL},
+	{"tls_certcheck", ARGV_ROUTE, NULL},
+	{"tls_nocertcheck", ARGV_ROUTE, NULL},
+	{"tls_host_override", ARGV_ROUTE, NULL},
+	{"tls_priorities", ARGV_ROUTE, NULL},
+	{"tls_min_version", ARGV_ROUTE, NULL},
+	{"tls_trust_file", ARGV_ROUTE | ARGV_NEVER, "system"},
+	{"tls_crl_file", ARGV_NEVER, NULL},
+	{"tls_cert_file", ARGV_NEVER, NULL},
+	{"tls_key_file", ARGV_NEVER, NULL},
+	{"password", ARGV_NEVER, NULL},
+	{"passwordeval", ARGV_NEVER, NULL},
+	{"password_file", ARGV_NEVER, NULL},
+	{"oauth2_token_command", ARGV_NEVER, NULL},
+	{"eval", ARGV_NEVER, NULL},
+	{"logfile", ARGV_NEVER, "-"},
+	{"aliases", ARGV_NEVER, NULL},
+	{"queue_dir", ARGV_NEVER, NULL},
+	{"keepbcc", ARGV_NEVER, NULL},
+	{"remove_bcc_headers", ARGV_NOT_OFF, NULL},
+	{"undisclosed_recipients", ARGV_NOT_OFF, NULL},
+	{"syslog", ARGV_NOT_OFF, NULL},
+};
+
+static const struct argv_rule_entry *
+argv_rule(const char *name)
+{
+	for (size_t i = 0; i < sizeof(argv_rules) / sizeof(argv_rules[0]); i++)
+		if (strcmp(argv_rules[i].name, name) == 0)
+			return &argv_rules[i];
+	return NULL;
+}
+
 static char **
 str_at(struct account *a, size_t off)
 {
@@ -308,14 +373,14 @@ same_str(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
-/* Whether two accounts would behave the same (their names aside). */
+/* Whether every setting whose bit is in MASK is the same in A and B. */
 static bool
-same_settings(const struct account *a, const struct account *b)
+same_fields(const struct account *a, const struct account *b, uint64_t mask)
 {
-	if (a->set != b->set)
-		return false;
 	for (size_t i = 0; i < NFIELDS; i++) {
 		const struct field *f = &fields[i];
+		if (!(f->bit & mask))
+			continue;
 		switch (f->type) {
 		case F_STR:
 			if (!same_str(*cstr_at(a, f->off), *cstr_at(b, f->off)))
@@ -337,6 +402,13 @@ same_settings(const struct account *a, const struct account *b)
 		}
 	}
 	return true;
+}
+
+/* Whether two accounts would behave the same (their names aside). */
+static bool
+same_settings(const struct account *a, const struct account *b)
+{
+	return a->set == b->set && same_fields(a, b, ~UINT64_C(0));
 }
 
 /* The settings every profile starts from: postie's secure defaults (not msmtp's). */
@@ -726,7 +798,10 @@ eval_line(struct parse *ps, unsigned line, const char *cmd, struct err *e)
 			"another eval", ps->file, line);
 	buf_init(&out, BUF_MAX_SECRET);
 	out.secret = true;
-	if ((r = secret_run(cmd, &out, e)) == 0) {
+	/* SEC-44: errors name the line, never the command. */
+	char what[600];
+	snprintf(what, sizeof(what), "eval at %s:%u", ps->file, line);
+	if ((r = secret_run(what, cmd, &out, e)) == 0) {
 		const char *text = out.data ? out.data : "";
 		const char *nl = memchr(text, '\n', out.len);
 		size_t n = nl ? (size_t)(nl - text) : out.len;
@@ -1237,7 +1312,7 @@ merge(struct profile *p, struct profile *add)
 
 static int
 parse_file(struct profile *p, const char *name, const char *text, size_t len, bool private,
-	const char *why, struct err *e)
+	const char *why, enum profile_origin origin, struct err *e)
 {
 	struct parse ps = {
 		.file = name,
@@ -1270,6 +1345,8 @@ parse_file(struct profile *p, const char *name, const char *text, size_t len, bo
 		off += n + (nl != NULL);
 	}
 	parse_finish(&ps);
+	for (size_t i = 0; i < ps.out.n; i++)
+		ps.out.accounts[i]->origin = origin;
 	merge(p, &ps.out);
 out:
 	parse_fini(&ps);
@@ -1280,7 +1357,7 @@ int
 profile_parse(struct profile *p, const char *name, const char *text, size_t len, bool private,
 	struct err *e)
 {
-	return parse_file(p, name, text, len, private, NULL, e);
+	return parse_file(p, name, text, len, private, NULL, PROFILE_ORIGIN_NAMED, e);
 }
 
 /* ---- files ---- */
@@ -1292,9 +1369,11 @@ enum missing { MISSING_ERROR, MISSING_SKIP, MISSING_OR_DENIED_SKIP };
  * descriptor, so the file checked is the file read.
  */
 static int
-load_file(struct profile *p, const char *path, enum missing missing, struct err *e)
+load_file(struct profile *p, const char *path, enum missing missing, enum profile_origin origin,
+	struct err *e)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	struct stat st;
 	char *text = NULL;
 	size_t len = 0, cap = 0;
@@ -1310,6 +1389,16 @@ load_file(struct profile *p, const char *path, enum missing missing, struct err 
 	}
 	if (fstat(fd, &st) < 0) {
 		err_set(e, ERR_CONFIG, "read profile %s: %s", path, strerror(errno));
+		goto out;
+	}
+	/*
+	 * SEC-14: only a regular file is a profile. A pipe (-C /dev/stdin) or a device has no
+	 * owner and mode of its own that say who wrote it, so the private-file check below
+	 * would vouch for text from anyone (and eval would run it).
+	 */
+	if (!S_ISREG(st.st_mode)) {
+		err_set(e, ERR_CONFIG, "read profile %s: not a regular file; name a profile file "
+			"with -C", path);
 		goto out;
 	}
 	for (;;) {
@@ -1364,7 +1453,7 @@ load_file(struct profile *p, const char *path, enum missing missing, struct err 
 		private = true;
 		why[0] = '\0';
 	}
-	r = parse_file(p, path, text ? text : "", len, private, private ? NULL : why, e);
+	r = parse_file(p, path, text ? text : "", len, private, private ? NULL : why, origin, e);
 out:
 	if (text) {
 		explicit_bzero(text, cap);
@@ -1389,6 +1478,15 @@ default_user_file(void)
 	return join(home, "/.config/postie/config");
 }
 
+/* PATH's real path (symbolic links and dots resolved), else a copy of PATH. */
+static char *
+real_path(const char *path)
+{
+	char *r = realpath(path, NULL);
+
+	return r ? r : xstrdup(path);
+}
+
 int
 profile_load(struct profile *p, const char *sysfile, const char *userfile, struct err *e)
 {
@@ -1396,15 +1494,25 @@ profile_load(struct profile *p, const char *sysfile, const char *userfile, struc
 	int r = 0;
 
 	if (sysfile)
-		r = load_file(&tmp, sysfile, MISSING_OR_DENIED_SKIP, e);
+		r = load_file(&tmp, sysfile, MISSING_OR_DENIED_SKIP, PROFILE_ORIGIN_SYSTEM, e);
+	char *own = default_user_file();
+	char *own_real = own ? real_path(own) : NULL;
 	if (r == 0 && userfile) {
-		r = load_file(&tmp, userfile, MISSING_ERROR, e);
-	} else if (r == 0) {
-		char *path = default_user_file();
-		if (path)
-			r = load_file(&tmp, path, MISSING_SKIP, e);
+		/*
+		 * Accounts remember the real path of their file: the queue binds entries to it
+		 * (SEC-42), and -C naming the user's own profile by another name is still the
+		 * user's own profile (SEC-41).
+		 */
+		char *path = real_path(userfile);
+		enum profile_origin o = own_real && strcmp(path, own_real) == 0
+			? PROFILE_ORIGIN_USER : PROFILE_ORIGIN_NAMED;
+		r = load_file(&tmp, path, MISSING_ERROR, o, e);
 		free(path);
+	} else if (r == 0 && own_real) {
+		r = load_file(&tmp, own_real, MISSING_SKIP, PROFILE_ORIGIN_USER, e);
 	}
+	free(own);
+	free(own_real);
 	if (r == 0)
 		merge(p, &tmp);
 	profile_fini(&tmp);
@@ -1471,18 +1579,62 @@ profile_known(const char *name)
 	return lookup(name, strlen(name)) != NULL;
 }
 
+/* NAME as the command-line flag spells it ('_' as '-') into FLAG. */
+static void
+flag_name(const char *name, char flag[64])
+{
+	size_t i;
+
+	for (i = 0; name[i] && i + 1 < 64; i++)
+		flag[i] = name[i] == '_' ? '-' : name[i];
+	flag[i] = '\0';
+}
+
+int
+profile_argv_check(const char *name, const char *arg, struct err *e)
+{
+	const struct argv_rule_entry *r = argv_rule(name);
+	char flag[64];
+	bool on;
+
+	if (!r)
+		return 0;
+	flag_name(name, flag);
+	if ((r->rule & ARGV_NEVER) && !(r->except && strcmp(arg, r->except) == 0)) {
+		const char *what = strcmp(name, "logfile") == 0 || strcmp(name, "queue_dir") == 0
+			? "write files wherever it says"
+			: strstr(name, "eval") || strstr(name, "command")
+			? "run any command"
+			: strcmp(name, "keepbcc") == 0 ? "reveal the Bcc recipients to everyone"
+			: strncmp(name, "password", 8) == 0 ? "hand a password to whoever it chose"
+			: "read any file";
+		return err_set(e, ERR_USAGE, "parse flags: --%s: not taken from the command line, "
+			"where an injected flag could %s (as -X did in CVE-2016-10033); set %s in "
+			"the profile instead%s%s", flag, what, name,
+			r->except ? "; the command line takes only " : "", r->except ? r->except : "");
+	}
+	if ((r->rule & ARGV_NOT_OFF) && (strcmp(arg, "off") == 0 ||
+		(strcmp(name, "syslog") != 0 && read_on_off(arg, &on) && !on)))
+		return err_set(e, ERR_USAGE, "parse flags: --%s=off: the command line may switch "
+			"%s on, never off (a caller must not %s); set it in the profile instead",
+			flag, name, strcmp(name, "syslog") == 0 ? "silence the log"
+			: "reveal recipients the profile hides");
+	return 0;
+}
+
 int
 profile_apply(struct account *a, const char *name, const char *arg, struct err *e)
 {
 	const struct command *c = lookup(name, strlen(name));
+	const struct argv_rule_entry *r = argv_rule(name);
 	char flag[64];
-	size_t i;
 
-	for (i = 0; name[i] && i + 1 < sizeof(flag); i++)
-		flag[i] = name[i] == '_' ? '-' : name[i];
-	flag[i] = '\0';
+	flag_name(name, flag);
 	if (!c || c->kind == K_EVAL)
 		return err_set(e, ERR_USAGE, "parse flags: --%s: no such profile command", flag);
+	/* SEC-43: checked here as well as by cli, so no caller can skip it. */
+	if (profile_argv_check(name, arg, e) < 0)
+		return -1;
 	/* SEC-24: no line ends in a value, from a file or from the command line. */
 	if (strpbrk(arg, "\r\n"))
 		return err_set(e, ERR_USAGE, "parse flags: --%s: the value holds a line break",
@@ -1496,12 +1648,58 @@ profile_apply(struct account *a, const char *name, const char *arg, struct err *
 	};
 	struct err inner;
 	err_clear(&inner);
-	if (apply(&ps, 0, c, arg, &inner) == 0)
+	/* A route setting that leaves the account as its profile has it changes nothing. */
+	struct account before = {0};
+	copy_fields(&before, a, c->bit);
+	int rc = apply(&ps, 0, c, arg, &inner);
+	bool changed = rc == 0 && !same_fields(&before, a, c->bit);
+	account_fini(&before);
+	if (rc == 0) {
+		a->argv_set |= c->bit;
+		if (r && (r->rule & ARGV_ROUTE) && changed && !a->argv_route)
+			a->argv_route = r->name;
 		return 0;
+	}
 	/* "command line:0: reason" becomes "parse flags: --name: reason". */
 	const char *why = strstr(inner.text, ": ");
 	why = why ? why + 2 : inner.text;
 	return err_set(e, ERR_USAGE, "parse flags: --%s: %s", flag, why);
+}
+
+int
+profile_check_route(const struct account *a, struct err *e)
+{
+	const char *why = a->auth ? "authenticates" : "presents a client certificate";
+	char flag[64];
+
+	if (!a->argv_route && a->origin != PROFILE_ORIGIN_ARGV)
+		return 0;
+	if (!a->auth && !a->tls_cert_file && !a->tls_key_file)
+		return 0;
+	flag_name(a->argv_route ? a->argv_route : "host", flag);
+	if (a->origin == PROFILE_ORIGIN_ARGV)
+		return err_set(e, ERR_USAGE, "parse flags: --host: an account made on the command "
+			"line %s, but the command line cannot send a secret to a server it chose "
+			"(SEC-41); define an account for %s in the profile and choose it with -a",
+			why, a->host ? a->host : "that server");
+	return err_set(e, ERR_USAGE, "parse flags: --%s: changes where account %s sends its "
+		"mail or whom it trusts, and account %s %s: the command line cannot send its "
+		"secret elsewhere (SEC-41); define an account for that server in %s and choose it "
+		"with -a", flag, a->name, a->name, why, a->file);
+}
+
+bool
+profile_is_route(const char *name)
+{
+	const struct argv_rule_entry *r = argv_rule(name);
+
+	return r && (r->rule & ARGV_ROUTE);
+}
+
+bool
+profile_route_is_own(const struct account *a)
+{
+	return !a->argv_route && a->origin != PROFILE_ORIGIN_ARGV;
 }
 
 void

@@ -67,11 +67,29 @@ enum {
 /* set_from_header, set_date_header, set_msgid_header. */
 enum profile_hdr { PROFILE_HDR_AUTO = 0, PROFILE_HDR_ON, PROFILE_HDR_OFF };
 
+/*
+ * Where an account was defined, which decides what it may reach (SECURITY.md, SEC-41): only
+ * the user's own profile and the system profile are served by the secret sources looked up
+ * by name or host (systemd credentials, netrc, the keyring) and own the queue's entries.
+ */
+enum profile_origin {
+	PROFILE_ORIGIN_USER = 0, /* the user's profile ($XDG_CONFIG_HOME/postie/config), also
+	                            when -C names that same file */
+	PROFILE_ORIGIN_SYSTEM,   /* the system profile (/etc/postie.conf) */
+	PROFILE_ORIGIN_NAMED,    /* a profile -C names elsewhere: the caller's choice */
+	PROFILE_ORIGIN_ARGV,     /* msmtp's --host: the command line alone */
+};
+
 struct account {
 	char *name;
-	char *file;            /* the profile file that defined it */
+	char *file;            /* the profile file that defined it (its real path when read
+	                          from a file: the queue binds entries to it) */
 	unsigned line;         /* the line of its "account" command */
+	enum profile_origin origin;
 	uint64_t set;          /* PROFILE_SET_* bits given by the profile (own, defaults, parents) */
+	uint64_t argv_set;     /* PROFILE_SET_* bits given by the command line (profile_apply) */
+	const char *argv_route; /* the first command-line option that changed where the mail
+	                          goes or whom it trusts (SEC-41), e.g. "port"; NULL: none */
 
 	char *host;            /* NULL: not set (an error at submit time) */
 	int port;              /* 0: follow the encryption (587 STARTTLS, 465 implicit, 25 none);
@@ -140,16 +158,19 @@ struct profile {
  * USERFILE; an account in USERFILE replaces a system account of the same name. When
  * USERFILE is NULL the default path is used ($XDG_CONFIG_HOME/postie/config, else
  * ~/.config/postie/config; a missing default file is not an error). An explicit USERFILE
- * (-C) must exist. A file that holds password or passwordeval must not be readable by group
- * or others and must be owned by the effective user (SEC-14). Every error is ERR_CONFIG with
- * "FILE:LINE: reason". Unknown msmtp commands of later issues give a warning on stderr.
+ * (-C) must exist. Only a regular file is a profile (not a pipe, a device or /dev/stdin). A
+ * file that holds password or passwordeval must not be readable by group or others and must
+ * be owned by the effective user (SEC-14). Each account records its file's real path and its
+ * origin: USER for the default file (or -C naming it), SYSTEM for SYSFILE, NAMED for another
+ * -C file. Every error is ERR_CONFIG with "FILE:LINE: reason". Unknown msmtp commands of
+ * later issues give a warning on stderr.
  */
 int profile_load(struct profile *p, const char *sysfile, const char *userfile, struct err *e);
 
 /*
  * Parse the text of one profile file (TEXT, LEN bytes) as if read from NAME, adding its
- * accounts to P. PRIVATE says the file passed the SEC-14 checks (else password and
- * passwordeval are refused). For profile_load and for tests.
+ * accounts to P (origin PROFILE_ORIGIN_NAMED). PRIVATE says the file passed the SEC-14
+ * checks (else password and passwordeval are refused). For profile_load and for tests.
  */
 int profile_parse(struct profile *p, const char *name, const char *text, size_t len,
 	bool private, struct err *e);
@@ -178,12 +199,39 @@ int profile_ports(const struct account *a, int out[PROFILE_MAX_PORTS]);
 bool profile_implicit_tls(const struct account *a, int port);
 
 /*
+ * Whether the command line may set profile command NAME to ARG (SEC-43): never a file to
+ * read or write or a command to run (logfile but "-", passwordeval, aliases, the TLS trust,
+ * CRL, key and certificate files but "system" trust), never a secret, and never a setting
+ * that keeps what the profile hides (remove_bcc_headers off, undisclosed_recipients off).
+ * 0, or -1 with ERR_USAGE "parse flags: --NAME: ..." saying to set it in the profile.
+ */
+int profile_argv_check(const char *name, const char *arg, struct err *e);
+
+/*
  * Apply one profile command NAME with argument ARG to A as a profile line would (same
- * checks; "~" expanded; secrets allowed), e.g. for msmtp's long options (--host=HOST).
+ * checks; "~" expanded), for msmtp's long options (--host=HOST): what profile_argv_check
+ * refuses is refused here too. A setting of where the mail goes or whom it trusts (SEC-41:
+ * host, port, proxy, socket, source_ip, tls*, protocol) is recorded in A->argv_route.
  * Errors are ERR_USAGE "parse flags: --NAME=ARG: reason". Call profile_finish_account after
  * the last one.
  */
 int profile_apply(struct account *a, const char *name, const char *arg, struct err *e);
+
+/*
+ * SEC-41, the one place: a secret goes only where the profile sends it. When the command
+ * line changed where A's mail goes or whom it trusts (A->argv_route, or an account of
+ * --host) and A authenticates or holds a client key, -1 with ERR_USAGE naming the option
+ * and saying to define an account for that server in the profile; else 0 (the run then
+ * holds no secret). Call after profile_finish_account.
+ */
+int profile_check_route(const struct account *a, struct err *e);
+
+/* Whether profile command NAME says where the mail goes or whom it trusts (SEC-41). */
+bool profile_is_route(const char *name);
+
+/* Whether A's mail goes where its profile says: no route setting came from the command
+ * line and A comes from a profile file (SEC-42: only then may it queue and flush). */
+bool profile_route_is_own(const struct account *a);
 
 /* Settings derived from others once every command is in (auth from user). */
 void profile_finish_account(struct account *a);

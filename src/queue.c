@@ -183,6 +183,7 @@ void
 queue_meta_fini(struct queue_meta *m)
 {
 	free(m->account);
+	free(m->profile);
 	free(m->sender);
 	free(m->mail_params);
 	for (size_t i = 0; i < m->nrcpts; i++) {
@@ -256,7 +257,9 @@ queue_meta_format(const struct queue_meta *m, struct buf *out, struct err *e)
 	if (m->nrcpts == 0)
 		return err_set(e, ERR_SOFTWARE, "write queue envelope: no recipient");
 	if (buf_printf(out, e, "postie-queue %d\n", QUEUE_VERSION) < 0 ||
-	    put(out, "account", m->account, e) < 0 || put(out, "sender", m->sender, e) < 0 ||
+	    put(out, "account", m->account, e) < 0 ||
+	    (m->profile && put(out, "profile", m->profile, e) < 0) ||
+	    put(out, "sender", m->sender, e) < 0 ||
 	    (m->mail_params && put(out, "mail-params", m->mail_params, e) < 0) ||
 	    put(out, "ignore-dots", m->ignore_dots ? "yes" : "no", e) < 0 ||
 	    put_num(out, "size", m->size, e) < 0 ||
@@ -311,6 +314,7 @@ enum {
 	SEEN_ACCOUNT = 1 << 0, SEEN_SENDER = 1 << 1, SEEN_PARAMS = 1 << 2, SEEN_DOTS = 1 << 3,
 	SEEN_SIZE = 1 << 4, SEEN_QUEUED = 1 << 5, SEEN_ATTEMPTS = 1 << 6, SEEN_LAST = 1 << 7,
 	SEEN_NEXT = 1 << 8, SEEN_REPLY = 1 << 9, SEEN_FAILED = 1 << 10, SEEN_REASON = 1 << 11,
+	SEEN_PROFILE = 1 << 12,
 	SEEN_REQUIRED = SEEN_ACCOUNT | SEEN_SENDER | SEEN_DOTS | SEEN_SIZE | SEEN_QUEUED |
 		SEEN_ATTEMPTS | SEEN_NEXT,
 };
@@ -328,7 +332,7 @@ parse_line(struct queue_meta *m, const char *k, size_t kn, const char *v, size_t
 		{"ignore-dots", SEEN_DOTS}, {"size", SEEN_SIZE}, {"queued", SEEN_QUEUED},
 		{"attempts", SEEN_ATTEMPTS}, {"last-attempt", SEEN_LAST},
 		{"next-attempt", SEEN_NEXT}, {"last-reply", SEEN_REPLY}, {"failed", SEEN_FAILED},
-		{"failed-reason", SEEN_REASON},
+		{"failed-reason", SEEN_REASON}, {"profile", SEEN_PROFILE},
 	};
 	const unsigned long long tmax = (unsigned long long)INT64_MAX;
 	unsigned long long num = 0;
@@ -375,6 +379,11 @@ parse_line(struct queue_meta *m, const char *k, size_t kn, const char *v, size_t
 		m->account = xstrndup(v, vn);
 		return 0;
 	case SEEN_SENDER: m->sender = xstrndup(v, vn); return 0;
+	case SEEN_PROFILE:
+		if (vn == 0)
+			return *why = "empty profile", -1;
+		m->profile = xstrndup(v, vn);
+		return 0;
 	case SEEN_PARAMS: m->mail_params = xstrndup(v, vn); return 0;
 	case SEEN_REPLY: m->last_reply = xstrndup(v, vn); return 0;
 	case SEEN_REASON: m->fail_reason = xstrndup(v, vn); return 0;
@@ -934,6 +943,7 @@ queue_copy_complete(struct queue_copy *c, const struct queue_meta *m, struct err
 	struct queue_meta *d = &c->meta;
 	queue_meta_fini(d);
 	d->account = m->account ? xstrdup(m->account) : NULL;
+	d->profile = m->profile ? xstrdup(m->profile) : NULL;
 	d->sender = m->sender ? xstrdup(m->sender) : NULL;
 	d->mail_params = m->mail_params ? xstrdup(m->mail_params) : NULL;
 	d->ignore_dots = m->ignore_dots;

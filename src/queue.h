@@ -33,6 +33,10 @@
  * shorter file is incomplete). In between, in this order:
  *
  *   account NAME          the profile account to send through
+ *   profile PATH          optional: the real path of the profile file that defined the
+ *                         account; a flush sends the entry only through an account of
+ *                         that name defined in that file (SEC-42). Without it (entries of
+ *                         postie 0.1): only through the user's own or the system profile
  *   sender ADDR           MAIL FROM address, without angle brackets; empty for <>
  *   mail-params TEXT      optional: MAIL parameters to repeat (RFC 3461 RET=, ENVID=)
  *   ignore-dots yes|no    -i/-oi: whether a line of "." is data (no: it ends the message
@@ -113,6 +117,7 @@ struct queue_rcpt {
 /* What an entry's envelope file holds (see the format above). Every string is owned. */
 struct queue_meta {
 	char *account;
+	char *profile;      /* or NULL */
 	char *sender;       /* "" for the null sender */
 	char *mail_params;  /* or NULL */
 	bool ignore_dots;
@@ -226,8 +231,8 @@ ssize_t queue_copy_read(struct queue_copy *c, uint64_t off, void *p, size_t n);
 
 /*
  * The input has been read to its end: write the envelope (still in tmp/, no fsync) from M's
- * account, sender, mail_params, ignore_dots and recipients (addr, params); the queue sets the
- * size and times. M stays the caller's. Once complete, the copy is sent by the next flush
+ * account, profile, sender, mail_params, ignore_dots and recipients (addr, params); the
+ * queue sets the size and times. M stays the caller's. Once complete, the copy is sent by the next flush
  * even if this process dies. ERR_SOFTWARE when a value holds a control character or there
  * is no recipient; ERR_OS as queue_copy_write.
  */

@@ -225,7 +225,7 @@ spawn(const char *label, const char *hint, char **argv, struct buf *output, stru
 		;
 	if (r == (ssize_t)sizeof(exec_err)) {
 		reap(pid);
-		err_set(e, ERR_CONFIG, "%s: cannot run %s: %s; %s", label, argv[0],
+		err_set(e, ERR_CONFIG, "%s: cannot start its program: %s; %s", label,
 			strerror(exec_err), hint);
 		goto done;
 	}
@@ -311,12 +311,14 @@ run_command(const char *label, const char *hint, const char *cmd, struct buf *ou
 }
 
 int
-secret_run(const char *cmd, struct buf *output, struct err *e)
+secret_run(const char *what, const char *cmd, struct buf *output, struct err *e)
 {
-	char label[4200];
+	char label[600];
 
-	snprintf(label, sizeof(label), "run passwordeval '%s'", cmd);
-	return run_command(label, "fix the command or use password", cmd, output, e);
+	/* SEC-44: the label names the command's place, never the command (it may hold a
+	 * token: `passwordeval echo hunter2`). */
+	snprintf(label, sizeof(label), "run %s", what);
+	return run_command(label, "fix the command in the profile", cmd, output, e);
 }
 
 /* ---- first lines and private files ---- */
@@ -577,14 +579,19 @@ struct netrc_entry {
 static int
 entry_fits(const struct netrc_entry *en, const char *host, const char *user)
 {
+	/* Lengths first: an empty word ("", or `machine ""`) leaves its buffer's data NULL. */
+	size_t hn = host ? strlen(host) : 0, un = user ? strlen(user) : 0;
+
 	if (!en->open || !en->has_password || en->password.len == 0)
 		return 0;
-	if (en->has_login && (en->login.len != strlen(user) ||
-		(en->login.len && memcmp(en->login.data, user, en->login.len) != 0)))
+	if (en->has_login && (en->login.len != un ||
+		(un && memcmp(en->login.data, user, un) != 0)))
 		return 0;
 	if (en->is_default)
 		return 2;
-	return en->machine.len == strlen(host) && strcasecmp(en->machine.data, host) == 0 ? 1 : 0;
+	/* An empty name is no machine's name, and no lookup's. */
+	return hn && en->machine.len == hn && strncasecmp(en->machine.data, host, hn) == 0
+		? 1 : 0;
 }
 
 int
@@ -1023,19 +1030,20 @@ secret_get(const struct account *a, struct buf *out, struct err *e)
 	if (a->passwordeval) {
 		buf_init(&output, BUF_MAX_SECRET);
 		output.secret = true;
-		rc = secret_run(a->passwordeval, &output, e);
+		/* SEC-44: messages name the account and its file, never the command; SEC-15:
+		 * nor the output. */
+		char label[600];
+		snprintf(label, sizeof(label), "passwordeval of account %s (%s)", a->name, a->file);
+		rc = secret_run(label, a->passwordeval, &output, e);
 		if (rc == 0) {
-			/* SEC-15: the first line; messages name the command, never the output. */
-			char label[600];
-			snprintf(label, sizeof(label), "run passwordeval '%s'", a->passwordeval);
 			size_t len;
 			switch (first_line(output.data, output.len, &len)) {
 			case LINE_EMPTY:
-				rc = err_set(e, ERR_CONFIG, "%s: its first line of output is "
+				rc = err_set(e, ERR_CONFIG, "run %s: its first line of output is "
 					"empty; fix the command or use password", label);
 				break;
 			case LINE_NUL:
-				rc = err_set(e, ERR_CONFIG, "%s: its output holds a NUL byte; "
+				rc = err_set(e, ERR_CONFIG, "run %s: its output holds a NUL byte; "
 					"fix the command or use password", label);
 				break;
 			case LINE_OK:
@@ -1055,6 +1063,18 @@ secret_get(const struct account *a, struct buf *out, struct err *e)
 	 * the profile names that takes none. */
 	if (!a->host || !a->user || a->oauth2_token_command)
 		return 0;
+	/*
+	 * SEC-41: these sources are looked up by the account's name or its host, so they serve
+	 * only the accounts of the user's own profile and of the system profile, and only
+	 * where those send their mail. A profile -C names elsewhere is the caller's choice:
+	 * it could name the host of a netrc entry and send its password to a server of its
+	 * own. (profile_check_route has refused a route from the command line already.)
+	 */
+	if (!secret_implicit_ok(a)) {
+		log_info("account %s of %s: netrc, the keyring and systemd credentials serve only "
+			"the user's own profile", a->name, a->file ? a->file : "the command line");
+		return 0;
+	}
 	static const char *const no_password[] = {"EXTERNAL", "XOAUTH2", "OAUTHBEARER"};
 	for (size_t i = 0; a->auth_mech && i < sizeof(no_password) / sizeof(no_password[0]); i++)
 		if (strcasecmp(a->auth_mech, no_password[i]) == 0)
@@ -1080,6 +1100,13 @@ secret_get(const struct account *a, struct buf *out, struct err *e)
 	if (a->tls_cert_file)
 		return 0;
 	return prompt(a, out, e) < 0 ? -1 : 0;
+}
+
+bool
+secret_implicit_ok(const struct account *a)
+{
+	return profile_route_is_own(a) &&
+		(a->origin == PROFILE_ORIGIN_USER || a->origin == PROFILE_ORIGIN_SYSTEM);
 }
 
 /* ---- OAuth 2.0 ---- */
@@ -1504,7 +1531,9 @@ fail:
 	return NULL;
 }
 
-static const char cache_magic[] = "postie-oauth2-cache 1";
+/* 2: the entry names the profile file too (SEC-41); a version 1 entry reads as damaged,
+ * which costs one command run. */
+static const char cache_magic[] = "postie-oauth2-cache 2";
 
 /*
  * The cache names the command by its SHA-256, in hex: a changed command invalidates the
@@ -1588,8 +1617,10 @@ cache_read(const struct account *a, struct buf *out)
 	command_digest(a->oauth2_token_command, digest);
 	if (!digest[0] || !cache_line(p, n, &i, "host", a->host ? a->host : "") ||
 	    !cache_line(p, n, &i, "user", a->user ? a->user : "") ||
+	    !cache_line(p, n, &i, "profile", a->file ? a->file : "") ||
 	    !cache_line(p, n, &i, "command-sha256", digest)) {
-		log_info("cached OAuth token %s is for another host, user or command", path);
+		log_info("cached OAuth token %s is for another host, user, profile or command",
+			path);
 		goto out;
 	}
 	if (n - i < 6 || memcmp(p + i, "token ", 6) != 0)
@@ -1636,10 +1667,12 @@ cache_write(const struct account *a, const char *token, size_t len, long long ex
 	content.secret = true;
 	buf_init(&tmp, PATH_MAX);
 	command_digest(a->oauth2_token_command, digest);
-	if (!digest[0] ||
-	    buf_printf(&content, NULL, "%s\nexpires %lld\nhost %s\nuser %s\ncommand-sha256 %s\n"
-		"token ", cache_magic, expires, a->host ? a->host : "", a->user ? a->user : "",
-		digest) < 0 ||
+	/* A value with a line end could forge the lines after it. */
+	const char *file = a->file ? a->file : "";
+	if (!digest[0] || strpbrk(file, "\r\n") ||
+	    buf_printf(&content, NULL, "%s\nexpires %lld\nhost %s\nuser %s\nprofile %s\n"
+		"command-sha256 %s\ntoken ", cache_magic, expires, a->host ? a->host : "",
+		a->user ? a->user : "", file, digest) < 0 ||
 	    buf_append(&content, token, len, NULL) < 0 || buf_puts(&content, "\n", NULL) < 0)
 		goto out;
 	/* A new file of our own (O_EXCL: never one someone put there), renamed into place so

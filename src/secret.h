@@ -55,12 +55,21 @@
 int secret_get(const struct account *a, struct buf *out, struct err *e);
 
 /*
+ * SEC-41: whether the sources looked up by an account's name or host (systemd credentials,
+ * netrc, the keyring) may serve A: only an account of the user's own profile or of the
+ * system profile whose destination and trust all come from that profile.
+ */
+bool secret_implicit_ok(const struct account *a);
+
+/*
  * Run CMD (as passwordeval runs: without a shell when it holds no shell syntax, standard
  * input /dev/null) and collect its whole output into OUTPUT, which the caller has set up as a
- * secret buffer (ceiling BUF_MAX_SECRET). Every error is ERR_CONFIG naming the command and
- * never its output. For passwordeval and the profile's eval.
+ * secret buffer (ceiling BUF_MAX_SECRET). Every error is ERR_CONFIG "run WHAT: reason",
+ * where WHAT names the command's place ("passwordeval of account A (FILE)", "eval at
+ * FILE:LINE"): never the command, which may hold a secret (SEC-44), nor its output (SEC-15).
+ * For passwordeval and the profile's eval.
  */
-int secret_run(const char *cmd, struct buf *output, struct err *e);
+int secret_run(const char *what, const char *cmd, struct buf *output, struct err *e);
 
 /*
  * Find the password for HOST and USER in the netrc text P (N bytes). The format is ftp(1)'s:
@@ -102,10 +111,11 @@ int secret_oauth2_parse(const char *p, size_t n, struct buf *token, long *lifeti
  * oauth2_token_command runs (as secret_run runs it) and its output is read with
  * secret_oauth2_parse. A token with a known lifetime is cached in
  * $XDG_CACHE_HOME/postie/oauth2/ACCOUNT (default ~/.cache): mode 0600, written to a new
- * file (O_EXCL) and renamed into place, tied to the account's host, user and command. A
- * cache file that is stale, damaged, for another host, user or command, not the user's, or
- * readable by others is not used (the last two with a warning). A cache that cannot be
- * written costs only the next run a command.
+ * file (O_EXCL) and renamed into place, tied to the account's host, user, profile file and
+ * command (SEC-41: a -C profile elsewhere with the same account name never reads it). A
+ * cache file that is stale, damaged, for another host, user, profile or command, not the
+ * user's, or readable by others is not used (the last two with a warning). A cache that
+ * cannot be written costs only the next run a command.
  *
  * Returns 1 when the token came from the cache, 0 when the command just printed it (also 0,
  * with OUT empty, when the account has no oauth2_token_command), -1 with ERR_CONFIG when the

@@ -144,8 +144,9 @@ expand_domain(struct account *a, struct err *e)
 /*
  * The profile and the account, with the command line's settings over it; then what the
  * account's settings imply: the patterns of `domain`, the aliases file. msmtp(1), USAGE:
- * --host means the settings of the command line alone, no profile; so an argv that names a
- * host never sends a profile's password there (SEC-12; argv can be a caller's, SEC-18).
+ * --host means the settings of the command line alone, no profile. Whatever the command
+ * line changed of where the mail goes, it cannot take a secret or the queue along (SEC-41,
+ * SEC-42; argv can be a caller's, CVE-2016-10033).
  */
 static int
 load_account(struct delivery *d, struct err *e)
@@ -163,34 +164,29 @@ load_account(struct delivery *d, struct err *e)
 		d->acct = profile_find(&d->prof, CMDLINE_ACCOUNT);
 		if (!d->acct)
 			fatal("submit: the command-line account was not made");
-		/* Nothing in the profile names this account: a queued copy could never be sent. */
-		d->acct->queue = false;
+		d->acct->origin = PROFILE_ORIGIN_ARGV;
 	} else if (profile_load(&d->prof, POSTIE_SYSCONFIG, o->profile, e) < 0 ||
 		choose_account(d, e) < 0) {
 		return -1;
 	}
 	a = d->acct;
-	/*
-	 * Which servers are trusted is the profile's to say when the profile holds the secret:
-	 * from a caller-influenced argv (CVE-2016-10033), --tls-fingerprint, --tls-trust-file
-	 * or --tls-host-override with --proxy-host or --socket would send the profile's
-	 * password to a server of the caller's choosing. (--host builds an account of its own
-	 * above, with no profile secret.)
-	 */
-	static const char *const trust[][2] = {{"tls_fingerprint", "tls-fingerprint"},
-		{"tls_trust_file", "tls-trust-file"}, {"tls_host_override", "tls-host-override"}};
-	bool secret = a->password || a->passwordeval || a->password_file ||
-		a->oauth2_token_command;
-	for (size_t i = 0; secret && !has_override(o, "host") && i < 3; i++)
-		if (has_override(o, trust[i][0]))
-			return err_set(e, ERR_USAGE, "parse flags: --%s: not taken with account %s, "
-				"whose password is in the profile: only the profile says which server "
-				"may have it; set %s in %s", trust[i][1], a->name, trust[i][0],
-				a->file);
 	for (size_t i = 0; i < o->noverrides; i++)
 		if (profile_apply(a, o->overrides[i].name, o->overrides[i].value, e) < 0)
 			return -1;
 	profile_finish_account(a);
+	/* SEC-41: a secret goes only where the profile sends it. -bv and --pretend connect
+	 * to nothing and read no secret. */
+	if (o->mode != CLI_VERIFY && o->mode != CLI_PRETEND && profile_check_route(a, e) < 0)
+		return -1;
+	/* SEC-42: the queue belongs to the profile's destinations. A message whose route came
+	 * from the command line is never kept for a flush to send where the profile says, and
+	 * this run sends no other run's message (a temporary failure is 75). */
+	if (!profile_route_is_own(a)) {
+		if (a->queue && a->origin != PROFILE_ORIGIN_ARGV)
+			log_info("account %s: --%s came from the command line: nothing is queued "
+				"or flushed by this run", a->name, a->argv_route);
+		a->queue = false;
+	}
 	if (expand_domain(a, e) < 0)
 		return -1;
 	if (a->aliases && *a->aliases && aliases_load(&d->aliases, a->aliases, e) < 0)
@@ -440,6 +436,12 @@ get_password(const struct account *a, struct buf *out, struct err *e)
 	if (secret_get(a, out, e) < 0)
 		return -1;
 	/* A client certificate can log in alone (EXTERNAL, RFC 4422 App. A). */
+	if (out->len == 0 && !a->tls_cert_file && !secret_implicit_ok(a))
+		return err_set(e, ERR_CONFIG,
+			"authenticate: account %s has no password; it comes from %s, which -C named, "
+			"and only the user's own profile gets passwords from ~/.netrc, the keyring "
+			"or systemd credentials (SEC-41): add `password`, `passwordeval` or "
+			"`password_file` to it", a->name, a->file);
 	if (out->len == 0 && !a->tls_cert_file)
 		return err_set(e, ERR_CONFIG,
 			"authenticate: account %s has no password; add `password`, `passwordeval` "
@@ -632,6 +634,7 @@ prepare(struct delivery *d, struct source *src, int fd, struct err *e)
 		if (d->msg.rest.len)
 			queue_copy_write(&d->copy, d->msg.rest.data, d->msg.rest.len, NULL);
 		d->meta.account = d->acct->name;
+		d->meta.profile = d->acct->file; /* SEC-42: only this file's account sends it */
 		d->meta.sender = d->sender;
 		d->meta.mail_params = d->mail_params;
 		d->meta.ignore_dots = o->ignore_dots;
@@ -654,11 +657,44 @@ prepare(struct delivery *d, struct source *src, int fd, struct err *e)
 	return get_password(d->acct, &d->password, e);
 }
 
-/* Whether the error leaves the message worth keeping for a later attempt (SEC-37: 75). */
+/*
+ * Whether the error leaves the message worth keeping for a later attempt: a temporary
+ * failure (SEC-37: 75), or a verdict on the data that was not a 250 in step (SEC-36): the
+ * message is not delivered, and losing it is worse than a possible second copy.
+ */
 static bool
 temporary(const struct err *e)
 {
-	return e->kind == ERR_TEMP;
+	return e->kind == ERR_TEMP || e->kind == ERR_UNSURE;
+}
+
+/*
+ * SEC-42: whether queue entry M may be sent through account A (found by M's account name):
+ * A must be defined in the very file M was queued from (an entry of postie 0.1 names no
+ * file: then the user's own or the system profile), and nothing of where A sends its mail
+ * may have come from the command line.
+ */
+static bool
+entry_bound(const struct queue_meta *m, const struct account *a)
+{
+	if (!profile_route_is_own(a))
+		return false;
+	if (m->profile)
+		return strcmp(m->profile, a->file) == 0;
+	return a->origin == PROFILE_ORIGIN_USER || a->origin == PROFILE_ORIGIN_SYSTEM;
+}
+
+/* Whether entry M was queued from a profile file PROF holds (else it is left alone). */
+static bool
+entry_of(const struct queue_meta *m, const struct profile *prof)
+{
+	for (size_t i = 0; i < prof->n; i++) {
+		const struct account *a = prof->accounts[i];
+		if (m->profile ? strcmp(m->profile, a->file) == 0
+			       : a->origin == PROFILE_ORIGIN_USER || a->origin == PROFILE_ORIGIN_SYSTEM)
+			return true;
+	}
+	return false;
 }
 
 /*
@@ -718,9 +754,12 @@ submit_entry(struct session *ss, struct queue_entry *en, bool last)
 
 	err_clear(&e);
 	entry_params(m, &params, &envid, &notify);
+	/* Copies: queue_entry_retry frees the entry's recipients before the log line is
+	 * written (log_attempt). */
 	for (size_t i = 0; i < m->nrcpts; i++)
 		if (m->rcpts[i].state == QUEUE_RCPT_PENDING)
-			rcpts[n++] = m->rcpts[i].addr;
+			rcpts[n++] = xstrdup(m->rcpts[i].addr);
+	char *sender = xstrdup(m->sender);
 	struct err qe;
 	err_clear(&qe);
 	int qrc = 0;
@@ -734,7 +773,7 @@ submit_entry(struct session *ss, struct queue_entry *en, bool last)
 		if (e.kind == ERR_NONE)
 			err_set(&e, ERR_OS, "read queued message %s: %s", en->id, strerror(errno));
 		qrc = queue_entry_retry(en, e.text, &qe);
-	} else if ((tried = true) && session_send(ss, m->sender, rcpts, n, codes, &src, last,
+	} else if ((tried = true) && session_send(ss, sender, rcpts, n, codes, &src, last,
 					     &e) == 0) {
 		log_info("queued message %s delivered", en->id);
 		/* Recipients refused at an earlier attempt keep the entry on record in
@@ -766,7 +805,8 @@ submit_entry(struct session *ss, struct queue_entry *en, bool last)
 		} else if (ss->per_rcpt) {
 			qrc = queue_entry_retry(en, e.text, &qe);
 			kept = true;
-		} else if (e.kind == ERR_PERM || e.kind == ERR_DATA || e.kind == ERR_PROTO) {
+		} else if (!temporary(&e) &&
+			(e.kind == ERR_PERM || e.kind == ERR_DATA || e.kind == ERR_PROTO)) {
 			qrc = queue_entry_fail(en, e.text, &qe);
 		} else {
 			qrc = queue_entry_retry(en, e.text, &qe);
@@ -776,7 +816,7 @@ submit_entry(struct session *ss, struct queue_entry *en, bool last)
 	ss->params = saved;
 	if (tried) {
 		struct attempt t = {.acct = ss->acct, .tls = ss->s.tls, .auth = ss->acct->auth,
-			.port = ss->port, .sender = m->sender, .rcpts = rcpts, .n = n,
+			.port = ss->port, .sender = sender, .rcpts = rcpts, .n = n,
 			.size = (long long)src.size, .queued = kept ? en->id : NULL,
 			.final_code = ss->s.final_code, .final_text = ss->s.final_text};
 		log_attempt(&t, rc, &e);
@@ -785,14 +825,18 @@ submit_entry(struct session *ss, struct queue_entry *en, bool last)
 	if (qrc < 0)
 		warn("queued message %s: this attempt could not be recorded: %s", en->id, qe.text);
 	source_fini(&src);
+	for (size_t i = 0; i < n; i++)
+		free(rcpts[i]);
 	free(rcpts);
+	free(sender);
 	free(codes);
 	free(envid);
 	free(notify);
 	return rc;
 }
 
-/* Send up to PIGGYBACK_MAX due entries of the account over the open session. */
+/* Send up to PIGGYBACK_MAX due entries of the account over the open session: only those
+ * queued through this very account (SEC-42); the others are left as they are. */
 static void
 piggyback(struct session *ss, struct queue_iter *it)
 {
@@ -802,6 +846,10 @@ piggyback(struct session *ss, struct queue_iter *it)
 	for (size_t k = 0; k < PIGGYBACK_MAX && ss->open; k++) {
 		if (queue_iter_next(it, &en, &e) <= 0)
 			break;
+		if (!entry_bound(&en.meta, ss->acct)) {
+			queue_entry_release(&en);
+			continue;
+		}
 		submit_entry(ss, &en, false);
 	}
 }
@@ -886,20 +934,26 @@ submit_run(const struct opts *o, int fd, struct err *e)
 	return rc;
 }
 
-/* The first account of the profile called NAME, with its password; NULL with e set. */
-static const struct account *
-flush_account(struct profile *prof, const char *name, struct buf *password, struct err *e)
+/* The account of PROF called NAME; NULL with e set. */
+static struct account *
+flush_account(struct profile *prof, const char *name, struct err *e)
 {
 	struct account *a = profile_find(prof, name);
-	if (!a) {
+
+	if (!a)
 		err_set(e, ERR_CONFIG, "flush queue: account %s is no longer in the profile", name);
-		return NULL;
-	}
+	return a;
+}
+
+/* What A needs before its first session: its settings checked and its password. */
+static int
+flush_ready(struct account *a, struct buf *password, struct err *e)
+{
 	buf_reset(password);
 	if (expand_domain(a, e) < 0 || check_policy(a, e) < 0 ||
 		get_password(a, password, e) < 0)
-		return NULL;
-	return a;
+		return -1;
+	return 0;
 }
 
 int
@@ -911,11 +965,29 @@ submit_flush(const struct opts *o, struct err *e)
 	struct queue_entry en;
 	struct session ss = {0};
 	struct buf password;
-	const struct account *a = NULL;
+	struct account *a = NULL;
+	bool ready = false;   /* a is checked and has its password */
 	char *current = NULL; /* the account of the open session, or of the last failure */
 	struct err why;
-	size_t delivered = 0, deferred = 0;
+	size_t delivered = 0, deferred = 0, others = 0;
 
+	/*
+	 * SEC-42: a flush sends each entry where its account's profile sends it; the command
+	 * line's settings are not applied, and one that would move the mail is refused rather
+	 * than silently ignored.
+	 */
+	for (size_t i = 0; i < o->noverrides; i++) {
+		if (profile_is_route(o->overrides[i].name)) {
+			char flag[64];
+			size_t k;
+			for (k = 0; o->overrides[i].name[k] && k + 1 < sizeof(flag); k++)
+				flag[k] = o->overrides[i].name[k] == '_' ? '-' : o->overrides[i].name[k];
+			flag[k] = '\0';
+			return err_set(e, ERR_USAGE, "parse flags: -q and --%s: a flush sends each "
+				"queued message only where its account's profile sends it (SEC-42); "
+				"drop --%s", flag, flag);
+		}
+	}
 	if (profile_load(&prof, POSTIE_SYSCONFIG, o->profile, e) < 0)
 		return -1;
 	const struct account *qa = o->account ? profile_find(&prof, o->account)
@@ -945,22 +1017,45 @@ submit_flush(const struct opts *o, struct err *e)
 	int rc = queue_iter_start(&q, &it, &f, e);
 	int got;
 	while (rc == 0 && (got = queue_iter_next(&it, &en, e)) > 0) {
+		/* SEC-42: another profile's entry (a queue_dir shared with a -C profile) is
+		 * not this run's to send or to count. */
+		if (!entry_of(&en.meta, &prof)) {
+			log_info("queued message %s belongs to %s, not to this profile: left alone",
+				en.id, en.meta.profile ? en.meta.profile : "the user's own profile");
+			queue_entry_release(&en);
+			others++;
+			continue;
+		}
 		if (!current || strcmp(current, en.meta.account) != 0) {
 			/* One session per account (entries come grouped by account). */
 			session_close(&ss, why.kind ? &why : NULL);
 			free(current);
 			current = xstrdup(en.meta.account);
 			err_clear(&why);
-			a = flush_account(&prof, current, &password, &why);
-			if (a && session_open(&ss, a, password.data, &why) < 0)
-				warn("flush queue: account %s: %s", current, why.text);
-			else if (!a)
+			ready = false;
+			if (!(a = flush_account(&prof, current, &why)))
 				warn("%s", why.text);
-		} else if (a && !ss.open && why.kind == ERR_NONE) {
-			/* The last entry abandoned its connection: a new one for the next. */
+		}
+		if (a && !entry_bound(&en.meta, a)) {
+			/* An account of that name, but from another file than the entry's. */
+			warn("flush queue: queued message %s was queued through account %s of %s, "
+				"not of %s: left in the queue", en.id, current,
+				en.meta.profile ? en.meta.profile : "the user's own profile", a->file);
+			queue_entry_release(&en);
+			others++;
+			continue;
+		}
+		if (a && !ss.open && why.kind == ERR_NONE) {
+			/* The first entry of the account, or the last one abandoned its
+			 * connection: a new one for this one. */
 			session_close(&ss, NULL);
-			if (session_open(&ss, a, password.data, &why) < 0)
-				warn("flush queue: account %s: %s", current, why.text);
+			if (!ready && flush_ready(a, &password, &why) < 0) {
+				warn("%s", why.text);
+			} else {
+				ready = true;
+				if (session_open(&ss, a, password.data, &why) < 0)
+					warn("flush queue: account %s: %s", current, why.text);
+			}
 		}
 		if (!ss.open) {
 			/* The account cannot be reached now: every entry of it waits. */
@@ -982,7 +1077,8 @@ submit_flush(const struct opts *o, struct err *e)
 		fprintf(stderr, "postie: flush queue: %zu delivered, %zu not yet (see mailq)%s\n",
 			delivered, deferred, it.expired ? "; some expired into failed/" : "");
 	else
-		log_info("flush queue: %zu delivered", delivered);
+		log_info("flush queue: %zu delivered%s", delivered,
+			others ? "; entries of other profiles left alone" : "");
 	free(current);
 	buf_fini(&password);
 	queue_close(&q);
