@@ -804,15 +804,158 @@ addr_list_add(struct addr_list *l, const char *s)
 	l->v[l->n++] = xstrdup(s);
 }
 
+/*
+ * addr_list_add_unique's index: an AVL tree (Adelson-Velsky and Landis; Knuth, TAOCP vol. 3,
+ * §6.2.3) whose node I stands for v[I]. Its height stays below 1.45 log2(n + 2), so one
+ * lookup makes at most that many comparisons whatever the strings are (a hash table would
+ * turn quadratic again on addresses chosen to collide).
+ */
+struct addr_node {
+	size_t left, right; /* the children as index + 1; 0: none */
+	int height;         /* of the subtree this node roots; a leaf is 1 */
+};
+
+struct addr_index {
+	struct addr_node *node; /* node[i] is v[i]; of equal strings only the first is linked */
+	size_t cap;             /* room in node */
+	size_t root;            /* index + 1; 0: empty */
+	size_t indexed;         /* v[0 .. indexed) are in the tree, or equal to one that is */
+	size_t compares;        /* strcmp calls so far (addr_list_compares) */
+};
+
+static int
+node_height(const struct addr_index *x, size_t t)
+{
+	return t ? x->node[t - 1].height : 0;
+}
+
+static void
+node_fix(struct addr_index *x, size_t t)
+{
+	struct addr_node *n = &x->node[t - 1];
+	int l = node_height(x, n->left), r = node_height(x, n->right);
+
+	n->height = 1 + (l > r ? l : r);
+}
+
+/* Make the left child of T the root of T's subtree; returns that new root. */
+static size_t
+rotate_right(struct addr_index *x, size_t t)
+{
+	size_t c = x->node[t - 1].left;
+
+	x->node[t - 1].left = x->node[c - 1].right;
+	x->node[c - 1].right = t;
+	node_fix(x, t);
+	node_fix(x, c);
+	return c;
+}
+
+static size_t
+rotate_left(struct addr_index *x, size_t t)
+{
+	size_t c = x->node[t - 1].right;
+
+	x->node[t - 1].right = x->node[c - 1].left;
+	x->node[c - 1].left = t;
+	node_fix(x, t);
+	node_fix(x, c);
+	return c;
+}
+
+/* Restore the AVL condition (subtree heights differ by at most 1) at T after an insertion. */
+static size_t
+rebalance(struct addr_index *x, size_t t)
+{
+	struct addr_node *n = &x->node[t - 1];
+	int d = node_height(x, n->left) - node_height(x, n->right);
+
+	if (d > 1) {
+		const struct addr_node *c = &x->node[n->left - 1];
+		if (node_height(x, c->left) < node_height(x, c->right))
+			n->left = rotate_left(x, n->left);
+		return rotate_right(x, t);
+	}
+	if (d < -1) {
+		const struct addr_node *c = &x->node[n->right - 1];
+		if (node_height(x, c->right) < node_height(x, c->left))
+			n->right = rotate_right(x, n->right);
+		return rotate_left(x, t);
+	}
+	node_fix(x, t);
+	return t;
+}
+
+/* Link v[I] into the subtree T unless it holds an equal string (then *DUP); returns its root. */
+static size_t
+tree_insert(const struct addr_list *l, struct addr_index *x, size_t t, size_t i, bool *dup)
+{
+	if (!t) {
+		x->node[i] = (struct addr_node){.height = 1};
+		return i + 1;
+	}
+	x->compares++;
+	int c = strcmp(l->v[i], l->v[t - 1]);
+	if (c == 0) {
+		*dup = true;
+		return t;
+	}
+	struct addr_node *n = &x->node[t - 1];
+	if (c < 0)
+		n->left = tree_insert(l, x, n->left, i, dup);
+	else
+		n->right = tree_insert(l, x, n->right, i, dup);
+	return *dup ? t : rebalance(x, t);
+}
+
+bool
+addr_list_add_unique(struct addr_list *l, const char *s)
+{
+	if (!l->index)
+		l->index = xcalloc(1, sizeof(*l->index));
+	struct addr_index *x = l->index;
+	if (x->indexed > l->n) { /* the list was cut behind our back: index it again */
+		x->root = 0;
+		x->indexed = 0;
+	}
+	addr_list_add(l, s);
+	if (x->cap < l->cap) {
+		x->node = xrealloc(x->node, l->cap * sizeof(*x->node));
+		x->cap = l->cap;
+	}
+	/* What addr_list_add appended since the last call, then S. */
+	bool dup = false;
+	while (x->indexed < l->n) {
+		dup = false;
+		x->root = tree_insert(l, x, x->root, x->indexed++, &dup);
+	}
+	if (dup) {
+		free(l->v[--l->n]);
+		x->indexed--;
+		return false;
+	}
+	return true;
+}
+
+size_t
+addr_list_compares(const struct addr_list *l)
+{
+	return l->index ? l->index->compares : 0;
+}
+
 void
 addr_list_fini(struct addr_list *l)
 {
 	for (size_t i = 0; i < l->n; i++)
 		free(l->v[i]);
 	free(l->v);
+	if (l->index)
+		free(l->index->node);
+	free(l->index);
 	l->v = NULL;
 	l->n = 0;
 	l->cap = 0;
+	l->index = NULL;
 }
 
 const char *

@@ -55,16 +55,18 @@ msg_fini(struct msg *m)
 
 /*
  * The header scanner. It takes the input in pieces of any size and gives the same result
- * for every split. Lines end with LF, CRLF or a bare CR: dot turns a bare CR into CRLF
- * (SEC-27), so the server will see a line end there, and so must we.
+ * for every split. Lines end with LF or CRLF. A bare CR (not followed by LF) in the header
+ * section is an error (SEC-27, amended by issue 10): dot turns a bare CR into CRLF, so the
+ * server would see a line end that we did not, and `To: a@x\rRCPT...` or `\r\r\n` would end
+ * the header section early or split a field in two. In the body the conversion stays.
  */
 enum scan_state {
 	SCAN_LINE,     /* at the start of a line */
-	SCAN_LINE_CR,  /* a line began with CR: the empty line (CRLF or bare CR); CR held back */
+	SCAN_LINE_CR,  /* a line began with CR: the empty line if LF follows; CR held back */
 	SCAN_NAME,     /* in what may be a field name */
 	SCAN_NAME_WSP, /* WSP after the name, before the colon (obsolete, RFC 5322 §4.5) */
 	SCAN_VALUE,    /* in a field line or a continuation line */
-	SCAN_VALUE_CR, /* after a CR in a field line: CRLF, or a bare CR that ended it */
+	SCAN_VALUE_CR, /* after a CR in a field line: LF must follow */
 	SCAN_DONE,
 };
 
@@ -86,6 +88,15 @@ scan_start(struct msg *m, struct scan *s)
 	s->seen_field = false;
 	s->line_start = 0;
 	s->lineno = 1;
+}
+
+/* SEC-27 (amended): the CR on line LINENO of the header section has no LF after it. */
+static int
+bare_cr(size_t lineno, struct err *e)
+{
+	return err_set(e, ERR_DATA,
+		"read header: line %zu: a bare CR (carriage return without line feed); end each "
+		"header line with LF or CRLF and remove the CR from inside the field", lineno);
 }
 
 static int
@@ -120,20 +131,19 @@ scan_feed(struct msg *m, struct scan *s, const char *p, size_t n, struct err *e)
 	for (size_t i = 0; i < n && s->st != SCAN_DONE; i++) {
 		unsigned char c = (unsigned char)p[i];
 		size_t at = base + i;
-		/* SEC-28: never truncate at a NUL; refuse the message. (After a CR that
-		   begins a line, the next byte is body: dot refuses a NUL there.) */
-		if (c == '\0' && s->st != SCAN_LINE_CR)
+		if ((s->st == SCAN_VALUE_CR || s->st == SCAN_LINE_CR) && c != '\n')
+			return bare_cr(s->lineno, e);
+		/* SEC-28: never truncate at a NUL; refuse the message. */
+		if (c == '\0')
 			return err_set(e, ERR_DATA,
 				"read message: NUL byte in the header section (line %zu)",
-				s->lineno + (s->st == SCAN_VALUE_CR));
+				s->lineno);
 		switch (s->st) {
 		case SCAN_VALUE_CR:
+			/* CRLF ends the line. */
 			s->st = SCAN_LINE;
 			s->lineno++;
-			if (c == '\n')
-				break;
-			/* A bare CR ended the line and C begins the next. */
-			/* fall through */
+			break;
 		case SCAN_LINE:
 			if (c == '\n') {
 				/* The empty line (LF) ends the header section (RFC 5322 §2.1). */
@@ -188,9 +198,9 @@ scan_feed(struct msg *m, struct scan *s, const char *p, size_t n, struct err *e)
 			}
 			break;
 		case SCAN_LINE_CR:
-			/* The empty line: CRLF, or a bare CR (then C is the first body byte). */
+			/* The empty line CRLF. */
 			head_n = cr;
-			rest_from = c == '\n' ? i + 1 : i;
+			rest_from = i + 1;
 			m->has_body_sep = true;
 			s->st = SCAN_DONE;
 			break;
@@ -224,9 +234,9 @@ scan_end(struct msg *m, struct scan *s, struct err *e)
 {
 	switch (s->st) {
 	case SCAN_LINE_CR:
-		/* A lone CR line at the very end: the empty line, and no body after it. */
-		m->has_body_sep = true;
-		break;
+	case SCAN_VALUE_CR:
+		/* The input ends in the CR: no LF after it. */
+		return bare_cr(s->lineno, e);
 	case SCAN_NAME:
 	case SCAN_NAME_WSP:
 		/* A last line without a colon is body. */

@@ -56,9 +56,10 @@ void msg_fini(struct msg *m);
 /*
  * Read from FD until the end of the header section: the first empty line, the first line
  * that is neither a header field ("name:" with printable name, WSP allowed before the
- * colon) nor a continuation, or the end of input. Bytes read past it go to m->rest.
- * Errors: ERR_DATA when the header section passes BUF_MAX_HEADER or holds a NUL, ERR_OS
- * when reading fails.
+ * colon) nor a continuation, or the end of input. Lines end with LF or CRLF. Bytes read
+ * past it go to m->rest. Errors: ERR_DATA when the header section passes BUF_MAX_HEADER,
+ * holds a NUL, or holds a bare CR (SEC-27: "read header: line N: a bare CR ..."; the body
+ * may hold one), ERR_OS when reading fails.
  */
 int msg_read_header(struct msg *m, int fd, struct err *e);
 

@@ -33,6 +33,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/ocsp.h>
 #include <gnutls/x509.h>
+#include <idn2.h>
 
 #include "conn.h"
 
@@ -217,10 +218,49 @@ format_spki_pin(char *out, size_t outlen, const unsigned char *d)
 	gnutls_free(b.data);
 }
 
-/* Copy the configured host into t->name, and note whether it is an IP literal. */
+/*
+ * SEC-8: a name with non-ASCII bytes (a U-label such as "bücher.example", which only
+ * tls_host_override can bring: session.c converts the host itself) becomes its A-label
+ * ("xn--bcher-kva.example") before SNI and verification, the same way: libidn2, IDNA2008,
+ * nontransitional. *OUT is NULL for a name that is ASCII already, else owned by the caller.
+ */
+static int
+name_ascii(const char *host, char **out, struct err *e)
+{
+	*out = NULL;
+	for (const unsigned char *p = (const unsigned char *)host; *p; p++) {
+		if (*p < 0x80)
+			continue;
+		char *a = NULL;
+		int rc = idn2_to_ascii_8z(host, &a, IDN2_NONTRANSITIONAL);
+		/* Bytes that are no UTF-8 are not quoted: they would reach the terminal raw. */
+		if (rc == IDN2_ENCODING_ERROR)
+			return err_set(e, ERR_CONFIG,
+			               "convert TLS server name to an A-label: %s (not UTF-8); fix "
+			               "`tls_host_override` in the profile", idn2_strerror(rc));
+		if (rc != IDN2_OK)
+			return err_set(e, ERR_CONFIG,
+			               "convert TLS server name \"%.80s\" to an A-label: %s; fix "
+			               "`tls_host_override` in the profile (an IDNA2008 name, or "
+			               "its xn-- form)", host, idn2_strerror(rc));
+		*out = xstrdup(a);
+		idn2_free(a);
+		return 0;
+	}
+	return 0;
+}
+
+/* Copy the configured host into t->name (an A-label, SEC-8), and note whether it is an IP
+ * literal. */
 static int
 set_name(struct tls *t, const char *host, struct err *e)
 {
+	char *ascii;
+
+	if (name_ascii(host, &ascii, e) < 0)
+		return -1;
+	if (ascii)
+		host = ascii;
 	size_t len = strlen(host);
 
 	/* "[::1]" is how an IPv6 literal may be written in a profile. */
@@ -232,11 +272,15 @@ set_name(struct tls *t, const char *host, struct err *e)
 	 * (RFC 6066 §3) and certificates do not either. */
 	if (len > 1 && host[len - 1] == '.')
 		len--;
-	if (len == 0 || len > TLS_NAME_MAX)
-		return err_set(e, ERR_CONFIG, "start TLS: bad server name \"%.*s\"",
-		               (int)(len > 64 ? 64 : len), host);
+	if (len == 0 || len > TLS_NAME_MAX) {
+		err_set(e, ERR_CONFIG, "start TLS: bad server name \"%.*s\"",
+		        (int)(len > 64 ? 64 : len), host);
+		free(ascii);
+		return -1;
+	}
 	memcpy(t->name, host, len);
 	t->name[len] = '\0';
+	free(ascii);
 	if (inet_pton(AF_INET, t->name, t->ip) == 1) {
 		t->is_ip = true;
 		t->ip_len = 4;

@@ -18,7 +18,8 @@
 #include "err.h"
 
 struct tls_config {
-	const char *host;        /* name to verify and send as SNI (A-label or IP literal) */
+	const char *host;        /* name to verify and send as SNI (an IP literal, or a host name:
+	                            a U-label is converted to its A-label, SEC-8) */
 	const char *trust_file;  /* PEM CA certificates; NULL: the system trust store */
 	const char *fingerprint; /* NULL, or 64 lower-case hex digits: SHA-256 of the server's
 	                            certificate (DER); when set it replaces CA trust and name */

@@ -403,6 +403,68 @@ test_list_partial(void)
 	free(heap);
 }
 
+/* At least 1.4405 log2(N + 2), the most an AVL tree of N nodes is high (Knuth, 6.2.3). */
+static size_t
+avl_bound(size_t n)
+{
+	size_t bits = 0; /* of N + 2: more than its log2 */
+
+	for (size_t v = n + 2; v; v >>= 1)
+		bits++;
+	return (bits * 14405 + 9999) / 10000;
+}
+
+static void
+test_add_unique(void)
+{
+	struct addr_list l = {0};
+	char a[64];
+
+	/* Duplicates are equal bytes: case and every other difference keeps both (strcmp). */
+	ok(addr_list_add_unique(&l, "a@x") && !addr_list_add_unique(&l, "a@x") &&
+			addr_list_add_unique(&l, "A@x") && addr_list_add_unique(&l, "a@X") &&
+			addr_list_add_unique(&l, "") && !addr_list_add_unique(&l, "") && l.n == 4 &&
+			strcmp(l.v[1], "A@x") == 0 && strcmp(l.v[2], "a@X") == 0 && !*l.v[3],
+		"add_unique drops an equal string and keeps case variants (%zu)", l.n);
+	/* What addr_list_add appended is found too, also its own duplicates. */
+	addr_list_add(&l, "b@x");
+	addr_list_add(&l, "b@x");
+	ok(!addr_list_add_unique(&l, "b@x") && l.n == 6, "addr_list_add's strings are indexed");
+	ok(addr_list_add_unique(&l, "c@x") && l.n == 7 && strcmp(l.v[6], "c@x") == 0,
+		"and a new one still goes to the end");
+	addr_list_fini(&l);
+	ok(l.index == NULL && addr_list_compares(&l) == 0, "addr_list_fini frees the index");
+
+	/*
+	 * Issue 10, bug 9: 100,000 sorted addresses (the worst order for an unbalanced tree and
+	 * for a scan), then all again in reverse. Each call may compare at most the height of
+	 * the tree: O(n log n) in all, where a scan makes n^2 / 2 = 5 * 10^9.
+	 */
+	enum { N = 100000 };
+	size_t calls = 0;
+	for (int i = 0; i < N; i++) {
+		snprintf(a, sizeof(a), "u%06d@example.com", i);
+		addr_list_add_unique(&l, a);
+		calls++;
+	}
+	for (int i = N - 1; i >= 0; i--) {
+		snprintf(a, sizeof(a), "u%06d@example.com", i);
+		addr_list_add_unique(&l, a);
+		calls++;
+	}
+	bool order = l.n == N;
+	for (int i = 0; order && i < N; i++) {
+		snprintf(a, sizeof(a), "u%06d@example.com", i);
+		order = strcmp(l.v[i], a) == 0;
+	}
+	ok(order, "100,000 addresses twice: each kept once, in the order of its first call");
+	size_t bound = calls * avl_bound(N);
+	ok(addr_list_compares(&l) <= bound,
+		"%zu calls made %zu comparisons, at most %zu (O(n log n))", calls,
+		addr_list_compares(&l), bound);
+	addr_list_fini(&l);
+}
+
 static void
 test_domain(void)
 {
@@ -420,6 +482,7 @@ main(void)
 	test_envelope_messages();
 	test_lists();
 	test_list_partial();
+	test_add_unique();
 	test_domain();
 	return tap_done();
 }

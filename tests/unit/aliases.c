@@ -249,6 +249,74 @@ test_limits(void)
 	aliases_fini(&a);
 }
 
+/*
+ * Issue 10, bug 9: -t with tens of thousands of recipients. Every one goes through
+ * aliases_resolve into one list, as collect_recipients (submit.c) does; duplicates (the same
+ * bytes, so U0@x is not u0@x) go, the order of first appearance stays, and the duplicate
+ * check costs O(log n) comparisons a recipient where a scan of the list cost O(n).
+ */
+static void
+test_many(void)
+{
+	enum { N = 20000, STEP = 7919 }; /* STEP is prime to N: j -> j * STEP % N permutes */
+	struct aliases a = {0};
+	struct addr_list out = {0}, want = {0};
+	struct err e = {0};
+	char s[64];
+	size_t adds = 0;
+	int rc = 0;
+
+	ok(aliases_parse(&a, "many", S("team: t@x, u0@x\n"), &e) == 0, "many: parses");
+	for (int pass = 0; pass < 2; pass++) {
+		for (int n = 0; n < N && rc == 0; n++) {
+			int j = pass ? N - 1 - n : n, k = (int)((long)j * STEP % N);
+			snprintf(s, sizeof(s), "u%d@x", k);
+			rc |= aliases_resolve(&a, "example.org", s, &out, &e);
+			if (pass == 0)
+				addr_list_add(&want, s);
+			adds++;
+			if (k % 5 == 0) {
+				snprintf(s, sizeof(s), "U%d@x", k);
+				rc |= aliases_resolve(&a, "example.org", s, &out, &e);
+				if (pass == 0)
+					addr_list_add(&want, s);
+				adds++;
+			}
+			if (j % 1000 == 0) {
+				rc |= aliases_resolve(&a, "example.org", "team", &out, &e);
+				if (pass == 0 && j == 0)
+					addr_list_add(&want, "t@x"); /* u0@x came just before */
+				adds += 2;
+			}
+			if (j % 1000 == 1) {
+				snprintf(s, sizeof(s), "b%d", j);
+				rc |= aliases_resolve(&a, "example.org", s, &out, &e);
+				snprintf(s, sizeof(s), "b%d@example.org", j);
+				if (pass == 0)
+					addr_list_add(&want, s);
+				adds++;
+			}
+		}
+	}
+	bool same = rc == 0 && out.n == want.n;
+	size_t i = 0;
+	for (; same && i < want.n; i++)
+		same = strcmp(out.v[i], want.v[i]) == 0;
+	ok(same, "%zu recipients twice: %zu kept once each, in order (%s; %zu compared)",
+		adds, want.n, rc ? e.text : "resolved", i);
+
+	size_t bits = 0, bound;
+	for (size_t v = out.n + 2; v; v >>= 1)
+		bits++;
+	bound = adds * ((bits * 14405 + 9999) / 10000); /* 1.4405 log2(n + 2): AVL height */
+	ok(addr_list_compares(&out) > 0 && addr_list_compares(&out) <= bound,
+		"the duplicate check is indexed: %zu comparisons for %zu additions, at most %zu",
+		addr_list_compares(&out), adds, bound);
+	addr_list_fini(&out);
+	addr_list_fini(&want);
+	aliases_fini(&a);
+}
+
 static char *
 temp_file(const char *text, size_t len)
 {
@@ -401,6 +469,7 @@ main(void)
 	test_bad_lines();
 	test_resolve();
 	test_limits();
+	test_many();
 	test_load();
 	test_substitute();
 	return tap_done();

@@ -678,6 +678,15 @@ test_failures(void)
 	    {"missing trust file", SRV(NULL, NULL, SRV_SCRIPT),
 	     CFG("localhost", "/nonexistent/ca.pem", NULL, true, NULL, NULL), ERR_CONFIG,
 	     "/nonexistent/ca.pem", "No such file", NULL},
+	    /* SEC-8: a name IDNA2008 refuses never reaches SNI or verification. */
+	    {"U-label IDNA2008 refuses", SRV(NULL, NULL, SRV_SCRIPT),
+	     CFG("bad\xe2\x98\x83.example", ca_file, NULL, true, NULL, NULL), ERR_CONFIG,
+	     "convert TLS server name \"bad\xe2\x98\x83.example\" to an A-label: ",
+	     "fix `tls_host_override` in the profile", NULL},
+	    {"name that is no UTF-8", SRV(NULL, NULL, SRV_SCRIPT),
+	     CFG("\xff.example", ca_file, NULL, true, NULL, NULL), ERR_CONFIG,
+	     "convert TLS server name to an A-label: ", "(not UTF-8); fix `tls_host_override`",
+	     NULL},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -740,6 +749,14 @@ test_accepts(void)
 	     CFG("localhost.", ca_file, NULL, true, NULL, NULL), "localhost"},
 	    {"wildcard matches one label", SRV("wild.pem", NULL, SRV_SCRIPT),
 	     CFG("a.example.test", ca_file, NULL, true, NULL, NULL), "a.example.test"},
+	    /* Issue 10, bug 13 (SEC-8): tls_host_override as a U-label, a certificate for its
+	     * A-label; the A-label is verified and sent as SNI. */
+	    {"U-label name, A-label certificate", SRV("idn.pem", NULL, SRV_SCRIPT),
+	     CFG("b\xc3\xbc" "cher.example", ca_file, NULL, true, NULL, NULL),
+	     "xn--bcher-kva.example"},
+	    {"U-label name in capitals, trailing dot", SRV("idn.pem", NULL, SRV_SCRIPT),
+	     CFG("B\xc3\x9c" "CHER.example.", ca_file, NULL, true, NULL, NULL),
+	     "xn--bcher-kva.example"},
 	    {"TLS 1.2-only server", SRV("server.pem", "NORMAL:-VERS-ALL:+VERS-TLS1.2", SRV_SCRIPT),
 	     CFG("localhost", ca_file, NULL, true, NULL, NULL), "localhost"},
 	};
@@ -1479,6 +1496,15 @@ test_client_cert_config(void)
 		good.crl_file = crl;
 		good.min_version = 13;
 		struct err ce;
+		err_clear(&ce);
+		struct tls_config idn = good;
+		idn.host = "b\xc3\xbc" "cher.example";
+		ok(tls_check_config(&idn, &ce) == 0, "tls_check_config: a U-label name (%s)",
+		   ce.text);
+		idn.host = "bad\xe2\x98\x83.example";
+		ok(tls_check_config(&idn, &ce) == -1 && ce.kind == ERR_CONFIG &&
+		       has(&ce, "convert TLS server name"),
+		   "tls_check_config: a name IDNA2008 refuses, before connecting (%s)", ce.text);
 		err_clear(&ce);
 		ok(tls_check_config(&good, &ce) == 0, "tls_check_config: a good configuration (%s)",
 		   ce.text);
