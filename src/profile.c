@@ -472,6 +472,7 @@ join(const char *a, const char *b)
 
 struct parse {
 	const char *file;
+	enum profile_origin origin;
 	bool private;          /* the file passed the SEC-14 checks */
 	const char *why;       /* why it did not, for the error; NULL: the generic reason */
 	struct profile out;    /* the accounts of this file */
@@ -819,6 +820,24 @@ apply(struct parse *ps, unsigned line, const struct command *c, const char *arg,
 {
 	struct account *a = ps->cur;
 	bool empty = arg[0] == '\0';
+
+	/*
+	 * SEC-43: a profile that -C names outside the user's config folder is the caller's
+	 * choice, as the command line is: the same lines are refused in it (no file to read or
+	 * write, no command to run), but for a password written in it and the TLS trust files
+	 * (public data, never quoted). ps->file is "command line" for profile_apply, which
+	 * checks on its own. A secret in a file that is not private gets SEC-14's error.
+	 */
+	const struct argv_rule_entry *r = argv_rule(c->name);
+	bool secret_kind = c->kind == K_SECRET || c->kind == K_EVAL;
+	if (ps->origin == PROFILE_ORIGIN_NAMED && (ps->private || !secret_kind) && r &&
+	    (r->rule & ARGV_NEVER) && !empty &&
+	    !(r->except && strcmp(arg, r->except) == 0) && strcmp(c->name, "password") != 0 &&
+	    strcmp(c->name, "tls_trust_file") != 0 && strcmp(c->name, "tls_crl_file") != 0)
+		return err_set(e, ERR_CONFIG, "%s:%u: '%s' is not taken from a profile that -C "
+			"names outside your config folder (a caller could name any profile, SEC-43); "
+			"move the file into %s or write the setting in your own profile", ps->file,
+			line, c->name, "~/.config/postie/");
 
 	switch (c->kind) {
 	case K_OBSOLETE:
@@ -1316,6 +1335,7 @@ parse_file(struct profile *p, const char *name, const char *text, size_t len, bo
 {
 	struct parse ps = {
 		.file = name,
+		.origin = origin,
 		.private = private,
 		.why = why,
 		.cur_idx = SIZE_MAX,
@@ -1357,7 +1377,7 @@ int
 profile_parse(struct profile *p, const char *name, const char *text, size_t len, bool private,
 	struct err *e)
 {
-	return parse_file(p, name, text, len, private, NULL, PROFILE_ORIGIN_NAMED, e);
+	return parse_file(p, name, text, len, private, NULL, PROFILE_ORIGIN_USER, e);
 }
 
 /* ---- files ---- */
@@ -1478,13 +1498,58 @@ default_user_file(void)
 	return join(home, "/.config/postie/config");
 }
 
-/* PATH's real path (symbolic links and dots resolved), else a copy of PATH. */
+/*
+ * Whether the real path PATH is one of the user's own profiles: in the folder of the
+ * default profile OWN (the real path of $XDG_CONFIG_HOME/postie/config) or below it, or
+ * msmtp's ~/.msmtprc or $XDG_CONFIG_HOME/msmtp/config. Whoever can write there can
+ * rewrite the user's profile anyway.
+ */
+static bool
+users_own(const char *path, const char *own)
+{
+	const char *slash = strrchr(own, '/');
+	size_t dir = slash ? (size_t)(slash - own) : 0;
+
+	if (dir && strncmp(path, own, dir + 1) == 0)
+		return true;
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+	const char *home = home_dir();
+	char *msmtp[2] = {
+		xdg && xdg[0] == '/' ? join(xdg, "/msmtp/config")
+			: home ? join(home, "/.config/msmtp/config") : NULL,
+		home ? join(home, "/.msmtprc") : NULL,
+	};
+	bool yes = false;
+	for (size_t i = 0; i < 2; i++) {
+		char *r = msmtp[i] ? realpath(msmtp[i], NULL) : NULL;
+		yes |= r && strcmp(r, path) == 0;
+		free(r);
+		free(msmtp[i]);
+	}
+	return yes;
+}
+
+/* PATH's real path (symbolic links and dots resolved); for a file that does not exist, its
+ * folder's real path and its name; else a copy of PATH. */
 static char *
 real_path(const char *path)
 {
 	char *r = realpath(path, NULL);
+	const char *slash = strrchr(path, '/');
 
-	return r ? r : xstrdup(path);
+	if (r)
+		return r;
+	if (slash && slash != path) {
+		char *dir = xstrndup(path, (size_t)(slash - path));
+		char *rdir = realpath(dir, NULL);
+		free(dir);
+		if (rdir) {
+			char *full = join(rdir, slash);
+			free(rdir);
+			return full;
+		}
+	}
+	return xstrdup(path);
 }
 
 int
@@ -1500,11 +1565,11 @@ profile_load(struct profile *p, const char *sysfile, const char *userfile, struc
 	if (r == 0 && userfile) {
 		/*
 		 * Accounts remember the real path of their file: the queue binds entries to it
-		 * (SEC-42), and -C naming the user's own profile by another name is still the
-		 * user's own profile (SEC-41).
+		 * (SEC-42). A file in the user's config folder, or msmtp's own profile, is the
+		 * user's own whatever -C calls it (SEC-41); any other is the caller's choice.
 		 */
 		char *path = real_path(userfile);
-		enum profile_origin o = own_real && strcmp(path, own_real) == 0
+		enum profile_origin o = own_real && users_own(path, own_real)
 			? PROFILE_ORIGIN_USER : PROFILE_ORIGIN_NAMED;
 		r = load_file(&tmp, path, MISSING_ERROR, o, e);
 		free(path);
@@ -1602,7 +1667,7 @@ profile_argv_check(const char *name, const char *arg, struct err *e)
 	flag_name(name, flag);
 	if ((r->rule & ARGV_NEVER) && !(r->except && strcmp(arg, r->except) == 0)) {
 		const char *what = strcmp(name, "logfile") == 0 || strcmp(name, "queue_dir") == 0
-			? "write files wherever it says"
+			? "write any file"
 			: strstr(name, "eval") || strstr(name, "command")
 			? "run any command"
 			: strcmp(name, "keepbcc") == 0 ? "reveal the Bcc recipients to everyone"

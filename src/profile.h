@@ -169,7 +169,7 @@ int profile_load(struct profile *p, const char *sysfile, const char *userfile, s
 
 /*
  * Parse the text of one profile file (TEXT, LEN bytes) as if read from NAME, adding its
- * accounts to P (origin PROFILE_ORIGIN_NAMED). PRIVATE says the file passed the SEC-14
+ * accounts to P (origin PROFILE_ORIGIN_USER). PRIVATE says the file passed the SEC-14
  * checks (else password and passwordeval are refused). For profile_load and for tests.
  */
 int profile_parse(struct profile *p, const char *name, const char *text, size_t len,

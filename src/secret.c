@@ -1033,7 +1033,8 @@ secret_get(const struct account *a, struct buf *out, struct err *e)
 		/* SEC-44: messages name the account and its file, never the command; SEC-15:
 		 * nor the output. */
 		char label[600];
-		snprintf(label, sizeof(label), "passwordeval of account %s (%s)", a->name, a->file);
+		snprintf(label, sizeof(label), "passwordeval of account %s (%s)",
+			a->name ? a->name : "?", a->file ? a->file : "?");
 		rc = secret_run(label, a->passwordeval, &output, e);
 		if (rc == 0) {
 			size_t len;
@@ -1072,7 +1073,8 @@ secret_get(const struct account *a, struct buf *out, struct err *e)
 	 */
 	if (!secret_implicit_ok(a)) {
 		log_info("account %s of %s: netrc, the keyring and systemd credentials serve only "
-			"the user's own profile", a->name, a->file ? a->file : "the command line");
+			"the user's own profile", a->name ? a->name : "?",
+			a->file ? a->file : "the command line");
 		return 0;
 	}
 	static const char *const no_password[] = {"EXTERNAL", "XOAUTH2", "OAUTHBEARER"};

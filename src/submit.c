@@ -727,8 +727,10 @@ queue_message(struct delivery *d, struct source *src, const int *lmtp_codes, str
 		return -1;
 	}
 	d->copying = false;
-	fprintf(stderr, "postie: queued as %s: %s; `postie -q` or the next run sends it\n",
-		d->copy.id, why.text);
+	/* ERR_UNSURE: the caller says so itself, exit 76 (SEC-36). */
+	if (why.kind != ERR_UNSURE)
+		fprintf(stderr, "postie: queued as %s: %s; `postie -q` or the next run sends "
+			"it\n", d->copy.id, why.text);
 	return 0;
 }
 
@@ -911,6 +913,17 @@ submit_run(const struct opts *o, int fd, struct err *e)
 			if (rc == 0) {
 				t.queued = d.copy.id;
 				*e = why; /* the log says why it was queued */
+			}
+			/*
+			 * SEC-36: a verdict that was not a 250 in step is not delivery, and not a
+			 * mere delay either: the server is out of step with us. The message is
+			 * kept (nothing lost) and the run still fails with 76, so the fault is
+			 * seen; the caller that retries may cause a second copy, never none.
+			 */
+			if (rc == 0 && why.kind == ERR_UNSURE) {
+				err_set_code(e, ERR_UNSURE, why.code, "%s; kept in the queue as %s, "
+					"which `postie -q` or the next run sends", why.text, d.copy.id);
+				rc = -1;
 			}
 		}
 	}

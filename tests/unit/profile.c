@@ -882,8 +882,9 @@ test_eval(void)
 		"no eval inside eval");
 	ok(has(parse_error("account a\neval echo bogus_command 1\n", true),
 		RC ":2: unknown command 'bogus_command'"), "an eval'd line is checked like any");
-	ok(has(parse_error("account a\neval false\n", true), "false"),
-		"a failing command stops the profile");
+	ok(has(parse_error("account a\neval false\n", true), "eval at " RC ":2: exited") &&
+		!has(parse_error("account a\neval false T0ken\n", true), "T0ken"),
+		"a failing command stops the profile, named by its line, never quoted (SEC-44)");
 	ok(has(parse_error("account a\neval echo host x\n", false), "'eval' in a profile that"),
 		"eval only in a private file (SEC-14)");
 }

@@ -69,17 +69,18 @@ static const struct tcase cases[] = {
 	{"stdin is /dev/null", NULL, "read x || echo eof", "eof", NULL},
 	{"exec path reads /dev/null", NULL, "cat", NULL, "first line of output is empty"},
 	{"failing command", NULL, "false", NULL,
-		"run passwordeval 'false': exited with status 1; fix the command or use password"},
+		"run passwordeval of account ? (?): exited with status 1; fix the command in the "
+		"profile"},
 	{"exit status", NULL, "(exit 3)", NULL, "exited with status 3"},
 	{"killed by a signal", NULL, "kill -9 $$", NULL, "killed by signal 9"},
 	{"empty output", NULL, "true", NULL, "first line of output is empty"},
 	{"empty first line", NULL, "printf '\\nsecond\\n'", NULL, "first line of output is empty"},
 	{"only CRLF", NULL, "printf '\\r\\n'", NULL, "first line of output is empty"},
 	{"missing program", NULL, "no-such-program-postie-test arg", NULL,
-		"cannot run no-such-program-postie-test: No such file or directory"},
+		"cannot start its program: No such file or directory"},
 	{"missing program through the shell", NULL, "no-such-program-postie-test; exit $?", NULL,
 		"exited with status 127"},
-	{"not executable", NULL, "/dev/null", NULL, "cannot run /dev/null"},
+	{"not executable", NULL, "/dev/null", NULL, "cannot start its program: Permission denied"},
 	{"empty command", NULL, " \t ", NULL, "the command is empty"},
 	{"huge output (shell)", NULL, "head -c 200000 /dev/zero | tr '\\0' a", NULL,
 		"output is longer than 65536 bytes"},
@@ -145,12 +146,19 @@ test_misc(void)
 		"neither password nor passwordeval: empty, no error");
 	buf_fini(&out);
 
-	/* The error names the command but never its output (SEC-13, SEC-15). */
+	/* The error names neither the command, which may carry a token (SEC-44), nor its
+	 * output (SEC-13, SEC-15), but the account and its file. */
 	char ev[] = "echo c2VjcmV0Cg== | base64 -d; exit 3";
+	char name[] = "work", file[] = "/home/u/.config/postie/config";
 	a.passwordeval = ev;
+	a.name = name;
+	a.file = file;
 	ok(secret_get(&a, &out, &e) == -1 && strstr(e.text, "exited with status 3") &&
-		   strstr(e.text, "c2VjcmV0Cg==") && !strstr(e.text, "secret"),
+		   strstr(e.text, "passwordeval of account work (/home/u/.config/postie/config)") &&
+		   !strstr(e.text, "c2VjcmV0Cg==") && !strstr(e.text, "secret"),
 		"a failing command's output is not in the message (%s)", e.text);
+	a.name = NULL;
+	a.file = NULL;
 	buf_fini(&out);
 
 	/* SIGPIPE is ignored by postie; the command must still see the default. */
@@ -1138,8 +1146,19 @@ test_oauth2_cache(void)
 	const char *dl = strstr(file_text(cache), "\ncommand-sha256 ");
 	ok(dl && strlen(dl) > 16 + 64 && dl[16 + 64] == '\n', "the cache holds its SHA-256");
 	snprintf(digest, sizeof(digest), "%.64s", dl ? dl + 16 : "");
-	snprintf(good, sizeof(good), "postie-oauth2-cache 1\nexpires %lld\nhost smtp.other.test\n"
-		"user bob\ncommand-sha256 %s\ntoken hand-made\n", fake_now + 600, digest);
+	/* SEC-41: the entry names the profile file; one of another profile is not used. */
+	snprintf(good, sizeof(good), "postie-oauth2-cache 2\nexpires %lld\nhost smtp.other.test\n"
+		"user bob\nprofile /tmp/caller.rc\ncommand-sha256 %s\ntoken hand-made\n",
+		fake_now + 600, digest);
+	put_file(cache, good, 0600);
+	before = runs();
+	rc = secret_oauth2_token(&a, false, &tok, &e);
+	ok(rc == 0 && runs() == before + 1 && !same(&tok, "hand-made"),
+		"a cache file of another profile file is not used");
+	buf_fini(&tok);
+	snprintf(good, sizeof(good), "postie-oauth2-cache 2\nexpires %lld\nhost smtp.other.test\n"
+		"user bob\nprofile %s\ncommand-sha256 %s\ntoken hand-made\n", fake_now + 600,
+		a.file ? a.file : "", digest);
 	put_file(cache, good, 0600);
 	rc = secret_oauth2_token(&a, false, &tok, &e);
 	ok(rc == 1 && same(&tok, "hand-made"), "a well-formed cache file is used");
