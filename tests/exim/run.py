@@ -393,12 +393,15 @@ def run_scenario(postie, binary, name, sc, work):
             lines += ['tls_cert_file ' + os.path.join(extra, sc['cert'] + '.pem'),
                       'tls_key_file ' + os.path.join(extra, sc['cert'] + '-key.pem')]
         lines += sc.get('profile', [])
-        profile = os.path.join(work, 'profile')
+        # In the user's config folder: a profile -C names elsewhere may not name key files
+        # (SEC-43).
+        profile = os.path.join(work, 'home', '.config', 'postie', 'profile')
+        os.makedirs(os.path.dirname(profile), exist_ok=True)
         with open(profile, 'w') as f:
             f.write('\n'.join(lines) + '\n')
         os.chmod(profile, 0o600)
         home = os.path.join(work, 'home')
-        os.makedirs(home)
+        os.makedirs(home, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith('POSTIE')}
         env.update({'HOME': home, 'XDG_CONFIG_HOME': os.path.join(home, '.config'),
                     'XDG_STATE_HOME': os.path.join(home, '.state'), 'LC_ALL': 'C'})

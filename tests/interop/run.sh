@@ -49,6 +49,11 @@ name=$(basename "$postie") # the program's name, which starts its error lines
 work=$(mktemp -d /tmp/postie-interop.XXXXXX) || exit 1
 chmod 0755 "$work" # Postfix and its pipe transport work in $work/srv as other users
 srv=$work/srv
+# Each scenario's profiles live in the user's config folder ($XDG_CONFIG_HOME/postie): a
+# profile that -C names elsewhere is a caller's and may run no command (SEC-43).
+export XDG_CONFIG_HOME=$work/config
+cfg=$XDG_CONFIG_HOME/postie
+mkdir -p "$cfg"
 failed=0
 cleanup() {
 	"$here/server.sh" stop "$srv"
@@ -101,8 +106,8 @@ std_profile() {
 send() {
 	local input=$1
 	shift
-	out=$work/$sc/out
-	err=$work/$sc/err
+	out=$cfg/$sc/out
+	err=$cfg/$sc/err
 	timeout 60 "$postie" "$@" < "$input" > "$out" 2> "$err"
 	rc=$?
 	[ "$rc" = 124 ] && fail "$name $* did not finish within 60 s"
@@ -177,8 +182,8 @@ same() {
 expect_message() {
 	local f
 	f=$(wait_mail "$1" 1) || return 1
-	strip_trace "$f" > "$work/$sc/got-$1"
-	same "$2" "$work/$sc/got-$1" "$1"
+	strip_trace "$f" > "$cfg/$sc/got-$1"
+	same "$2" "$cfg/$sc/got-$1" "$1"
 }
 
 # log_has PATTERN WHAT: Postfix's log has a line matching the extended regex PATTERN.
@@ -193,11 +198,11 @@ msg() {
 }
 
 # ---- scenarios ---------------------------------------------------------------
-# Each writes its files under $work/$sc/ and sends to recipients named after it, so all
+# Each writes its files under $cfg/$sc/ and sends to recipients named after it, so all
 # scenarios can share one server.
 
 sc_starttls_plain() {
-	local d=$work/$sc
+	local d=$cfg/$sc
 	std_profile "$d/profile"
 	sed -i 's/^auth on$/auth plain/' "$d/profile"
 	msg "$d/in" plain-bob@example.org "STARTTLS and AUTH PLAIN"
@@ -214,7 +219,7 @@ sc_starttls_plain() {
 }
 
 sc_starttls_login() {
-	local d=$work/$sc
+	local d=$cfg/$sc
 	std_profile "$d/profile"
 	sed -i 's/^auth on$/auth login/' "$d/profile"
 	msg "$d/in" login-bob@example.org "STARTTLS and AUTH LOGIN"
@@ -229,7 +234,7 @@ sc_starttls_login() {
 }
 
 sc_implicit_tls() {
-	local d=$work/$sc
+	local d=$cfg/$sc
 	profile "$d/profile" <<-EOF
 		account tls
 		host 127.0.0.1
@@ -264,7 +269,7 @@ sc_implicit_tls() {
 # Every mechanism Dovecot offers here, named in the profile, authenticates for real; left
 # to choose, postie takes SCRAM-SHA-256.
 sc_mechanisms() {
-	local d=$work/$sc m
+	local d=$cfg/$sc m
 	for m in plain login cram-md5 scram-sha-1 scram-sha-256 on; do
 		std_profile "$d/profile-$m"
 		sed -i "s/^auth on$/auth $m/" "$d/profile-$m"
@@ -279,10 +284,11 @@ sc_mechanisms() {
 	done
 	# OAuth2 (issue 5): a token from oauth2_token_command, fetched once and cached; Dovecot
 	# 2.3 checks it as carol's password. Left to choose, postie takes an OAuth mechanism
-	# for an account with a token command.
+	# for an account with a token command. One profile file, rewritten for each mechanism:
+	# the cache belongs to the file and account that configured the command (SEC-41).
 	local counter=$d/token-runs
 	for m in xoauth2 oauthbearer on; do
-		profile "$d/profile-oauth-$m" <<-EOF
+		profile "$d/profile-oauth" <<-EOF
 			account default
 			host 127.0.0.1
 			port $SUBMISSION_PORT
@@ -293,7 +299,7 @@ sc_mechanisms() {
 			from carol@example.org
 		EOF
 		msg "$d/in-oauth-$m" "oauth-$m@example.org" "AUTH $m with a token"
-		send "$d/in-oauth-$m" -v -C "$d/profile-oauth-$m" "oauth-$m@example.org"
+		send "$d/in-oauth-$m" -v -C "$d/profile-oauth" "oauth-$m@example.org"
 		expect_rc 0 || { show_err; continue; }
 		local want=${m^^}
 		[ "$m" = on ] && want='(XOAUTH2|OAUTHBEARER)'
@@ -310,7 +316,7 @@ sc_mechanisms() {
 }
 
 sc_wrong_password() {
-	local d=$work/$sc
+	local d=$cfg/$sc
 	std_profile "$d/profile"
 	sed -i 's/^password .*/password "s3cret past"/' "$d/profile"
 	msg "$d/in" wrongpw-bob@example.org "never delivered"
@@ -322,7 +328,7 @@ sc_wrong_password() {
 }
 
 sc_bcc() {
-	local d=$work/$sc r
+	local d=$cfg/$sc r
 	std_profile "$d/profile"
 	printf '%s\n' \
 		'From: Alice <alice@example.org>' \
@@ -344,7 +350,7 @@ sc_bcc() {
 }
 
 sc_body() {
-	local d=$work/$sc long
+	local d=$cfg/$sc long
 	std_profile "$d/profile"
 	long=$(printf 'x%.0s' $(seq 1 2999)) # with its LF, 3000 bytes: past Postfix's 2048 records
 	{
@@ -386,7 +392,7 @@ sc_body() {
 }
 
 sc_dot_ends_input() {
-	local d=$work/$sc
+	local d=$cfg/$sc
 	std_profile "$d/profile"
 	msg "$d/in" dotend-bob@example.org "a lone dot" 'first line
 .
@@ -403,7 +409,7 @@ after the lone dot'
 }
 
 sc_big() {
-	local d=$work/$sc t0 t1
+	local d=$cfg/$sc t0 t1
 	std_profile "$d/profile"
 	msg "$d/in" big-bob@example.org "5 MB" "The body is 5 MiB of numbered lines."
 	# 5 MiB of 76-byte lines (75 + LF), each numbered so a lost or doubled line shows.
@@ -420,7 +426,7 @@ sc_big() {
 }
 
 sc_profile() {
-	local d=$work/$sc
+	local d=$cfg/$sc
 	profile "$d/profile" <<-EOF
 		# An msmtprc-style profile: settings in defaults, accounts inheriting them,
 		# one account inheriting another, and the default account named by "account default".
@@ -467,7 +473,7 @@ sc_profile() {
 }
 
 sc_passwordeval() {
-	local d=$work/$sc
+	local d=$cfg/$sc
 	printf '%s\n' 'pa$$ "w0rd"' > "$d/secret"
 	profile "$d/profile" <<-EOF
 		defaults
@@ -493,7 +499,7 @@ sc_passwordeval() {
 }
 
 sc_minimal_profile() {
-	local d=$work/$sc
+	local d=$cfg/$sc
 	# Nothing about TLS or AUTH: the defaults are TLS with STARTTLS, and AUTH since user is set.
 	profile "$d/profile" <<-EOF
 		account default
@@ -512,7 +518,7 @@ sc_minimal_profile() {
 }
 
 sc_untrusted() {
-	local d=$work/$sc
+	local d=$cfg/$sc
 	# A CA of its own that did not sign the server's certificate.
 	sh "$here/../gencerts.sh" "$d/other-ca" || { fail "gencerts.sh failed"; return; }
 	std_profile "$d/profile"
@@ -538,7 +544,7 @@ fields() {
 # added_ok RCPT IN: the message IN reached RCPT with From:, Date: and Message-ID: once each:
 # those IN lacks were added (and look right), and nothing else changed.
 added_ok() {
-	local d=$work/$sc f h added=""
+	local d=$cfg/$sc f h added=""
 	f=$(wait_mail "$1" 1) || return
 	strip_trace "$f" > "$d/got-$1"
 	fields "$d/got-$1" > "$d/fields-$1"
@@ -573,7 +579,7 @@ added_ok() {
 }
 
 sc_added_headers() {
-	local d=$work/$sc
+	local d=$cfg/$sc
 	std_profile "$d/profile"
 	# No From:, Date: or Message-ID:: all three are added.
 	printf 'To: added-bob@example.org\nSubject: headers to add\nX-Mailer: run.sh\n\nbody\n' > "$d/in1"
@@ -589,7 +595,7 @@ sc_added_headers() {
 
 # A second run resumes the first run's TLS session from the account's cache (0600).
 sc_resume() {
-	local d=$work/$sc
+	local d=$cfg/$sc
 	std_profile "$d/profile"
 	# The cache folder does not exist yet: postie makes it (a fresh account has none).
 	msg "$d/in" resume-bob@example.org "TLS session resumption"
@@ -619,7 +625,7 @@ for s in "$@"; do
 	fn=sc_${s//-/_}
 	sc=$s
 	fails=0
-	mkdir -p "$work/$sc"
+	mkdir -p "$cfg/$sc"
 	"$fn"
 	if [ "$fails" = 0 ]; then
 		echo "ok   $sc"

@@ -75,7 +75,10 @@ def accounts(t):
     s1 = t.sink('sink-acc1')
     s2 = t.sink('sink-acc2')
     qdir = t.tmp + '/q-acc'
-    path = t.tmp + '/profile-acc'
+    # In the user's config folder (qlib's profiles are too): a profile -C names elsewhere
+    # may not set queue_dir (SEC-43).
+    path = os.path.join(t.home, '.config', 'postie', 'profile-acc')
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, 'w', encoding='utf-8') as f:
         f.write('defaults\ntls off\nqueue_dir %s\n'
                 'account one\nhost 127.0.0.1\nport %d\nfrom one@example.test\n'

@@ -127,7 +127,11 @@ class Test:
 
     def profile(self, port, extra='', qdir=None, path=None, account='default'):
         """A profile for one account on the sink; written 0600, its path returned."""
-        path = path or os.path.join(self.tmp, 'profile')
+        # In the user's config folder: a profile -C names elsewhere is a caller's, and may
+        # not set queue_dir (SEC-43).
+        cfg = os.path.join(self.home, '.config', 'postie')
+        os.makedirs(cfg, exist_ok=True)
+        path = os.path.join(cfg, os.path.basename(path or 'profile'))
         text = ('account %s\nhost 127.0.0.1\nport %d\ntls off\nfrom sender@example.test\n'
                 'queue_dir %s\n%s' % (account, port, qdir or self.qdir, extra))
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -80,7 +80,9 @@ class Run:
                                 self.certs, '--out', out], stdout=subprocess.PIPE,
                                stderr=open(os.path.join(out, 'stderr'), 'wb'))
         port = int(srv.stdout.readline().split()[1])
-        profile = os.path.join(self.tmp, 'profile')
+        # In the user's config folder: a profile -C names elsewhere runs no command (SEC-43).
+        profile = os.path.join(self.home, '.config', 'postie', 'profile')
+        os.makedirs(os.path.dirname(profile), exist_ok=True)
         with open(profile, 'w') as f:
             f.write('account default\nhost 127.0.0.1\nport %d\ntls on\ntls_starttls on\n'
                     'tls_trust_file %s\nfrom sender@example.test\nuser alice\n'
