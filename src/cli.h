@@ -36,6 +36,9 @@ struct opts {
 	char *envid;         /* -V: the DSN envelope id (RFC 3461 ENVID), NULL: none */
 	int body;            /* -B: 0 not given, 7 (7BIT), 8 (8BITMIME) */
 	bool read_envelope_from; /* --read-envelope-from: the envelope sender from From */
+	bool serving;        /* set by -bs for each message it delivers: a message kept in the
+	                        queue counts as taken even after a verdict out of step (SEC-36),
+	                        so the SMTP caller, told 250, does not send it twice */
 	/* msmtp's long options for profile commands (--host=H, --port=N, --tls=on, ...), in the
 	 * order given: applied over the chosen account with profile_apply (NAME is the profile
 	 * command: the flag with '-' as '_'). A flag given without its optional value has "on";

@@ -603,6 +603,13 @@ reply_failure(struct server *s, const struct err *e)
 	case ERR_CONFIG:
 		reply(s, "451 4.3.5 %s", t);
 		break;
+	case ERR_UNSURE:
+		/* SEC-36: the server's reply to the end of the data was no verdict (not 250, or
+		 * out of step) and no queue kept the message: not delivered, so never 250; the
+		 * text says the server may hold a copy, for a caller that tries again. X.5.0:
+		 * other protocol status (RFC 3463). */
+		reply(s, "451 4.5.0 %s", t);
+		break;
 	default:
 		/* A 4xx, the connection, TLS, authentication, local I/O: the message is not lost
 		 * for good; the caller may try again once the cause is gone. */
@@ -625,6 +632,7 @@ deliver(struct server *s, int fd)
 	c.read_envelope_from = false;
 	c.ignore_dots = true; /* the data is un-stuffed already: a line of "." is data */
 	c.mode = CLI_SEND;
+	c.serving = true; /* kept in the queue is taken: 250 (SEC-36) */
 	err_clear(&e);
 	log_info("-bs: delivering a message from <%s> to %zu recipient%s", s->sender,
 		s->rcpts.n, s->rcpts.n == 1 ? "" : "s");

@@ -13,8 +13,10 @@
  * recipients are), -i, and O's other flags.
  *
  * The reply to the end of the data is the outcome: 250 only when submit_run returned 0 (the
- * server's 2xx, or a durable queue write); 451 for what may pass (4xx, connection, local
- * configuration, TLS, authentication); 550 or 554 when the server refused the recipient or
+ * server's 250, or a durable queue write: SEC-36); 451 for what may pass (4xx, connection,
+ * local configuration, TLS, authentication, and a server whose reply to the end of the data
+ * was no verdict, ERR_UNSURE, with no queue to keep the message: 451 4.5.0 saying the server
+ * may hold a copy); 550 or 554 when the server refused the recipient or
  * the message for good, or the message is unusable. The reply carries the error's text, and
  * the error is printed on stderr too.
  *

@@ -264,6 +264,8 @@ session_init(struct session *ss, const struct account *a, struct tls_config *tc,
 	ss->s.conn.fd = -1;
 	ss->s.lmtp = a->lmtp;
 	smtp_timeouts_init(&ss->s.t, a->timeout);
+	/* SEC-34: the session's total deadline runs from here, over every port tried. */
+	smtp_start_clock(&ss->s);
 	if (host_ascii(ss, a->host, e) < 0)
 		return -1;
 	ss->cache = a->tls ? session_path(a, false) : NULL;
@@ -321,7 +323,7 @@ open_port(struct session *ss, const struct tls_config *tc, int port, bool implic
 	reset_port(s);
 	err_clear(&pe);
 	ss->port = a->socket ? 0 : port; /* a local socket has no port to log */
-	if (conn_open_route(&s->conn, ss->host, port, &route, conn_clock_ms() + s->t.connect,
+	if (conn_open_route(&s->conn, ss->host, port, &route, smtp_deadline(s, s->t.connect),
 		    &pe) < 0) {
 		*next = pe.kind == ERR_TEMP;
 		goto fail;
@@ -329,7 +331,7 @@ open_port(struct session *ss, const struct tls_config *tc, int port, bool implic
 	log_info("connected to %s", s->conn.peer);
 	if (implicit) {
 		/* Implicit TLS (RFC 8314 §3): the handshake comes before the greeting. */
-		if (conn_start_tls(&s->conn, tc, conn_clock_ms() + s->t.greeting, &pe) < 0)
+		if (conn_start_tls(&s->conn, tc, smtp_deadline(s, s->t.greeting), &pe) < 0)
 			goto fail;
 		s->tls = true;
 		log_info("TLS started: %s", tls_describe(s->conn.tls));
@@ -614,6 +616,14 @@ check_limit(struct smtp *s, const struct dot *enc, struct err *e)
 	return 0;
 }
 
+/* The server's replies no longer match the commands (a 2xx that is not the one the command
+ * takes, a verdict not in step): the connection cannot carry another transaction. */
+static bool
+out_of_step(const struct err *e)
+{
+	return e && (e->kind == ERR_PROTO || e->kind == ERR_UNSURE);
+}
+
 /* Stream the source through the DATA encoder: head, read-ahead, then the fd to its end. */
 static int
 send_data(struct smtp *s, struct source *src, struct err *e)
@@ -743,19 +753,24 @@ session_send(struct session *ss, const char *sender, char *const *rcpts, size_t 
 		 * refused sole recipient leaves nothing to deliver. With more, one refusal must
 		 * stop the transaction before any data (SEC-38). */
 		if (smtp_bdat_begin(s, sender, params, rcpts, rpc, n, codes, n > 1, e) < 0) {
+			if (out_of_step(e))
+				smtp_abandon(s);
 			ss->open = ss->dirty = s->conn.fd >= 0;
 			goto out;
 		}
 		if (send_bdat(s, src, last, e) < 0) {
 			/* A refusal after the last chunk leaves the session in step; anything
-			 * else abandons the transaction (SEC-30). */
-			if (!(s->bdat.last_sent && s->bdat.failed))
+			 * else abandons the transaction (SEC-30), and so does a server out of
+			 * step (SEC-36). */
+			if (!(s->bdat.last_sent && s->bdat.failed) || out_of_step(e))
 				smtp_abandon(s);
 			ss->open = ss->dirty = s->conn.fd >= 0;
 			goto out;
 		}
 	} else {
 		if (smtp_envelope(s, sender, params, rcpts, rpc, n, codes, e) < 0) {
+			if (out_of_step(e))
+				smtp_abandon(s);
 			ss->open = ss->dirty = s->conn.fd >= 0;
 			goto out;
 		}
@@ -769,18 +784,28 @@ session_send(struct session *ss, const char *sender, char *const *rcpts, size_t 
 		if (smtp_data_end(s, last, rcpts, n, codes, e) < 0) {
 			if (s->lmtp) {
 				/* RFC 2033 §4.2: some recipients may have the message now. With
-				 * every reply read the session is in step for the next one. */
+				 * every reply read, and each a 250 or a refusal, the session is in
+				 * step for the next one. */
 				ss->per_rcpt = s->lmtp_read > 0;
-				ss->open = s->conn.fd >= 0 && s->lmtp_read == n;
-				if (!ss->open)
-					smtp_abandon(s);
+				ss->open = s->conn.fd >= 0 && s->lmtp_read == n && !out_of_step(e);
 			} else {
 				ss->open = ss->dirty = s->conn.fd >= 0 && e &&
-					e->kind != ERR_TEMP && e->kind != ERR_PROTO;
+					e->kind != ERR_TEMP && !out_of_step(e);
 			}
+			if (!ss->open)
+				smtp_abandon(s);
 			goto out;
 		}
 		ss->per_rcpt = s->lmtp;
+	}
+	/* SEC-36: a 250 is delivery only in step with the commands: with QUIT pipelined
+	 * behind the data, its reply (already here, or at most 2 s away) must be the 221.
+	 * Out of step, the message is not counted as delivered and its copy stays. */
+	if (smtp_quit_check(s, e) < 0) {
+		smtp_abandon(s);
+		ss->open = false;
+		ss->per_rcpt = false; /* LMTP: those 250s are in doubt too */
+		goto out;
 	}
 	ss->sent++;
 	/* The server has the message: the copy goes before anything else can happen, so a
@@ -789,8 +814,6 @@ session_send(struct session *ss, const char *sender, char *const *rcpts, size_t 
 		queue_copy_discard(src->copy);
 		src->copy = NULL;
 	}
-	if (smtp_quit_check(s, e) < 0)
-		goto out;
 	if (ss->cache && s->conn.tls) {
 		/* Keep the TLS session for the next run: a failure costs a full handshake. */
 		char *path = session_path(ss->acct, true);
@@ -813,7 +836,7 @@ session_close(struct session *ss, const struct err *why)
 	/* After a timeout, a lost connection, a broken protocol or TLS, a goodbye would only
 	 * wait; otherwise QUIT (RFC 5321 §4.1.1.10). */
 	bool polite = !why || (why->kind != ERR_TEMP && why->kind != ERR_PROTO &&
-		why->kind != ERR_TLS && why->kind != ERR_SOFTWARE);
+		why->kind != ERR_UNSURE && why->kind != ERR_TLS && why->kind != ERR_SOFTWARE);
 	if (ss->s.conn.fd >= 0 && polite)
 		smtp_quit(&ss->s);
 	conn_close(&ss->s.conn);

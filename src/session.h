@@ -85,8 +85,9 @@ struct session {
 	bool dirty;   /* a transaction failed part-way: RSET before the next */
 	bool dsn_warned; /* the "no DSN" warning was given */
 	bool per_rcpt; /* LMTP (RFC 2033 §4.2): the last session_send read one reply per
-	                  recipient after the data; CODES hold them, and a recipient with 2xx
-	                  has the message even when session_send failed */
+	                  recipient after the data; CODES hold them, and a recipient with 250
+	                  has the message even when session_send failed (a reply that was
+	                  neither 250 nor a refusal is 0 there: not known, SEC-36) */
 	unsigned sent; /* transactions completed */
 };
 
@@ -110,10 +111,13 @@ int session_open(struct session *ss, const struct account *a, const char *passwo
  * (RFC 3461: RET, ENVID, NOTIFY, ORCPT) where the server offers it, else warns once a
  * session, and BODY=8BITMIME (RFC 6152) where offered as its body says. With LAST, QUIT goes
  * out behind the end of the data (no other transaction follows), and its reply must be 221
- * (SEC-33). The moment the server's 2xx to the end of the data is read (with LMTP: every
- * recipient's), SRC's queue copy is discarded and SRC->copy set to NULL. 0 after that 2xx;
- * -1 with e set otherwise. After a failure the session may still be usable for another
- * transaction (ss->open); when the data was abandoned it is not.
+ * (SEC-33). Only 250 to the end of the data is delivery (SEC-36; with LMTP a 250 for every
+ * recipient), and with QUIT pipelined only once its reply, if any, is 221: then SRC's queue
+ * copy is discarded and SRC->copy set to NULL, and 0 is returned. Any other reply where the
+ * verdict should be (221, 252, a reply out of step, one that cannot be parsed) is ERR_UNSURE
+ * and the copy stays; no reply at all is ERR_TEMP; a refusal ERR_TEMP (4xx) or ERR_PERM
+ * (5xx). -1 with e set otherwise. After a failure the session may still be usable for another
+ * transaction (ss->open); when the data was abandoned or the server is out of step it is not.
  */
 int session_send(struct session *ss, const char *sender, char *const *rcpts, size_t n,
 	int *codes, struct source *src, bool last, struct err *e);

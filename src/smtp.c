@@ -45,13 +45,16 @@ smtp_reply_feed(struct smtp_reply *r, const char *line, size_t len, struct err *
 		len--;
 	if (r->nlines >= SMTP_REPLY_LINES_MAX)
 		return err_set(e, ERR_PROTO, "read reply: more than %d lines", SMTP_REPLY_LINES_MAX);
+	/* LINE is not NUL-terminated (it points into the read buffer, and may end at its very
+	 * end): it is quoted with its length, never with a bare %.Ns (issue 10, bug 5). */
+	int shown = (int)(len < 60 ? len : 60);
 	if (len < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '5' ||
 	    !isdigit((unsigned char)line[2]))
-		return err_set(e, ERR_PROTO, "read reply: malformed line \"%.60s\"",
+		return err_set(e, ERR_PROTO, "read reply: malformed line \"%.*s\"", shown,
 			len ? line : "");
 	int code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
 	if (len > 3 && line[3] != ' ' && line[3] != '-')
-		return err_set(e, ERR_PROTO, "read reply: malformed line \"%.60s\"", line);
+		return err_set(e, ERR_PROTO, "read reply: malformed line \"%.*s\"", shown, line);
 	for (size_t i = 3; i < len; i++) {
 		unsigned char ch = (unsigned char)line[i];
 		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
@@ -273,18 +276,60 @@ smtp_timeouts_init(struct smtp_timeouts *t, int seconds)
 {
 	if (seconds > 0) {
 		int ms = seconds > INT_MAX / 1000 ? INT_MAX : seconds * 1000;
-		*t = (struct smtp_timeouts){ms, ms, ms, ms, ms, ms};
-		return;
+		*t = (struct smtp_timeouts){ms, ms, ms, ms, ms, ms, 0};
+	} else {
+		/* RFC 5321 §4.5.3.2: greeting 5 min, MAIL/RCPT 5 min, DATA 2 min, each data
+		 * block 3 min, final reply 10 min. Connecting gets one minute over all
+		 * addresses. */
+		*t = (struct smtp_timeouts){60000, 300000, 300000, 120000, 180000, 600000, 0};
 	}
-	/* RFC 5321 §4.5.3.2: greeting 5 min, MAIL/RCPT 5 min, DATA 2 min, each data block
-	 * 3 min, final reply 10 min. Connecting gets one minute over all addresses. */
-	*t = (struct smtp_timeouts){60000, 300000, 300000, 120000, 180000, 600000};
+	/* SEC-34: the session's total (SMTP_SESSION_MIN_MS says why these steps). */
+	int64_t one = (int64_t)t->connect + t->greeting + 3 * (int64_t)t->command + t->data_init +
+		t->data_block + t->data_end;
+	t->session = 2 * one > SMTP_SESSION_MIN_MS ? 2 * one : SMTP_SESSION_MIN_MS;
+}
+
+void
+smtp_start_clock(struct smtp *s)
+{
+	s->end = conn_clock_ms() + s->t.session;
+}
+
+int64_t
+smtp_deadline(const struct smtp *s, int ms)
+{
+	int64_t d = conn_clock_ms() + ms;
+	return s->end && s->end < d ? s->end : d;
 }
 
 static int64_t
-deadline(int ms)
+deadline(const struct smtp *s, int ms)
 {
-	return conn_clock_ms() + ms;
+	return smtp_deadline(s, ms);
+}
+
+/*
+ * SEC-34: once the session's total deadline has passed, nothing more is read or written.
+ * Checked before each command, reply and piece of data, so that a loop ends there even
+ * where every call would return at once.
+ */
+static int
+check_end(const struct smtp *s, struct err *e)
+{
+	if (s->end && conn_clock_ms() >= s->end)
+		return err_set(e, ERR_TEMP, "talk to %s: the session's total deadline (%lld s) has "
+			"passed; giving up", s->conn.peer, (long long)(s->t.session / 1000));
+	return 0;
+}
+
+/* After a failed read or write: when the session's total deadline cut the wait short,
+ * say so rather than "timed out" alone. Returns -1. */
+static int
+note_end(const struct smtp *s, struct err *e)
+{
+	if (e && e->kind == ERR_TEMP && s->end && conn_clock_ms() >= s->end)
+		return check_end(s, e);
+	return -1;
 }
 
 int
@@ -304,6 +349,8 @@ smtp_command(struct smtp *s, size_t max, const char *shown, struct err *e, const
 		if (line[i] == '\r' || line[i] == '\n' || line[i] == '\0')
 			return err_set(e, ERR_SOFTWARE,
 				"send command: CR, LF or NUL inside a command; not sent");
+	if (check_end(s, e) < 0)
+		return -1;
 	/* SEC-33: before a new exchange, nothing may be waiting that we did not ask for. */
 	if (s->awaited == 0 && conn_pending(&s->conn))
 		return err_set(e, ERR_PROTO, "send command to %s: the server sent data nobody asked for",
@@ -315,16 +362,16 @@ smtp_command(struct smtp *s, size_t max, const char *shown, struct err *e, const
 	line[n] = '\r';
 	line[n + 1] = '\n';
 	s->awaited++;
-	int rc = conn_write(&s->conn, line, (size_t)n + 2, deadline(s->t.command), e);
+	int rc = conn_write(&s->conn, line, (size_t)n + 2, deadline(s, s->t.command), e);
 	explicit_bzero(line, sizeof(line));
-	return rc;
+	return rc < 0 ? note_end(s, e) : 0;
 }
 
 int
 smtp_read_reply(struct smtp *s, struct smtp_reply *r, int64_t dl, bool redact, struct err *e)
 {
-	if (conn_flush(&s->conn, dl, e) < 0)
-		return -1;
+	if (check_end(s, e) < 0 || conn_flush(&s->conn, dl, e) < 0)
+		return note_end(s, e);
 	r->code = 0;
 	r->nlines = 0;
 	buf_reset(&r->text);
@@ -332,7 +379,7 @@ smtp_read_reply(struct smtp *s, struct smtp_reply *r, int64_t dl, bool redact, s
 		const char *line;
 		size_t len;
 		if (conn_getline(&s->conn, &line, &len, SMTP_REPLY_LINE_MAX, dl, e) < 0)
-			return -1;
+			return note_end(s, e);
 		if (redact && len >= 3 && memcmp(line, "334", 3) == 0)
 			log_line(LOG_IN, "334 <redacted>", 14);
 		else
@@ -399,7 +446,7 @@ smtp_greeting(struct smtp *s, struct err *e)
 	char brief[256];
 
 	smtp_reply_init(&r);
-	int rc = smtp_read_reply(s, &r, deadline(s->t.greeting), false, e);
+	int rc = smtp_read_reply(s, &r, deadline(s, s->t.greeting), false, e);
 	if (rc == 0 && s->greeting_text)
 		keep_text(s->greeting_text, &r, true);
 	if (rc == 0 && r.code != 220) {
@@ -429,7 +476,7 @@ smtp_ehlo(struct smtp *s, const char *domain, bool allow_helo, struct err *e)
 
 	smtp_reply_init(&r);
 	if ((rc = smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "%s %s", verb, domain)) == 0 &&
-	    (rc = smtp_read_reply(s, &r, deadline(s->t.command), false, e)) == 0) {
+	    (rc = smtp_read_reply(s, &r, deadline(s, s->t.command), false, e)) == 0) {
 		if (s->ehlo_text)
 			keep_text(s->ehlo_text, &r, false);
 		if (r.code == 250) {
@@ -437,8 +484,8 @@ smtp_ehlo(struct smtp *s, const char *domain, bool allow_helo, struct err *e)
 		} else if (r.code >= 500 && allow_helo && !s->lmtp) {
 			memset(&s->caps, 0, sizeof(s->caps));
 			if ((rc = smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "HELO %s", domain)) == 0 &&
-			    (rc = smtp_read_reply(s, &r, deadline(s->t.command), false, e)) == 0 &&
-			    r.code != 250)
+			    (rc = smtp_read_reply(s, &r, deadline(s, s->t.command), false,
+				    e)) == 0 && r.code != 250)
 				rc = err_set_code(e, kind_of(r.code, ERR_PERM), r.code,
 					"send HELO to %s: %s", s->conn.peer,
 					smtp_reply_brief(&r, brief, sizeof(brief)));
@@ -461,14 +508,15 @@ smtp_starttls(struct smtp *s, const struct tls_config *cfg, const char *domain, 
 
 	smtp_reply_init(&r);
 	if ((rc = smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "STARTTLS")) == 0 &&
-	    (rc = smtp_read_reply(s, &r, deadline(s->t.command), false, e)) == 0 && r.code != 220)
+	    (rc = smtp_read_reply(s, &r, deadline(s, s->t.command), false, e)) == 0 &&
+	    r.code != 220)
 		rc = err_set_code(e, kind_of(r.code, ERR_TLS), r.code,
 			"start TLS with %s: server refused STARTTLS: %s; not sending anything in clear",
 			s->conn.peer, smtp_reply_brief(&r, brief, sizeof(brief)));
 	smtp_reply_fini(&r);
 	if (rc < 0)
 		return -1;
-	if (conn_start_tls(&s->conn, cfg, deadline(s->t.command), e) < 0)
+	if (conn_start_tls(&s->conn, cfg, deadline(s, s->t.command), e) < 0)
 		return -1;
 	s->tls = true;
 	log_info("TLS started: %s", tls_describe(s->conn.tls));
@@ -504,7 +552,7 @@ smtp_auth(struct smtp *s, const char *mech, const struct sasl_creds *c, struct e
 			 : smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "AUTH %s", mech)) < 0)
 		goto out;
 	for (;;) {
-		if (smtp_read_reply(s, &r, deadline(s->t.command), true, e) < 0)
+		if (smtp_read_reply(s, &r, deadline(s, s->t.command), true, e) < 0)
 			goto out;
 		if (r.code != 334)
 			break;
@@ -518,7 +566,7 @@ smtp_auth(struct smtp *s, const char *mech, const struct sasl_creds *c, struct e
 			/* RFC 4954 §4: "*" cancels the exchange; the server answers 501. */
 			struct err ignore;
 			if (smtp_command(s, SMTP_COMMAND_MAX, NULL, &ignore, "*") == 0)
-				smtp_read_reply(s, &r, deadline(s->t.command), true, &ignore);
+				smtp_read_reply(s, &r, deadline(s, s->t.command), true, &ignore);
 			goto out;
 		}
 		if (smtp_command(s, SMTP_AUTH_LINE_MAX, "<redacted>", e, "%s", b.data) < 0)
@@ -542,9 +590,11 @@ out:
 }
 
 /*
- * SEC-33: with QUIT pipelined behind the end of the data, its reply must be the 221 that
- * follows the verdict. Anything else means the replies were out of step (an extra reply
- * was taken for the verdict). A server that just closes has already given its verdict.
+ * SEC-33, SEC-36: with QUIT pipelined behind the end of the data, its reply must be the 221
+ * that follows the verdict. Anything else means the replies were out of step (an extra reply
+ * was taken for the verdict): the 250 read may not have been the server's verdict on the
+ * message (ERR_UNSURE). A server that just closes, or is slow to answer QUIT, has given its
+ * verdict.
  */
 int
 smtp_quit_check(struct smtp *s, struct err *e)
@@ -558,10 +608,11 @@ smtp_quit_check(struct smtp *s, struct err *e)
 	s->quit_read = true;
 	smtp_reply_init(&r);
 	int wait = s->t.command < 2000 ? s->t.command : 2000;
-	if (smtp_read_reply(s, &r, deadline(wait), false, NULL) == 0 && r.code != 221)
-		rc = err_set_code(e, ERR_PROTO, r.code,
+	if (smtp_read_reply(s, &r, deadline(s, wait), false, NULL) == 0 && r.code != 221)
+		rc = err_set_code(e, ERR_UNSURE, r.code,
 			"send message to %s: the reply to QUIT was \"%s\", not 221: the server's "
-			"replies are out of step; the message may not have been accepted",
+			"replies are out of step, so its 250 may not have been the verdict on the "
+			"message; not counted as delivered, though the server may keep a copy",
 			s->conn.peer, smtp_reply_brief(&r, brief, sizeof(brief)));
 	smtp_reply_fini(&r);
 	return rc;
@@ -579,6 +630,32 @@ refused_error(struct err *e, size_t refused, size_t n, bool perm, const char *wh
 	err_set_code(e, perm ? ERR_NOUSER : ERR_TEMP, code,
 		"send to <%s>: server refused recipient: %s%s; not sent to anyone", who, brief,
 		count);
+}
+
+/*
+ * SEC-36: only 250 to the end of the data is delivery. Another reply that is no refusal
+ * (221, 252, 354, ...) stands where the verdict should be: the server is out of step, maybe
+ * answering a later pipelined command (QUIT), and may or may not keep the message. Not
+ * delivered, yet not refused: ERR_UNSURE (76), and where there is a queue the message stays
+ * in it. WHAT names the command the reply stands for. Returns -1.
+ */
+static int
+unsure(struct err *e, int code, const char *peer, const char *what, const char *brief)
+{
+	return err_set_code(e, ERR_UNSURE, code, "send message to %s: the reply to %s was "
+		"\"%s\", not 250%s; not delivered, though the server may keep a copy", peer, what,
+		brief, code == 221 ? " (221 is a reply to QUIT, no verdict on the message)" : "");
+}
+
+/* A reply after the end of the data that could not be read as one (ERR_PROTO from
+ * smtp_read_reply) is no verdict either (SEC-36). */
+static void
+unsure_read(struct err *e)
+{
+	size_t at = strnlen(e->text, sizeof(e->text));
+	e->kind = ERR_UNSURE;
+	snprintf(e->text + at, sizeof(e->text) - at, " (after the end of the data: not delivered, "
+		"though the server may keep a copy)");
 }
 
 /* The longest line a command may take with PARAMS added: SEC-19's 512 octets, plus what
@@ -613,6 +690,9 @@ smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char 
 	const char *who = NULL;
 	int who_code = 0;
 	char who_reply[256];
+	const char *odd = NULL; /* the first recipient answered neither 250/251 nor 4xx/5xx */
+	int odd_code = 0;
+	char odd_reply[256];
 	struct err first;
 
 	err_clear(&first);
@@ -629,22 +709,37 @@ smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char 
 		if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "DATA") < 0)
 			goto out;
 	}
-	if (smtp_read_reply(s, &r, deadline(s->t.command), false, e) < 0)
+	if (smtp_read_reply(s, &r, deadline(s, s->t.command), false, e) < 0)
 		goto out;
 	bool mail_ok = r.code == 250;
+	/* SEC-36: MAIL takes 250; another 2xx or 3xx is a server out of step. */
 	if (!mail_ok)
-		err_set_code(&first, kind_of(r.code, ERR_PERM), r.code, "send MAIL FROM:<%s> to %s: %s",
-			sender, s->conn.peer, smtp_reply_brief(&r, brief, sizeof(brief)));
+		err_set_code(&first, r.code < 400 ? ERR_PROTO : kind_of(r.code, ERR_PERM), r.code,
+			"send MAIL FROM:<%s> to %s: %s%s", sender, s->conn.peer,
+			smtp_reply_brief(&r, brief, sizeof(brief)),
+			r.code < 400 ? ", not 250: the replies are out of step; not sent" : "");
 	for (size_t i = 0; i < n && (pipe || mail_ok); i++) {
 		if (!pipe && send_rcpt(s, rcpts, rcpt_params, i, e) < 0)
 			goto out;
-		if (smtp_read_reply(s, &r, deadline(s->t.command), false, e) < 0)
+		if (smtp_read_reply(s, &r, deadline(s, s->t.command), false, e) < 0)
 			goto out;
 		/* After a refused MAIL the RCPT replies (503) say nothing about the recipient. */
 		if (codes && mail_ok)
 			codes[i] = r.code;
 		if (r.code == 250 || r.code == 251 || !mail_ok)
 			continue;
+		if (r.code < 400) {
+			/* SEC-36: RCPT takes 250 or 251; a 252 (VRFY's "cannot verify") or any
+			 * other 2xx or 3xx is a server out of step, not an accepted recipient. */
+			if (!odd) {
+				odd = rcpts[i];
+				odd_code = r.code;
+				smtp_reply_brief(&r, odd_reply, sizeof(odd_reply));
+			}
+			if (!pipe)
+				break;
+			continue;
+		}
 		if (r.code >= 500)
 			perm = true;
 		if (refused++ == 0) {
@@ -655,16 +750,20 @@ smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char 
 		if (!pipe)
 			break;
 	}
-	if (refused)
+	if (odd)
+		err_set_code(&first, ERR_PROTO, odd_code, "send to <%s>: the reply to RCPT TO was "
+			"\"%s\", not 250 or 251: the replies are out of step; not sent to anyone",
+			odd, odd_reply);
+	else if (refused)
 		/* SEC-38: one refusal abandons the whole transaction. */
 		refused_error(&first, refused, pipe ? n : refused, perm, who, who_code, who_reply);
-	bool ok = mail_ok && refused == 0;
+	bool ok = mail_ok && refused == 0 && !odd;
 	if (!pipe && ok) {
 		if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "DATA") < 0)
 			goto out;
 	}
 	if (pipe || ok) {
-		if (smtp_read_reply(s, &r, deadline(s->t.data_init), false, e) < 0)
+		if (smtp_read_reply(s, &r, deadline(s, s->t.data_init), false, e) < 0)
 			goto out;
 		if (r.code == 354 && !ok) {
 			/* The server is now reading message data: no command can follow. Closing
@@ -690,59 +789,98 @@ out:
 	return rc;
 }
 
-/* Take the next BDAT-transaction reply: MAIL, then each RCPT, then one per chunk. */
+/*
+ * Take the next BDAT-transaction reply: MAIL, then each RCPT, then one per chunk. 0 when a
+ * reply was read, whatever it said: a refusal is kept in s->bdat (failed, first). -1 with e
+ * set when none could be read (connection lost, timeout, malformed reply): callers stop
+ * there, since a loop that read on would spin on a closed connection (SEC-34; issue 10,
+ * bug 11).
+ */
 static int
 bdat_reply(struct smtp *s, struct err *e)
 {
 	struct smtp_bdat *b = &s->bdat;
 	struct smtp_reply r;
 	char brief[256];
-	int rc;
+	size_t i = b->replies;
+	bool rcpt = i >= 1 && i <= b->n;
+	/* The reply to the LAST chunk: the verdict on the message (SEC-36). */
+	bool verdict = b->last_sent && i == b->n + b->chunks;
 
 	smtp_reply_init(&r);
-	size_t i = b->replies;
-	int64_t dl = deadline(i > b->n && i == b->n + b->chunks && b->last_sent ? s->t.data_end
-		: s->t.command);
-	rc = smtp_read_reply(s, &r, dl, false, e);
-	if (rc == 0) {
-		b->replies++;
-		smtp_reply_brief(&r, brief, sizeof(brief));
-		bool good = i == 0 ? r.code == 250
-			: i <= b->n ? r.code == 250 || r.code == 251 : r.code >= 200 && r.code <= 299;
-		if (i >= 1 && i <= b->n && b->codes && !b->mail_failed)
-			b->codes[i - 1] = r.code;
-		if (i == b->n + b->chunks && b->last_sent) {
-			/* The reply to BDAT LAST: the verdict on the message (for logfile). */
-			s->final_code = r.code;
-			snprintf(s->final_text, sizeof(s->final_text), "%s", brief);
-		}
-		if (good || (b->failed && (i == 0 || i > b->n || b->mail_failed))) {
-			/* After a refusal the later replies only echo it (503, 554). */
-		} else if (i == 0) {
-			err_set_code(&b->first, kind_of(r.code, ERR_PERM), r.code,
-				"send MAIL FROM to %s: %s", s->conn.peer, brief);
-			b->failed = b->mail_failed = true;
-		} else if (i <= b->n) {
-			if (b->refused++ == 0) {
-				b->who = b->rcpts[i - 1];
-				b->who_code = r.code;
-				snprintf(b->who_reply, sizeof(b->who_reply), "%s", brief);
-			}
-			b->perm = b->perm || r.code >= 500;
-			refused_error(&b->first, b->refused, b->n, b->perm, b->who, b->who_code,
-				b->who_reply);
-			b->failed = true;
-		} else {
-			err_set_code(&b->first, r.code < 400 ? ERR_PROTO : kind_of(r.code, ERR_PERM),
-				r.code, "send message to %s: server refused it: %s", s->conn.peer,
-				brief);
-			b->failed = true;
-		}
+	if (smtp_read_reply(s, &r, deadline(s, verdict ? s->t.data_end : s->t.command), false,
+		    e) < 0) {
+		smtp_reply_fini(&r);
+		/* With LAST out, a reply that cannot be parsed leaves the verdict unknown; a lost
+		 * connection or a timeout stays temporary (SEC-37: no reply after the end). */
+		if (b->last_sent && e && e->kind == ERR_PROTO)
+			unsure_read(e);
+		return -1;
 	}
+	b->replies++;
+	int code = r.code;
+	smtp_reply_brief(&r, brief, sizeof(brief));
 	smtp_reply_fini(&r);
-	if (rc == 0 && b->failed && e)
+	if (rcpt && b->codes && !b->mail_failed)
+		b->codes[i - 1] = code;
+	if (verdict) {
+		s->final_code = code;
+		snprintf(s->final_text, sizeof(s->final_text), "%s", brief);
+	}
+	/* SEC-36: 250 to MAIL and to every chunk, 250 or 251 to each RCPT. */
+	if (code == 250 || (rcpt && code == 251))
+		return 0;
+	/* After a refusal the later replies only echo it (503, 554). */
+	if (b->failed && (!rcpt || b->mail_failed || code < 400))
+		return 0;
+	if (code < 400) {
+		/* A 2xx or 3xx that is not the reply this command takes: the server is out of
+		 * step (it may be answering the QUIT behind the data). Once LAST is out it may
+		 * keep the message; before, nothing can be delivered. */
+		const char *what = i == 0 ? "MAIL FROM" : rcpt ? "RCPT TO" : verdict ? "BDAT LAST"
+			: "a BDAT chunk";
+		if (b->last_sent)
+			unsure(&b->first, code, s->conn.peer, what, brief);
+		else
+			err_set_code(&b->first, ERR_PROTO, code, "send message to %s: the reply to "
+				"%s was \"%s\", not %s: the replies are out of step; not sent",
+				s->conn.peer, what, brief, rcpt ? "250 or 251" : "250");
+		b->failed = true;
+		b->mail_failed = b->mail_failed || i == 0;
+	} else if (i == 0) {
+		err_set_code(&b->first, kind_of(code, ERR_PERM), code,
+			"send MAIL FROM to %s: %s", s->conn.peer, brief);
+		b->failed = b->mail_failed = true;
+	} else if (rcpt) {
+		if (b->refused++ == 0) {
+			b->who = b->rcpts[i - 1];
+			b->who_code = code;
+			snprintf(b->who_reply, sizeof(b->who_reply), "%s", brief);
+		}
+		b->perm = b->perm || code >= 500;
+		refused_error(&b->first, b->refused, b->n, b->perm, b->who, b->who_code,
+			b->who_reply);
+		b->failed = true;
+	} else {
+		err_set_code(&b->first, kind_of(code, ERR_PERM), code,
+			"send message to %s: server refused it: %s", s->conn.peer, brief);
+		b->failed = true;
+	}
+	return 0;
+}
+
+/* The end of a BDAT reading loop: 0 when every reply owed (WANT) was read and none refused;
+ * else -1 with the first refusal in e, or the failed read's error already there. */
+static int
+bdat_outcome(struct smtp *s, size_t want, struct err *e)
+{
+	struct smtp_bdat *b = &s->bdat;
+
+	if (!b->failed && b->replies == want)
+		return 0;
+	if (b->failed && e)
 		*e = b->first;
-	return rc < 0 || b->failed ? -1 : 0;
+	return -1;
 }
 
 int
@@ -765,16 +903,17 @@ smtp_bdat_begin(struct smtp *s, const char *sender, const char *mail_params,
 			return -1;
 	if (!wait)
 		return 0;
-	/* Read every envelope reply, so the error counts all refused recipients. */
-	while (b->replies < n + 1)
-		if (bdat_reply(s, e) < 0 && !b->failed)
-			return -1; /* the connection failed */
+	/* Read every envelope reply, so the error counts all refused recipients. A reply that
+	 * cannot be read ends the loop and the connection: a refusal read before it is still
+	 * the error to report (SEC-34: no loop outlives its connection). */
+	while (b->replies < n + 1) {
+		if (bdat_reply(s, e) < 0) {
+			smtp_abandon(s);
+			break;
+		}
+	}
 	b->envelope_read = true;
-	if (!b->failed)
-		return 0;
-	if (e)
-		*e = b->first;
-	return -1;
+	return bdat_outcome(s, n + 1, e);
 }
 
 int
@@ -782,9 +921,10 @@ smtp_bdat_chunk(struct smtp *s, const char *p, size_t n, bool last, bool quit, s
 {
 	struct smtp_bdat *b = &s->bdat;
 
-	if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "BDAT %zu%s", n, last ? " LAST" : "") < 0 ||
-	    conn_write(&s->conn, p, n, deadline(s->t.data_block), e) < 0)
+	if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "BDAT %zu%s", n, last ? " LAST" : "") < 0)
 		return -1;
+	if (check_end(s, e) < 0 || conn_write(&s->conn, p, n, deadline(s, s->t.data_block), e) < 0)
+		return note_end(s, e);
 	b->chunks++;
 	if (last) {
 		b->last_sent = true;
@@ -797,9 +937,15 @@ smtp_bdat_chunk(struct smtp *s, const char *p, size_t n, bool last, bool quit, s
 	}
 	/* Replies to earlier commands that are already here are read now: the server is not
 	 * left blocked on a full socket, and a refusal stops the data early. */
-	while (b->replies < b->n + 1 + b->chunks && conn_pending(&s->conn))
+	while (b->replies < b->n + 1 + b->chunks && conn_pending(&s->conn)) {
 		if (bdat_reply(s, e) < 0)
 			return -1;
+		if (b->failed) {
+			if (e)
+				*e = b->first;
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -808,46 +954,53 @@ smtp_bdat_end(struct smtp *s, struct err *e)
 {
 	struct smtp_bdat *b = &s->bdat;
 
-	/* Every reply is read, also after a refusal, so the session stays in step. */
-	while (b->replies < b->n + 1 + b->chunks)
-		if (bdat_reply(s, e) < 0 && !b->failed)
-			return -1;
-	if (!b->failed)
-		return 0;
-	if (e)
-		*e = b->first;
-	return -1;
+	/* Every reply is read, also after a refusal, so the session stays in step; a reply
+	 * that cannot be read ends the loop and the connection (SEC-34). */
+	while (b->replies < b->n + 1 + b->chunks) {
+		if (bdat_reply(s, e) < 0) {
+			smtp_abandon(s);
+			break;
+		}
+	}
+	return bdat_outcome(s, b->n + 1 + b->chunks, e);
 }
 
 int
 smtp_data_sink(void *ctx, const char *p, size_t n, struct err *e)
 {
 	struct smtp *s = ctx;
-	return conn_write(&s->conn, p, n, deadline(s->t.data_block), e);
+	if (check_end(s, e) < 0 || conn_write(&s->conn, p, n, deadline(s, s->t.data_block), e) < 0)
+		return note_end(s, e);
+	return 0;
 }
 
 /*
  * RFC 2033 §4.2: after the end of data an LMTP server gives one reply per accepted
- * recipient, in the order of the RCPT commands. Each is the verdict for its recipient alone.
+ * recipient, in the order of the RCPT commands. Each is the verdict for its recipient alone,
+ * and only 250 is delivery (SEC-36): another 2xx or 3xx leaves that recipient not known
+ * (its code 0, so a queue keeps it), and the run ERR_UNSURE unless a 5xx makes it 67.
  */
 static int
 lmtp_replies(struct smtp *s, char *const *rcpts, size_t n, int *codes, struct err *e)
 {
 	struct smtp_reply r;
 	char brief[256];
-	size_t refused = 0, delivered = 0;
+	size_t refused = 0, delivered = 0, odd = 0;
 	bool perm = false;
-	struct err first;
+	struct err first, doubt; /* the first refusal, the first reply that was no verdict */
 
 	err_clear(&first);
+	err_clear(&doubt);
 	/* The RCPT codes give way to the verdicts; one never read stays 0 (not known), so a
 	 * lost connection cannot pass for a delivery. */
 	for (size_t i = 0; codes && i < n; i++)
 		codes[i] = 0;
 	smtp_reply_init(&r);
 	for (size_t i = 0; i < n; i++) {
-		if (smtp_read_reply(s, &r, deadline(s->t.data_end), false, e) < 0) {
+		if (smtp_read_reply(s, &r, deadline(s, s->t.data_end), false, e) < 0) {
 			smtp_reply_fini(&r);
+			if (e && e->kind == ERR_PROTO)
+				unsure_read(e);
 			size_t at = e ? strnlen(e->text, sizeof(e->text)) : 0;
 			if (e)
 				snprintf(e->text + at, sizeof(e->text) - at,
@@ -858,25 +1011,43 @@ lmtp_replies(struct smtp *s, char *const *rcpts, size_t n, int *codes, struct er
 		s->lmtp_read++;
 		if (codes)
 			codes[i] = r.code;
-		if (r.code >= 200 && r.code <= 299) {
+		if (r.code == 250) {
 			delivered++;
+			continue;
+		}
+		smtp_reply_brief(&r, brief, sizeof(brief));
+		if (r.code < 400) {
+			/* SEC-36: not 250, not a refusal: this recipient's outcome is not known. */
+			if (codes)
+				codes[i] = 0;
+			if (odd++ == 0)
+				err_set_code(&doubt, ERR_UNSURE, r.code, "send message to <%s>: "
+					"the reply for this recipient was \"%s\", not 250; not "
+					"delivered to it, though the server may keep a copy",
+					rcpts[i], brief);
 			continue;
 		}
 		perm = perm || r.code >= 500;
 		if (refused++ == 0)
 			err_set_code(&first, ERR_TEMP, r.code, "send message to <%s>: server "
-				"refused it for this recipient: %s", rcpts[i],
-				smtp_reply_brief(&r, brief, sizeof(brief)));
+				"refused it for this recipient: %s", rcpts[i], brief);
 	}
 	smtp_reply_fini(&r);
-	if (!refused)
+	if (!refused && !odd)
 		return 0;
 	if (e) {
-		*e = first;
-		e->kind = perm ? ERR_NOUSER : ERR_TEMP;
+		/* A permanent refusal says most (67); else a reply that was no verdict (76). */
+		*e = odd && !perm ? doubt : first;
+		e->kind = perm ? ERR_NOUSER : odd ? ERR_UNSURE : ERR_TEMP;
 		size_t at = strnlen(e->text, sizeof(e->text));
-		snprintf(e->text + at, sizeof(e->text) - at, " (%zu of %zu recipients refused%s)",
-			refused, n, delivered ? "; the others have the message" : "");
+		if (odd)
+			snprintf(e->text + at, sizeof(e->text) - at, " (%zu of %zu recipients "
+				"refused, %zu without a verdict%s)", refused, n, odd,
+				delivered ? "; the others have the message" : "");
+		else
+			snprintf(e->text + at, sizeof(e->text) - at, " (%zu of %zu recipients "
+				"refused%s)", refused, n,
+				delivered ? "; the others have the message" : "");
 	}
 	return -1;
 }
@@ -908,14 +1079,23 @@ smtp_data_end(struct smtp *s, bool quit, char *const *rcpts, size_t n, int *code
 	if (s->lmtp)
 		return lmtp_replies(s, rcpts, n, codes, e);
 	smtp_reply_init(&r);
-	rc = smtp_read_reply(s, &r, deadline(s->t.data_end), false, e);
+	rc = smtp_read_reply(s, &r, deadline(s, s->t.data_end), false, e);
+	/* SEC-37: no reply at all (closed, timed out) stays ERR_TEMP; a reply that cannot be
+	 * parsed is no verdict (SEC-36). */
+	if (rc < 0 && e && e->kind == ERR_PROTO)
+		unsure_read(e);
 	if (rc == 0) {
 		s->final_code = r.code;
 		smtp_reply_brief(&r, s->final_text, sizeof(s->final_text));
 	}
-	if (rc == 0 && (r.code < 200 || r.code > 299))
+	/* SEC-36: only 250 is delivery; 4xx and 5xx refuse the message, anything else is out
+	 * of step (a 221 may be the reply to the QUIT behind the data). */
+	if (rc == 0 && r.code >= 400)
 		rc = err_set_code(e, kind_of(r.code, ERR_PERM), r.code,
 			"send message to %s: server refused it: %s", s->conn.peer,
+			smtp_reply_brief(&r, brief, sizeof(brief)));
+	else if (rc == 0 && r.code != 250)
+		rc = unsure(e, r.code, s->conn.peer, "the end of the data",
 			smtp_reply_brief(&r, brief, sizeof(brief)));
 	smtp_reply_fini(&r);
 	return rc;
@@ -933,7 +1113,7 @@ smtp_quit(struct smtp *s)
 	if (s->quit_read)
 		; /* the pipelined QUIT's reply was read with the verdict */
 	else if (s->quit_sent || smtp_command(s, SMTP_COMMAND_MAX, NULL, NULL, "QUIT") == 0)
-		smtp_read_reply(s, &r, deadline(wait), false, NULL);
+		smtp_read_reply(s, &r, deadline(s, wait), false, NULL);
 	smtp_reply_fini(&r);
 	conn_close(&s->conn);
 }
@@ -947,7 +1127,7 @@ smtp_rset(struct smtp *s)
 		return;
 	smtp_reply_init(&r);
 	if (smtp_command(s, SMTP_COMMAND_MAX, NULL, NULL, "RSET") < 0 ||
-	    smtp_read_reply(s, &r, deadline(s->t.command), false, NULL) < 0 || r.code != 250)
+	    smtp_read_reply(s, &r, deadline(s, s->t.command), false, NULL) < 0 || r.code != 250)
 		conn_close(&s->conn);
 	smtp_reply_fini(&r);
 }

@@ -51,7 +51,19 @@ struct smtp_caps {
 
 struct smtp_timeouts { /* milliseconds; SEC-34, RFC 5321 §4.5.3.2 */
 	int connect, greeting, command, data_init, data_block, data_end;
+	int64_t session; /* the whole session, connect to close (SMTP_SESSION_MIN_MS) */
 };
+
+/*
+ * SEC-34: besides the deadline of each step, a session has a total deadline, so that no
+ * server, however it answers, can hold a run (a cron job) for ever. It is twice the sum of
+ * the step deadlines of one message (connect, greeting, EHLO, MAIL, RCPT, DATA, one data
+ * block, the reply to the end of the data) and at least one hour: 72 minutes with the RFC
+ * 5321 defaults, 16 x N seconds (at least an hour) with `timeout N`. A legitimate session
+ * uses a fraction of each step; a big message on a slow link gets the hour. When it has
+ * passed, nothing more is read or written: ERR_TEMP.
+ */
+#define SMTP_SESSION_MIN_MS (60 * 60 * 1000)
 
 /* One BDAT transaction (RFC 3030): its replies are read in order as they arrive. */
 struct smtp_bdat {
@@ -85,6 +97,8 @@ struct smtp {
 	size_t lmtp_read; /* LMTP: replies read after the last end of data */
 	struct buf *greeting_text; /* when not NULL: receives the greeting's lines (serverinfo) */
 	struct buf *ehlo_text;     /* when not NULL: receives the last EHLO reply's text */
+	int64_t end;               /* the session's total deadline (conn_clock_ms time), 0: none;
+	                              every step's deadline is cut to it (SEC-34) */
 	int final_code;            /* the last transaction's reply to the end of data, 0: none */
 	char final_text[256];      /* that reply, brief ("250 2.0.0 Ok: queued as X") */
 };
@@ -129,8 +143,16 @@ int smtp_dsn_mail(const char *ret, const char *envid, char *out, size_t n, struc
  */
 int smtp_dsn_rcpt(const char *notify, const char *addr, char *out, size_t n, struct err *e);
 
-/* The RFC 5321 default deadlines, or every one set to SECONDS when SECONDS > 0. */
+/* The RFC 5321 default deadlines, or every one set to SECONDS when SECONDS > 0; and the
+ * session's total from them (SMTP_SESSION_MIN_MS). */
 void smtp_timeouts_init(struct smtp_timeouts *t, int seconds);
+
+/* Start the session's total deadline (s->end) now, from s->t.session. */
+void smtp_start_clock(struct smtp *s);
+
+/* The deadline (conn_clock_ms time) of a step of MS milliseconds starting now: never later
+ * than the session's total deadline. */
+int64_t smtp_deadline(const struct smtp *s, int ms);
 
 /*
  * Format a command line, refuse it (ERR_SOFTWARE) when it holds CR, LF or NUL or is longer
@@ -186,7 +208,9 @@ int smtp_auth(struct smtp *s, const char *mech, const struct sasl_creds *c, stru
  * when RCPT_PARAMS is not NULL, e.g. " NOTIFY=FAILURE") and DATA: one write with
  * PIPELINING, else one at a time.
  * Success means 354. A refused recipient abandons the transaction (SEC-38): ERR_NOUSER (any
- * 5xx) or ERR_TEMP naming the addresses. CODES (when not NULL) gets each RCPT reply code.
+ * 5xx) or ERR_TEMP naming the addresses. Only 250 accepts MAIL and 250 or 251 a recipient
+ * (SEC-36): another 2xx or 3xx (a 252) is a server out of step, ERR_PROTO, nothing sent.
+ * CODES (when not NULL) gets each RCPT reply code.
  * After a refusal the caller ends the session, or sends RSET to go on; when a 354 came
  * back the connection is already closed without data (the server drops the transaction).
  */
@@ -198,7 +222,9 @@ int smtp_envelope(struct smtp *s, const char *sender, const char *mail_params,
  * every RCPT TO (parameters as for smtp_envelope). With
  * WAIT (more than one recipient) their replies are read now, so one refused recipient stops
  * the transaction before any data (SEC-38); with one recipient the data follows in the same
- * group, since a refused sole recipient leaves nothing to deliver.
+ * group, since a refused sole recipient leaves nothing to deliver. Every reading loop of a
+ * BDAT transaction stops at the first reply that cannot be read, and closes the connection
+ * (SEC-34); a refusal read before it is still the error reported.
  */
 int smtp_bdat_begin(struct smtp *s, const char *sender, const char *mail_params,
 	char *const *rcpts, const char *const *rcpt_params, size_t n, int *codes, bool wait,
@@ -212,7 +238,12 @@ int smtp_bdat_begin(struct smtp *s, const char *sender, const char *mail_params,
 int smtp_bdat_chunk(struct smtp *s, const char *p, size_t n, bool last, bool quit,
 	struct err *e);
 
-/* Read every reply still owed; the reply to the LAST chunk is the verdict (SEC-36). */
+/*
+ * Read every reply still owed; the reply to the LAST chunk is the verdict (SEC-36): 250 is
+ * delivery, 4xx ERR_TEMP, 5xx ERR_PERM, no reply ERR_TEMP. Once LAST is out, any other reply
+ * in the transaction (221, another 2xx, 3xx, one that cannot be parsed) is ERR_UNSURE: not
+ * delivered, though the server may keep the message.
+ */
 int smtp_bdat_end(struct smtp *s, struct err *e);
 
 /* A dot_sink that queues message data on the connection (data-block deadline). */
@@ -221,21 +252,24 @@ int smtp_data_sink(void *smtp, const char *p, size_t n, struct err *e);
 /*
  * After the encoder's end marker has been queued: check that the server sent nothing
  * unasked (SEC-33), send the data (with QUIT behind it when QUIT and PIPELINING), read the final
- * reply: 2xx ok, 4xx ERR_TEMP, 5xx ERR_PERM.
+ * reply (SEC-36): 250 ok, 4xx ERR_TEMP, 5xx ERR_PERM, no reply ERR_TEMP; any other reply
+ * (221, 252, 354, one that cannot be parsed) is no verdict: ERR_UNSURE.
  * With s->lmtp (RFC 2033 §4.2) one reply per recipient RCPTS[0..N) (all accepted) is read
- * instead, each into CODES[i] when CODES is not NULL (0 for one not read; s->lmtp_read
- * counts them): 0 when
- * every one is 2xx; else the error names the first recipient refused, ERR_NOUSER when any
- * refusal is 5xx, else ERR_TEMP, and the recipients with 2xx have the message.
+ * instead, each into CODES[i] when CODES is not NULL (0 for one not read, or whose reply was
+ * neither 250 nor 4xx/5xx; s->lmtp_read counts the replies read): 0 when every one is 250;
+ * else the error names the first recipient not delivered, ERR_NOUSER when any refusal is
+ * 5xx, else ERR_UNSURE when a reply was no verdict, else ERR_TEMP, and the recipients with
+ * 250 have the message.
  */
 int smtp_data_end(struct smtp *s, bool quit, char *const *rcpts, size_t n, int *codes,
 	struct err *e);
 
 /*
- * SEC-33: when QUIT went out pipelined behind the end of the data, read its reply: it must
- * be 221. Anything else means the replies were out of step and the verdict read may not
- * have been the server's (ERR_PROTO). A server that just closes is fine. Called after the
- * verdict, so the caller can record the delivery first.
+ * SEC-33, SEC-36: when QUIT went out pipelined behind the end of the data, read its reply
+ * (waiting at most 2 s): it must be 221. Another reply means the replies were out of step
+ * and the 250 read may not have been the server's verdict (ERR_UNSURE). A server that just
+ * closes, or does not answer in time, is fine. Called after the 250 and before the caller
+ * counts the message as delivered.
  */
 int smtp_quit_check(struct smtp *s, struct err *e);
 

@@ -32,6 +32,9 @@
 /* How many due queue entries of its account an ordinary run sends after its own message:
  * enough to drain a short outage, few enough never to hold a cron job up for long. */
 #define PIGGYBACK_MAX 8
+/* After this many attempts whose verdict was out of step (SEC-36), a queued message moves
+ * to failed/ instead of going to that server again. */
+#define UNSURE_TRIES 3
 /* The account msmtp's --host makes from the command line alone. */
 #define CMDLINE_ACCOUNT "command-line"
 /* The queue's mail-params and rcpt-params: RET=, ENVID= (xtext, RFC 3461 §4.4: at most 100
@@ -727,8 +730,8 @@ queue_message(struct delivery *d, struct source *src, const int *lmtp_codes, str
 		return -1;
 	}
 	d->copying = false;
-	/* ERR_UNSURE: the caller says so itself, exit 76 (SEC-36). */
-	if (why.kind != ERR_UNSURE)
+	/* ERR_UNSURE: the caller says so itself, exit 76 (SEC-36); -bs answers 250. */
+	if (why.kind != ERR_UNSURE || d->o->serving)
 		fprintf(stderr, "postie: queued as %s: %s; `postie -q` or the next run sends "
 			"it\n", d->copy.id, why.text);
 	return 0;
@@ -810,6 +813,14 @@ submit_entry(struct session *ss, struct queue_entry *en, bool last)
 		} else if (!temporary(&e) &&
 			(e.kind == ERR_PERM || e.kind == ERR_DATA || e.kind == ERR_PROTO)) {
 			qrc = queue_entry_fail(en, e.text, &qe);
+		} else if (e.kind == ERR_UNSURE && m->attempts + 1 >= UNSURE_TRIES) {
+			/* A server that never gives a verdict in step may deliver every copy:
+			 * stop sending it, and keep it in failed/ for the user to judge. */
+			char why[QUEUE_REPLY_MAX];
+			snprintf(why, sizeof(why), "%s; no verdict in step after %d attempts: "
+				"the server may have it; check before sending it again", e.text,
+				UNSURE_TRIES);
+			qrc = queue_entry_fail(en, why, &qe);
 		} else {
 			qrc = queue_entry_retry(en, e.text, &qe);
 			kept = true;
@@ -918,9 +929,10 @@ submit_run(const struct opts *o, int fd, struct err *e)
 			 * SEC-36: a verdict that was not a 250 in step is not delivery, and not a
 			 * mere delay either: the server is out of step with us. The message is
 			 * kept (nothing lost) and the run still fails with 76, so the fault is
-			 * seen; the caller that retries may cause a second copy, never none.
+			 * seen; the caller that retries may cause a second copy, never none. A
+			 * -bs caller is told 250 instead (the queue has it): it would retry.
 			 */
-			if (rc == 0 && why.kind == ERR_UNSURE) {
+			if (rc == 0 && why.kind == ERR_UNSURE && !o->serving) {
 				err_set_code(e, ERR_UNSURE, why.code, "%s; kept in the queue as %s, "
 					"which `postie -q` or the next run sends", why.text, d.copy.id);
 				rc = -1;

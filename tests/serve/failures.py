@@ -7,6 +7,11 @@
 #                 nothing at the sink; the next message of the same session goes (250)
 #   refused-conn  the server is down: 250 with the queue on, 451 with `queue off`
 #   perm-dot      554 to the dot: 554 quoting it, nothing queued
+#   unsure-off    221 to the dot, `queue off`: no verdict (SEC-36, ERR_UNSURE): 451 4.5.0
+#                 saying so, never 250 (issue 10, bug 3); the session goes on
+#   unsure-on     221 to the dot, queue on: the message is kept in the queue, so 250 (the
+#                 caller must not send it again); two flushes against the same server keep
+#                 it, the third attempt's out-of-step verdict moves it to failed/ (SEC-36)
 #   perm-rcpt     550 5.1.1 to the recipient at the server: 550 5.1.1, nothing queued
 #   utf8          a UTF-8 local part the server cannot take (no SMTPUTF8): 554, not queued
 #   long-reason   a 1000-character 451 from the server: one reply line of at most 400
@@ -101,6 +106,40 @@ def perm_dot(t):
          'perm-dot: on stderr, not queued, not delivered', (err, t.state(qdir)))
 
 
+def unsure_off(t):
+    s, qdir, prof = setup(t, 'unsure-off', extra='queue off\n', refuse=1, refuse_at='dot',
+                          refuse_reply='221 2.0.0 sink: closing')
+    end, q, rc, err = one(t, 'unsure-off', profile=prof)
+    t.ok(end is not None and end[0] == 451 and end[1][0].startswith('4.5.0 ')
+         and 'not 250' in end[1][0] and 'may keep a copy' in end[1][0],
+         'unsure-off: 221 to the dot, queue off: 451 4.5.0 saying it was no verdict', (end, err))
+    t.ok(q is not None and q[0] == 221 and rc == 0 and 'not 250' in err
+         and not t.ids('queue', qdir),
+         'unsure-off: the error on stderr, nothing queued, exit 0 at QUIT', (q, rc, err))
+
+
+def unsure_on(t):
+    s, qdir, prof = setup(t, 'unsure-on', refuse=-1, refuse_at='dot',
+                          refuse_reply='221 2.0.0 sink: closing')
+    end, q, rc, err = one(t, 'unsure-on', profile=prof)
+    ids = t.ids('queue', qdir)
+    t.ok(end is not None and end[0] == 250 and len(ids) == 1,
+         'unsure-on: 221 to the dot, queue on: kept in the queue, so 250', (end, err, ids))
+    for n in (1, 2):
+        t.make_due(qdir)
+        f = t.flush(profile=prof)
+        left = t.ids('queue', qdir)
+        failed = t.ids('failed', qdir)
+        if n == 1:
+            t.ok(left == ids and not failed,
+                 'unsure-on: a flush against the same server keeps the entry', (f, left))
+        else:
+            t.ok(not left and failed == ids and 'no verdict in step' in
+                 open(os.path.join(qdir, 'failed', ids[0], 'envelope')).read(),
+                 'unsure-on: the third out-of-step verdict moves it to failed/, saying why',
+                 (f, left, failed))
+
+
 def perm_rcpt(t):
     s, qdir, prof = setup(t, 'perm-rcpt', reject=['gone@example.test'])
     end, q, rc, err = one(t, 'perm-rcpt', profile=prof, rcpt='gone@example.test')
@@ -154,8 +193,8 @@ def no_profile(t):
 
 def main():
     t = Test('serve-failures')
-    for f in (queued, temp_off, refused_conn, perm_dot, perm_rcpt, utf8, long_reason,
-              no_account, no_profile):
+    for f in (queued, temp_off, refused_conn, perm_dot, unsure_off, unsure_on, perm_rcpt, utf8,
+              long_reason, no_account, no_profile):
         f(t)
     t.finish()
 

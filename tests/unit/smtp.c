@@ -1,6 +1,7 @@
 /* Unit tests of smtp: the reply parser (SEC-31, SEC-32), EHLO capabilities (SEC-35), the
  * command writer (SEC-19, SEC-33), a session against a scripted peer on a socketpair, xtext
  * and the DSN parameters (RFC 3461), and LMTP's replies after the data (RFC 2033). */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -144,6 +145,45 @@ test_caps(void)
 	smtp_reply_fini(&r);
 }
 
+/*
+ * Bug 5 of issue 10: a malformed line is quoted in the error with an explicit length. Each
+ * line sits at the very end of its own heap block, without NUL or LF after it, as the last
+ * line of a full 64 KiB read buffer does; ASan reports any read past it.
+ */
+static void
+test_reply_overread(void)
+{
+	static const char *const bad[] = {"xx", "hello", "25", "2", "250x", "999 nine",
+		"2a0 letters and more than sixty characters of text that go on and on and on"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		size_t n = strlen(bad[i]);
+		char *line = malloc(n);
+		memcpy(line, bad[i], n);
+		struct smtp_reply r;
+		struct err e;
+		err_clear(&e);
+		smtp_reply_init(&r);
+		int rc = smtp_reply_feed(&r, line, n, &e);
+		char want[80];
+		snprintf(want, sizeof(want), "\"%.*s\"", (int)(n < 60 ? n : 60), bad[i]);
+		ok(rc == -1 && e.kind == ERR_PROTO && strstr(e.text, want),
+			"malformed line %zu quoted within its length: %s", i, e.text);
+		smtp_reply_fini(&r);
+		free(line);
+	}
+	/* The same at the end of a 64 KiB buffer, as conn_getline hands it over. */
+	char *big = malloc(CONN_BUF_SIZE);
+	memset(big, 'y', CONN_BUF_SIZE);
+	memcpy(big + CONN_BUF_SIZE - 3, "zz\r", 3);
+	struct smtp_reply r;
+	struct err e;
+	smtp_reply_init(&r);
+	ok(smtp_reply_feed(&r, big + CONN_BUF_SIZE - 3, 3, &e) == -1 &&
+		strstr(e.text, "\"zz\""), "a malformed line ending the 64 KiB buffer: %s", e.text);
+	smtp_reply_fini(&r);
+	free(big);
+}
+
 /* A connection over one end of a socketpair. */
 static void
 sp_conn(struct smtp *s, int fd)
@@ -189,6 +229,59 @@ test_command(void)
 		"read the reply to NOOP");
 	ok(smtp_command(&s, SMTP_COMMAND_MAX, NULL, &e, "QUIT") == -1 && e.kind == ERR_PROTO,
 		"SEC-33: unsolicited reply refused");
+	smtp_reply_fini(&r);
+	conn_close(&s.conn);
+	close(sv[1]);
+}
+
+/* SEC-34: the session's total deadline, and how it is derived from the step deadlines. */
+static void
+test_session_deadline(void)
+{
+	struct smtp_timeouts t;
+
+	smtp_timeouts_init(&t, 0);
+	ok(t.session == 72LL * 60 * 1000, "RFC 5321 defaults: a 72-minute session (%lld ms)",
+		(long long)t.session);
+	smtp_timeouts_init(&t, 3);
+	ok(t.session == SMTP_SESSION_MIN_MS, "timeout 3: at least an hour (%lld ms)",
+		(long long)t.session);
+	smtp_timeouts_init(&t, 600);
+	ok(t.session == 16LL * 600 * 1000, "timeout 600: 16 x 600 s (%lld ms)",
+		(long long)t.session);
+	smtp_timeouts_init(&t, 2147483);
+	ok(t.session > 0, "a huge timeout does not overflow (%lld ms)", (long long)t.session);
+
+	int sv[2];
+	struct smtp s;
+	struct smtp_reply r;
+	struct err e;
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK); /* as conn_open makes it */
+	sp_conn(&s, sv[0]);
+	smtp_timeouts_init(&s.t, 10);
+	ok(smtp_deadline(&s, 1000) - conn_clock_ms() <= 1000,
+		"no total yet: a step's own deadline");
+	s.end = conn_clock_ms() + 300;
+	ok(smtp_deadline(&s, 10000) <= s.end, "a step's deadline is cut to the session's");
+	/* A silent server: the 10 s step deadline is cut to the session's 0.3 s. */
+	ok(smtp_command(&s, SMTP_COMMAND_MAX, NULL, &e, "NOOP") == 0, "NOOP queued");
+	smtp_reply_init(&r);
+	int64_t t0 = conn_clock_ms();
+	int rc = smtp_read_reply(&s, &r, smtp_deadline(&s, s.t.command), false, &e);
+	int64_t took = conn_clock_ms() - t0;
+	ok(rc == -1 && e.kind == ERR_TEMP && strstr(e.text, "total deadline") && took < 3000,
+		"a silent server: ERR_TEMP at the session's deadline (%s; %lld ms)", e.text,
+		(long long)took);
+	/* Past it, nothing more is tried, even where a call would return at once. */
+	ok(write(sv[1], "250 ok\r\n", 8) == 8, "the peer answers late");
+	ok(smtp_read_reply(&s, &r, conn_clock_ms() + 1000, false, &e) == -1 &&
+		e.kind == ERR_TEMP && strstr(e.text, "total deadline"),
+		"a reply already there is not read past the deadline");
+	ok(smtp_command(&s, SMTP_COMMAND_MAX, NULL, &e, "QUIT") == -1 && e.kind == ERR_TEMP,
+		"no command past the deadline");
+	ok(smtp_data_sink(&s, "x", 1, &e) == -1 && e.kind == ERR_TEMP,
+		"no message data past the deadline");
 	smtp_reply_fini(&r);
 	conn_close(&s.conn);
 	close(sv[1]);
@@ -467,6 +560,26 @@ test_lmtp(void)
 		"reply: temporary, the first known delivered (%s; read %zu, codes %d %d)", e.text,
 		read, codes[0], codes[1]);
 
+	/* SEC-36: only 250 is delivery for a recipient; another 2xx leaves it not known (0). */
+	const char *odd[] = {"LHLO client.example|250 lmtp\r\n",
+		"MAIL FROM:<a@example.com>|250 ok\r\n", "RCPT TO:<x@example.com>|250 ok\r\n",
+		"RCPT TO:<y@example.com>|250 ok\r\n", "DATA|354 go\r\n", "body|",
+		".|250 2.0.0 x done\r\n252 2.0.0 y maybe\r\n", NULL};
+	memset(codes, 0, sizeof(codes));
+	rc = run_lmtp(odd, rcpts, 2, codes, &read, &e);
+	ok(rc == -1 && e.kind == ERR_UNSURE && read == 2 && codes[0] == 250 && codes[1] == 0 &&
+		strstr(e.text, "<y@example.com>") && strstr(e.text, "not 250"),
+		"LMTP: 252 for one recipient: ERR_UNSURE, its code 0 (%s)", e.text);
+	const char *odd_and_refused[] = {"LHLO client.example|250 lmtp\r\n",
+		"MAIL FROM:<a@example.com>|250 ok\r\n", "RCPT TO:<x@example.com>|250 ok\r\n",
+		"RCPT TO:<y@example.com>|250 ok\r\n", "DATA|354 go\r\n", "body|",
+		".|221 2.0.0 x bye\r\n550 5.1.1 y gone\r\n", NULL};
+	memset(codes, 0, sizeof(codes));
+	rc = run_lmtp(odd_and_refused, rcpts, 2, codes, &read, &e);
+	ok(rc == -1 && e.kind == ERR_NOUSER && e.code == 550 && codes[0] == 0 && codes[1] == 550 &&
+		strstr(e.text, "<y@example.com>") && strstr(e.text, "1 without a verdict"),
+		"LMTP: 221 for one, 550 for the other: 67 naming the refused one (%s)", e.text);
+
 	/* RFC 2033 §4.1: no HELO to fall back to, even where SMTP would (ALLOW_HELO). */
 	const char *refused[] = {"LHLO client.example|500 what\r\n", NULL};
 	ok(run_lmtp(refused, rcpts, 1, codes, &read, &e) == -1 && e.kind == ERR_PERM &&
@@ -538,8 +651,10 @@ int
 main(void)
 {
 	test_replies();
+	test_reply_overread();
 	test_caps();
 	test_command();
+	test_session_deadline();
 	test_session();
 	test_xtext();
 	test_dsn();
