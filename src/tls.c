@@ -37,6 +37,9 @@
 
 #include "conn.h"
 
+/* Records in a row without data (warning alerts, hello requests) or sends without progress
+ * before a read or write gives up: a hostile server cannot keep postie busy with them. */
+#define TLS_IDLE_RECORDS_MAX 64
 /* SEC-10: TLS 1.3 preferred, TLS 1.2 accepted, nothing older (GnuTLS's NORMAL alone still
  * enables TLS 1.0 and 1.1). */
 #define TLS_DEFAULT_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
@@ -1329,6 +1332,8 @@ refuse_failed(const struct tls *t, const char *what, struct err *e)
 ssize_t
 tls_read(struct tls *t, void *p, size_t n, int64_t deadline, struct err *e)
 {
+	unsigned idle = 0; /* records in a row that brought no data */
+
 	if (t->failed)
 		return refuse_failed(t, "read from", e);
 	for (;;) {
@@ -1348,6 +1353,11 @@ tls_read(struct tls *t, void *p, size_t n, int64_t deadline, struct err *e)
 		if (r == GNUTLS_E_REHANDSHAKE || !gnutls_error_is_fatal((int)r)) {
 			if (conn_clock_ms() >= deadline)
 				return err_set(e, ERR_TEMP, "read from %s: timed out", t->name);
+			/* SEC-34: a server that only sends warnings or hello requests must not
+			 * keep this loop busy until the deadline. */
+			if (++idle > TLS_IDLE_RECORDS_MAX)
+				return err_set(e, ERR_PROTO, "read from %s: %u TLS records in a row "
+					"without data (%s)", t->name, idle, gnutls_strerror((int)r));
 			continue;
 		}
 		return fatal_error(t, "read from", (int)r, e);
@@ -1358,6 +1368,7 @@ int
 tls_write(struct tls *t, const void *p, size_t n, int64_t deadline, struct err *e)
 {
 	const char *s = p;
+	unsigned idle = 0; /* tries in a row that sent nothing */
 
 	if (t->failed)
 		return refuse_failed(t, "send to", e);
@@ -1377,6 +1388,10 @@ tls_write(struct tls *t, const void *p, size_t n, int64_t deadline, struct err *
 		if (r == 0 || !gnutls_error_is_fatal((int)r)) {
 			if (conn_clock_ms() >= deadline)
 				return err_set(e, ERR_TEMP, "send to %s: timed out", t->name);
+			/* SEC-34: no busy loop on a send that makes no progress. */
+			if (++idle > TLS_IDLE_RECORDS_MAX)
+				return err_set(e, ERR_PROTO, "send to %s: no progress after %u tries "
+					"(%s)", t->name, idle, r ? gnutls_strerror((int)r) : "0 bytes");
 			continue;
 		}
 		/* The server may have said why before it closed: a TLS 1.3 server judges our

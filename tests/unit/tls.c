@@ -40,6 +40,7 @@ enum srv_mode {
 	SRV_DROP,   /* read the ClientHello, then close mid-handshake */
 	SRV_IDLE,   /* handshake, then say nothing until EOF */
 	SRV_ABRUPT, /* handshake, then close without close_notify */
+	SRV_ALERTS, /* handshake, then warning alerts without end (no data) */
 };
 
 /* Whether the server asks for a client certificate. */
@@ -284,6 +285,10 @@ serve(int fd, const struct server *sv)
 		srv_script(s);
 	else if (sv->mode == SRV_IDLE)
 		srv_wait_eof(fd);
+	else if (sv->mode == SRV_ALERTS)
+		for (int i = 0; i < 100000; i++)
+			if (gnutls_alert_send(s, GNUTLS_AL_WARNING, GNUTLS_A_NO_RENEGOTIATION) < 0)
+				break;
 	/* SRV_ABRUPT: just go */
 	_exit(0);
 }
@@ -812,6 +817,19 @@ test_timeouts(void)
 	n = r.rc == 0 ? tls_read(r.t, buf, sizeof(buf), conn_clock_ms() + 2000, &e) : 0;
 	ok(n == -1 && e.kind == ERR_TEMP && has(&e, "connection lost"),
 	   "read: close without close_notify: ERR_TEMP: %s", e.text);
+	finish(&r);
+
+	/* SEC-34: warning alerts without end, never data: the read gives up after a bounded
+	 * number of them, long before its deadline, instead of looping until then. */
+	struct server alerts = SRV("server.pem", NULL, SRV_ALERTS);
+	alerts.prio = "NORMAL:-VERS-ALL:+VERS-TLS1.2";
+	start(&r, &alerts, &cfg, 3000);
+	err_clear(&e);
+	t0 = conn_clock_ms();
+	n = r.rc == 0 ? tls_read(r.t, buf, sizeof(buf), t0 + 8000, &e) : 0;
+	ms = conn_clock_ms() - t0;
+	ok(n == -1 && e.kind == ERR_PROTO && has(&e, "without data") && ms < 4000,
+	   "endless warning alerts: ERR_PROTO after %lld ms: %s", (long long)ms, e.text);
 	finish(&r);
 
 	/* The peer is gone: writing must fail with ERR_TEMP, not raise SIGPIPE or hang. */
