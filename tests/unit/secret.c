@@ -319,6 +319,13 @@ struct ncase {
 
 static const struct ncase ncases[] = {
 	{"one line", "machine h login u password p", "h", "u", 1, "p"},
+	/* Issue 10, bug 12: an empty machine name looked up with an empty host passed NULL to
+	 * strcasecmp. An empty name is no host's name; an empty login is compared by length. */
+	{"empty machine, empty host", "machine \"\" login u password p", "", "u", 0, NULL},
+	{"empty machine, a host", "machine \"\" login u password p", "h", "u", 0, NULL},
+	{"empty login, empty user", "machine h login \"\" password p", "h", "", 1, "p"},
+	{"empty machine before the default", "machine \"\" password p\ndefault password d", "",
+		"u", 1, "d"},
 	{"host in any case", "machine SMTP.Example.TEST login u password p",
 		"smtp.example.test", "u", 1, "p"},
 	{"host prefix is no match", "machine smtp.example login u password p",
