@@ -84,6 +84,8 @@ struct peer {
 	bool authed;
 };
 
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static void
 die(const char *fmt, ...)
 {
@@ -96,6 +98,8 @@ die(const char *fmt, ...)
 	va_end(ap);
 	exit(2);
 }
+
+static void logline(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void
 logline(const char *fmt, ...)
@@ -279,6 +283,8 @@ peer_write(struct peer *p, const char *s, size_t n)
 }
 
 /* Send one reply line (CRLF added) and log it. */
+static int reply(struct peer *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static int
 reply(struct peer *p, const char *fmt, ...)
 {

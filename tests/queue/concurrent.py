@@ -49,8 +49,12 @@ def recover_race(t, rows):
         return sum(1 for i in t.ids('tmp', qdir)
                    if os.path.exists('%s/tmp/%s/envelope' % (qdir, i))) == k
     t.ok(wait_for(complete, 20), '%s: %d complete copies in tmp/' % (tag, k), t.state(qdir))
-    for p in procs:
-        t.kill9(p)
+    # A postie that ended before its kill (on a loaded machine) committed or dropped its own
+    # copy: only the copies still in tmp/ are the flushes' to recover; it is named below.
+    early = [t.child_stderr(p).strip() or 'exit %d' % p.returncode
+             for p in procs if not t.kill9(p)]
+    in_tmp = sum(1 for i in t.ids('tmp', qdir)
+                 if os.path.exists('%s/tmp/%s/envelope' % (qdir, i)))
     silent.close()
     s = t.sink('sink-' + tag)
     prof = t.profile(s.port, qdir=qdir, path='%s/profile-%s' % (t.tmp, tag))
@@ -69,7 +73,8 @@ def recover_race(t, rows):
          [(p.returncode, t.child_stderr(p)) for p in fl])
     t.ok(delivered == k and dups == 0, '%s: %d delivered, no duplicates' % (tag, k),
          (delivered, dups))
-    t.ok(recovered == k, '%s: each copy reported recovered once' % tag, recovered)
+    t.ok(recovered == in_tmp, '%s: each copy reported recovered once' % tag,
+         'recovered %d of %d in tmp/; ended before the kill: %s' % (recovered, in_tmp, early))
     t.ok(sum(left.values()) == 0, '%s: nothing left' % tag, left)
     rows.append([tag, k, 'tmp=%d' % k, '%.2fs' % (t1 - t0), FLUSHES, delivered, dups,
                  sum(left.values()), len([x for x in s.sessions if 'MAIL' in x]),
