@@ -717,7 +717,7 @@ queue_message(struct delivery *d, struct source *src, const int *lmtp_codes, str
 	/* Draining completes the copy (source_complete); a copy error shows at the commit. */
 	int rc = source_drain(src, e);
 	for (size_t i = 0; rc == 0 && lmtp_codes && i < d->copy.meta.nrcpts; i++) {
-		if (lmtp_codes[i] >= 200 && lmtp_codes[i] < 300)
+		if (lmtp_codes[i] == 250) /* SEC-36: only 250 is delivery */
 			queue_rcpt_note(&d->copy.meta.rcpts[i], QUEUE_RCPT_SENT, NULL);
 		else if (lmtp_codes[i] >= 500)
 			queue_rcpt_note(&d->copy.meta.rcpts[i], QUEUE_RCPT_FAILED, why.text);
@@ -795,8 +795,9 @@ submit_entry(struct session *ss, struct queue_entry *en, bool last)
 				continue;
 			if (codes[j] >= 500)
 				queue_rcpt_note(&m->rcpts[i], QUEUE_RCPT_FAILED, e.text);
-			/* LMTP (RFC 2033 §4.2): a 2xx after the data means this one has it. */
-			else if (ss->per_rcpt && codes[j] >= 200 && codes[j] < 300)
+			/* LMTP (RFC 2033 §4.2): a 250 after the data means this one has it
+			 * (SEC-36: no other reply does). */
+			else if (ss->per_rcpt && codes[j] == 250)
 				queue_rcpt_note(&m->rcpts[i], QUEUE_RCPT_SENT, NULL);
 			j++;
 		}
@@ -917,7 +918,7 @@ submit_run(const struct opts *o, int fd, struct err *e)
 		 * the queue whatever the others' 5xx made the error's kind. */
 		bool lmtp_retry = false;
 		for (size_t i = 0; per_rcpt && i < d.rcpts.n; i++)
-			lmtp_retry |= codes[i] < 200 || (codes[i] >= 400 && codes[i] < 500);
+			lmtp_retry |= codes[i] < 500 && codes[i] != 250;
 		if (rc < 0 && d.copying && (temporary(e) || lmtp_retry)) {
 			struct err why = *e;
 			rc = queue_message(&d, &src, per_rcpt ? codes : NULL, e);

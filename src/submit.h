@@ -10,13 +10,16 @@
 #include "err.h"
 
 /*
- * Deliver the message read from FD as O says. 0 only after the server's 2xx to the end of
- * data (SEC-36), or once the message is durably queued; otherwise -1 with e set to the kind
- * that gives the exit status (SEC-37). Everything that can be checked before connecting is
- * checked before connecting. The account is O's -a, else the one whose `from` is -f's (or,
- * with --read-envelope-from, the From field's) address, else "default"; O's long options
- * (--port=N, ...) go over it (profile_apply). msmtp's --host makes an account of the
- * command line alone (no profile is read; it is never queued; -a with it is ERR_USAGE).
+ * Deliver the message read from FD as O says. 0 only after the server's 250 to the end of
+ * data and 250 or 251 to every recipient (SEC-36), or once the message is durably queued
+ * (an out-of-step verdict is kept in the queue and still -1, ERR_UNSURE, unless
+ * O->serving); otherwise -1 with e set to the kind that gives the exit status (SEC-37).
+ * Everything that can be checked before connecting is checked before connecting. The
+ * account is O's -a, else the one whose `from` is -f's (or, with --read-envelope-from, the
+ * From field's) address, else "default"; O's long options (--port=N, ...) go over it
+ * (profile_apply): one that moves the mail is refused for an account with a secret (SEC-41)
+ * and makes the run one that neither queues nor flushes (SEC-42). msmtp's --host makes an
+ * account of the command line alone (no profile is read; -a with it is ERR_USAGE).
  * Recipients pass through the account's aliases file and maildomain, in the envelope and
  * in the header; the header is rewritten as the account says (msg_rewrite); -N/-R/-V/-B
  * win over dsn_notify/dsn_return. One maillog line records the outcome.
@@ -27,8 +30,10 @@ int submit_run(const struct opts *o, int fd, struct err *e);
  * postie -q: deliver every queued entry (O's -qR/-qI selectors and -a narrow it), one
  * session per account, many messages per session, each with the DSN and BODY parameters
  * it was queued with (one maillog line each). Entries that cannot go now stay queued
- * with their reply and a later next attempt. Prints a summary on stderr. -1 only when the
- * profile or the queue cannot be read.
+ * with their reply and a later next attempt. An entry goes only through the account of its
+ * name defined in the profile file it was queued from (SEC-42); others are left alone.
+ * Prints a summary on stderr. -1 when the profile or the queue cannot be read, and
+ * ERR_USAGE for an option of O that would move the mail (the overrides are not applied).
  */
 int submit_flush(const struct opts *o, struct err *e);
 
