@@ -226,12 +226,15 @@ enum argv_rule {
 	/* Hides something from the recipients or keeps a record: the command line may switch
 	 * it on, never off (SEC-43). */
 	ARGV_NOT_OFF = 1u << 2,
+	/* Keeps the sender the profile set: the command line may only make it stricter, to the
+	 * rule's one value (SEC-43). */
+	ARGV_ONLY = 1u << 3,
 };
 
 static const struct argv_rule_entry {
 	const char *name;
 	unsigned rule;
-	const char *except; /* ARGV_NEVER: the one value that is taken, or NULL */
+	const char *except; /* ARGV_NEVER, ARGV_ONLY: the one value that is taken, or NULL */
 } argv_rules[] = {
 	{"host", ARGV_ROUTE, NULL},
 	{"port", ARGV_ROUTE, NULL},
@@ -264,6 +267,8 @@ static const struct argv_rule_entry {
 	{"remove_bcc_headers", ARGV_NOT_OFF, NULL},
 	{"undisclosed_recipients", ARGV_NOT_OFF, NULL},
 	{"syslog", ARGV_NOT_OFF, NULL},
+	{"allow_from_override", ARGV_ONLY, "off"},
+	{"set_from_header", ARGV_ONLY, "on"},
 };
 
 static const struct argv_rule_entry *
@@ -1684,6 +1689,13 @@ profile_argv_check(const char *name, const char *arg, struct err *e)
 			"%s on, never off (a caller must not %s); set it in the profile instead",
 			flag, name, strcmp(name, "syslog") == 0 ? "silence the log"
 			: "reveal recipients the profile hides");
+	/* "on" and "" are the same for an on/off command. */
+	if ((r->rule & ARGV_ONLY) && strcmp(arg, r->except) != 0 &&
+		!(strcmp(r->except, "on") == 0 && arg[0] == '\0' &&
+		  strcmp(name, "set_from_header") != 0))
+		return err_set(e, ERR_USAGE, "parse flags: --%s=%s: the command line may set %s "
+			"only to %s (a caller must not put another sender on the account's mail); "
+			"set it in the profile instead", flag, arg, name, r->except);
 	return 0;
 }
 

@@ -423,12 +423,12 @@ long_options(void)
 		{"tls-fingerprint", false},
 		{"tls-certcheck", true}, {"tls-priorities", false},
 		{"tls-host-override", false}, {"tls-min-dh-prime-bits", false},
-		{"maildomain", false}, {"auto-from", true}, {"set-from-header", true},
+		{"maildomain", false}, {"auto-from", true},
 		{"set-date-header", true}, {"set-msgid-header", true}, {"remove-bcc-headers", true},
 		{"undisclosed-recipients", true}, {"source-ip", false}, {"proxy-host", false},
 		{"proxy-port", false}, {"socket", false},
 		{"logfile-time-format", false}, {"syslog", true},
-		{"allow-from-override", true}, {"from-full-name", false},
+		{"from-full-name", false},
 	};
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
@@ -493,6 +493,10 @@ argv_injection(void)
 		{"--remove-bcc-headers=off", "never off"},
 		{"--undisclosed-recipients=off", "never off"},
 		{"--syslog=off", "never off"},
+		{"--allow-from-override", "only to off"},
+		{"--allow-from-override=on", "only to off"},
+		{"--set-from-header=off", "only to on"},
+		{"--set-from-header=auto", "only to on"},
 	};
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		struct opts o;
@@ -504,6 +508,20 @@ argv_injection(void)
 			rc < 0 ? e.text : "accepted");
 		if (rc == 0)
 			cli_fini(&o);
+	}
+	/* The stricter values are taken. */
+	static const char *const stricter[] = {"--allow-from-override=off", "--set-from-header=on",
+		"--remove-bcc-headers", "--undisclosed-recipients=on", "--syslog=LOG_MAIL",
+		"--tls-trust-file=system", "--logfile=-"};
+	for (size_t i = 0; i < sizeof(stricter) / sizeof(stricter[0]); i++) {
+		struct opts so;
+		struct err se;
+		const char *argv[] = {"sendmail", stricter[i], "a@x.org", NULL};
+		int rc = cli_parse(&so, 3, argv, &se);
+		ok(rc == 0 && so.noverrides == 1, "%s taken: %s", stricter[i],
+			rc < 0 ? se.text : "yes");
+		if (rc == 0)
+			cli_fini(&so);
 	}
 	struct opts o;
 	struct err e;
