@@ -263,7 +263,8 @@ static const struct argv_rule_entry {
 	{"logfile", ARGV_NEVER, "-"},
 	{"aliases", ARGV_NEVER, NULL},
 	{"queue_dir", ARGV_NEVER, NULL},
-	{"keepbcc", ARGV_NEVER, NULL},
+	{"queue_lifetime", ARGV_NEVER, NULL},
+	{"keepbcc", ARGV_ONLY, "off"},
 	{"remove_bcc_headers", ARGV_NOT_OFF, NULL},
 	{"undisclosed_recipients", ARGV_NOT_OFF, NULL},
 	{"syslog", ARGV_NOT_OFF, NULL},
@@ -819,6 +820,18 @@ eval_line(struct parse *ps, unsigned line, const char *cmd, struct err *e)
 	return r;
 }
 
+/*
+ * What a profile -C names elsewhere may say although the command line may not: a password
+ * written in it (it goes to that profile's own server), and the TLS trust and CRL files
+ * (public data, never quoted; tls.c reads only regular files of sane size).
+ */
+static bool
+named_may(const char *name)
+{
+	return strcmp(name, "password") == 0 || strcmp(name, "tls_trust_file") == 0 ||
+		strcmp(name, "tls_crl_file") == 0;
+}
+
 /* Apply one setting line to ps->cur. ARG stays the caller's. */
 static int
 apply(struct parse *ps, unsigned line, const struct command *c, const char *arg, struct err *e)
@@ -828,21 +841,21 @@ apply(struct parse *ps, unsigned line, const struct command *c, const char *arg,
 
 	/*
 	 * SEC-43: a profile that -C names outside the user's config folder is the caller's
-	 * choice, as the command line is: the same lines are refused in it (no file to read or
-	 * write, no command to run), but for a password written in it and the TLS trust files
-	 * (public data, never quoted). ps->file is "command line" for profile_apply, which
-	 * checks on its own. A secret in a file that is not private gets SEC-14's error.
+	 * choice, as the command line is: what the command line may not set, it may not set
+	 * either (no file to read or write, no command to run, no weaker Bcc or sender rule),
+	 * but for what named_may allows. ps->file is
+	 * "command line" for profile_apply, which checks on its own. A secret in a file that
+	 * is not private gets SEC-14's error instead.
 	 */
-	const struct argv_rule_entry *r = argv_rule(c->name);
 	bool secret_kind = c->kind == K_SECRET || c->kind == K_EVAL;
-	if (ps->origin == PROFILE_ORIGIN_NAMED && (ps->private || !secret_kind) && r &&
-	    (r->rule & ARGV_NEVER) && !empty &&
-	    !(r->except && strcmp(arg, r->except) == 0) && strcmp(c->name, "password") != 0 &&
-	    strcmp(c->name, "tls_trust_file") != 0 && strcmp(c->name, "tls_crl_file") != 0)
+	struct err why;
+	if (ps->origin == PROFILE_ORIGIN_NAMED && (ps->private || !secret_kind) &&
+	    !named_may(c->name) && profile_argv_check(c->name, arg, &why) < 0)
+		/* The name only: the value may be a command holding a secret (SEC-44). */
 		return err_set(e, ERR_CONFIG, "%s:%u: '%s' is not taken from a profile that -C "
-			"names outside your config folder (a caller could name any profile, SEC-43); "
-			"move the file into %s or write the setting in your own profile", ps->file,
-			line, c->name, "~/.config/postie/");
+			"names outside your config folder: a caller could have written it (SEC-43); "
+			"move the file into ~/.config/postie/ or write the setting in your own profile",
+			ps->file, line, c->name);
 
 	switch (c->kind) {
 	case K_OBSOLETE:
@@ -1504,33 +1517,31 @@ default_user_file(void)
 }
 
 /*
- * Whether the real path PATH is one of the user's own profiles: in the folder of the
- * default profile OWN (the real path of $XDG_CONFIG_HOME/postie/config) or below it, or
- * msmtp's ~/.msmtprc or $XDG_CONFIG_HOME/msmtp/config. Whoever can write there can
- * rewrite the user's profile anyway.
+ * Whether the real path PATH is one of the user's own profiles: a file below the user's
+ * config folder for postie, $XDG_CONFIG_HOME/postie (else ~/.config/postie), taken by its
+ * own real path (not the folder of whatever the default profile links to), and only when
+ * that folder is the user's and nobody else may write to it. Whoever can write there can
+ * rewrite the user's profile anyway. msmtp's ~/.msmtprc is not one: where the user has no
+ * msmtp, a caller could create it.
  */
 static bool
-users_own(const char *path, const char *own)
+users_own(const char *path)
 {
-	const char *slash = strrchr(own, '/');
-	size_t dir = slash ? (size_t)(slash - own) : 0;
-
-	if (dir && strncmp(path, own, dir + 1) == 0)
-		return true;
-	const char *xdg = getenv("XDG_CONFIG_HOME");
-	const char *home = home_dir();
-	char *msmtp[2] = {
-		xdg && xdg[0] == '/' ? join(xdg, "/msmtp/config")
-			: home ? join(home, "/.config/msmtp/config") : NULL,
-		home ? join(home, "/.msmtprc") : NULL,
-	};
+	char *own = default_user_file();
+	char *slash = own ? strrchr(own, '/') : NULL;
+	struct stat st;
 	bool yes = false;
-	for (size_t i = 0; i < 2; i++) {
-		char *r = msmtp[i] ? realpath(msmtp[i], NULL) : NULL;
-		yes |= r && strcmp(r, path) == 0;
-		free(r);
-		free(msmtp[i]);
+
+	if (slash) {
+		*slash = '\0';
+		char *dir = realpath(own, NULL);
+		size_t n = dir ? strlen(dir) : 0;
+		yes = dir && stat(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
+			st.st_uid == geteuid() && !(st.st_mode & 022) &&
+			strncmp(path, dir, n) == 0 && path[n] == '/';
+		free(dir);
 	}
+	free(own);
 	return yes;
 }
 
@@ -1570,12 +1581,13 @@ profile_load(struct profile *p, const char *sysfile, const char *userfile, struc
 	if (r == 0 && userfile) {
 		/*
 		 * Accounts remember the real path of their file: the queue binds entries to it
-		 * (SEC-42). A file in the user's config folder, or msmtp's own profile, is the
-		 * user's own whatever -C calls it (SEC-41); any other is the caller's choice.
+		 * (SEC-42). The user's profile (whatever it links to) and the files of the
+		 * user's config folder are the user's own whatever -C calls them (SEC-41); any
+		 * other is the caller's choice (SEC-43).
 		 */
 		char *path = real_path(userfile);
-		enum profile_origin o = own_real && users_own(path, own_real)
-			? PROFILE_ORIGIN_USER : PROFILE_ORIGIN_NAMED;
+		enum profile_origin o = (own_real && strcmp(path, own_real) == 0) ||
+			users_own(path) ? PROFILE_ORIGIN_USER : PROFILE_ORIGIN_NAMED;
 		r = load_file(&tmp, path, MISSING_ERROR, o, e);
 		free(path);
 	} else if (r == 0 && own_real) {

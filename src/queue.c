@@ -265,6 +265,7 @@ queue_meta_format(const struct queue_meta *m, struct buf *out, struct err *e)
 	    put_num(out, "size", m->size, e) < 0 ||
 	    put_num(out, "queued", (unsigned long long)m->queued, e) < 0 ||
 	    put_num(out, "attempts", m->attempts, e) < 0 ||
+	    (m->unsure && put_num(out, "unsure", m->unsure, e) < 0) ||
 	    (m->last_attempt &&
 	     put_num(out, "last-attempt", (unsigned long long)m->last_attempt, e) < 0) ||
 	    put_num(out, "next-attempt", (unsigned long long)m->next_attempt, e) < 0 ||
@@ -314,7 +315,7 @@ enum {
 	SEEN_ACCOUNT = 1 << 0, SEEN_SENDER = 1 << 1, SEEN_PARAMS = 1 << 2, SEEN_DOTS = 1 << 3,
 	SEEN_SIZE = 1 << 4, SEEN_QUEUED = 1 << 5, SEEN_ATTEMPTS = 1 << 6, SEEN_LAST = 1 << 7,
 	SEEN_NEXT = 1 << 8, SEEN_REPLY = 1 << 9, SEEN_FAILED = 1 << 10, SEEN_REASON = 1 << 11,
-	SEEN_PROFILE = 1 << 12,
+	SEEN_PROFILE = 1 << 12, SEEN_UNSURE = 1 << 13,
 	SEEN_REQUIRED = SEEN_ACCOUNT | SEEN_SENDER | SEEN_DOTS | SEEN_SIZE | SEEN_QUEUED |
 		SEEN_ATTEMPTS | SEEN_NEXT,
 };
@@ -332,7 +333,7 @@ parse_line(struct queue_meta *m, const char *k, size_t kn, const char *v, size_t
 		{"ignore-dots", SEEN_DOTS}, {"size", SEEN_SIZE}, {"queued", SEEN_QUEUED},
 		{"attempts", SEEN_ATTEMPTS}, {"last-attempt", SEEN_LAST},
 		{"next-attempt", SEEN_NEXT}, {"last-reply", SEEN_REPLY}, {"failed", SEEN_FAILED},
-		{"failed-reason", SEEN_REASON}, {"profile", SEEN_PROFILE},
+		{"failed-reason", SEEN_REASON}, {"profile", SEEN_PROFILE}, {"unsure", SEEN_UNSURE},
 	};
 	const unsigned long long tmax = (unsigned long long)INT64_MAX;
 	unsigned long long num = 0;
@@ -396,12 +397,13 @@ parse_line(struct queue_meta *m, const char *k, size_t kn, const char *v, size_t
 	default:
 		break;
 	}
-	if (!parse_num(v, vn, bit == SEEN_ATTEMPTS ? UINT_MAX : tmax, &num))
+	if (!parse_num(v, vn, bit == SEEN_ATTEMPTS || bit == SEEN_UNSURE ? UINT_MAX : tmax, &num))
 		return *why = "bad number", -1;
 	switch (bit) {
 	case SEEN_SIZE: m->size = num; break;
 	case SEEN_QUEUED: m->queued = (time_t)num; break;
 	case SEEN_ATTEMPTS: m->attempts = (unsigned)num; break;
+	case SEEN_UNSURE: m->unsure = (unsigned)num; break;
 	case SEEN_LAST: m->last_attempt = (time_t)num; break;
 	case SEEN_NEXT: m->next_attempt = (time_t)num; break;
 	case SEEN_FAILED: m->failed = (time_t)num; break;
@@ -1200,6 +1202,13 @@ selected(const struct queue_iter *it, const char *id, const struct queue_meta *m
 		return false;
 	if (f->account && strcmp(m->account, f->account) != 0)
 		return false;
+	if (f->profiles) {
+		bool mine = !m->profile && f->legacy;
+		for (size_t i = 0; m->profile && f->profiles[i] && !mine; i++)
+			mine = strcmp(m->profile, f->profiles[i]) == 0;
+		if (!mine)
+			return false;
+	}
 	if (f->sender && !contains(m->sender, f->sender))
 		return false;
 	if (f->rcpt) {

@@ -44,6 +44,8 @@
  *   size N                bytes in the message file
  *   queued T              when the message arrived (seconds since 1970-01-01 UTC)
  *   attempts N            delivery attempts so far
+ *   unsure N              optional: how many of them got a verdict out of step with the
+ *                         commands (SEC-36: not delivered, but the server may have it)
  *   last-attempt T        optional: when the last one was made
  *   next-attempt T        not before this time, unless forced (postie -q)
  *   last-reply TEXT       optional: the server's last reply or the reason it failed
@@ -126,6 +128,7 @@ struct queue_meta {
 	uint64_t size;
 	time_t queued;
 	unsigned attempts;
+	unsigned unsure;     /* attempts whose verdict was out of step (SEC-36) */
 	time_t last_attempt; /* 0: none */
 	time_t next_attempt;
 	char *last_reply;    /* or NULL */
@@ -156,6 +159,11 @@ struct queue_filter {
 	const char *id;      /* -qI: the id contains this (any case), or NULL */
 	bool force;          /* also entries whose next attempt is still to come (postie -q) */
 	size_t max;          /* at most this many entries; 0: no limit */
+	/* SEC-42: only entries queued from one of these profile files (real paths, NULL-ended)
+	 * and, with LEGACY, those that name no file (postie 0.1); NULL: any. An entry not
+	 * selected is not touched at all: not sent, retried or expired. */
+	const char *const *profiles;
+	bool legacy;
 };
 
 /* A flush in progress (fields private but the counters). */

@@ -687,17 +687,29 @@ entry_bound(const struct queue_meta *m, const struct account *a)
 	return a->origin == PROFILE_ORIGIN_USER || a->origin == PROFILE_ORIGIN_SYSTEM;
 }
 
-/* Whether entry M was queued from a profile file PROF holds (else it is left alone). */
-static bool
-entry_of(const struct queue_meta *m, const struct profile *prof)
+/*
+ * SEC-42: the profile files of PROF's accounts (NULL-ended; the caller frees the array, not
+ * the strings) for a queue filter, and in *LEGACY whether entries that name no file
+ * (postie 0.1, queued through the user's own or the system profile) are this run's: only
+ * when the run reads the user's own profile.
+ */
+static const char **
+profile_files(const struct profile *prof, const char *named, bool *legacy)
 {
+	const char **v = xcalloc(prof->n + 1, sizeof(*v));
+	size_t n = 0;
+
+	*legacy = !named;
 	for (size_t i = 0; i < prof->n; i++) {
 		const struct account *a = prof->accounts[i];
-		if (m->profile ? strcmp(m->profile, a->file) == 0
-			       : a->origin == PROFILE_ORIGIN_USER || a->origin == PROFILE_ORIGIN_SYSTEM)
-			return true;
+		bool seen = false;
+		for (size_t k = 0; k < n && !seen; k++)
+			seen = strcmp(v[k], a->file) == 0;
+		if (!seen)
+			v[n++] = a->file;
+		*legacy |= a->origin == PROFILE_ORIGIN_USER;
 	}
-	return false;
+	return v;
 }
 
 /*
@@ -716,6 +728,8 @@ queue_message(struct delivery *d, struct source *src, const int *lmtp_codes, str
 	snprintf(reply, sizeof(reply), "%s", why.text);
 	/* Draining completes the copy (source_complete); a copy error shows at the commit. */
 	int rc = source_drain(src, e);
+	if (rc == 0 && why.kind == ERR_UNSURE)
+		d->copy.meta.unsure = 1; /* SEC-36: counted towards UNSURE_TRIES */
 	for (size_t i = 0; rc == 0 && lmtp_codes && i < d->copy.meta.nrcpts; i++) {
 		if (lmtp_codes[i] == 250) /* SEC-36: only 250 is delivery */
 			queue_rcpt_note(&d->copy.meta.rcpts[i], QUEUE_RCPT_SENT, NULL);
@@ -814,7 +828,7 @@ submit_entry(struct session *ss, struct queue_entry *en, bool last)
 		} else if (!temporary(&e) &&
 			(e.kind == ERR_PERM || e.kind == ERR_DATA || e.kind == ERR_PROTO)) {
 			qrc = queue_entry_fail(en, e.text, &qe);
-		} else if (e.kind == ERR_UNSURE && m->attempts + 1 >= UNSURE_TRIES) {
+		} else if (e.kind == ERR_UNSURE && ++m->unsure >= UNSURE_TRIES) {
 			/* A server that never gives a verdict in step may deliver every copy:
 			 * stop sending it, and keep it in failed/ for the user to judge. */
 			char why[QUEUE_REPLY_MAX];
@@ -888,7 +902,10 @@ submit_run(const struct opts *o, int fd, struct err *e)
 	if (rc == 0) {
 		/* Due entries of this account go over the same session after this message; with
 		 * none, QUIT is pipelined behind it. */
-		struct queue_filter f = {.account = d.acct->name, .max = PIGGYBACK_MAX};
+		const char *files[] = {d.acct->file, NULL};
+		struct queue_filter f = {.account = d.acct->name, .max = PIGGYBACK_MAX,
+			.profiles = files, .legacy = d.acct->origin == PROFILE_ORIGIN_USER ||
+			d.acct->origin == PROFILE_ORIGIN_SYSTEM};
 		iterating = d.queue_open && queue_iter_start(&d.q, &it, &f, NULL) == 0;
 		bool more = iterating && it.n > 0;
 		msgid = msg_msgid(&d.msg);
@@ -1034,24 +1051,19 @@ submit_flush(const struct opts *o, struct err *e)
 	password.secret = true;
 	ss.s.conn.fd = -1;
 	err_clear(&why);
+	bool legacy;
+	const char **files = profile_files(&prof, o->profile, &legacy);
 	struct queue_filter f = {
 		.account = o->account,
 		.rcpt = o->queue_rcpt,
 		.id = o->queue_id,
 		.force = true,
+		.profiles = files, /* SEC-42: another profile's entries are not touched */
+		.legacy = legacy,
 	};
 	int rc = queue_iter_start(&q, &it, &f, e);
 	int got;
 	while (rc == 0 && (got = queue_iter_next(&it, &en, e)) > 0) {
-		/* SEC-42: another profile's entry (a queue_dir shared with a -C profile) is
-		 * not this run's to send or to count. */
-		if (!entry_of(&en.meta, &prof)) {
-			log_info("queued message %s belongs to %s, not to this profile: left alone",
-				en.id, en.meta.profile ? en.meta.profile : "the user's own profile");
-			queue_entry_release(&en);
-			others++;
-			continue;
-		}
 		if (!current || strcmp(current, en.meta.account) != 0) {
 			/* One session per account (entries come grouped by account). */
 			session_close(&ss, why.kind ? &why : NULL);
@@ -1104,8 +1116,9 @@ submit_flush(const struct opts *o, struct err *e)
 			delivered, deferred, it.expired ? "; some expired into failed/" : "");
 	else
 		log_info("flush queue: %zu delivered%s", delivered,
-			others ? "; entries of other profiles left alone" : "");
+			others ? "; entries of other accounts of that name left alone" : "");
 	free(current);
+	free(files);
 	buf_fini(&password);
 	queue_close(&q);
 	profile_fini(&prof);

@@ -860,6 +860,27 @@ fatal_error(struct tls *t, const char *what, int r, struct err *e)
 	return err_set(e, ERR_TLS, "%s %s: %s", what, t->name, gnutls_strerror(r));
 }
 
+/* A trust or CRL file is read whole by GnuTLS: never a FIFO or a device, which could make it
+ * wait for ever or read without end (SEC-34), nor a file beyond any real bundle's size. */
+#define TLS_PEM_FILE_MAX (16 * 1024 * 1024)
+
+/* Whether FILE is a readable regular file of sane size; else ERR_CONFIG naming WHAT. GnuTLS
+ * says only "error while reading file": ask the system why first. */
+static int
+check_pem_file(const char *what, const char *file, struct err *e)
+{
+	struct stat st;
+
+	if (stat(file, &st) != 0 || access(file, R_OK) != 0)
+		return err_set(e, ERR_CONFIG, "load %s %s: %s", what, file, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return err_set(e, ERR_CONFIG, "load %s %s: not a regular file", what, file);
+	if (st.st_size > TLS_PEM_FILE_MAX)
+		return err_set(e, ERR_CONFIG, "load %s %s: larger than %d MiB", what, file,
+		               TLS_PEM_FILE_MAX / (1024 * 1024));
+	return 0;
+}
+
 static int
 load_trust(gnutls_certificate_credentials_t cred, const char *file, struct err *e)
 {
@@ -878,9 +899,8 @@ load_trust(gnutls_certificate_credentials_t cred, const char *file, struct err *
 			    "ca-certificates or set tls_trust_file");
 		return 0;
 	}
-	/* GnuTLS says only "error while reading file"; ask the system why first. */
-	if (access(file, R_OK) != 0)
-		return err_set(e, ERR_CONFIG, "load tls_trust_file %s: %s", file, strerror(errno));
+	if (check_pem_file("tls_trust_file", file, e) < 0)
+		return -1;
 	r = gnutls_certificate_set_x509_trust_file(cred, file, GNUTLS_X509_FMT_PEM);
 	if (r < 0)
 		return err_set(e, ERR_CONFIG, "load tls_trust_file %s: %s", file,
@@ -903,9 +923,8 @@ is_uri(const char *name)
 static int
 load_crl(gnutls_certificate_credentials_t cred, const char *file, struct err *e)
 {
-	/* GnuTLS says only "error while reading file"; ask the system why first. */
-	if (access(file, R_OK) != 0)
-		return err_set(e, ERR_CONFIG, "load tls_crl_file %s: %s", file, strerror(errno));
+	if (check_pem_file("tls_crl_file", file, e) < 0)
+		return -1;
 	int r = gnutls_certificate_set_x509_crl_file(cred, file, GNUTLS_X509_FMT_PEM);
 	if (r == GNUTLS_E_BASE64_DECODING_ERROR || r == GNUTLS_E_BASE64_UNEXPECTED_HEADER_ERROR)
 		return err_set(e, ERR_CONFIG, "load tls_crl_file %s: no PEM CRLs in it (%s)", file,

@@ -683,6 +683,10 @@ test_failures(void)
 	    {"missing trust file", SRV(NULL, NULL, SRV_SCRIPT),
 	     CFG("localhost", "/nonexistent/ca.pem", NULL, true, NULL, NULL), ERR_CONFIG,
 	     "/nonexistent/ca.pem", "No such file", NULL},
+	    /* SEC-34: GnuTLS reads a trust file whole; a device would never end. */
+	    {"trust file that is no regular file", SRV("server.pem", NULL, SRV_SCRIPT),
+	     CFG("localhost", "/dev/zero", NULL, true, NULL, NULL), ERR_CONFIG, "/dev/zero",
+	     "not a regular file", NULL},
 	    /* SEC-8: a name IDNA2008 refuses never reaches SNI or verification. */
 	    {"U-label IDNA2008 refuses", SRV(NULL, NULL, SRV_SCRIPT),
 	     CFG("bad\xe2\x98\x83.example", ca_file, NULL, true, NULL, NULL), ERR_CONFIG,
