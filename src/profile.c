@@ -235,41 +235,42 @@ static const struct argv_rule_entry {
 	const char *name;
 	unsigned rule;
 	const char *except; /* ARGV_NEVER, ARGV_ONLY: the one value that is taken, or NULL */
+	const char *harm;   /* ARGV_NEVER, ARGV_NOT_OFF, ARGV_ONLY: what an injected one could do */
 } argv_rules[] = {
-	{"host", ARGV_ROUTE, NULL},
-	{"port", ARGV_ROUTE, NULL},
-	{"proxy_host", ARGV_ROUTE, NULL},
-	{"proxy_port", ARGV_ROUTE, NULL},
-	{"socket", ARGV_ROUTE, NULL},
-	{"source_ip", ARGV_ROUTE, NULL},
-	{"protocol", ARGV_ROUTE, NULL},
-	{"tls", ARGV_ROUTE, NULL},
-	{"tls_starttls", ARGV_ROUTE, NULL},
-	{"tls_fingerprint", ARGV_ROUTE, NULL},
-	{"tls_certcheck", ARGV_ROUTE, NULL},
-	{"tls_nocertcheck", ARGV_ROUTE, NULL},
-	{"tls_host_override", ARGV_ROUTE, NULL},
-	{"tls_priorities", ARGV_ROUTE, NULL},
-	{"tls_min_version", ARGV_ROUTE, NULL},
-	{"tls_trust_file", ARGV_ROUTE | ARGV_NEVER, "system"},
-	{"tls_crl_file", ARGV_NEVER, NULL},
-	{"tls_cert_file", ARGV_NEVER, NULL},
-	{"tls_key_file", ARGV_NEVER, NULL},
-	{"password", ARGV_NEVER, NULL},
-	{"passwordeval", ARGV_NEVER, NULL},
-	{"password_file", ARGV_NEVER, NULL},
-	{"oauth2_token_command", ARGV_NEVER, NULL},
-	{"eval", ARGV_NEVER, NULL},
-	{"logfile", ARGV_NEVER, "-"},
-	{"aliases", ARGV_NEVER, NULL},
-	{"queue_dir", ARGV_NEVER, NULL},
-	{"queue_lifetime", ARGV_NEVER, NULL},
-	{"keepbcc", ARGV_ONLY, "off"},
-	{"remove_bcc_headers", ARGV_NOT_OFF, NULL},
-	{"undisclosed_recipients", ARGV_NOT_OFF, NULL},
-	{"syslog", ARGV_NOT_OFF, NULL},
-	{"allow_from_override", ARGV_ONLY, "off"},
-	{"set_from_header", ARGV_ONLY, "on"},
+	{"host", ARGV_ROUTE, NULL, NULL},
+	{"port", ARGV_ROUTE, NULL, NULL},
+	{"proxy_host", ARGV_ROUTE, NULL, NULL},
+	{"proxy_port", ARGV_ROUTE, NULL, NULL},
+	{"socket", ARGV_ROUTE, NULL, NULL},
+	{"source_ip", ARGV_ROUTE, NULL, NULL},
+	{"protocol", ARGV_ROUTE, NULL, NULL},
+	{"tls", ARGV_ROUTE, NULL, NULL},
+	{"tls_starttls", ARGV_ROUTE, NULL, NULL},
+	{"tls_fingerprint", ARGV_ROUTE, NULL, NULL},
+	{"tls_certcheck", ARGV_ROUTE, NULL, NULL},
+	{"tls_nocertcheck", ARGV_ROUTE, NULL, NULL},
+	{"tls_host_override", ARGV_ROUTE, NULL, NULL},
+	{"tls_priorities", ARGV_ROUTE, NULL, NULL},
+	{"tls_min_version", ARGV_ROUTE, NULL, NULL},
+	{"tls_trust_file", ARGV_ROUTE | ARGV_NEVER, "system", "read any file"},
+	{"tls_crl_file", ARGV_NEVER, NULL, "read any file"},
+	{"tls_cert_file", ARGV_NEVER, NULL, "read any file"},
+	{"tls_key_file", ARGV_NEVER, NULL, "read any file"},
+	{"password", ARGV_NEVER, NULL, "hand a password to whoever it chose"},
+	{"passwordeval", ARGV_NEVER, NULL, "run any command"},
+	{"password_file", ARGV_NEVER, NULL, "read any file"},
+	{"oauth2_token_command", ARGV_NEVER, NULL, "run any command"},
+	{"eval", ARGV_NEVER, NULL, "run any command"},
+	{"logfile", ARGV_NEVER, "-", "write any file"},
+	{"aliases", ARGV_NEVER, NULL, "read any file"},
+	{"queue_dir", ARGV_NEVER, NULL, "write any file"},
+	{"queue_lifetime", ARGV_NEVER, NULL, "expire the queued mail"},
+	{"keepbcc", ARGV_ONLY, "off", "reveal the Bcc recipients to everyone"},
+	{"remove_bcc_headers", ARGV_NOT_OFF, NULL, "reveal the Bcc recipients to everyone"},
+	{"undisclosed_recipients", ARGV_NOT_OFF, NULL, "reveal recipients the profile hides"},
+	{"syslog", ARGV_NOT_OFF, NULL, "silence the log"},
+	{"allow_from_override", ARGV_ONLY, "off", "put another sender on the account's mail"},
+	{"set_from_header", ARGV_ONLY, "on", "put another sender on the account's mail"},
 };
 
 static const struct argv_rule_entry *
@@ -1682,32 +1683,23 @@ profile_argv_check(const char *name, const char *arg, struct err *e)
 	if (!r)
 		return 0;
 	flag_name(name, flag);
-	if ((r->rule & ARGV_NEVER) && !(r->except && strcmp(arg, r->except) == 0)) {
-		const char *what = strcmp(name, "logfile") == 0 || strcmp(name, "queue_dir") == 0
-			? "write any file"
-			: strstr(name, "eval") || strstr(name, "command")
-			? "run any command"
-			: strcmp(name, "keepbcc") == 0 ? "reveal the Bcc recipients to everyone"
-			: strncmp(name, "password", 8) == 0 ? "hand a password to whoever it chose"
-			: "read any file";
+	if ((r->rule & ARGV_NEVER) && !(r->except && strcmp(arg, r->except) == 0))
 		return err_set(e, ERR_USAGE, "parse flags: --%s: not taken from the command line, "
 			"where an injected flag could %s (as -X did in CVE-2016-10033); set %s in "
-			"the profile instead%s%s", flag, what, name,
+			"the profile instead%s%s", flag, r->harm, name,
 			r->except ? "; the command line takes only " : "", r->except ? r->except : "");
-	}
 	if ((r->rule & ARGV_NOT_OFF) && (strcmp(arg, "off") == 0 ||
 		(strcmp(name, "syslog") != 0 && read_on_off(arg, &on) && !on)))
 		return err_set(e, ERR_USAGE, "parse flags: --%s=off: the command line may switch "
 			"%s on, never off (a caller must not %s); set it in the profile instead",
-			flag, name, strcmp(name, "syslog") == 0 ? "silence the log"
-			: "reveal recipients the profile hides");
-	/* "on" and "" are the same for an on/off command. */
+			flag, name, r->harm);
+	/* "on" and "" are the same for an on/off command (set_from_header is not one). */
 	if ((r->rule & ARGV_ONLY) && strcmp(arg, r->except) != 0 &&
 		!(strcmp(r->except, "on") == 0 && arg[0] == '\0' &&
 		  strcmp(name, "set_from_header") != 0))
 		return err_set(e, ERR_USAGE, "parse flags: --%s=%s: the command line may set %s "
-			"only to %s (a caller must not put another sender on the account's mail); "
-			"set it in the profile instead", flag, arg, name, r->except);
+			"only to %s (a caller must not %s); set it in the profile instead", flag, arg,
+			name, r->except, r->harm);
 	return 0;
 }
 
