@@ -44,17 +44,33 @@ main(int argc, char **argv)
 	/* cli_parse set the mode from the name first (mailq, newaliases), then from the flags. */
 	int rc;
 	switch (o.mode) {
-	case CLI_FLUSH: rc = submit_flush(&o, &e); break;
-	case CLI_LIST: rc = submit_list(&o, &e); break;
-	case CLI_SERVE: rc = serve_run(&o, &e); break;
-	case CLI_VERIFY: rc = submit_verify(&o, &e); break;
-	case CLI_PRETEND: rc = submit_pretend(&o, &e); break;
-	case CLI_SERVERINFO: rc = submit_serverinfo(&o, &e); break;
+	case CLI_FLUSH:
+		rc = submit_flush(&o, &e);
+		break;
+	case CLI_LIST:
+		rc = submit_list(&o, &e);
+		break;
+	case CLI_SERVE:
+		rc = serve_run(&o, &e);
+		break;
+	case CLI_VERIFY:
+		rc = submit_verify(&o, &e);
+		break;
+	case CLI_PRETEND:
+		rc = submit_pretend(&o, &e);
+		break;
+	case CLI_SERVERINFO:
+		rc = submit_serverinfo(&o, &e);
+		break;
 	/* newaliases, -bi, -I: postie keeps no alias database (the profile's aliases file is
 	 * read as it is), so there is nothing to rebuild; say nothing, as Postfix does. */
-	case CLI_NEWALIASES: rc = 0; break;
+	case CLI_NEWALIASES:
+		rc = 0;
+		break;
 	case CLI_SEND:
-	default: rc = submit_run(&o, STDIN_FILENO, &e); break;
+	default:
+		rc = submit_run(&o, STDIN_FILENO, &e);
+		break;
 	}
 	cli_fini(&o);
 	if (rc < 0) {

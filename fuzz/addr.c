@@ -36,7 +36,7 @@ check_addr(const char *a, bool null_ok)
 		fuzz_check(*d != '\0', "empty domain in \"%s\"", a);
 	}
 	fuzz_check(addr_envelope(a, false, ERR_USAGE, &again, &e) == 0,
-		"\"%s\" normalised is refused: %s", a, e.text);
+	           "\"%s\" normalised is refused: %s", a, e.text);
 	fuzz_check(strcmp(again, a) == 0, "\"%s\" normalises again to \"%s\"", a, again);
 	free(again);
 }

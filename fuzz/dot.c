@@ -52,7 +52,7 @@ sink(void *ctx, const char *p, size_t n, struct err *e)
 
 /* What the encoder should make of IN, by the contract: normalised and (DATA) stuffed. */
 struct model {
-	char *text;      /* the input that counts, line ends made CRLF, last line closed */
+	char *text; /* the input that counts, line ends made CRLF, last line closed */
 	size_t len;
 	size_t consumed; /* input bytes that count (up to and with the "." line) */
 	bool nul;        /* a NUL among them */
@@ -125,7 +125,7 @@ check_data(const struct out *o, char **unstuffed, size_t *ulen, size_t *max_line
 	*max_line = 0;
 	fuzz_check(n >= 3 && memcmp(p + n - 3, ".\r\n", 3) == 0, "DATA does not end with .CRLF");
 	fuzz_check(n == 3 || (n >= 5 && memcmp(p + n - 5, "\r\n", 2) == 0),
-		"the end marker does not follow a line end");
+	           "the end marker does not follow a line end");
 	while (i < n) {
 		const char *cr = memchr(p + i, '\r', n - i);
 		const char *lf = memchr(p + i, '\n', n - i);
@@ -156,7 +156,7 @@ check_bdat(const struct out *o, size_t *max_line)
 
 	*max_line = 0;
 	fuzz_check(o->len == 0 || (o->len >= 2 && memcmp(o->p + o->len - 2, "\r\n", 2) == 0),
-		"BDAT data does not end with CRLF");
+	           "BDAT data does not end with CRLF");
 	for (size_t i = 0; i < o->len; i++) {
 		char c = o->p[i];
 		if (c == '\r') {
@@ -175,7 +175,7 @@ check_bdat(const struct out *o, size_t *max_line)
 /* One encoding of IN, cut at the points STATE draws (none when STATE is NULL). */
 static int
 encode(struct dot *d, const char *in, size_t n, bool bdat, bool stop_at_dot, uint32_t *state,
-	struct out *o, struct err *e)
+       struct out *o, struct err *e)
 {
 	size_t off = 0;
 
@@ -218,40 +218,40 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rc = encode(&cut, in, n, bdat, stop_at_dot, &seed, &oc, &e);
 	fuzz_check(rw == rc, "one call %d, in pieces %d", rw, rc);
 	fuzz_check(ow.len == oc.len && (ow.len == 0 || memcmp(ow.p, oc.p, ow.len) == 0),
-		"the output depends on how the input is cut");
+	           "the output depends on how the input is cut");
 	fuzz_check(whole.out_bytes == ow.len && cut.out_bytes == oc.len,
-		"out_bytes %llu for %zu bytes", (unsigned long long)whole.out_bytes, ow.len);
+	           "out_bytes %llu for %zu bytes", (unsigned long long)whole.out_bytes, ow.len);
 
 	/* SEC-28: a NUL that counts, and only that, is refused. */
 	fuzz_check((rw < 0) == m.nul, "NUL in the input: %d, refused: %d", m.nul, rw < 0);
 	if (rw == 0) {
 		size_t max_line;
 		fuzz_check(whole.ended == m.ended && cut.ended == m.ended, "ended %d, expected %d",
-			whole.ended, m.ended);
+		           whole.ended, m.ended);
 		fuzz_check(whole.in_bytes == m.consumed, "in_bytes %llu, expected %zu",
-			(unsigned long long)whole.in_bytes, m.consumed);
+		           (unsigned long long)whole.in_bytes, m.consumed);
 		fuzz_check(whole.eight_bit == m.eight_bit, "eight_bit %d, expected %d",
-			whole.eight_bit, m.eight_bit);
+		           whole.eight_bit, m.eight_bit);
 		if (bdat) {
 			check_bdat(&ow, &max_line);
 			fuzz_check(ow.len == m.len &&
-				(m.len == 0 || memcmp(ow.p, m.text, m.len) == 0),
-				"BDAT data is not the input with CRLF line ends");
+			               (m.len == 0 || memcmp(ow.p, m.text, m.len) == 0),
+			           "BDAT data is not the input with CRLF line ends");
 		} else {
 			char *u;
 			size_t ulen;
 			check_data(&ow, &u, &ulen, &max_line);
 			fuzz_check(ulen == m.len && (m.len == 0 || memcmp(u, m.text, m.len) == 0),
-				"un-stuffed DATA is not the input with CRLF line ends");
+			           "un-stuffed DATA is not the input with CRLF line ends");
 			free(u);
 		}
 		fuzz_check(max_line == m.max_line, "longest line %zu, model %zu", max_line,
-			m.max_line);
+		           m.max_line);
 		fuzz_check(whole.max_line == m.max_line, "max_line %zu, expected %zu",
-			whole.max_line, m.max_line);
+		           whole.max_line, m.max_line);
 		/* Finished is finished. */
 		fuzz_check(dot_encode(&whole, "x", 1, sink, &ow, &e) < 0,
-			"dot_encode after dot_finish");
+		           "dot_encode after dot_finish");
 		fuzz_check(dot_finish(&whole, sink, &ow, &e) < 0, "dot_finish twice");
 	}
 
@@ -260,7 +260,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (of.calls > of.fail_at) {
 		fuzz_check(rf < 0, "a failed sink call went unnoticed");
 		fuzz_check(failing.out_bytes == of.len, "out_bytes %llu after a failure, took %zu",
-			(unsigned long long)failing.out_bytes, of.len);
+		           (unsigned long long)failing.out_bytes, of.len);
 		fuzz_check(dot_finish(&failing, sink, &of, &e) < 0, "dot_finish after a failure");
 	}
 

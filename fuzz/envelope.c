@@ -29,19 +29,21 @@ static void
 check_same(const struct queue_meta *a, const struct queue_meta *b)
 {
 	fuzz_check(same_str(a->account, b->account) && same_str(a->profile, b->profile) &&
-		same_str(a->sender, b->sender) && same_str(a->mail_params, b->mail_params) &&
-		same_str(a->last_reply, b->last_reply) && same_str(a->fail_reason, b->fail_reason),
-		"a string changed on the way round");
+	               same_str(a->sender, b->sender) && same_str(a->mail_params, b->mail_params) &&
+	               same_str(a->last_reply, b->last_reply) &&
+	               same_str(a->fail_reason, b->fail_reason),
+	           "a string changed on the way round");
 	fuzz_check(a->ignore_dots == b->ignore_dots && a->size == b->size &&
-		a->queued == b->queued && a->attempts == b->attempts &&
-		a->last_attempt == b->last_attempt && a->next_attempt == b->next_attempt &&
-		a->failed == b->failed, "a value changed on the way round");
+	               a->queued == b->queued && a->attempts == b->attempts &&
+	               a->last_attempt == b->last_attempt && a->next_attempt == b->next_attempt &&
+	               a->failed == b->failed,
+	           "a value changed on the way round");
 	fuzz_check(a->nrcpts == b->nrcpts, "%zu recipients became %zu", a->nrcpts, b->nrcpts);
 	for (size_t i = 0; i < a->nrcpts; i++) {
 		const struct queue_rcpt *x = &a->rcpts[i], *y = &b->rcpts[i];
 		fuzz_check(same_str(x->addr, y->addr) && same_str(x->params, y->params) &&
-			same_str(x->reply, y->reply) && x->state == y->state,
-			"recipient %zu changed on the way round", i);
+		               same_str(x->reply, y->reply) && x->state == y->state,
+		           "recipient %zu changed on the way round", i);
 	}
 }
 
@@ -56,9 +58,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (queue_meta_parse(&m, text, size, &e) < 0) {
 		free(text);
 		fuzz_check(e.kind == ERR_DATA || e.kind == ERR_CONFIG, "refused with kind %d: %s",
-			e.kind, e.text);
+		           e.kind, e.text);
 		fuzz_check(m.account == NULL && m.rcpts == NULL && m.sender == NULL,
-			"a refused envelope left something behind");
+		           "a refused envelope left something behind");
 		return 0;
 	}
 	free(text);
@@ -76,20 +78,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_str(m.rcpts[i].params, "rcpt-params");
 		check_str(m.rcpts[i].reply, "rcpt-reply");
 		fuzz_check(m.rcpts[i].state == QUEUE_RCPT_PENDING ||
-			m.rcpts[i].state == QUEUE_RCPT_FAILED, "recipient state %d",
-			m.rcpts[i].state);
+		               m.rcpts[i].state == QUEUE_RCPT_FAILED,
+		           "recipient state %d", m.rcpts[i].state);
 	}
 
 	buf_init(&out, QUEUE_ENVELOPE_MAX);
 	buf_init(&out2, QUEUE_ENVELOPE_MAX);
 	fuzz_check(queue_meta_format(&m, &out, &e) == 0, "a parsed envelope cannot be written: %s",
-		e.text);
+	           e.text);
 	fuzz_check(queue_meta_parse(&again, out.data, out.len, &e) == 0,
-		"a written envelope cannot be read: %s", e.text);
+	           "a written envelope cannot be read: %s", e.text);
 	check_same(&m, &again);
 	fuzz_check(queue_meta_format(&again, &out2, &e) == 0, "format again: %s", e.text);
 	fuzz_check(out.len == out2.len && memcmp(out.data, out2.data, out.len) == 0,
-		"the envelope is written differently the second time");
+	           "the envelope is written differently the second time");
 	buf_fini(&out);
 	buf_fini(&out2);
 	queue_meta_fini(&again);

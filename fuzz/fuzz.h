@@ -19,8 +19,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-static inline void fuzz_check(bool ok, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+static inline void fuzz_check(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Abort with "fuzz: invariant broken: ..." unless OK. */
 static inline void

@@ -32,9 +32,9 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	static const char text[] = "root: admin@example.com\n"
-		"cron: root, ops@example.net\n"
-		"list: a@example.org, b@example.org, root\n"
-		"default: catchall@example.org\n";
+	                           "cron: root, ops@example.net\n"
+	                           "list: a@example.org, b@example.org, root\n"
+	                           "default: catchall@example.org\n";
 	struct err e;
 
 	if (aliases_parse(&fixed_aliases, "fuzz-aliases", text, sizeof(text) - 1, &e) < 0) {
@@ -80,7 +80,7 @@ check_addrs(const struct addr_list *l)
 {
 	for (size_t i = 0; i < l->n; i++)
 		fuzz_check(l->v[i][0] && !fuzz_has_ctl(l->v[i], strlen(l->v[i]), ""),
-			"bad address \"%s\" from the header", l->v[i]);
+		           "bad address \"%s\" from the header", l->v[i]);
 }
 
 /* The rewritten section M->out, read again. */
@@ -94,7 +94,7 @@ check_rewrite(const struct msg *m, const struct msg_opts *o)
 
 	fuzz_check(n >= 2 && memcmp(p + n - 2, "\r\n", 2) == 0, "rewrite does not end in CRLF");
 	fuzz_check(n == 2 || (n >= 4 && memcmp(p + n - 4, "\r\n\r\n", 4) == 0),
-		"rewrite does not end with the empty line");
+	           "rewrite does not end with the empty line");
 	for (size_t i = 0; i < n; i++) {
 		if (p[i] == '\r')
 			fuzz_check(i + 1 < n && p[i + 1] == '\n', "bare CR in the rewrite");
@@ -107,14 +107,15 @@ check_rewrite(const struct msg *m, const struct msg_opts *o)
 	int rc = msg_parse_header(&again, p, n, &e);
 	fuzz_check(rc == 0, "the rewrite is not a header section: %s", e.text);
 	fuzz_check(again.rest.len == 0, "%zu bytes of the rewrite read as body", again.rest.len);
-	fuzz_check(again.head.len + 2 == n && memcmp(again.head.data ? again.head.data : "", p,
-		n - 2) == 0, "the rewrite's header section ends early");
+	fuzz_check(again.head.len + 2 == n &&
+	               memcmp(again.head.data ? again.head.data : "", p, n - 2) == 0,
+	           "the rewrite's header section ends early");
 	if (o->remove_bcc)
 		fuzz_check(!msg_has_field(&again, "Bcc") && !msg_has_field(&again, "Resent-Bcc"),
-			"Bcc left in");
+		           "Bcc left in");
 	if (o->undisclosed)
 		fuzz_check(!msg_has_field(&again, "Cc") && !msg_has_field(&again, "Bcc"),
-			"Cc or Bcc left in with undisclosed recipients");
+		           "Cc or Bcc left in with undisclosed recipients");
 	struct addr_list l = {0};
 	if (msg_recipients(&again, &l, &e) == 0)
 		check_addrs(&l);
@@ -130,20 +131,31 @@ check_rewrite(const struct msg *m, const struct msg_opts *o)
  */
 static void
 check_log(const struct msg *m, const char *msgid, char *const *rcpts, size_t n,
-	const struct err *err)
+          const struct err *err)
 {
-	static const char *const order[] = {"host", "tls", "auth", "user", "from", "recipients",
-		"mailsize", "smtpstatus", "smtpmsg", "errormsg", "exitcode", "msgid", "port",
-		"queued"};
+	static const char *const order[] = {
+	    "host",       "tls",     "auth",     "user",     "from",  "recipients", "mailsize",
+	    "smtpstatus", "smtpmsg", "errormsg", "exitcode", "msgid", "port",       "queued"};
 	const char *nl = m->rest.len ? memchr(m->rest.data, '\n', m->rest.len) : NULL;
-	char *reply = m->rest.len ? fuzz_strndup(m->rest.data, nl ? (size_t)(nl - m->rest.data)
-		: m->rest.len) : NULL;
+	char *reply =
+	    m->rest.len ? fuzz_strndup(m->rest.data, nl ? (size_t)(nl - m->rest.data) : m->rest.len)
+	                : NULL;
 	struct maillog_entry le = {
-		.host = "mail.example.com", .port = 587, .tls = true, .auth = true,
-		.user = msgid, .from = msgid ? msgid : "", .rcpts = rcpts, .nrcpts = n,
-		.mailsize = (long long)m->head.len, .smtpstatus = 250, .smtpmsg = reply,
-		.errormsg = err ? err->text : NULL, .exitcode = 75, .msgid = msgid,
-		.queued = reply,
+	    .host = "mail.example.com",
+	    .port = 587,
+	    .tls = true,
+	    .auth = true,
+	    .user = msgid,
+	    .from = msgid ? msgid : "",
+	    .rcpts = rcpts,
+	    .nrcpts = n,
+	    .mailsize = (long long)m->head.len,
+	    .smtpstatus = 250,
+	    .smtpmsg = reply,
+	    .errormsg = err ? err->text : NULL,
+	    .exitcode = 75,
+	    .msgid = msgid,
+	    .queued = reply,
 	};
 	struct buf out;
 	struct err e;
@@ -165,10 +177,10 @@ check_log(const struct msg *m, const char *msgid, char *const *rcpts, size_t n,
 		size_t nl2 = (size_t)(eq - p);
 		size_t i = next;
 		while (i < sizeof(order) / sizeof(order[0]) &&
-			!(strlen(order[i]) == nl2 && memcmp(order[i], p, nl2) == 0))
+		       !(strlen(order[i]) == nl2 && memcmp(order[i], p, nl2) == 0))
 			i++;
 		fuzz_check(i < sizeof(order) / sizeof(order[0]), "log field \"%.*s\" out of place",
-			(int)nl2, p);
+		           (int)nl2, p);
 		next = i + 1;
 		const char *v = eq + 1;
 		/* msmtp's reader knows which two fields are quoted. */
@@ -210,16 +222,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		msg_init(&r);
 		int rr = read_in_pieces(&r, in, n, f, &er);
 		fuzz_check(rc == rr, "msg_parse_header %d, msg_read_header %d (%s)", rc, rr,
-			rr < 0 ? er.text : e.text);
+		           rr < 0 ? er.text : e.text);
 		if (rc < 0) {
 			fuzz_check(e.kind == er.kind && strcmp(e.text, er.text) == 0,
-				"errors differ: \"%s\" and \"%s\"", e.text, er.text);
+			           "errors differ: \"%s\" and \"%s\"", e.text, er.text);
 		} else {
 			fuzz_check(same(&m.head, &r.head), "header sections differ");
 			fuzz_check(m.has_body_sep == r.has_body_sep, "has_body_sep differs");
-			fuzz_check(r.rest.len <= m.rest.len && (r.rest.len == 0 ||
-				memcmp(r.rest.data, m.rest.data, r.rest.len) == 0),
-				"the rest read is not the start of the rest");
+			fuzz_check(r.rest.len <= m.rest.len &&
+			               (r.rest.len == 0 ||
+			                memcmp(r.rest.data, m.rest.data, r.rest.len) == 0),
+			           "the rest read is not the start of the rest");
 		}
 		msg_fini(&r);
 	}
@@ -235,11 +248,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t hl = m.head.len, rl = m.rest.len;
 	fuzz_check(hl + rl <= n && memcmp(in, h, hl) == 0, "the section is not the input's start");
 	fuzz_check(rl == 0 || memcmp(in + n - rl, m.rest.data, rl) == 0,
-		"the rest is not the input's end");
+	           "the rest is not the input's end");
 	size_t gap = n - hl - rl;
 	fuzz_check(gap == 0 || (gap == 1 && in[hl] == '\n') ||
-		(gap == 2 && in[hl] == '\r' && in[hl + 1] == '\n'),
-		"%zu bytes between the section and the rest", gap);
+	               (gap == 2 && in[hl] == '\r' && in[hl + 1] == '\n'),
+	           "%zu bytes between the section and the rest", gap);
 	fuzz_check(gap == 0 || m.has_body_sep, "an empty line but no has_body_sep");
 	fuzz_check(!memchr(h, '\0', hl), "NUL in the header section");
 	for (size_t i = 0; i < hl; i++)
@@ -256,7 +269,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *sender = NULL;
 	if (msg_sender(&m, &sender, &e) == 0) {
 		fuzz_check(!fuzz_has_ctl(sender, strlen(sender), ""),
-			"control character in sender");
+		           "control character in sender");
 		free(sender);
 	}
 	char *id = msg_msgid(&m);
@@ -266,22 +279,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	addr_list_fini(&l);
 
 	struct msg_opts o = {
-		.sender = f & 0x80 ? "" : "me@example.com",
-		.fullname = f & 0x40 ? "J\xc3\xb6rg \"the\" Tester" : NULL,
-		.msgid_domain = "example.com",
-		.remove_bcc = !(f & 0x01),
-		.set_from = (enum msg_from)((f >> 1) % 3),
-		.no_date = f & 0x08,
-		.no_msgid = f & 0x10,
-		.undisclosed = f & 0x20,
-		.aliases = f & 0x04 ? &fixed_aliases : NULL,
-		.maildomain = f & 0x04 ? "example.org" : NULL,
+	    .sender = f & 0x80 ? "" : "me@example.com",
+	    .fullname = f & 0x40 ? "J\xc3\xb6rg \"the\" Tester" : NULL,
+	    .msgid_domain = "example.com",
+	    .remove_bcc = !(f & 0x01),
+	    .set_from = (enum msg_from)((f >> 1) % 3),
+	    .no_date = f & 0x08,
+	    .no_msgid = f & 0x10,
+	    .undisclosed = f & 0x20,
+	    .aliases = f & 0x04 ? &fixed_aliases : NULL,
+	    .maildomain = f & 0x04 ? "example.org" : NULL,
 	};
 	if (msg_rewrite(&m, &o, &e) == 0)
 		check_rewrite(&m, &o);
 	else
 		fuzz_check(e.kind == ERR_DATA || e.kind == ERR_CONFIG || e.kind == ERR_USAGE,
-			"rewrite refused with kind %d: %s", e.kind, e.text);
+		           "rewrite refused with kind %d: %s", e.kind, e.text);
 	id = msg_msgid(&m);
 	free(id);
 	msg_fini(&m);

@@ -15,12 +15,12 @@
 static const struct {
 	const char *host, *user;
 } lookups[] = {
-	{"mail.example.com", "me"},
-	{"MAIL.Example.COM", "me"},
-	{"mail.example.com", ""},
-	{"h", "u"},
-	{"", ""},
-	{"", "me"},
+    {"mail.example.com", "me"},
+    {"MAIL.Example.COM", "me"},
+    {"mail.example.com", ""},
+    {"h", "u"},
+    {"", ""},
+    {"", "me"},
 };
 
 static int
@@ -60,8 +60,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (i == 1) {
 			/* Host names are compared without regard to case. */
 			fuzz_check(rc == rc0 && out.len == first.len &&
-				(out.len == 0 || memcmp(out.data, first.data, out.len) == 0),
-				"the host's case changed the answer");
+			               (out.len == 0 || memcmp(out.data, first.data, out.len) == 0),
+			           "the host's case changed the answer");
 		}
 		buf_fini(&out);
 	}

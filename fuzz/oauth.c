@@ -18,8 +18,10 @@ b64token(const char *p, size_t n)
 {
 	size_t i = 0;
 
-	while (i < n && (strchr("-._~+/", p[i]) || (p[i] >= 'a' && p[i] <= 'z') ||
-		(p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= '0' && p[i] <= '9')) && p[i])
+	while (i < n &&
+	       (strchr("-._~+/", p[i]) || (p[i] >= 'a' && p[i] <= 'z') ||
+	        (p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= '0' && p[i] <= '9')) &&
+	       p[i])
 		i++;
 	if (i == 0)
 		return false;
@@ -42,7 +44,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_puts(&tok, "x", NULL);
 	if (secret_oauth2_parse(text, size, &tok, &life, &e) == 0) {
 		fuzz_check(tok.len >= 2 && tok.len - 1 <= SECRET_TOKEN_MAX, "token of %zu bytes",
-			tok.len - 1);
+		           tok.len - 1);
 		fuzz_check(tok.data[0] == 'x', "what was in the buffer changed");
 		fuzz_check(b64token(tok.data + 1, tok.len - 1), "the token is not a b64token");
 		fuzz_check(life == -1 || (life >= 0 && life <= 9999999999L), "lifetime %ld", life);

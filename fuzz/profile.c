@@ -71,7 +71,7 @@ check_refusal(const struct err *e, enum err_kind kind)
 {
 	fuzz_check(e->kind == kind, "refused with kind %d, not %d: %s", e->kind, kind, e->text);
 	fuzz_check(e->text[0] && !fuzz_has_ctl(e->text, strlen(e->text), ""),
-		"bad error text \"%s\"", e->text);
+	           "bad error text \"%s\"", e->text);
 }
 
 /* Where A's mail goes and whom it trusts (SEC-41), as one string to compare. */
@@ -84,15 +84,15 @@ route_of(const struct account *a)
 	if (!s)
 		abort();
 	snprintf(s, n, "%s|%d|%d %d %d %d %d %d %d %d|%s|%d|%s|%s|%d|%d|%d|%s|%s|%d|%s|%s|%d|%s",
-		a->host ? a->host : "-", a->port, a->ports[0], a->ports[1], a->ports[2],
-		a->ports[3], a->ports[4], a->ports[5], a->ports[6], a->ports[7],
-		a->proxy_host ? a->proxy_host : "-", a->proxy_port, a->socket ? a->socket : "-",
-		a->source_ip ? a->source_ip : "-", a->lmtp, a->tls, a->tls_starttls,
-		a->tls_fingerprint ? a->tls_fingerprint : "-",
-		a->tls_pin_spki ? a->tls_pin_spki : "-", a->tls_certcheck,
-		a->tls_host_override ? a->tls_host_override : "-",
-		a->tls_priorities ? a->tls_priorities : "-", a->tls_min_version,
-		a->tls_trust_file ? a->tls_trust_file : "-");
+	         a->host ? a->host : "-", a->port, a->ports[0], a->ports[1], a->ports[2],
+	         a->ports[3], a->ports[4], a->ports[5], a->ports[6], a->ports[7],
+	         a->proxy_host ? a->proxy_host : "-", a->proxy_port, a->socket ? a->socket : "-",
+	         a->source_ip ? a->source_ip : "-", a->lmtp, a->tls, a->tls_starttls,
+	         a->tls_fingerprint ? a->tls_fingerprint : "-",
+	         a->tls_pin_spki ? a->tls_pin_spki : "-", a->tls_certcheck,
+	         a->tls_host_override ? a->tls_host_override : "-",
+	         a->tls_priorities ? a->tls_priorities : "-", a->tls_min_version,
+	         a->tls_trust_file ? a->tls_trust_file : "-");
 	return s;
 }
 
@@ -117,12 +117,14 @@ apply_all(struct account *a, const char *ov, size_t n)
 		char *route = route_of(a);
 		if (profile_apply(a, line, arg, &e) == 0) {
 			fuzz_check(profile_argv_check(line, arg, &e2) == 0,
-				"--%s=%s applied but refused by profile_argv_check", line, arg);
+			           "--%s=%s applied but refused by profile_argv_check", line, arg);
 			/* A route option that changed the route is on record (SEC-41). */
 			char *after = route_of(a);
 			if (strcmp(route, after) != 0)
-				fuzz_check(a->argv_route != NULL, "--%s=%s changed the route "
-					"unrecorded: %s became %s", line, arg, route, after);
+				fuzz_check(a->argv_route != NULL,
+				           "--%s=%s changed the route "
+				           "unrecorded: %s became %s",
+				           line, arg, route, after);
 			free(after);
 		} else {
 			check_refusal(&e, ERR_USAGE);
@@ -133,8 +135,9 @@ apply_all(struct account *a, const char *ov, size_t n)
 	}
 	profile_finish_account(a);
 	if (profile_check_route(a, &e) == 0)
-		fuzz_check(profile_route_is_own(a) || (!a->auth && !a->tls_cert_file &&
-			!a->tls_key_file), "a secret may go where the command line sends it");
+		fuzz_check(profile_route_is_own(a) ||
+		               (!a->auth && !a->tls_cert_file && !a->tls_key_file),
+		           "a secret may go where the command line sends it");
 	else
 		check_refusal(&e, ERR_USAGE);
 }
@@ -167,8 +170,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (profile_parse(&p, "fuzz.conf", copy, tn, private, &e) < 0) {
 			check_refusal(&e, ERR_CONFIG);
 			fuzz_check(strncmp(e.text, "fuzz.conf", 9) == 0,
-				"error without the file: %s",
-				e.text);
+			           "error without the file: %s", e.text);
 			break;
 		}
 	}

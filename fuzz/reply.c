@@ -45,7 +45,7 @@ check_reply(const struct smtp_reply *r)
 	fuzz_check(!fuzz_has_ctl(caps.auth, al, "\t"), "control character in the AUTH list");
 	for (size_t i = 0; i < al; i++)
 		fuzz_check(!(caps.auth[i] >= 'a' && caps.auth[i] <= 'z'),
-			"AUTH list not upper case");
+		           "AUTH list not upper case");
 	fuzz_check((caps.bits & ~0x1ffu) == 0, "unknown capability bits %#x", caps.bits);
 	fuzz_check((caps.bits & SMTP_CAP_AUTH) || al == 0, "AUTH mechanisms without AUTH");
 

@@ -21,8 +21,16 @@
 #include "sasl.h"
 
 static const char *const mechs[] = {
-	"PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256", "SCRAM-SHA-1-PLUS",
-	"SCRAM-SHA-256-PLUS", "XOAUTH2", "OAUTHBEARER", "EXTERNAL",
+    "PLAIN",
+    "LOGIN",
+    "CRAM-MD5",
+    "SCRAM-SHA-1",
+    "SCRAM-SHA-256",
+    "SCRAM-SHA-1-PLUS",
+    "SCRAM-SHA-256-PLUS",
+    "XOAUTH2",
+    "OAUTHBEARER",
+    "EXTERNAL",
 };
 
 static bool
@@ -30,7 +38,7 @@ is_base64(const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (!((p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= 'a' && p[i] <= 'z') ||
-			(p[i] >= '0' && p[i] <= '9') || p[i] == '+' || p[i] == '/' || p[i] == '='))
+		      (p[i] >= '0' && p[i] <= '9') || p[i] == '+' || p[i] == '/' || p[i] == '='))
 			return false;
 	return true;
 }
@@ -65,9 +73,9 @@ check_base64(const char *p, size_t n)
 		fuzz_check(sasl_base64_encode(&b, a.data, a.len, &e) == 0, "encode: %s", e.text);
 		fuzz_check(is_base64(b.data ? b.data : "", b.len), "encoded to non-base64");
 		fuzz_check(sasl_base64_decode(&c, b.data ? b.data : "", b.len, &e) == 0,
-			"own base64 refused: %s", e.text);
+		           "own base64 refused: %s", e.text);
 		fuzz_check(a.len == c.len && (a.len == 0 || memcmp(a.data, c.data, a.len) == 0),
-			"base64 does not go round");
+		           "base64 does not go round");
 	} else {
 		fuzz_check(e.kind == ERR_PROTO, "base64 refused with kind %d", e.kind);
 	}
@@ -126,18 +134,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_base64(p, first);
 
 	struct sasl_creds c = {
-		.user = "user", .pass = "pencil", .token = "ya29.token-value",
-		.host = "mail.example.com", .port = 587, .have_cert = data[0] & 0x80,
-		.cb = data[0] & 0x40 ? cb : NULL, .cb_len = sizeof(cb), .cb_type = "tls-exporter",
-		/* The client nonces of RFC 5802 §5 and RFC 7677 §3: their vectors go through. */
-		.offered = offered, .nonce = strstr(mech, "SHA-256") ? "rOprNGfwEbeRWgbNEkqO"
-			: "fyko+d2lbbFgONRv9qkxdawL",
-		.authzid = data[0] & 0x20 ? "admin" : NULL,
+	    .user = "user",
+	    .pass = "pencil",
+	    .token = "ya29.token-value",
+	    .host = "mail.example.com",
+	    .port = 587,
+	    .have_cert = data[0] & 0x80,
+	    .cb = data[0] & 0x40 ? cb : NULL,
+	    .cb_len = sizeof(cb),
+	    .cb_type = "tls-exporter",
+	    /* The client nonces of RFC 5802 §5 and RFC 7677 §3: their vectors go through. */
+	    .offered = offered,
+	    .nonce = strstr(mech, "SHA-256") ? "rOprNGfwEbeRWgbNEkqO" : "fyko+d2lbbFgONRv9qkxdawL",
+	    .authzid = data[0] & 0x20 ? "admin" : NULL,
 	};
 	const char *picked = sasl_pick(offered, data[0] & 0x10 ? mech : NULL, &c, &e);
 	if (picked)
 		fuzz_check(offers(offered, picked), "picked %s, not offered in \"%s\"", picked,
-			offered);
+		           offered);
 	else
 		fuzz_check(e.kind == ERR_PERM || e.kind == ERR_CONFIG, "pick: kind %d", e.kind);
 
@@ -146,10 +160,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bool has_initial = false;
 	buf_init(&initial, 64 * 1024);
 	buf_init(&resp, 64 * 1024);
-	if (sasl_start(&s, mech, &c, data[0] & 0x08 ? 20 : SIZE_MAX, &initial, &has_initial,
-		&e) == 0) {
+	if (sasl_start(&s, mech, &c, data[0] & 0x08 ? 20 : SIZE_MAX, &initial, &has_initial, &e) ==
+	    0) {
 		fuzz_check(is_base64(initial.data ? initial.data : "", initial.len),
-			"initial response not base64");
+		           "initial response not base64");
 		int failed = 0;
 		for (size_t off = lf ? first + 1 : n; off < n && !failed;) {
 			const char *q = memchr(p + off, '\n', n - off);
@@ -158,10 +172,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			buf_reset(&resp);
 			if (sasl_step(s, ch, len, &resp, &e) == 0) {
 				fuzz_check(is_base64(resp.data ? resp.data : "", resp.len),
-					"%s response not base64", mech);
+				           "%s response not base64", mech);
 			} else {
 				fuzz_check(e.kind == ERR_PROTO || e.kind == ERR_AUTH,
-					"%s step: kind %d: %s", mech, e.kind, e.text);
+				           "%s step: kind %d: %s", mech, e.kind, e.text);
 				failed = 1;
 			}
 			free(ch);
@@ -172,7 +186,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const char *why = sasl_failure(s);
 		if (why)
 			fuzz_check(strlen(why) < 1024 && !fuzz_has_ctl(why, strlen(why), ""),
-				"sasl_failure not printable");
+			           "sasl_failure not printable");
 		sasl_free(s);
 	} else {
 		fuzz_check(s == NULL, "a failed start left a state");

@@ -48,14 +48,15 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(profile_path, sizeof(profile_path), "%s/profile", dir);
 	snprintf(socket_path, sizeof(socket_path), "%s/no-server", dir);
 	int n = snprintf(text, sizeof(text),
-		"account default\n"
-		"host localhost\n"
-		"socket %s\n"
-		"tls off\n"
-		"auth off\n"
-		"queue off\n"
-		"timeout 5\n"
-		"from fuzz@example.com\n", socket_path);
+	                 "account default\n"
+	                 "host localhost\n"
+	                 "socket %s\n"
+	                 "tls off\n"
+	                 "auth off\n"
+	                 "queue off\n"
+	                 "timeout 5\n"
+	                 "from fuzz@example.com\n",
+	                 socket_path);
 	int fd = open(profile_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 || write(fd, text, (size_t)n) != n || close(fd) < 0) {
 		perror("fuzz: write the profile");
@@ -88,12 +89,12 @@ check_replies(const char *p, size_t n)
 		fuzz_check(len >= 6 && l[len - 2] == '\r', "a reply line not ending in CRLF");
 		fuzz_check(len <= 512, "a reply line of %zu octets", len);
 		fuzz_check(l[0] >= '2' && l[0] <= '5' && l[1] >= '0' && l[1] <= '5' &&
-			l[2] >= '0' && l[2] <= '9' && (l[3] == ' ' || l[3] == '-'),
-			"malformed reply \"%.*s\"", (int)(len - 2), l);
+		               l[2] >= '0' && l[2] <= '9' && (l[3] == ' ' || l[3] == '-'),
+		           "malformed reply \"%.*s\"", (int)(len - 2), l);
 		fuzz_check(!fuzz_has_ctl(l, len - 2, ""), "control character in a reply");
 		if (after_354)
 			fuzz_check(l[0] != '2', "%.*s after the data, but nothing can be delivered",
-				(int)(len - 2), l);
+			           (int)(len - 2), l);
 		after_354 = memcmp(l, "354 ", 4) == 0;
 		off += len;
 	}
@@ -120,7 +121,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int save_in = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
 	int save_out = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
 	if (save_in < 0 || save_out < 0 || dup2(in, STDIN_FILENO) < 0 ||
-		dup2(out, STDOUT_FILENO) < 0)
+	    dup2(out, STDOUT_FILENO) < 0)
 		abort();
 	o.profile = profile_path;
 	o.mode = CLI_SERVE;

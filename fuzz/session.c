@@ -46,10 +46,10 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
 struct server {
 	int fd;
-	const char *p;    /* the script */
+	const char *p; /* the script */
 	size_t n, pos;
-	bool closed;      /* the script ran out: write side shut */
-	char in[8192];    /* the client's bytes not yet used */
+	bool closed;   /* the script ran out: write side shut */
+	char in[8192]; /* the client's bytes not yet used */
 	size_t ilen;
 	bool eof;
 };
@@ -177,7 +177,7 @@ serve(void *arg)
 			skip(sv, strtoull(line + 5, NULL, 10));
 		const char *t = next_turn(sv);
 		if (t && strcasecmp(line, "DATA") == 0 && sv->p + sv->n - t >= 3 &&
-			memcmp(t, "354", 3) == 0)
+		    memcmp(t, "354", 3) == 0)
 			data = true;
 	}
 	close(sv->fd);
@@ -194,11 +194,11 @@ check_verdict(const struct smtp *s, bool lmtp, const int *codes, size_t n, const
 	if (lmtp) {
 		for (size_t i = 0; i < n; i++)
 			fuzz_check(codes[i] == 250, "LMTP recipient %zu delivered with %d", i,
-				codes[i]);
+			           codes[i]);
 		return;
 	}
 	fuzz_check(s->final_code == 250, "%s delivered with a final reply of %d", how,
-		s->final_code);
+	           s->final_code);
 }
 
 /* One transaction; 1 when it was delivered, 0 when not but the session goes on, -1 when
@@ -212,14 +212,14 @@ transaction(struct smtp *s, uint8_t f, char *const *rcpts, size_t n, bool last)
 
 	s->final_code = 0;
 	if (!s->lmtp && (f & 0x20) && (s->caps.bits & SMTP_CAP_CHUNKING) &&
-		(s->caps.bits & SMTP_CAP_PIPELINING)) {
+	    (s->caps.bits & SMTP_CAP_PIPELINING)) {
 		size_t half = sizeof(message) / 2;
-		if (smtp_bdat_begin(s, "me@example.com", "", rcpts, NULL, n, codes, n > 1,
-			&e) < 0 ||
-			smtp_bdat_chunk(s, message, half, false, false, &e) < 0 ||
-			smtp_bdat_chunk(s, message + half, sizeof(message) - 1 - half, true, quit,
-				&e) < 0 ||
-			smtp_bdat_end(s, &e) < 0)
+		if (smtp_bdat_begin(s, "me@example.com", "", rcpts, NULL, n, codes, n > 1, &e) <
+		        0 ||
+		    smtp_bdat_chunk(s, message, half, false, false, &e) < 0 ||
+		    smtp_bdat_chunk(s, message + half, sizeof(message) - 1 - half, true, quit, &e) <
+		        0 ||
+		    smtp_bdat_end(s, &e) < 0)
 			return -1;
 		check_verdict(s, false, codes, n, "BDAT");
 		if (quit && smtp_quit_check(s, &e) < 0)
@@ -231,7 +231,7 @@ transaction(struct smtp *s, uint8_t f, char *const *rcpts, size_t n, bool last)
 	struct dot d;
 	dot_init(&d, false);
 	if (dot_encode(&d, message, sizeof(message) - 1, smtp_data_sink, s, &e) < 0 ||
-		dot_finish(&d, smtp_data_sink, s, &e) < 0)
+	    dot_finish(&d, smtp_data_sink, s, &e) < 0)
 		return -1;
 	if (smtp_data_end(s, quit, rcpts, n, codes, &e) < 0)
 		return -1;
@@ -282,8 +282,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc == 0)
 		rc = smtp_ehlo(&s, "localhost", f & 2, &e);
 	if (rc == 0 && (f & 4) && (s.caps.bits & SMTP_CAP_AUTH)) {
-		struct sasl_creds c = {.user = "user", .pass = "pencil", .offered = s.caps.auth,
-			.nonce = "fyko+d2lbbFgONRv9qkxdawL"};
+		struct sasl_creds c = {.user = "user",
+		                       .pass = "pencil",
+		                       .offered = s.caps.auth,
+		                       .nonce = "fyko+d2lbbFgONRv9qkxdawL"};
 		const char *mech = sasl_pick(s.caps.auth, NULL, &c, &e);
 		rc = mech ? smtp_auth(&s, mech, &c, &e) : -1;
 	}

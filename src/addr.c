@@ -84,12 +84,12 @@ static bool
 is_ldh(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		c == '-';
+	       c == '-';
 }
 
 /* Refuse IN (LEN bytes) with a reason; err_set shows its control characters as '?'. */
-static int refuse(const char *in, size_t len, enum err_kind kind, struct err *e,
-	const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int refuse(const char *in, size_t len, enum err_kind kind, struct err *e, const char *fmt,
+                  ...) __attribute__((format(printf, 5, 6)));
 
 static int
 refuse(const char *in, size_t len, enum err_kind kind, struct err *e, const char *fmt, ...)
@@ -102,13 +102,13 @@ refuse(const char *in, size_t len, enum err_kind kind, struct err *e, const char
 	va_end(ap);
 	int shown = len > ADDR_QUOTE_MAX ? ADDR_QUOTE_MAX : (int)len;
 	return err_set(e, kind, "check address \"%.*s%s\": %s", shown, in,
-		len > ADDR_QUOTE_MAX ? "..." : "", reason);
+	               len > ADDR_QUOTE_MAX ? "..." : "", reason);
 }
 
 /* The reason for a byte that has no place where it was found. */
 static int
 refuse_char(const char *in, size_t len, enum err_kind kind, struct err *e, unsigned char c,
-	const char *where)
+            const char *where)
 {
 	if (c == ' ')
 		return refuse(in, len, kind, e, "unquoted space");
@@ -124,8 +124,7 @@ refuse_char(const char *in, size_t len, enum err_kind kind, struct err *e, unsig
  * label beginning or ending with '-' (RFC 5321 §4.1.2 sub-domain = Let-dig [Ldh-str]).
  */
 static int
-check_domain(const char *in, size_t len, const char *d, size_t n, enum err_kind kind,
-	struct err *e)
+check_domain(const char *in, size_t len, const char *d, size_t n, enum err_kind kind, struct err *e)
 {
 	size_t label = 0;
 
@@ -135,10 +134,11 @@ check_domain(const char *in, size_t len, const char *d, size_t n, enum err_kind 
 				return refuse(in, len, kind, e, "empty label in the domain");
 			if (label > ADDR_MAX_LABEL)
 				return refuse(in, len, kind, e,
-					"a domain label is longer than %d octets", ADDR_MAX_LABEL);
+				              "a domain label is longer than %d octets",
+				              ADDR_MAX_LABEL);
 			if (d[i - label] == '-' || d[i - 1] == '-')
 				return refuse(in, len, kind, e,
-					"a domain label begins or ends with '-'");
+				              "a domain label begins or ends with '-'");
 			label = 0;
 			continue;
 		}
@@ -155,7 +155,7 @@ check_domain(const char *in, size_t len, const char *d, size_t n, enum err_kind 
  */
 static int
 check_literal(const char *in, size_t len, const char *d, size_t n, enum err_kind kind,
-	struct err *e)
+              struct err *e)
 {
 	char text[64];
 	const char *body = d + 1;
@@ -174,7 +174,7 @@ check_literal(const char *in, size_t len, const char *d, size_t n, enum err_kind
 	text[blen] = '\0';
 	if (inet_pton(af, text, bin) != 1)
 		return refuse(in, len, kind, e, "invalid %s address literal",
-			af == AF_INET ? "IPv4" : "IPv6");
+		              af == AF_INET ? "IPv4" : "IPv6");
 	return 0;
 }
 
@@ -183,8 +183,8 @@ check_literal(const char *in, size_t len, const char *d, size_t n, enum err_kind
  * non-transitional processing). *ACE is owned by the caller (free()).
  */
 static int
-to_alabels(const char *in, size_t len, const char *d, size_t n, enum err_kind kind,
-	char **ace, struct err *e)
+to_alabels(const char *in, size_t len, const char *d, size_t n, enum err_kind kind, char **ace,
+           struct err *e)
 {
 	char *u = xstrndup(d, n);
 	char *out = NULL;
@@ -192,7 +192,7 @@ to_alabels(const char *in, size_t len, const char *d, size_t n, enum err_kind ki
 	free(u);
 	if (rc != IDN2_OK)
 		return refuse(in, len, kind, e, "the domain is not a valid IDN: %s",
-			idn2_strerror(rc));
+		              idn2_strerror(rc));
 	*ace = xstrdup(out);
 	idn2_free(out);
 	if (check_domain(in, len, *ace, strlen(*ace), kind, e) < 0) {
@@ -209,7 +209,7 @@ to_alabels(const char *in, size_t len, const char *d, size_t n, enum err_kind ki
  */
 static int
 scan_local(const char *in, size_t len, const char **pp, const char *end, bool angle,
-	enum err_kind kind, bool *quoted, struct err *e)
+           enum err_kind kind, bool *quoted, struct err *e)
 {
 	const char *p = *pp;
 
@@ -249,7 +249,7 @@ scan_local(const char *in, size_t len, const char **pp, const char *end, bool an
 			dot = false;
 		else if (c == '"')
 			return refuse(in, len, kind, e,
-				"the local part mixes quoted and unquoted text");
+			              "the local part mixes quoted and unquoted text");
 		else
 			return refuse_char(in, len, kind, e, c, "local part");
 	}
@@ -264,8 +264,7 @@ scan_local(const char *in, size_t len, const char **pp, const char *end, bool an
  * header field).
  */
 static int
-envelope(const char *in, size_t len, bool allow_null, enum err_kind kind, char **out,
-	struct err *e)
+envelope(const char *in, size_t len, bool allow_null, enum err_kind kind, char **out, struct err *e)
 {
 	const char *p = in, *end = in + len;
 	bool angle = false, quoted;
@@ -355,7 +354,7 @@ envelope(const char *in, size_t len, bool allow_null, enum err_kind kind, char *
 	if (total > ADDR_MAX_MAILBOX) {
 		free(ace);
 		return refuse(in, len, kind, e, "longer than %d octets (RFC 5321 §4.5.3.1.3)",
-			ADDR_MAX_MAILBOX);
+		              ADDR_MAX_MAILBOX);
 	}
 	char *r = xmalloc(total + 1);
 	memcpy(r, local, local_len);
@@ -390,8 +389,8 @@ enum {
 
 struct tok {
 	int type;
-	size_t off, len;      /* the token's text in the arena */
-	size_t raw, raw_end;  /* where it was in the value */
+	size_t off, len;     /* the token's text in the arena */
+	size_t raw, raw_end; /* where it was in the value */
 };
 
 struct lex {
@@ -437,8 +436,8 @@ push(struct lex *x, int type, size_t raw)
 		x->cap = x->cap ? x->cap * 2 : 16;
 		x->t = xrealloc(x->t, x->cap * sizeof(*x->t));
 	}
-	x->t[x->n] = (struct tok){.type = type, .off = x->used, .len = 0, .raw = raw,
-		.raw_end = raw};
+	x->t[x->n] =
+	    (struct tok){.type = type, .off = x->used, .len = 0, .raw = raw, .raw_end = raw};
 	x->n++;
 }
 
@@ -567,7 +566,7 @@ lex_run(struct lex *x)
 		} else if (is_atext(c) || c >= 0x80) {
 			push(x, TOK_ATOM, x->pos);
 			while (x->pos < x->len && (is_atext((unsigned char)x->v[x->pos]) ||
-							  (unsigned char)x->v[x->pos] >= 0x80))
+			                           (unsigned char)x->v[x->pos] >= 0x80))
 				put(x, x->v[x->pos++]);
 			x->t[x->n - 1].raw_end = x->pos;
 		} else {
@@ -601,9 +600,8 @@ is_part(int type)
 }
 
 /* Refuse the element that began at token START, quoting it up to the current token. */
-static int
-element_fail(struct parser *p, size_t start, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static int element_fail(struct parser *p, size_t start, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int
 element_fail(struct parser *p, size_t start, const char *fmt, ...)
@@ -689,7 +687,7 @@ angle_addr(struct parser *p, size_t start, bool in_group)
 	if (t[p->i].type == '@' || t[p->i].type == ',') {
 		size_t k = p->i;
 		while (t[k].type == '@' || t[k].type == ',' || t[k].type == '.' ||
-			t[k].type == TOK_ATOM || t[k].type == TOK_LITERAL)
+		       t[k].type == TOK_ATOM || t[k].type == TOK_LITERAL)
 			k++;
 		if (t[k].type == ':')
 			p->i = k + 1;
@@ -771,7 +769,7 @@ element(struct parser *p, bool in_group)
 
 int
 addr_list_parse(struct addr_list *l, const char *value, size_t len, enum err_kind kind,
-	struct err *e)
+                struct err *e)
 {
 	struct lex x = {.v = value, .len = len, .kind = kind, .e = e};
 	int rc = -1;

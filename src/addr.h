@@ -13,7 +13,7 @@
 struct addr_index;
 
 struct addr_list {
-	char **v;   /* addr-specs, each owned */
+	char **v; /* addr-specs, each owned */
 	size_t n;
 	size_t cap;
 	struct addr_index *index; /* addr_list_add_unique's search tree over v; NULL until used */
@@ -27,11 +27,11 @@ struct addr_list {
  * Refused: CR, LF, NUL and every other control character, unquoted space, '<' or '>' outside
  * the brackets, anything after the closing bracket, an empty local part or domain, a local
  * part that is not well-formed UTF-8, a domain that fails IDNA2008, a leading '-'. A UTF-8
- * local part is kept (RFC 6531): the session needs the server's SMTPUTF8 to send it. KIND is the error kind to use (ERR_USAGE for argv, ERR_DATA for headers); the message
- * names the address with controls shown as '?'.
+ * local part is kept (RFC 6531): the session needs the server's SMTPUTF8 to send it. KIND is the
+ * error kind to use (ERR_USAGE for argv, ERR_DATA for headers); the message names the address with
+ * controls shown as '?'.
  */
-int addr_envelope(const char *in, bool allow_null, enum err_kind kind, char **out,
-	struct err *e);
+int addr_envelope(const char *in, bool allow_null, enum err_kind kind, char **out, struct err *e);
 
 /*
  * Parse an RFC 5322 address-list (a header field value, folded or not: CRLF/LF followed by
@@ -41,7 +41,7 @@ int addr_envelope(const char *in, bool allow_null, enum err_kind kind, char **ou
  * ", ,"). Any invalid element fails the whole list (SEC-22); L then holds what came before.
  */
 int addr_list_parse(struct addr_list *l, const char *value, size_t len, enum err_kind kind,
-	struct err *e);
+                    struct err *e);
 
 /* Append a copy of S to L. */
 void addr_list_add(struct addr_list *l, const char *s);

@@ -86,7 +86,7 @@ parse_line(struct aliases *a, unsigned line, const char *s, size_t n, struct err
 	const char *colon = memchr(s, ':', n);
 	if (!colon)
 		return err_set(e, ERR_CONFIG, "%s:%u: no ':'; write `name: address, address`",
-			a->file, line);
+		               a->file, line);
 	const char *name = s, *value = colon + 1;
 	size_t name_len = (size_t)(colon - s), value_len = n - name_len - 1;
 	trim(&name, &name_len);
@@ -102,15 +102,17 @@ parse_line(struct aliases *a, unsigned line, const char *s, size_t n, struct err
 	}
 	free(raw);
 	if (strchr(norm, '@')) {
-		err_set(e, ERR_CONFIG, "%s:%u: alias name \"%s\" has '@'; only local names (no "
-			"domain) are aliased", a->file, line, norm);
+		err_set(e, ERR_CONFIG,
+		        "%s:%u: alias name \"%s\" has '@'; only local names (no "
+		        "domain) are aliased",
+		        a->file, line, norm);
 		free(norm);
 		return -1;
 	}
 	const struct alias *old = find(a, norm);
 	if (old) {
 		err_set(e, ERR_CONFIG, "%s:%u: alias %s given twice (first at line %u)", a->file,
-			line, norm, old->line);
+		        line, norm, old->line);
 		free(norm);
 		return -1;
 	}
@@ -123,7 +125,7 @@ parse_line(struct aliases *a, unsigned line, const char *s, size_t n, struct err
 	}
 	if (to.n == 0) {
 		err_set(e, ERR_CONFIG, "%s:%u: alias %s: no address after ':'", a->file, line,
-			norm);
+		        norm);
 		free(norm);
 		return -1;
 	}
@@ -133,8 +135,7 @@ parse_line(struct aliases *a, unsigned line, const char *s, size_t n, struct err
 }
 
 int
-aliases_parse(struct aliases *a, const char *file, const char *text, size_t len,
-	struct err *e)
+aliases_parse(struct aliases *a, const char *file, const char *text, size_t len, struct err *e)
 {
 	unsigned line = 1;
 
@@ -151,7 +152,7 @@ aliases_parse(struct aliases *a, const char *file, const char *text, size_t len,
 			n--;
 		if (memchr(text + pos, '\r', n))
 			return err_set(e, ERR_CONFIG, "%s:%u: carriage return inside the line",
-				file, line);
+			               file, line);
 		if (parse_line(a, line, text + pos, n, e) < 0)
 			return -1;
 		pos = nl ? end + 1 : len;
@@ -167,8 +168,8 @@ aliases_load(struct aliases *a, const char *path, struct err *e)
 
 	if (fd < 0)
 		return err_set(e, ERR_CONFIG,
-			"read aliases file %s: %s; fix `aliases` in the profile", path,
-			strerror(errno));
+		               "read aliases file %s: %s; fix `aliases` in the profile", path,
+		               strerror(errno));
 	if (fstat(fd, &st) < 0) {
 		int saved = errno;
 		close(fd);
@@ -187,7 +188,7 @@ aliases_load(struct aliases *a, const char *path, struct err *e)
 			continue;
 		if (r < 0) {
 			rc = err_set(e, ERR_CONFIG, "read aliases file %s: %s", path,
-				strerror(errno));
+			             strerror(errno));
 			break;
 		}
 		if (r == 0)
@@ -195,7 +196,7 @@ aliases_load(struct aliases *a, const char *path, struct err *e)
 		len += (size_t)r;
 		if (len > ALIASES_MAX_FILE) {
 			rc = err_set(e, ERR_CONFIG, "read aliases file %s: over %d bytes", path,
-				ALIASES_MAX_FILE);
+			             ALIASES_MAX_FILE);
 			break;
 		}
 	}
@@ -242,8 +243,10 @@ put_final(struct expand *x, const char *name)
 	int rc = addr_envelope(q, false, ERR_CONFIG, &norm, &sub);
 	free(q);
 	if (rc < 0)
-		return err_set(x->e, ERR_CONFIG, "qualify %s with maildomain %s: %s; fix "
-			"`maildomain` in the profile", name, x->maildomain, sub.text);
+		return err_set(x->e, ERR_CONFIG,
+		               "qualify %s with maildomain %s: %s; fix "
+		               "`maildomain` in the profile",
+		               name, x->maildomain, sub.text);
 	add_unique(x->out, norm);
 	free(norm);
 	return 0;
@@ -261,7 +264,7 @@ loop_error(struct expand *x, size_t depth, const struct alias *al)
 		buf_printf(&chain, NULL, "%s -> ", x->chain[i]->name);
 	buf_puts(&chain, al->name, NULL);
 	err_set(x->e, ERR_CONFIG, "expand alias %s: loop %s; fix %s:%u", x->chain[0]->name,
-		chain.data, x->a->file, x->chain[depth - 1]->line);
+	        chain.data, x->a->file, x->chain[depth - 1]->line);
 	buf_fini(&chain);
 	return -1;
 }
@@ -271,7 +274,7 @@ expand(struct expand *x, const char *name, size_t depth)
 {
 	if (++x->visits > ALIASES_MAX_ADDRS)
 		return err_set(x->e, ERR_CONFIG, "expand alias %s: more than %d addresses; fix %s",
-			depth ? x->chain[0]->name : name, ALIASES_MAX_ADDRS, x->a->file);
+		               depth ? x->chain[0]->name : name, ALIASES_MAX_ADDRS, x->a->file);
 	if (strchr(name, '@') || !x->a)
 		return put_final(x, name);
 	const struct alias *al = find(x->a, name);
@@ -286,8 +289,8 @@ expand(struct expand *x, const char *name, size_t depth)
 			return loop_error(x, depth, al);
 	if (depth == ALIASES_MAX_DEPTH)
 		return err_set(x->e, ERR_CONFIG,
-			"expand alias %s: more than %d levels of aliases; fix %s:%u",
-			x->chain[0]->name, ALIASES_MAX_DEPTH, x->a->file, al->line);
+		               "expand alias %s: more than %d levels of aliases; fix %s:%u",
+		               x->chain[0]->name, ALIASES_MAX_DEPTH, x->a->file, al->line);
 	x->chain[depth] = al;
 	for (size_t i = 0; i < al->to.n; i++)
 		if (expand(x, al->to.v[i], depth + 1) < 0)
@@ -297,10 +300,9 @@ expand(struct expand *x, const char *name, size_t depth)
 
 int
 aliases_resolve(const struct aliases *a, const char *maildomain, const char *addr,
-	struct addr_list *out, struct err *e)
+                struct addr_list *out, struct err *e)
 {
-	struct expand x = {.a = a && a->n ? a : NULL, .maildomain = maildomain, .out = out,
-		.e = e};
+	struct expand x = {.a = a && a->n ? a : NULL, .maildomain = maildomain, .out = out, .e = e};
 
 	/* The null sender and empty names are nothing to resolve. */
 	if (!*addr) {
@@ -333,9 +335,11 @@ put_user(struct buf *b, struct err *e)
 		u = pw && pw->pw_name && *pw->pw_name ? pw->pw_name : NULL;
 	}
 	if (!u)
-		return err_set(e, ERR_CONFIG,
-			"expand %%U: no user name ($USER and $LOGNAME are unset, and uid %ld has "
-			"no name); write the address into `from`", (long)getuid());
+		return err_set(
+		    e, ERR_CONFIG,
+		    "expand %%U: no user name ($USER and $LOGNAME are unset, and uid %ld has "
+		    "no name); write the address into `from`",
+		    (long)getuid());
 	return buf_puts(b, u, e);
 }
 
@@ -348,7 +352,7 @@ host_name(char out[ALIASES_HOST_MAX], struct err *e)
 	if (h) {
 		if (strlen(h) >= ALIASES_HOST_MAX)
 			return err_set(e, ERR_CONFIG, "expand %%H: $HOSTNAME is over %d bytes",
-				ALIASES_HOST_MAX - 1);
+			               ALIASES_HOST_MAX - 1);
 		memcpy(out, h, strlen(h) + 1);
 		return 0;
 	}
@@ -372,7 +376,7 @@ put_canonical(struct buf *b, struct err *e)
 		return -1;
 	int rc;
 	if (getaddrinfo(host, NULL, &hints, &res) == 0 && res && res->ai_canonname &&
-		*res->ai_canonname)
+	    *res->ai_canonname)
 		rc = buf_puts(b, res->ai_canonname, e);
 	else
 		rc = buf_puts(b, host, e); /* no canonical name known: the name itself */
@@ -389,9 +393,11 @@ put_mailname(struct buf *b, const char *file, struct err *e)
 	int fd = open(file, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
-		return err_set(e, ERR_CONFIG,
-			"expand %%M: read %s: %s; write the mail domain there or use another "
-			"pattern in `from`", file, strerror(errno));
+		return err_set(
+		    e, ERR_CONFIG,
+		    "expand %%M: read %s: %s; write the mail domain there or use another "
+		    "pattern in `from`",
+		    file, strerror(errno));
 	ssize_t r;
 	do
 		r = read(fd, text, sizeof(text) - 1);
@@ -409,14 +415,15 @@ put_mailname(struct buf *b, const char *file, struct err *e)
 		n--;
 	trim(&s, &n);
 	if (n == 0)
-		return err_set(e, ERR_CONFIG, "expand %%M: %s is empty; write the mail domain "
-			"there or use another pattern in `from`", file);
+		return err_set(e, ERR_CONFIG,
+		               "expand %%M: %s is empty; write the mail domain "
+		               "there or use another pattern in `from`",
+		               file);
 	return buf_append(b, s, n, e);
 }
 
 int
-aliases_substitute(const char *pattern, const char *mailname_file, char **out,
-	struct err *e)
+aliases_substitute(const char *pattern, const char *mailname_file, char **out, struct err *e)
 {
 	struct buf b;
 	int rc = 0;

@@ -12,19 +12,19 @@
 #include "addr.h"
 #include "err.h"
 
-#define ALIASES_MAX_FILE (1024 * 1024) /* ceiling on an aliases file */
-#define ALIASES_MAX_DEPTH 16           /* alias of an alias of ... at most this deep */
-#define ALIASES_MAX_ADDRS 1000         /* addresses one name may expand to */
+#define ALIASES_MAX_FILE (1024 * 1024)   /* ceiling on an aliases file */
+#define ALIASES_MAX_DEPTH 16             /* alias of an alias of ... at most this deep */
+#define ALIASES_MAX_ADDRS 1000           /* addresses one name may expand to */
 #define ALIASES_MAILNAME "/etc/mailname" /* %M: the system's mail domain (Debian) */
 
 struct alias {
-	char *name;           /* the local name as written (matched without regard to case) */
-	unsigned line;        /* where it is defined */
-	struct addr_list to;  /* what it stands for: addresses and other names, normalised */
+	char *name;          /* the local name as written (matched without regard to case) */
+	unsigned line;       /* where it is defined */
+	struct addr_list to; /* what it stands for: addresses and other names, normalised */
 };
 
 struct aliases {
-	char *file;           /* for FILE:LINE in errors */
+	char *file; /* for FILE:LINE in errors */
 	struct alias *v;
 	size_t n;
 };
@@ -38,8 +38,7 @@ struct aliases {
 int aliases_load(struct aliases *a, const char *path, struct err *e);
 
 /* As aliases_load, from TEXT of LEN bytes read from FILE (for tests). */
-int aliases_parse(struct aliases *a, const char *file, const char *text, size_t len,
-	struct err *e);
+int aliases_parse(struct aliases *a, const char *file, const char *text, size_t len, struct err *e);
 
 /* Free what A holds; A is left empty. Safe on a zeroed struct. */
 void aliases_fini(struct aliases *a);
@@ -55,7 +54,7 @@ void aliases_fini(struct aliases *a);
  * ALIASES_MAX_ADDRS, or a maildomain that makes no valid address.
  */
 int aliases_resolve(const struct aliases *a, const char *maildomain, const char *addr,
-	struct addr_list *out, struct err *e);
+                    struct addr_list *out, struct err *e);
 
 /*
  * Expand msmtp's substitution patterns in PATTERN into *OUT (owned by the caller): %U the
@@ -65,7 +64,6 @@ int aliases_resolve(const struct aliases *a, const char *maildomain, const char 
  * (normally ALIASES_MAILNAME). Any other '%' stays as it is. ERR_CONFIG when a value is
  * needed and cannot be found; the result is not checked as an address here.
  */
-int aliases_substitute(const char *pattern, const char *mailname_file, char **out,
-	struct err *e);
+int aliases_substitute(const char *pattern, const char *mailname_file, char **out, struct err *e);
 
 #endif

@@ -39,7 +39,7 @@ enum {
 	OPT_SERVERINFO,
 	OPT_PRETEND,
 	OPT_ENVELOPE_FROM,
-	OPT_LONG = 0x100,    /* + the index in longopts[] */
+	OPT_LONG = 0x100,     /* + the index in longopts[] */
 	OPT_IGNORED = 0x1000, /* + the flag's letter */
 };
 
@@ -49,73 +49,73 @@ enum {
 #define ENVID_MAX 100
 
 static const struct poptOption sendmail_flags[] = {
-	/* Honoured. */
-	{"read-recipients", 't', POPT_ARG_NONE, NULL, OPT_T, NULL, NULL},
-	/* msmtp's --from is its -f. "<>" and "" are the null reverse-path. */
-	{"from", 'f', POPT_ARG_STRING, NULL, OPT_SENDER, NULL, NULL},
-	{NULL, 'r', POPT_ARG_STRING, NULL, OPT_SENDER, NULL, NULL},
-	{NULL, 'F', POPT_ARG_STRING, NULL, OPT_FULLNAME, NULL, NULL},
-	{NULL, 'i', POPT_ARG_NONE, NULL, OPT_I, NULL, NULL},
-	/* -oX[VALUE]: only -oi means something to postie; see the OPT_O case for the rest. */
-	{NULL, 'o', POPT_ARG_STRING, NULL, OPT_O, NULL, NULL},
-	/* -q[R|I|S][substring] or -q<interval>: deliver the queue now (postie has no daemon, so
-	 * an interval means the same). A lone -q becomes --flush before popt sees it (prescan). */
-	{NULL, 'q', POPT_ARG_STRING | POPT_ARGFLAG_OPTIONAL, NULL, OPT_QUEUE, NULL, NULL},
-	/* -bm send (the default), -bp list the queue, -bs SMTP on stdin/stdout, -bv verify
-	 * recipients, -bi newaliases; -bd, -bl, -bh, -bH are refused with the reason. */
-	{NULL, 'b', POPT_ARG_STRING, NULL, OPT_MODE, NULL, NULL},
-	{NULL, 'I', POPT_ARG_NONE, NULL, OPT_NEWALIASES, NULL, NULL},
-	{NULL, 'B', POPT_ARG_STRING, NULL, OPT_BODY, NULL, NULL},
-	{"dsn-notify", 'N', POPT_ARG_STRING, NULL, OPT_NOTIFY, NULL, NULL},
-	{"dsn-return", 'R', POPT_ARG_STRING, NULL, OPT_RETURN, NULL, NULL},
-	{NULL, 'V', POPT_ARG_STRING, NULL, OPT_ENVID, NULL, NULL},
-	{"account", 'a', POPT_ARG_STRING, NULL, OPT_ACCOUNT, NULL, NULL},
-	/* Postfix's -C names its main.cf; postie's, like msmtp's, names the profile. */
-	{"file", 'C', POPT_ARG_STRING, NULL, OPT_FILE, NULL, NULL},
-	/* -v, -vv (popt splits the cluster), msmtp's -d and --debug. */
-	{"verbose", 'v', POPT_ARG_NONE, NULL, OPT_VERBOSE, NULL, NULL},
-	{"debug", 'd', POPT_ARG_NONE, NULL, OPT_VERBOSE, NULL, NULL},
-	{"serverinfo", 'S', POPT_ARG_NONE, NULL, OPT_SERVERINFO, NULL, NULL},
-	{"pretend", 'P', POPT_ARG_NONE, NULL, OPT_PRETEND, NULL, NULL},
-	{"read-envelope-from", '\0', POPT_ARG_NONE, NULL, OPT_ENVELOPE_FROM, NULL, NULL},
-	{"flush", '\0', POPT_ARG_NONE, NULL, OPT_FLUSH, NULL, NULL},
-	/* Long only: -V is sendmail's envelope id and -h its hop count. */
-	{"version", '\0', POPT_ARG_NONE, NULL, OPT_VERSION, NULL, NULL},
-	{"help", '\0', POPT_ARG_NONE, NULL, OPT_HELP, NULL, NULL},
+    /* Honoured. */
+    {"read-recipients", 't', POPT_ARG_NONE, NULL, OPT_T, NULL, NULL},
+    /* msmtp's --from is its -f. "<>" and "" are the null reverse-path. */
+    {"from", 'f', POPT_ARG_STRING, NULL, OPT_SENDER, NULL, NULL},
+    {NULL, 'r', POPT_ARG_STRING, NULL, OPT_SENDER, NULL, NULL},
+    {NULL, 'F', POPT_ARG_STRING, NULL, OPT_FULLNAME, NULL, NULL},
+    {NULL, 'i', POPT_ARG_NONE, NULL, OPT_I, NULL, NULL},
+    /* -oX[VALUE]: only -oi means something to postie; see the OPT_O case for the rest. */
+    {NULL, 'o', POPT_ARG_STRING, NULL, OPT_O, NULL, NULL},
+    /* -q[R|I|S][substring] or -q<interval>: deliver the queue now (postie has no daemon, so
+     * an interval means the same). A lone -q becomes --flush before popt sees it (prescan). */
+    {NULL, 'q', POPT_ARG_STRING | POPT_ARGFLAG_OPTIONAL, NULL, OPT_QUEUE, NULL, NULL},
+    /* -bm send (the default), -bp list the queue, -bs SMTP on stdin/stdout, -bv verify
+     * recipients, -bi newaliases; -bd, -bl, -bh, -bH are refused with the reason. */
+    {NULL, 'b', POPT_ARG_STRING, NULL, OPT_MODE, NULL, NULL},
+    {NULL, 'I', POPT_ARG_NONE, NULL, OPT_NEWALIASES, NULL, NULL},
+    {NULL, 'B', POPT_ARG_STRING, NULL, OPT_BODY, NULL, NULL},
+    {"dsn-notify", 'N', POPT_ARG_STRING, NULL, OPT_NOTIFY, NULL, NULL},
+    {"dsn-return", 'R', POPT_ARG_STRING, NULL, OPT_RETURN, NULL, NULL},
+    {NULL, 'V', POPT_ARG_STRING, NULL, OPT_ENVID, NULL, NULL},
+    {"account", 'a', POPT_ARG_STRING, NULL, OPT_ACCOUNT, NULL, NULL},
+    /* Postfix's -C names its main.cf; postie's, like msmtp's, names the profile. */
+    {"file", 'C', POPT_ARG_STRING, NULL, OPT_FILE, NULL, NULL},
+    /* -v, -vv (popt splits the cluster), msmtp's -d and --debug. */
+    {"verbose", 'v', POPT_ARG_NONE, NULL, OPT_VERBOSE, NULL, NULL},
+    {"debug", 'd', POPT_ARG_NONE, NULL, OPT_VERBOSE, NULL, NULL},
+    {"serverinfo", 'S', POPT_ARG_NONE, NULL, OPT_SERVERINFO, NULL, NULL},
+    {"pretend", 'P', POPT_ARG_NONE, NULL, OPT_PRETEND, NULL, NULL},
+    {"read-envelope-from", '\0', POPT_ARG_NONE, NULL, OPT_ENVELOPE_FROM, NULL, NULL},
+    {"flush", '\0', POPT_ARG_NONE, NULL, OPT_FLUSH, NULL, NULL},
+    /* Long only: -V is sendmail's envelope id and -h its hop count. */
+    {"version", '\0', POPT_ARG_NONE, NULL, OPT_VERSION, NULL, NULL},
+    {"help", '\0', POPT_ARG_NONE, NULL, OPT_HELP, NULL, NULL},
 
-	/*
-	 * -X FILE: sendmail's and msmtp's traffic log. Accepted so that callers passing it keep
-	 * working, but never opened or created: PHPMailer's injected -X wrote a web shell
-	 * (CVE-2016-10033). One warning says so.
-	 */
-	{NULL, 'X', POPT_ARG_STRING, NULL, OPT_LOG_X, NULL, NULL},
+    /*
+     * -X FILE: sendmail's and msmtp's traffic log. Accepted so that callers passing it keep
+     * working, but never opened or created: PHPMailer's injected -X wrote a web shell
+     * (CVE-2016-10033). One warning says so.
+     */
+    {NULL, 'X', POPT_ARG_STRING, NULL, OPT_LOG_X, NULL, NULL},
 
-	/* Ignored, each for its reason. Under -v one line lists what was ignored. */
-	/* -G: relayed rather than initial submission; postie rewrites no addresses either way. */
-	{NULL, 'G', POPT_ARG_NONE, NULL, IGNORED('G'), NULL, NULL},
-	/* -U: initial user submission, which is what postie always does. */
-	{NULL, 'U', POPT_ARG_NONE, NULL, IGNORED('U'), NULL, NULL},
-	/* -m: "me too" in alias expansion; the sender is never removed by postie. */
-	{NULL, 'm', POPT_ARG_NONE, NULL, IGNORED('m'), NULL, NULL},
-	/* -n: no alias expansion; msmtp ignores it too (a profile's aliases file still applies). */
-	{NULL, 'n', POPT_ARG_NONE, NULL, IGNORED('n'), NULL, NULL},
-	/* -c: sendmail's old "hold expensive connections"; Postfix accepts and ignores it. */
-	{NULL, 'c', POPT_ARG_NONE, NULL, IGNORED('c'), NULL, NULL},
-	/* -x: in Postfix's getopt list and ignored there; the same here. */
-	{NULL, 'x', POPT_ARG_NONE, NULL, IGNORED('x'), NULL, NULL},
-	/* -h N: hop count; loops are the servers' business (they count Received fields). */
-	{NULL, 'h', POPT_ARG_STRING, NULL, IGNORED('h'), NULL, NULL},
-	/* -L TAG: the syslog label; postie's log settings are the profile's. */
-	{NULL, 'L', POPT_ARG_STRING, NULL, IGNORED('L'), NULL, NULL},
-	/* -O OPTION=VALUE: a sendmail.cf option; postie's settings live in the profile. */
-	{NULL, 'O', POPT_ARG_STRING, NULL, IGNORED('O'), NULL, NULL},
-	/* -Am / -Ac: sendmail's choice of submit.cf or sendmail.cf; postie has one profile. */
-	{NULL, 'A', POPT_ARG_STRING, NULL, IGNORED('A'), NULL, NULL},
-	/* -e X: sendmail's old spelling of -oeX (error mode); errors always go to the exit
-	 * status and standard error. */
-	{NULL, 'e', POPT_ARG_STRING, NULL, IGNORED('e'), NULL, NULL},
-	/* -p PROTOCOL[:HOST]: the protocol for a Received field; postie adds none. */
-	{NULL, 'p', POPT_ARG_STRING, NULL, IGNORED('p'), NULL, NULL},
+    /* Ignored, each for its reason. Under -v one line lists what was ignored. */
+    /* -G: relayed rather than initial submission; postie rewrites no addresses either way. */
+    {NULL, 'G', POPT_ARG_NONE, NULL, IGNORED('G'), NULL, NULL},
+    /* -U: initial user submission, which is what postie always does. */
+    {NULL, 'U', POPT_ARG_NONE, NULL, IGNORED('U'), NULL, NULL},
+    /* -m: "me too" in alias expansion; the sender is never removed by postie. */
+    {NULL, 'm', POPT_ARG_NONE, NULL, IGNORED('m'), NULL, NULL},
+    /* -n: no alias expansion; msmtp ignores it too (a profile's aliases file still applies). */
+    {NULL, 'n', POPT_ARG_NONE, NULL, IGNORED('n'), NULL, NULL},
+    /* -c: sendmail's old "hold expensive connections"; Postfix accepts and ignores it. */
+    {NULL, 'c', POPT_ARG_NONE, NULL, IGNORED('c'), NULL, NULL},
+    /* -x: in Postfix's getopt list and ignored there; the same here. */
+    {NULL, 'x', POPT_ARG_NONE, NULL, IGNORED('x'), NULL, NULL},
+    /* -h N: hop count; loops are the servers' business (they count Received fields). */
+    {NULL, 'h', POPT_ARG_STRING, NULL, IGNORED('h'), NULL, NULL},
+    /* -L TAG: the syslog label; postie's log settings are the profile's. */
+    {NULL, 'L', POPT_ARG_STRING, NULL, IGNORED('L'), NULL, NULL},
+    /* -O OPTION=VALUE: a sendmail.cf option; postie's settings live in the profile. */
+    {NULL, 'O', POPT_ARG_STRING, NULL, IGNORED('O'), NULL, NULL},
+    /* -Am / -Ac: sendmail's choice of submit.cf or sendmail.cf; postie has one profile. */
+    {NULL, 'A', POPT_ARG_STRING, NULL, IGNORED('A'), NULL, NULL},
+    /* -e X: sendmail's old spelling of -oeX (error mode); errors always go to the exit
+     * status and standard error. */
+    {NULL, 'e', POPT_ARG_STRING, NULL, IGNORED('e'), NULL, NULL},
+    /* -p PROTOCOL[:HOST]: the protocol for a Received field; postie adds none. */
+    {NULL, 'p', POPT_ARG_STRING, NULL, IGNORED('p'), NULL, NULL},
 };
 
 #define NSENDMAIL (sizeof(sendmail_flags) / sizeof(sendmail_flags[0]))
@@ -131,43 +131,43 @@ static const struct longopt {
 	const char *flag;
 	bool optional;
 } longopts[] = {
-	{"host", false},
-	{"port", false},
-	{"timeout", false},
-	{"protocol", false},
-	{"domain", false},
-	{"auth", true},
-	{"user", false},
-	{"passwordeval", false},
-	{"tls", true},
-	{"tls-starttls", true},
-	{"tls-trust-file", false},
-	{"tls-crl-file", false},
-	{"tls-fingerprint", false},
-	{"tls-key-file", false},
-	{"tls-cert-file", false},
-	{"tls-certcheck", true},
-	{"tls-priorities", false},
-	{"tls-host-override", false},
-	{"tls-min-dh-prime-bits", false},
-	{"maildomain", false},
-	{"auto-from", true},
-	{"keepbcc", true},
-	{"set-from-header", true},
-	{"set-date-header", true},
-	{"set-msgid-header", true},
-	{"remove-bcc-headers", true},
-	{"undisclosed-recipients", true},
-	{"source-ip", false},
-	{"proxy-host", false},
-	{"proxy-port", false},
-	{"socket", false},
-	{"logfile", false},
-	{"logfile-time-format", false},
-	{"syslog", true},
-	{"aliases", false},
-	{"allow-from-override", true},
-	{"from-full-name", false},
+    {"host", false},
+    {"port", false},
+    {"timeout", false},
+    {"protocol", false},
+    {"domain", false},
+    {"auth", true},
+    {"user", false},
+    {"passwordeval", false},
+    {"tls", true},
+    {"tls-starttls", true},
+    {"tls-trust-file", false},
+    {"tls-crl-file", false},
+    {"tls-fingerprint", false},
+    {"tls-key-file", false},
+    {"tls-cert-file", false},
+    {"tls-certcheck", true},
+    {"tls-priorities", false},
+    {"tls-host-override", false},
+    {"tls-min-dh-prime-bits", false},
+    {"maildomain", false},
+    {"auto-from", true},
+    {"keepbcc", true},
+    {"set-from-header", true},
+    {"set-date-header", true},
+    {"set-msgid-header", true},
+    {"remove-bcc-headers", true},
+    {"undisclosed-recipients", true},
+    {"source-ip", false},
+    {"proxy-host", false},
+    {"proxy-port", false},
+    {"socket", false},
+    {"logfile", false},
+    {"logfile-time-format", false},
+    {"syslog", true},
+    {"aliases", false},
+    {"allow-from-override", true},
+    {"from-full-name", false},
 };
 
 #define NLONG (sizeof(longopts) / sizeof(longopts[0]))
@@ -182,7 +182,7 @@ table_new(void)
 	for (size_t i = 0; i < NLONG; i++) {
 		t[NSENDMAIL + i].longName = longopts[i].flag;
 		t[NSENDMAIL + i].argInfo =
-			POPT_ARG_STRING | (longopts[i].optional ? POPT_ARGFLAG_OPTIONAL : 0);
+		    POPT_ARG_STRING | (longopts[i].optional ? POPT_ARGFLAG_OPTIONAL : 0);
 		t[NSENDMAIL + i].val = OPT_LONG + (int)i;
 	}
 	/* The last entry stays zero: POPT_TABLEEND. */
@@ -223,8 +223,7 @@ takes_arg(const struct poptOption *opt)
  * it allocated, for the caller to free.
  */
 static const char **
-prescan(const struct poptOption *t, int argc, const char *const *argv, char **made,
-	size_t *nmade)
+prescan(const struct poptOption *t, int argc, const char *const *argv, char **made, size_t *nmade)
 {
 	const char **out = xcalloc((size_t)argc + 1, sizeof(char *));
 
@@ -266,7 +265,7 @@ prescan(const struct poptOption *t, int argc, const char *const *argv, char **ma
 			if (!takes_arg(opt))
 				continue;
 			if (a[j + 1] == '\0' && (!(opt->argInfo & POPT_ARGFLAG_OPTIONAL) ||
-					(i + 1 < argc && argv[i + 1][0] != '-')))
+			                         (i + 1 < argc && argv[i + 1][0] != '-')))
 				i++;
 			break;
 		}
@@ -334,23 +333,28 @@ parse_notify(const char *arg, char **out, struct err *e)
 		if (len == 5 && strncasecmp(p, "never", 5) == 0) {
 			never = true;
 		} else {
-			while (w < 3 && !(strlen(words[w]) == len &&
-					strncasecmp(p, words[w], len) == 0))
+			while (w < 3 &&
+			       !(strlen(words[w]) == len && strncasecmp(p, words[w], len) == 0))
 				w++;
 			if (w == 3)
-				return err_set(e, ERR_USAGE, "parse flags: -N %s: expected never, "
-					"or success, delay and failure separated by commas", arg);
+				return err_set(e, ERR_USAGE,
+				               "parse flags: -N %s: expected never, "
+				               "or success, delay and failure separated by commas",
+				               arg);
 			seen[w] = true;
 		}
 		n++;
 		p += len;
 	}
 	if (n == 0)
-		return err_set(e, ERR_USAGE, "parse flags: -N needs never, or success, delay and "
-			"failure separated by commas");
+		return err_set(e, ERR_USAGE,
+		               "parse flags: -N needs never, or success, delay and "
+		               "failure separated by commas");
 	if (never && n > 1)
-		return err_set(e, ERR_USAGE, "parse flags: -N %s: never cannot be combined with "
-			"other conditions (RFC 3461 §4.1)", arg);
+		return err_set(e, ERR_USAGE,
+		               "parse flags: -N %s: never cannot be combined with "
+		               "other conditions (RFC 3461 §4.1)",
+		               arg);
 	if (never) {
 		*out = xstrdup("NEVER");
 		return 0;
@@ -378,20 +382,26 @@ check_envid(const char *arg, struct err *e)
 	size_t len = strlen(arg);
 
 	if (len == 0 || len > ENVID_MAX)
-		return err_set(e, ERR_USAGE, "parse flags: -V: the envelope id must be 1 to %d "
-			"characters long, not %zu", ENVID_MAX, len);
+		return err_set(e, ERR_USAGE,
+		               "parse flags: -V: the envelope id must be 1 to %d "
+		               "characters long, not %zu",
+		               ENVID_MAX, len);
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)arg[i];
 		if (c <= 0x20 || c >= 0x7f)
-			return err_set(e, ERR_USAGE, "parse flags: -V %s: the envelope id must be "
-				"printable ASCII without spaces", arg);
+			return err_set(e, ERR_USAGE,
+			               "parse flags: -V %s: the envelope id must be "
+			               "printable ASCII without spaces",
+			               arg);
 	}
 	/* RFC 3461 §4.4 limits the ENVID as sent, in xtext, where "+" and "=" take three
 	 * characters: check that here, not at send time after the message was queued. */
 	char x[SMTP_ENVID_MAX + 1];
 	if (smtp_xtext(arg, len, x, sizeof(x)) < 0)
-		return err_set(e, ERR_USAGE, "parse flags: -V: the envelope id is longer than %d "
-			"characters once encoded ('+' and '=' count three each)", SMTP_ENVID_MAX);
+		return err_set(e, ERR_USAGE,
+		               "parse flags: -V: the envelope id is longer than %d "
+		               "characters once encoded ('+' and '=' count three each)",
+		               SMTP_ENVID_MAX);
 	return 0;
 }
 
@@ -410,15 +420,22 @@ parse_mode(struct opts *o, const char *arg, struct err *e)
 	else if (strcmp(arg, "i") == 0)
 		o->mode = CLI_NEWALIASES;
 	else if (strcmp(arg, "d") == 0 || strcmp(arg, "l") == 0)
-		return err_set(e, ERR_USAGE, "parse flags: -b%s: postie has no daemon mode; it "
-			"hands each message to the account's server when it is run (a listening "
-			"daemon is an MTA's job)", arg);
+		return err_set(
+		    e, ERR_USAGE,
+		    "parse flags: -b%s: postie has no daemon mode; it "
+		    "hands each message to the account's server when it is run (a listening "
+		    "daemon is an MTA's job)",
+		    arg);
 	else if (strcmp(arg, "h") == 0 || strcmp(arg, "H") == 0)
-		return err_set(e, ERR_USAGE, "parse flags: -b%s: postie keeps no host status "
-			"database", arg);
+		return err_set(e, ERR_USAGE,
+		               "parse flags: -b%s: postie keeps no host status "
+		               "database",
+		               arg);
 	else
-		return err_set(e, ERR_USAGE, "parse flags: -b%s: unknown mode; expected -bm, -bp, "
-			"-bs, -bv or -bi", arg);
+		return err_set(e, ERR_USAGE,
+		               "parse flags: -b%s: unknown mode; expected -bm, -bp, "
+		               "-bs, -bv or -bi",
+		               arg);
 	return 0;
 }
 
@@ -430,8 +447,10 @@ parse_queue(struct opts *o, const char *arg, struct err *e)
 	if (arg && (arg[0] == 'R' || arg[0] == 'I') && arg[1])
 		replace(arg[0] == 'R' ? &o->queue_rcpt : &o->queue_id, arg + 1);
 	else if (arg && arg[0] && !(arg[0] >= '0' && arg[0] <= '9'))
-		return err_set(e, ERR_USAGE, "parse flags: -q%s: expected -q, -qRSUBSTR, "
-			"-qISUBSTR or -qINTERVAL", arg);
+		return err_set(e, ERR_USAGE,
+		               "parse flags: -q%s: expected -q, -qRSUBSTR, "
+		               "-qISUBSTR or -qINTERVAL",
+		               arg);
 	return 0;
 }
 
@@ -450,12 +469,16 @@ parse_long(struct opts *o, const struct longopt *l, const char *arg, struct err 
 	if (strcmp(name, "keepbcc") == 0) {
 		/* msmtp's older command, the inverse of remove_bcc_headers. */
 		if (value[0] == '\0' || strcmp(value, "on") == 0)
-			return err_set(e, ERR_USAGE, "parse flags: --keepbcc: not taken from the "
-				"command line, where an injected flag would reveal the Bcc recipients "
-				"to everyone (SEC-43); set keepbcc in the profile instead");
+			return err_set(
+			    e, ERR_USAGE,
+			    "parse flags: --keepbcc: not taken from the "
+			    "command line, where an injected flag would reveal the Bcc recipients "
+			    "to everyone (SEC-43); set keepbcc in the profile instead");
 		if (strcmp(value, "off") != 0)
-			return err_set(e, ERR_USAGE, "parse flags: --keepbcc=%s: expected on or "
-				"off", value);
+			return err_set(e, ERR_USAGE,
+			               "parse flags: --keepbcc=%s: expected on or "
+			               "off",
+			               value);
 		add_override(o, "remove_bcc_headers", "on");
 		return 0;
 	}
@@ -476,18 +499,25 @@ static int
 parse_one(struct opts *o, int rc, const char *arg, bool *warned_x, struct err *e)
 {
 	switch (rc) {
-	case OPT_T: o->read_rcpts = true; break;
+	case OPT_T:
+		o->read_rcpts = true;
+		break;
 	case OPT_SENDER:
 		/* "<>" and "" are the null reverse-path (RFC 5321 §4.5.5); submit sends
 		 * MAIL FROM:<> for "". */
 		replace(&o->sender, arg && strcmp(arg, "<>") != 0 ? arg : "");
 		break;
-	case OPT_FULLNAME: replace(&o->fullname, arg); break;
-	case OPT_I: o->ignore_dots = true; break;
+	case OPT_FULLNAME:
+		replace(&o->fullname, arg);
+		break;
+	case OPT_I:
+		o->ignore_dots = true;
+		break;
 	case OPT_O:
 		if (!arg || !arg[0])
-			return err_set(e, ERR_USAGE, "parse flags: -o needs an option letter, "
-				"e.g. -oi");
+			return err_set(e, ERR_USAGE,
+			               "parse flags: -o needs an option letter, "
+			               "e.g. -oi");
 		/*
 		 * -oi (Postfix looks at the letter only) is -i. The rest change nothing postie
 		 * does: -oeX error mode (errors always go to the exit status and stderr), -odX
@@ -500,18 +530,40 @@ parse_one(struct opts *o, int rc, const char *arg, bool *warned_x, struct err *e
 		else
 			note_ignored(o, "-o", arg);
 		break;
-	case OPT_ACCOUNT: replace(&o->account, arg); break;
-	case OPT_FILE: replace(&o->profile, arg); break;
-	case OPT_VERBOSE: o->verbose = true; break;
-	case OPT_VERSION: o->version = true; break;
-	case OPT_HELP: o->help = true; break;
-	case OPT_FLUSH: o->mode = CLI_FLUSH; break;
-	case OPT_QUEUE: return parse_queue(o, arg, e);
-	case OPT_MODE: return parse_mode(o, arg ? arg : "", e);
-	case OPT_NEWALIASES: o->mode = CLI_NEWALIASES; break;
-	case OPT_SERVERINFO: o->mode = CLI_SERVERINFO; break;
-	case OPT_PRETEND: o->mode = CLI_PRETEND; break;
-	case OPT_ENVELOPE_FROM: o->read_envelope_from = true; break;
+	case OPT_ACCOUNT:
+		replace(&o->account, arg);
+		break;
+	case OPT_FILE:
+		replace(&o->profile, arg);
+		break;
+	case OPT_VERBOSE:
+		o->verbose = true;
+		break;
+	case OPT_VERSION:
+		o->version = true;
+		break;
+	case OPT_HELP:
+		o->help = true;
+		break;
+	case OPT_FLUSH:
+		o->mode = CLI_FLUSH;
+		break;
+	case OPT_QUEUE:
+		return parse_queue(o, arg, e);
+	case OPT_MODE:
+		return parse_mode(o, arg ? arg : "", e);
+	case OPT_NEWALIASES:
+		o->mode = CLI_NEWALIASES;
+		break;
+	case OPT_SERVERINFO:
+		o->mode = CLI_SERVERINFO;
+		break;
+	case OPT_PRETEND:
+		o->mode = CLI_PRETEND;
+		break;
+	case OPT_ENVELOPE_FROM:
+		o->read_envelope_from = true;
+		break;
 	case OPT_BODY:
 		/* RFC 6152 BODY=: Postfix takes exactly these two names. */
 		if (arg && strcasecmp(arg, "7BIT") == 0)
@@ -519,8 +571,10 @@ parse_one(struct opts *o, int rc, const char *arg, bool *warned_x, struct err *e
 		else if (arg && strcasecmp(arg, "8BITMIME") == 0)
 			o->body = 8;
 		else
-			return err_set(e, ERR_USAGE, "parse flags: -B %s: expected 7BIT or "
-				"8BITMIME", arg ? arg : "");
+			return err_set(e, ERR_USAGE,
+			               "parse flags: -B %s: expected 7BIT or "
+			               "8BITMIME",
+			               arg ? arg : "");
 		break;
 	case OPT_NOTIFY:
 		free(o->dsn_notify);
@@ -543,7 +597,7 @@ parse_one(struct opts *o, int rc, const char *arg, bool *warned_x, struct err *e
 			o->dsn_ret = xstrdup("HDRS");
 		else
 			return err_set(e, ERR_USAGE, "parse flags: -R %s: expected full or hdrs",
-				arg ? arg : "");
+			               arg ? arg : "");
 		break;
 	case OPT_ENVID:
 		if (check_envid(arg ? arg : "", e) < 0)
@@ -553,7 +607,7 @@ parse_one(struct opts *o, int rc, const char *arg, bool *warned_x, struct err *e
 	case OPT_LOG_X:
 		if (!*warned_x)
 			warn("-X is ignored: postie never opens a file named by its flags "
-				"(CVE-2016-10033); set logfile in the profile instead");
+			     "(CVE-2016-10033); set logfile in the profile instead");
 		*warned_x = true;
 		break;
 	default:
@@ -578,12 +632,18 @@ static const char *
 mode_without_rcpts(enum cli_mode m)
 {
 	switch (m) {
-	case CLI_FLUSH: return "-q";
-	case CLI_LIST: return "-bp (mailq)";
-	case CLI_SERVE: return "-bs";
-	case CLI_NEWALIASES: return "-bi (newaliases)";
-	case CLI_SERVERINFO: return "--serverinfo";
-	default: return NULL;
+	case CLI_FLUSH:
+		return "-q";
+	case CLI_LIST:
+		return "-bp (mailq)";
+	case CLI_SERVE:
+		return "-bs";
+	case CLI_NEWALIASES:
+		return "-bi (newaliases)";
+	case CLI_SERVERINFO:
+		return "--serverinfo";
+	default:
+		return NULL;
 	}
 }
 
@@ -615,7 +675,7 @@ cli_parse(struct opts *o, int argc, const char *const *argv, struct err *e)
 	}
 	if (!failed && rc < -1)
 		failed = err_set(e, ERR_USAGE, "parse flags: %s: %s; see postie --help",
-			poptBadOption(pc, POPT_BADOPTION_NOALIAS), poptStrerror(rc)) < 0;
+		                 poptBadOption(pc, POPT_BADOPTION_NOALIAS), poptStrerror(rc)) < 0;
 	if (!failed) {
 		const char **rest = poptGetArgs(pc);
 		size_t n = 0;
@@ -627,8 +687,10 @@ cli_parse(struct opts *o, int argc, const char *const *argv, struct err *e)
 		o->nrcpts = n;
 		const char *flag = mode_without_rcpts(o->mode);
 		if (n > 0 && flag)
-			failed = err_set(e, ERR_USAGE, "parse flags: %s takes no recipients; "
-				"remove %s", flag, o->rcpts[0]) < 0;
+			failed = err_set(e, ERR_USAGE,
+			                 "parse flags: %s takes no recipients; "
+			                 "remove %s",
+			                 flag, o->rcpts[0]) < 0;
 	}
 	poptFreeContext(pc);
 	for (size_t i = 0; i < nmade; i++)
@@ -726,5 +788,5 @@ cli_usage(FILE *f)
 	      "Accepted and ignored: -G -U -m -n -c -x -h N -L TAG -O OPT=VAL -A m|c -e X -p P\n"
 	      "-oX (except -oi); -X FILE is ignored with a warning. Refused: -bd -bl -bh -bH.\n"
 	      "Exit status: 0 delivered or queued; 75 try again later; see postie(1).\n",
-		f);
+	      f);
 }

@@ -13,43 +13,52 @@
 #include "err.h"
 
 struct opts {
-	bool read_rcpts;     /* -t */
-	char *sender;        /* -f / -r / --from ADDR, NULL: the account's from; "" (from -f '<>'
-	                        or -f '') is the null reverse-path */
-	char *fullname;      /* -F NAME */
-	bool ignore_dots;    /* -i / -oi: a line of "." does not end the message */
-	char *account;       /* -a / --account */
-	char *profile;       /* -C / --file: replaces the user profile */
-	bool verbose;        /* -v / -vv / -d / --debug */
-	bool version;        /* --version */
-	bool help;           /* --help */
+	bool read_rcpts;  /* -t */
+	char *sender;     /* -f / -r / --from ADDR, NULL: the account's from; "" (from -f '<>'
+	                     or -f '') is the null reverse-path */
+	char *fullname;   /* -F NAME */
+	bool ignore_dots; /* -i / -oi: a line of "." does not end the message */
+	char *account;    /* -a / --account */
+	char *profile;    /* -C / --file: replaces the user profile */
+	bool verbose;     /* -v / -vv / -d / --debug */
+	bool version;     /* --version */
+	bool help;        /* --help */
 	/* -bm; -q / --flush; -bp; -bs; -bv; -bi (newaliases); --pretend; --serverinfo */
 	enum cli_mode {
-		CLI_SEND = 0, CLI_FLUSH, CLI_LIST, CLI_SERVE, CLI_VERIFY, CLI_NEWALIASES,
-		CLI_PRETEND, CLI_SERVERINFO,
+		CLI_SEND = 0,
+		CLI_FLUSH,
+		CLI_LIST,
+		CLI_SERVE,
+		CLI_VERIFY,
+		CLI_NEWALIASES,
+		CLI_PRETEND,
+		CLI_SERVERINFO,
 	} mode;
 	/* -N / --dsn-notify: NULL, "NEVER" or a list of SUCCESS,FAILURE,DELAY (upper case, in
 	 * that order). msmtp's "off" leaves it NULL and adds the override dsn_notify=off, so a
 	 * profile's dsn_notify is switched off too; -R likewise with dsn_return. */
 	char *dsn_notify;
-	char *dsn_ret;       /* -R / --dsn-return: NULL, "FULL" or "HDRS" */
-	char *envid;         /* -V: the DSN envelope id (RFC 3461 ENVID), NULL: none */
-	int body;            /* -B: 0 not given, 7 (7BIT), 8 (8BITMIME) */
+	char *dsn_ret;           /* -R / --dsn-return: NULL, "FULL" or "HDRS" */
+	char *envid;             /* -V: the DSN envelope id (RFC 3461 ENVID), NULL: none */
+	int body;                /* -B: 0 not given, 7 (7BIT), 8 (8BITMIME) */
 	bool read_envelope_from; /* --read-envelope-from: the envelope sender from From */
-	bool serving;        /* set by -bs for each message it delivers: a message kept in the
-	                        queue counts as taken even after a verdict out of step (SEC-36),
-	                        so the SMTP caller, told 250, does not send it twice */
+	bool serving;            /* set by -bs for each message it delivers: a message kept in the
+	                            queue counts as taken even after a verdict out of step (SEC-36),
+	                            so the SMTP caller, told 250, does not send it twice */
 	/* msmtp's long options for profile commands (--host=H, --port=N, --tls=on, ...), in the
 	 * order given: applied over the chosen account with profile_apply (NAME is the profile
 	 * command: the flag with '-' as '_'). A flag given without its optional value has "on";
 	 * --keepbcc[=on|off] is stored as remove_bcc_headers with the value inverted. */
-	struct cli_override { char *name; char *value; } *overrides;
+	struct cli_override {
+		char *name;
+		char *value;
+	} * overrides;
 	size_t noverrides;
-	char *ignored;       /* the flags accepted and ignored, space separated, control characters
-	                        shown as '?', for one log_info line under -v; NULL: none */
-	char *queue_rcpt;    /* -qR: only entries with a recipient containing this */
-	char *queue_id;      /* -qI: only entries whose id contains this */
-	char **rcpts;        /* operands, owned */
+	char *ignored;    /* the flags accepted and ignored, space separated, control characters
+	                     shown as '?', for one log_info line under -v; NULL: none */
+	char *queue_rcpt; /* -qR: only entries with a recipient containing this */
+	char *queue_id;   /* -qI: only entries whose id contains this */
+	char **rcpts;     /* operands, owned */
 	size_t nrcpts;
 };
 

@@ -66,7 +66,7 @@ set_nonblock(int fd)
 
 /* A parsed source_ip: the address to bind to before connecting. */
 struct source_addr {
-	const char *text;  /* as the profile gave it; NULL: none */
+	const char *text; /* as the profile gave it; NULL: none */
 	struct sockaddr_storage sa;
 	socklen_t len;
 	int family;
@@ -79,15 +79,17 @@ parse_source(const char *ip, struct source_addr *out, struct err *e)
 	if (!ip || !*ip)
 		return 0;
 	/* Numeric only: a name here would cost a lookup and could pick either family. */
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-		.ai_flags = AI_NUMERICHOST | AI_PASSIVE};
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+	                         .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_NUMERICHOST | AI_PASSIVE};
 	struct addrinfo *res = NULL;
-	if (getaddrinfo(ip, NULL, &hints, &res) != 0 || !res ||
-	    res->ai_addrlen > sizeof(out->sa)) {
+	if (getaddrinfo(ip, NULL, &hints, &res) != 0 || !res || res->ai_addrlen > sizeof(out->sa)) {
 		if (res)
 			freeaddrinfo(res);
-		return err_set(e, ERR_CONFIG, "bind to source_ip %s: not a numeric IPv4 or IPv6 "
-			"address; check `source_ip` in the profile", ip);
+		return err_set(e, ERR_CONFIG,
+		               "bind to source_ip %s: not a numeric IPv4 or IPv6 "
+		               "address; check `source_ip` in the profile",
+		               ip);
 	}
 	out->text = ip;
 	memcpy(&out->sa, res->ai_addr, res->ai_addrlen);
@@ -122,7 +124,7 @@ finish_connect(int fd, int64_t deadline)
  */
 static int
 connect_one(const struct addrinfo *ai, const struct source_addr *src, int64_t deadline,
-	struct err *e)
+            struct err *e)
 {
 	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
 	if (fd < 0)
@@ -130,8 +132,10 @@ connect_one(const struct addrinfo *ai, const struct source_addr *src, int64_t de
 	if (src->family && bind(fd, (const struct sockaddr *)&src->sa, src->len) < 0) {
 		int saved = errno;
 		close(fd);
-		return err_set(e, ERR_CONFIG, "bind to source_ip %s: %s; check `source_ip` in the "
-			"profile", src->text, strerror(saved));
+		return err_set(e, ERR_CONFIG,
+		               "bind to source_ip %s: %s; check `source_ip` in the "
+		               "profile",
+		               src->text, strerror(saved));
 	}
 	if (set_nonblock(fd) < 0)
 		goto fail;
@@ -154,10 +158,10 @@ name_address(const struct addrinfo *ai, char *out, size_t n)
 	char host[INET6_ADDRSTRLEN] = "?";
 	if (ai->ai_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, host,
-			sizeof(host));
+		          sizeof(host));
 	else if (ai->ai_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)ai->ai_addr)->sin_addr, host,
-			sizeof(host));
+		          sizeof(host));
 	snprintf(out, n, "%s", host);
 }
 
@@ -168,10 +172,10 @@ name_address(const struct addrinfo *ai, char *out, size_t n)
  */
 static int
 connect_host(const char *host, int port, const struct source_addr *src, int64_t deadline,
-	const char *what, const char *cmd, char *addr, size_t addrn, struct err *e)
+             const char *what, const char *cmd, char *addr, size_t addrn, struct err *e)
 {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-		.ai_flags = AI_ADDRCONFIG};
+	struct addrinfo hints = {
+	    .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
 	struct addrinfo *res = NULL;
 	char service[16];
 
@@ -185,12 +189,14 @@ connect_host(const char *host, int port, const struct source_addr *src, int64_t 
 	if (r != 0) {
 		enum err_kind kind = (r == EAI_NONAME || r == EAI_FAIL
 #ifdef EAI_NODATA
-			|| r == EAI_NODATA
+		                      || r == EAI_NODATA
 #endif
-		) ? ERR_NOHOST : ERR_TEMP;
+		                      )
+		                         ? ERR_NOHOST
+		                         : ERR_TEMP;
 		return err_set(e, kind, "resolve %s%s: %s; check `%s` in the profile",
-			*what ? what : "host ", host,
-			r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r), cmd);
+		               *what ? what : "host ", host,
+		               r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r), cmd);
 	}
 	struct err last;
 	err_clear(&last);
@@ -217,11 +223,12 @@ connect_host(const char *host, int port, const struct source_addr *src, int64_t 
 		return -1;
 	}
 	if (!addr[0] && skipped)
-		return err_set(e, ERR_CONFIG, "connect to %s%s: it has no %s address to go with "
-			"source_ip %s; check `source_ip` in the profile", what, host,
-			src->family == AF_INET ? "IPv4" : "IPv6", src->text);
+		return err_set(e, ERR_CONFIG,
+		               "connect to %s%s: it has no %s address to go with "
+		               "source_ip %s; check `source_ip` in the profile",
+		               what, host, src->family == AF_INET ? "IPv4" : "IPv6", src->text);
 	return err_set(e, ERR_TEMP, "connect to %s%s [%s]:%d: %s", what, host, addr, port,
-		last.text[0] ? last.text : "no address");
+	               last.text[0] ? last.text : "no address");
 }
 
 static int
@@ -239,7 +246,7 @@ sock_write_all(int fd, const unsigned char *p, size_t n, int64_t deadline, struc
 				return -1;
 		} else {
 			return err_set(e, ERR_TEMP, "%s",
-				w < 0 ? strerror(errno) : "connection lost");
+			               w < 0 ? strerror(errno) : "connection lost");
 		}
 	}
 	return 0;
@@ -261,8 +268,8 @@ sock_read_exact(int fd, unsigned char *p, size_t n, int64_t deadline, struct err
 			if (conn_wait(fd, POLLIN, deadline, e) < 0)
 				return -1;
 		} else {
-			return err_set(e, ERR_TEMP, "%s", r < 0 ? strerror(errno)
-				: "connection closed by the proxy");
+			return err_set(e, ERR_TEMP, "%s",
+			               r < 0 ? strerror(errno) : "connection closed by the proxy");
 		}
 	}
 	return 0;
@@ -272,10 +279,15 @@ sock_read_exact(int fd, unsigned char *p, size_t n, int64_t deadline, struct err
 static const char *
 socks_reply_text(unsigned rep)
 {
-	static const char *const text[] = {"succeeded", "general SOCKS server failure",
-		"connection not allowed by ruleset", "network unreachable", "host unreachable",
-		"connection refused", "TTL expired", "command not supported",
-		"address type not supported"};
+	static const char *const text[] = {"succeeded",
+	                                   "general SOCKS server failure",
+	                                   "connection not allowed by ruleset",
+	                                   "network unreachable",
+	                                   "host unreachable",
+	                                   "connection refused",
+	                                   "TTL expired",
+	                                   "command not supported",
+	                                   "address type not supported"};
 	return rep < sizeof(text) / sizeof(text[0]) ? text[rep] : "unassigned reply code";
 }
 
@@ -286,7 +298,7 @@ socks_reply_text(unsigned rep)
  */
 static int
 socks5_connect(int fd, const char *proxy, const char *host, int port, int64_t deadline,
-	struct err *e)
+               struct err *e)
 {
 	unsigned char b[4 + 1 + 255 + 2];
 	struct err io;
@@ -299,12 +311,17 @@ socks5_connect(int fd, const char *proxy, const char *host, int port, int64_t de
 	    sock_read_exact(fd, b, 2, deadline, &io) < 0)
 		return err_set(e, ERR_TEMP, "talk to SOCKS5 proxy %s: %s", proxy, io.text);
 	if (b[0] != 5)
-		return err_set(e, ERR_PROTO, "talk to SOCKS5 proxy %s: it answered version %u, not "
-			"SOCKS5; check `proxy_host` and `proxy_port`", proxy, b[0]);
+		return err_set(e, ERR_PROTO,
+		               "talk to SOCKS5 proxy %s: it answered version %u, not "
+		               "SOCKS5; check `proxy_host` and `proxy_port`",
+		               proxy, b[0]);
 	if (b[1] != 0)
-		return err_set(e, ERR_PROTO, "talk to SOCKS5 proxy %s: it accepts no "
-			"connection without authentication (method reply 0x%02X); postie speaks "
-			"SOCKS5 without authentication only", proxy, b[1]);
+		return err_set(
+		    e, ERR_PROTO,
+		    "talk to SOCKS5 proxy %s: it accepts no "
+		    "connection without authentication (method reply 0x%02X); postie speaks "
+		    "SOCKS5 without authentication only",
+		    proxy, b[1]);
 
 	struct in_addr a4;
 	struct in6_addr a6;
@@ -322,8 +339,10 @@ socks5_connect(int fd, const char *proxy, const char *host, int port, int64_t de
 	} else {
 		size_t hl = strlen(host);
 		if (hl > 255)
-			return err_set(e, ERR_CONFIG, "connect to %s via SOCKS5 proxy %s: the "
-				"name is longer than 255 octets", host, proxy);
+			return err_set(e, ERR_CONFIG,
+			               "connect to %s via SOCKS5 proxy %s: the "
+			               "name is longer than 255 octets",
+			               host, proxy);
 		b[k++] = 3;
 		b[k++] = (unsigned char)hl;
 		memcpy(b + k, host, hl);
@@ -334,24 +353,30 @@ socks5_connect(int fd, const char *proxy, const char *host, int port, int64_t de
 	if (sock_write_all(fd, b, k, deadline, &io) < 0 ||
 	    sock_read_exact(fd, b, 4, deadline, &io) < 0)
 		return err_set(e, ERR_TEMP, "connect to %s:%d via SOCKS5 proxy %s: %s", host, port,
-			proxy, io.text);
+		               proxy, io.text);
 	if (b[0] != 5)
-		return err_set(e, ERR_PROTO, "connect to %s:%d via SOCKS5 proxy %s: reply "
-			"version %u, not SOCKS5", host, port, proxy, b[0]);
+		return err_set(e, ERR_PROTO,
+		               "connect to %s:%d via SOCKS5 proxy %s: reply "
+		               "version %u, not SOCKS5",
+		               host, port, proxy, b[0]);
 	if (b[1] != 0)
 		/* The proxy could not reach the server: like a failed connect, worth retrying. */
-		return err_set(e, ERR_TEMP, "connect to %s:%d via SOCKS5 proxy %s: the proxy "
-			"replied %u (%s)", host, port, proxy, b[1], socks_reply_text(b[1]));
+		return err_set(e, ERR_TEMP,
+		               "connect to %s:%d via SOCKS5 proxy %s: the proxy "
+		               "replied %u (%s)",
+		               host, port, proxy, b[1], socks_reply_text(b[1]));
 	/* BND.ADDR and BND.PORT (§6): read and dropped. */
 	size_t more = b[3] == 1 ? 4 : b[3] == 4 ? 16 : 0;
 	if (b[3] == 3) {
 		if (sock_read_exact(fd, b, 1, deadline, &io) < 0)
 			return err_set(e, ERR_TEMP, "connect via SOCKS5 proxy %s: %s", proxy,
-				io.text);
+			               io.text);
 		more = b[0];
 	} else if (!more) {
-		return err_set(e, ERR_PROTO, "connect to %s:%d via SOCKS5 proxy %s: reply with "
-			"unknown address type %u", host, port, proxy, b[3]);
+		return err_set(e, ERR_PROTO,
+		               "connect to %s:%d via SOCKS5 proxy %s: reply with "
+		               "unknown address type %u",
+		               host, port, proxy, b[3]);
 	}
 	if (sock_read_exact(fd, b, more + 2, deadline, &io) < 0)
 		return err_set(e, ERR_TEMP, "connect via SOCKS5 proxy %s: %s", proxy, io.text);
@@ -365,8 +390,10 @@ connect_unix(const char *path, int64_t deadline, struct err *e)
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 
 	if (strlen(path) >= sizeof(sun.sun_path))
-		return err_set(e, ERR_CONFIG, "connect to unix socket %s: the path is longer than "
-			"%zu bytes; check `socket` in the profile", path, sizeof(sun.sun_path) - 1);
+		return err_set(e, ERR_CONFIG,
+		               "connect to unix socket %s: the path is longer than "
+		               "%zu bytes; check `socket` in the profile",
+		               path, sizeof(sun.sun_path) - 1);
 	memcpy(sun.sun_path, path, strlen(path) + 1);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -374,13 +401,15 @@ connect_unix(const char *path, int64_t deadline, struct err *e)
 	/* A full backlog says EAGAIN on a local socket: wait as for a TCP connect. */
 	bool failed = set_nonblock(fd) < 0;
 	if (!failed && connect(fd, (const struct sockaddr *)&sun, sizeof(sun)) < 0)
-		failed = (errno != EINPROGRESS && errno != EAGAIN) ||
-			finish_connect(fd, deadline) < 0;
+		failed =
+		    (errno != EINPROGRESS && errno != EAGAIN) || finish_connect(fd, deadline) < 0;
 	if (failed) {
 		int saved = errno;
 		close(fd);
-		return err_set(e, ERR_TEMP, "connect to unix socket %s: %s; check `socket` in the "
-			"profile", path, saved == ETIMEDOUT ? "timed out" : strerror(saved));
+		return err_set(e, ERR_TEMP,
+		               "connect to unix socket %s: %s; check `socket` in the "
+		               "profile",
+		               path, saved == ETIMEDOUT ? "timed out" : strerror(saved));
 	}
 	return fd;
 }
@@ -393,7 +422,7 @@ conn_open(struct conn *c, const char *host, int port, int64_t deadline, struct e
 
 int
 conn_open_route(struct conn *c, const char *host, int port, const struct conn_route *route,
-	int64_t deadline, struct err *e)
+                int64_t deadline, struct err *e)
 {
 	static const struct conn_route direct = {0};
 	struct source_addr src;
@@ -414,7 +443,7 @@ conn_open_route(struct conn *c, const char *host, int port, const struct conn_ro
 	} else if (route->proxy_host) {
 		int pport = route->proxy_port ? route->proxy_port : 1080;
 		fd = connect_host(route->proxy_host, pport, &src, deadline, "SOCKS5 proxy ",
-			"proxy_host", addr, sizeof(addr), e);
+		                  "proxy_host", addr, sizeof(addr), e);
 		if (fd < 0)
 			return -1;
 		if (socks5_connect(fd, route->proxy_host, host, port, deadline, e) < 0) {
@@ -422,10 +451,10 @@ conn_open_route(struct conn *c, const char *host, int port, const struct conn_ro
 			return -1;
 		}
 		snprintf(c->peer, sizeof(c->peer), "%s:%d via SOCKS5 proxy %s [%s]:%d", host, port,
-			route->proxy_host, addr, pport);
+		         route->proxy_host, addr, pport);
 	} else {
 		if ((fd = connect_host(host, port, &src, deadline, "", "host", addr, sizeof(addr),
-			     e)) < 0)
+		                       e)) < 0)
 			return -1;
 		snprintf(c->peer, sizeof(c->peer), "%s [%s]:%d", host, addr, port);
 	}
@@ -443,8 +472,9 @@ conn_start_tls(struct conn *c, const struct tls_config *cfg, int64_t deadline, s
 	if (c->rpos < c->rlen) {
 		c->rpos = c->rlen = 0;
 		return err_set(e, ERR_PROTO,
-			"start TLS with %s: the server sent data before the TLS handshake "
-			"(possible STARTTLS injection)", c->peer);
+		               "start TLS with %s: the server sent data before the TLS handshake "
+		               "(possible STARTTLS injection)",
+		               c->peer);
 	}
 	c->rpos = c->rlen = 0;
 	return tls_start(&c->tls, c->fd, cfg, deadline, e);
@@ -473,7 +503,7 @@ raw_write(struct conn *c, const char *p, size_t n, int64_t deadline, struct err 
 			continue;
 		}
 		return err_set(e, ERR_TEMP, "send to %s: %s", c->peer,
-			w < 0 ? strerror(errno) : "connection lost");
+		               w < 0 ? strerror(errno) : "connection lost");
 	}
 	return 0;
 }
@@ -530,7 +560,8 @@ fill(struct conn *c, int64_t deadline, struct err *e)
 	for (;;) {
 		ssize_t r;
 		if (c->tls) {
-			r = tls_read(c->tls, c->rbuf + c->rlen, CONN_BUF_SIZE - c->rlen, deadline, e);
+			r = tls_read(c->tls, c->rbuf + c->rlen, CONN_BUF_SIZE - c->rlen, deadline,
+			             e);
 			if (r < 0)
 				return -1;
 		} else {
@@ -544,12 +575,12 @@ fill(struct conn *c, int64_t deadline, struct err *e)
 					continue;
 				}
 				return err_set(e, ERR_TEMP, "read from %s: %s", c->peer,
-					strerror(errno));
+				               strerror(errno));
 			}
 		}
 		if (r == 0)
 			return err_set(e, ERR_TEMP, "read from %s: connection closed by the server",
-				c->peer);
+			               c->peer);
 		c->rlen += (size_t)r;
 		return 0;
 	}
@@ -557,7 +588,7 @@ fill(struct conn *c, int64_t deadline, struct err *e)
 
 int
 conn_getline(struct conn *c, const char **line, size_t *len, size_t max, int64_t deadline,
-	struct err *e)
+             struct err *e)
 {
 	size_t scanned = 0;
 
@@ -569,7 +600,8 @@ conn_getline(struct conn *c, const char **line, size_t *len, size_t max, int64_t
 			size_t n = (size_t)(lf - start);
 			if (n > max)
 				return err_set(e, ERR_PROTO,
-					"read reply from %s: line longer than %zu bytes", c->peer, max);
+				               "read reply from %s: line longer than %zu bytes",
+				               c->peer, max);
 			*line = start;
 			*len = n;
 			c->rpos += n + 1;
@@ -577,8 +609,9 @@ conn_getline(struct conn *c, const char **line, size_t *len, size_t max, int64_t
 		}
 		scanned = avail;
 		if (avail > max)
-			return err_set(e, ERR_PROTO, "read reply from %s: line longer than %zu bytes",
-				c->peer, max);
+			return err_set(e, ERR_PROTO,
+			               "read reply from %s: line longer than %zu bytes", c->peer,
+			               max);
 		if (fill(c, deadline, e) < 0)
 			return -1;
 	}
@@ -605,8 +638,8 @@ conn_pending(struct conn *c)
 		c->rlen -= c->rpos;
 		c->rpos = 0;
 	}
-	ssize_t r = tls_read(c->tls, c->rbuf + c->rlen, CONN_BUF_SIZE - c->rlen,
-		conn_clock_ms(), NULL);
+	ssize_t r =
+	    tls_read(c->tls, c->rbuf + c->rlen, CONN_BUF_SIZE - c->rlen, conn_clock_ms(), NULL);
 	if (r > 0)
 		c->rlen += (size_t)r;
 	return r > 0;

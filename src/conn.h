@@ -17,13 +17,13 @@
 
 struct conn {
 	int fd;
-	struct tls *tls;  /* NULL: plaintext */
-	char *rbuf;       /* CONN_BUF_SIZE bytes */
+	struct tls *tls; /* NULL: plaintext */
+	char *rbuf;      /* CONN_BUF_SIZE bytes */
 	size_t rpos, rlen;
-	char *wbuf;       /* CONN_BUF_SIZE bytes */
+	char *wbuf; /* CONN_BUF_SIZE bytes */
 	size_t wlen;
 	unsigned long writes; /* write calls made (for -v and benchmarks) */
-	char peer[128];   /* "host [address]:port" for messages */
+	char peer[128];       /* "host [address]:port" for messages */
 };
 
 /* Monotonic clock in milliseconds. */
@@ -62,15 +62,14 @@ struct conn_route {
  * "host:port via SOCKS5 proxy name [address]:port", "host [unix:/path]".
  */
 int conn_open_route(struct conn *c, const char *host, int port, const struct conn_route *route,
-	int64_t deadline, struct err *e);
+                    int64_t deadline, struct err *e);
 
 /*
  * Start TLS on the connection (implicit TLS right after conn_open, or after STARTTLS's 220).
  * Fails with ERR_PROTO when bytes the server sent are still unread (SEC-3); the read
  * buffer is reset either way.
  */
-int conn_start_tls(struct conn *c, const struct tls_config *cfg, int64_t deadline,
-	struct err *e);
+int conn_start_tls(struct conn *c, const struct tls_config *cfg, int64_t deadline, struct err *e);
 
 /* Queue N bytes for sending; flushes when the buffer fills. */
 int conn_write(struct conn *c, const void *p, size_t n, int64_t deadline, struct err *e);
@@ -83,8 +82,8 @@ int conn_flush(struct conn *c, int64_t deadline, struct err *e);
  * read), *LEN is its length without the LF (a CR before the LF is left in). A line longer
  * than MAX gives ERR_PROTO; end of stream ERR_TEMP ("connection closed").
  */
-int conn_getline(struct conn *c, const char **line, size_t *len, size_t max,
-	int64_t deadline, struct err *e);
+int conn_getline(struct conn *c, const char **line, size_t *len, size_t max, int64_t deadline,
+                 struct err *e);
 
 /*
  * True when the server sent bytes that are not read yet: in our buffer, inside GnuTLS, or

@@ -274,8 +274,8 @@ next_of(const char *in, size_t n, size_t i, char ch, size_t *cache)
 int
 dot_encode(struct dot *d, const char *in, size_t n, dot_sink sink, void *ctx, struct err *e)
 {
-	size_t i = 0;  /* next input byte to look at */
-	size_t s = 0;  /* start of the run of input bytes that go out unchanged: in[s..i) */
+	size_t i = 0; /* next input byte to look at */
+	size_t s = 0; /* start of the run of input bytes that go out unchanged: in[s..i) */
 	size_t c_cr = SIZE_MAX, c_nul = SIZE_MAX;
 	bool short_prev = true; /* the last line was short: copy bytes rather than find spans */
 	struct stage st;
@@ -337,8 +337,13 @@ dot_encode(struct dot *d, const char *in, size_t n, dot_sink sink, void *ctx, st
 						return -1;
 					if (STAGE_SIZE - st.len < 2 * SHORT_LINE && flush(&st) < 0)
 						return -1;
-					struct copier z = {in + i, in + nul, st.buf + st.len,
-						st.buf + STAGE_SIZE - 2, len, max, S_MID};
+					struct copier z = {in + i,
+					                   in + nul,
+					                   st.buf + st.len,
+					                   st.buf + STAGE_SIZE - 2,
+					                   len,
+					                   max,
+					                   S_MID};
 					copy_short(&z, d->stop_at_dot, !d->bdat);
 					st.len = (size_t)(z.o - st.buf);
 					i = s = (size_t)(z.p - in);
@@ -389,9 +394,9 @@ dot_encode(struct dot *d, const char *in, size_t n, dot_sink sink, void *ctx, st
 			d->in_bytes += i;
 			d->state = S_FAILED;
 			return err_set(e, ERR_DATA,
-				"read message: NUL byte at offset %" PRIu64
-				"; postie does not send NUL (RFC 5322 §2.3)",
-				off);
+			               "read message: NUL byte at offset %" PRIu64
+			               "; postie does not send NUL (RFC 5322 §2.3)",
+			               off);
 		}
 
 		case S_CR:
@@ -399,8 +404,7 @@ dot_encode(struct dot *d, const char *in, size_t n, dot_sink sink, void *ctx, st
 				i++;
 			} else {
 				/* Bare CR (SEC-27): complete it; C starts the next line. */
-				if (put(&st, in + s, i - s) < 0 ||
-				    put(&st, "\n", 1) < 0)
+				if (put(&st, in + s, i - s) < 0 || put(&st, "\n", 1) < 0)
 					return -1;
 				s = i;
 			}

@@ -17,7 +17,7 @@
 typedef int (*dot_sink)(void *ctx, const char *p, size_t n, struct err *e);
 
 struct dot {
-	int state;          /* private */
+	int state; /* private */
 	/*
 	 * BDAT mode (RFC 3030): no dot-stuffing and no end marker; line ends, NUL and
 	 * stop_at_dot as in DATA. dot_init clears it; set it before the first dot_encode.
@@ -39,8 +39,7 @@ void dot_init(struct dot *d, bool stop_at_dot);
  * Encode N bytes of input, giving the result to SINK in as few calls as practical (spans of
  * input, not single bytes). ERR_DATA on a NUL byte (nothing after it is given to the sink).
  */
-int dot_encode(struct dot *d, const char *in, size_t n, dot_sink sink, void *ctx,
-	struct err *e);
+int dot_encode(struct dot *d, const char *in, size_t n, dot_sink sink, void *ctx, struct err *e);
 
 /*
  * End the data: CRLF when the last line is open (or a held CR), then ".\r\n" (not in BDAT

@@ -15,7 +15,7 @@ clean(char *s)
 }
 
 static int vset(struct err *e, enum err_kind kind, int code, const char *fmt, va_list ap)
-	__attribute__((format(printf, 4, 0)));
+    __attribute__((format(printf, 4, 0)));
 
 static int
 vset(struct err *e, enum err_kind kind, int code, const char *fmt, va_list ap)
@@ -65,20 +65,34 @@ int
 err_exit_status(enum err_kind kind)
 {
 	switch (kind) {
-	case ERR_NONE: return EX_OK;
-	case ERR_USAGE: return EX_USAGE;
-	case ERR_DATA: return EX_DATAERR;
-	case ERR_NOUSER: return EX_NOUSER;
-	case ERR_NOHOST: return EX_NOHOST;
-	case ERR_PERM: return EX_UNAVAILABLE;
-	case ERR_TLS: return EX_UNAVAILABLE;
-	case ERR_SOFTWARE: return EX_SOFTWARE;
-	case ERR_OS: return EX_IOERR;
-	case ERR_TEMP: return EX_TEMPFAIL;
-	case ERR_PROTO: return EX_PROTOCOL;
-	case ERR_UNSURE: return EX_PROTOCOL;
-	case ERR_AUTH: return EX_NOPERM;
-	case ERR_CONFIG: return EX_CONFIG;
+	case ERR_NONE:
+		return EX_OK;
+	case ERR_USAGE:
+		return EX_USAGE;
+	case ERR_DATA:
+		return EX_DATAERR;
+	case ERR_NOUSER:
+		return EX_NOUSER;
+	case ERR_NOHOST:
+		return EX_NOHOST;
+	case ERR_PERM:
+		return EX_UNAVAILABLE;
+	case ERR_TLS:
+		return EX_UNAVAILABLE;
+	case ERR_SOFTWARE:
+		return EX_SOFTWARE;
+	case ERR_OS:
+		return EX_IOERR;
+	case ERR_TEMP:
+		return EX_TEMPFAIL;
+	case ERR_PROTO:
+		return EX_PROTOCOL;
+	case ERR_UNSURE:
+		return EX_PROTOCOL;
+	case ERR_AUTH:
+		return EX_NOPERM;
+	case ERR_CONFIG:
+		return EX_CONFIG;
 	}
 	return EX_SOFTWARE;
 }

@@ -8,21 +8,21 @@
 /* What the caller must do, not where it failed. */
 enum err_kind {
 	ERR_NONE = 0,
-	ERR_USAGE,   /* bad flags or argv addresses: 64 */
-	ERR_DATA,    /* message or header address unusable: 65 */
-	ERR_NOUSER,  /* a recipient was refused permanently: 67 */
-	ERR_NOHOST,  /* the server name does not resolve: 68 */
-	ERR_PERM,    /* the server refused permanently (5xx): 69 */
-	ERR_TLS,     /* TLS required but unavailable, failed or unverified: 69 */
-	ERR_SOFTWARE,/* internal error, refused command line (SEC-19): 70 */
-	ERR_OS,      /* local I/O: reading the message, writing a file: 74 */
-	ERR_TEMP,    /* network, timeout, 4xx, connection lost: 75 */
-	ERR_PROTO,   /* the server broke the protocol: 76 */
-	ERR_UNSURE,  /* the verdict on the message data was not a 250 in step with the end of
-	                data (SEC-36): not delivered, yet the server may hold a copy; 76, and
-	                with a queue the message stays queued */
-	ERR_AUTH,    /* authentication refused: 77 */
-	ERR_CONFIG,  /* profile error, unsafe permissions, failing password command: 78 */
+	ERR_USAGE,    /* bad flags or argv addresses: 64 */
+	ERR_DATA,     /* message or header address unusable: 65 */
+	ERR_NOUSER,   /* a recipient was refused permanently: 67 */
+	ERR_NOHOST,   /* the server name does not resolve: 68 */
+	ERR_PERM,     /* the server refused permanently (5xx): 69 */
+	ERR_TLS,      /* TLS required but unavailable, failed or unverified: 69 */
+	ERR_SOFTWARE, /* internal error, refused command line (SEC-19): 70 */
+	ERR_OS,       /* local I/O: reading the message, writing a file: 74 */
+	ERR_TEMP,     /* network, timeout, 4xx, connection lost: 75 */
+	ERR_PROTO,    /* the server broke the protocol: 76 */
+	ERR_UNSURE,   /* the verdict on the message data was not a 250 in step with the end of
+	                 data (SEC-36): not delivered, yet the server may hold a copy; 76, and
+	                 with a queue the message stays queued */
+	ERR_AUTH,     /* authentication refused: 77 */
+	ERR_CONFIG,   /* profile error, unsafe permissions, failing password command: 78 */
 };
 
 struct err {
@@ -37,11 +37,11 @@ struct err {
  * A NULL e is allowed (the error is dropped).
  */
 int err_set(struct err *e, enum err_kind kind, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Like err_set, with the SMTP reply CODE kept in e->code. Always returns -1. */
 int err_set_code(struct err *e, enum err_kind kind, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* Reset e to "no error". */
 void err_clear(struct err *e);

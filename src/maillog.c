@@ -24,38 +24,32 @@ static const struct {
 	const char *name;
 	int status;
 } exit_names[] = {
-	{"EX_OK", EX_OK},
-	{"EX_USAGE", EX_USAGE},
-	{"EX_DATAERR", EX_DATAERR},
-	{"EX_NOINPUT", EX_NOINPUT},
-	{"EX_NOUSER", EX_NOUSER},
-	{"EX_NOHOST", EX_NOHOST},
-	{"EX_UNAVAILABLE", EX_UNAVAILABLE},
-	{"EX_SOFTWARE", EX_SOFTWARE},
-	{"EX_OSERR", EX_OSERR},
-	{"EX_OSFILE", EX_OSFILE},
-	{"EX_CANTCREAT", EX_CANTCREAT},
-	{"EX_IOERR", EX_IOERR},
-	{"EX_TEMPFAIL", EX_TEMPFAIL},
-	{"EX_PROTOCOL", EX_PROTOCOL},
-	{"EX_NOPERM", EX_NOPERM},
-	{"EX_CONFIG", EX_CONFIG},
+    {"EX_OK", EX_OK},
+    {"EX_USAGE", EX_USAGE},
+    {"EX_DATAERR", EX_DATAERR},
+    {"EX_NOINPUT", EX_NOINPUT},
+    {"EX_NOUSER", EX_NOUSER},
+    {"EX_NOHOST", EX_NOHOST},
+    {"EX_UNAVAILABLE", EX_UNAVAILABLE},
+    {"EX_SOFTWARE", EX_SOFTWARE},
+    {"EX_OSERR", EX_OSERR},
+    {"EX_OSFILE", EX_OSFILE},
+    {"EX_CANTCREAT", EX_CANTCREAT},
+    {"EX_IOERR", EX_IOERR},
+    {"EX_TEMPFAIL", EX_TEMPFAIL},
+    {"EX_PROTOCOL", EX_PROTOCOL},
+    {"EX_NOPERM", EX_NOPERM},
+    {"EX_CONFIG", EX_CONFIG},
 };
 
 static const struct {
 	const char *name;
 	int facility;
 } facilities[] = {
-	{"LOG_USER", LOG_USER},
-	{"LOG_MAIL", LOG_MAIL},
-	{"LOG_LOCAL0", LOG_LOCAL0},
-	{"LOG_LOCAL1", LOG_LOCAL1},
-	{"LOG_LOCAL2", LOG_LOCAL2},
-	{"LOG_LOCAL3", LOG_LOCAL3},
-	{"LOG_LOCAL4", LOG_LOCAL4},
-	{"LOG_LOCAL5", LOG_LOCAL5},
-	{"LOG_LOCAL6", LOG_LOCAL6},
-	{"LOG_LOCAL7", LOG_LOCAL7},
+    {"LOG_USER", LOG_USER},     {"LOG_MAIL", LOG_MAIL},     {"LOG_LOCAL0", LOG_LOCAL0},
+    {"LOG_LOCAL1", LOG_LOCAL1}, {"LOG_LOCAL2", LOG_LOCAL2}, {"LOG_LOCAL3", LOG_LOCAL3},
+    {"LOG_LOCAL4", LOG_LOCAL4}, {"LOG_LOCAL5", LOG_LOCAL5}, {"LOG_LOCAL6", LOG_LOCAL6},
+    {"LOG_LOCAL7", LOG_LOCAL7},
 };
 
 const char *
@@ -81,9 +75,11 @@ maillog_facility(const char *name, int *out, struct err *e)
 			return 0;
 		}
 	}
-	return err_set(e, ERR_CONFIG,
-		"log to syslog: unknown facility '%s'; use LOG_MAIL, LOG_USER or LOG_LOCAL0 to "
-		"LOG_LOCAL7", name);
+	return err_set(
+	    e, ERR_CONFIG,
+	    "log to syslog: unknown facility '%s'; use LOG_MAIL, LOG_USER or LOG_LOCAL0 to "
+	    "LOG_LOCAL7",
+	    name);
 }
 
 /* Which bytes a value may not hold as they are. */
@@ -174,8 +170,7 @@ put_time(struct buf *out, time_t when, const char *fmt, struct err *e)
 }
 
 int
-maillog_format(const struct maillog_entry *m, const char *timefmt, struct buf *out,
-	struct err *e)
+maillog_format(const struct maillog_entry *m, const char *timefmt, struct buf *out, struct err *e)
 {
 	size_t start = out->len;
 
@@ -184,8 +179,8 @@ maillog_format(const struct maillog_entry *m, const char *timefmt, struct buf *o
 	/* msmtp's fields, in msmtp's order. The first has no space before it. */
 	if (buf_puts(out, "host=", e) < 0 || put_value(out, m->host ? m->host : "", PLAIN, e) < 0)
 		return -1;
-	if (buf_printf(out, e, " tls=%s auth=%s", m->tls ? "on" : "off", m->auth ? "on" : "off")
-		< 0)
+	if (buf_printf(out, e, " tls=%s auth=%s", m->tls ? "on" : "off", m->auth ? "on" : "off") <
+	    0)
 		return -1;
 	if (m->auth && m->user && put_field(out, "user", m->user, PLAIN, e) < 0)
 		return -1;
@@ -214,7 +209,7 @@ maillog_format(const struct maillog_entry *m, const char *timefmt, struct buf *o
 		return -1;
 	const char *ex = maillog_exit_name(m->exitcode);
 	if ((ex ? buf_printf(out, e, " exitcode=%s", ex)
-		: buf_printf(out, e, " exitcode=%d", m->exitcode)) < 0)
+	        : buf_printf(out, e, " exitcode=%d", m->exitcode)) < 0)
 		return -1;
 	/* postie's own fields, after msmtp's. */
 	if (m->msgid && put_field(out, "msgid", m->msgid, PLAIN, e) < 0)
@@ -297,8 +292,8 @@ maillog_record(const struct account *a, const struct maillog_entry *m)
 		return;
 	buf_init(&line, MAILLOG_LINE_MAX);
 	if (a->logfile) {
-		const char *fmt = a->logfile_time_format ? a->logfile_time_format
-			: MAILLOG_TIME_FORMAT;
+		const char *fmt =
+		    a->logfile_time_format ? a->logfile_time_format : MAILLOG_TIME_FORMAT;
 		if (maillog_format(m, fmt, &line, &e) < 0 || buf_puts(&line, "\n", &e) < 0)
 			warn("write log %s: %s", a->logfile, e.text);
 		else

@@ -29,23 +29,23 @@
 
 /* What happened to one message. Strings are not owned; NULL leaves the field out. */
 struct maillog_entry {
-	time_t when;              /* the time of the logfile line (injectable for tests) */
-	const char *host;         /* the server (account host) */
-	int port;                 /* the port used; 0: unknown (left out) */
-	bool tls;                 /* the session ran over TLS */
-	bool auth;                /* the session authenticated */
-	const char *user;         /* the user name; written only with auth, as msmtp does */
-	const char *from;         /* the envelope sender; "" is the null sender (written "") */
-	char *const *rcpts;       /* the envelope recipients */
+	time_t when;        /* the time of the logfile line (injectable for tests) */
+	const char *host;   /* the server (account host) */
+	int port;           /* the port used; 0: unknown (left out) */
+	bool tls;           /* the session ran over TLS */
+	bool auth;          /* the session authenticated */
+	const char *user;   /* the user name; written only with auth, as msmtp does */
+	const char *from;   /* the envelope sender; "" is the null sender (written "") */
+	char *const *rcpts; /* the envelope recipients */
 	size_t nrcpts;
-	long long mailsize;       /* bytes of the message as sent; < 0: unknown (left out) */
-	int smtpstatus;           /* the server's final reply code; 0: none (left out) */
-	const char *smtpmsg;      /* that reply's text, code included ("250 2.0.0 Ok"); lines
-	                             joined by '\n' become one line */
-	const char *errormsg;     /* postie's error text on failure, else NULL */
-	int exitcode;             /* the sysexits.h status of the attempt: 0 is EX_OK */
-	const char *msgid;        /* the Message-ID, with its angle brackets, or NULL */
-	const char *queued;       /* the queue id when the message was queued, or NULL */
+	long long mailsize;   /* bytes of the message as sent; < 0: unknown (left out) */
+	int smtpstatus;       /* the server's final reply code; 0: none (left out) */
+	const char *smtpmsg;  /* that reply's text, code included ("250 2.0.0 Ok"); lines
+	                         joined by '\n' become one line */
+	const char *errormsg; /* postie's error text on failure, else NULL */
+	int exitcode;         /* the sysexits.h status of the attempt: 0 is EX_OK */
+	const char *msgid;    /* the Message-ID, with its angle brackets, or NULL */
+	const char *queued;   /* the queue id when the message was queued, or NULL */
 };
 
 /*
@@ -64,7 +64,7 @@ void maillog_record(const struct account *a, const struct maillog_entry *m);
  * always splits back into its fields). ERR_DATA only if OUT's ceiling is too small.
  */
 int maillog_format(const struct maillog_entry *m, const char *timefmt, struct buf *out,
-	struct err *e);
+                   struct err *e);
 
 /*
  * The syslog facility named NAME into *OUT: LOG_USER, LOG_MAIL, LOG_LOCAL0 .. LOG_LOCAL7

@@ -94,25 +94,27 @@ scan_start(struct msg *m, struct scan *s)
 static int
 bare_cr(size_t lineno, struct err *e)
 {
-	return err_set(e, ERR_DATA,
-		"read header: line %zu: a bare CR (carriage return without line feed); end each "
-		"header line with LF or CRLF and remove the CR from inside the field", lineno);
+	return err_set(
+	    e, ERR_DATA,
+	    "read header: line %zu: a bare CR (carriage return without line feed); end each "
+	    "header line with LF or CRLF and remove the CR from inside the field",
+	    lineno);
 }
 
 static int
 too_big(struct err *e)
 {
-	return err_set(e, ERR_DATA,
-		"read message: header section over 1 MiB (end the header with an empty line, or "
-		"move the data into the body)");
+	return err_set(
+	    e, ERR_DATA,
+	    "read message: header section over 1 MiB (end the header with an empty line, or "
+	    "move the data into the body)");
 }
 
 /* The line being judged is not a header field: it and all after it are the body. */
 static int
 move_line(struct msg *m, struct scan *s, struct err *e)
 {
-	if (buf_append(&m->rest, m->head.data + s->line_start, m->head.len - s->line_start,
-		    e) < 0)
+	if (buf_append(&m->rest, m->head.data + s->line_start, m->head.len - s->line_start, e) < 0)
 		return -1;
 	m->head.len = s->line_start;
 	m->head.data[m->head.len] = '\0';
@@ -136,8 +138,8 @@ scan_feed(struct msg *m, struct scan *s, const char *p, size_t n, struct err *e)
 		/* SEC-28: never truncate at a NUL; refuse the message. */
 		if (c == '\0')
 			return err_set(e, ERR_DATA,
-				"read message: NUL byte in the header section (line %zu)",
-				s->lineno);
+			               "read message: NUL byte in the header section (line %zu)",
+			               s->lineno);
 		switch (s->st) {
 		case SCAN_VALUE_CR:
 			/* CRLF ends the line. */
@@ -171,7 +173,7 @@ scan_feed(struct msg *m, struct scan *s, const char *p, size_t n, struct err *e)
 				s->st = SCAN_VALUE;
 				s->seen_field = true;
 			} else if (c > ' ' && c < 0x7f && c != ':' &&
-				   at - s->line_start < MSG_MAX_LINE) {
+			           at - s->line_start < MSG_MAX_LINE) {
 				/* ftext (RFC 5322 §3.6.8) */
 			} else if ((c == ' ' || c == '\t') && at > s->line_start) {
 				s->st = SCAN_NAME_WSP;
@@ -216,7 +218,7 @@ scan_feed(struct msg *m, struct scan *s, const char *p, size_t n, struct err *e)
 		}
 		/* Every byte judged to be header counts against the ceiling. */
 		if ((s->st == SCAN_LINE || s->st == SCAN_VALUE || s->st == SCAN_VALUE_CR) &&
-			at + 1 > BUF_MAX_HEADER)
+		    at + 1 > BUF_MAX_HEADER)
 			return too_big(e);
 	}
 	if (s->st == SCAN_LINE_CR)
@@ -437,7 +439,7 @@ msg_recipients(const struct msg *m, struct addr_list *l, struct err *e)
 		free(v);
 		if (rc < 0)
 			return err_set(e, ERR_DATA, "read %.*s field: %s", (int)f.name_len, f.name,
-				sub.text);
+			               sub.text);
 	}
 	return 0;
 }
@@ -485,15 +487,17 @@ msg_sender(const struct msg *m, char **out, struct err *e)
 		if (rc < 0)
 			err_set(e, ERR_DATA, "read From field: %s", sub.text);
 		else if (l.n == 0)
-			rc = err_set(e, ERR_DATA, "read From field: no address in it; "
-				"--read-envelope-from takes the envelope sender from there");
+			rc = err_set(e, ERR_DATA,
+			             "read From field: no address in it; "
+			             "--read-envelope-from takes the envelope sender from there");
 		else
 			*out = xstrdup(l.v[0]);
 		addr_list_fini(&l);
 		return rc;
 	}
-	return err_set(e, ERR_DATA, "read From field: the message has none; "
-		"--read-envelope-from takes the envelope sender from there (or pass -f)");
+	return err_set(e, ERR_DATA,
+	               "read From field: the message has none; "
+	               "--read-envelope-from takes the envelope sender from there (or pass -f)");
 }
 
 static bool
@@ -519,7 +523,7 @@ is_atext(unsigned char c)
  */
 static int
 put_folded(struct buf *out, const char *s, size_t n, size_t width, enum err_kind kind,
-	const char *what, struct err *e)
+           const char *what, struct err *e)
 {
 	size_t col = 0, name = 0;
 
@@ -537,7 +541,7 @@ put_folded(struct buf *out, const char *s, size_t n, size_t width, enum err_kind
 		}
 		if (col + (j - i) > MSG_MAX_LINE)
 			return err_set(e, kind, "%s too long for a header line (over %d octets)",
-				what, MSG_MAX_LINE);
+			               what, MSG_MAX_LINE);
 		if (buf_append(out, s + i, j - i, e) < 0)
 			return -1;
 		col += j - i;
@@ -560,11 +564,11 @@ put_name(struct buf *line, const char *name, const char *what, bool *encoded, st
 
 	if (n > MSG_MAX_NAME)
 		return err_set(e, ERR_USAGE, "read %s: the full name is over %d octets", what,
-			MSG_MAX_NAME);
+		               MSG_MAX_NAME);
 	for (size_t i = 0; i < n; i++) {
 		if (is_ctl(u[i]))
 			return err_set(e, ERR_USAGE, "read %s: control character in the full name",
-				what);
+			               what);
 		if (u[i] >= 0x80)
 			eight = true;
 		else if (is_atext(u[i]))
@@ -588,14 +592,16 @@ put_name(struct buf *line, const char *name, const char *what, bool *encoded, st
 				size_t c = addr_utf8_len((const char *)u + j, n - j);
 				if (c == 0)
 					return err_set(e, ERR_USAGE,
-						"read %s: the full name is not valid UTF-8", what);
+					               "read %s: the full name is not valid UTF-8",
+					               what);
 				if (j + c - i > budget)
 					break;
 				j += c;
 			}
 			if ((!first && buf_append(line, " ", 1, e) < 0) ||
-				buf_puts(line, "=?UTF-8?B?", e) < 0 ||
-				sasl_base64_encode(line, u + i, j - i, e) < 0 || buf_puts(line, "?=", e) < 0)
+			    buf_puts(line, "=?UTF-8?B?", e) < 0 ||
+			    sasl_base64_encode(line, u + i, j - i, e) < 0 ||
+			    buf_puts(line, "?=", e) < 0)
 				return -1;
 			first = false;
 			budget = ((MSG_MAX_WORD - 12) / 4) * 3;
@@ -610,14 +616,13 @@ put_name(struct buf *line, const char *name, const char *what, bool *encoded, st
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		if (((u[i] == '"' || u[i] == '\\') && buf_append(line, "\\", 1, e) < 0) ||
-			buf_append(line, name + i, 1, e) < 0)
+		    buf_append(line, name + i, 1, e) < 0)
 			return -1;
 	return buf_append(line, "\"", 1, e);
 }
 
 static int
-add_from(struct buf *out, const char *sender, const char *name, const char *what,
-	struct err *e)
+add_from(struct buf *out, const char *sender, const char *name, const char *what, struct err *e)
 {
 	struct buf line;
 	bool encoded = false;
@@ -640,8 +645,8 @@ add_from(struct buf *out, const char *sender, const char *name, const char *what
 	struct buf why;
 	buf_init(&why, 256);
 	if (buf_printf(&why, e, "read %s: the full name has a word", what) == 0)
-		rc = put_folded(out, line.data, line.len,
-			encoded ? MSG_FOLD_2047 : MSG_FOLD_AT, ERR_USAGE, why.data, e);
+		rc = put_folded(out, line.data, line.len, encoded ? MSG_FOLD_2047 : MSG_FOLD_AT,
+		                ERR_USAGE, why.data, e);
 	buf_fini(&why);
 out:
 	buf_fini(&line);
@@ -653,22 +658,22 @@ static int
 add_date(struct buf *out, struct err *e)
 {
 	static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul",
-		"Aug", "Sep", "Oct", "Nov", "Dec"};
+	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+	                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	time_t now = time(NULL);
 	struct tm tm;
 
 	tzset(); /* localtime_r need not look at TZ again (POSIX) */
 	if (!localtime_r(&now, &tm))
-		return err_set(e, ERR_OS, "add Date: cannot convert the time: %s",
-			strerror(errno));
+		return err_set(e, ERR_OS, "add Date: cannot convert the time: %s", strerror(errno));
 	long off = tm.tm_gmtoff / 60;
 	char sign = off < 0 ? '-' : '+';
 	if (off < 0)
 		off = -off;
 	return buf_printf(out, e, "Date: %s, %d %s %d %02d:%02d:%02d %c%02ld%02ld\r\n",
-		days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900,
-		tm.tm_hour, tm.tm_min, tm.tm_sec, sign, off / 60, off % 60);
+	                  days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12],
+	                  tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, sign, off / 60,
+	                  off % 60);
 }
 
 /* RFC 5322 §3.6.4 id-right = dot-atom-text / no-fold-literal. */
@@ -713,9 +718,11 @@ add_msgid(struct buf *out, const char *domain, struct err *e)
 	if (!domain || !*domain)
 		domain = "localhost";
 	if (!msgid_right_ok(domain))
-		return err_set(e, ERR_CONFIG,
-			"add Message-ID: \"%s\" is not usable after '@' (set `domain` in the "
-			"profile to a host name)", domain);
+		return err_set(
+		    e, ERR_CONFIG,
+		    "add Message-ID: \"%s\" is not usable after '@' (set `domain` in the "
+		    "profile to a host name)",
+		    domain);
 	if (getentropy(rnd, sizeof(rnd)) < 0)
 		return err_set(e, ERR_OS, "add Message-ID: getentropy: %s", strerror(errno));
 	uint64_t t = (uint64_t)time(NULL);
@@ -811,8 +818,9 @@ scan_element(const char *v, size_t n, size_t j, bool in_group, struct elem *el)
 		if (c == '<' && el->angle_l == MSG_NONE) {
 			el->angle_l = j;
 			for (k = j + 1; k < n && v[k] != '>';)
-				k = v[k] == '"' ? skip_quoted(v, n, k, '"') :
-				    v[k] == '(' ? skip_comment(v, n, k) : k + 1;
+				k = v[k] == '"'   ? skip_quoted(v, n, k, '"')
+				    : v[k] == '(' ? skip_comment(v, n, k)
+				                  : k + 1;
 			el->angle_r = k < n ? k : MSG_NONE;
 			mark(el, j, k < n ? k + 1 : n);
 			j = k < n ? k + 1 : n;
@@ -849,7 +857,7 @@ plain_name(const char *v, size_t s, size_t t)
  */
 static int
 resolve_name(struct buf *nv, const char *v, size_t s, size_t t, bool angle,
-	const struct aliases *al, const char *maildomain, bool *changed, struct err *e)
+             const struct aliases *al, const char *maildomain, bool *changed, struct err *e)
 {
 	char *raw = xstrndup(v + s, t - s), *norm = NULL;
 	struct addr_list l = {0};
@@ -862,7 +870,7 @@ resolve_name(struct buf *nv, const char *v, size_t s, size_t t, bool angle,
 			*changed = true;
 			for (size_t i = 0; i < l.n && rc == 0; i++)
 				rc = buf_printf(nv, e, "%s%s%s%s", i ? ", " : "", angle ? "<" : "",
-					l.v[i], angle ? ">" : "");
+				                l.v[i], angle ? ">" : "");
 		}
 	}
 	free(raw);
@@ -876,8 +884,8 @@ resolve_name(struct buf *nv, const char *v, size_t s, size_t t, bool angle,
  * no name changed, so that the caller copies the field as it was.
  */
 static int
-rewrite_field(struct buf *out, const struct msg *m, const struct field *f,
-	const struct aliases *al, const char *maildomain, bool *done, struct err *e)
+rewrite_field(struct buf *out, const struct msg *m, const struct field *f, const struct aliases *al,
+              const char *maildomain, bool *done, struct err *e)
 {
 	size_t n, copied = 0;
 	char *v = unfold(m, f, &n);
@@ -913,8 +921,7 @@ rewrite_field(struct buf *out, const struct msg *m, const struct field *f,
 			size_t mark_len = nv.len;
 			bool changed;
 			if (buf_append(&nv, v + copied, from - copied, e) < 0 ||
-				resolve_name(&nv, v, s, t, angle, al, maildomain, &changed,
-					e) < 0) {
+			    resolve_name(&nv, v, s, t, angle, al, maildomain, &changed, e) < 0) {
 				rc = -1;
 				break;
 			}
@@ -935,9 +942,9 @@ rewrite_field(struct buf *out, const struct msg *m, const struct field *f,
 		struct buf why;
 		buf_init(&why, 256);
 		if (buf_append(&nv, v + copied, n - copied, e) < 0 ||
-			buf_printf(&why, e, "rewrite %.*s field: a word", (int)f->name_len,
-				f->name) < 0 ||
-			put_folded(out, nv.data, nv.len, MSG_FOLD_AT, ERR_DATA, why.data, e) < 0)
+		    buf_printf(&why, e, "rewrite %.*s field: a word", (int)f->name_len, f->name) <
+		        0 ||
+		    put_folded(out, nv.data, nv.len, MSG_FOLD_AT, ERR_DATA, why.data, e) < 0)
 			rc = -1;
 		buf_fini(&why);
 	}
@@ -951,7 +958,7 @@ static bool
 is_rcpt_field(const struct field *f)
 {
 	return name_is(f, "To") || name_is(f, "Cc") || name_is(f, "Bcc") ||
-		name_is(f, "Resent-To") || name_is(f, "Resent-Cc") || name_is(f, "Resent-Bcc");
+	       name_is(f, "Resent-To") || name_is(f, "Resent-Cc") || name_is(f, "Resent-Bcc");
 }
 
 /* Fields that name the sender or where replies go: only maildomain applies. */
@@ -959,7 +966,7 @@ static bool
 is_sender_field(const struct field *f)
 {
 	return name_is(f, "From") || name_is(f, "Sender") || name_is(f, "Reply-To") ||
-		name_is(f, "Resent-From") || name_is(f, "Resent-Sender");
+	       name_is(f, "Resent-From") || name_is(f, "Resent-Sender");
 }
 
 static int
@@ -968,7 +975,7 @@ copy_field(struct buf *out, const struct msg *m, const struct field *f, struct e
 	for (size_t p = f->start, eol; p < f->end;) {
 		size_t next = next_line(m->head.data, f->end, p, &eol);
 		if (buf_append(out, m->head.data + p, eol - p, e) < 0 ||
-			buf_append(out, "\r\n", 2, e) < 0)
+		    buf_append(out, "\r\n", 2, e) < 0)
 			return -1;
 		p = next;
 	}
@@ -1006,22 +1013,22 @@ msg_rewrite(struct msg *m, const struct msg_opts *o, struct err *e)
 		if (o->remove_bcc && (name_is(&f, "Bcc") || name_is(&f, "Resent-Bcc")))
 			continue;
 		if (o->undisclosed &&
-			(name_is(&f, "To") || name_is(&f, "Cc") || name_is(&f, "Bcc")))
+		    (name_is(&f, "To") || name_is(&f, "Cc") || name_is(&f, "Bcc")))
 			continue;
 		if (replace_from && name_is(&f, "From"))
 			continue;
 		bool done = false;
 		if ((o->aliases || md) && is_rcpt_field(&f) &&
-			rewrite_field(&m->out, m, &f, o->aliases, md, &done, e) < 0)
+		    rewrite_field(&m->out, m, &f, o->aliases, md, &done, e) < 0)
 			return -1;
 		if (md && !done && is_sender_field(&f) &&
-			rewrite_field(&m->out, m, &f, NULL, md, &done, e) < 0)
+		    rewrite_field(&m->out, m, &f, NULL, md, &done, e) < 0)
 			return -1;
 		if (!done && copy_field(&m->out, m, &f, e) < 0)
 			return -1;
 	}
 	bool add = has_sender && (o->set_from == MSG_FROM_ON ||
-		(o->set_from == MSG_FROM_AUTO && !msg_has_field(m, "From")));
+	                          (o->set_from == MSG_FROM_AUTO && !msg_has_field(m, "From")));
 	if (add && add_from(&m->out, o->sender, o->fullname, what, e) < 0)
 		return -1;
 	/* RFC 5322 §3.4: a group with no members says there are recipients without naming
@@ -1031,7 +1038,7 @@ msg_rewrite(struct msg *m, const struct msg_opts *o, struct err *e)
 	if (!o->no_date && !msg_has_field(m, "Date") && add_date(&m->out, e) < 0)
 		return -1;
 	if (!o->no_msgid && !msg_has_field(m, "Message-ID") &&
-		add_msgid(&m->out, o->msgid_domain, e) < 0)
+	    add_msgid(&m->out, o->msgid_domain, e) < 0)
 		return -1;
 	return buf_append(&m->out, "\r\n", 2, e);
 }

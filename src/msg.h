@@ -15,12 +15,12 @@
 #include "err.h"
 
 struct msg {
-	struct buf head; /* the header section as read, line endings as in the input, without
-	                    the empty line that ends it */
+	struct buf head;   /* the header section as read, line endings as in the input, without
+	                      the empty line that ends it */
 	bool has_body_sep; /* the input had the empty line (or any body) after the header */
-	struct buf rest;  /* bytes read past the header section: the start of the body */
-	struct buf out;   /* msg_rewrite's result: the header section to send, CRLF line ends,
-	                     ending with the empty line CRLF */
+	struct buf rest;   /* bytes read past the header section: the start of the body */
+	struct buf out;    /* msg_rewrite's result: the header section to send, CRLF line ends,
+	                      ending with the empty line CRLF */
 };
 
 /* msmtp's set_from_header: when msg_rewrite writes a From field of its own. */
@@ -35,13 +35,13 @@ struct msg_opts {
 	const char *sender;   /* envelope sender for an added From ("" : none) */
 	const char *fullname; /* the display name of an added From (-F, from_full_name), or NULL */
 	const char *fullname_what; /* how errors name it; NULL: "-F" */
-	const char *msgid_domain; /* the right-hand side of an added Message-ID */
-	bool remove_bcc;      /* remove Bcc and Resent-Bcc (remove_bcc_headers, default on) */
-	enum msg_from set_from; /* set_from_header */
-	bool no_date;         /* set_date_header off: never add Date */
-	bool no_msgid;        /* set_msgid_header off: never add Message-ID */
-	bool undisclosed;     /* undisclosed_recipients: To, Cc and Bcc replaced by
-	                         "To: undisclosed-recipients:;" */
+	const char *msgid_domain;  /* the right-hand side of an added Message-ID */
+	bool remove_bcc;           /* remove Bcc and Resent-Bcc (remove_bcc_headers, default on) */
+	enum msg_from set_from;    /* set_from_header */
+	bool no_date;              /* set_date_header off: never add Date */
+	bool no_msgid;             /* set_msgid_header off: never add Message-ID */
+	bool undisclosed;          /* undisclosed_recipients: To, Cc and Bcc replaced by
+	                              "To: undisclosed-recipients:;" */
 	/* Bare local names (no '@') in To, Cc, Bcc and their Resent- forms become what
 	   aliases_resolve makes of them with these two; in From, Sender, Reply-To and
 	   Resent-From/-Sender only MAILDOMAIN applies. Both NULL: no field is touched. */

@@ -43,58 +43,61 @@ struct field {
 	size_t off;
 };
 
-#define FIELD(bit, type, member) { bit, type, offsetof(struct account, member) }
+#define FIELD(bit, type, member)                                                                   \
+	{                                                                                          \
+		bit, type, offsetof(struct account, member)                                        \
+	}
 
 static const struct field fields[] = {
-	FIELD(PROFILE_SET_HOST, F_STR, host),
-	FIELD(PROFILE_SET_PORT, F_INT, port),
-	FIELD(PROFILE_SET_PORT, F_PORTS, ports),
-	FIELD(PROFILE_SET_PORT, F_INT, nports),
-	FIELD(PROFILE_SET_FROM, F_STR, from),
-	FIELD(PROFILE_SET_DOMAIN, F_STR, domain),
-	FIELD(PROFILE_SET_USER, F_STR, user),
-	FIELD(PROFILE_SET_PASSWORD, F_STR, password),
-	FIELD(PROFILE_SET_PASSWORDEVAL, F_STR, passwordeval),
-	FIELD(PROFILE_SET_AUTH, F_BOOL, auth),
-	FIELD(PROFILE_SET_AUTH, F_STR, auth_mech),
-	FIELD(PROFILE_SET_TLS, F_BOOL, tls),
-	FIELD(PROFILE_SET_TLS_STARTTLS, F_BOOL, tls_starttls),
-	FIELD(PROFILE_SET_TLS_TRUST_FILE, F_STR, tls_trust_file),
-	FIELD(PROFILE_SET_TLS_FINGERPRINT, F_STR, tls_fingerprint),
-	FIELD(PROFILE_SET_TLS_CERTCHECK, F_BOOL, tls_certcheck),
-	FIELD(PROFILE_SET_TLS_HOST_OVERRIDE, F_STR, tls_host_override),
-	FIELD(PROFILE_SET_TLS_PRIORITIES, F_STR, tls_priorities),
-	FIELD(PROFILE_SET_TIMEOUT, F_INT, timeout),
-	FIELD(PROFILE_SET_QUEUE, F_BOOL, queue),
-	FIELD(PROFILE_SET_QUEUE_DIR, F_STR, queue_dir),
-	FIELD(PROFILE_SET_QUEUE_LIFETIME, F_INT, queue_lifetime),
-	FIELD(PROFILE_SET_LOGFILE, F_STR, logfile),
-	FIELD(PROFILE_SET_LOGFILE_TIME_FORMAT, F_STR, logfile_time_format),
-	FIELD(PROFILE_SET_SYSLOG, F_STR, syslog),
-	FIELD(PROFILE_SET_ALIASES, F_STR, aliases),
-	FIELD(PROFILE_SET_AUTO_FROM, F_BOOL, auto_from),
-	FIELD(PROFILE_SET_MAILDOMAIN, F_STR, maildomain),
-	FIELD(PROFILE_SET_ALLOW_FROM_OVERRIDE, F_BOOL, allow_from_override),
-	FIELD(PROFILE_SET_SET_FROM_HEADER, F_INT, set_from_header),
-	FIELD(PROFILE_SET_SET_DATE_HEADER, F_INT, set_date_header),
-	FIELD(PROFILE_SET_SET_MSGID_HEADER, F_INT, set_msgid_header),
-	FIELD(PROFILE_SET_REMOVE_BCC_HEADERS, F_BOOL, remove_bcc_headers),
-	FIELD(PROFILE_SET_UNDISCLOSED_RECIPIENTS, F_BOOL, undisclosed_recipients),
-	FIELD(PROFILE_SET_DSN_NOTIFY, F_STR, dsn_notify),
-	FIELD(PROFILE_SET_DSN_RETURN, F_STR, dsn_return),
-	FIELD(PROFILE_SET_SOURCE_IP, F_STR, source_ip),
-	FIELD(PROFILE_SET_PROXY_HOST, F_STR, proxy_host),
-	FIELD(PROFILE_SET_PROXY_PORT, F_INT, proxy_port),
-	FIELD(PROFILE_SET_SOCKET, F_STR, socket),
-	FIELD(PROFILE_SET_PROTOCOL, F_BOOL, lmtp),
-	FIELD(PROFILE_SET_FROM_FULL_NAME, F_STR, from_full_name),
-	FIELD(PROFILE_SET_TLS_CERT_FILE, F_STR, tls_cert_file),
-	FIELD(PROFILE_SET_TLS_KEY_FILE, F_STR, tls_key_file),
-	FIELD(PROFILE_SET_TLS_CRL_FILE, F_STR, tls_crl_file),
-	FIELD(PROFILE_SET_TLS_MIN_VERSION, F_INT, tls_min_version),
-	FIELD(PROFILE_SET_TLS_FINGERPRINT, F_STR, tls_pin_spki),
-	FIELD(PROFILE_SET_OAUTH2_TOKEN_COMMAND, F_STR, oauth2_token_command),
-	FIELD(PROFILE_SET_PASSWORD_FILE, F_STR, password_file),
+    FIELD(PROFILE_SET_HOST, F_STR, host),
+    FIELD(PROFILE_SET_PORT, F_INT, port),
+    FIELD(PROFILE_SET_PORT, F_PORTS, ports),
+    FIELD(PROFILE_SET_PORT, F_INT, nports),
+    FIELD(PROFILE_SET_FROM, F_STR, from),
+    FIELD(PROFILE_SET_DOMAIN, F_STR, domain),
+    FIELD(PROFILE_SET_USER, F_STR, user),
+    FIELD(PROFILE_SET_PASSWORD, F_STR, password),
+    FIELD(PROFILE_SET_PASSWORDEVAL, F_STR, passwordeval),
+    FIELD(PROFILE_SET_AUTH, F_BOOL, auth),
+    FIELD(PROFILE_SET_AUTH, F_STR, auth_mech),
+    FIELD(PROFILE_SET_TLS, F_BOOL, tls),
+    FIELD(PROFILE_SET_TLS_STARTTLS, F_BOOL, tls_starttls),
+    FIELD(PROFILE_SET_TLS_TRUST_FILE, F_STR, tls_trust_file),
+    FIELD(PROFILE_SET_TLS_FINGERPRINT, F_STR, tls_fingerprint),
+    FIELD(PROFILE_SET_TLS_CERTCHECK, F_BOOL, tls_certcheck),
+    FIELD(PROFILE_SET_TLS_HOST_OVERRIDE, F_STR, tls_host_override),
+    FIELD(PROFILE_SET_TLS_PRIORITIES, F_STR, tls_priorities),
+    FIELD(PROFILE_SET_TIMEOUT, F_INT, timeout),
+    FIELD(PROFILE_SET_QUEUE, F_BOOL, queue),
+    FIELD(PROFILE_SET_QUEUE_DIR, F_STR, queue_dir),
+    FIELD(PROFILE_SET_QUEUE_LIFETIME, F_INT, queue_lifetime),
+    FIELD(PROFILE_SET_LOGFILE, F_STR, logfile),
+    FIELD(PROFILE_SET_LOGFILE_TIME_FORMAT, F_STR, logfile_time_format),
+    FIELD(PROFILE_SET_SYSLOG, F_STR, syslog),
+    FIELD(PROFILE_SET_ALIASES, F_STR, aliases),
+    FIELD(PROFILE_SET_AUTO_FROM, F_BOOL, auto_from),
+    FIELD(PROFILE_SET_MAILDOMAIN, F_STR, maildomain),
+    FIELD(PROFILE_SET_ALLOW_FROM_OVERRIDE, F_BOOL, allow_from_override),
+    FIELD(PROFILE_SET_SET_FROM_HEADER, F_INT, set_from_header),
+    FIELD(PROFILE_SET_SET_DATE_HEADER, F_INT, set_date_header),
+    FIELD(PROFILE_SET_SET_MSGID_HEADER, F_INT, set_msgid_header),
+    FIELD(PROFILE_SET_REMOVE_BCC_HEADERS, F_BOOL, remove_bcc_headers),
+    FIELD(PROFILE_SET_UNDISCLOSED_RECIPIENTS, F_BOOL, undisclosed_recipients),
+    FIELD(PROFILE_SET_DSN_NOTIFY, F_STR, dsn_notify),
+    FIELD(PROFILE_SET_DSN_RETURN, F_STR, dsn_return),
+    FIELD(PROFILE_SET_SOURCE_IP, F_STR, source_ip),
+    FIELD(PROFILE_SET_PROXY_HOST, F_STR, proxy_host),
+    FIELD(PROFILE_SET_PROXY_PORT, F_INT, proxy_port),
+    FIELD(PROFILE_SET_SOCKET, F_STR, socket),
+    FIELD(PROFILE_SET_PROTOCOL, F_BOOL, lmtp),
+    FIELD(PROFILE_SET_FROM_FULL_NAME, F_STR, from_full_name),
+    FIELD(PROFILE_SET_TLS_CERT_FILE, F_STR, tls_cert_file),
+    FIELD(PROFILE_SET_TLS_KEY_FILE, F_STR, tls_key_file),
+    FIELD(PROFILE_SET_TLS_CRL_FILE, F_STR, tls_crl_file),
+    FIELD(PROFILE_SET_TLS_MIN_VERSION, F_INT, tls_min_version),
+    FIELD(PROFILE_SET_TLS_FINGERPRINT, F_STR, tls_pin_spki),
+    FIELD(PROFILE_SET_OAUTH2_TOKEN_COMMAND, F_STR, oauth2_token_command),
+    FIELD(PROFILE_SET_PASSWORD_FILE, F_STR, password_file),
 };
 
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
@@ -133,79 +136,84 @@ struct command {
 	enum kind kind;
 	uint64_t bit;
 	size_t off;
-	const char *why;       /* K_OBSOLETE, K_REFUSED: the reason */
+	const char *why; /* K_OBSOLETE, K_REFUSED: the reason */
 };
 
-#define CMD(name, kind, bit, member) { name, kind, bit, offsetof(struct account, member), NULL }
-#define NOTE(name, kind, why) { name, kind, 0, 0, why }
+#define CMD(name, kind, bit, member)                                                               \
+	{                                                                                          \
+		name, kind, bit, offsetof(struct account, member), NULL                            \
+	}
+#define NOTE(name, kind, why)                                                                      \
+	{                                                                                          \
+		name, kind, 0, 0, why                                                              \
+	}
 
 static const struct command commands[] = {
-	CMD("host", K_REQUIRED, PROFILE_SET_HOST, host),
-	CMD("port", K_PORTS, PROFILE_SET_PORT, port),
-	CMD("from", K_TEXT, PROFILE_SET_FROM, from),
-	CMD("domain", K_DOMAIN, PROFILE_SET_DOMAIN, domain),
-	CMD("user", K_TEXT, PROFILE_SET_USER, user),
-	CMD("password", K_SECRET, PROFILE_SET_PASSWORD, password),
-	CMD("passwordeval", K_SECRET, PROFILE_SET_PASSWORDEVAL, passwordeval),
-	CMD("auth", K_AUTH, PROFILE_SET_AUTH, auth),
-	CMD("tls", K_BOOL, PROFILE_SET_TLS, tls),
-	CMD("tls_starttls", K_BOOL, PROFILE_SET_TLS_STARTTLS, tls_starttls),
-	CMD("tls_trust_file", K_TRUST, PROFILE_SET_TLS_TRUST_FILE, tls_trust_file),
-	CMD("tls_fingerprint", K_FPR, PROFILE_SET_TLS_FINGERPRINT, tls_fingerprint),
-	CMD("tls_certcheck", K_BOOL, PROFILE_SET_TLS_CERTCHECK, tls_certcheck),
-	CMD("tls_host_override", K_TEXT, PROFILE_SET_TLS_HOST_OVERRIDE, tls_host_override),
-	CMD("tls_priorities", K_TEXT, PROFILE_SET_TLS_PRIORITIES, tls_priorities),
-	CMD("timeout", K_TIMEOUT, PROFILE_SET_TIMEOUT, timeout),
-	/* msmtp up to 1.4.1 called it so and still accepts the name. */
-	CMD("connect_timeout", K_TIMEOUT, PROFILE_SET_TIMEOUT, timeout),
-	/* postie's own: the durable queue. */
-	CMD("queue", K_BOOL, PROFILE_SET_QUEUE, queue),
-	CMD("queue_dir", K_PATH, PROFILE_SET_QUEUE_DIR, queue_dir),
-	CMD("queue_lifetime", K_DURATION, PROFILE_SET_QUEUE_LIFETIME, queue_lifetime),
+    CMD("host", K_REQUIRED, PROFILE_SET_HOST, host),
+    CMD("port", K_PORTS, PROFILE_SET_PORT, port),
+    CMD("from", K_TEXT, PROFILE_SET_FROM, from),
+    CMD("domain", K_DOMAIN, PROFILE_SET_DOMAIN, domain),
+    CMD("user", K_TEXT, PROFILE_SET_USER, user),
+    CMD("password", K_SECRET, PROFILE_SET_PASSWORD, password),
+    CMD("passwordeval", K_SECRET, PROFILE_SET_PASSWORDEVAL, passwordeval),
+    CMD("auth", K_AUTH, PROFILE_SET_AUTH, auth),
+    CMD("tls", K_BOOL, PROFILE_SET_TLS, tls),
+    CMD("tls_starttls", K_BOOL, PROFILE_SET_TLS_STARTTLS, tls_starttls),
+    CMD("tls_trust_file", K_TRUST, PROFILE_SET_TLS_TRUST_FILE, tls_trust_file),
+    CMD("tls_fingerprint", K_FPR, PROFILE_SET_TLS_FINGERPRINT, tls_fingerprint),
+    CMD("tls_certcheck", K_BOOL, PROFILE_SET_TLS_CERTCHECK, tls_certcheck),
+    CMD("tls_host_override", K_TEXT, PROFILE_SET_TLS_HOST_OVERRIDE, tls_host_override),
+    CMD("tls_priorities", K_TEXT, PROFILE_SET_TLS_PRIORITIES, tls_priorities),
+    CMD("timeout", K_TIMEOUT, PROFILE_SET_TIMEOUT, timeout),
+    /* msmtp up to 1.4.1 called it so and still accepts the name. */
+    CMD("connect_timeout", K_TIMEOUT, PROFILE_SET_TIMEOUT, timeout),
+    /* postie's own: the durable queue. */
+    CMD("queue", K_BOOL, PROFILE_SET_QUEUE, queue),
+    CMD("queue_dir", K_PATH, PROFILE_SET_QUEUE_DIR, queue_dir),
+    CMD("queue_lifetime", K_DURATION, PROFILE_SET_QUEUE_LIFETIME, queue_lifetime),
 
-	/* The rest of msmtp 1.8's commands. */
-	CMD("logfile", K_PATH, PROFILE_SET_LOGFILE, logfile),
-	CMD("logfile_time_format", K_TEXT, PROFILE_SET_LOGFILE_TIME_FORMAT, logfile_time_format),
-	CMD("syslog", K_SYSLOG, PROFILE_SET_SYSLOG, syslog),
-	CMD("aliases", K_PATH, PROFILE_SET_ALIASES, aliases),
-	CMD("auto_from", K_BOOL, PROFILE_SET_AUTO_FROM, auto_from),
-	CMD("maildomain", K_TEXT, PROFILE_SET_MAILDOMAIN, maildomain),
-	CMD("allow_from_override", K_BOOL, PROFILE_SET_ALLOW_FROM_OVERRIDE, allow_from_override),
-	CMD("set_from_header", K_HDR3, PROFILE_SET_SET_FROM_HEADER, set_from_header),
-	CMD("set_date_header", K_HDR2, PROFILE_SET_SET_DATE_HEADER, set_date_header),
-	CMD("set_msgid_header", K_HDR2, PROFILE_SET_SET_MSGID_HEADER, set_msgid_header),
-	CMD("remove_bcc_headers", K_BOOL, PROFILE_SET_REMOVE_BCC_HEADERS, remove_bcc_headers),
-	CMD("undisclosed_recipients", K_BOOL, PROFILE_SET_UNDISCLOSED_RECIPIENTS,
-		undisclosed_recipients),
-	CMD("dsn_notify", K_NOTIFY, PROFILE_SET_DSN_NOTIFY, dsn_notify),
-	CMD("dsn_return", K_RETURN, PROFILE_SET_DSN_RETURN, dsn_return),
-	CMD("source_ip", K_TEXT, PROFILE_SET_SOURCE_IP, source_ip),
-	CMD("proxy_host", K_TEXT, PROFILE_SET_PROXY_HOST, proxy_host),
-	CMD("proxy_port", K_PORT, PROFILE_SET_PROXY_PORT, proxy_port),
-	CMD("socket", K_PATH, PROFILE_SET_SOCKET, socket),
-	CMD("protocol", K_PROTOCOL, PROFILE_SET_PROTOCOL, lmtp),
-	CMD("from_full_name", K_TEXT, PROFILE_SET_FROM_FULL_NAME, from_full_name),
-	CMD("tls_cert_file", K_PATH, PROFILE_SET_TLS_CERT_FILE, tls_cert_file),
-	CMD("tls_key_file", K_PATH, PROFILE_SET_TLS_KEY_FILE, tls_key_file),
-	CMD("tls_crl_file", K_PATH, PROFILE_SET_TLS_CRL_FILE, tls_crl_file),
-	CMD("eval", K_EVAL, 0, host),
-	/* msmtp's older spellings. */
-	CMD("add_missing_from_header", K_ADD_HDR, PROFILE_SET_SET_FROM_HEADER, set_from_header),
-	CMD("add_missing_date_header", K_ADD_HDR, PROFILE_SET_SET_DATE_HEADER, set_date_header),
-	CMD("keepbcc", K_NOT_BOOL, PROFILE_SET_REMOVE_BCC_HEADERS, remove_bcc_headers),
-	CMD("tls_nocertcheck", K_NOT_BOOL, PROFILE_SET_TLS_CERTCHECK, tls_certcheck),
-	NOTE("tls_min_dh_prime_bits", K_OBSOLETE,
-		"TLS 1.2 and 1.3 with GnuTLS's defaults refuse weak Diffie-Hellman groups already"),
-	NOTE("ntlmdomain", K_OBSOLETE,
-		"postie does not offer NTLM, which is insecure; msmtp dropped it too"),
-	NOTE("tls_force_sslv3", K_REFUSED,
-		"SSL 3.0 is broken (RFC 7568) and postie never speaks below TLS 1.2"),
+    /* The rest of msmtp 1.8's commands. */
+    CMD("logfile", K_PATH, PROFILE_SET_LOGFILE, logfile),
+    CMD("logfile_time_format", K_TEXT, PROFILE_SET_LOGFILE_TIME_FORMAT, logfile_time_format),
+    CMD("syslog", K_SYSLOG, PROFILE_SET_SYSLOG, syslog),
+    CMD("aliases", K_PATH, PROFILE_SET_ALIASES, aliases),
+    CMD("auto_from", K_BOOL, PROFILE_SET_AUTO_FROM, auto_from),
+    CMD("maildomain", K_TEXT, PROFILE_SET_MAILDOMAIN, maildomain),
+    CMD("allow_from_override", K_BOOL, PROFILE_SET_ALLOW_FROM_OVERRIDE, allow_from_override),
+    CMD("set_from_header", K_HDR3, PROFILE_SET_SET_FROM_HEADER, set_from_header),
+    CMD("set_date_header", K_HDR2, PROFILE_SET_SET_DATE_HEADER, set_date_header),
+    CMD("set_msgid_header", K_HDR2, PROFILE_SET_SET_MSGID_HEADER, set_msgid_header),
+    CMD("remove_bcc_headers", K_BOOL, PROFILE_SET_REMOVE_BCC_HEADERS, remove_bcc_headers),
+    CMD("undisclosed_recipients", K_BOOL, PROFILE_SET_UNDISCLOSED_RECIPIENTS,
+        undisclosed_recipients),
+    CMD("dsn_notify", K_NOTIFY, PROFILE_SET_DSN_NOTIFY, dsn_notify),
+    CMD("dsn_return", K_RETURN, PROFILE_SET_DSN_RETURN, dsn_return),
+    CMD("source_ip", K_TEXT, PROFILE_SET_SOURCE_IP, source_ip),
+    CMD("proxy_host", K_TEXT, PROFILE_SET_PROXY_HOST, proxy_host),
+    CMD("proxy_port", K_PORT, PROFILE_SET_PROXY_PORT, proxy_port),
+    CMD("socket", K_PATH, PROFILE_SET_SOCKET, socket),
+    CMD("protocol", K_PROTOCOL, PROFILE_SET_PROTOCOL, lmtp),
+    CMD("from_full_name", K_TEXT, PROFILE_SET_FROM_FULL_NAME, from_full_name),
+    CMD("tls_cert_file", K_PATH, PROFILE_SET_TLS_CERT_FILE, tls_cert_file),
+    CMD("tls_key_file", K_PATH, PROFILE_SET_TLS_KEY_FILE, tls_key_file),
+    CMD("tls_crl_file", K_PATH, PROFILE_SET_TLS_CRL_FILE, tls_crl_file),
+    CMD("eval", K_EVAL, 0, host),
+    /* msmtp's older spellings. */
+    CMD("add_missing_from_header", K_ADD_HDR, PROFILE_SET_SET_FROM_HEADER, set_from_header),
+    CMD("add_missing_date_header", K_ADD_HDR, PROFILE_SET_SET_DATE_HEADER, set_date_header),
+    CMD("keepbcc", K_NOT_BOOL, PROFILE_SET_REMOVE_BCC_HEADERS, remove_bcc_headers),
+    CMD("tls_nocertcheck", K_NOT_BOOL, PROFILE_SET_TLS_CERTCHECK, tls_certcheck),
+    NOTE("tls_min_dh_prime_bits", K_OBSOLETE,
+         "TLS 1.2 and 1.3 with GnuTLS's defaults refuse weak Diffie-Hellman groups already"),
+    NOTE("ntlmdomain", K_OBSOLETE,
+         "postie does not offer NTLM, which is insecure; msmtp dropped it too"),
+    NOTE("tls_force_sslv3", K_REFUSED,
+         "SSL 3.0 is broken (RFC 7568) and postie never speaks below TLS 1.2"),
 
-	/* postie's own. */
-	CMD("tls_min_version", K_TLS_MIN, PROFILE_SET_TLS_MIN_VERSION, tls_min_version),
-	CMD("oauth2_token_command", K_SECRET, PROFILE_SET_OAUTH2_TOKEN_COMMAND,
-		oauth2_token_command),
-	CMD("password_file", K_PATH, PROFILE_SET_PASSWORD_FILE, password_file),
+    /* postie's own. */
+    CMD("tls_min_version", K_TLS_MIN, PROFILE_SET_TLS_MIN_VERSION, tls_min_version),
+    CMD("oauth2_token_command", K_SECRET, PROFILE_SET_OAUTH2_TOKEN_COMMAND, oauth2_token_command),
+    CMD("password_file", K_PATH, PROFILE_SET_PASSWORD_FILE, password_file),
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -237,40 +245,40 @@ static const struct argv_rule_entry {
 	const char *except; /* ARGV_NEVER, ARGV_ONLY: the one value that is taken, or NULL */
 	const char *harm;   /* ARGV_NEVER, ARGV_NOT_OFF, ARGV_ONLY: what an injected one could do */
 } argv_rules[] = {
-	{"host", ARGV_ROUTE, NULL, NULL},
-	{"port", ARGV_ROUTE, NULL, NULL},
-	{"proxy_host", ARGV_ROUTE, NULL, NULL},
-	{"proxy_port", ARGV_ROUTE, NULL, NULL},
-	{"socket", ARGV_ROUTE, NULL, NULL},
-	{"source_ip", ARGV_ROUTE, NULL, NULL},
-	{"protocol", ARGV_ROUTE, NULL, NULL},
-	{"tls", ARGV_ROUTE, NULL, NULL},
-	{"tls_starttls", ARGV_ROUTE, NULL, NULL},
-	{"tls_fingerprint", ARGV_ROUTE, NULL, NULL},
-	{"tls_certcheck", ARGV_ROUTE, NULL, NULL},
-	{"tls_nocertcheck", ARGV_ROUTE, NULL, NULL},
-	{"tls_host_override", ARGV_ROUTE, NULL, NULL},
-	{"tls_priorities", ARGV_ROUTE, NULL, NULL},
-	{"tls_min_version", ARGV_ROUTE, NULL, NULL},
-	{"tls_trust_file", ARGV_ROUTE | ARGV_NEVER, "system", "read any file"},
-	{"tls_crl_file", ARGV_NEVER, NULL, "read any file"},
-	{"tls_cert_file", ARGV_NEVER, NULL, "read any file"},
-	{"tls_key_file", ARGV_NEVER, NULL, "read any file"},
-	{"password", ARGV_NEVER, NULL, "hand a password to whoever it chose"},
-	{"passwordeval", ARGV_NEVER, NULL, "run any command"},
-	{"password_file", ARGV_NEVER, NULL, "read any file"},
-	{"oauth2_token_command", ARGV_NEVER, NULL, "run any command"},
-	{"eval", ARGV_NEVER, NULL, "run any command"},
-	{"logfile", ARGV_NEVER, "-", "write any file"},
-	{"aliases", ARGV_NEVER, NULL, "read any file"},
-	{"queue_dir", ARGV_NEVER, NULL, "write any file"},
-	{"queue_lifetime", ARGV_NEVER, NULL, "expire the queued mail"},
-	{"keepbcc", ARGV_ONLY, "off", "reveal the Bcc recipients to everyone"},
-	{"remove_bcc_headers", ARGV_NOT_OFF, NULL, "reveal the Bcc recipients to everyone"},
-	{"undisclosed_recipients", ARGV_NOT_OFF, NULL, "reveal recipients the profile hides"},
-	{"syslog", ARGV_NOT_OFF, NULL, "silence the log"},
-	{"allow_from_override", ARGV_ONLY, "off", "put another sender on the account's mail"},
-	{"set_from_header", ARGV_ONLY, "on", "put another sender on the account's mail"},
+    {"host", ARGV_ROUTE, NULL, NULL},
+    {"port", ARGV_ROUTE, NULL, NULL},
+    {"proxy_host", ARGV_ROUTE, NULL, NULL},
+    {"proxy_port", ARGV_ROUTE, NULL, NULL},
+    {"socket", ARGV_ROUTE, NULL, NULL},
+    {"source_ip", ARGV_ROUTE, NULL, NULL},
+    {"protocol", ARGV_ROUTE, NULL, NULL},
+    {"tls", ARGV_ROUTE, NULL, NULL},
+    {"tls_starttls", ARGV_ROUTE, NULL, NULL},
+    {"tls_fingerprint", ARGV_ROUTE, NULL, NULL},
+    {"tls_certcheck", ARGV_ROUTE, NULL, NULL},
+    {"tls_nocertcheck", ARGV_ROUTE, NULL, NULL},
+    {"tls_host_override", ARGV_ROUTE, NULL, NULL},
+    {"tls_priorities", ARGV_ROUTE, NULL, NULL},
+    {"tls_min_version", ARGV_ROUTE, NULL, NULL},
+    {"tls_trust_file", ARGV_ROUTE | ARGV_NEVER, "system", "read any file"},
+    {"tls_crl_file", ARGV_NEVER, NULL, "read any file"},
+    {"tls_cert_file", ARGV_NEVER, NULL, "read any file"},
+    {"tls_key_file", ARGV_NEVER, NULL, "read any file"},
+    {"password", ARGV_NEVER, NULL, "hand a password to whoever it chose"},
+    {"passwordeval", ARGV_NEVER, NULL, "run any command"},
+    {"password_file", ARGV_NEVER, NULL, "read any file"},
+    {"oauth2_token_command", ARGV_NEVER, NULL, "run any command"},
+    {"eval", ARGV_NEVER, NULL, "run any command"},
+    {"logfile", ARGV_NEVER, "-", "write any file"},
+    {"aliases", ARGV_NEVER, NULL, "read any file"},
+    {"queue_dir", ARGV_NEVER, NULL, "write any file"},
+    {"queue_lifetime", ARGV_NEVER, NULL, "expire the queued mail"},
+    {"keepbcc", ARGV_ONLY, "off", "reveal the Bcc recipients to everyone"},
+    {"remove_bcc_headers", ARGV_NOT_OFF, NULL, "reveal the Bcc recipients to everyone"},
+    {"undisclosed_recipients", ARGV_NOT_OFF, NULL, "reveal recipients the profile hides"},
+    {"syslog", ARGV_NOT_OFF, NULL, "silence the log"},
+    {"allow_from_override", ARGV_ONLY, "off", "put another sender on the account's mail"},
+    {"set_from_header", ARGV_ONLY, "on", "put another sender on the account's mail"},
 };
 
 static const struct argv_rule_entry *
@@ -366,7 +374,7 @@ copy_fields(struct account *dst, const struct account *src, uint64_t mask)
 			break;
 		case F_PORTS:
 			memcpy(int_at(dst, f->off), cports(src, f->off),
-				PROFILE_MAX_PORTS * sizeof(int));
+			       PROFILE_MAX_PORTS * sizeof(int));
 			break;
 		}
 	}
@@ -403,7 +411,7 @@ same_fields(const struct account *a, const struct account *b, uint64_t mask)
 			break;
 		case F_PORTS:
 			if (memcmp(cports(a, f->off), cports(b, f->off),
-				PROFILE_MAX_PORTS * sizeof(int)) != 0)
+			           PROFILE_MAX_PORTS * sizeof(int)) != 0)
 				return false;
 			break;
 		}
@@ -480,16 +488,16 @@ join(const char *a, const char *b)
 struct parse {
 	const char *file;
 	enum profile_origin origin;
-	bool private;          /* the file passed the SEC-14 checks */
-	const char *why;       /* why it did not, for the error; NULL: the generic reason */
-	struct profile out;    /* the accounts of this file */
-	uint64_t *own;         /* per account of out: bits its own lines and its parents gave */
-	unsigned eval_depth;   /* inside an eval line: no eval again */
+	bool private;        /* the file passed the SEC-14 checks */
+	const char *why;     /* why it did not, for the error; NULL: the generic reason */
+	struct profile out;  /* the accounts of this file */
+	uint64_t *own;       /* per account of out: bits its own lines and its parents gave */
+	unsigned eval_depth; /* inside an eval line: no eval again */
 	struct account defaults;
-	struct account *cur;   /* where settings go: &defaults, an account of out, or NULL */
-	size_t cur_idx;        /* index of cur in out, SIZE_MAX for the defaults */
-	size_t alias;          /* index of "account default : NAME" in out, else SIZE_MAX */
-	bool alias_touched;    /* that account had lines of its own */
+	struct account *cur; /* where settings go: &defaults, an account of out, or NULL */
+	size_t cur_idx;      /* index of cur in out, SIZE_MAX for the defaults */
+	size_t alias;        /* index of "account default : NAME" in out, else SIZE_MAX */
+	bool alias_touched;  /* that account had lines of its own */
 	char *alias_target;
 };
 
@@ -637,7 +645,7 @@ upcase_mech(char *s)
 		if (c >= 'a' && c <= 'z')
 			s[i] = (char)(c - 'a' + 'A');
 		else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-				 c == '_'))
+		           c == '_'))
 			return false;
 	}
 	return true;
@@ -646,7 +654,7 @@ upcase_mech(char *s)
 /* "~" and "~/x" become $HOME and $HOME/x (msmtp does the same for file names). */
 static int
 expand_tilde(struct parse *ps, unsigned line, const char *cmd, const char *arg, char **out,
-	struct err *e)
+             struct err *e)
 {
 	if (arg[0] != '~' || (arg[1] != '\0' && arg[1] != '/')) {
 		*out = xstrdup(arg);
@@ -655,18 +663,18 @@ expand_tilde(struct parse *ps, unsigned line, const char *cmd, const char *arg, 
 	const char *home = home_dir();
 	if (!home)
 		return err_set(e, ERR_CONFIG,
-			"%s:%u: cannot expand '~' for command '%s': HOME is not set",
-			ps->file, line, cmd);
+		               "%s:%u: cannot expand '~' for command '%s': HOME is not set",
+		               ps->file, line, cmd);
 	*out = join(home, arg + 1);
 	return 0;
 }
 
 static int
 invalid(struct parse *ps, unsigned line, const char *cmd, const char *arg, const char *expected,
-	struct err *e)
+        struct err *e)
 {
 	return err_set(e, ERR_CONFIG, "%s:%u: invalid argument '%s' for command '%s': expected %s",
-		ps->file, line, arg, cmd, expected);
+	               ps->file, line, arg, cmd, expected);
 }
 
 static int
@@ -722,8 +730,8 @@ read_ports(const char *arg, int out[PROFILE_MAX_PORTS])
 
 /* msmtp's facilities (msmtp(1), "syslog"). */
 static const char *const facilities[] = {
-	"LOG_USER", "LOG_MAIL", "LOG_LOCAL0", "LOG_LOCAL1", "LOG_LOCAL2", "LOG_LOCAL3",
-	"LOG_LOCAL4", "LOG_LOCAL5", "LOG_LOCAL6", "LOG_LOCAL7",
+    "LOG_USER",   "LOG_MAIL",   "LOG_LOCAL0", "LOG_LOCAL1", "LOG_LOCAL2",
+    "LOG_LOCAL3", "LOG_LOCAL4", "LOG_LOCAL5", "LOG_LOCAL6", "LOG_LOCAL7",
 };
 
 /*
@@ -784,15 +792,14 @@ is_spki_pin(const char *arg, const char **b64)
 	for (size_t i = 0; i < 43; i++) {
 		char c = (*b64)[i];
 		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			    c == '+' || c == '/'))
+		      c == '+' || c == '/'))
 			return false;
 	}
 	/* 32 bytes leave 4 bits of the last character unused: they must be zero. */
 	return strchr("AEIMQUYcgkosw048", (*b64)[42]) != NULL;
 }
 
-static int parse_line(struct parse *ps, unsigned line, const char *s, size_t n,
-	struct err *e);
+static int parse_line(struct parse *ps, unsigned line, const char *s, size_t n, struct err *e);
 
 /* eval COMMAND: its first output line takes the place of this line (msmtp(1), "eval"). */
 static int
@@ -802,8 +809,10 @@ eval_line(struct parse *ps, unsigned line, const char *cmd, struct err *e)
 	int r;
 
 	if (ps->eval_depth)
-		return err_set(e, ERR_CONFIG, "%s:%u: eval: a command's output must not be "
-			"another eval", ps->file, line);
+		return err_set(e, ERR_CONFIG,
+		               "%s:%u: eval: a command's output must not be "
+		               "another eval",
+		               ps->file, line);
 	buf_init(&out, BUF_MAX_SECRET);
 	out.secret = true;
 	/* SEC-44: errors name the line, never the command. */
@@ -830,7 +839,7 @@ static bool
 named_may(const char *name)
 {
 	return strcmp(name, "password") == 0 || strcmp(name, "tls_trust_file") == 0 ||
-		strcmp(name, "tls_crl_file") == 0;
+	       strcmp(name, "tls_crl_file") == 0;
 }
 
 /* Apply one setting line to ps->cur. ARG stays the caller's. */
@@ -853,10 +862,12 @@ apply(struct parse *ps, unsigned line, const struct command *c, const char *arg,
 	if (ps->origin == PROFILE_ORIGIN_NAMED && (ps->private || !secret_kind) &&
 	    !named_may(c->name) && profile_argv_check(c->name, arg, &why) < 0)
 		/* The name only: the value may be a command holding a secret (SEC-44). */
-		return err_set(e, ERR_CONFIG, "%s:%u: '%s' is not taken from a profile that -C "
-			"names outside your config folder: a caller could have written it (SEC-43); "
-			"move the file into ~/.config/postie/ or write the setting in your own profile",
-			ps->file, line, c->name);
+		return err_set(
+		    e, ERR_CONFIG,
+		    "%s:%u: '%s' is not taken from a profile that -C "
+		    "names outside your config folder: a caller could have written it (SEC-43); "
+		    "move the file into ~/.config/postie/ or write the setting in your own profile",
+		    ps->file, line, c->name);
 
 	switch (c->kind) {
 	case K_OBSOLETE:
@@ -866,25 +877,28 @@ apply(struct parse *ps, unsigned line, const struct command *c, const char *arg,
 		if (!empty && strcmp(arg, "off") == 0)
 			return 0;
 		return err_set(e, ERR_CONFIG, "%s:%u: '%s' is refused: %s; remove the line",
-			ps->file, line, c->name, c->why);
+		               ps->file, line, c->name, c->why);
 	case K_EVAL:
 		if (empty)
 			return needs_arg(ps, line, c->name, e);
 		/* It runs a command, like passwordeval: only from a private file (SEC-14). */
 		if (!ps->private)
-			return err_set(e, ERR_CONFIG, "%s:%u: 'eval' in a profile that %s", ps->file,
-				line, ps->why ? ps->why : "is not private; run 'chmod 600' on it");
+			return err_set(e, ERR_CONFIG, "%s:%u: 'eval' in a profile that %s",
+			               ps->file, line,
+			               ps->why ? ps->why : "is not private; run 'chmod 600' on it");
 		return eval_line(ps, line, arg, e);
 	case K_PORTS: {
-		int ports[PROFILE_MAX_PORTS] = { 0 };
+		int ports[PROFILE_MAX_PORTS] = {0};
 		int n;
 		if (empty)
 			return needs_arg(ps, line, c->name, e);
 		n = read_ports(arg, ports);
 		if (n <= 0)
-			return invalid(ps, line, c->name, arg,
-				"a number from 1 to 65535, or up to 8 of them separated by blanks "
-				"(tried in order)", e);
+			return invalid(
+			    ps, line, c->name, arg,
+			    "a number from 1 to 65535, or up to 8 of them separated by blanks "
+			    "(tried in order)",
+			    e);
 		memcpy(a->ports, ports, sizeof(ports));
 		a->nports = n;
 		a->port = ports[0];
@@ -900,8 +914,9 @@ apply(struct parse *ps, unsigned line, const struct command *c, const char *arg,
 				if (strcmp(arg, facilities[i]) == 0)
 					fac = facilities[i];
 			if (!fac)
-				return invalid(ps, line, c->name, arg,
-					"on, off, LOG_USER, LOG_MAIL or LOG_LOCAL0 to LOG_LOCAL7", e);
+				return invalid(
+				    ps, line, c->name, arg,
+				    "on, off, LOG_USER, LOG_MAIL or LOG_LOCAL0 to LOG_LOCAL7", e);
 		}
 		set_str(a, c->off, fac ? xstrdup(fac) : NULL);
 		break;
@@ -916,7 +931,7 @@ apply(struct parse *ps, unsigned line, const struct command *c, const char *arg,
 			*int_at(a, c->off) = PROFILE_HDR_ON;
 		else
 			return invalid(ps, line, c->name, arg,
-				c->kind == K_HDR3 ? "auto, on or off" : "auto or off", e);
+			               c->kind == K_HDR3 ? "auto, on or off" : "auto or off", e);
 		break;
 	case K_ADD_HDR: {
 		bool on;
@@ -930,9 +945,10 @@ apply(struct parse *ps, unsigned line, const struct command *c, const char *arg,
 		if (empty)
 			return needs_arg(ps, line, c->name, e);
 		if (strcmp(arg, "off") != 0 && !(v = read_notify(arg)))
-			return invalid(ps, line, c->name, arg,
-				"off, never, or a comma-separated list of success, failure and delay",
-				e);
+			return invalid(
+			    ps, line, c->name, arg,
+			    "off, never, or a comma-separated list of success, failure and delay",
+			    e);
 		set_str(a, c->off, v);
 		break;
 	}
@@ -964,7 +980,7 @@ apply(struct parse *ps, unsigned line, const struct command *c, const char *arg,
 			a->tls_min_version = 13;
 		else
 			return invalid(ps, line, c->name, arg,
-				"1.2 or 1.3 (postie never goes below TLS 1.2)", e);
+			               "1.2 or 1.3 (postie never goes below TLS 1.2)", e);
 		break;
 	case K_REQUIRED:
 		if (empty)
@@ -982,11 +998,12 @@ apply(struct parse *ps, unsigned line, const struct command *c, const char *arg,
 		if (!empty && !ps->private) {
 			if (ps->why)
 				return err_set(e, ERR_CONFIG, "%s:%u: '%s' in a profile that %s",
-					ps->file, line, c->name, ps->why);
-			return err_set(e, ERR_CONFIG,
-				"%s:%u: '%s' in a profile that is not private: it must be yours "
-				"and have no group or other permissions; run 'chmod 600 %s'",
-				ps->file, line, c->name, ps->file);
+				               ps->file, line, c->name, ps->why);
+			return err_set(
+			    e, ERR_CONFIG,
+			    "%s:%u: '%s' in a profile that is not private: it must be yours "
+			    "and have no group or other permissions; run 'chmod 600 %s'",
+			    ps->file, line, c->name, ps->file);
 		}
 		set_str(a, c->off, empty ? NULL : xstrdup(arg));
 		break;
@@ -1030,7 +1047,7 @@ apply(struct parse *ps, unsigned line, const struct command *c, const char *arg,
 			if (!upcase_mech(mech)) {
 				free(mech);
 				return invalid(ps, line, c->name, arg,
-					"on, off or a SASL mechanism name such as plain", e);
+				               "on, off or a SASL mechanism name such as plain", e);
 			}
 			a->auth = true;
 			set_str(a, offsetof(struct account, auth_mech), mech);
@@ -1041,7 +1058,7 @@ apply(struct parse *ps, unsigned line, const struct command *c, const char *arg,
 		/* msmtp reads an empty argument as "no trust file"; we fall back on the system
 		 * store rather than on no verification. */
 		if (!empty && strcmp(arg, "system") != 0 &&
-			expand_tilde(ps, line, c->name, arg, &path, e) < 0)
+		    expand_tilde(ps, line, c->name, arg, &path, e) < 0)
 			return -1;
 		set_str(a, c->off, path);
 		break;
@@ -1067,11 +1084,13 @@ apply(struct parse *ps, unsigned line, const struct command *c, const char *arg,
 			n--;
 		}
 		if (n >= sizeof(num))
-			return invalid(ps, line, c->name, arg, "seconds, or a number with s, m, h or d", e);
+			return invalid(ps, line, c->name, arg,
+			               "seconds, or a number with s, m, h or d", e);
 		memcpy(num, arg, n);
 		num[n] = '\0';
 		if (!parse_uint(num, (unsigned long)INT_MAX / unit, &v) || v == 0)
-			return invalid(ps, line, c->name, arg, "seconds, or a number with s, m, h or d", e);
+			return invalid(ps, line, c->name, arg,
+			               "seconds, or a number with s, m, h or d", e);
 		*int_at(a, c->off) = (int)(v * unit);
 		break;
 	}
@@ -1086,9 +1105,11 @@ apply(struct parse *ps, unsigned line, const struct command *c, const char *arg,
 		}
 		if (strncasecmp(arg, "sha256//", 8) == 0) {
 			if (!is_spki_pin(arg, &b64))
-				return invalid(ps, line, c->name, arg,
-					"sha256// and the base64 SHA-256 of the server's public key "
-					"(44 characters ending in '=')", e);
+				return invalid(
+				    ps, line, c->name, arg,
+				    "sha256// and the base64 SHA-256 of the server's public key "
+				    "(44 characters ending in '=')",
+				    e);
 			set_str(a, c->off, NULL);
 			set_str(a, offsetof(struct account, tls_pin_spki), xstrdup(b64));
 			break;
@@ -1096,16 +1117,18 @@ apply(struct parse *ps, unsigned line, const struct command *c, const char *arg,
 		d = read_fingerprint(arg, hex);
 		/* SEC-9: SHA-1 and MD5 pins are refused, whatever msmtp still accepts. */
 		if (d == 40 || d == 32)
-			return err_set(e, ERR_CONFIG,
-				"%s:%u: tls_fingerprint: this is %s fingerprint, which postie "
-				"does not accept; use the SHA-256 fingerprint of the certificate "
-				"(64 hex digits, e.g. from 'openssl x509 -noout -fingerprint "
-				"-sha256')",
-				ps->file, line, d == 40 ? "a SHA-1" : "an MD5");
+			return err_set(
+			    e, ERR_CONFIG,
+			    "%s:%u: tls_fingerprint: this is %s fingerprint, which postie "
+			    "does not accept; use the SHA-256 fingerprint of the certificate "
+			    "(64 hex digits, e.g. from 'openssl x509 -noout -fingerprint "
+			    "-sha256')",
+			    ps->file, line, d == 40 ? "a SHA-1" : "an MD5");
 		if (d != FPR_DIGITS)
 			return invalid(ps, line, c->name, arg,
-				"a SHA-256 fingerprint (64 hex digits, colons optional), or "
-				"sha256//BASE64 (a public key pin)", e);
+			               "a SHA-256 fingerprint (64 hex digits, colons optional), or "
+			               "sha256//BASE64 (a public key pin)",
+			               e);
 		set_str(a, c->off, xstrdup(hex));
 		set_str(a, offsetof(struct account, tls_pin_spki), NULL);
 		break;
@@ -1136,11 +1159,11 @@ start_account(struct parse *ps, unsigned line, const char *arg, struct err *e)
 		return needs_arg(ps, line, "account", e);
 	if (memchr(s, ',', n))
 		return err_set(e, ERR_CONFIG, "%s:%u: account name '%.*s' must not contain ','",
-			ps->file, line, (int)n, s);
+		               ps->file, line, (int)n, s);
 	char *name = xstrndup(s, n);
 	if ((old = find_in(&ps->out, name, NULL))) {
 		err_set(e, ERR_CONFIG, "%s:%u: account '%s' is already defined at line %u",
-			ps->file, line, name, old->line);
+		        ps->file, line, name, old->line);
 		free(name);
 		return -1;
 	}
@@ -1163,17 +1186,20 @@ start_account(struct parse *ps, unsigned line, const char *arg, struct err *e)
 		size_t idx;
 		trim(&q, &m);
 		if (m == 0) {
-			err_set(e, ERR_CONFIG, "%s:%u: account '%s': missing account name in the "
-				"list after ':'", ps->file, line, a->name);
+			err_set(e, ERR_CONFIG,
+			        "%s:%u: account '%s': missing account name in the "
+			        "list after ':'",
+			        ps->file, line, a->name);
 			account_free(a);
 			return -1;
 		}
 		char *pname = xstrndup(q, m);
 		struct account *parent = find_in(&ps->out, pname, &idx);
 		if (!parent) {
-			err_set(e, ERR_CONFIG, "%s:%u: account '%s' inherits from '%s', which is "
-				"not defined above it in this file", ps->file, line, a->name,
-				pname);
+			err_set(e, ERR_CONFIG,
+			        "%s:%u: account '%s' inherits from '%s', which is "
+			        "not defined above it in this file",
+			        ps->file, line, a->name, pname);
 			free(pname);
 			account_free(a);
 			return -1;
@@ -1225,7 +1251,7 @@ parse_line(struct parse *ps, unsigned line, const char *s, size_t n, struct err 
 		n--;
 	if (memchr(s, '\r', n))
 		return err_set(e, ERR_CONFIG, "%s:%u: carriage return inside a line", ps->file,
-			line);
+		               line);
 
 	trim(&s, &n);
 	if (n == 0 || s[0] == '#')
@@ -1246,12 +1272,14 @@ parse_line(struct parse *ps, unsigned line, const char *s, size_t n, struct err 
 		if (!c) {
 			size_t show = wl > PROFILE_SHOW ? PROFILE_SHOW : wl;
 			return err_set(e, ERR_CONFIG, "%s:%u: unknown command '%.*s%s'", ps->file,
-				line, (int)show, s, wl > show ? "..." : "");
+			               line, (int)show, s, wl > show ? "..." : "");
 		}
 		/* msmtp 1.8 refuses settings before the first section; so do we. */
 		if (!ps->cur)
-			return err_set(e, ERR_CONFIG, "%s:%u: first command must be 'account' or "
-				"'defaults', not '%s'", ps->file, line, c->name);
+			return err_set(e, ERR_CONFIG,
+			               "%s:%u: first command must be 'account' or "
+			               "'defaults', not '%s'",
+			               ps->file, line, c->name);
 	}
 
 	char *arg = unquote(rest, rn);
@@ -1259,7 +1287,7 @@ parse_line(struct parse *ps, unsigned line, const char *s, size_t n, struct err 
 	if (is_defaults) {
 		if (*arg)
 			r = err_set(e, ERR_CONFIG, "%s:%u: command 'defaults' takes no argument",
-				ps->file, line);
+			            ps->file, line);
 		ps->cur = &ps->defaults;
 		ps->cur_idx = SIZE_MAX;
 	} else if (is_account) {
@@ -1298,7 +1326,7 @@ parse_finish(struct parse *ps)
 		if (t && t != d && same_settings(d, t)) {
 			account_free(d);
 			memmove(ps->out.accounts + ps->alias, ps->out.accounts + ps->alias + 1,
-				(ps->out.n - ps->alias - 1) * sizeof(*ps->out.accounts));
+			        (ps->out.n - ps->alias - 1) * sizeof(*ps->out.accounts));
 			ps->out.n--;
 			ps->out.default_name = ps->alias_target;
 			ps->alias_target = NULL;
@@ -1350,15 +1378,15 @@ merge(struct profile *p, struct profile *add)
 
 static int
 parse_file(struct profile *p, const char *name, const char *text, size_t len, bool private,
-	const char *why, enum profile_origin origin, struct err *e)
+           const char *why, enum profile_origin origin, struct err *e)
 {
 	struct parse ps = {
-		.file = name,
-		.origin = origin,
-		.private = private,
-		.why = why,
-		.cur_idx = SIZE_MAX,
-		.alias = SIZE_MAX,
+	    .file = name,
+	    .origin = origin,
+	    .private = private,
+	    .why = why,
+	    .cur_idx = SIZE_MAX,
+	    .alias = SIZE_MAX,
 	};
 	const char *nul = memchr(text, '\0', len);
 	unsigned line = 1;
@@ -1394,7 +1422,7 @@ out:
 
 int
 profile_parse(struct profile *p, const char *name, const char *text, size_t len, bool private,
-	struct err *e)
+              struct err *e)
 {
 	return parse_file(p, name, text, len, private, NULL, PROFILE_ORIGIN_USER, e);
 }
@@ -1409,7 +1437,7 @@ enum missing { MISSING_ERROR, MISSING_SKIP, MISSING_OR_DENIED_SKIP };
  */
 static int
 load_file(struct profile *p, const char *path, enum missing missing, enum profile_origin origin,
-	struct err *e)
+          struct err *e)
 {
 	/* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below. */
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -1436,15 +1464,17 @@ load_file(struct profile *p, const char *path, enum missing missing, enum profil
 	 * would vouch for text from anyone (and eval would run it).
 	 */
 	if (!S_ISREG(st.st_mode)) {
-		err_set(e, ERR_CONFIG, "read profile %s: not a regular file; name a profile file "
-			"with -C", path);
+		err_set(e, ERR_CONFIG,
+		        "read profile %s: not a regular file; name a profile file "
+		        "with -C",
+		        path);
 		goto out;
 	}
 	for (;;) {
 		if (len == cap) {
 			if (cap > PROFILE_MAX_FILE) {
 				err_set(e, ERR_CONFIG, "read profile %s: larger than %d MiB", path,
-					PROFILE_MAX_FILE / (1024 * 1024));
+				        PROFILE_MAX_FILE / (1024 * 1024));
 				goto out;
 			}
 			/* Grow by hand so no copy of a password is left behind by realloc. */
@@ -1471,7 +1501,7 @@ load_file(struct profile *p, const char *path, enum missing missing, enum profil
 	}
 	if (len > PROFILE_MAX_FILE) {
 		err_set(e, ERR_CONFIG, "read profile %s: larger than %d MiB", path,
-			PROFILE_MAX_FILE / (1024 * 1024));
+		        PROFILE_MAX_FILE / (1024 * 1024));
 		goto out;
 	}
 
@@ -1481,13 +1511,14 @@ load_file(struct profile *p, const char *path, enum missing missing, enum profil
 	if (st.st_uid != geteuid()) {
 		/* Root too: a secret in someone else's file is not ours to use. */
 		unsigned long me = (unsigned long)geteuid();
-		snprintf(why, sizeof(why), "belongs to uid %lu, not to you (uid %lu); use a "
-			"profile of your own, or run 'chown %lu %s' and 'chmod 600 %s'",
-			(unsigned long)st.st_uid, me, me, path, path);
+		snprintf(why, sizeof(why),
+		         "belongs to uid %lu, not to you (uid %lu); use a "
+		         "profile of your own, or run 'chown %lu %s' and 'chmod 600 %s'",
+		         (unsigned long)st.st_uid, me, me, path, path);
 	} else if (st.st_mode & 077) {
 		snprintf(why, sizeof(why),
-			"group or others may access (mode %04o); run 'chmod 600 %s'",
-			(unsigned)(st.st_mode & 07777), path);
+		         "group or others may access (mode %04o); run 'chmod 600 %s'",
+		         (unsigned)(st.st_mode & 07777), path);
 	} else {
 		private = true;
 		why[0] = '\0';
@@ -1537,9 +1568,8 @@ users_own(const char *path)
 		*slash = '\0';
 		char *dir = realpath(own, NULL);
 		size_t n = dir ? strlen(dir) : 0;
-		yes = dir && stat(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
-			st.st_uid == geteuid() && !(st.st_mode & 022) &&
-			strncmp(path, dir, n) == 0 && path[n] == '/';
+		yes = dir && stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+		      !(st.st_mode & 022) && strncmp(path, dir, n) == 0 && path[n] == '/';
 		free(dir);
 	}
 	free(own);
@@ -1572,7 +1602,7 @@ real_path(const char *path)
 int
 profile_load(struct profile *p, const char *sysfile, const char *userfile, struct err *e)
 {
-	struct profile tmp = { 0 };
+	struct profile tmp = {0};
 	int r = 0;
 
 	if (sysfile)
@@ -1587,8 +1617,9 @@ profile_load(struct profile *p, const char *sysfile, const char *userfile, struc
 		 * other is the caller's choice (SEC-43).
 		 */
 		char *path = real_path(userfile);
-		enum profile_origin o = (own_real && strcmp(path, own_real) == 0) ||
-			users_own(path) ? PROFILE_ORIGIN_USER : PROFILE_ORIGIN_NAMED;
+		enum profile_origin o = (own_real && strcmp(path, own_real) == 0) || users_own(path)
+		                            ? PROFILE_ORIGIN_USER
+		                            : PROFILE_ORIGIN_NAMED;
 		r = load_file(&tmp, path, MISSING_ERROR, o, e);
 		free(path);
 	} else if (r == 0 && own_real) {
@@ -1684,22 +1715,28 @@ profile_argv_check(const char *name, const char *arg, struct err *e)
 		return 0;
 	flag_name(name, flag);
 	if ((r->rule & ARGV_NEVER) && !(r->except && strcmp(arg, r->except) == 0))
-		return err_set(e, ERR_USAGE, "parse flags: --%s: not taken from the command line, "
-			"where an injected flag could %s (as -X did in CVE-2016-10033); set %s in "
-			"the profile instead%s%s", flag, r->harm, name,
-			r->except ? "; the command line takes only " : "", r->except ? r->except : "");
-	if ((r->rule & ARGV_NOT_OFF) && (strcmp(arg, "off") == 0 ||
-		(strcmp(name, "syslog") != 0 && read_on_off(arg, &on) && !on)))
-		return err_set(e, ERR_USAGE, "parse flags: --%s=off: the command line may switch "
-			"%s on, never off (a caller must not %s); set it in the profile instead",
-			flag, name, r->harm);
+		return err_set(
+		    e, ERR_USAGE,
+		    "parse flags: --%s: not taken from the command line, "
+		    "where an injected flag could %s (as -X did in CVE-2016-10033); set %s in "
+		    "the profile instead%s%s",
+		    flag, r->harm, name, r->except ? "; the command line takes only " : "",
+		    r->except ? r->except : "");
+	if ((r->rule & ARGV_NOT_OFF) && (strcmp(arg, "off") == 0 || (strcmp(name, "syslog") != 0 &&
+	                                                             read_on_off(arg, &on) && !on)))
+		return err_set(
+		    e, ERR_USAGE,
+		    "parse flags: --%s=off: the command line may switch "
+		    "%s on, never off (a caller must not %s); set it in the profile instead",
+		    flag, name, r->harm);
 	/* "on" and "" are the same for an on/off command (set_from_header is not one). */
 	if ((r->rule & ARGV_ONLY) && strcmp(arg, r->except) != 0 &&
-		!(strcmp(r->except, "on") == 0 && arg[0] == '\0' &&
-		  strcmp(name, "set_from_header") != 0))
-		return err_set(e, ERR_USAGE, "parse flags: --%s=%s: the command line may set %s "
-			"only to %s (a caller must not %s); set it in the profile instead", flag, arg,
-			name, r->except, r->harm);
+	    !(strcmp(r->except, "on") == 0 && arg[0] == '\0' &&
+	      strcmp(name, "set_from_header") != 0))
+		return err_set(e, ERR_USAGE,
+		               "parse flags: --%s=%s: the command line may set %s "
+		               "only to %s (a caller must not %s); set it in the profile instead",
+		               flag, arg, name, r->except, r->harm);
 	return 0;
 }
 
@@ -1719,13 +1756,13 @@ profile_apply(struct account *a, const char *name, const char *arg, struct err *
 	/* SEC-24: no line ends in a value, from a file or from the command line. */
 	if (strpbrk(arg, "\r\n"))
 		return err_set(e, ERR_USAGE, "parse flags: --%s: the value holds a line break",
-			flag);
+		               flag);
 	struct parse ps = {
-		.file = "command line",
-		.private = true,
-		.cur = a,
-		.cur_idx = SIZE_MAX,
-		.alias = SIZE_MAX,
+	    .file = "command line",
+	    .private = true,
+	    .cur = a,
+	    .cur_idx = SIZE_MAX,
+	    .alias = SIZE_MAX,
 	};
 	struct err inner;
 	err_clear(&inner);
@@ -1759,14 +1796,19 @@ profile_check_route(const struct account *a, struct err *e)
 		return 0;
 	flag_name(a->argv_route ? a->argv_route : "host", flag);
 	if (a->origin == PROFILE_ORIGIN_ARGV)
-		return err_set(e, ERR_USAGE, "parse flags: --host: an account made on the command "
-			"line %s, but the command line cannot send a secret to a server it chose "
-			"(SEC-41); define an account for %s in the profile and choose it with -a",
-			why, a->host ? a->host : "that server");
-	return err_set(e, ERR_USAGE, "parse flags: --%s: changes where account %s sends its "
-		"mail or whom it trusts, and account %s %s: the command line cannot send its "
-		"secret elsewhere (SEC-41); define an account for that server in %s and choose it "
-		"with -a", flag, a->name, a->name, why, a->file);
+		return err_set(
+		    e, ERR_USAGE,
+		    "parse flags: --host: an account made on the command "
+		    "line %s, but the command line cannot send a secret to a server it chose "
+		    "(SEC-41); define an account for %s in the profile and choose it with -a",
+		    why, a->host ? a->host : "that server");
+	return err_set(
+	    e, ERR_USAGE,
+	    "parse flags: --%s: changes where account %s sends its "
+	    "mail or whom it trusts, and account %s %s: the command line cannot send its "
+	    "secret elsewhere (SEC-41); define an account for that server in %s and choose it "
+	    "with -a",
+	    flag, a->name, a->name, why, a->file);
 }
 
 bool

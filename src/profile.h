@@ -82,75 +82,75 @@ enum profile_origin {
 
 struct account {
 	char *name;
-	char *file;            /* the profile file that defined it (its real path when read
-	                          from a file: the queue binds entries to it) */
-	unsigned line;         /* the line of its "account" command */
+	char *file;    /* the profile file that defined it (its real path when read
+	                  from a file: the queue binds entries to it) */
+	unsigned line; /* the line of its "account" command */
 	enum profile_origin origin;
-	uint64_t set;          /* PROFILE_SET_* bits given by the profile (own, defaults, parents) */
-	uint64_t argv_set;     /* PROFILE_SET_* bits given by the command line (profile_apply) */
+	uint64_t set;      /* PROFILE_SET_* bits given by the profile (own, defaults, parents) */
+	uint64_t argv_set; /* PROFILE_SET_* bits given by the command line (profile_apply) */
 	const char *argv_route; /* the first command-line option that changed where the mail
 	                          goes or whom it trusts (SEC-41), e.g. "port"; NULL: none */
 
-	char *host;            /* NULL: not set (an error at submit time) */
-	int port;              /* 0: follow the encryption (587 STARTTLS, 465 implicit, 25 none);
-	                          else ports[0] */
+	char *host; /* NULL: not set (an error at submit time) */
+	int port;   /* 0: follow the encryption (587 STARTTLS, 465 implicit, 25 none);
+	               else ports[0] */
 	int ports[PROFILE_MAX_PORTS]; /* "port 465 587 2525": tried in this order when a
 	                          connection cannot be made; 465 means implicit TLS */
-	int nports;            /* 0 when port is 0 */
-	char *from;            /* envelope sender, NULL: not set */
-	char *domain;          /* EHLO argument; default "localhost" */
-	char *user;            /* NULL: none */
-	char *password;        /* NULL: none; wiped when freed */
-	char *passwordeval;    /* command whose first output line is the password; NULL: none */
-	bool auth;             /* authenticate; default: on when user is set */
-	char *auth_mech;       /* NULL: choose automatically; else upper case, e.g. "PLAIN" */
-	bool tls;              /* default on */
-	bool tls_starttls;     /* default on; off means implicit TLS */
-	char *tls_trust_file;  /* NULL: the system trust store ("system"); else a PEM file */
-	char *tls_fingerprint; /* NULL, or 64 lower-case hex digits: SHA-256 of the certificate */
-	bool tls_certcheck;    /* default on */
+	int nports;                   /* 0 when port is 0 */
+	char *from;                   /* envelope sender, NULL: not set */
+	char *domain;                 /* EHLO argument; default "localhost" */
+	char *user;                   /* NULL: none */
+	char *password;               /* NULL: none; wiped when freed */
+	char *passwordeval;      /* command whose first output line is the password; NULL: none */
+	bool auth;               /* authenticate; default: on when user is set */
+	char *auth_mech;         /* NULL: choose automatically; else upper case, e.g. "PLAIN" */
+	bool tls;                /* default on */
+	bool tls_starttls;       /* default on; off means implicit TLS */
+	char *tls_trust_file;    /* NULL: the system trust store ("system"); else a PEM file */
+	char *tls_fingerprint;   /* NULL, or 64 lower-case hex digits: SHA-256 of the certificate */
+	bool tls_certcheck;      /* default on */
 	char *tls_host_override; /* name to verify instead of host; NULL: host */
-	char *tls_priorities;  /* GnuTLS priority string; NULL: postie's (TLS 1.3 and 1.2) */
-	int timeout;           /* seconds; 0: the RFC 5321 defaults per command */
-	bool queue;            /* keep a message a temporary failure stopped; default on */
-	char *queue_dir;       /* NULL: the default ($XDG_STATE_HOME/postie/queue) */
-	int queue_lifetime;    /* seconds before a queued message is given up; 0: 5 days */
+	char *tls_priorities;    /* GnuTLS priority string; NULL: postie's (TLS 1.3 and 1.2) */
+	int timeout;             /* seconds; 0: the RFC 5321 defaults per command */
+	bool queue;              /* keep a message a temporary failure stopped; default on */
+	char *queue_dir;         /* NULL: the default ($XDG_STATE_HOME/postie/queue) */
+	int queue_lifetime;      /* seconds before a queued message is given up; 0: 5 days */
 
 	/* The rest of msmtp's commands (msmtp(1), "ACCOUNT COMMANDS"). */
-	char *logfile;         /* NULL: none; "-": standard output */
+	char *logfile;             /* NULL: none; "-": standard output */
 	char *logfile_time_format; /* strftime(3) format; NULL: msmtp's "%b %d %H:%M:%S" */
-	char *syslog;          /* NULL: off; else the facility name, e.g. "LOG_MAIL" */
-	char *aliases;         /* an aliases file (~ expanded), NULL: none */
-	bool auto_from;        /* msmtp's deprecated auto_from: from is user@maildomain */
-	char *maildomain;      /* qualifies bare local names; NULL: none */
-	bool allow_from_override; /* -f / -F may replace from; default on */
-	int set_from_header;   /* enum profile_hdr: auto adds a missing From, on replaces it */
-	int set_date_header;   /* auto or off */
-	int set_msgid_header;  /* auto or off */
-	bool remove_bcc_headers; /* default on */
+	char *syslog;              /* NULL: off; else the facility name, e.g. "LOG_MAIL" */
+	char *aliases;             /* an aliases file (~ expanded), NULL: none */
+	bool auto_from;            /* msmtp's deprecated auto_from: from is user@maildomain */
+	char *maildomain;          /* qualifies bare local names; NULL: none */
+	bool allow_from_override;  /* -f / -F may replace from; default on */
+	int set_from_header;       /* enum profile_hdr: auto adds a missing From, on replaces it */
+	int set_date_header;       /* auto or off */
+	int set_msgid_header;      /* auto or off */
+	bool remove_bcc_headers;   /* default on */
 	bool undisclosed_recipients; /* replace To, Cc, Bcc by "To: undisclosed-recipients:;" */
-	char *dsn_notify;      /* NULL: off; "NEVER" or a list of SUCCESS,FAILURE,DELAY */
-	char *dsn_return;      /* NULL: off; "FULL" or "HDRS" */
-	char *source_ip;       /* bind to this address before connecting; NULL: any */
-	char *proxy_host;      /* SOCKS5 proxy; NULL: none */
-	int proxy_port;        /* 0: 1080 */
-	char *socket;          /* a local socket to connect to instead of host; NULL: none */
-	bool lmtp;             /* protocol lmtp (RFC 2033); default smtp */
-	char *from_full_name;  /* display name for an added From; NULL: none */
-	char *tls_cert_file;   /* client certificate (PEM or a PKCS#11 URI), NULL: none */
-	char *tls_key_file;    /* its key, NULL: none */
-	char *tls_crl_file;    /* CRLs (PEM), NULL: none */
-	int tls_min_version;   /* 0: TLS 1.2; 13: TLS 1.3 */
-	char *tls_pin_spki;    /* NULL, or the base64 SHA-256 of the SubjectPublicKeyInfo, from
-	                          "tls_fingerprint sha256//BASE64" (same bit as tls_fingerprint) */
+	char *dsn_notify;            /* NULL: off; "NEVER" or a list of SUCCESS,FAILURE,DELAY */
+	char *dsn_return;            /* NULL: off; "FULL" or "HDRS" */
+	char *source_ip;             /* bind to this address before connecting; NULL: any */
+	char *proxy_host;            /* SOCKS5 proxy; NULL: none */
+	int proxy_port;              /* 0: 1080 */
+	char *socket;                /* a local socket to connect to instead of host; NULL: none */
+	bool lmtp;                   /* protocol lmtp (RFC 2033); default smtp */
+	char *from_full_name;        /* display name for an added From; NULL: none */
+	char *tls_cert_file;         /* client certificate (PEM or a PKCS#11 URI), NULL: none */
+	char *tls_key_file;          /* its key, NULL: none */
+	char *tls_crl_file;          /* CRLs (PEM), NULL: none */
+	int tls_min_version;         /* 0: TLS 1.2; 13: TLS 1.3 */
+	char *tls_pin_spki;         /* NULL, or the base64 SHA-256 of the SubjectPublicKeyInfo, from
+	                               "tls_fingerprint sha256//BASE64" (same bit as tls_fingerprint) */
 	char *oauth2_token_command; /* prints an access token [and its lifetime]; NULL: none */
-	char *password_file;   /* a private file whose first line is the password; NULL: none */
+	char *password_file; /* a private file whose first line is the password; NULL: none */
 };
 
 struct profile {
 	struct account **accounts; /* in the order they were defined; owned */
 	size_t n;
-	char *default_name;        /* the account "default" points at (account default : NAME) */
+	char *default_name; /* the account "default" points at (account default : NAME) */
 };
 
 /*
@@ -172,8 +172,8 @@ int profile_load(struct profile *p, const char *sysfile, const char *userfile, s
  * accounts to P (origin PROFILE_ORIGIN_USER). PRIVATE says the file passed the SEC-14
  * checks (else password and passwordeval are refused). For profile_load and for tests.
  */
-int profile_parse(struct profile *p, const char *name, const char *text, size_t len,
-	bool private, struct err *e);
+int profile_parse(struct profile *p, const char *name, const char *text, size_t len, bool private,
+                  struct err *e);
 
 /* The account called NAME ("default" follows "account default : X"), or NULL. */
 struct account *profile_find(const struct profile *p, const char *name);

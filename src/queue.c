@@ -55,7 +55,7 @@ write_error(struct err *e, const struct queue *q, const char *what, const char *
 {
 	if (is_full(err))
 		return err_set(e, ERR_OS, "%s %s: queue full (%s); make room in %s", what, id,
-			strerror(err), q->path);
+		               strerror(err), q->path);
 	return err_set(e, ERR_OS, "%s %s in %s: %s", what, id, q->path, strerror(err));
 }
 
@@ -124,11 +124,10 @@ make_id(char *out, size_t n)
 		r = (uint32_t)ts.tv_nsec ^ ((uint32_t)getpid() << 16) ^ ++counter * 2654435761u;
 	/* The modulos only bound the widths for the compiler: the values are in range. */
 	snprintf(out, n, "%04u%02u%02u%02u%02u%02u.%06u-%u-%08" PRIx32,
-		(unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)(tm.tm_mon + 1) % 100u,
-		(unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u,
-		(unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u,
-		(unsigned)(ts.tv_nsec / 1000) % 1000000u,
-		(unsigned)getpid(), r);
+	         (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)(tm.tm_mon + 1) % 100u,
+	         (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u,
+	         (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u,
+	         (unsigned)(ts.tv_nsec / 1000) % 1000000u, (unsigned)getpid(), r);
 }
 
 /* A stored reply: control characters out (a multi-line reply becomes one line), cut. */
@@ -238,8 +237,10 @@ put(struct buf *b, const char *key, const char *val, struct err *e)
 {
 	for (const unsigned char *p = (const unsigned char *)val; *p; p++)
 		if (*p < 0x20 || *p == 0x7f)
-			return err_set(e, ERR_SOFTWARE, "write queue envelope: the %s value "
-				"holds a control character", key);
+			return err_set(e, ERR_SOFTWARE,
+			               "write queue envelope: the %s value "
+			               "holds a control character",
+			               key);
 	return buf_printf(b, e, "%s %s\n", key, val);
 }
 
@@ -312,28 +313,40 @@ key_is(const char *k, size_t kn, const char *name)
 }
 
 enum {
-	SEEN_ACCOUNT = 1 << 0, SEEN_SENDER = 1 << 1, SEEN_PARAMS = 1 << 2, SEEN_DOTS = 1 << 3,
-	SEEN_SIZE = 1 << 4, SEEN_QUEUED = 1 << 5, SEEN_ATTEMPTS = 1 << 6, SEEN_LAST = 1 << 7,
-	SEEN_NEXT = 1 << 8, SEEN_REPLY = 1 << 9, SEEN_FAILED = 1 << 10, SEEN_REASON = 1 << 11,
-	SEEN_PROFILE = 1 << 12, SEEN_UNSURE = 1 << 13,
+	SEEN_ACCOUNT = 1 << 0,
+	SEEN_SENDER = 1 << 1,
+	SEEN_PARAMS = 1 << 2,
+	SEEN_DOTS = 1 << 3,
+	SEEN_SIZE = 1 << 4,
+	SEEN_QUEUED = 1 << 5,
+	SEEN_ATTEMPTS = 1 << 6,
+	SEEN_LAST = 1 << 7,
+	SEEN_NEXT = 1 << 8,
+	SEEN_REPLY = 1 << 9,
+	SEEN_FAILED = 1 << 10,
+	SEEN_REASON = 1 << 11,
+	SEEN_PROFILE = 1 << 12,
+	SEEN_UNSURE = 1 << 13,
 	SEEN_REQUIRED = SEEN_ACCOUNT | SEEN_SENDER | SEEN_DOTS | SEEN_SIZE | SEEN_QUEUED |
-		SEEN_ATTEMPTS | SEEN_NEXT,
+	                SEEN_ATTEMPTS | SEEN_NEXT,
 };
 
 /* One line after the version line. 0 ok, -1 with a reason in *WHY. */
 static int
-parse_line(struct queue_meta *m, const char *k, size_t kn, const char *v, size_t vn,
-	unsigned *seen, const char **why)
+parse_line(struct queue_meta *m, const char *k, size_t kn, const char *v, size_t vn, unsigned *seen,
+           const char **why)
 {
 	static const struct {
 		const char *name;
 		unsigned bit;
 	} keys[] = {
-		{"account", SEEN_ACCOUNT}, {"sender", SEEN_SENDER}, {"mail-params", SEEN_PARAMS},
-		{"ignore-dots", SEEN_DOTS}, {"size", SEEN_SIZE}, {"queued", SEEN_QUEUED},
-		{"attempts", SEEN_ATTEMPTS}, {"last-attempt", SEEN_LAST},
-		{"next-attempt", SEEN_NEXT}, {"last-reply", SEEN_REPLY}, {"failed", SEEN_FAILED},
-		{"failed-reason", SEEN_REASON}, {"profile", SEEN_PROFILE}, {"unsure", SEEN_UNSURE},
+	    {"account", SEEN_ACCOUNT},    {"sender", SEEN_SENDER},
+	    {"mail-params", SEEN_PARAMS}, {"ignore-dots", SEEN_DOTS},
+	    {"size", SEEN_SIZE},          {"queued", SEEN_QUEUED},
+	    {"attempts", SEEN_ATTEMPTS},  {"last-attempt", SEEN_LAST},
+	    {"next-attempt", SEEN_NEXT},  {"last-reply", SEEN_REPLY},
+	    {"failed", SEEN_FAILED},      {"failed-reason", SEEN_REASON},
+	    {"profile", SEEN_PROFILE},    {"unsure", SEEN_UNSURE},
 	};
 	const unsigned long long tmax = (unsigned long long)INT64_MAX;
 	unsigned long long num = 0;
@@ -379,15 +392,23 @@ parse_line(struct queue_meta *m, const char *k, size_t kn, const char *v, size_t
 			return *why = "empty account", -1;
 		m->account = xstrndup(v, vn);
 		return 0;
-	case SEEN_SENDER: m->sender = xstrndup(v, vn); return 0;
+	case SEEN_SENDER:
+		m->sender = xstrndup(v, vn);
+		return 0;
 	case SEEN_PROFILE:
 		if (vn == 0)
 			return *why = "empty profile", -1;
 		m->profile = xstrndup(v, vn);
 		return 0;
-	case SEEN_PARAMS: m->mail_params = xstrndup(v, vn); return 0;
-	case SEEN_REPLY: m->last_reply = xstrndup(v, vn); return 0;
-	case SEEN_REASON: m->fail_reason = xstrndup(v, vn); return 0;
+	case SEEN_PARAMS:
+		m->mail_params = xstrndup(v, vn);
+		return 0;
+	case SEEN_REPLY:
+		m->last_reply = xstrndup(v, vn);
+		return 0;
+	case SEEN_REASON:
+		m->fail_reason = xstrndup(v, vn);
+		return 0;
 	case SEEN_DOTS:
 		if (vn == 3 && memcmp(v, "yes", 3) == 0)
 			m->ignore_dots = true;
@@ -400,14 +421,29 @@ parse_line(struct queue_meta *m, const char *k, size_t kn, const char *v, size_t
 	if (!parse_num(v, vn, bit == SEEN_ATTEMPTS || bit == SEEN_UNSURE ? UINT_MAX : tmax, &num))
 		return *why = "bad number", -1;
 	switch (bit) {
-	case SEEN_SIZE: m->size = num; break;
-	case SEEN_QUEUED: m->queued = (time_t)num; break;
-	case SEEN_ATTEMPTS: m->attempts = (unsigned)num; break;
-	case SEEN_UNSURE: m->unsure = (unsigned)num; break;
-	case SEEN_LAST: m->last_attempt = (time_t)num; break;
-	case SEEN_NEXT: m->next_attempt = (time_t)num; break;
-	case SEEN_FAILED: m->failed = (time_t)num; break;
-	default: break;
+	case SEEN_SIZE:
+		m->size = num;
+		break;
+	case SEEN_QUEUED:
+		m->queued = (time_t)num;
+		break;
+	case SEEN_ATTEMPTS:
+		m->attempts = (unsigned)num;
+		break;
+	case SEEN_UNSURE:
+		m->unsure = (unsigned)num;
+		break;
+	case SEEN_LAST:
+		m->last_attempt = (time_t)num;
+		break;
+	case SEEN_NEXT:
+		m->next_attempt = (time_t)num;
+		break;
+	case SEEN_FAILED:
+		m->failed = (time_t)num;
+		break;
+	default:
+		break;
 	}
 	return 0;
 }
@@ -453,9 +489,10 @@ queue_meta_parse(struct queue_meta *m, const char *p, size_t n, struct err *e)
 			}
 			if (ver != QUEUE_VERSION) {
 				queue_meta_fini(m);
-				return err_set(e, ERR_CONFIG, "read queue envelope: format version "
-					"%llu, this postie reads %d; left alone", ver,
-					QUEUE_VERSION);
+				return err_set(e, ERR_CONFIG,
+				               "read queue envelope: format version "
+				               "%llu, this postie reads %d; left alone",
+				               ver, QUEUE_VERSION);
 			}
 			continue;
 		}
@@ -482,7 +519,7 @@ queue_meta_parse(struct queue_meta *m, const char *p, size_t n, struct err *e)
 /* Replace DIR/envelope with M: written to envelope.new, renamed; with SYNC both synced. */
 static int
 write_envelope(const struct queue *q, const char *id, int dir, const struct queue_meta *m,
-	bool sync, struct err *e)
+               bool sync, struct err *e)
 {
 	struct buf b;
 	int err = 0;
@@ -492,8 +529,8 @@ write_envelope(const struct queue *q, const char *id, int dir, const struct queu
 		buf_fini(&b);
 		return -1;
 	}
-	int fd = openat(dir, ENVELOPE_NEW, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-		0600);
+	int fd =
+	    openat(dir, ENVELOPE_NEW, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		err = errno;
 	if (!err)
@@ -534,7 +571,7 @@ read_envelope(int dir, struct queue_meta *m, bool *missing, struct err *e)
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > QUEUE_ENVELOPE_MAX) {
 		close(fd);
 		return err_set(e, ERR_DATA, "read queue envelope: not a file of at most %d bytes",
-			QUEUE_ENVELOPE_MAX);
+		               QUEUE_ENVELOPE_MAX);
 	}
 	buf_init(&b, QUEUE_ENVELOPE_MAX);
 	char chunk[4096];
@@ -574,8 +611,8 @@ queue_default_dir(void)
 	/* XDG Base Directory: a relative $XDG_STATE_HOME is invalid and ignored. */
 	if (xdg && xdg[0] == '/' && buf_printf(&b, NULL, "%s/postie/queue", xdg) == 0)
 		return b.data;
-	if (home && home[0] == '/' && buf_printf(&b, NULL, "%s/.local/state/postie/queue",
-	    home) == 0)
+	if (home && home[0] == '/' &&
+	    buf_printf(&b, NULL, "%s/.local/state/postie/queue", home) == 0)
 		return b.data;
 	buf_fini(&b);
 	return NULL;
@@ -613,17 +650,18 @@ check_dir(int fd, const char *path, const char *sub, struct err *e)
 		return err_set(e, ERR_OS, "open queue %s%s: %s", path, sub, strerror(errno));
 	if (!S_ISDIR(st.st_mode))
 		return err_set(e, ERR_CONFIG, "open queue %s%s: not a directory; check queue_dir",
-			path, sub);
+		               path, sub);
 	if (st.st_uid != geteuid())
-		return err_set(e, ERR_CONFIG,
-			"open queue %s%s: owned by uid %lu, not by you (uid %lu); set queue_dir to "
-			"a directory of your own", path, sub, (unsigned long)st.st_uid,
-			(unsigned long)geteuid());
+		return err_set(
+		    e, ERR_CONFIG,
+		    "open queue %s%s: owned by uid %lu, not by you (uid %lu); set queue_dir to "
+		    "a directory of your own",
+		    path, sub, (unsigned long)st.st_uid, (unsigned long)geteuid());
 	if (st.st_mode & (S_IWGRP | S_IWOTH))
 		return err_set(e, ERR_CONFIG,
-			"open queue %s%s: writable by group or others (mode %04o); "
-			"run chmod go-w %s%s", path, sub, (unsigned)(st.st_mode & 07777), path,
-			sub);
+		               "open queue %s%s: writable by group or others (mode %04o); "
+		               "run chmod go-w %s%s",
+		               path, sub, (unsigned)(st.st_mode & 07777), path, sub);
 	return 0;
 }
 
@@ -633,15 +671,15 @@ open_sub(struct queue *q, const char *name, bool create, int *fd, struct err *e)
 	*fd = openat(q->root, name, DIR_FLAGS);
 	if (*fd < 0 && errno == ENOENT && create) {
 		if (mkdirat(q->root, name, 0700) < 0 && errno != EEXIST)
-			return err_set(e, ERR_OS, "make queue directory %s/%s: %s", q->path,
-				name, strerror(errno));
+			return err_set(e, ERR_OS, "make queue directory %s/%s: %s", q->path, name,
+			               strerror(errno));
 		*fd = openat(q->root, name, DIR_FLAGS);
 	}
 	if (*fd < 0) {
 		if (errno == ENOENT && !create)
 			return 0;
 		return err_set(e, errno == ENOTDIR || errno == ELOOP ? ERR_CONFIG : ERR_OS,
-			"open queue %s/%s: %s", q->path, name, strerror(errno));
+		               "open queue %s/%s: %s", q->path, name, strerror(errno));
 	}
 	char sub[32];
 	snprintf(sub, sizeof(sub), "/%s", name);
@@ -656,7 +694,7 @@ queue_open(struct queue *q, const char *path, bool create, struct err *e)
 	q->lifetime = QUEUE_LIFETIME_DEFAULT;
 	if (!path || !path[0])
 		return err_set(e, ERR_CONFIG,
-			"open queue: no queue_dir and no $HOME; set queue_dir");
+		               "open queue: no queue_dir and no $HOME; set queue_dir");
 	q->path = xstrdup(path);
 	/* The usual case is a queue that exists: open it first, make the path only if not. */
 	q->root = open(path, DIR_FLAGS & ~O_NOFOLLOW);
@@ -669,7 +707,7 @@ queue_open(struct queue *q, const char *path, bool create, struct err *e)
 		if (errno == ENOENT && !create)
 			return 0;
 		err_set(e, errno == ENOTDIR ? ERR_CONFIG : ERR_OS, "open queue %s: %s", path,
-			strerror(errno));
+		        strerror(errno));
 		goto fail;
 	}
 	if (check_dir(q->root, path, "", e) < 0 || open_sub(q, "tmp", create, &q->tmp, e) < 0 ||
@@ -765,8 +803,7 @@ move_entry(int from, int to, const char *id, bool sync)
 
 /* The names in directory FD that are entry ids. */
 static int
-list_ids(const struct queue *q, int fd, const char *name, char ***ids, size_t *n,
-	struct err *e)
+list_ids(const struct queue *q, int fd, const char *name, char ***ids, size_t *n, struct err *e)
 {
 	*ids = NULL;
 	*n = 0;
@@ -824,7 +861,7 @@ queue_copy_begin(struct queue *q, struct queue_copy *c, struct err *e)
 	c->dir = c->fd = -1;
 	if (q->tmp < 0 || q->wait < 0)
 		return err_set(e, ERR_SOFTWARE, "start queue copy: %s was opened without create",
-			q->path ? q->path : "the queue");
+		               q->path ? q->path : "the queue");
 	/*
 	 * The directory exists a moment before its message is locked; a flush recovering tmp/
 	 * in that moment removes it (an empty copy is nothing). Then we start again under a
@@ -846,7 +883,7 @@ queue_copy_begin(struct queue *q, struct queue_copy *c, struct err *e)
 			return write_error(e, q, "start queue copy", c->id, err);
 		}
 		c->fd = openat(c->dir, MESSAGE, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			0600);
+		               0600);
 		if (c->fd < 0) {
 			int err = errno;
 			close_fd(&c->dir);
@@ -860,7 +897,7 @@ queue_copy_begin(struct queue *q, struct queue_copy *c, struct err *e)
 			if (err != EWOULDBLOCK) {
 				queue_copy_discard(c);
 				return err_set(e, ERR_OS, "lock queue copy %s in %s: %s", c->id,
-					q->path, strerror(err));
+				               q->path, strerror(err));
 			}
 		} else if (still_there(q->tmp, c->id, c->dir, c->fd)) {
 			return 0;
@@ -869,7 +906,7 @@ queue_copy_begin(struct queue *q, struct queue_copy *c, struct err *e)
 		close_fd(&c->dir);
 	}
 	return err_set(e, ERR_OS, "start queue copy in %s: the new entry was taken away 8 times",
-		q->path);
+	               q->path);
 }
 
 static int
@@ -988,8 +1025,9 @@ queue_copy_commit(struct queue_copy *c, const char *last_reply, struct err *e)
 	}
 	if (!c->complete) {
 		queue_copy_discard(c);
-		return err_set(e, ERR_SOFTWARE,
-			"queue message: the input was not read to its end; nothing was queued");
+		return err_set(
+		    e, ERR_SOFTWARE,
+		    "queue message: the input was not read to its end; nothing was queued");
 	}
 	struct queue_meta *m = &c->meta;
 	drop_sent(m, &pending, &failed);
@@ -1066,9 +1104,10 @@ recover_one(struct queue_iter *it, const char *id)
 		/* The checks are not one step: a writer may create its message, then its
 		 * envelope, between them. Since the message always comes first, a message that
 		 * is still missing after an envelope was seen settles it. */
-		bool removal = gone && (faccessat(dir, ENVELOPE, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ||
-			faccessat(dir, ENVELOPE_NEW, F_OK, AT_SYMLINK_NOFOLLOW) == 0) &&
-			faccessat(dir, MESSAGE, F_OK, AT_SYMLINK_NOFOLLOW) != 0;
+		bool removal = gone &&
+		               (faccessat(dir, ENVELOPE, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ||
+		                faccessat(dir, ENVELOPE_NEW, F_OK, AT_SYMLINK_NOFOLLOW) == 0) &&
+		               faccessat(dir, MESSAGE, F_OK, AT_SYMLINK_NOFOLLOW) != 0;
 		if (removal || (gone && fstat(dir, &st) == 0 && st.st_mtime + TMP_STALE < now(q)))
 			remove_remains(q->tmp, id, dir);
 		close(dir);
@@ -1090,11 +1129,14 @@ recover_one(struct queue_iter *it, const char *id)
 		} else if ((err = move_entry(q->tmp, q->corrupt, id, true)) == 0) {
 			it->set_aside++;
 			warn("queue: copy %s %s; moved to %s/corrupt/%s, it will not be sent", id,
-				missing ? "was never completed (postie stopped before reading its "
-				"input to the end)" : "has an unreadable envelope", q->path, id);
+			     missing ? "was never completed (postie stopped before reading its "
+			               "input to the end)"
+			             : "has an unreadable envelope",
+			     q->path, id);
 		} else {
 			warn("queue: copy %s in %s/tmp cannot be sent and could not be set "
-				"aside: %s", id, q->path, strerror(err));
+			     "aside: %s",
+			     id, q->path, strerror(err));
 		}
 	} else if (m.size != (uint64_t)st.st_size) {
 		/* The writer never synced: after a crash the envelope may outlive the data. */
@@ -1102,8 +1144,9 @@ recover_one(struct queue_iter *it, const char *id)
 		if (!err)
 			it->set_aside++;
 		warn("queue: copy %s holds %lld bytes, its envelope says %llu; %s %s/corrupt/%s, "
-			"it will not be sent", id, (long long)st.st_size, (unsigned long long)m.size,
-			err ? "could not move it to" : "moved to", q->path, id);
+		     "it will not be sent",
+		     id, (long long)st.st_size, (unsigned long long)m.size,
+		     err ? "could not move it to" : "moved to", q->path, id);
 	} else {
 		int efd = openat(dir, ENVELOPE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		err = sync_fd(fd);
@@ -1117,11 +1160,12 @@ recover_one(struct queue_iter *it, const char *id)
 			close(efd);
 		if (err) {
 			warn("queue: copy %s in %s/tmp could not be taken into the queue: %s", id,
-				q->path, strerror(err));
+			     q->path, strerror(err));
 		} else {
 			it->recovered++;
 			warn("queue: %s, left complete by a postie that stopped, taken into "
-				"the queue", id);
+			     "the queue",
+			     id);
 		}
 	}
 	queue_meta_fini(&m);
@@ -1215,7 +1259,7 @@ selected(const struct queue_iter *it, const char *id, const struct queue_meta *m
 		bool any = false;
 		for (size_t i = 0; i < m->nrcpts && !any; i++)
 			any = m->rcpts[i].state == QUEUE_RCPT_PENDING &&
-				contains(m->rcpts[i].addr, f->rcpt);
+			      contains(m->rcpts[i].addr, f->rcpt);
 		if (!any)
 			return false;
 	}
@@ -1239,7 +1283,7 @@ item_cmp(const void *pa, const void *pb)
 
 int
 queue_iter_start(struct queue *q, struct queue_iter *it, const struct queue_filter *f,
-	struct err *e)
+                 struct err *e)
 {
 	char **ids;
 	size_t n;
@@ -1311,7 +1355,7 @@ to_failed(struct queue_entry *en, struct err *e)
 	int err = move_entry(q->wait, q->failed, en->id, true);
 	if (err)
 		return err_set(e, ERR_OS, "move queue entry %s to %s/failed: %s", en->id, q->path,
-			strerror(err));
+		               strerror(err));
 	return 0;
 }
 
@@ -1325,8 +1369,8 @@ report_expired(const struct queue_entry *en)
 	for (size_t i = 0; i < m->nrcpts && b.len < 3000; i++)
 		buf_printf(&b, NULL, "%s%s", i ? ", " : "", m->rcpts[i].addr);
 	warn("queue: %s from <%s> to %s: %s; given up, last reply: %s; kept in %s/failed/%s",
-		en->id, m->sender, b.data ? b.data : "", m->fail_reason,
-		m->last_reply ? m->last_reply : "none", en->q->path, en->id);
+	     en->id, m->sender, b.data ? b.data : "", m->fail_reason,
+	     m->last_reply ? m->last_reply : "none", en->q->path, en->id);
 	buf_fini(&b);
 }
 
@@ -1360,7 +1404,7 @@ take(struct queue_iter *it, const char *id, struct queue_entry *en, struct err *
 		if (err == EWOULDBLOCK || err == EINTR)
 			return 0; /* another postie has it and delivers it */
 		return err_set(e, ERR_OS, "lock queue entry %s in %s: %s", id, q->path,
-			strerror(err));
+		               strerror(err));
 	}
 	if (!still_there(q->wait, id, en->dir, en->fd) || fstat(en->fd, &st) < 0) {
 		queue_entry_release(en);
@@ -1376,8 +1420,8 @@ take(struct queue_iter *it, const char *id, struct queue_entry *en, struct err *
 		if (!err)
 			it->set_aside++;
 		warn("queue: entry %s: %s; %s %s/corrupt/%s, it will not be sent", id,
-			rc < 0 ? pe.text : "its message is not the size its envelope says",
-			err ? "could not move it to" : "moved to", q->path, id);
+		     rc < 0 ? pe.text : "its message is not the size its envelope says",
+		     err ? "could not move it to" : "moved to", q->path, id);
 		queue_entry_release(en);
 		return 0;
 	}
@@ -1395,8 +1439,10 @@ take(struct queue_iter *it, const char *id, struct queue_entry *en, struct err *
 	if (expired(q, &en->meta, t)) {
 		char span[32], reason[128];
 		format_age(q->lifetime, span, sizeof(span));
-		snprintf(reason, sizeof(reason), "expired: in the queue longer than %s "
-			"(queue_lifetime)", span);
+		snprintf(reason, sizeof(reason),
+		         "expired: in the queue longer than %s "
+		         "(queue_lifetime)",
+		         span);
 		set_text(&en->meta.fail_reason, reason);
 		struct err fe;
 		if (to_failed(en, &fe) == 0) {
@@ -1438,14 +1484,14 @@ queue_entry_done(struct queue_entry *en, struct err *e)
 	/* Unlinking the message settles it: after that nothing can send it again. */
 	if (unlinkat(en->dir, MESSAGE, 0) < 0 && errno != ENOENT) {
 		rc = err_set(e, ERR_OS, "remove queue entry %s from %s: %s", en->id, q->path,
-			strerror(errno));
+		             strerror(errno));
 	} else {
 		int err = remove_entry(q->wait, en->id, en->dir);
 		if (!err)
 			err = sync_fd(q->wait);
 		if (err)
 			warn("queue: entry %s was delivered but not removed whole from %s: %s",
-				en->id, q->path, strerror(err));
+			     en->id, q->path, strerror(err));
 	}
 	queue_entry_release(en);
 	return rc;
@@ -1529,7 +1575,6 @@ collect(int fd, bool failed, char **ids, size_t n, struct listed *out, size_t *k
 	}
 }
 
-
 int
 queue_list(struct queue *q, FILE *out, struct err *e)
 {
@@ -1558,7 +1603,7 @@ queue_list(struct queue *q, FILE *out, struct err *e)
 		fprintf(out, "Mail queue is empty\n");
 	else
 		fprintf(out, "%-39s %9s %5s  %s\n", "-Queue ID-", "--Size--", "-Age-",
-			"-Sender -> Recipients (last reply)-");
+		        "-Sender -> Recipients (last reply)-");
 	for (size_t i = 0; i < k; i++) {
 		const struct queue_meta *m = &l[i].m;
 		char id[QUEUE_ID_MAX + 1], age[32];
@@ -1571,14 +1616,16 @@ queue_list(struct queue *q, FILE *out, struct err *e)
 		total += m->size;
 		format_age(t - m->queued, age, sizeof(age));
 		fprintf(out, "%-39s %9llu %5s  %s ->", id, (unsigned long long)m->size, age,
-			m->sender[0] ? m->sender : "<>");
+		        m->sender[0] ? m->sender : "<>");
 		for (size_t j = 0; j < m->nrcpts; j++)
 			fprintf(out, "%s %s%s", j ? "," : "", m->rcpts[j].addr,
-				m->rcpts[j].state == QUEUE_RCPT_FAILED ? " [refused]" : "");
+			        m->rcpts[j].state == QUEUE_RCPT_FAILED ? " [refused]" : "");
 		if (l[i].failed)
 			fprintf(out, " (failed: %s%s%s)\n", m->fail_reason ? m->fail_reason : "",
-				m->fail_reason && m->last_reply ? "; last reply: " : "",
-				m->last_reply ? m->last_reply : m->fail_reason ? "" : "given up");
+			        m->fail_reason && m->last_reply ? "; last reply: " : "",
+			        m->last_reply    ? m->last_reply
+			        : m->fail_reason ? ""
+			                         : "given up");
 		else if (m->last_reply)
 			fprintf(out, " (%s)\n", m->last_reply);
 		else
@@ -1586,12 +1633,12 @@ queue_list(struct queue *q, FILE *out, struct err *e)
 	}
 	if (k)
 		fprintf(out, "-- %llu Kbytes in %zu Request%s%s", (total + 1023) / 1024, k,
-			k == 1 ? "" : "s", nfailed ? "" : ".\n");
+		        k == 1 ? "" : "s", nfailed ? "" : ".\n");
 	if (k && nfailed)
 		fprintf(out, ", %zu failed (kept in %s/failed).\n", nfailed, q->path);
 	if (nc)
 		fprintf(out, "-- %zu cop%s set aside in %s/corrupt, never sent.\n", nc,
-			nc == 1 ? "y" : "ies", q->path);
+		        nc == 1 ? "y" : "ies", q->path);
 	for (size_t i = 0; i < k; i++)
 		queue_meta_fini(&l[i].m);
 	free(l);

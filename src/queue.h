@@ -85,22 +85,22 @@
 #include "err.h"
 
 #define QUEUE_VERSION 1
-#define QUEUE_ID_MAX 64                          /* an id with its NUL */
-#define QUEUE_LIFETIME_DEFAULT (5 * 24 * 3600)   /* seconds */
-#define QUEUE_BACKOFF_MIN 60                     /* seconds after the first attempt */
-#define QUEUE_BACKOFF_MAX 3600                   /* the doubling stops here */
-#define QUEUE_ENVELOPE_MAX (1024 * 1024)         /* ceiling on an envelope file */
-#define QUEUE_REPLY_MAX 1000                     /* a stored reply is cut to this */
+#define QUEUE_ID_MAX 64                        /* an id with its NUL */
+#define QUEUE_LIFETIME_DEFAULT (5 * 24 * 3600) /* seconds */
+#define QUEUE_BACKOFF_MIN 60                   /* seconds after the first attempt */
+#define QUEUE_BACKOFF_MAX 3600                 /* the doubling stops here */
+#define QUEUE_ENVELOPE_MAX (1024 * 1024)       /* ceiling on an envelope file */
+#define QUEUE_REPLY_MAX 1000                   /* a stored reply is cut to this */
 
 struct queue_item; /* private to queue.c */
 
 /* The open spool. */
 struct queue {
-	char *path;       /* the queue directory, as given */
-	int root;         /* directory fds; -1 when absent (opened without create) */
+	char *path; /* the queue directory, as given */
+	int root;   /* directory fds; -1 when absent (opened without create) */
 	int tmp, wait, failed, corrupt;
-	time_t lifetime;  /* queue_lifetime: QUEUE_LIFETIME_DEFAULT after queue_open */
-	time_t now;       /* 0: the system clock; tests set a fixed time */
+	time_t lifetime; /* queue_lifetime: QUEUE_LIFETIME_DEFAULT after queue_open */
+	time_t now;      /* 0: the system clock; tests set a fixed time */
 };
 
 enum queue_rcpt_state {
@@ -110,18 +110,18 @@ enum queue_rcpt_state {
 };
 
 struct queue_rcpt {
-	char *addr;    /* RCPT TO address without angle brackets, owned */
-	char *params;  /* RCPT parameters to send (RFC 3461 NOTIFY=, ORCPT=), or NULL; owned */
+	char *addr;   /* RCPT TO address without angle brackets, owned */
+	char *params; /* RCPT parameters to send (RFC 3461 NOTIFY=, ORCPT=), or NULL; owned */
 	enum queue_rcpt_state state;
-	char *reply;   /* the last reply for this recipient, or NULL; owned */
+	char *reply; /* the last reply for this recipient, or NULL; owned */
 };
 
 /* What an entry's envelope file holds (see the format above). Every string is owned. */
 struct queue_meta {
 	char *account;
-	char *profile;      /* or NULL */
-	char *sender;       /* "" for the null sender */
-	char *mail_params;  /* or NULL */
+	char *profile;     /* or NULL */
+	char *sender;      /* "" for the null sender */
+	char *mail_params; /* or NULL */
 	bool ignore_dots;
 	struct queue_rcpt *rcpts;
 	size_t nrcpts;
@@ -131,9 +131,9 @@ struct queue_meta {
 	unsigned unsure;     /* attempts whose verdict was out of step (SEC-36) */
 	time_t last_attempt; /* 0: none */
 	time_t next_attempt;
-	char *last_reply;    /* or NULL */
-	time_t failed;       /* 0: not failed */
-	char *fail_reason;   /* or NULL */
+	char *last_reply;  /* or NULL */
+	time_t failed;     /* 0: not failed */
+	char *fail_reason; /* or NULL */
 };
 
 /*
@@ -143,12 +143,12 @@ struct queue_meta {
 struct queue_copy {
 	struct queue *q;
 	char id[QUEUE_ID_MAX];
-	int dir;            /* tmp/ID */
-	int fd;             /* tmp/ID/message, locked */
+	int dir; /* tmp/ID */
+	int fd;  /* tmp/ID/message, locked */
 	uint64_t size;
 	bool complete;
 	struct queue_meta meta;
-	struct err failed;  /* the first write error, kept (kind ERR_NONE: none) */
+	struct err failed; /* the first write error, kept (kind ERR_NONE: none) */
 };
 
 /* Which entries a flush takes. A zeroed filter takes every due entry. */
@@ -172,20 +172,20 @@ struct queue_iter {
 	struct queue_filter f;
 	struct queue_item *items; /* the snapshot, in delivery order */
 	size_t n, next;
-	size_t given;      /* entries returned so far */
-	size_t expired;    /* entries moved to failed/ for their age (each reported) */
-	size_t recovered;  /* complete copies taken from tmp/ into the queue */
-	size_t set_aside;  /* copies or entries moved to corrupt/ (each reported) */
+	size_t given;     /* entries returned so far */
+	size_t expired;   /* entries moved to failed/ for their age (each reported) */
+	size_t recovered; /* complete copies taken from tmp/ into the queue */
+	size_t set_aside; /* copies or entries moved to corrupt/ (each reported) */
 };
 
 /* One entry owned by the caller, locked. */
 struct queue_entry {
 	struct queue *q;
 	char id[QUEUE_ID_MAX];
-	int fd;            /* the message, to read from offset 0 (lseek to read it again).
-	                      The lock lives on it: never close it yourself. */
+	int fd; /* the message, to read from offset 0 (lseek to read it again).
+	           The lock lives on it: never close it yourself. */
 	struct queue_meta meta;
-	int dir;           /* private: the entry's directory */
+	int dir; /* private: the entry's directory */
 };
 
 /*
@@ -240,9 +240,9 @@ ssize_t queue_copy_read(struct queue_copy *c, uint64_t off, void *p, size_t n);
 /*
  * The input has been read to its end: write the envelope (still in tmp/, no fsync) from M's
  * account, profile, sender, mail_params, ignore_dots and recipients (addr, params); the
- * queue sets the size and times. M stays the caller's. Once complete, the copy is sent by the next flush
- * even if this process dies. ERR_SOFTWARE when a value holds a control character or there
- * is no recipient; ERR_OS as queue_copy_write.
+ * queue sets the size and times. M stays the caller's. Once complete, the copy is sent by the next
+ * flush even if this process dies. ERR_SOFTWARE when a value holds a control character or there is
+ * no recipient; ERR_OS as queue_copy_write.
  */
 int queue_copy_complete(struct queue_copy *c, const struct queue_meta *m, struct err *e);
 
@@ -271,7 +271,7 @@ void queue_rcpt_note(struct queue_rcpt *r, enum queue_rcpt_state state, const ch
  * ERR_OS when a directory cannot be read. queue_iter_fini ends it, also after an error.
  */
 int queue_iter_start(struct queue *q, struct queue_iter *it, const struct queue_filter *f,
-	struct err *e);
+                     struct err *e);
 
 /*
  * The next entry, locked, into EN: 1 with an entry, 0 at the end, -1 with ERR_OS. Entries

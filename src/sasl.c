@@ -90,7 +90,7 @@ sasl_base64_encode(struct buf *out, const void *p, size_t n, struct err *e)
 	size_t need = (n + 2) / 3 * 4;
 	if (need > out->max || out->len > out->max - need)
 		return err_set(e, ERR_SOFTWARE, "encode base64: the result passes %zu bytes",
-			out->max);
+		               out->max);
 	for (size_t i = 0; i < n && rc == 0; i += 3) {
 		/* RFC 4648 §4: 24 bits become four 6-bit groups; '=' pads a short quantum. */
 		uint32_t v = (uint32_t)in[i] << 16;
@@ -144,29 +144,29 @@ sasl_base64_decode(struct buf *out, const char *text, size_t len, struct err *e)
 
 	if (len % 4 != 0)
 		return err_set(e, ERR_PROTO, "decode base64: length %zu is not a multiple of 4",
-			len);
+		               len);
 	size_t pad = 0;
 	if (len > 0 && text[len - 1] == '=')
 		pad = len > 1 && text[len - 2] == '=' ? 2 : 1;
 	for (size_t i = 0; i < len - pad; i++) {
 		if (text[i] == '=')
 			return err_set(e, ERR_PROTO,
-				"decode base64: misplaced padding at offset %zu", i);
+			               "decode base64: misplaced padding at offset %zu", i);
 		if (b64_value((unsigned char)text[i]) < 0)
 			return err_set(e, ERR_PROTO,
-				"decode base64: invalid character at offset %zu", i);
+			               "decode base64: invalid character at offset %zu", i);
 	}
 	if (pad) {
 		/* The bits that the padding leaves over must be zero (canonical form). */
 		int last = b64_value((unsigned char)text[len - pad - 1]);
 		if ((pad == 2 && (last & 15)) || (pad == 1 && (last & 3)))
 			return err_set(e, ERR_PROTO,
-				"decode base64: non-zero bits before the padding");
+			               "decode base64: non-zero bits before the padding");
 	}
 	size_t need = len / 4 * 3 - pad;
 	if (need > out->max || out->len > out->max - need)
 		return err_set(e, ERR_PROTO, "decode base64: the result passes %zu bytes",
-			out->max);
+		               out->max);
 
 	int rc = 0;
 	for (size_t i = 0; i < len && rc == 0; i += 4) {
@@ -203,8 +203,9 @@ sasl_plain(struct buf *out, const char *user, const char *pass, struct err *e)
 	if (!user || !*user)
 		return err_set(e, ERR_CONFIG, "build AUTH PLAIN: the user name is empty; set user");
 	if (!pass || !*pass)
-		return err_set(e, ERR_CONFIG,
-			"build AUTH PLAIN: the password is empty; set password or passwordeval");
+		return err_set(
+		    e, ERR_CONFIG,
+		    "build AUTH PLAIN: the password is empty; set password or passwordeval");
 	out->secret = true;
 	buf_init(&msg, 2 + strlen(user) + strlen(pass));
 	msg.secret = true;
@@ -271,21 +272,21 @@ struct mech_info {
  * (PLAIN, LOGIN), CRAM-MD5 last (weak, SEC-12); then the ones for other credentials.
  */
 static const struct mech_info mech_table[] = {
-	{"SCRAM-SHA-256-PLUS", MECH_SCRAM_SHA_256_PLUS, NEEDS_USER | NEEDS_PASS | NEEDS_CB | SCRAM},
-	{"SCRAM-SHA-1-PLUS", MECH_SCRAM_SHA_1_PLUS, NEEDS_USER | NEEDS_PASS | NEEDS_CB | SCRAM},
-	{"SCRAM-SHA-256", MECH_SCRAM_SHA_256, NEEDS_USER | NEEDS_PASS | SCRAM},
-	{"SCRAM-SHA-1", MECH_SCRAM_SHA_1, NEEDS_USER | NEEDS_PASS | SCRAM},
-	{"PLAIN", MECH_PLAIN, NEEDS_USER | NEEDS_PASS},
-	{"LOGIN", MECH_LOGIN, NEEDS_USER | NEEDS_PASS | NO_AUTHZID},
-	{"CRAM-MD5", MECH_CRAM_MD5, NEEDS_USER | NEEDS_PASS | NO_AUTHZID},
-	{"OAUTHBEARER", MECH_OAUTHBEARER, NEEDS_TOKEN},
-	{"XOAUTH2", MECH_XOAUTH2, NEEDS_USER | NEEDS_TOKEN | NO_AUTHZID},
-	{"EXTERNAL", MECH_EXTERNAL, NEEDS_CERT},
+    {"SCRAM-SHA-256-PLUS", MECH_SCRAM_SHA_256_PLUS, NEEDS_USER | NEEDS_PASS | NEEDS_CB | SCRAM},
+    {"SCRAM-SHA-1-PLUS", MECH_SCRAM_SHA_1_PLUS, NEEDS_USER | NEEDS_PASS | NEEDS_CB | SCRAM},
+    {"SCRAM-SHA-256", MECH_SCRAM_SHA_256, NEEDS_USER | NEEDS_PASS | SCRAM},
+    {"SCRAM-SHA-1", MECH_SCRAM_SHA_1, NEEDS_USER | NEEDS_PASS | SCRAM},
+    {"PLAIN", MECH_PLAIN, NEEDS_USER | NEEDS_PASS},
+    {"LOGIN", MECH_LOGIN, NEEDS_USER | NEEDS_PASS | NO_AUTHZID},
+    {"CRAM-MD5", MECH_CRAM_MD5, NEEDS_USER | NEEDS_PASS | NO_AUTHZID},
+    {"OAUTHBEARER", MECH_OAUTHBEARER, NEEDS_TOKEN},
+    {"XOAUTH2", MECH_XOAUTH2, NEEDS_USER | NEEDS_TOKEN | NO_AUTHZID},
+    {"EXTERNAL", MECH_EXTERNAL, NEEDS_CERT},
 };
 #define NMECHS (sizeof(mech_table) / sizeof(mech_table[0]))
 
 #define SASL_ALL_NAMES                                                                             \
-	"SCRAM-SHA-256-PLUS, SCRAM-SHA-1-PLUS, SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, LOGIN, "        \
+	"SCRAM-SHA-256-PLUS, SCRAM-SHA-1-PLUS, SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, LOGIN, "         \
 	"CRAM-MD5, OAUTHBEARER, XOAUTH2, EXTERNAL"
 
 static bool
@@ -356,9 +357,9 @@ sasl_pick(const char *offered, const char *wanted, const struct sasl_creds *c, s
 		const struct mech_info *m = mech_find(wanted);
 		if (!m) {
 			err_set(e, ERR_CONFIG,
-				"choose AUTH mechanism: mechanism %.64s is not supported (postie "
-				"supports " SASL_ALL_NAMES ")",
-				wanted);
+			        "choose AUTH mechanism: mechanism %.64s is not supported (postie "
+			        "supports " SASL_ALL_NAMES ")",
+			        wanted);
 			return NULL;
 		}
 		const char *why = misfit(m, c);
@@ -370,13 +371,13 @@ sasl_pick(const char *offered, const char *wanted, const struct sasl_creds *c, s
 			return m->name;
 		if (!words[0])
 			err_set(e, ERR_PERM,
-				"choose AUTH mechanism: the server offers no AUTH mechanism; "
-				"set auth off if it needs no login");
+			        "choose AUTH mechanism: the server offers no AUTH mechanism; "
+			        "set auth off if it needs no login");
 		else
 			err_set(e, ERR_PERM,
-				"choose AUTH mechanism: server offers only %s; the profile asks "
-				"for %s (set auth on to let postie choose)",
-				words, m->name);
+			        "choose AUTH mechanism: server offers only %s; the profile asks "
+			        "for %s (set auth on to let postie choose)",
+			        words, m->name);
 		return NULL;
 	}
 
@@ -400,45 +401,45 @@ sasl_pick(const char *offered, const char *wanted, const struct sasl_creds *c, s
 	if (!names[0]) {
 		if (has(c->pass) && !has(c->user))
 			err_set(e, ERR_CONFIG,
-				"choose AUTH mechanism: there is a password but no user name; set "
-				"user");
+			        "choose AUTH mechanism: there is a password but no user name; set "
+			        "user");
 		else if (has(c->pass) && has(c->authzid))
 			err_set(e, ERR_CONFIG, "choose AUTH mechanism: %s",
-				"no password mechanism can act as another user (authzid)");
+			        "no password mechanism can act as another user (authzid)");
 		else
 			err_set(e, ERR_CONFIG,
-				"choose AUTH mechanism: no password, OAuth token or client "
-				"certificate to log in with; set password or passwordeval, or "
-				"auth off");
+			        "choose AUTH mechanism: no password, OAuth token or client "
+			        "certificate to log in with; set password or passwordeval, or "
+			        "auth off");
 		return NULL;
 	}
 	if (!words[0])
 		err_set(e, ERR_PERM,
-			"choose AUTH mechanism: the server offers no AUTH mechanism; "
-			"set auth off if it needs no login");
+		        "choose AUTH mechanism: the server offers no AUTH mechanism; "
+		        "set auth off if it needs no login");
 	else
 		err_set(e, ERR_PERM,
-			"choose AUTH mechanism: server offers only %s; with these credentials "
-			"postie can use %s",
-			words, names);
+		        "choose AUTH mechanism: server offers only %s; with these credentials "
+		        "postie can use %s",
+		        words, names);
 	return NULL;
 }
 
 struct sasl {
 	const struct mech_info *m;
-	unsigned rounds;   /* challenges answered, not counting the deferred initial response */
-	bool pending;      /* the initial response waits for the server's empty 334 */
-	bool done;         /* the mechanism sent its last message: no 334 may follow */
-	bool failed;       /* the server reported a failure inside the mechanism */
-	struct buf first;  /* the initial response in base64, while pending (secret) */
-	char *user;        /* LOGIN, CRAM-MD5 */
-	char *pass;        /* LOGIN, CRAM-MD5, SCRAM until the keys are made (wiped) */
+	unsigned rounds;  /* challenges answered, not counting the deferred initial response */
+	bool pending;     /* the initial response waits for the server's empty 334 */
+	bool done;        /* the mechanism sent its last message: no 334 may follow */
+	bool failed;      /* the server reported a failure inside the mechanism */
+	struct buf first; /* the initial response in base64, while pending (secret) */
+	char *user;       /* LOGIN, CRAM-MD5 */
+	char *pass;       /* LOGIN, CRAM-MD5, SCRAM until the keys are made (wiped) */
 	/* SCRAM (RFC 5802 §3) */
 	gnutls_mac_algorithm_t mac;
 	size_t hlen;
-	char *nonce;       /* ours */
-	struct buf bare;   /* client-first-message-bare, part of AuthMessage */
-	struct buf cbind;  /* gs2 header [+ channel binding data]: what c= carries */
+	char *nonce;      /* ours */
+	struct buf bare;  /* client-first-message-bare, part of AuthMessage */
+	struct buf cbind; /* gs2 header [+ channel binding data]: what c= carries */
 	unsigned char server_sig[SCRAM_HASH_MAX];
 	bool verified;
 	char failure[SASL_FAILURE_MAX];
@@ -481,8 +482,8 @@ check_name(const struct sasl *s, const char *what, const char *v, struct err *e)
 	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
 		if (*p < 0x20 || *p == 0x7f)
 			return err_set(e, ERR_CONFIG,
-				"authenticate with %s: the %s contains a control character",
-				s->m->name, what);
+			               "authenticate with %s: the %s contains a control character",
+			               s->m->name, what);
 	return 0;
 }
 
@@ -493,17 +494,18 @@ check_token(const struct sasl *s, const char *t, struct err *e)
 	size_t n = strlen(t), i = 0;
 
 	while (i < n && (b64_value((unsigned char)t[i]) >= 0 || t[i] == '-' || t[i] == '.' ||
-			    t[i] == '_' || t[i] == '~'))
+	                 t[i] == '_' || t[i] == '~'))
 		i++;
 	size_t body = i;
 	while (i < n && t[i] == '=')
 		i++;
 	if (body == 0 || i != n)
-		return err_set(e, ERR_CONFIG,
-			"authenticate with %s: the OAuth token is not a bearer token (RFC 6750 "
-			"b64token: letters, digits and -._~+/ then '=' padding); check the "
-			"command that prints it",
-			s->m->name);
+		return err_set(
+		    e, ERR_CONFIG,
+		    "authenticate with %s: the OAuth token is not a bearer token (RFC 6750 "
+		    "b64token: letters, digits and -._~+/ then '=' padding); check the "
+		    "command that prints it",
+		    s->m->name);
 	return 0;
 }
 
@@ -564,7 +566,7 @@ make_nonce(struct sasl *s, const char *given, struct err *e)
 		size_t n = strlen(given);
 		if (n > SCRAM_NONCE_MAX || !nonce_ok(given, n))
 			return err_set(e, ERR_SOFTWARE, "authenticate with %s: bad test nonce",
-				s->m->name);
+			               s->m->name);
 		s->nonce = xstrdup(given);
 		return 0;
 	}
@@ -573,7 +575,7 @@ make_nonce(struct sasl *s, const char *given, struct err *e)
 	int r = gnutls_rnd(GNUTLS_RND_RANDOM, raw, sizeof(raw));
 	if (r < 0)
 		return err_set(e, ERR_OS, "authenticate with %s: make a nonce: %s", s->m->name,
-			gnutls_strerror(r));
+		               gnutls_strerror(r));
 	buf_init(&b, 2 * SCRAM_NONCE_BYTES);
 	r = sasl_base64_encode(&b, raw, sizeof(raw), e);
 	explicit_bzero(raw, sizeof(raw));
@@ -595,12 +597,12 @@ scram_first(struct sasl *s, const struct sasl_creds *c, struct buf *msg, struct 
 	int rc;
 
 	s->mac = (s->m->id == MECH_SCRAM_SHA_1 || s->m->id == MECH_SCRAM_SHA_1_PLUS)
-			 ? GNUTLS_MAC_SHA1
-			 : GNUTLS_MAC_SHA256;
+	             ? GNUTLS_MAC_SHA1
+	             : GNUTLS_MAC_SHA256;
 	s->hlen = gnutls_hmac_get_len(s->mac);
 	if (s->hlen == 0 || s->hlen > SCRAM_HASH_MAX)
 		return err_set(e, ERR_SOFTWARE, "authenticate with %s: no such hash in GnuTLS",
-			s->m->name);
+		               s->m->name);
 	if (make_nonce(s, c->nonce, e) < 0)
 		return -1;
 	s->pass = xstrdup(c->pass);
@@ -611,10 +613,10 @@ scram_first(struct sasl *s, const struct sasl_creds *c, struct buf *msg, struct 
 		/* RFC 5056 §7: cb-name = 1*(ALPHA / DIGIT / "." / "-") */
 		for (const char *p = c->cb_type; *p; p++)
 			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-				    (*p >= '0' && *p <= '9') || *p == '.' || *p == '-'))
+			      (*p >= '0' && *p <= '9') || *p == '.' || *p == '-'))
 				return err_set(e, ERR_SOFTWARE,
-					"authenticate with %s: bad channel binding name",
-					s->m->name);
+				               "authenticate with %s: bad channel binding name",
+				               s->m->name);
 		rc = buf_printf(gs2, e, "p=%s,", c->cb_type);
 	} else if (has_cb(c) && !offers_scram_plus(c->offered)) {
 		rc = buf_puts(gs2, "y,", e);
@@ -698,7 +700,7 @@ first_message(struct sasl *s, const struct sasl_creds *c, struct buf *msg, struc
 
 int
 sasl_start(struct sasl **out, const char *mech, const struct sasl_creds *c, size_t room,
-	struct buf *initial, bool *has_initial, struct err *e)
+           struct buf *initial, bool *has_initial, struct err *e)
 {
 	const struct mech_info *m = mech ? mech_find(mech) : NULL;
 	struct buf msg, b64;
@@ -708,7 +710,7 @@ sasl_start(struct sasl **out, const char *mech, const struct sasl_creds *c, size
 	initial->secret = true;
 	if (!m)
 		return err_set(e, ERR_SOFTWARE, "authenticate: unknown mechanism %.64s",
-			mech ? mech : "(none)");
+		               mech ? mech : "(none)");
 	struct sasl *s = xcalloc(1, sizeof(*s));
 	s->m = m;
 	buf_init(&s->first, 0);
@@ -722,7 +724,7 @@ sasl_start(struct sasl **out, const char *mech, const struct sasl_creds *c, size
 	if ((has(c->user) && check_name(s, "user name", c->user, e) < 0) ||
 	    (has(c->authzid) && check_name(s, "authzid", c->authzid, e) < 0) ||
 	    (has(c->host) && (m->id == MECH_OAUTHBEARER) &&
-		    check_name(s, "host name", c->host, e) < 0) ||
+	     check_name(s, "host name", c->host, e) < 0) ||
 	    ((m->flags & NEEDS_TOKEN) && check_token(s, c->token, e) < 0))
 		goto fail;
 
@@ -751,7 +753,7 @@ sasl_start(struct sasl **out, const char *mech, const struct sasl_creds *c, size
 	size_t want = b64.len ? b64.len : 1;
 	if (want <= room) {
 		rc = b64.len ? buf_append(initial, b64.data, b64.len, e)
-			     : buf_append(initial, "=", 1, e);
+		             : buf_append(initial, "=", 1, e);
 		buf_fini(&b64);
 		if (rc < 0)
 			goto fail;
@@ -802,12 +804,12 @@ scram_attr(const char *p, size_t n, size_t *pos, char name, const char **val, si
 
 static int
 hmac(const struct sasl *s, const void *key, size_t keylen, const void *text, size_t len,
-	unsigned char *out, struct err *e)
+     unsigned char *out, struct err *e)
 {
 	int r = gnutls_hmac_fast(s->mac, key, keylen, text, len, out);
 	if (r < 0)
 		return err_set(e, ERR_SOFTWARE, "authenticate with %s: HMAC: %s", s->m->name,
-			gnutls_strerror(r));
+		               gnutls_strerror(r));
 	return 0;
 }
 
@@ -834,53 +836,60 @@ scram_server_first(struct sasl *s, const char *p, size_t n, struct buf *response
 
 	if (memchr(p, '\0', n))
 		return err_set(e, ERR_PROTO, "authenticate with %s: NUL in the server's message",
-			name);
+		               name);
 	/* §5.1: "m" is reserved; a client that meets it MUST fail the authentication. */
 	if (n >= 2 && p[0] == 'm' && p[1] == '=')
-		return err_set(e, ERR_AUTH,
-			"authenticate with %s: the server requires an extension (m=) postie does "
-			"not know; refusing it",
-			name);
+		return err_set(
+		    e, ERR_AUTH,
+		    "authenticate with %s: the server requires an extension (m=) postie does "
+		    "not know; refusing it",
+		    name);
 	if (!scram_attr(p, n, &pos, 'r', &nonce, &nlen) ||
 	    !scram_attr(p, n, &pos, 's', &salt64, &slen) ||
 	    !scram_attr(p, n, &pos, 'i', &iter, &ilen))
-		return err_set(e, ERR_PROTO,
-			"authenticate with %s: the server's first message is not r=...,s=...,i=...",
-			name);
+		return err_set(
+		    e, ERR_PROTO,
+		    "authenticate with %s: the server's first message is not r=...,s=...,i=...",
+		    name);
 	/* §5.1: the server's nonce is ours with its own part appended. Anything else is a
 	 * replay or someone else's exchange. */
 	size_t ours = strlen(s->nonce);
 	if (nlen <= ours || memcmp(nonce, s->nonce, ours) != 0)
-		return err_set(e, ERR_AUTH,
-			"authenticate with %s: the server's nonce does not extend ours (RFC 5802 "
-			"§5.1); refusing it",
-			name);
+		return err_set(
+		    e, ERR_AUTH,
+		    "authenticate with %s: the server's nonce does not extend ours (RFC 5802 "
+		    "§5.1); refusing it",
+		    name);
 	if (!nonce_ok(nonce, nlen))
-		return err_set(e, ERR_PROTO,
-			"authenticate with %s: the server's nonce has characters outside printable "
-			"ASCII",
-			name);
+		return err_set(
+		    e, ERR_PROTO,
+		    "authenticate with %s: the server's nonce has characters outside printable "
+		    "ASCII",
+		    name);
 	/* posit-number = %x31-39 *DIGIT: no sign, no leading zero. */
 	unsigned long count = 0;
 	for (size_t i = 0; i < ilen; i++) {
 		if (iter[i] < '0' || iter[i] > '9')
 			return err_set(e, ERR_PROTO,
-				"authenticate with %s: the iteration count is not a number", name);
+			               "authenticate with %s: the iteration count is not a number",
+			               name);
 		if (count <= SCRAM_ITER_MAX)
 			count = count * 10 + (unsigned long)(iter[i] - '0');
 	}
 	if (ilen == 0)
 		return err_set(e, ERR_PROTO, "authenticate with %s: the iteration count is empty",
-			name);
+		               name);
 	if (count == 0 || count > SCRAM_ITER_MAX)
-		return err_set(e, ERR_AUTH,
-			"authenticate with %s: the server asks for %s%.*s iterations; postie "
-			"accepts 1 to %lu",
-			name, ilen > 12 ? "..." : "", (int)(ilen > 12 ? 12 : ilen),
-			ilen > 12 ? iter + ilen - 12 : iter, SCRAM_ITER_MAX);
+		return err_set(
+		    e, ERR_AUTH,
+		    "authenticate with %s: the server asks for %s%.*s iterations; postie "
+		    "accepts 1 to %lu",
+		    name, ilen > 12 ? "..." : "", (int)(ilen > 12 ? 12 : ilen),
+		    ilen > 12 ? iter + ilen - 12 : iter, SCRAM_ITER_MAX);
 	if (iter[0] == '0')
 		return err_set(e, ERR_PROTO,
-			"authenticate with %s: the iteration count has a leading zero", name);
+		               "authenticate with %s: the iteration count has a leading zero",
+		               name);
 
 	buf_init(&salt, SCRAM_SALT_MAX);
 	buf_init(&am, SASL_MESSAGE_MAX);
@@ -900,7 +909,7 @@ scram_server_first(struct sasl *s, const char *p, size_t n, struct buf *response
 	int r = gnutls_pbkdf2(s->mac, &key, &sd, (unsigned)count, sp, s->hlen);
 	if (r < 0) {
 		err_set(e, ERR_SOFTWARE, "authenticate with %s: PBKDF2: %s", name,
-			gnutls_strerror(r));
+		        gnutls_strerror(r));
 		goto out;
 	}
 	/* The password is not needed again. */
@@ -921,7 +930,7 @@ scram_server_first(struct sasl *s, const char *p, size_t n, struct buf *response
 	r = gnutls_hash_fast((gnutls_digest_algorithm_t)s->mac, ck, s->hlen, sk);
 	if (r < 0) {
 		err_set(e, ERR_SOFTWARE, "authenticate with %s: hash: %s", name,
-			gnutls_strerror(r));
+		        gnutls_strerror(r));
 		goto out;
 	}
 	if (hmac(s, sk, s->hlen, am.data, am.len, cs, e) < 0 ||
@@ -975,22 +984,24 @@ scram_server_final(struct sasl *s, const char *p, size_t n, struct err *e)
 		set_failure(s, "", v, vlen);
 		s->failed = true;
 		return err_set(e, ERR_AUTH, "authenticate with %s: the server refused: %s",
-			s->m->name, s->failure);
+		               s->m->name, s->failure);
 	}
 	if (!scram_attr(p, n, &pos, 'v', &v, &vlen))
-		return err_set(e, ERR_PROTO,
-			"authenticate with %s: the server's last message is neither v= nor e=",
-			s->m->name);
+		return err_set(
+		    e, ERR_PROTO,
+		    "authenticate with %s: the server's last message is neither v= nor e=",
+		    s->m->name);
 	buf_init(&sig, SCRAM_HASH_MAX);
 	bool good = sasl_base64_decode(&sig, v, vlen, NULL) == 0 && sig.len == s->hlen &&
-		    same_bytes((const unsigned char *)sig.data, s->server_sig, s->hlen);
+	            same_bytes((const unsigned char *)sig.data, s->server_sig, s->hlen);
 	buf_fini(&sig);
 	if (!good)
-		return err_set(e, ERR_AUTH,
-			"authenticate with %s: the server's signature is wrong, so it does not "
-			"know the password or something between us changed the exchange; "
-			"refusing it",
-			s->m->name);
+		return err_set(
+		    e, ERR_AUTH,
+		    "authenticate with %s: the server's signature is wrong, so it does not "
+		    "know the password or something between us changed the exchange; "
+		    "refusing it",
+		    s->m->name);
 	s->verified = true;
 	return 0;
 }
@@ -1041,10 +1052,11 @@ cram_md5(struct sasl *s, const char *p, size_t n, struct buf *response, struct e
 		return err_set(e, ERR_PROTO, "authenticate with CRAM-MD5: the challenge is empty");
 	int r = gnutls_hmac_fast(GNUTLS_MAC_MD5, s->pass, strlen(s->pass), p, n, d);
 	if (r < 0)
-		return err_set(e, ERR_CONFIG,
-			"authenticate with CRAM-MD5: HMAC-MD5: %s (is GnuTLS in FIPS mode?); "
-			"choose another mechanism",
-			gnutls_strerror(r));
+		return err_set(
+		    e, ERR_CONFIG,
+		    "authenticate with CRAM-MD5: HMAC-MD5: %s (is GnuTLS in FIPS mode?); "
+		    "choose another mechanism",
+		    gnutls_strerror(r));
 	for (size_t i = 0; i < sizeof(d); i++) {
 		hex[2 * i] = digits[d[i] >> 4];
 		hex[2 * i + 1] = digits[d[i] & 15];
@@ -1062,8 +1074,7 @@ cram_md5(struct sasl *s, const char *p, size_t n, struct buf *response, struct e
 }
 
 int
-sasl_step(struct sasl *s, const char *challenge, size_t len, struct buf *response,
-	struct err *e)
+sasl_step(struct sasl *s, const char *challenge, size_t len, struct buf *response, struct err *e)
 {
 	const char *name = s->m->name;
 	struct buf msg;
@@ -1074,19 +1085,21 @@ sasl_step(struct sasl *s, const char *challenge, size_t len, struct buf *respons
 		/* RFC 4954 §4: after AUTH without its initial response the server asks for it
 		 * with an empty challenge. */
 		if (len != 0)
-			return err_set(e, ERR_PROTO,
-				"authenticate with %s: the server sent a challenge where it should "
-				"ask for our first message",
-				name);
+			return err_set(
+			    e, ERR_PROTO,
+			    "authenticate with %s: the server sent a challenge where it should "
+			    "ask for our first message",
+			    name);
 		s->pending = false;
 		rc = buf_append(response, s->first.data ? s->first.data : "", s->first.len, e);
 		buf_fini(&s->first);
 		return rc;
 	}
 	if (s->done)
-		return err_set(e, ERR_PROTO,
-			"authenticate with %s: the server sent a challenge after our last message",
-			name);
+		return err_set(
+		    e, ERR_PROTO,
+		    "authenticate with %s: the server sent a challenge after our last message",
+		    name);
 	if (s->m->id == MECH_LOGIN) {
 		/* The challenges say "Username:" and "Password:" (in base64) or anything else;
 		 * only their order counts. */
@@ -1101,8 +1114,10 @@ sasl_step(struct sasl *s, const char *challenge, size_t len, struct buf *respons
 	if (sasl_base64_decode(&msg, challenge, len, e) < 0) {
 		buf_fini(&msg);
 		if (s->m->id != MECH_XOAUTH2 && s->m->id != MECH_OAUTHBEARER)
-			return err_set(e, ERR_PROTO, "authenticate with %s: the challenge is not "
-				"base64", name);
+			return err_set(e, ERR_PROTO,
+			               "authenticate with %s: the challenge is not "
+			               "base64",
+			               name);
 		/* An OAuth challenge only ever reports a failure: answer it anyway, so the
 		 * server can say 535. */
 		buf_init(&msg, SASL_CHALLENGE_MAX);
@@ -1148,17 +1163,19 @@ sasl_finish(struct sasl *s, struct err *e)
 	const char *name = s->m->name;
 
 	if (s->failed)
-		return err_set(e, ERR_AUTH,
-			"authenticate with %s: the server accepted after it reported a failure "
-			"(%s)",
-			name, s->failure);
+		return err_set(
+		    e, ERR_AUTH,
+		    "authenticate with %s: the server accepted after it reported a failure "
+		    "(%s)",
+		    name, s->failure);
 	if (s->m->flags & SCRAM) {
 		if (!s->verified)
-			return err_set(e, ERR_AUTH,
-				"authenticate with %s: the server accepted without proving that it "
-				"knows the password (no SCRAM server signature, RFC 5802 §5); "
-				"refusing it",
-				name);
+			return err_set(
+			    e, ERR_AUTH,
+			    "authenticate with %s: the server accepted without proving that it "
+			    "knows the password (no SCRAM server signature, RFC 5802 §5); "
+			    "refusing it",
+			    name);
 		return 0;
 	}
 	bool complete = !s->pending;
@@ -1168,8 +1185,8 @@ sasl_finish(struct sasl *s, struct err *e)
 		complete = s->rounds == 1;
 	if (!complete)
 		return err_set(e, ERR_AUTH,
-			"authenticate with %s: the server accepted before the exchange was "
-			"complete",
-			name);
+		               "authenticate with %s: the server accepted before the exchange was "
+		               "complete",
+		               name);
 	return 0;
 }

@@ -49,14 +49,14 @@ int sasl_plain(struct buf *out, const char *user, const char *pass, struct err *
 
 /* What the mechanisms may use. Only pointers: nothing is copied but what a mechanism keeps. */
 struct sasl_creds {
-	const char *user;    /* authentication identity; NULL: none (EXTERNAL needs none) */
-	const char *pass;    /* password; NULL: none */
-	const char *token;   /* OAuth 2.0 access token (RFC 6750 b64token); NULL: none */
-	const char *authzid; /* act as this identity (PLAIN, SCRAM, OAUTHBEARER, EXTERNAL);
-	                        NULL: as USER */
-	const char *host;    /* the server's name, for OAUTHBEARER host=; NULL: left out */
-	int port;            /* the server's port, for OAUTHBEARER port=; 0: left out */
-	bool have_cert;      /* a TLS client certificate was presented (EXTERNAL) */
+	const char *user;        /* authentication identity; NULL: none (EXTERNAL needs none) */
+	const char *pass;        /* password; NULL: none */
+	const char *token;       /* OAuth 2.0 access token (RFC 6750 b64token); NULL: none */
+	const char *authzid;     /* act as this identity (PLAIN, SCRAM, OAUTHBEARER, EXTERNAL);
+	                            NULL: as USER */
+	const char *host;        /* the server's name, for OAUTHBEARER host=; NULL: left out */
+	int port;                /* the server's port, for OAUTHBEARER port=; 0: left out */
+	bool have_cert;          /* a TLS client certificate was presented (EXTERNAL) */
 	const unsigned char *cb; /* channel binding data (tls_channel_binding); NULL: none */
 	size_t cb_len;
 	const char *cb_type; /* its name: "tls-exporter" or "tls-unique" */
@@ -79,7 +79,7 @@ struct sasl_creds {
  * offers nothing usable (the message lists what it offers).
  */
 const char *sasl_pick(const char *offered, const char *wanted, const struct sasl_creds *c,
-	struct err *e);
+                      struct err *e);
 
 struct sasl;
 
@@ -95,7 +95,7 @@ struct sasl;
  * ERR_OS when no random nonce can be had, ERR_SOFTWARE for an unknown MECH.
  */
 int sasl_start(struct sasl **out, const char *mech, const struct sasl_creds *c, size_t room,
-	struct buf *initial, bool *has_initial, struct err *e);
+               struct buf *initial, bool *has_initial, struct err *e);
 
 /*
  * Answer one 334 challenge: CHALLENGE is the LEN bytes after "334 " (base64, may be empty).
@@ -107,7 +107,7 @@ int sasl_start(struct sasl **out, const char *mech, const struct sasl_creds *c, 
  * caller ends the exchange (QUIT or "*", RFC 4954 §4).
  */
 int sasl_step(struct sasl *s, const char *challenge, size_t len, struct buf *response,
-	struct err *e);
+              struct err *e);
 
 /*
  * After 235: 0 when the exchange is complete, and for SCRAM only when the server's signature

@@ -202,8 +202,8 @@ spawn(const char *label, const char *hint, char **argv, struct buf *output, stru
 
 	hold_secret();
 	/* Both pipes close on exec, so no other child of ours inherits them. */
-	if (pipe(out) < 0 || set_cloexec(out[0]) < 0 || set_cloexec(out[1]) < 0 ||
-	    pipe(errp) < 0 || set_cloexec(errp[0]) < 0 || set_cloexec(errp[1]) < 0) {
+	if (pipe(out) < 0 || set_cloexec(out[0]) < 0 || set_cloexec(out[1]) < 0 || pipe(errp) < 0 ||
+	    set_cloexec(errp[0]) < 0 || set_cloexec(errp[1]) < 0) {
 		err_set(e, ERR_OS, "%s: make a pipe: %s", label, strerror(errno));
 		goto done;
 	}
@@ -226,7 +226,7 @@ spawn(const char *label, const char *hint, char **argv, struct buf *output, stru
 	if (r == (ssize_t)sizeof(exec_err)) {
 		reap(pid);
 		err_set(e, ERR_CONFIG, "%s: cannot start its program: %s; %s", label,
-			strerror(exec_err), hint);
+		        strerror(exec_err), hint);
 		goto done;
 	}
 
@@ -239,8 +239,7 @@ spawn(const char *label, const char *hint, char **argv, struct buf *output, stru
 			int saved = errno;
 			kill(pid, SIGKILL);
 			reap(pid);
-			err_set(e, ERR_OS, "%s: read its output: %s", label,
-				strerror(saved));
+			err_set(e, ERR_OS, "%s: read its output: %s", label, strerror(saved));
 			goto done;
 		}
 		if (r == 0)
@@ -258,7 +257,7 @@ spawn(const char *label, const char *hint, char **argv, struct buf *output, stru
 	int status = reap(pid);
 	if (too_long) {
 		err_set(e, ERR_CONFIG, "%s: its output is longer than %zu bytes; %s", label,
-			output->max, hint);
+		        output->max, hint);
 		goto done;
 	}
 	if (status < 0) {
@@ -266,13 +265,13 @@ spawn(const char *label, const char *hint, char **argv, struct buf *output, stru
 		goto done;
 	}
 	if (WIFSIGNALED(status)) {
-		err_set(e, ERR_CONFIG, "%s: killed by signal %d; %s", label,
-			WTERMSIG(status), hint);
+		err_set(e, ERR_CONFIG, "%s: killed by signal %d; %s", label, WTERMSIG(status),
+		        hint);
 		goto done;
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		err_set(e, ERR_CONFIG, "%s: exited with status %d; %s", label,
-			WIFEXITED(status) ? WEXITSTATUS(status) : -1, hint);
+		        WIFEXITED(status) ? WEXITSTATUS(status) : -1, hint);
 		goto done;
 	}
 	rc = 0;
@@ -287,8 +286,7 @@ done:
 
 /* Run the profile's command CMD, with or without a shell; errors begin with LABEL. */
 static int
-run_command(const char *label, const char *hint, const char *cmd, struct buf *output,
-	struct err *e)
+run_command(const char *label, const char *hint, const char *cmd, struct buf *output, struct err *e)
 {
 	char **argv = NULL, *copy = NULL;
 	char sh[] = "/bin/sh", dash_c[] = "-c";
@@ -346,7 +344,7 @@ first_line(const char *p, size_t n, size_t *len)
  */
 static int
 take_first_line(const struct buf *src, const char *what, const char *hint, struct buf *out,
-	struct err *e)
+                struct err *e)
 {
 	size_t len;
 
@@ -355,7 +353,7 @@ take_first_line(const struct buf *src, const char *what, const char *hint, struc
 		return err_set(e, ERR_CONFIG, "%s: its first line is empty; %s", what, hint);
 	case LINE_NUL:
 		return err_set(e, ERR_CONFIG, "%s: its first line holds a NUL byte; %s", what,
-			hint);
+		               hint);
 	case LINE_OK:
 		break;
 	}
@@ -382,14 +380,15 @@ not_private(int fd, const char *path, char *why, size_t n)
 	}
 	if (st.st_uid != geteuid()) {
 		unsigned long me = (unsigned long)geteuid();
-		snprintf(why, n, "it belongs to uid %lu, not to uid %lu who runs postie; run "
-			"`chown %lu %s` (as root), or use a copy of your own",
-			(unsigned long)st.st_uid, me, me, path);
+		snprintf(why, n,
+		         "it belongs to uid %lu, not to uid %lu who runs postie; run "
+		         "`chown %lu %s` (as root), or use a copy of your own",
+		         (unsigned long)st.st_uid, me, me, path);
 		return why;
 	}
 	if (st.st_mode & 077) {
 		snprintf(why, n, "group or others may use it (mode %04o); run `chmod 600 %s`",
-			(unsigned)(st.st_mode & 07777), path);
+		         (unsigned)(st.st_mode & 07777), path);
 		return why;
 	}
 	return NULL;
@@ -430,7 +429,7 @@ read_all(int fd, struct buf *out, bool *too_long)
  */
 static int
 file_first_line(const char *what, const char *path, bool private, bool may_be_missing,
-	struct buf *out, struct err *e)
+                struct buf *out, struct err *e)
 {
 	char why[512];
 	struct buf content;
@@ -443,7 +442,7 @@ file_first_line(const char *what, const char *path, bool private, bool may_be_mi
 		if (errno == ENOENT && may_be_missing)
 			return 0;
 		return err_set(e, ERR_CONFIG, "read %s %s: %s; fix the path in the profile", what,
-			path, strerror(errno));
+		               path, strerror(errno));
 	}
 	if (private && not_private(fd, path, why, sizeof(why))) {
 		close(fd);
@@ -454,8 +453,10 @@ file_first_line(const char *what, const char *path, bool private, bool may_be_mi
 	if (read_all(fd, &content, &too_long) < 0) {
 		err_set(e, ERR_CONFIG, "read %s %s: %s", what, path, strerror(errno));
 	} else if (too_long) {
-		err_set(e, ERR_CONFIG, "read %s %s: longer than %zu bytes; put the password alone "
-			"on its first line", what, path, content.max);
+		err_set(e, ERR_CONFIG,
+		        "read %s %s: longer than %zu bytes; put the password alone "
+		        "on its first line",
+		        what, path, content.max);
 	} else {
 		char label[600];
 		snprintf(label, sizeof(label), "read %s %s", what, path);
@@ -522,7 +523,7 @@ next_word(struct lex *l, bool keyword, struct buf *tok, struct err *e)
 			l->i++;
 		if (buf_append(tok, l->p + s, l->i - s, NULL) < 0)
 			return err_set(e, ERR_CONFIG, "line %u: a word longer than %d bytes", start,
-				SECRET_NETRC_WORD_MAX);
+			               SECRET_NETRC_WORD_MAX);
 		return 1;
 	}
 	/* A quoted string (curl 7.84): "..." with \" \\ \n \r \t; another \c is c. */
@@ -530,7 +531,7 @@ next_word(struct lex *l, bool keyword, struct buf *tok, struct err *e)
 	for (;;) {
 		if (l->i == l->n)
 			return err_set(e, ERR_CONFIG,
-				"line %u: a quoted string without its closing quote", start);
+			               "line %u: a quoted string without its closing quote", start);
 		char c = l->p[l->i++];
 		if (c == '"')
 			break;
@@ -544,7 +545,7 @@ next_word(struct lex *l, bool keyword, struct buf *tok, struct err *e)
 		}
 		if (buf_append(tok, &c, 1, NULL) < 0)
 			return err_set(e, ERR_CONFIG, "line %u: a word longer than %d bytes", start,
-				SECRET_NETRC_WORD_MAX);
+			               SECRET_NETRC_WORD_MAX);
 	}
 	return 1;
 }
@@ -566,7 +567,7 @@ skip_macro(struct lex *l)
 }
 
 struct netrc_entry {
-	bool open;         /* inside a machine or default entry */
+	bool open; /* inside a machine or default entry */
 	bool is_default;
 	bool has_login, has_password;
 	struct buf machine, login, password;
@@ -584,19 +585,17 @@ entry_fits(const struct netrc_entry *en, const char *host, const char *user)
 
 	if (!en->open || !en->has_password || en->password.len == 0)
 		return 0;
-	if (en->has_login && (en->login.len != un ||
-		(un && memcmp(en->login.data, user, un) != 0)))
+	if (en->has_login && (en->login.len != un || (un && memcmp(en->login.data, user, un) != 0)))
 		return 0;
 	if (en->is_default)
 		return 2;
 	/* An empty name is no machine's name, and no lookup's. */
-	return hn && en->machine.len == hn && strncasecmp(en->machine.data, host, hn) == 0
-		? 1 : 0;
+	return hn && en->machine.len == hn && strncasecmp(en->machine.data, host, hn) == 0 ? 1 : 0;
 }
 
 int
-secret_netrc_find(const char *p, size_t n, const char *host, const char *user,
-	struct buf *out, struct err *e)
+secret_netrc_find(const char *p, size_t n, const char *host, const char *user, struct buf *out,
+                  struct err *e)
 {
 	struct lex l = {.p = p, .n = n, .i = 0, .line = 1};
 	struct netrc_entry en = {0};
@@ -633,7 +632,7 @@ secret_netrc_find(const char *p, size_t n, const char *host, const char *user,
 			int fit = entry_fits(&en, host, user);
 			if (fit == 1) {
 				rc = buf_append(out, en.password.data, en.password.len, e) < 0 ? -1
-					: 1;
+				                                                               : 1;
 				goto done;
 			}
 			if (fit == 2 && dflt.len == 0)
@@ -713,8 +712,7 @@ done:
  * malformed one with a warning. Returns 1 when the password is in OUT, else 0.
  */
 static int
-netrc_file(const char *path, bool private, const char *host, const char *user,
-	struct buf *out)
+netrc_file(const char *path, bool private, const char *host, const char *user, struct buf *out)
 {
 	struct buf content;
 	struct err e;
@@ -806,7 +804,7 @@ in_path(const char *prog)
 		    buf_printf(&b, NULL, "/%s", prog) == 0) {
 			struct stat st;
 			found = stat(b.data, &st) == 0 && S_ISREG(st.st_mode) &&
-				access(b.data, X_OK) == 0;
+			        access(b.data, X_OK) == 0;
 		}
 		if (!end)
 			break;
@@ -865,8 +863,8 @@ on_prompt_signal(int sig)
 }
 
 /* The signals that would leave the terminal without echo if they ended or stopped us. */
-static const int prompt_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN,
-	SIGTTOU, SIGALRM};
+static const int prompt_signals[] = {SIGINT,  SIGTERM, SIGHUP,  SIGQUIT,
+                                     SIGTSTP, SIGTTIN, SIGTTOU, SIGALRM};
 #define NPROMPT_SIGNALS (sizeof(prompt_signals) / sizeof(prompt_signals[0]))
 
 /* Write all of P to FD; errors are ignored (the prompt is a courtesy). */
@@ -943,7 +941,7 @@ prompt_once(int fd, const char *text, struct buf *out, struct err *e)
 		}
 		if (r < 0) {
 			rc = err_set(e, ERR_OS, "read password from the terminal: %s",
-				strerror(errno));
+			             strerror(errno));
 			break;
 		}
 		if (r == 0 || c == '\n') {
@@ -952,8 +950,8 @@ prompt_once(int fd, const char *text, struct buf *out, struct err *e)
 		}
 		if (out->len >= PROMPT_MAX) {
 			rc = err_set(e, ERR_CONFIG,
-				"read password from the terminal: longer than %d bytes",
-				PROMPT_MAX);
+			             "read password from the terminal: longer than %d bytes",
+			             PROMPT_MAX);
 			break;
 		}
 		buf_append(out, &c, 1, NULL);
@@ -1004,8 +1002,10 @@ prompt(const struct account *a, struct buf *out, struct err *e)
 		raise(sig); /* the terminal is restored: now let the signal do what it does */
 		/* Still here: stopped and continued (ask again), or the signal was handled. */
 		if (sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU) {
-			rc = err_set(e, ERR_TEMP, "read password from the terminal: interrupted by "
-				"signal %d", sig);
+			rc = err_set(e, ERR_TEMP,
+			             "read password from the terminal: interrupted by "
+			             "signal %d",
+			             sig);
 			break;
 		}
 	}
@@ -1034,18 +1034,22 @@ secret_get(const struct account *a, struct buf *out, struct err *e)
 		 * nor the output. */
 		char label[600];
 		snprintf(label, sizeof(label), "passwordeval of account %s (%s)",
-			a->name ? a->name : "?", a->file ? a->file : "?");
+		         a->name ? a->name : "?", a->file ? a->file : "?");
 		rc = secret_run(label, a->passwordeval, &output, e);
 		if (rc == 0) {
 			size_t len;
 			switch (first_line(output.data, output.len, &len)) {
 			case LINE_EMPTY:
-				rc = err_set(e, ERR_CONFIG, "run %s: its first line of output is "
-					"empty; fix the command or use password", label);
+				rc = err_set(e, ERR_CONFIG,
+				             "run %s: its first line of output is "
+				             "empty; fix the command or use password",
+				             label);
 				break;
 			case LINE_NUL:
-				rc = err_set(e, ERR_CONFIG, "run %s: its output holds a NUL byte; "
-					"fix the command or use password", label);
+				rc = err_set(e, ERR_CONFIG,
+				             "run %s: its output holds a NUL byte; "
+				             "fix the command or use password",
+				             label);
 				break;
 			case LINE_OK:
 				rc = buf_append(out, output.data, len, e);
@@ -1057,7 +1061,8 @@ secret_get(const struct account *a, struct buf *out, struct err *e)
 	}
 	if (a->password_file)
 		return file_first_line("password_file", a->password_file, true, false, out, e) < 0
-			? -1 : 0;
+		           ? -1
+		           : 0;
 
 	/* The implicit sources need a server and a user to look for, and are not for an
 	 * account that logs in without a password: with an OAuth token, or with a mechanism
@@ -1073,8 +1078,8 @@ secret_get(const struct account *a, struct buf *out, struct err *e)
 	 */
 	if (!secret_implicit_ok(a)) {
 		log_info("account %s of %s: netrc, the keyring and systemd credentials serve only "
-			"the user's own profile", a->name ? a->name : "?",
-			a->file ? a->file : "the command line");
+		         "the user's own profile",
+		         a->name ? a->name : "?", a->file ? a->file : "the command line");
 		return 0;
 	}
 	static const char *const no_password[] = {"EXTERNAL", "XOAUTH2", "OAUTHBEARER"};
@@ -1088,13 +1093,13 @@ secret_get(const struct account *a, struct buf *out, struct err *e)
 		struct buf path;
 		buf_init(&path, PATH_MAX);
 		int found = buf_printf(&path, NULL, "%s/.netrc", home) == 0 &&
-			netrc_file(path.data, true, a->host, a->user, out);
+		            netrc_file(path.data, true, a->host, a->user, out);
 		buf_fini(&path);
 		if (found)
 			return 0;
 	}
 	if (netrc_file(hooks.system_netrc ? hooks.system_netrc : "/etc/netrc", false, a->host,
-		a->user, out))
+	               a->user, out))
 		return 0;
 	if (keyring(a, out))
 		return 0;
@@ -1108,7 +1113,7 @@ bool
 secret_implicit_ok(const struct account *a)
 {
 	return profile_route_is_own(a) &&
-		(a->origin == PROFILE_ORIGIN_USER || a->origin == PROFILE_ORIGIN_SYSTEM);
+	       (a->origin == PROFILE_ORIGIN_USER || a->origin == PROFILE_ORIGIN_SYSTEM);
 }
 
 /* ---- OAuth 2.0 ---- */
@@ -1119,8 +1124,10 @@ is_b64token(const char *p, size_t n)
 {
 	size_t k = 0;
 
-	while (k < n && (((p[k] | 0x20) >= 'a' && (p[k] | 0x20) <= 'z') ||
-		(p[k] >= '0' && p[k] <= '9') || strchr("-._~+/", p[k])) && p[k])
+	while (k < n &&
+	       (((p[k] | 0x20) >= 'a' && (p[k] | 0x20) <= 'z') || (p[k] >= '0' && p[k] <= '9') ||
+	        strchr("-._~+/", p[k])) &&
+	       p[k])
 		k++;
 	if (k == 0)
 		return false;
@@ -1156,7 +1163,7 @@ json_ws(struct json *j)
 {
 	/* RFC 8259 §2: ws = space, tab, LF, CR */
 	while (j->i < j->n && (j->p[j->i] == ' ' || j->p[j->i] == '\t' || j->p[j->i] == '\n' ||
-		j->p[j->i] == '\r'))
+	                       j->p[j->i] == '\r'))
 		j->i++;
 }
 
@@ -1193,12 +1200,26 @@ json_string(struct json *j, struct buf *out)
 				return -1;
 			char x = j->p[j->i++];
 			switch (x) {
-			case '"': case '\\': case '/': c = (unsigned char)x; break;
-			case 'b': c = '\b'; break;
-			case 'f': c = '\f'; break;
-			case 'n': c = '\n'; break;
-			case 'r': c = '\r'; break;
-			case 't': c = '\t'; break;
+			case '"':
+			case '\\':
+			case '/':
+				c = (unsigned char)x;
+				break;
+			case 'b':
+				c = '\b';
+				break;
+			case 'f':
+				c = '\f';
+				break;
+			case 'n':
+				c = '\n';
+				break;
+			case 'r':
+				c = '\r';
+				break;
+			case 't':
+				c = '\t';
+				break;
 			case 'u': {
 				int v = 0;
 				if (j->n - j->i < 4)
@@ -1375,8 +1396,10 @@ oauth2_json(const char *p, size_t n, struct buf *token, long *lifetime, struct e
 				}
 				if (r < 0 || have_life || !parse_lifetime(s, len, lifetime)) {
 					buf_fini(&digits);
-					err_set(e, ERR_CONFIG, "its expires_in is not a number of "
-						"seconds (at most %d digits)", LIFETIME_DIGITS_MAX);
+					err_set(e, ERR_CONFIG,
+					        "its expires_in is not a number of "
+					        "seconds (at most %d digits)",
+					        LIFETIME_DIGITS_MAX);
 					goto out;
 				}
 				buf_fini(&digits);
@@ -1407,9 +1430,11 @@ oauth2_json(const char *p, size_t n, struct buf *token, long *lifetime, struct e
 	}
 	if (!have_token) {
 		if (error.len)
-			err_set(e, ERR_CONFIG, "the token endpoint answered with error "
-				"\"%.64s\" (RFC 6749 §5.2); renew the grant with your OAuth "
-				"helper", error.data);
+			err_set(e, ERR_CONFIG,
+			        "the token endpoint answered with error "
+			        "\"%.64s\" (RFC 6749 §5.2); renew the grant with your OAuth "
+			        "helper",
+			        error.data);
 		else
 			err_set(e, ERR_CONFIG, "its JSON has no access_token");
 		goto out;
@@ -1417,8 +1442,9 @@ oauth2_json(const char *p, size_t n, struct buf *token, long *lifetime, struct e
 	if (!have_life)
 		*lifetime = -1;
 	if (!is_b64token(tok.data, tok.len)) {
-		err_set(e, ERR_CONFIG, "its access_token is not a bearer token (RFC 6750 "
-			"b64token: letters, digits and -._~+/ then '=' padding)");
+		err_set(e, ERR_CONFIG,
+		        "its access_token is not a bearer token (RFC 6750 "
+		        "b64token: letters, digits and -._~+/ then '=' padding)");
 		goto out;
 	}
 	rc = buf_append(token, tok.data, tok.len, e);
@@ -1436,8 +1462,7 @@ out:
 }
 
 int
-secret_oauth2_parse(const char *p, size_t n, struct buf *token, long *lifetime,
-	struct err *e)
+secret_oauth2_parse(const char *p, size_t n, struct buf *token, long *lifetime, struct err *e)
 {
 	size_t i = 0, tok_start, tok_end;
 
@@ -1455,10 +1480,11 @@ secret_oauth2_parse(const char *p, size_t n, struct buf *token, long *lifetime,
 		return err_set(e, ERR_CONFIG, "it printed no token");
 	if (tok_end - tok_start > SECRET_TOKEN_MAX || tok_end - tok_start > token->max - token->len)
 		return err_set(e, ERR_CONFIG, "its token is longer than %d bytes",
-			SECRET_TOKEN_MAX);
+		               SECRET_TOKEN_MAX);
 	if (!is_b64token(p + tok_start, tok_end - tok_start))
-		return err_set(e, ERR_CONFIG, "its first word is not a bearer token (RFC 6750 "
-			"b64token: letters, digits and -._~+/ then '=' padding)");
+		return err_set(e, ERR_CONFIG,
+		               "its first word is not a bearer token (RFC 6750 "
+		               "b64token: letters, digits and -._~+/ then '=' padding)");
 	while (i < n && is_blank(p[i]))
 		i++;
 	if (i < n) {
@@ -1466,13 +1492,15 @@ secret_oauth2_parse(const char *p, size_t n, struct buf *token, long *lifetime,
 		while (i < n && !is_blank(p[i]))
 			i++;
 		if (!parse_lifetime(p + s, i - s, lifetime))
-			return err_set(e, ERR_CONFIG, "after the token comes something that is "
-				"not a lifetime in seconds (1 to %d digits)", LIFETIME_DIGITS_MAX);
+			return err_set(e, ERR_CONFIG,
+			               "after the token comes something that is "
+			               "not a lifetime in seconds (1 to %d digits)",
+			               LIFETIME_DIGITS_MAX);
 		while (i < n && is_blank(p[i]))
 			i++;
 		if (i < n)
 			return err_set(e, ERR_CONFIG,
-				"it printed more than a token and its lifetime");
+			               "it printed more than a token and its lifetime");
 	}
 	return buf_append(token, p + tok_start, tok_end - tok_start, e);
 }
@@ -1513,7 +1541,8 @@ cache_path(const struct account *a, bool make, size_t *dirlen)
 		if (lstat(b.data, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
 		    (st.st_mode & 022)) {
 			log_info("not caching the OAuth token: %s is not a private directory of "
-				"yours", b.data);
+			         "yours",
+			         b.data);
 			goto fail;
 		}
 	}
@@ -1521,7 +1550,7 @@ cache_path(const struct account *a, bool make, size_t *dirlen)
 	buf_puts(&b, "/", NULL);
 	for (const unsigned char *p = (const unsigned char *)a->name; *p; p++) {
 		bool plain = ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z') ||
-			(*p >= '0' && *p <= '9') || *p == '-' || *p == '_';
+		             (*p >= '0' && *p <= '9') || *p == '-' || *p == '_';
 		if ((plain ? buf_append(&b, p, 1, NULL) : buf_printf(&b, NULL, "%%%02X", *p)) < 0)
 			goto fail;
 	}
@@ -1622,7 +1651,7 @@ cache_read(const struct account *a, struct buf *out)
 	    !cache_line(p, n, &i, "profile", a->file ? a->file : "") ||
 	    !cache_line(p, n, &i, "command-sha256", digest)) {
 		log_info("cached OAuth token %s is for another host, user, profile or command",
-			path);
+		         path);
 		goto out;
 	}
 	if (n - i < 6 || memcmp(p + i, "token ", 6) != 0)
@@ -1672,9 +1701,11 @@ cache_write(const struct account *a, const char *token, size_t len, long long ex
 	/* A value with a line end could forge the lines after it. */
 	const char *file = a->file ? a->file : "";
 	if (!digest[0] || strpbrk(file, "\r\n") ||
-	    buf_printf(&content, NULL, "%s\nexpires %lld\nhost %s\nuser %s\nprofile %s\n"
-		"command-sha256 %s\ntoken ", cache_magic, expires, a->host ? a->host : "",
-		a->user ? a->user : "", file, digest) < 0 ||
+	    buf_printf(&content, NULL,
+	               "%s\nexpires %lld\nhost %s\nuser %s\nprofile %s\n"
+	               "command-sha256 %s\ntoken ",
+	               cache_magic, expires, a->host ? a->host : "", a->user ? a->user : "", file,
+	               digest) < 0 ||
 	    buf_append(&content, token, len, NULL) < 0 || buf_puts(&content, "\n", NULL) < 0)
 		goto out;
 	/* A new file of our own (O_EXCL: never one someone put there), renamed into place so
@@ -1756,7 +1787,7 @@ secret_oauth2_token(const struct account *a, bool refresh, struct buf *out, stru
 	snprintf(label, sizeof(label), "run oauth2_token_command of account %s", a->name);
 	rc = run_command(label, hint, a->oauth2_token_command, &output, e);
 	if (rc == 0 && secret_oauth2_parse(output.data ? output.data : "", output.len, out,
-		&lifetime, &pe) < 0)
+	                                   &lifetime, &pe) < 0)
 		rc = err_set(e, ERR_CONFIG, "%s: %s; %s", label, pe.text, hint);
 	buf_fini(&output);
 	if (rc < 0) {
@@ -1764,8 +1795,8 @@ secret_oauth2_token(const struct account *a, bool refresh, struct buf *out, stru
 		return -1;
 	}
 	if (lifetime > SECRET_TOKEN_MARGIN) {
-		long long keep = lifetime < SECRET_TOKEN_CACHE_MAX ? lifetime
-			: SECRET_TOKEN_CACHE_MAX;
+		long long keep =
+		    lifetime < SECRET_TOKEN_CACHE_MAX ? lifetime : SECRET_TOKEN_CACHE_MAX;
 		cache_write(a, out->data, out->len, now_s() + keep);
 	}
 	return 0;

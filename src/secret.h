@@ -83,8 +83,8 @@ int secret_run(const char *what, const char *cmd, struct buf *output, struct err
  * "line N: reason" for text that is not netrc: a NUL byte, an unterminated quoted string, a
  * word longer than SECRET_NETRC_WORD_MAX, a keyword without its word.
  */
-int secret_netrc_find(const char *p, size_t n, const char *host, const char *user,
-	struct buf *out, struct err *e);
+int secret_netrc_find(const char *p, size_t n, const char *host, const char *user, struct buf *out,
+                      struct err *e);
 
 /*
  * Read what an oauth2_token_command printed (P, N bytes), in one of two forms:
@@ -101,8 +101,7 @@ int secret_netrc_find(const char *p, size_t n, const char *host, const char *use
  * *LIFETIME to the lifetime in seconds, or -1 when the output gives none. ERR_CONFIG for
  * anything else; the message never quotes the output.
  */
-int secret_oauth2_parse(const char *p, size_t n, struct buf *token, long *lifetime,
-	struct err *e);
+int secret_oauth2_parse(const char *p, size_t n, struct buf *token, long *lifetime, struct err *e);
 
 /*
  * The account's OAuth 2.0 access token into OUT (set up here as a secret buffer, ceiling

@@ -29,11 +29,11 @@
 #include "profile.h"
 #include "submit.h"
 
-#define SERVE_LINE_MAX 512      /* a command line, CRLF included (RFC 5321 §4.5.3.1.4) */
-#define SERVE_RCPTS_MAX 1000    /* recipients a message; RFC 5321 §4.5.3.1.8 asks for 100 */
-#define SERVE_ERRORS_MAX 100    /* refused commands before the conversation is ended */
+#define SERVE_LINE_MAX 512   /* a command line, CRLF included (RFC 5321 §4.5.3.1.4) */
+#define SERVE_RCPTS_MAX 1000 /* recipients a message; RFC 5321 §4.5.3.1.8 asks for 100 */
+#define SERVE_ERRORS_MAX 100 /* refused commands before the conversation is ended */
 #define SERVE_TIMEOUT_MS (5 * 60 * 1000) /* waiting for the caller (RFC 5321 §4.5.3.2.7) */
-#define SERVE_IN_SIZE (64 * 1024)   /* the input buffer: a pipelined group fits many times */
+#define SERVE_IN_SIZE (64 * 1024)        /* the input buffer: a pipelined group fits many times */
 #define SERVE_SPOOL_SIZE (64 * 1024)
 #define SERVE_OUT_MAX (256 * 1024)  /* replies not yet written (1000 RCPT replies fit) */
 #define SERVE_OUT_FLUSH (16 * 1024) /* write them out past this even if more input waits */
@@ -44,28 +44,28 @@ enum { GO_ON = 0, STOP = 1 };
 
 struct spool {
 	int fd;
-	char *buf;            /* SERVE_SPOOL_SIZE bytes */
+	char *buf; /* SERVE_SPOOL_SIZE bytes */
 	size_t len;
-	int err;              /* errno of the first failed write, 0: none */
+	int err; /* errno of the first failed write, 0: none */
 };
 
 struct server {
 	const struct opts *o;
-	int in, out;          /* the caller's standard input and output */
-	char *ibuf;           /* SERVE_IN_SIZE bytes; [ipos, ilen) not yet used */
+	int in, out; /* the caller's standard input and output */
+	char *ibuf;  /* SERVE_IN_SIZE bytes; [ipos, ilen) not yet used */
 	size_t ipos, ilen;
 	bool eof;
 	bool timed_out;
-	struct buf obuf;      /* replies not yet written */
-	struct err io;        /* the failure of standard input or output, if any */
+	struct buf obuf; /* replies not yet written */
+	struct err io;   /* the failure of standard input or output, if any */
 	bool io_failed;
 	char host[256];
-	bool greeted;         /* HELO or EHLO seen */
-	bool line_crlf;       /* the last command line ended in CRLF */
-	bool mail;            /* a transaction is open */
-	char *sender;         /* its MAIL FROM address ("" the null sender) */
+	bool greeted;   /* HELO or EHLO seen */
+	bool line_crlf; /* the last command line ended in CRLF */
+	bool mail;      /* a transaction is open */
+	char *sender;   /* its MAIL FROM address ("" the null sender) */
 	struct addr_list rcpts;
-	size_t rcpt_tried;    /* RCPT commands in this transaction, accepted or not */
+	size_t rcpt_tried; /* RCPT commands in this transaction, accepted or not */
 	unsigned errors;
 	unsigned sent, failed;
 };
@@ -84,7 +84,7 @@ flush_out(struct server *s)
 		if (w <= 0) {
 			s->io_failed = true;
 			err_set(&s->io, ERR_OS, "write the SMTP reply to standard output: %s",
-				w < 0 ? strerror(errno) : "nothing written");
+			        w < 0 ? strerror(errno) : "nothing written");
 			break;
 		}
 		off += (size_t)w;
@@ -95,8 +95,7 @@ flush_out(struct server *s)
 
 /* Queue one reply line (CRLF added). Replies go out when the caller's input runs dry
  * (RFC 2920 §3.2: a server may hold replies while pipelined commands remain), or sooner. */
-static void
-reply(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reply(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 reply(struct server *s, const char *fmt, ...)
@@ -124,8 +123,7 @@ reply(struct server *s, const char *fmt, ...)
 }
 
 /* A refusal: counted, so a caller stuck in a loop of errors is stopped. */
-static void
-refuse(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void refuse(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 refuse(struct server *s, const char *fmt, ...)
@@ -196,7 +194,7 @@ fill(struct server *s)
 		if (n < 0) {
 			s->io_failed = true;
 			err_set(&s->io, ERR_OS, "read SMTP commands from standard input: %s",
-				strerror(errno));
+			        strerror(errno));
 			return -1;
 		}
 		if (n == 0) {
@@ -269,7 +267,7 @@ spool_open(struct spool *sp, struct err *e)
 	if (sp->fd >= 0)
 		return 0;
 	return err_set(e, ERR_OS, "store the message: %s: %s; set TMPDIR to a writable directory",
-		dir, strerror(saved));
+	               dir, strerror(saved));
 }
 
 static void
@@ -321,10 +319,10 @@ spool_write(struct spool *sp, const char *p, size_t n)
 static int
 read_data(struct server *s, struct spool *sp)
 {
-	bool bol = true;           /* at the beginning of a line */
+	bool bol = true; /* at the beginning of a line */
 	bool strict = s->line_crlf;
-	bool after_crlf = true;    /* the line end before this line was CRLF (or DATA's) */
-	char prev = '\0';          /* the last byte spooled */
+	bool after_crlf = true; /* the line end before this line was CRLF (or DATA's) */
+	char prev = '\0';       /* the last byte spooled */
 
 	for (;;) {
 		char *p = s->ibuf + s->ipos;
@@ -390,7 +388,7 @@ keyword(const char *line, size_t len, const char *kw)
  */
 static int
 parse_path(const char *arg, size_t len, const char *prefix, char **path, const char **params,
-	size_t *nparams)
+           size_t *nparams)
 {
 	size_t i = strlen(prefix);
 
@@ -567,8 +565,8 @@ cmd_rcpt(struct server *s, const char *arg, size_t alen)
 	/* The checks of argv recipients (SEC-18, SEC-21): no null path, no leading '-'. */
 	char *norm = NULL;
 	int rc = path[0] == '-'
-		? err_set(&e, ERR_USAGE, "check recipient \"%s\": begins with '-'", path)
-		: addr_envelope(path, false, ERR_USAGE, &norm, &e);
+	             ? err_set(&e, ERR_USAGE, "check recipient \"%s\": begins with '-'", path)
+	             : addr_envelope(path, false, ERR_USAGE, &norm, &e);
 	free(path);
 	if (rc < 0) {
 		refuse(s, "553 5.1.3 %s", reply_text(&e, t));
@@ -634,8 +632,8 @@ deliver(struct server *s, int fd)
 	c.mode = CLI_SEND;
 	c.serving = true; /* kept in the queue is taken: 250 (SEC-36) */
 	err_clear(&e);
-	log_info("-bs: delivering a message from <%s> to %zu recipient%s", s->sender,
-		s->rcpts.n, s->rcpts.n == 1 ? "" : "s");
+	log_info("-bs: delivering a message from <%s> to %zu recipient%s", s->sender, s->rcpts.n,
+	         s->rcpts.n == 1 ? "" : "s");
 	/* SEC-36: 250 only for submit_run's 0. */
 	if (submit_run(&c, fd, &e) == 0) {
 		s->sent++;
@@ -757,11 +755,11 @@ command(struct server *s, const char *line, size_t len)
 			refuse(s, "501 5.5.4 Syntax: VRFY address");
 		else
 			reply(s, "252 2.5.0 Cannot VRFY user, but will accept message and attempt "
-				"delivery");
+			         "delivery");
 	} else if (VERB("HELP")) {
 		reply(s, "214 2.0.0 postie -bs: EHLO HELO MAIL RCPT DATA RSET NOOP VRFY HELP QUIT");
-	} else if (VERB("EXPN") || VERB("STARTTLS") || VERB("AUTH") || VERB("BDAT")
-		|| VERB("ETRN") || VERB("TURN") || VERB("ATRN")) {
+	} else if (VERB("EXPN") || VERB("STARTTLS") || VERB("AUTH") || VERB("BDAT") ||
+	           VERB("ETRN") || VERB("TURN") || VERB("ATRN")) {
 		refuse(s, "502 5.5.1 Error: command not implemented");
 	} else {
 		refuse(s, "500 5.5.2 Error: command not recognized");
@@ -781,8 +779,8 @@ host_name(char *out, size_t n)
 	out[n - 1] = '\0';
 	bool plain = out[0] != '\0';
 	for (const char *p = out; *p && plain; p++)
-		plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-			|| (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '_';
+		plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		        (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '_';
 	if (!plain)
 		snprintf(out, n, "localhost");
 }
@@ -799,7 +797,7 @@ converse(struct server *s)
 	while ((r = next_line(s, &line, &len, &too_long)) > 0) {
 		if (too_long)
 			refuse(s, "500 5.5.2 Error: line too long (%d octets at most)",
-				SERVE_LINE_MAX);
+			       SERVE_LINE_MAX);
 		else if (command(s, line, len) == STOP)
 			break;
 		if (s->errors >= SERVE_ERRORS_MAX) {
@@ -813,7 +811,7 @@ converse(struct server *s)
 	if (s->timed_out) {
 		reply(s, "421 4.4.2 Error: timeout waiting for the next command; closing");
 		warn("-bs: the caller said nothing for %d seconds; the conversation was ended",
-			SERVE_TIMEOUT_MS / 1000);
+		     SERVE_TIMEOUT_MS / 1000);
 	} else if (r == 0 && s->mail) {
 		log_info("-bs: the input ended inside a transaction (no DATA); nothing sent");
 	}
@@ -839,7 +837,7 @@ serve_run(const struct opts *o, struct err *e)
 		if (s.out >= 0)
 			close(s.out);
 		return err_set(e, ERR_OS, "-bs: standard input or output is not open: %s",
-			strerror(saved));
+		               strerror(saved));
 	}
 	/*
 	 * A caller that runs `sendmail -bs 2>&1` reads our standard error as the conversation:
@@ -849,13 +847,13 @@ serve_run(const struct opts *o, struct err *e)
 	struct stat so, se;
 	int saved_err = -1;
 	if (fstat(s.out, &so) == 0 && fstat(STDERR_FILENO, &se) == 0 && so.st_dev == se.st_dev &&
-		so.st_ino == se.st_ino)
+	    so.st_ino == se.st_ino)
 		saved_err = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null >= 0 && saved_err >= 0)
 		dup2(null, STDERR_FILENO);
-	if (null < 0 || dup2(null, STDIN_FILENO) < 0
-		|| (dup2(STDERR_FILENO, STDOUT_FILENO) < 0 && dup2(null, STDOUT_FILENO) < 0)) {
+	if (null < 0 || dup2(null, STDIN_FILENO) < 0 ||
+	    (dup2(STDERR_FILENO, STDOUT_FILENO) < 0 && dup2(null, STDOUT_FILENO) < 0)) {
 		int saved = errno;
 		if (null >= 0)
 			close(null);
@@ -866,7 +864,7 @@ serve_run(const struct opts *o, struct err *e)
 		close(s.in);
 		close(s.out);
 		return err_set(e, ERR_OS, "-bs: set up standard input and output: %s",
-			strerror(saved));
+		               strerror(saved));
 	}
 	close(null);
 
@@ -889,7 +887,7 @@ serve_run(const struct opts *o, struct err *e)
 		txn_reset(&s);
 		free(s.ibuf);
 		log_info("-bs: %u message%s sent or queued, %u refused", s.sent,
-			s.sent == 1 ? "" : "s", s.failed);
+		         s.sent == 1 ? "" : "s", s.failed);
 		if (s.io_failed) {
 			*e = s.io;
 			rc = -1;

@@ -23,7 +23,7 @@
 
 void
 source_init(struct source *src, const char *head, size_t head_len, int fd, bool ignore_dots,
-	struct queue_copy *copy)
+            struct queue_copy *copy)
 {
 	memset(src, 0, sizeof(*src));
 	src->head = head;
@@ -75,7 +75,7 @@ pull_read(struct source *src, char *p, size_t n, struct err *e)
 	ssize_t r = queue_copy_read(c, src->pull_off, p, want);
 	if (r <= 0)
 		return err_set(e, ERR_OS, "read message back from the queue copy: %s",
-			r < 0 ? strerror(errno) : "short file");
+		               r < 0 ? strerror(errno) : "short file");
 	src->pull_off += (uint64_t)r;
 	return r;
 }
@@ -97,7 +97,7 @@ source_read(struct source *src, char *p, size_t n, struct err *e)
 			continue;
 		if (r < 0)
 			return err_set(e, ERR_OS, "read message: %s; nothing was delivered",
-				strerror(errno));
+			               strerror(errno));
 		if (r == 0) {
 			src->at_end = true;
 			source_complete(src);
@@ -149,7 +149,7 @@ source_read_ahead(struct source *src, struct err *e)
 	enc.bdat = true;
 	if (dot_encode(&enc, src->head ? src->head : "", src->head_len, count_sink, NULL, e) < 0 ||
 	    dot_encode(&enc, src->ahead.data ? src->ahead.data : "", src->ahead.len, count_sink,
-		    NULL, e) < 0)
+	               NULL, e) < 0)
 		return -1;
 	if (!src->at_end && !enc.ended)
 		return 0;
@@ -191,7 +191,7 @@ host_ascii(struct session *ss, const char *host, struct err *e)
 	int rc = idn2_to_ascii_8z(host, &out, IDN2_NONTRANSITIONAL);
 	if (rc != IDN2_OK)
 		return err_set(e, ERR_CONFIG, "convert host %s: %s; check `host` in %s", host,
-			idn2_strerror(rc), ss->acct->file);
+		               idn2_strerror(rc), ss->acct->file);
 	ss->host = xstrdup(out);
 	idn2_free(out);
 	return 0;
@@ -233,7 +233,7 @@ session_path(const struct account *a, bool make)
 	for (const char *p = a->name; *p; p++) {
 		char c = *p;
 		bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			(c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+		             (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
 		buf_append(&b, plain && !(p == a->name && c == '.') ? &c : "_", 1, NULL);
 	}
 	if (b.len == 0 || b.len >= 4000) {
@@ -271,17 +271,17 @@ session_init(struct session *ss, const struct account *a, struct tls_config *tc,
 	ss->cache = a->tls ? session_path(a, false) : NULL;
 	/* Over a local socket too the name verified is the account's host (msmtp's socket). */
 	*tc = (struct tls_config){
-		.host = a->tls_host_override ? a->tls_host_override : ss->host,
-		.trust_file = a->tls_trust_file,
-		.fingerprint = a->tls_fingerprint,
-		.certcheck = a->tls_certcheck,
-		.priorities = a->tls_priorities,
-		.session_file = ss->cache,
-		.cert_file = a->tls_cert_file,
-		.key_file = a->tls_key_file,
-		.crl_file = a->tls_crl_file,
-		.pin_spki = a->tls_pin_spki,
-		.min_version = a->tls_min_version,
+	    .host = a->tls_host_override ? a->tls_host_override : ss->host,
+	    .trust_file = a->tls_trust_file,
+	    .fingerprint = a->tls_fingerprint,
+	    .certcheck = a->tls_certcheck,
+	    .priorities = a->tls_priorities,
+	    .session_file = ss->cache,
+	    .cert_file = a->tls_cert_file,
+	    .key_file = a->tls_key_file,
+	    .crl_file = a->tls_crl_file,
+	    .pin_spki = a->tls_pin_spki,
+	    .min_version = a->tls_min_version,
 	};
 	/* A key others can read, a missing CRL or certificate file: said before connecting. */
 	if (a->tls && tls_check_config(tc, e) < 0)
@@ -306,16 +306,16 @@ reset_port(struct smtp *s)
  * Never after anything TLS did: a port that fails TLS must not lead to another (SEC-1).
  */
 static int
-open_port(struct session *ss, const struct tls_config *tc, int port, bool implicit,
-	bool *next, struct err *e)
+open_port(struct session *ss, const struct tls_config *tc, int port, bool implicit, bool *next,
+          struct err *e)
 {
 	struct smtp *s = &ss->s;
 	const struct account *a = ss->acct;
 	const struct conn_route route = {
-		.source_ip = a->source_ip,
-		.proxy_host = a->proxy_host,
-		.proxy_port = a->proxy_port,
-		.socket = a->socket,
+	    .source_ip = a->source_ip,
+	    .proxy_host = a->proxy_host,
+	    .proxy_port = a->proxy_port,
+	    .socket = a->socket,
 	};
 	struct err pe;
 
@@ -323,8 +323,8 @@ open_port(struct session *ss, const struct tls_config *tc, int port, bool implic
 	reset_port(s);
 	err_clear(&pe);
 	ss->port = a->socket ? 0 : port; /* a local socket has no port to log */
-	if (conn_open_route(&s->conn, ss->host, port, &route, smtp_deadline(s, s->t.connect),
-		    &pe) < 0) {
+	if (conn_open_route(&s->conn, ss->host, port, &route, smtp_deadline(s, s->t.connect), &pe) <
+	    0) {
 		*next = pe.kind == ERR_TEMP;
 		goto fail;
 	}
@@ -352,13 +352,13 @@ static int
 no_starttls(struct session *ss, struct err *e)
 {
 	err_set(e, ERR_TLS,
-		"start TLS with %s: the server does not offer STARTTLS; nothing was sent. %s",
-		ss->s.conn.peer,
-		(ss->acct->set & PROFILE_SET_TLS)
-			? "Use `tls_starttls off` if it speaks TLS from the start (port 465)"
-			: "postie requires TLS by default (msmtp did not): if this server has no "
-			  "TLS at all, add `tls off` to the account, and know that mail then "
-			  "travels in clear");
+	        "start TLS with %s: the server does not offer STARTTLS; nothing was sent. %s",
+	        ss->s.conn.peer,
+	        (ss->acct->set & PROFILE_SET_TLS)
+	            ? "Use `tls_starttls off` if it speaks TLS from the start (port 465)"
+	            : "postie requires TLS by default (msmtp did not): if this server has no "
+	              "TLS at all, add `tls off` to the account, and know that mail then "
+	              "travels in clear");
 	smtp_quit(&ss->s);
 	return -1;
 }
@@ -395,8 +395,10 @@ connect_ports(struct session *ss, const struct tls_config *tc, bool *implicit, s
 		*implicit = profile_implicit_tls(a, ports[i]);
 		if (open_port(ss, tc, ports[i], *implicit, &next, e) == 0) {
 			if (np > 1 || i > 0)
-				log_info("using port %d (%s)", ports[i], *implicit ? "implicit TLS"
-					: a->tls ? "STARTTLS" : "no TLS");
+				log_info("using port %d (%s)", ports[i],
+				         *implicit ? "implicit TLS"
+				         : a->tls  ? "STARTTLS"
+				                   : "no TLS");
 			return 0;
 		}
 		if (!next)
@@ -404,9 +406,9 @@ connect_ports(struct session *ss, const struct tls_config *tc, bool *implicit, s
 		temp = temp || (e && e->kind == ERR_TEMP);
 		if (i + 1 < np) {
 			log_info("port %d: %s; trying port %d", ports[i], e ? e->text : "failed",
-				ports[i + 1]);
+			         ports[i + 1]);
 			int w = snprintf(tried + tl, sizeof(tried) - tl, "%s%d", tl ? ", " : "",
-				ports[i]);
+			                 ports[i]);
 			if (w > 0 && (size_t)w < sizeof(tried) - tl)
 				tl += (size_t)w;
 		}
@@ -433,8 +435,10 @@ session_open(struct session *ss, const struct account *a, const char *password, 
 		return -1;
 	if (a->auth) {
 		if (!(s->caps.bits & SMTP_CAP_AUTH)) {
-			err_set(e, ERR_PERM, "authenticate to %s: the server offers no AUTH; remove "
-				"`user`/`auth` from account %s if it needs none", s->conn.peer, a->name);
+			err_set(e, ERR_PERM,
+			        "authenticate to %s: the server offers no AUTH; remove "
+			        "`user`/`auth` from account %s if it needs none",
+			        s->conn.peer, a->name);
 			smtp_quit(s);
 			return -1;
 		}
@@ -448,23 +452,23 @@ session_open(struct session *ss, const struct account *a, const char *password, 
 		/* With oauth2_token_command, PASSWORD is the OAuth token (submit.c). */
 		bool oauth = a->oauth2_token_command != NULL;
 		struct sasl_creds c = {
-			.user = a->user,
-			.pass = oauth ? NULL : password,
-			.token = oauth ? password : NULL,
-			.host = ss->host,
-			.port = ss->port,
-			.cb = cb.len ? (const unsigned char *)cb.data : NULL,
-			.cb_len = cb.len,
-			.cb_type = cb.len ? cb_type : NULL,
-			.offered = s->caps.auth,
-			.have_cert = s->conn.tls && tls_client_cert_sent(s->conn.tls),
+		    .user = a->user,
+		    .pass = oauth ? NULL : password,
+		    .token = oauth ? password : NULL,
+		    .host = ss->host,
+		    .port = ss->port,
+		    .cb = cb.len ? (const unsigned char *)cb.data : NULL,
+		    .cb_len = cb.len,
+		    .cb_type = cb.len ? cb_type : NULL,
+		    .offered = s->caps.auth,
+		    .have_cert = s->conn.tls && tls_client_cert_sent(s->conn.tls),
 		};
 		const char *mech = sasl_pick(s->caps.auth, a->auth_mech, &c, e);
 		int arc = mech ? smtp_auth(s, mech, &c, e) : -1;
 		if (arc < 0 && oauth && mech && e && e->kind == ERR_AUTH && password) {
 			/* The token may have expired or been revoked before the time its cache
-			 * entry says: forget it, ask the command once more, and try a new token once
-			 * on this connection (RFC 4954 §4: a failed AUTH may be followed by
+			 * entry says: forget it, ask the command once more, and try a new token
+			 * once on this connection (RFC 4954 §4: a failed AUTH may be followed by
 			 * another). The same token again would only be refused again. */
 			struct buf fresh;
 			struct err why = *e;
@@ -476,7 +480,8 @@ session_open(struct session *ss, const struct account *a, const char *password, 
 				c.token = fresh.data;
 				arc = smtp_auth(s, mech, &c, e);
 				if (arc < 0)
-					secret_oauth2_forget(a); /* refused too: not worth keeping */
+					secret_oauth2_forget(
+					    a); /* refused too: not worth keeping */
 			} else {
 				*e = why;
 			}
@@ -512,7 +517,7 @@ static bool
 source_8bit(const struct source *src)
 {
 	const unsigned char *parts[] = {(const unsigned char *)src->head,
-		(const unsigned char *)src->ahead.data};
+	                                (const unsigned char *)src->ahead.data};
 	size_t lens[] = {src->head ? src->head_len : 0, src->ahead.data ? src->ahead.len : 0};
 	for (size_t k = 0; k < 2; k++)
 		for (size_t i = 0; i < lens[k]; i++)
@@ -527,8 +532,8 @@ source_8bit(const struct source *src)
  * §4.4).
  */
 static int
-mail_params(struct session *ss, const struct source *src, bool utf8, bool dsn, char *out,
-	size_t n, struct err *e)
+mail_params(struct session *ss, const struct source *src, bool utf8, bool dsn, char *out, size_t n,
+            struct err *e)
 {
 	struct smtp *s = &ss->s;
 	const struct txn_params *p = ss->params;
@@ -538,9 +543,11 @@ mail_params(struct session *ss, const struct source *src, bool utf8, bool dsn, c
 	out[0] = '\0';
 	if ((s->caps.bits & SMTP_CAP_SIZE) && src->complete) {
 		if (s->caps.size && s->caps.size != (unsigned long)-1 && src->size > s->caps.size)
-			return err_set(e, ERR_DATA,
-				"send message to %s: it is %llu bytes and the server takes at most "
-				"%lu (SIZE); nothing was sent", s->conn.peer, src->size, s->caps.size);
+			return err_set(
+			    e, ERR_DATA,
+			    "send message to %s: it is %llu bytes and the server takes at most "
+			    "%lu (SIZE); nothing was sent",
+			    s->conn.peer, src->size, s->caps.size);
 		k += (size_t)snprintf(out + k, n - k, " SIZE=%llu", src->size);
 	}
 	/* Only a message read whole is known to be 7-bit; anything else may hold 8-bit
@@ -570,7 +577,7 @@ dsn_wanted(struct session *ss)
 		return true;
 	if (!ss->dsn_warned)
 		warn("server does not offer DSN; delivery notifications not requested (%s)",
-			ss->s.conn.peer);
+		     ss->s.conn.peer);
 	ss->dsn_warned = true;
 	return false;
 }
@@ -611,8 +618,10 @@ check_limit(struct smtp *s, const struct dot *enc, struct err *e)
 {
 	unsigned long limit = s->caps.size;
 	if (limit && limit != (unsigned long)-1 && enc->out_bytes > limit)
-		return err_set(e, ERR_DATA, "send message to %s: larger than the server's limit "
-			"of %lu bytes (SIZE); nothing was delivered", s->conn.peer, limit);
+		return err_set(e, ERR_DATA,
+		               "send message to %s: larger than the server's limit "
+		               "of %lu bytes (SIZE); nothing was delivered",
+		               s->conn.peer, limit);
 	return 0;
 }
 
@@ -631,8 +640,8 @@ send_data(struct smtp *s, struct source *src, struct err *e)
 	struct dot enc;
 	dot_init(&enc, !src->ignore_dots);
 	if (dot_encode(&enc, src->head ? src->head : "", src->head_len, smtp_data_sink, s, e) < 0 ||
-	    dot_encode(&enc, src->ahead.data ? src->ahead.data : "", src->ahead.len,
-		    smtp_data_sink, s, e) < 0)
+	    dot_encode(&enc, src->ahead.data ? src->ahead.data : "", src->ahead.len, smtp_data_sink,
+	               s, e) < 0)
 		return -1;
 	char *chunk = xmalloc(SOURCE_READ_CHUNK);
 	int rc = 0;
@@ -651,8 +660,8 @@ send_data(struct smtp *s, struct source *src, struct err *e)
 	if (rc == 0)
 		rc = dot_finish(&enc, smtp_data_sink, s, e);
 	if (rc == 0)
-		log_info("message: %llu bytes sent in %lu writes", (unsigned long long)enc.out_bytes,
-			s->conn.writes);
+		log_info("message: %llu bytes sent in %lu writes",
+		         (unsigned long long)enc.out_bytes, s->conn.writes);
 	return rc;
 }
 
@@ -679,21 +688,22 @@ send_bdat(struct smtp *s, struct source *src, bool quit, struct err *e)
 	enc.bdat = true;
 	buf_init(&chunk, 4 * SOURCE_READ_CHUNK);
 	char *in = xmalloc(SOURCE_READ_CHUNK);
-	if (dot_encode(&enc, src->head ? src->head : "", src->head_len, chunk_sink, &chunk, e) < 0 ||
+	if (dot_encode(&enc, src->head ? src->head : "", src->head_len, chunk_sink, &chunk, e) <
+	        0 ||
 	    dot_encode(&enc, src->ahead.data ? src->ahead.data : "", src->ahead.len, chunk_sink,
-		    &chunk, e) < 0)
+	               &chunk, e) < 0)
 		goto out;
 	while (check_limit(s, &enc, e) == 0) {
 		if (src->at_end || enc.ended) {
 			source_complete(src);
 			if (dot_finish(&enc, chunk_sink, &chunk, e) < 0 ||
 			    smtp_bdat_chunk(s, chunk.data ? chunk.data : "", chunk.len, true, quit,
-				    e) < 0 ||
+			                    e) < 0 ||
 			    smtp_bdat_end(s, e) < 0)
 				goto out;
 			log_info("message: %llu bytes sent as %zu BDAT chunk%s in %lu writes",
-				(unsigned long long)enc.out_bytes, s->bdat.chunks,
-				s->bdat.chunks == 1 ? "" : "s", s->conn.writes);
+			         (unsigned long long)enc.out_bytes, s->bdat.chunks,
+			         s->bdat.chunks == 1 ? "" : "s", s->conn.writes);
 			rc = 0;
 			break;
 		}
@@ -714,7 +724,7 @@ out:
 
 int
 session_send(struct session *ss, const char *sender, char *const *rcpts, size_t n, int *codes,
-	struct source *src, bool last, struct err *e)
+             struct source *src, bool last, struct err *e)
 {
 	struct smtp *s = &ss->s;
 	char params[SMTP_MAIL_EXTRA + 64];
@@ -730,15 +740,19 @@ session_send(struct session *ss, const char *sender, char *const *rcpts, size_t 
 		ss->dirty = false;
 		if (s->conn.fd < 0) {
 			ss->open = false;
-			return err_set(e, ERR_TEMP, "send message to %s: RSET failed; the connection "
-				"is closed", ss->host);
+			return err_set(e, ERR_TEMP,
+			               "send message to %s: RSET failed; the connection "
+			               "is closed",
+			               ss->host);
 		}
 	}
 	const char *utf8 = needs_smtputf8(sender, rcpts, n);
 	if (utf8 && !(s->caps.bits & SMTP_CAP_SMTPUTF8))
 		/* SEC-25: an address the server cannot take as UTF-8 is not sent mangled. */
-		return err_set(e, ERR_PERM, "send to %s: the address <%s> needs SMTPUTF8, which the "
-			"server does not offer; use an ASCII address", s->conn.peer, utf8);
+		return err_set(e, ERR_PERM,
+		               "send to %s: the address <%s> needs SMTPUTF8, which the "
+		               "server does not offer; use an ASCII address",
+		               s->conn.peer, utf8);
 	bool dsn = dsn_wanted(ss);
 	if (mail_params(ss, src, utf8 != NULL, dsn, params, sizeof(params), e) < 0)
 		return -1;
@@ -789,8 +803,8 @@ session_send(struct session *ss, const char *sender, char *const *rcpts, size_t 
 				ss->per_rcpt = s->lmtp_read > 0;
 				ss->open = s->conn.fd >= 0 && s->lmtp_read == n && !out_of_step(e);
 			} else {
-				ss->open = ss->dirty = s->conn.fd >= 0 && e &&
-					e->kind != ERR_TEMP && !out_of_step(e);
+				ss->open = ss->dirty =
+				    s->conn.fd >= 0 && e && e->kind != ERR_TEMP && !out_of_step(e);
 			}
 			if (!ss->open)
 				smtp_abandon(s);
@@ -835,8 +849,9 @@ session_close(struct session *ss, const struct err *why)
 {
 	/* After a timeout, a lost connection, a broken protocol or TLS, a goodbye would only
 	 * wait; otherwise QUIT (RFC 5321 §4.1.1.10). */
-	bool polite = !why || (why->kind != ERR_TEMP && why->kind != ERR_PROTO &&
-		why->kind != ERR_UNSURE && why->kind != ERR_TLS && why->kind != ERR_SOFTWARE);
+	bool polite =
+	    !why || (why->kind != ERR_TEMP && why->kind != ERR_PROTO && why->kind != ERR_UNSURE &&
+	             why->kind != ERR_TLS && why->kind != ERR_SOFTWARE);
 	if (ss->s.conn.fd >= 0 && polite)
 		smtp_quit(&ss->s);
 	conn_close(&ss->s.conn);
@@ -901,11 +916,17 @@ put_tls(FILE *out, struct tls *t)
 static void
 put_caps(FILE *out, const struct smtp_caps *c, const struct buf *ehlo, const char *when)
 {
-	static const struct { const char *name; unsigned bit; } flags[] = {
-		{"PIPELINING", SMTP_CAP_PIPELINING}, {"CHUNKING", SMTP_CAP_CHUNKING},
-		{"8BITMIME", SMTP_CAP_8BITMIME}, {"SMTPUTF8", SMTP_CAP_SMTPUTF8},
-		{"DSN", SMTP_CAP_DSN}, {"ENHANCEDSTATUSCODES", SMTP_CAP_ENHANCEDSTATUSCODES},
-		{"STARTTLS", SMTP_CAP_STARTTLS},
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} flags[] = {
+	    {"PIPELINING", SMTP_CAP_PIPELINING},
+	    {"CHUNKING", SMTP_CAP_CHUNKING},
+	    {"8BITMIME", SMTP_CAP_8BITMIME},
+	    {"SMTPUTF8", SMTP_CAP_SMTPUTF8},
+	    {"DSN", SMTP_CAP_DSN},
+	    {"ENHANCEDSTATUSCODES", SMTP_CAP_ENHANCEDSTATUSCODES},
+	    {"STARTTLS", SMTP_CAP_STARTTLS},
 	};
 	const char *p = ehlo->data ? ehlo->data : "";
 	const char *end = p + ehlo->len;
@@ -921,14 +942,16 @@ put_caps(FILE *out, const struct smtp_caps *c, const struct buf *ehlo, const cha
 		fputs("    SIZE: offered, a limit too large to matter\n", out);
 	else
 		fprintf(out, "    SIZE: %lu bytes (%.1f MiB)\n", c->size,
-			(double)c->size / (1024.0 * 1024.0));
+		        (double)c->size / (1024.0 * 1024.0));
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
 		fprintf(out, "    %s: %s\n", flags[i].name,
-			(c->bits & flags[i].bit) ? "yes" : "no");
-	fprintf(out, "    AUTH: %s\n", (c->bits & SMTP_CAP_AUTH) ? (c->auth[0] ? c->auth
-		: "offered, no mechanisms named") : "not offered");
-	static const char *const known[] = {"PIPELINING", "CHUNKING", "8BITMIME", "SMTPUTF8",
-		"DSN", "ENHANCEDSTATUSCODES", "STARTTLS", "SIZE", "AUTH"};
+		        (c->bits & flags[i].bit) ? "yes" : "no");
+	fprintf(out, "    AUTH: %s\n",
+	        (c->bits & SMTP_CAP_AUTH) ? (c->auth[0] ? c->auth : "offered, no mechanisms named")
+	                                  : "not offered");
+	static const char *const known[] = {"PIPELINING", "CHUNKING", "8BITMIME",
+	                                    "SMTPUTF8",   "DSN",      "ENHANCEDSTATUSCODES",
+	                                    "STARTTLS",   "SIZE",     "AUTH"};
 	while (nl) {
 		p = nl + 1;
 		nl = memchr(p, '\n', (size_t)(end - p));
@@ -938,8 +961,8 @@ put_caps(FILE *out, const struct smtp_caps *c, const struct buf *ehlo, const cha
 			k++;
 		bool is_known = false;
 		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-			is_known = is_known || (strlen(known[i]) == k &&
-				strncasecmp(p, known[i], k) == 0);
+			is_known =
+			    is_known || (strlen(known[i]) == k && strncasecmp(p, known[i], k) == 0);
 		if (!is_known)
 			put_lines(out, "    ", "Other: ", p, n);
 	}
@@ -981,8 +1004,10 @@ info_port(const struct account *a, int port, FILE *out, enum info_stage *stage, 
 	} else {
 		fprintf(out, "Server: %s, port %d\n", ss.host, port);
 	}
-	fprintf(out, "  Protocol: %s, %s\n", a->lmtp ? "LMTP" : "SMTP", implicit ? "implicit TLS"
-		: a->tls ? "STARTTLS" : "no TLS (tls off)");
+	fprintf(out, "  Protocol: %s, %s\n", a->lmtp ? "LMTP" : "SMTP",
+	        implicit ? "implicit TLS"
+	        : a->tls ? "STARTTLS"
+	                 : "no TLS (tls off)");
 	if (implicit && s->conn.tls)
 		put_tls(out, s->conn.tls);
 	if (greet.len || orc == 0)

@@ -26,7 +26,7 @@
 
 /* Where one message's bytes come from: HEAD, then AHEAD, then FD to its end. */
 struct source {
-	const char *head;        /* the rewritten header section (or NULL); not owned */
+	const char *head; /* the rewritten header section (or NULL); not owned */
 	size_t head_len;
 	struct buf ahead;        /* bytes read ahead from FD */
 	int fd;                  /* the rest, read to its end */
@@ -43,8 +43,8 @@ struct source {
 };
 
 /* Set up SRC over HEAD and FD. Nothing is read yet. */
-void source_init(struct source *src, const char *head, size_t head_len, int fd,
-	bool ignore_dots, struct queue_copy *copy);
+void source_init(struct source *src, const char *head, size_t head_len, int fd, bool ignore_dots,
+                 struct queue_copy *copy);
 void source_fini(struct source *src);
 
 /*
@@ -77,18 +77,18 @@ struct session {
 	const struct account *acct;
 	const struct txn_params *params; /* for the next session_send; NULL: none */
 	struct smtp s;
-	char *host;   /* A-label form of acct->host */
-	char *cache;  /* the TLS session cache file, or NULL */
-	int port;     /* the port the session uses (of the account's list), for logs; 0 over
-	                 a local socket */
-	bool open;    /* greeted, TLS and AUTH done, ready for MAIL */
-	bool dirty;   /* a transaction failed part-way: RSET before the next */
+	char *host;      /* A-label form of acct->host */
+	char *cache;     /* the TLS session cache file, or NULL */
+	int port;        /* the port the session uses (of the account's list), for logs; 0 over
+	                    a local socket */
+	bool open;       /* greeted, TLS and AUTH done, ready for MAIL */
+	bool dirty;      /* a transaction failed part-way: RSET before the next */
 	bool dsn_warned; /* the "no DSN" warning was given */
-	bool per_rcpt; /* LMTP (RFC 2033 §4.2): the last session_send read one reply per
-	                  recipient after the data; CODES hold them, and a recipient with 250
-	                  has the message even when session_send failed (a reply that was
-	                  neither 250 nor a refusal is 0 there: not known, SEC-36) */
-	unsigned sent; /* transactions completed */
+	bool per_rcpt;   /* LMTP (RFC 2033 §4.2): the last session_send read one reply per
+	                    recipient after the data; CODES hold them, and a recipient with 250
+	                    has the message even when session_send failed (a reply that was
+	                    neither 250 nor a refusal is 0 there: not known, SEC-36) */
+	unsigned sent;   /* transactions completed */
 };
 
 /*
@@ -101,8 +101,7 @@ struct session {
  * authentication failure (SEC-1: no downgrade by making a port fail). ss->port says which
  * port answered. ss->params survives the call.
  */
-int session_open(struct session *ss, const struct account *a, const char *password,
-	struct err *e);
+int session_open(struct session *ss, const struct account *a, const char *password, struct err *e);
 
 /*
  * One transaction: MAIL FROM SENDER, RCPT TO each of RCPTS, then SRC's message. CODES, when
@@ -119,8 +118,8 @@ int session_open(struct session *ss, const struct account *a, const char *passwo
  * (5xx). -1 with e set otherwise. After a failure the session may still be usable for another
  * transaction (ss->open); when the data was abandoned or the server is out of step it is not.
  */
-int session_send(struct session *ss, const char *sender, char *const *rcpts, size_t n,
-	int *codes, struct source *src, bool last, struct err *e);
+int session_send(struct session *ss, const char *sender, char *const *rcpts, size_t n, int *codes,
+                 struct source *src, bool last, struct err *e);
 
 /*
  * QUIT (if not yet sent) and close. WHY is the error that ends the session, or NULL: after

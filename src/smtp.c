@@ -44,26 +44,27 @@ smtp_reply_feed(struct smtp_reply *r, const char *line, size_t len, struct err *
 	if (len > 0 && line[len - 1] == '\r')
 		len--;
 	if (r->nlines >= SMTP_REPLY_LINES_MAX)
-		return err_set(e, ERR_PROTO, "read reply: more than %d lines", SMTP_REPLY_LINES_MAX);
+		return err_set(e, ERR_PROTO, "read reply: more than %d lines",
+		               SMTP_REPLY_LINES_MAX);
 	/* LINE is not NUL-terminated (it points into the read buffer, and may end at its very
 	 * end): it is quoted with its length, never with a bare %.Ns (issue 10, bug 5). */
 	int shown = (int)(len < 60 ? len : 60);
 	if (len < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '5' ||
 	    !isdigit((unsigned char)line[2]))
 		return err_set(e, ERR_PROTO, "read reply: malformed line \"%.*s\"", shown,
-			len ? line : "");
+		               len ? line : "");
 	int code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
 	if (len > 3 && line[3] != ' ' && line[3] != '-')
 		return err_set(e, ERR_PROTO, "read reply: malformed line \"%.*s\"", shown, line);
 	for (size_t i = 3; i < len; i++) {
 		unsigned char ch = (unsigned char)line[i];
 		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-			return err_set(e, ERR_PROTO, "read reply: control character 0x%02x in a reply",
-				ch);
+			return err_set(e, ERR_PROTO,
+			               "read reply: control character 0x%02x in a reply", ch);
 	}
 	if (r->nlines > 0 && code != r->code)
 		return err_set(e, ERR_PROTO, "read reply: code %d in a reply that began with %d",
-			code, r->code);
+		               code, r->code);
 	r->code = code;
 	if (r->nlines > 0 && buf_append(&r->text, "\n", 1, e) < 0)
 		return err_set(e, ERR_PROTO, "read reply: longer than %d bytes", BUF_MAX_REPLY);
@@ -77,14 +78,17 @@ smtp_reply_feed(struct smtp_reply *r, const char *line, size_t len, struct err *
 static void
 caps_line(struct smtp_caps *c, const char *p, size_t n)
 {
-	static const struct { const char *name; unsigned bit; } known[] = {
-		{"PIPELINING", SMTP_CAP_PIPELINING},
-		{"STARTTLS", SMTP_CAP_STARTTLS},
-		{"8BITMIME", SMTP_CAP_8BITMIME},
-		{"SMTPUTF8", SMTP_CAP_SMTPUTF8},
-		{"CHUNKING", SMTP_CAP_CHUNKING},
-		{"DSN", SMTP_CAP_DSN},
-		{"ENHANCEDSTATUSCODES", SMTP_CAP_ENHANCEDSTATUSCODES},
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} known[] = {
+	    {"PIPELINING", SMTP_CAP_PIPELINING},
+	    {"STARTTLS", SMTP_CAP_STARTTLS},
+	    {"8BITMIME", SMTP_CAP_8BITMIME},
+	    {"SMTPUTF8", SMTP_CAP_SMTPUTF8},
+	    {"CHUNKING", SMTP_CAP_CHUNKING},
+	    {"DSN", SMTP_CAP_DSN},
+	    {"ENHANCEDSTATUSCODES", SMTP_CAP_ENHANCEDSTATUSCODES},
 	};
 	size_t k = 0;
 	while (k < n && p[k] != ' ' && p[k] != '=')
@@ -105,7 +109,8 @@ caps_line(struct smtp_caps *c, const char *p, size_t n)
 				if (at)
 					c->auth[at++] = ' ';
 				for (size_t q = 0; q < w; q++)
-					c->auth[at + q] = (char)toupper((unsigned char)p[i + 1 + q]);
+					c->auth[at + q] =
+					    (char)toupper((unsigned char)p[i + 1 + q]);
 				c->auth[at + w] = '\0';
 			}
 			i = j - 1;
@@ -169,9 +174,8 @@ smtp_xtext(const char *in, size_t len, char *out, size_t n)
 }
 
 /* Append FMT to the string in OUT (N bytes); ERR_SOFTWARE when it does not fit. */
-static int
-append(char *out, size_t n, struct err *e, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+static int append(char *out, size_t n, struct err *e, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static int
 append(char *out, size_t n, struct err *e, const char *fmt, ...)
@@ -196,20 +200,25 @@ smtp_dsn_mail(const char *ret, const char *envid, char *out, size_t n, struct er
 	if (ret) {
 		/* RFC 3461 §4.3: ret-value = "FULL" / "HDRS". */
 		if (strcasecmp(ret, "FULL") != 0 && strcasecmp(ret, "HDRS") != 0)
-			return err_set(e, ERR_USAGE, "request delivery notifications: return "
-				"\"%.40s\" is neither FULL nor HDRS; check `dsn_return` or -R",
-				ret);
-		if (append(out, n, e, " RET=%s", toupper((unsigned char)ret[0]) == 'F' ? "FULL"
-			: "HDRS") < 0)
+			return err_set(
+			    e, ERR_USAGE,
+			    "request delivery notifications: return "
+			    "\"%.40s\" is neither FULL nor HDRS; check `dsn_return` or -R",
+			    ret);
+		if (append(out, n, e, " RET=%s",
+		           toupper((unsigned char)ret[0]) == 'F' ? "FULL" : "HDRS") < 0)
 			return -1;
 	}
 	if (envid) {
 		char x[SMTP_ENVID_MAX + 1];
 		/* RFC 3461 §4.4: at most 100 characters, as encoded. */
 		if (smtp_xtext(envid, strlen(envid), x, sizeof(x)) < 0)
-			return err_set(e, ERR_USAGE, "request delivery notifications: the "
-				"envelope id is longer than %d characters once encoded (RFC 3461); "
-				"pass a shorter -V", SMTP_ENVID_MAX);
+			return err_set(
+			    e, ERR_USAGE,
+			    "request delivery notifications: the "
+			    "envelope id is longer than %d characters once encoded (RFC 3461); "
+			    "pass a shorter -V",
+			    SMTP_ENVID_MAX);
 		if (append(out, n, e, " ENVID=%s", x) < 0)
 			return -1;
 	}
@@ -233,9 +242,11 @@ notify_value(const char *notify, char *out, size_t n, struct err *e)
 		while (w < 3 && !(strlen(words[w]) == k && strncasecmp(p, words[w], k) == 0))
 			w++;
 		if (w == 3 || (seen & (1u << w)))
-			return err_set(e, ERR_USAGE, "request delivery notifications: \"%.60s\" "
-				"is not NEVER or a list of SUCCESS, FAILURE, DELAY; check "
-				"`dsn_notify` or -N", notify);
+			return err_set(e, ERR_USAGE,
+			               "request delivery notifications: \"%.60s\" "
+			               "is not NEVER or a list of SUCCESS, FAILURE, DELAY; check "
+			               "`dsn_notify` or -N",
+			               notify);
 		seen |= 1u << w;
 		if (append(out, n, e, "%s%s", out[0] ? "," : "", words[w]) < 0)
 			return -1;
@@ -285,7 +296,7 @@ smtp_timeouts_init(struct smtp_timeouts *t, int seconds)
 	}
 	/* SEC-34: the session's total (SMTP_SESSION_MIN_MS says why these steps). */
 	int64_t one = (int64_t)t->connect + t->greeting + 3 * (int64_t)t->command + t->data_init +
-		t->data_block + t->data_end;
+	              t->data_block + t->data_end;
 	t->session = 2 * one > SMTP_SESSION_MIN_MS ? 2 * one : SMTP_SESSION_MIN_MS;
 }
 
@@ -317,8 +328,10 @@ static int
 check_end(const struct smtp *s, struct err *e)
 {
 	if (s->end && conn_clock_ms() >= s->end)
-		return err_set(e, ERR_TEMP, "talk to %s: the session's total deadline (%lld s) has "
-			"passed; giving up", s->conn.peer, (long long)(s->t.session / 1000));
+		return err_set(e, ERR_TEMP,
+		               "talk to %s: the session's total deadline (%lld s) has "
+		               "passed; giving up",
+		               s->conn.peer, (long long)(s->t.session / 1000));
 	return 0;
 }
 
@@ -333,8 +346,7 @@ note_end(const struct smtp *s, struct err *e)
 }
 
 int
-smtp_command(struct smtp *s, size_t max, const char *shown, struct err *e, const char *fmt,
-	...)
+smtp_command(struct smtp *s, size_t max, const char *shown, struct err *e, const char *fmt, ...)
 {
 	char line[SMTP_AUTH_LINE_MAX + 3];
 	va_list ap;
@@ -344,17 +356,19 @@ smtp_command(struct smtp *s, size_t max, const char *shown, struct err *e, const
 	va_end(ap);
 	/* SEC-19: one command per line, never split by a CR or LF inside a value. */
 	if (n < 0 || (size_t)n + 2 > max || (size_t)n + 2 > sizeof(line))
-		return err_set(e, ERR_SOFTWARE, "send command: longer than %zu octets; not sent", max);
+		return err_set(e, ERR_SOFTWARE, "send command: longer than %zu octets; not sent",
+		               max);
 	for (int i = 0; i < n; i++)
 		if (line[i] == '\r' || line[i] == '\n' || line[i] == '\0')
 			return err_set(e, ERR_SOFTWARE,
-				"send command: CR, LF or NUL inside a command; not sent");
+			               "send command: CR, LF or NUL inside a command; not sent");
 	if (check_end(s, e) < 0)
 		return -1;
 	/* SEC-33: before a new exchange, nothing may be waiting that we did not ask for. */
 	if (s->awaited == 0 && conn_pending(&s->conn))
-		return err_set(e, ERR_PROTO, "send command to %s: the server sent data nobody asked for",
-			s->conn.peer);
+		return err_set(e, ERR_PROTO,
+		               "send command to %s: the server sent data nobody asked for",
+		               s->conn.peer);
 	if (shown)
 		log_line(LOG_OUT, shown, strlen(shown));
 	else
@@ -431,7 +445,7 @@ keep_text(struct buf *to, const struct smtp_reply *r, bool code)
 		const char *nl = memchr(p, '\n', n);
 		size_t k = nl ? (size_t)(nl - p) : n;
 		buf_printf(to, NULL, "%s%d%c%.*s", i ? "\n" : "", r->code,
-			i + 1 < r->nlines ? '-' : ' ', (int)k, p);
+		           i + 1 < r->nlines ? '-' : ' ', (int)k, p);
 		if (!nl)
 			break;
 		n -= k + 1;
@@ -454,11 +468,12 @@ smtp_greeting(struct smtp *s, struct err *e)
 		if (r.code >= 400) {
 			/* SEC-40: say goodbye, never EHLO. */
 			rc = err_set_code(e, kind_of(r.code, ERR_PERM), r.code,
-				"greet %s: server refused the session: %s", s->conn.peer, brief);
+			                  "greet %s: server refused the session: %s", s->conn.peer,
+			                  brief);
 			smtp_quit(s);
 		} else {
 			rc = err_set_code(e, ERR_PROTO, r.code, "greet %s: unexpected greeting: %s",
-				s->conn.peer, brief);
+			                  s->conn.peer, brief);
 		}
 	}
 	smtp_reply_fini(&r);
@@ -483,16 +498,19 @@ smtp_ehlo(struct smtp *s, const char *domain, bool allow_helo, struct err *e)
 			smtp_caps_parse(&s->caps, &r);
 		} else if (r.code >= 500 && allow_helo && !s->lmtp) {
 			memset(&s->caps, 0, sizeof(s->caps));
-			if ((rc = smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "HELO %s", domain)) == 0 &&
-			    (rc = smtp_read_reply(s, &r, deadline(s, s->t.command), false,
-				    e)) == 0 && r.code != 250)
+			if ((rc = smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "HELO %s", domain)) ==
+			        0 &&
+			    (rc = smtp_read_reply(s, &r, deadline(s, s->t.command), false, e)) ==
+			        0 &&
+			    r.code != 250)
 				rc = err_set_code(e, kind_of(r.code, ERR_PERM), r.code,
-					"send HELO to %s: %s", s->conn.peer,
-					smtp_reply_brief(&r, brief, sizeof(brief)));
+				                  "send HELO to %s: %s", s->conn.peer,
+				                  smtp_reply_brief(&r, brief, sizeof(brief)));
 		} else {
 			/* SEC-1: with TLS required there is no HELO fallback. */
 			rc = err_set_code(e, kind_of(r.code, ERR_PERM), r.code, "send %s to %s: %s",
-				verb, s->conn.peer, smtp_reply_brief(&r, brief, sizeof(brief)));
+			                  verb, s->conn.peer,
+			                  smtp_reply_brief(&r, brief, sizeof(brief)));
 		}
 	}
 	smtp_reply_fini(&r);
@@ -510,9 +528,10 @@ smtp_starttls(struct smtp *s, const struct tls_config *cfg, const char *domain, 
 	if ((rc = smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "STARTTLS")) == 0 &&
 	    (rc = smtp_read_reply(s, &r, deadline(s, s->t.command), false, e)) == 0 &&
 	    r.code != 220)
-		rc = err_set_code(e, kind_of(r.code, ERR_TLS), r.code,
-			"start TLS with %s: server refused STARTTLS: %s; not sending anything in clear",
-			s->conn.peer, smtp_reply_brief(&r, brief, sizeof(brief)));
+		rc = err_set_code(
+		    e, kind_of(r.code, ERR_TLS), r.code,
+		    "start TLS with %s: server refused STARTTLS: %s; not sending anything in clear",
+		    s->conn.peer, smtp_reply_brief(&r, brief, sizeof(brief)));
 	smtp_reply_fini(&r);
 	if (rc < 0)
 		return -1;
@@ -549,7 +568,7 @@ smtp_auth(struct smtp *s, const char *mech, const struct sasl_creds *c, struct e
 		goto out;
 	snprintf(shown, sizeof(shown), "AUTH %s <redacted>", mech);
 	if ((has_initial ? smtp_command(s, SMTP_COMMAND_MAX, shown, e, "AUTH %s %s", mech, b.data)
-			 : smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "AUTH %s", mech)) < 0)
+	                 : smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "AUTH %s", mech)) < 0)
 		goto out;
 	for (;;) {
 		if (smtp_read_reply(s, &r, deadline(s, s->t.command), true, e) < 0)
@@ -558,7 +577,7 @@ smtp_auth(struct smtp *s, const char *mech, const struct sasl_creds *c, struct e
 			break;
 		if (r.nlines != 1) {
 			err_set(e, ERR_PROTO, "authenticate to %s: a challenge of %zu lines",
-				s->conn.peer, r.nlines);
+			        s->conn.peer, r.nlines);
 			goto out;
 		}
 		buf_reset(&b);
@@ -579,9 +598,9 @@ smtp_auth(struct smtp *s, const char *mech, const struct sasl_creds *c, struct e
 	}
 	const char *why = sasl_failure(sx);
 	err_set_code(e, kind_of(r.code, ERR_AUTH), r.code,
-		"authenticate to %s with %s: %s%s%s; check `user` and the password", s->conn.peer,
-		mech, smtp_reply_brief(&r, brief, sizeof(brief)), why ? "; the server says: " : "",
-		why ? why : "");
+	             "authenticate to %s with %s: %s%s%s; check `user` and the password",
+	             s->conn.peer, mech, smtp_reply_brief(&r, brief, sizeof(brief)),
+	             why ? "; the server says: " : "", why ? why : "");
 out:
 	sasl_free(sx);
 	buf_fini(&b);
@@ -609,11 +628,12 @@ smtp_quit_check(struct smtp *s, struct err *e)
 	smtp_reply_init(&r);
 	int wait = s->t.command < 2000 ? s->t.command : 2000;
 	if (smtp_read_reply(s, &r, deadline(s, wait), false, NULL) == 0 && r.code != 221)
-		rc = err_set_code(e, ERR_UNSURE, r.code,
-			"send message to %s: the reply to QUIT was \"%s\", not 221: the server's "
-			"replies are out of step, so its 250 may not have been the verdict on the "
-			"message; not counted as delivered, though the server may keep a copy",
-			s->conn.peer, smtp_reply_brief(&r, brief, sizeof(brief)));
+		rc = err_set_code(
+		    e, ERR_UNSURE, r.code,
+		    "send message to %s: the reply to QUIT was \"%s\", not 221: the server's "
+		    "replies are out of step, so its 250 may not have been the verdict on the "
+		    "message; not counted as delivered, though the server may keep a copy",
+		    s->conn.peer, smtp_reply_brief(&r, brief, sizeof(brief)));
 	smtp_reply_fini(&r);
 	return rc;
 }
@@ -622,14 +642,14 @@ smtp_quit_check(struct smtp *s, struct err *e)
  * cannot fix it. */
 static void
 refused_error(struct err *e, size_t refused, size_t n, bool perm, const char *who, int code,
-	const char *brief)
+              const char *brief)
 {
 	char count[96] = "";
 	if (refused > 1 || refused < n)
 		snprintf(count, sizeof(count), " (%zu of %zu recipients refused)", refused, n);
 	err_set_code(e, perm ? ERR_NOUSER : ERR_TEMP, code,
-		"send to <%s>: server refused recipient: %s%s; not sent to anyone", who, brief,
-		count);
+	             "send to <%s>: server refused recipient: %s%s; not sent to anyone", who, brief,
+	             count);
 }
 
 /*
@@ -642,9 +662,12 @@ refused_error(struct err *e, size_t refused, size_t n, bool perm, const char *wh
 static int
 unsure(struct err *e, int code, const char *peer, const char *what, const char *brief)
 {
-	return err_set_code(e, ERR_UNSURE, code, "send message to %s: the reply to %s was "
-		"\"%s\", not 250%s; not delivered, though the server may keep a copy", peer, what,
-		brief, code == 221 ? " (221 is a reply to QUIT, no verdict on the message)" : "");
+	return err_set_code(e, ERR_UNSURE, code,
+	                    "send message to %s: the reply to %s was "
+	                    "\"%s\", not 250%s; not delivered, though the server may keep a copy",
+	                    peer, what, brief,
+	                    code == 221 ? " (221 is a reply to QUIT, no verdict on the message)"
+	                                : "");
 }
 
 /* A reply after the end of the data that could not be read as one (ERR_PROTO from
@@ -654,8 +677,9 @@ unsure_read(struct err *e)
 {
 	size_t at = strnlen(e->text, sizeof(e->text));
 	e->kind = ERR_UNSURE;
-	snprintf(e->text + at, sizeof(e->text) - at, " (after the end of the data: not delivered, "
-		"though the server may keep a copy)");
+	snprintf(e->text + at, sizeof(e->text) - at,
+	         " (after the end of the data: not delivered, "
+	         "though the server may keep a copy)");
 }
 
 /* The longest line a command may take with PARAMS added: SEC-19's 512 octets, plus what
@@ -669,17 +693,16 @@ max_with(const char *params, size_t extra)
 
 /* RCPT TO for recipient I, with its parameters. */
 static int
-send_rcpt(struct smtp *s, char *const *rcpts, const char *const *params, size_t i,
-	struct err *e)
+send_rcpt(struct smtp *s, char *const *rcpts, const char *const *params, size_t i, struct err *e)
 {
 	const char *p = params && params[i] ? params[i] : "";
 	return smtp_command(s, max_with(p, SMTP_RCPT_EXTRA), NULL, e, "RCPT TO:<%s>%s", rcpts[i],
-		p);
+	                    p);
 }
 
 int
 smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char *const *rcpts,
-	const char *const *rcpt_params, size_t n, int *codes, struct err *e)
+              const char *const *rcpt_params, size_t n, int *codes, struct err *e)
 {
 	bool pipe = s->caps.bits & SMTP_CAP_PIPELINING;
 	struct smtp_reply r;
@@ -700,7 +723,7 @@ smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char 
 	/* RFC 2920 §3: MAIL, every RCPT and DATA go as one group; the replies come back in
 	 * order. Without PIPELINING each waits for its reply. */
 	if (smtp_command(s, max_with(mail_params, SMTP_MAIL_EXTRA), NULL, e, "MAIL FROM:<%s>%s",
-		    sender, mail_params) < 0)
+	                 sender, mail_params) < 0)
 		goto out;
 	if (pipe) {
 		for (size_t i = 0; i < n; i++)
@@ -715,9 +738,10 @@ smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char 
 	/* SEC-36: MAIL takes 250; another 2xx or 3xx is a server out of step. */
 	if (!mail_ok)
 		err_set_code(&first, r.code < 400 ? ERR_PROTO : kind_of(r.code, ERR_PERM), r.code,
-			"send MAIL FROM:<%s> to %s: %s%s", sender, s->conn.peer,
-			smtp_reply_brief(&r, brief, sizeof(brief)),
-			r.code < 400 ? ", not 250: the replies are out of step; not sent" : "");
+		             "send MAIL FROM:<%s> to %s: %s%s", sender, s->conn.peer,
+		             smtp_reply_brief(&r, brief, sizeof(brief)),
+		             r.code < 400 ? ", not 250: the replies are out of step; not sent"
+		                          : "");
 	for (size_t i = 0; i < n && (pipe || mail_ok); i++) {
 		if (!pipe && send_rcpt(s, rcpts, rcpt_params, i, e) < 0)
 			goto out;
@@ -751,9 +775,11 @@ smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char 
 			break;
 	}
 	if (odd)
-		err_set_code(&first, ERR_PROTO, odd_code, "send to <%s>: the reply to RCPT TO was "
-			"\"%s\", not 250 or 251: the replies are out of step; not sent to anyone",
-			odd, odd_reply);
+		err_set_code(
+		    &first, ERR_PROTO, odd_code,
+		    "send to <%s>: the reply to RCPT TO was "
+		    "\"%s\", not 250 or 251: the replies are out of step; not sent to anyone",
+		    odd, odd_reply);
 	else if (refused)
 		/* SEC-38: one refusal abandons the whole transaction. */
 		refused_error(&first, refused, pipe ? n : refused, perm, who, who_code, who_reply);
@@ -772,8 +798,8 @@ smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char 
 		} else if (r.code != 354 && ok) {
 			/* Only 354 opens the data; a 2xx here is a server out of step. */
 			err_set_code(&first, r.code < 400 ? ERR_PROTO : kind_of(r.code, ERR_PERM),
-				r.code, "send DATA to %s: %s", s->conn.peer,
-				smtp_reply_brief(&r, brief, sizeof(brief)));
+			             r.code, "send DATA to %s: %s", s->conn.peer,
+			             smtp_reply_brief(&r, brief, sizeof(brief)));
 			ok = false;
 		}
 	}
@@ -808,8 +834,8 @@ bdat_reply(struct smtp *s, struct err *e)
 	bool verdict = b->last_sent && i == b->n + b->chunks;
 
 	smtp_reply_init(&r);
-	if (smtp_read_reply(s, &r, deadline(s, verdict ? s->t.data_end : s->t.command), false,
-		    e) < 0) {
+	if (smtp_read_reply(s, &r, deadline(s, verdict ? s->t.data_end : s->t.command), false, e) <
+	    0) {
 		smtp_reply_fini(&r);
 		/* With LAST out, a reply that cannot be parsed leaves the verdict unknown; a lost
 		 * connection or a timeout stays temporary (SEC-37: no reply after the end). */
@@ -837,19 +863,22 @@ bdat_reply(struct smtp *s, struct err *e)
 		/* A 2xx or 3xx that is not the reply this command takes: the server is out of
 		 * step (it may be answering the QUIT behind the data). Once LAST is out it may
 		 * keep the message; before, nothing can be delivered. */
-		const char *what = i == 0 ? "MAIL FROM" : rcpt ? "RCPT TO" : verdict ? "BDAT LAST"
-			: "a BDAT chunk";
+		const char *what = i == 0    ? "MAIL FROM"
+		                   : rcpt    ? "RCPT TO"
+		                   : verdict ? "BDAT LAST"
+		                             : "a BDAT chunk";
 		if (b->last_sent)
 			unsure(&b->first, code, s->conn.peer, what, brief);
 		else
-			err_set_code(&b->first, ERR_PROTO, code, "send message to %s: the reply to "
-				"%s was \"%s\", not %s: the replies are out of step; not sent",
-				s->conn.peer, what, brief, rcpt ? "250 or 251" : "250");
+			err_set_code(&b->first, ERR_PROTO, code,
+			             "send message to %s: the reply to "
+			             "%s was \"%s\", not %s: the replies are out of step; not sent",
+			             s->conn.peer, what, brief, rcpt ? "250 or 251" : "250");
 		b->failed = true;
 		b->mail_failed = b->mail_failed || i == 0;
 	} else if (i == 0) {
-		err_set_code(&b->first, kind_of(code, ERR_PERM), code,
-			"send MAIL FROM to %s: %s", s->conn.peer, brief);
+		err_set_code(&b->first, kind_of(code, ERR_PERM), code, "send MAIL FROM to %s: %s",
+		             s->conn.peer, brief);
 		b->failed = b->mail_failed = true;
 	} else if (rcpt) {
 		if (b->refused++ == 0) {
@@ -859,11 +888,11 @@ bdat_reply(struct smtp *s, struct err *e)
 		}
 		b->perm = b->perm || code >= 500;
 		refused_error(&b->first, b->refused, b->n, b->perm, b->who, b->who_code,
-			b->who_reply);
+		              b->who_reply);
 		b->failed = true;
 	} else {
 		err_set_code(&b->first, kind_of(code, ERR_PERM), code,
-			"send message to %s: server refused it: %s", s->conn.peer, brief);
+		             "send message to %s: server refused it: %s", s->conn.peer, brief);
 		b->failed = true;
 	}
 	return 0;
@@ -884,9 +913,8 @@ bdat_outcome(struct smtp *s, size_t want, struct err *e)
 }
 
 int
-smtp_bdat_begin(struct smtp *s, const char *sender, const char *mail_params,
-	char *const *rcpts, const char *const *rcpt_params, size_t n, int *codes, bool wait,
-	struct err *e)
+smtp_bdat_begin(struct smtp *s, const char *sender, const char *mail_params, char *const *rcpts,
+                const char *const *rcpt_params, size_t n, int *codes, bool wait, struct err *e)
 {
 	struct smtp_bdat *b = &s->bdat;
 
@@ -896,7 +924,7 @@ smtp_bdat_begin(struct smtp *s, const char *sender, const char *mail_params,
 	b->n = n;
 	b->codes = codes;
 	if (smtp_command(s, max_with(mail_params, SMTP_MAIL_EXTRA), NULL, e, "MAIL FROM:<%s>%s",
-		    sender, mail_params) < 0)
+	                 sender, mail_params) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		if (send_rcpt(s, rcpts, rcpt_params, i, e) < 0)
@@ -1004,8 +1032,8 @@ lmtp_replies(struct smtp *s, char *const *rcpts, size_t n, int *codes, struct er
 			size_t at = e ? strnlen(e->text, sizeof(e->text)) : 0;
 			if (e)
 				snprintf(e->text + at, sizeof(e->text) - at,
-					" (after the data; %zu of %zu recipients confirmed)",
-					delivered, n);
+				         " (after the data; %zu of %zu recipients confirmed)",
+				         delivered, n);
 			return -1;
 		}
 		s->lmtp_read++;
@@ -1021,16 +1049,20 @@ lmtp_replies(struct smtp *s, char *const *rcpts, size_t n, int *codes, struct er
 			if (codes)
 				codes[i] = 0;
 			if (odd++ == 0)
-				err_set_code(&doubt, ERR_UNSURE, r.code, "send message to <%s>: "
-					"the reply for this recipient was \"%s\", not 250; not "
-					"delivered to it, though the server may keep a copy",
-					rcpts[i], brief);
+				err_set_code(
+				    &doubt, ERR_UNSURE, r.code,
+				    "send message to <%s>: "
+				    "the reply for this recipient was \"%s\", not 250; not "
+				    "delivered to it, though the server may keep a copy",
+				    rcpts[i], brief);
 			continue;
 		}
 		perm = perm || r.code >= 500;
 		if (refused++ == 0)
-			err_set_code(&first, ERR_TEMP, r.code, "send message to <%s>: server "
-				"refused it for this recipient: %s", rcpts[i], brief);
+			err_set_code(&first, ERR_TEMP, r.code,
+			             "send message to <%s>: server "
+			             "refused it for this recipient: %s",
+			             rcpts[i], brief);
 	}
 	smtp_reply_fini(&r);
 	if (!refused && !odd)
@@ -1041,20 +1073,21 @@ lmtp_replies(struct smtp *s, char *const *rcpts, size_t n, int *codes, struct er
 		e->kind = perm ? ERR_NOUSER : odd ? ERR_UNSURE : ERR_TEMP;
 		size_t at = strnlen(e->text, sizeof(e->text));
 		if (odd)
-			snprintf(e->text + at, sizeof(e->text) - at, " (%zu of %zu recipients "
-				"refused, %zu without a verdict%s)", refused, n, odd,
-				delivered ? "; the others have the message" : "");
+			snprintf(e->text + at, sizeof(e->text) - at,
+			         " (%zu of %zu recipients "
+			         "refused, %zu without a verdict%s)",
+			         refused, n, odd, delivered ? "; the others have the message" : "");
 		else
-			snprintf(e->text + at, sizeof(e->text) - at, " (%zu of %zu recipients "
-				"refused%s)", refused, n,
-				delivered ? "; the others have the message" : "");
+			snprintf(e->text + at, sizeof(e->text) - at,
+			         " (%zu of %zu recipients "
+			         "refused%s)",
+			         refused, n, delivered ? "; the others have the message" : "");
 	}
 	return -1;
 }
 
 int
-smtp_data_end(struct smtp *s, bool quit, char *const *rcpts, size_t n, int *codes,
-	struct err *e)
+smtp_data_end(struct smtp *s, bool quit, char *const *rcpts, size_t n, int *codes, struct err *e)
 {
 	struct smtp_reply r;
 	char brief[256];
@@ -1063,9 +1096,10 @@ smtp_data_end(struct smtp *s, bool quit, char *const *rcpts, size_t n, int *code
 	/* SEC-33: a reply that came during the data was not asked for; the final reply must
 	 * be read after the end marker was written. */
 	if (conn_pending(&s->conn))
-		return err_set(e, ERR_PROTO,
-			"send message to %s: the server sent data during the message; not ending it",
-			s->conn.peer);
+		return err_set(
+		    e, ERR_PROTO,
+		    "send message to %s: the server sent data during the message; not ending it",
+		    s->conn.peer);
 	log_line(LOG_OUT, ".", 1);
 	s->lmtp_read = 0;
 	/* LMTP: the end of data is owed one reply per recipient. */
@@ -1092,11 +1126,11 @@ smtp_data_end(struct smtp *s, bool quit, char *const *rcpts, size_t n, int *code
 	 * of step (a 221 may be the reply to the QUIT behind the data). */
 	if (rc == 0 && r.code >= 400)
 		rc = err_set_code(e, kind_of(r.code, ERR_PERM), r.code,
-			"send message to %s: server refused it: %s", s->conn.peer,
-			smtp_reply_brief(&r, brief, sizeof(brief)));
+		                  "send message to %s: server refused it: %s", s->conn.peer,
+		                  smtp_reply_brief(&r, brief, sizeof(brief)));
 	else if (rc == 0 && r.code != 250)
 		rc = unsure(e, r.code, s->conn.peer, "the end of the data",
-			smtp_reply_brief(&r, brief, sizeof(brief)));
+		            smtp_reply_brief(&r, brief, sizeof(brief)));
 	smtp_reply_fini(&r);
 	return rc;
 }

@@ -23,10 +23,10 @@
  * (RFC 1870 §3: 26), BODY=8BITMIME and SMTPUTF8 fit in the MAIL allowance beside them. */
 #define SMTP_MAIL_EXTRA 160
 #define SMTP_RCPT_EXTRA 500
-#define SMTP_ENVID_MAX 100     /* RFC 3461 §4.4: ENVID, as encoded */
+#define SMTP_ENVID_MAX 100 /* RFC 3461 §4.4: ENVID, as encoded */
 
 struct smtp_reply {
-	int code;        /* from the final line */
+	int code; /* from the final line */
 	size_t nlines;
 	struct buf text; /* each line's text after "NNN-" or "NNN ", lines joined by '\n' */
 };
@@ -69,17 +69,17 @@ struct smtp_timeouts { /* milliseconds; SEC-34, RFC 5321 §4.5.3.2 */
 struct smtp_bdat {
 	char *const *rcpts;
 	size_t n;
-	size_t replies;   /* replies read so far: MAIL, each RCPT, then one per chunk */
-	size_t chunks;    /* chunks sent */
+	size_t replies; /* replies read so far: MAIL, each RCPT, then one per chunk */
+	size_t chunks;  /* chunks sent */
 	bool last_sent;
 	bool envelope_read; /* MAIL and RCPT replies were read before any chunk */
-	int *codes;       /* each RCPT reply code, or NULL */
+	int *codes;         /* each RCPT reply code, or NULL */
 	bool mail_failed;
-	bool failed;      /* a reply refused something; first holds why */
+	bool failed; /* a reply refused something; first holds why */
 	struct err first;
-	size_t refused;   /* recipients refused */
-	bool perm;        /* one of them with 5xx */
-	const char *who;  /* the first refused */
+	size_t refused;  /* recipients refused */
+	bool perm;       /* one of them with 5xx */
+	const char *who; /* the first refused */
 	int who_code;
 	char who_reply[256];
 };
@@ -160,15 +160,15 @@ int64_t smtp_deadline(const struct smtp *s, int ms);
  * not NULL: redaction, SEC-13), and queue it. A command that starts a new exchange (no
  * reply owed) first checks that the server sent nothing unasked (SEC-33).
  */
-int smtp_command(struct smtp *s, size_t max, const char *shown, struct err *e,
-	const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int smtp_command(struct smtp *s, size_t max, const char *shown, struct err *e, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /*
  * Flush what is queued and read the next reply before DEADLINE (conn_clock_ms time).
  * REDACT shows 334 lines (SASL challenges) as "334 <redacted>" in the transcript.
  */
 int smtp_read_reply(struct smtp *s, struct smtp_reply *r, int64_t deadline, bool redact,
-	struct err *e);
+                    struct err *e);
 
 /* Describe reply R for a message: "550 5.1.1 no such user" (first line, cut to fit). */
 const char *smtp_reply_brief(const struct smtp_reply *r, char *out, size_t n);
@@ -192,8 +192,7 @@ int smtp_ehlo(struct smtp *s, const char *domain, bool allow_helo, struct err *e
  * STARTTLS, the handshake, and EHLO again (SEC-1..4). The caller has checked the
  * capability. 454 and other 4xx: ERR_TEMP; 5xx: ERR_TLS; unread bytes after 220: ERR_PROTO.
  */
-int smtp_starttls(struct smtp *s, const struct tls_config *cfg, const char *domain,
-	struct err *e);
+int smtp_starttls(struct smtp *s, const struct tls_config *cfg, const char *domain, struct err *e);
 
 /*
  * AUTH with MECH (as sasl_pick chose it) and the credentials C: the whole SASL exchange,
@@ -214,8 +213,8 @@ int smtp_auth(struct smtp *s, const char *mech, const struct sasl_creds *c, stru
  * After a refusal the caller ends the session, or sends RSET to go on; when a 354 came
  * back the connection is already closed without data (the server drops the transaction).
  */
-int smtp_envelope(struct smtp *s, const char *sender, const char *mail_params,
-	char *const *rcpts, const char *const *rcpt_params, size_t n, int *codes, struct err *e);
+int smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char *const *rcpts,
+                  const char *const *rcpt_params, size_t n, int *codes, struct err *e);
 
 /*
  * CHUNKING (RFC 3030), used only with PIPELINING (and not with LMTP). Queue MAIL FROM and
@@ -226,17 +225,15 @@ int smtp_envelope(struct smtp *s, const char *sender, const char *mail_params,
  * BDAT transaction stops at the first reply that cannot be read, and closes the connection
  * (SEC-34); a refusal read before it is still the error reported.
  */
-int smtp_bdat_begin(struct smtp *s, const char *sender, const char *mail_params,
-	char *const *rcpts, const char *const *rcpt_params, size_t n, int *codes, bool wait,
-	struct err *e);
+int smtp_bdat_begin(struct smtp *s, const char *sender, const char *mail_params, char *const *rcpts,
+                    const char *const *rcpt_params, size_t n, int *codes, bool wait, struct err *e);
 
 /*
  * Queue "BDAT <n>[ LAST]" and N bytes; with LAST and QUIT, QUIT follows (pipelined). Replies that
  * have already arrived are read, so a long message never fills the reply direction. Fails
  * (the caller abandons the connection) as soon as a reply refuses something.
  */
-int smtp_bdat_chunk(struct smtp *s, const char *p, size_t n, bool last, bool quit,
-	struct err *e);
+int smtp_bdat_chunk(struct smtp *s, const char *p, size_t n, bool last, bool quit, struct err *e);
 
 /*
  * Read every reply still owed; the reply to the LAST chunk is the verdict (SEC-36): 250 is
@@ -262,7 +259,7 @@ int smtp_data_sink(void *smtp, const char *p, size_t n, struct err *e);
  * 250 have the message.
  */
 int smtp_data_end(struct smtp *s, bool quit, char *const *rcpts, size_t n, int *codes,
-	struct err *e);
+                  struct err *e);
 
 /*
  * SEC-33, SEC-36: when QUIT went out pipelined behind the end of the data, read its reply

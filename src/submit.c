@@ -48,18 +48,18 @@ struct delivery {
 	struct aliases aliases; /* the account's aliases file, or empty */
 	char *claimed;          /* the sender -f or (--read-envelope-from) the From field names */
 	enum err_kind claimed_kind; /* ERR_USAGE for -f, ERR_DATA for the From field */
-	char *sender;           /* normalised envelope sender; "" is the null sender */
-	struct addr_list rcpts; /* normalised, aliases resolved, without duplicates */
+	char *sender;               /* normalised envelope sender; "" is the null sender */
+	struct addr_list rcpts;     /* normalised, aliases resolved, without duplicates */
 	struct msg msg;
 	bool msg_read;
-	struct buf password;    /* secret */
-	struct queue q;         /* open when the account queues */
+	struct buf password; /* secret */
+	struct queue q;      /* open when the account queues */
 	bool queue_open;
 	struct queue_copy copy;
-	bool copying;           /* copy holds this message (begun, not yet committed/discarded) */
-	struct queue_meta meta; /* the copy's envelope */
+	bool copying;             /* copy holds this message (begun, not yet committed/discarded) */
+	struct queue_meta meta;   /* the copy's envelope */
 	struct txn_params params; /* DSN and BODY for MAIL and RCPT */
-	char *mail_params;      /* the same as the queue keeps them, or NULL */
+	char *mail_params;        /* the same as the queue keeps them, or NULL */
 	char *rcpt_params;
 };
 
@@ -108,8 +108,10 @@ choose_account(struct delivery *d, struct err *e)
 	if (o->account) {
 		d->acct = profile_find(&d->prof, o->account);
 		if (!d->acct)
-			return err_set(e, ERR_CONFIG,
-				"choose account %s: no such account in the profile; check -a", o->account);
+			return err_set(
+			    e, ERR_CONFIG,
+			    "choose account %s: no such account in the profile; check -a",
+			    o->account);
 		return 0;
 	}
 	if (d->claimed) {
@@ -124,8 +126,8 @@ choose_account(struct delivery *d, struct err *e)
 	d->acct = profile_find(&d->prof, "default");
 	if (!d->acct)
 		return err_set(e, ERR_CONFIG,
-			"choose account: none given and no default; pass -a NAME or add "
-			"`account default : NAME` to ~/.config/postie/config");
+		               "choose account: none given and no default; pass -a NAME or add "
+		               "`account default : NAME` to ~/.config/postie/config");
 	return 0;
 }
 
@@ -160,8 +162,10 @@ load_account(struct delivery *d, struct err *e)
 	if (has_override(o, "host")) {
 		static const char text[] = "account " CMDLINE_ACCOUNT "\n";
 		if (o->account)
-			return err_set(e, ERR_USAGE, "parse flags: -a %s and --host: choose one; "
-				"--host takes every setting from the command line", o->account);
+			return err_set(e, ERR_USAGE,
+			               "parse flags: -a %s and --host: choose one; "
+			               "--host takes every setting from the command line",
+			               o->account);
 		if (profile_parse(&d->prof, "command line", text, sizeof(text) - 1, true, e) < 0)
 			return -1;
 		d->acct = profile_find(&d->prof, CMDLINE_ACCOUNT);
@@ -169,7 +173,7 @@ load_account(struct delivery *d, struct err *e)
 			fatal("submit: the command-line account was not made");
 		d->acct->origin = PROFILE_ORIGIN_ARGV;
 	} else if (profile_load(&d->prof, POSTIE_SYSCONFIG, o->profile, e) < 0 ||
-		choose_account(d, e) < 0) {
+	           choose_account(d, e) < 0) {
 		return -1;
 	}
 	a = d->acct;
@@ -187,7 +191,8 @@ load_account(struct delivery *d, struct err *e)
 	if (!profile_route_is_own(a)) {
 		if (a->queue && a->origin != PROFILE_ORIGIN_ARGV)
 			log_info("account %s: --%s came from the command line: nothing is queued "
-				"or flushed by this run", a->name, a->argv_route);
+			         "or flushed by this run",
+			         a->name, a->argv_route);
 		a->queue = false;
 	}
 	if (expand_domain(a, e) < 0)
@@ -231,7 +236,7 @@ choose_sender(struct delivery *d, struct err *e)
 		struct buf b;
 		buf_init(&b, 4096);
 		rc = buf_printf(&b, e, "%%U@%s",
-			a->maildomain && *a->maildomain ? a->maildomain : "%C");
+		                a->maildomain && *a->maildomain ? a->maildomain : "%C");
 		if (rc == 0)
 			pattern = xstrdup(b.data);
 		buf_fini(&b);
@@ -261,16 +266,20 @@ choose_sender(struct delivery *d, struct err *e)
 			kind = d->claimed_kind;
 		} else {
 			log_info("%s %s ignored: account %s has allow_from_override off; the "
-				"envelope sender stays %s", flag, claimed, a->name, own);
+			         "envelope sender stays %s",
+			         flag, claimed, a->name, own);
 		}
 	}
 	if (!use && strcmp(a->name, CMDLINE_ACCOUNT) == 0)
-		rc = err_set(e, ERR_USAGE, "choose envelope sender: --host takes every setting "
-			"from the command line; pass -f ADDRESS too");
+		rc = err_set(e, ERR_USAGE,
+		             "choose envelope sender: --host takes every setting "
+		             "from the command line; pass -f ADDRESS too");
 	else if (!use)
-		rc = err_set(e, ERR_CONFIG,
-			"choose envelope sender: account %s has no `from`; add `from ADDRESS` to "
-			"it in %s or pass -f ADDRESS", a->name, a->file);
+		rc = err_set(
+		    e, ERR_CONFIG,
+		    "choose envelope sender: account %s has no `from`; add `from ADDRESS` to "
+		    "it in %s or pass -f ADDRESS",
+		    a->name, a->file);
 	else
 		rc = addr_envelope(use, true, kind, &d->sender, e);
 	free(own);
@@ -295,8 +304,10 @@ collect_recipients(struct delivery *d, struct err *e)
 	for (size_t i = 0; i < d->o->nrcpts && rc == 0; i++) {
 		const char *r = d->o->rcpts[i];
 		if (r[0] == '-')
-			rc = err_set(e, ERR_USAGE,
-				"check recipient \"%s\": begins with '-'; flags go before recipients", r);
+			rc = err_set(
+			    e, ERR_USAGE,
+			    "check recipient \"%s\": begins with '-'; flags go before recipients",
+			    r);
 		else
 			rc = addr_list_parse(&l, r, strlen(r), ERR_USAGE, e);
 	}
@@ -305,17 +316,17 @@ collect_recipients(struct delivery *d, struct err *e)
 	for (size_t i = 0; i < l.n && rc == 0; i++) {
 		size_t before = d->rcpts.n;
 		rc = aliases_resolve(d->aliases.n ? &d->aliases : NULL, a->maildomain, l.v[i],
-			&d->rcpts, e);
+		                     &d->rcpts, e);
 		if (rc == 0 && log_is_verbose() &&
-			(d->rcpts.n != before + 1 || strcmp(d->rcpts.v[before], l.v[i]) != 0)) {
+		    (d->rcpts.n != before + 1 || strcmp(d->rcpts.v[before], l.v[i]) != 0)) {
 			for (size_t j = before; j < d->rcpts.n; j++)
 				log_info("recipient %s becomes %s", l.v[i], d->rcpts.v[j]);
 		}
 	}
 	if (rc == 0 && d->rcpts.n == 0)
 		rc = err_set(e, d->o->read_rcpts ? ERR_DATA : ERR_USAGE,
-			"collect recipients: none; name them after the flags%s",
-			d->o->read_rcpts ? " or in To, Cc or Bcc" : " or pass -t");
+		             "collect recipients: none; name them after the flags%s",
+		             d->o->read_rcpts ? " or in To, Cc or Bcc" : " or pass -t");
 	addr_list_fini(&l);
 	return rc;
 }
@@ -328,18 +339,19 @@ rewrite_header(struct delivery *d, struct err *e)
 	const struct account *a = d->acct;
 	const char *dom = addr_domain(d->sender);
 	struct msg_opts mo = {
-		.sender = d->sender,
-		.fullname = d->o->fullname ? d->o->fullname : a->from_full_name,
-		.fullname_what = d->o->fullname ? "-F" : "from_full_name",
-		.msgid_domain = dom && *dom ? dom : a->domain,
-		.remove_bcc = a->remove_bcc_headers,
-		.set_from = a->set_from_header == PROFILE_HDR_ON ? MSG_FROM_ON
-			: a->set_from_header == PROFILE_HDR_OFF ? MSG_FROM_OFF : MSG_FROM_AUTO,
-		.no_date = a->set_date_header == PROFILE_HDR_OFF,
-		.no_msgid = a->set_msgid_header == PROFILE_HDR_OFF,
-		.undisclosed = a->undisclosed_recipients,
-		.aliases = d->aliases.n ? &d->aliases : NULL,
-		.maildomain = a->maildomain,
+	    .sender = d->sender,
+	    .fullname = d->o->fullname ? d->o->fullname : a->from_full_name,
+	    .fullname_what = d->o->fullname ? "-F" : "from_full_name",
+	    .msgid_domain = dom && *dom ? dom : a->domain,
+	    .remove_bcc = a->remove_bcc_headers,
+	    .set_from = a->set_from_header == PROFILE_HDR_ON    ? MSG_FROM_ON
+	                : a->set_from_header == PROFILE_HDR_OFF ? MSG_FROM_OFF
+	                                                        : MSG_FROM_AUTO,
+	    .no_date = a->set_date_header == PROFILE_HDR_OFF,
+	    .no_msgid = a->set_msgid_header == PROFILE_HDR_OFF,
+	    .undisclosed = a->undisclosed_recipients,
+	    .aliases = d->aliases.n ? &d->aliases : NULL,
+	    .maildomain = a->maildomain,
 	};
 	return msg_rewrite(&d->msg, &mo, e);
 }
@@ -390,30 +402,37 @@ check_policy(const struct account *a, struct err *e)
 {
 	if (!a->host)
 		return err_set(e, ERR_CONFIG, "connect: account %s (%s:%u) has no `host`; add one",
-			a->name, a->file, a->line);
+		               a->name, a->file, a->line);
 	/* EXTERNAL (RFC 4422 App. A) logs in with the client certificate, no user name; the
 	 * mechanism check below says what it lacks. */
 	if (a->auth && !a->user && !a->tls_cert_file &&
-		!(a->auth_mech && strcasecmp(a->auth_mech, "EXTERNAL") == 0))
-		return err_set(e, ERR_CONFIG,
-			"authenticate: account %s (%s:%u) says `auth` but has no `user`; add one",
-			a->name, a->file, a->line);
+	    !(a->auth_mech && strcasecmp(a->auth_mech, "EXTERNAL") == 0))
+		return err_set(
+		    e, ERR_CONFIG,
+		    "authenticate: account %s (%s:%u) says `auth` but has no `user`; add one",
+		    a->name, a->file, a->line);
 	if (a->auth && !a->tls)
-		return err_set(e, ERR_TLS,
-			"authenticate to %s: account %s has `tls off`; postie does not send a password "
-			"in clear. Turn TLS on (remove `tls off`)", a->host, a->name);
+		return err_set(
+		    e, ERR_TLS,
+		    "authenticate to %s: account %s has `tls off`; postie does not send a password "
+		    "in clear. Turn TLS on (remove `tls off`)",
+		    a->host, a->name);
 	if (a->auth && !a->tls_certcheck && !a->tls_fingerprint && !a->tls_pin_spki)
-		return err_set(e, ERR_TLS,
-			"authenticate to %s: account %s has `tls_certcheck off`; postie does not send "
-			"a password to an unverified server. Pin it with `tls_fingerprint` instead",
-			a->host, a->name);
+		return err_set(
+		    e, ERR_TLS,
+		    "authenticate to %s: account %s has `tls_certcheck off`; postie does not send "
+		    "a password to an unverified server. Pin it with `tls_fingerprint` instead",
+		    a->host, a->name);
 	if (a->tls && !a->tls_certcheck && !a->tls_fingerprint && !a->tls_pin_spki)
 		warn("account %s: tls_certcheck off: the server's certificate is not verified",
-			a->name);
+		     a->name);
 	/* A mechanism the profile names must be one postie has, usable with a password. */
 	/* The channel binding is known only after TLS: assume one here (session.c checks). */
-	struct sasl_creds c = {.user = a->user, .cb = (const unsigned char *)"x",
-		.cb_len = 1, .cb_type = "tls-exporter", .have_cert = a->tls_cert_file != NULL};
+	struct sasl_creds c = {.user = a->user,
+	                       .cb = (const unsigned char *)"x",
+	                       .cb_len = 1,
+	                       .cb_type = "tls-exporter",
+	                       .have_cert = a->tls_cert_file != NULL};
 	/* An account with oauth2_token_command logs in with a token, never a password. */
 	if (a->oauth2_token_command)
 		c.token = "x";
@@ -440,16 +459,20 @@ get_password(const struct account *a, struct buf *out, struct err *e)
 		return -1;
 	/* A client certificate can log in alone (EXTERNAL, RFC 4422 App. A). */
 	if (out->len == 0 && !a->tls_cert_file && !secret_implicit_ok(a))
-		return err_set(e, ERR_CONFIG,
-			"authenticate: account %s has no password; it comes from %s, which -C named, "
-			"and only the user's own profile gets passwords from ~/.netrc, the keyring "
-			"or systemd credentials (SEC-41): add `password`, `passwordeval` or "
-			"`password_file` to it", a->name, a->file);
+		return err_set(
+		    e, ERR_CONFIG,
+		    "authenticate: account %s has no password; it comes from %s, which -C named, "
+		    "and only the user's own profile gets passwords from ~/.netrc, the keyring "
+		    "or systemd credentials (SEC-41): add `password`, `passwordeval` or "
+		    "`password_file` to it",
+		    a->name, a->file);
 	if (out->len == 0 && !a->tls_cert_file)
-		return err_set(e, ERR_CONFIG,
-			"authenticate: account %s has no password; add `password`, `passwordeval` "
-			"or `password_file` to %s, or an entry for %s to ~/.netrc (see password_file "
-			"in postie.conf(5))", a->name, a->file, a->host);
+		return err_set(
+		    e, ERR_CONFIG,
+		    "authenticate: account %s has no password; add `password`, `passwordeval` "
+		    "or `password_file` to %s, or an entry for %s to ~/.netrc (see password_file "
+		    "in postie.conf(5))",
+		    a->name, a->file, a->host);
 	return 0;
 }
 
@@ -484,10 +507,10 @@ build_params(struct delivery *d, struct err *e)
 	int rc = 0;
 
 	d->params = (struct txn_params){
-		.dsn_notify = o->dsn_notify ? o->dsn_notify : a->dsn_notify,
-		.dsn_ret = o->dsn_ret ? o->dsn_ret : a->dsn_return,
-		.envid = o->envid,
-		.body = o->body,
+	    .dsn_notify = o->dsn_notify ? o->dsn_notify : a->dsn_notify,
+	    .dsn_ret = o->dsn_ret ? o->dsn_ret : a->dsn_return,
+	    .envid = o->envid,
+	    .body = o->body,
 	};
 	buf_init(&mp, PARAMS_MAX);
 	buf_init(&rp, PARAMS_MAX);
@@ -566,10 +589,10 @@ struct attempt {
 	const char *sender;
 	char *const *rcpts;
 	size_t n;
-	long long size;      /* < 0: not delivered */
+	long long size; /* < 0: not delivered */
 	const char *msgid;
-	const char *queued;  /* the queue id when the message is (still) queued */
-	int final_code;      /* the server's reply to the end of data, 0: none */
+	const char *queued; /* the queue id when the message is (still) queued */
+	int final_code;     /* the server's reply to the end of data, 0: none */
 	const char *final_text;
 };
 
@@ -578,22 +601,24 @@ log_attempt(const struct attempt *t, int rc, const struct err *e)
 {
 	bool failed = e->kind != ERR_NONE;
 	struct maillog_entry m = {
-		.when = time(NULL),
-		.host = t->acct->host,
-		.port = t->port,
-		.tls = t->tls,
-		.auth = t->auth,
-		.user = t->acct->user,
-		.from = t->sender,
-		.rcpts = t->rcpts,
-		.nrcpts = t->n,
-		.mailsize = rc == 0 && !t->queued ? t->size : -1,
-		.smtpstatus = failed && e->code >= 200 ? e->code : !failed ? t->final_code : 0,
-		.smtpmsg = !failed && t->final_code ? t->final_text : NULL,
-		.errormsg = failed ? e->text : NULL,
-		.exitcode = rc == 0 ? 0 : err_exit_status(e->kind),
-		.msgid = t->msgid,
-		.queued = t->queued,
+	    .when = time(NULL),
+	    .host = t->acct->host,
+	    .port = t->port,
+	    .tls = t->tls,
+	    .auth = t->auth,
+	    .user = t->acct->user,
+	    .from = t->sender,
+	    .rcpts = t->rcpts,
+	    .nrcpts = t->n,
+	    .mailsize = rc == 0 && !t->queued ? t->size : -1,
+	    .smtpstatus = failed && e->code >= 200 ? e->code
+	                  : !failed                ? t->final_code
+	                                           : 0,
+	    .smtpmsg = !failed && t->final_code ? t->final_text : NULL,
+	    .errormsg = failed ? e->text : NULL,
+	    .exitcode = rc == 0 ? 0 : err_exit_status(e->kind),
+	    .msgid = t->msgid,
+	    .queued = t->queued,
 	};
 	maillog_record(t->acct, &m);
 }
@@ -649,7 +674,7 @@ prepare(struct delivery *d, struct source *src, int fd, struct err *e)
 		}
 	}
 	source_init(src, d->msg.out.data, d->msg.out.len, fd, o->ignore_dots,
-		d->copying ? &d->copy : NULL);
+	            d->copying ? &d->copy : NULL);
 	src->meta = d->copying ? &d->meta : NULL;
 	/* The header scanner read past the header: those bytes come first. */
 	if (d->msg.rest.len && buf_append(&src->ahead, d->msg.rest.data, d->msg.rest.len, e) < 0)
@@ -746,8 +771,10 @@ queue_message(struct delivery *d, struct source *src, const int *lmtp_codes, str
 	d->copying = false;
 	/* ERR_UNSURE: the caller says so itself, exit 76 (SEC-36); -bs answers 250. */
 	if (why.kind != ERR_UNSURE || d->o->serving)
-		fprintf(stderr, "postie: queued as %s: %s; `postie -q` or the next run sends "
-			"it\n", d->copy.id, why.text);
+		fprintf(stderr,
+		        "postie: queued as %s: %s; `postie -q` or the next run sends "
+		        "it\n",
+		        d->copy.id, why.text);
 	return 0;
 }
 
@@ -792,8 +819,8 @@ submit_entry(struct session *ss, struct queue_entry *en, bool last)
 		if (e.kind == ERR_NONE)
 			err_set(&e, ERR_OS, "read queued message %s: %s", en->id, strerror(errno));
 		qrc = queue_entry_retry(en, e.text, &qe);
-	} else if ((tried = true) && session_send(ss, sender, rcpts, n, codes, &src, last,
-					     &e) == 0) {
+	} else if ((tried = true) &&
+	           session_send(ss, sender, rcpts, n, codes, &src, last, &e) == 0) {
 		log_info("queued message %s delivered", en->id);
 		/* Recipients refused at an earlier attempt keep the entry on record in
 		 * failed/; with none, it is removed. */
@@ -826,15 +853,16 @@ submit_entry(struct session *ss, struct queue_entry *en, bool last)
 			qrc = queue_entry_retry(en, e.text, &qe);
 			kept = true;
 		} else if (!temporary(&e) &&
-			(e.kind == ERR_PERM || e.kind == ERR_DATA || e.kind == ERR_PROTO)) {
+		           (e.kind == ERR_PERM || e.kind == ERR_DATA || e.kind == ERR_PROTO)) {
 			qrc = queue_entry_fail(en, e.text, &qe);
 		} else if (e.kind == ERR_UNSURE && ++m->unsure >= UNSURE_TRIES) {
 			/* A server that never gives a verdict in step may deliver every copy:
 			 * stop sending it, and keep it in failed/ for the user to judge. */
 			char why[QUEUE_REPLY_MAX];
-			snprintf(why, sizeof(why), "%s; no verdict in step after %d attempts: "
-				"the server may have it; check before sending it again", e.text,
-				UNSURE_TRIES);
+			snprintf(why, sizeof(why),
+			         "%s; no verdict in step after %d attempts: "
+			         "the server may have it; check before sending it again",
+			         e.text, UNSURE_TRIES);
 			qrc = queue_entry_fail(en, why, &qe);
 		} else {
 			qrc = queue_entry_retry(en, e.text, &qe);
@@ -843,10 +871,17 @@ submit_entry(struct session *ss, struct queue_entry *en, bool last)
 	}
 	ss->params = saved;
 	if (tried) {
-		struct attempt t = {.acct = ss->acct, .tls = ss->s.tls, .auth = ss->acct->auth,
-			.port = ss->port, .sender = sender, .rcpts = rcpts, .n = n,
-			.size = (long long)src.size, .queued = kept ? en->id : NULL,
-			.final_code = ss->s.final_code, .final_text = ss->s.final_text};
+		struct attempt t = {.acct = ss->acct,
+		                    .tls = ss->s.tls,
+		                    .auth = ss->acct->auth,
+		                    .port = ss->port,
+		                    .sender = sender,
+		                    .rcpts = rcpts,
+		                    .n = n,
+		                    .size = (long long)src.size,
+		                    .queued = kept ? en->id : NULL,
+		                    .final_code = ss->s.final_code,
+		                    .final_text = ss->s.final_text};
 		log_attempt(&t, rc, &e);
 	}
 	/* The entry itself stays as it was (still due): only this attempt goes unrecorded. */
@@ -903,9 +938,11 @@ submit_run(const struct opts *o, int fd, struct err *e)
 		/* Due entries of this account go over the same session after this message; with
 		 * none, QUIT is pipelined behind it. */
 		const char *files[] = {d.acct->file, NULL};
-		struct queue_filter f = {.account = d.acct->name, .max = PIGGYBACK_MAX,
-			.profiles = files, .legacy = d.acct->origin == PROFILE_ORIGIN_USER ||
-			d.acct->origin == PROFILE_ORIGIN_SYSTEM};
+		struct queue_filter f = {.account = d.acct->name,
+		                         .max = PIGGYBACK_MAX,
+		                         .profiles = files,
+		                         .legacy = d.acct->origin == PROFILE_ORIGIN_USER ||
+		                                   d.acct->origin == PROFILE_ORIGIN_SYSTEM};
 		iterating = d.queue_open && queue_iter_start(&d.q, &it, &f, NULL) == 0;
 		bool more = iterating && it.n > 0;
 		msgid = msg_msgid(&d.msg);
@@ -918,7 +955,7 @@ submit_run(const struct opts *o, int fd, struct err *e)
 		t.port = ss.port;
 		if (rc == 0)
 			rc = session_send(&ss, d.sender, d.rcpts.v, d.rcpts.n, codes, &src, !more,
-				e);
+			                  e);
 		bool per_rcpt = rc < 0 && ss.per_rcpt;
 		/* session_send dropped the copy the moment the server took the message. */
 		if (d.copying && !src.copy)
@@ -951,8 +988,10 @@ submit_run(const struct opts *o, int fd, struct err *e)
 			 * -bs caller is told 250 instead (the queue has it): it would retry.
 			 */
 			if (rc == 0 && why.kind == ERR_UNSURE && !o->serving) {
-				err_set_code(e, ERR_UNSURE, why.code, "%s; kept in the queue as %s, "
-					"which `postie -q` or the next run sends", why.text, d.copy.id);
+				err_set_code(e, ERR_UNSURE, why.code,
+				             "%s; kept in the queue as %s, "
+				             "which `postie -q` or the next run sends",
+				             why.text, d.copy.id);
 				rc = -1;
 			}
 		}
@@ -993,8 +1032,7 @@ static int
 flush_ready(struct account *a, struct buf *password, struct err *e)
 {
 	buf_reset(password);
-	if (expand_domain(a, e) < 0 || check_policy(a, e) < 0 ||
-		get_password(a, password, e) < 0)
+	if (expand_domain(a, e) < 0 || check_policy(a, e) < 0 || get_password(a, password, e) < 0)
 		return -1;
 	return 0;
 }
@@ -1024,21 +1062,25 @@ submit_flush(const struct opts *o, struct err *e)
 			char flag[64];
 			size_t k;
 			for (k = 0; o->overrides[i].name[k] && k + 1 < sizeof(flag); k++)
-				flag[k] = o->overrides[i].name[k] == '_' ? '-' : o->overrides[i].name[k];
+				flag[k] =
+				    o->overrides[i].name[k] == '_' ? '-' : o->overrides[i].name[k];
 			flag[k] = '\0';
-			return err_set(e, ERR_USAGE, "parse flags: -q and --%s: a flush sends each "
-				"queued message only where its account's profile sends it (SEC-42); "
-				"drop --%s", flag, flag);
+			return err_set(
+			    e, ERR_USAGE,
+			    "parse flags: -q and --%s: a flush sends each "
+			    "queued message only where its account's profile sends it (SEC-42); "
+			    "drop --%s",
+			    flag, flag);
 		}
 	}
 	if (profile_load(&prof, POSTIE_SYSCONFIG, o->profile, e) < 0)
 		return -1;
-	const struct account *qa = o->account ? profile_find(&prof, o->account)
-		: profile_find(&prof, "default");
+	const struct account *qa =
+	    o->account ? profile_find(&prof, o->account) : profile_find(&prof, "default");
 	if (!qa && o->account) {
 		profile_fini(&prof);
 		return err_set(e, ERR_CONFIG, "flush queue: no account %s in the profile",
-			o->account);
+		               o->account);
 	}
 	/* The queue directory is the default account's (or -a's); every entry names its own
 	 * account for the session. */
@@ -1054,12 +1096,12 @@ submit_flush(const struct opts *o, struct err *e)
 	bool legacy;
 	const char **files = profile_files(&prof, o->profile, &legacy);
 	struct queue_filter f = {
-		.account = o->account,
-		.rcpt = o->queue_rcpt,
-		.id = o->queue_id,
-		.force = true,
-		.profiles = files, /* SEC-42: another profile's entries are not touched */
-		.legacy = legacy,
+	    .account = o->account,
+	    .rcpt = o->queue_rcpt,
+	    .id = o->queue_id,
+	    .force = true,
+	    .profiles = files, /* SEC-42: another profile's entries are not touched */
+	    .legacy = legacy,
 	};
 	int rc = queue_iter_start(&q, &it, &f, e);
 	int got;
@@ -1077,8 +1119,9 @@ submit_flush(const struct opts *o, struct err *e)
 		if (a && !entry_bound(&en.meta, a)) {
 			/* An account of that name, but from another file than the entry's. */
 			warn("flush queue: queued message %s was queued through account %s of %s, "
-				"not of %s: left in the queue", en.id, current,
-				en.meta.profile ? en.meta.profile : "the user's own profile", a->file);
+			     "not of %s: left in the queue",
+			     en.id, current,
+			     en.meta.profile ? en.meta.profile : "the user's own profile", a->file);
 			queue_entry_release(&en);
 			others++;
 			continue;
@@ -1113,10 +1156,10 @@ submit_flush(const struct opts *o, struct err *e)
 	/* Quiet when all went (cron mails whatever a job prints). */
 	if (deferred || it.expired)
 		fprintf(stderr, "postie: flush queue: %zu delivered, %zu not yet (see mailq)%s\n",
-			delivered, deferred, it.expired ? "; some expired into failed/" : "");
+		        delivered, deferred, it.expired ? "; some expired into failed/" : "");
 	else
 		log_info("flush queue: %zu delivered%s", delivered,
-			others ? "; entries of other accounts of that name left alone" : "");
+		         others ? "; entries of other accounts of that name left alone" : "");
 	free(current);
 	free(files);
 	buf_fini(&password);
@@ -1242,8 +1285,9 @@ submit_pretend(const struct opts *o, struct err *e)
 	put("domain", a->domain);
 	put("auth", !a->auth ? "off" : a->auth_mech ? a->auth_mech : "on");
 	put("user", a->user);
-	put("password", a->password || a->passwordeval || a->password_file ||
-			a->oauth2_token_command ? "*" : NULL);
+	put("password",
+	    a->password || a->passwordeval || a->password_file || a->oauth2_token_command ? "*"
+	                                                                                  : NULL);
 	put("passwordeval", hidden(a->passwordeval));
 	put("password_file", a->password_file);
 	put("oauth2_token_command", hidden(a->oauth2_token_command));
@@ -1282,8 +1326,8 @@ submit_pretend(const struct opts *o, struct err *e)
 	put("aliases", a->aliases);
 	put("queue", on_off(a->queue));
 	put("queue_dir", a->queue_dir ? a->queue_dir : qdir);
-	snprintf(num, sizeof(num), "%d", a->queue_lifetime ? a->queue_lifetime
-		: QUEUE_LIFETIME_DEFAULT);
+	snprintf(num, sizeof(num), "%d",
+	         a->queue_lifetime ? a->queue_lifetime : QUEUE_LIFETIME_DEFAULT);
 	put("queue_lifetime", num);
 	buf_fini(&b);
 	free(qdir);
@@ -1302,7 +1346,7 @@ submit_serverinfo(const struct opts *o, struct err *e)
 	int rc = setup_only(&d, e);
 	if (rc == 0 && !d.acct->host)
 		rc = err_set(e, ERR_CONFIG, "connect: account %s (%s:%u) has no `host`; add one",
-			d.acct->name, d.acct->file, d.acct->line);
+		             d.acct->name, d.acct->file, d.acct->line);
 	if (rc == 0)
 		rc = session_serverinfo(d.acct, stdout, e);
 	delivery_fini(&d);

@@ -240,12 +240,14 @@ name_ascii(const char *host, char **out, struct err *e)
 		if (rc == IDN2_ENCODING_ERROR)
 			return err_set(e, ERR_CONFIG,
 			               "convert TLS server name to an A-label: %s (not UTF-8); fix "
-			               "`tls_host_override` in the profile", idn2_strerror(rc));
+			               "`tls_host_override` in the profile",
+			               idn2_strerror(rc));
 		if (rc != IDN2_OK)
 			return err_set(e, ERR_CONFIG,
 			               "convert TLS server name \"%.80s\" to an A-label: %s; fix "
 			               "`tls_host_override` in the profile (an IDNA2008 name, or "
-			               "its xn-- form)", host, idn2_strerror(rc));
+			               "its xn-- form)",
+			               host, idn2_strerror(rc));
 		*out = xstrdup(a);
 		idn2_free(a);
 		return 0;
@@ -1375,8 +1377,10 @@ tls_read(struct tls *t, void *p, size_t n, int64_t deadline, struct err *e)
 			/* SEC-34: a server that only sends warnings or hello requests must not
 			 * keep this loop busy until the deadline. */
 			if (++idle > TLS_IDLE_RECORDS_MAX)
-				return err_set(e, ERR_PROTO, "read from %s: %u TLS records in a row "
-					"without data (%s)", t->name, idle, gnutls_strerror((int)r));
+				return err_set(e, ERR_PROTO,
+				               "read from %s: %u TLS records in a row "
+				               "without data (%s)",
+				               t->name, idle, gnutls_strerror((int)r));
 			continue;
 		}
 		return fatal_error(t, "read from", (int)r, e);
@@ -1409,8 +1413,11 @@ tls_write(struct tls *t, const void *p, size_t n, int64_t deadline, struct err *
 				return err_set(e, ERR_TEMP, "send to %s: timed out", t->name);
 			/* SEC-34: no busy loop on a send that makes no progress. */
 			if (++idle > TLS_IDLE_RECORDS_MAX)
-				return err_set(e, ERR_PROTO, "send to %s: no progress after %u tries "
-					"(%s)", t->name, idle, r ? gnutls_strerror((int)r) : "0 bytes");
+				return err_set(e, ERR_PROTO,
+				               "send to %s: no progress after %u tries "
+				               "(%s)",
+				               t->name, idle,
+				               r ? gnutls_strerror((int)r) : "0 bytes");
 			continue;
 		}
 		/* The server may have said why before it closed: a TLS 1.3 server judges our

@@ -18,26 +18,26 @@
 #include "err.h"
 
 struct tls_config {
-	const char *host;        /* name to verify and send as SNI (an IP literal, or a host name:
-	                            a U-label is converted to its A-label, SEC-8) */
-	const char *trust_file;  /* PEM CA certificates; NULL: the system trust store */
-	const char *fingerprint; /* NULL, or 64 lower-case hex digits: SHA-256 of the server's
-	                            certificate (DER); when set it replaces CA trust and name */
-	bool certcheck;          /* false: accept any certificate (the profile said so) */
-	const char *priorities;  /* GnuTLS priority string; NULL: TLS 1.3 and 1.2 only */
-	const char *session_file;/* a cached session to offer (0600, ours), or NULL */
-	const char *cert_file;   /* client certificate chain: a PEM file or a URI GnuTLS opens
-	                            ("pkcs11:..."); sent when the server asks; NULL: none */
-	const char *key_file;    /* its private key (PEM file, private to its owner, or a URI);
-	                            NULL: in cert_file */
-	const char *crl_file;    /* PEM CRLs checked with the trust store; NULL: none */
-	const char *pin_spki;    /* NULL, or base64 of the SHA-256 of the server certificate's
-	                            SubjectPublicKeyInfo ("sha256//" prefix allowed); like
-	                            fingerprint it replaces CA trust, name and dates, but it
-	                            survives a renewal with the same key */
-	int min_version;         /* 0 or 12: TLS 1.2 and 1.3; 13: TLS 1.3 only */
-	bool keep_failed;        /* when verification refuses the server, still hand the
-	                            session out for tls_print_info (--serverinfo) */
+	const char *host;         /* name to verify and send as SNI (an IP literal, or a host name:
+	                             a U-label is converted to its A-label, SEC-8) */
+	const char *trust_file;   /* PEM CA certificates; NULL: the system trust store */
+	const char *fingerprint;  /* NULL, or 64 lower-case hex digits: SHA-256 of the server's
+	                             certificate (DER); when set it replaces CA trust and name */
+	bool certcheck;           /* false: accept any certificate (the profile said so) */
+	const char *priorities;   /* GnuTLS priority string; NULL: TLS 1.3 and 1.2 only */
+	const char *session_file; /* a cached session to offer (0600, ours), or NULL */
+	const char *cert_file;    /* client certificate chain: a PEM file or a URI GnuTLS opens
+	                             ("pkcs11:..."); sent when the server asks; NULL: none */
+	const char *key_file;     /* its private key (PEM file, private to its owner, or a URI);
+	                             NULL: in cert_file */
+	const char *crl_file;     /* PEM CRLs checked with the trust store; NULL: none */
+	const char *pin_spki;     /* NULL, or base64 of the SHA-256 of the server certificate's
+	                             SubjectPublicKeyInfo ("sha256//" prefix allowed); like
+	                             fingerprint it replaces CA trust, name and dates, but it
+	                             survives a renewal with the same key */
+	int min_version;          /* 0 or 12: TLS 1.2 and 1.3; 13: TLS 1.3 only */
+	bool keep_failed;         /* when verification refuses the server, still hand the
+	                             session out for tls_print_info (--serverinfo) */
 };
 
 struct tls;
@@ -55,7 +55,7 @@ struct tls;
  * tls_print_info and tls_free.
  */
 int tls_start(struct tls **out, int fd, const struct tls_config *cfg, int64_t deadline,
-	struct err *e);
+              struct err *e);
 
 /*
  * Check CFG as tls_start would before its first byte, without a connection: the server

@@ -14,7 +14,7 @@ static int tap_failed;
 #define ok(cond, ...) tap_ok(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
 
 static int tap_ok(int cond, const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 #include <stdarg.h>
 TAP_UNUSED static int
@@ -36,7 +36,7 @@ tap_ok(int cond, const char *file, int line, const char *fmt, ...)
 }
 
 /* Compare two byte strings; on mismatch print both (escaped). */
-#define ok_mem(got, gotlen, want, wantlen, ...) \
+#define ok_mem(got, gotlen, want, wantlen, ...)                                                    \
 	tap_ok_mem((got), (gotlen), (want), (wantlen), __FILE__, __LINE__, __VA_ARGS__)
 
 TAP_UNUSED static void
@@ -58,11 +58,12 @@ tap_dump(const char *label, const char *p, size_t n)
 }
 
 static int tap_ok_mem(const char *got, size_t gotlen, const char *want, size_t wantlen,
-	const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+                      const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
 
 TAP_UNUSED static int
 tap_ok_mem(const char *got, size_t gotlen, const char *want, size_t wantlen, const char *file,
-	int line, const char *fmt, ...)
+           int line, const char *fmt, ...)
 {
 	va_list ap;
 	int cond = gotlen == wantlen && (wantlen == 0 || memcmp(got, want, wantlen) == 0);

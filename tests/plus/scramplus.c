@@ -63,24 +63,24 @@ static struct {
 	bool implicit, no_cb;
 	enum mode mode;
 } cfg = {
-	.user = "alice",
-	.password = "Pa55-w0rd!x",
-	.priorities = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
-	.mechs = "SCRAM-SHA-256-PLUS SCRAM-SHA-1-PLUS SCRAM-SHA-256 PLAIN",
-	.connections = 1,
-	.timeout_s = 30,
-	.iterations = 4096,
+    .user = "alice",
+    .password = "Pa55-w0rd!x",
+    .priorities = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
+    .mechs = "SCRAM-SHA-256-PLUS SCRAM-SHA-1-PLUS SCRAM-SHA-256 PLAIN",
+    .connections = 1,
+    .timeout_s = 30,
+    .iterations = 4096,
 };
 
-static FILE *logf_;                 /* OUT/log */
+static FILE *logf_; /* OUT/log */
 static gnutls_certificate_credentials_t creds;
-static unsigned messages;           /* how many message-N files so far */
+static unsigned messages; /* how many message-N files so far */
 
 struct peer {
 	int fd;
 	gnutls_session_t tls; /* NULL before TLS */
 	char in[LINE_MAX_BYTES];
-	size_t len;           /* bytes waiting in IN */
+	size_t len; /* bytes waiting in IN */
 	bool authed;
 };
 
@@ -127,8 +127,7 @@ put(char *dst, size_t max, size_t *len, const char *s, size_t n)
 
 /* ---- base64 (RFC 4648 §4), written out so the server depends on nothing but GnuTLS ---- */
 
-static const char b64chars[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* Encode N bytes at P into OUT (room for 4 * ((N + 2) / 3) + 1). */
 static size_t
@@ -178,9 +177,9 @@ b64_decode(const char *s, size_t len, unsigned char *out, size_t max)
 			}
 		}
 		unsigned w = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 |
-			     (unsigned)v[3];
+		             (unsigned)v[3];
 		unsigned char b[3] = {(unsigned char)(w >> 16), (unsigned char)(w >> 8),
-			(unsigned char)w};
+		                      (unsigned char)w};
 		for (int j = 0; j < 3 - pad; j++) {
 			if (k == max)
 				return -1;
@@ -314,7 +313,7 @@ tls_begin(struct peer *p)
 	r = gnutls_priority_set_direct(s, cfg.priorities, &where);
 	if (r < 0)
 		die("priority string %s: %s at %s", cfg.priorities, gnutls_strerror(r),
-			where ? where : "?");
+		    where ? where : "?");
 	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, creds);
 	gnutls_transport_set_int(s, p->fd);
 	gnutls_handshake_set_timeout(s, (unsigned)cfg.timeout_s * 1000);
@@ -330,10 +329,10 @@ tls_begin(struct peer *p)
 	p->tls = s;
 	const char *v = gnutls_protocol_get_name(gnutls_protocol_get_version(s));
 	logline("tls %s%s", v ? v : "?",
-		gnutls_protocol_get_version(s) == GNUTLS_TLS1_2 &&
-				gnutls_session_ext_master_secret_status(s)
-			? " ems"
-			: "");
+	        gnutls_protocol_get_version(s) == GNUTLS_TLS1_2 &&
+	                gnutls_session_ext_master_secret_status(s)
+	            ? " ems"
+	            : "");
 	return 0;
 }
 
@@ -595,8 +594,9 @@ scram(struct peer *p, const char *mech, const char *initial)
 	size_t vlen;
 	char user[256];
 	if (!attr(&s, end, 'n', &v, &vlen))
-		return auth_fail(p, mech, gs2, s < end && *s == 'm' ? "extensions-not-supported"
-								      : "invalid-encoding");
+		return auth_fail(p, mech, gs2,
+		                 s < end && *s == 'm' ? "extensions-not-supported"
+		                                      : "invalid-encoding");
 	if (!saslname_decode(v, vlen, user, sizeof(user)))
 		return auth_fail(p, mech, gs2, "invalid-username-encoding");
 	const char *cnonce;
@@ -638,12 +638,12 @@ scram(struct peer *p, const char *mech, const char *initial)
 	}
 	if (cflen < 0)
 		return reply(p, "501 5.5.2 Invalid base64");
-	const char *fend = (const char *)final + cflen;
+	const char *fend = (const char *) final + cflen;
 	const char *pp = NULL;
-	for (const char *q = (const char *)final; q + 3 <= fend; q++)
+	for (const char *q = (const char *) final; q + 3 <= fend; q++)
 		if (q[0] == ',' && q[1] == 'p' && q[2] == '=')
 			pp = q;
-	s = (const char *)final;
+	s = (const char *) final;
 	const char *c64, *rn;
 	size_t c64len, rnlen;
 	if (!pp || !attr(&s, pp, 'c', &c64, &c64len) || !attr(&s, pp, 'r', &rn, &rnlen))
@@ -656,8 +656,7 @@ scram(struct peer *p, const char *mech, const char *initial)
 		return scram_error(p, mech, gs2, "invalid-encoding");
 	if ((size_t)cbl < gs2len || memcmp(cbind, gs2, gs2len) != 0)
 		return scram_error(p, mech, gs2, "channel-bindings-dont-match");
-	if ((size_t)cbl != gs2len + (size_t)cblen ||
-	    !same_bytes(cbind + gs2len, cb, (size_t)cblen))
+	if ((size_t)cbl != gs2len + (size_t)cblen || !same_bytes(cbind + gs2len, cb, (size_t)cblen))
 		return scram_error(p, mech, gs2, "channel-bindings-dont-match");
 
 	/* r=: our combined nonce, unchanged */
@@ -699,8 +698,8 @@ scram(struct peer *p, const char *mech, const char *initial)
 	    !put(authmsg, sizeof(authmsg), &amlen, ",", 1) ||
 	    !put(authmsg, sizeof(authmsg), &amlen, sfirst, sflen) ||
 	    !put(authmsg, sizeof(authmsg), &amlen, ",", 1) ||
-	    !put(authmsg, sizeof(authmsg), &amlen, (const char *)final,
-		    (size_t)(pp - (const char *)final)))
+	    !put(authmsg, sizeof(authmsg), &amlen, (const char *) final,
+	         (size_t)(pp - (const char *) final)))
 		return scram_error(p, mech, gs2, "no-resources");
 	if (gnutls_hmac_fast(mac, salted, hlen, "Client Key", 10, ckey) < 0 ||
 	    gnutls_hash_fast(dig, ckey, hlen, stored) < 0 ||
@@ -737,7 +736,7 @@ scram(struct peer *p, const char *mech, const char *initial)
 		p->authed = false;
 		logline("auth %s: the client refused the server signature", mech);
 		return reply(p, r == -2 ? "501 5.7.0 Authentication cancelled"
-					: "535 5.7.8 Authentication failed");
+		                        : "535 5.7.8 Authentication failed");
 	}
 	return reply(p, "235 2.7.0 Authentication successful");
 }
@@ -972,11 +971,11 @@ parse_mode(const char *s)
 		const char *name;
 		enum mode m;
 	} modes[] = {
-		{"good", MODE_GOOD},
-		{"bad-signature", MODE_BAD_SIGNATURE},
-		{"no-signature", MODE_NO_SIGNATURE},
-		{"bad-nonce", MODE_BAD_NONCE},
-		{"bad-binding", MODE_BAD_BINDING},
+	    {"good", MODE_GOOD},
+	    {"bad-signature", MODE_BAD_SIGNATURE},
+	    {"no-signature", MODE_NO_SIGNATURE},
+	    {"bad-nonce", MODE_BAD_NONCE},
+	    {"bad-binding", MODE_BAD_BINDING},
 	};
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
 		if (strcmp(s, modes[i].name) == 0)
@@ -1000,43 +999,68 @@ int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"certs", required_argument, NULL, 'c'},
-		{"out", required_argument, NULL, 'o'},
-		{"port", required_argument, NULL, 'p'},
-		{"implicit", no_argument, NULL, 'I'},
-		{"mechs", required_argument, NULL, 'm'},
-		{"mode", required_argument, NULL, 'M'},
-		{"no-cb", no_argument, NULL, 'N'},
-		{"user", required_argument, NULL, 'u'},
-		{"password", required_argument, NULL, 'w'},
-		{"iterations", required_argument, NULL, 'i'},
-		{"priorities", required_argument, NULL, 'P'},
-		{"connections", required_argument, NULL, 'n'},
-		{"timeout", required_argument, NULL, 't'},
-		{NULL, 0, NULL, 0},
+	    {"certs", required_argument, NULL, 'c'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"implicit", no_argument, NULL, 'I'},
+	    {"mechs", required_argument, NULL, 'm'},
+	    {"mode", required_argument, NULL, 'M'},
+	    {"no-cb", no_argument, NULL, 'N'},
+	    {"user", required_argument, NULL, 'u'},
+	    {"password", required_argument, NULL, 'w'},
+	    {"iterations", required_argument, NULL, 'i'},
+	    {"priorities", required_argument, NULL, 'P'},
+	    {"connections", required_argument, NULL, 'n'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {NULL, 0, NULL, 0},
 	};
 	int o;
 
 	while ((o = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (o) {
-		case 'c': cfg.certs = optarg; break;
-		case 'o': cfg.out = optarg; break;
-		case 'p': cfg.port = (int)number(optarg, 0, 65535); break;
-		case 'I': cfg.implicit = true; break;
+		case 'c':
+			cfg.certs = optarg;
+			break;
+		case 'o':
+			cfg.out = optarg;
+			break;
+		case 'p':
+			cfg.port = (int)number(optarg, 0, 65535);
+			break;
+		case 'I':
+			cfg.implicit = true;
+			break;
 		case 'm':
 			if (snprintf(cfg.mechs, sizeof(cfg.mechs), "%s", optarg) >=
-				(int)sizeof(cfg.mechs))
+			    (int)sizeof(cfg.mechs))
 				die("--mechs too long");
 			break;
-		case 'M': cfg.mode = parse_mode(optarg); break;
-		case 'N': cfg.no_cb = true; break;
-		case 'u': cfg.user = optarg; break;
-		case 'w': cfg.password = optarg; break;
-		case 'i': cfg.iterations = (unsigned)number(optarg, 1, 1000000); break;
-		case 'P': cfg.priorities = optarg; break;
-		case 'n': cfg.connections = (int)number(optarg, 1, 100); break;
-		case 't': cfg.timeout_s = (int)number(optarg, 1, 3600); break;
-		default: die("usage: scramplus --certs DIR --out DIR [options] (see the source)");
+		case 'M':
+			cfg.mode = parse_mode(optarg);
+			break;
+		case 'N':
+			cfg.no_cb = true;
+			break;
+		case 'u':
+			cfg.user = optarg;
+			break;
+		case 'w':
+			cfg.password = optarg;
+			break;
+		case 'i':
+			cfg.iterations = (unsigned)number(optarg, 1, 1000000);
+			break;
+		case 'P':
+			cfg.priorities = optarg;
+			break;
+		case 'n':
+			cfg.connections = (int)number(optarg, 1, 100);
+			break;
+		case 't':
+			cfg.timeout_s = (int)number(optarg, 1, 3600);
+			break;
+		default:
+			die("usage: scramplus --certs DIR --out DIR [options] (see the source)");
 		}
 	}
 	if (!cfg.certs || !cfg.out || optind != argc)

@@ -15,7 +15,7 @@ main(void)
 	ok(buf_append(&b, "67890", 5, &e) == 0 && b.len == 10, "append up to the ceiling");
 	ok(buf_append(&b, "x", 1, &e) == -1 && e.kind == ERR_DATA, "one byte past it fails");
 	ok(b.len == 10 && memcmp(b.data, "1234567890", 10) == 0 && b.data[10] == '\0',
-		"nothing appended by the failed call");
+	   "nothing appended by the failed call");
 	buf_consume(&b, 4);
 	ok(b.len == 6 && strcmp(b.data, "567890") == 0, "consume");
 	buf_reset(&b);

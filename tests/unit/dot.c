@@ -3,9 +3,9 @@
  * exact output, each fed whole and split at every one and two points; a large input fed in
  * chunks of many sizes against a line-based reference encoder written here; every short
  * input over a small alphabet; NUL handling; properties of the output (no bare CR or LF, no
- * early end marker); and the byte counts of the span scanner on large inputs. All of it runs in BDAT mode too
- * (RFC 3030: no stuffing, no end marker), against the table's DATA output with the stuffing
- * and the end marker taken off, a few BDAT-only cases, and the references in BDAT mode.
+ * early end marker); and the byte counts of the span scanner on large inputs. All of it runs in
+ * BDAT mode too (RFC 3030: no stuffing, no end marker), against the table's DATA output with the
+ * stuffing and the end marker taken off, a few BDAT-only cases, and the references in BDAT mode.
  */
 #include <inttypes.h>
 #include <stdint.h>
@@ -256,7 +256,7 @@ run_finish(struct run *r)
 /* Feed IN in the pieces that CUTS (sorted offsets, NCUTS of them) mark, then finish. */
 static void
 run_cuts(struct run *r, const char *in, size_t n, bool stop, bool bdat, const size_t *cuts,
-	size_t ncuts)
+         size_t ncuts)
 {
 	size_t at = 0;
 
@@ -371,63 +371,63 @@ struct tcase {
 	const char *name;
 	const char *in;
 	size_t len;
-	int stop;           /* 0 off, 1 on, 2 both (same expectation) */
-	const char *want;   /* the whole output, or the output before the NUL */
+	int stop;         /* 0 off, 1 on, 2 both (same expectation) */
+	const char *want; /* the whole output, or the output before the NUL */
 	size_t wantlen;
 	bool ended;
-	long nul_at;        /* -1: no error */
+	long nul_at; /* -1: no error */
 };
 
 static const struct tcase cases[] = {
-	{"empty", S(""), 2, S(".\r\n"), false, -1},
-	{"only LF", S("\n"), 2, S("\r\n.\r\n"), false, -1},
-	{"only CRLF", S("\r\n"), 2, S("\r\n.\r\n"), false, -1},
-	{"only CR", S("\r"), 2, S("\r\n.\r\n"), false, -1},
-	{"LF", S("a\nb\n"), 2, S("a\r\nb\r\n.\r\n"), false, -1},
-	{"CRLF", S("a\r\nb\r\n"), 2, S("a\r\nb\r\n.\r\n"), false, -1},
-	{"bare CR", S("a\rb"), 2, S("a\r\nb\r\n.\r\n"), false, -1},
-	{"CR CR LF", S("a\r\r\nb"), 2, S("a\r\n\r\nb\r\n.\r\n"), false, -1},
-	{"CR CR", S("\r\r"), 2, S("\r\n\r\n.\r\n"), false, -1},
-	{"LF CR", S("a\n\rb"), 2, S("a\r\n\r\nb\r\n.\r\n"), false, -1},
-	{"LF LF", S("\n\n"), 2, S("\r\n\r\n.\r\n"), false, -1},
-	{"no final newline", S("a\nlast"), 2, S("a\r\nlast\r\n.\r\n"), false, -1},
-	{"ends in CR", S("a\r"), 2, S("a\r\n.\r\n"), false, -1},
-	{"dot dot", S(".."), 2, S("...\r\n.\r\n"), false, -1},
-	{"dot dot LF", S("..\n"), 2, S("...\r\n.\r\n"), false, -1},
-	{"dot x", S(".x"), 2, S("..x\r\n.\r\n"), false, -1},
-	{"dot space", S(". \n"), 2, S(".. \r\n.\r\n"), false, -1},
-	{"inner dot", S("x.\n.y\n"), 2, S("x.\r\n..y\r\n.\r\n"), false, -1},
-	{"dot after CR", S("a\r.b"), 2, S("a\r\n..b\r\n.\r\n"), false, -1},
-	{"8-bit", S("caf\xc3\xa9\n"), 2, S("caf\xc3\xa9\r\n.\r\n"), false, -1},
-	/* SMTP smuggling forms (SEC-30): never an end of data in the middle. */
-	{"LF dot LF, -i", S("\n.\n"), 0, S("\r\n..\r\n.\r\n"), false, -1},
-	{"LF dot LF, stop", S("\n.\n"), 1, S("\r\n.\r\n"), true, -1},
-	{"LF dot CRLF, -i", S("\n.\r\n"), 0, S("\r\n..\r\n.\r\n"), false, -1},
-	{"LF dot CRLF, stop", S("\n.\r\n"), 1, S("\r\n.\r\n"), true, -1},
-	{"CR dot CR, -i", S("\r.\r"), 0, S("\r\n..\r\n.\r\n"), false, -1},
-	{"CR dot CR, stop", S("\r.\r"), 1, S("\r\n.\r\n"), true, -1},
-	{"CRLF dot LF, -i", S("\r\n.\n"), 0, S("\r\n..\r\n.\r\n"), false, -1},
-	{"CRLF dot LF, stop", S("\r\n.\n"), 1, S("\r\n.\r\n"), true, -1},
-	{"smuggled commands, -i", S("hi\n.\nMAIL FROM:<x@y>\r\n"), 0,
-		S("hi\r\n..\r\nMAIL FROM:<x@y>\r\n.\r\n"), false, -1},
-	{"smuggled commands, stop", S("hi\n.\nMAIL FROM:<x@y>\r\n"), 1, S("hi\r\n.\r\n"), true, -1},
-	{"dot CRLF, -i", S(".\r\n"), 0, S("..\r\n.\r\n"), false, -1},
-	{"dot CRLF, stop", S(".\r\n"), 1, S(".\r\n"), true, -1},
-	{"dot CR, stop", S(".\rmore"), 1, S(".\r\n"), true, -1},
-	{"dot CR, -i", S(".\rmore"), 0, S("..\r\nmore\r\n.\r\n"), false, -1},
-	{"stop ignores the rest", S("a\r\n.\r\nb\0c"), 1, S("a\r\n.\r\n"), true, -1},
-	{"last line dot, stop", S("a\n."), 1, S("a\r\n..\r\n.\r\n"), false, -1},
-	{"last line dot, -i", S("a\n."), 0, S("a\r\n..\r\n.\r\n"), false, -1},
-	{"CRLF dot CRLF CRLF dot CRLF, -i", S("\r\n.\r\n\r\n.\r\n"), 0,
-		S("\r\n..\r\n\r\n..\r\n.\r\n"), false, -1},
-	/* NUL (SEC-28): what came before may go out, nothing after. */
-	{"NUL first", S("\0abc"), 2, S(""), false, 0},
-	{"NUL inside", S("ab\0cd"), 2, S("ab"), false, 2},
-	{"NUL after LF", S("a\n\0z"), 2, S("a\r\n"), false, 2},
-	{"NUL after CR", S("a\r\0z"), 2, S("a\r\n"), false, 2},
-	{"NUL after dot, stop", S(".\0z"), 1, S(".."), false, 1},
-	{"NUL after dot, -i", S(".\0z"), 0, S(".."), false, 1},
-	{"NUL last", S("abc\r\n\0"), 2, S("abc\r\n"), false, 5},
+    {"empty", S(""), 2, S(".\r\n"), false, -1},
+    {"only LF", S("\n"), 2, S("\r\n.\r\n"), false, -1},
+    {"only CRLF", S("\r\n"), 2, S("\r\n.\r\n"), false, -1},
+    {"only CR", S("\r"), 2, S("\r\n.\r\n"), false, -1},
+    {"LF", S("a\nb\n"), 2, S("a\r\nb\r\n.\r\n"), false, -1},
+    {"CRLF", S("a\r\nb\r\n"), 2, S("a\r\nb\r\n.\r\n"), false, -1},
+    {"bare CR", S("a\rb"), 2, S("a\r\nb\r\n.\r\n"), false, -1},
+    {"CR CR LF", S("a\r\r\nb"), 2, S("a\r\n\r\nb\r\n.\r\n"), false, -1},
+    {"CR CR", S("\r\r"), 2, S("\r\n\r\n.\r\n"), false, -1},
+    {"LF CR", S("a\n\rb"), 2, S("a\r\n\r\nb\r\n.\r\n"), false, -1},
+    {"LF LF", S("\n\n"), 2, S("\r\n\r\n.\r\n"), false, -1},
+    {"no final newline", S("a\nlast"), 2, S("a\r\nlast\r\n.\r\n"), false, -1},
+    {"ends in CR", S("a\r"), 2, S("a\r\n.\r\n"), false, -1},
+    {"dot dot", S(".."), 2, S("...\r\n.\r\n"), false, -1},
+    {"dot dot LF", S("..\n"), 2, S("...\r\n.\r\n"), false, -1},
+    {"dot x", S(".x"), 2, S("..x\r\n.\r\n"), false, -1},
+    {"dot space", S(". \n"), 2, S(".. \r\n.\r\n"), false, -1},
+    {"inner dot", S("x.\n.y\n"), 2, S("x.\r\n..y\r\n.\r\n"), false, -1},
+    {"dot after CR", S("a\r.b"), 2, S("a\r\n..b\r\n.\r\n"), false, -1},
+    {"8-bit", S("caf\xc3\xa9\n"), 2, S("caf\xc3\xa9\r\n.\r\n"), false, -1},
+    /* SMTP smuggling forms (SEC-30): never an end of data in the middle. */
+    {"LF dot LF, -i", S("\n.\n"), 0, S("\r\n..\r\n.\r\n"), false, -1},
+    {"LF dot LF, stop", S("\n.\n"), 1, S("\r\n.\r\n"), true, -1},
+    {"LF dot CRLF, -i", S("\n.\r\n"), 0, S("\r\n..\r\n.\r\n"), false, -1},
+    {"LF dot CRLF, stop", S("\n.\r\n"), 1, S("\r\n.\r\n"), true, -1},
+    {"CR dot CR, -i", S("\r.\r"), 0, S("\r\n..\r\n.\r\n"), false, -1},
+    {"CR dot CR, stop", S("\r.\r"), 1, S("\r\n.\r\n"), true, -1},
+    {"CRLF dot LF, -i", S("\r\n.\n"), 0, S("\r\n..\r\n.\r\n"), false, -1},
+    {"CRLF dot LF, stop", S("\r\n.\n"), 1, S("\r\n.\r\n"), true, -1},
+    {"smuggled commands, -i", S("hi\n.\nMAIL FROM:<x@y>\r\n"), 0,
+     S("hi\r\n..\r\nMAIL FROM:<x@y>\r\n.\r\n"), false, -1},
+    {"smuggled commands, stop", S("hi\n.\nMAIL FROM:<x@y>\r\n"), 1, S("hi\r\n.\r\n"), true, -1},
+    {"dot CRLF, -i", S(".\r\n"), 0, S("..\r\n.\r\n"), false, -1},
+    {"dot CRLF, stop", S(".\r\n"), 1, S(".\r\n"), true, -1},
+    {"dot CR, stop", S(".\rmore"), 1, S(".\r\n"), true, -1},
+    {"dot CR, -i", S(".\rmore"), 0, S("..\r\nmore\r\n.\r\n"), false, -1},
+    {"stop ignores the rest", S("a\r\n.\r\nb\0c"), 1, S("a\r\n.\r\n"), true, -1},
+    {"last line dot, stop", S("a\n."), 1, S("a\r\n..\r\n.\r\n"), false, -1},
+    {"last line dot, -i", S("a\n."), 0, S("a\r\n..\r\n.\r\n"), false, -1},
+    {"CRLF dot CRLF CRLF dot CRLF, -i", S("\r\n.\r\n\r\n.\r\n"), 0, S("\r\n..\r\n\r\n..\r\n.\r\n"),
+     false, -1},
+    /* NUL (SEC-28): what came before may go out, nothing after. */
+    {"NUL first", S("\0abc"), 2, S(""), false, 0},
+    {"NUL inside", S("ab\0cd"), 2, S("ab"), false, 2},
+    {"NUL after LF", S("a\n\0z"), 2, S("a\r\n"), false, 2},
+    {"NUL after CR", S("a\r\0z"), 2, S("a\r\n"), false, 2},
+    {"NUL after dot, stop", S(".\0z"), 1, S(".."), false, 1},
+    {"NUL after dot, -i", S(".\0z"), 0, S(".."), false, 1},
+    {"NUL last", S("abc\r\n\0"), 2, S("abc\r\n"), false, 5},
 };
 
 /*
@@ -435,43 +435,42 @@ static const struct tcase cases[] = {
  * above run in BDAT mode too, with their DATA output unstuffed; these pin it down directly.
  */
 static const struct tcase bdat_cases[] = {
-	{"empty", S(""), 2, S(""), false, -1},
-	{"only LF", S("\n"), 2, S("\r\n"), false, -1},
-	{"only CR", S("\r"), 2, S("\r\n"), false, -1},
-	{"ends in CR", S("a\r"), 2, S("a\r\n"), false, -1},
-	{"no final newline", S("a\nlast"), 2, S("a\r\nlast\r\n"), false, -1},
-	{"CR CR LF", S("a\r\r\nb"), 2, S("a\r\n\r\nb\r\n"), false, -1},
-	{"dot x", S(".x"), 2, S(".x\r\n"), false, -1},
-	{"dot dot x", S("..x\n"), 2, S("..x\r\n"), false, -1},
-	{"dot lines, -i", S(".\n..\r.\r\n"), 0, S(".\r\n..\r\n.\r\n"), false, -1},
-	{"dot line, stop", S("a\n.\nb\n"), 1, S("a\r\n"), true, -1},
-	{"dot CR, stop", S(".\rmore"), 1, S(""), true, -1},
-	{"dot CRLF first, stop", S(".\r\nmore"), 1, S(""), true, -1},
-	{"last line dot, stop", S("a\n."), 1, S("a\r\n.\r\n"), false, -1},
-	{"last line dot, -i", S("a\n."), 0, S("a\r\n.\r\n"), false, -1},
-	{"dot after CR, stop", S("a\r.b\r\n"), 1, S("a\r\n.b\r\n"), false, -1},
-	{"dot dot, stop", S("..\n"), 1, S("..\r\n"), false, -1},
-	{"CR CR LF dot dot", S("\r\r\n.."), 2, S("\r\n\r\n..\r\n"), false, -1},
-	{"end marker text, -i", S("hi\r\n.\r\nMAIL FROM:<x@y>\r\n"), 0,
-		S("hi\r\n.\r\nMAIL FROM:<x@y>\r\n"), false, -1},
-	{"end marker text, stop", S("hi\r\n.\r\nMAIL FROM:<x@y>\r\n"), 1, S("hi\r\n"), true,
-		-1},
-	{"NUL after dot", S(".\0z"), 2, S("."), false, 1},
-	{"NUL after LF dot, -i", S("a\n.\0"), 0, S("a\r\n."), false, 3},
-	{"NUL after LF dot, stop", S("a\n.\0"), 1, S("a\r\n."), false, 3},
-	{"NUL after the dot line, stop", S("a\n.\n\0"), 1, S("a\r\n"), true, -1},
+    {"empty", S(""), 2, S(""), false, -1},
+    {"only LF", S("\n"), 2, S("\r\n"), false, -1},
+    {"only CR", S("\r"), 2, S("\r\n"), false, -1},
+    {"ends in CR", S("a\r"), 2, S("a\r\n"), false, -1},
+    {"no final newline", S("a\nlast"), 2, S("a\r\nlast\r\n"), false, -1},
+    {"CR CR LF", S("a\r\r\nb"), 2, S("a\r\n\r\nb\r\n"), false, -1},
+    {"dot x", S(".x"), 2, S(".x\r\n"), false, -1},
+    {"dot dot x", S("..x\n"), 2, S("..x\r\n"), false, -1},
+    {"dot lines, -i", S(".\n..\r.\r\n"), 0, S(".\r\n..\r\n.\r\n"), false, -1},
+    {"dot line, stop", S("a\n.\nb\n"), 1, S("a\r\n"), true, -1},
+    {"dot CR, stop", S(".\rmore"), 1, S(""), true, -1},
+    {"dot CRLF first, stop", S(".\r\nmore"), 1, S(""), true, -1},
+    {"last line dot, stop", S("a\n."), 1, S("a\r\n.\r\n"), false, -1},
+    {"last line dot, -i", S("a\n."), 0, S("a\r\n.\r\n"), false, -1},
+    {"dot after CR, stop", S("a\r.b\r\n"), 1, S("a\r\n.b\r\n"), false, -1},
+    {"dot dot, stop", S("..\n"), 1, S("..\r\n"), false, -1},
+    {"CR CR LF dot dot", S("\r\r\n.."), 2, S("\r\n\r\n..\r\n"), false, -1},
+    {"end marker text, -i", S("hi\r\n.\r\nMAIL FROM:<x@y>\r\n"), 0,
+     S("hi\r\n.\r\nMAIL FROM:<x@y>\r\n"), false, -1},
+    {"end marker text, stop", S("hi\r\n.\r\nMAIL FROM:<x@y>\r\n"), 1, S("hi\r\n"), true, -1},
+    {"NUL after dot", S(".\0z"), 2, S("."), false, 1},
+    {"NUL after LF dot, -i", S("a\n.\0"), 0, S("a\r\n."), false, 3},
+    {"NUL after LF dot, stop", S("a\n.\0"), 1, S("a\r\n."), false, 3},
+    {"NUL after the dot line, stop", S("a\n.\n\0"), 1, S("a\r\n"), true, -1},
 };
 
 static bool
-run_matches(const struct run *r, const struct tcase *t, const char *want, size_t wantlen,
-	char *why, size_t whysz)
+run_matches(const struct run *r, const struct tcase *t, const char *want, size_t wantlen, char *why,
+            size_t whysz)
 {
 	if (t->nul_at >= 0) {
 		char text[128];
 		snprintf(text, sizeof(text), "at offset %ld;", t->nul_at);
 		if (r->rc != -1 || r->e.kind != ERR_DATA || !strstr(r->e.text, text)) {
 			snprintf(why, whysz, "rc %d kind %d text '%s'", r->rc, (int)r->e.kind,
-				r->e.text);
+			         r->e.text);
 			return false;
 		}
 	} else if (r->rc != 0) {
@@ -511,13 +510,13 @@ table_row(const struct tcase *t, bool stop, bool bdat, const char *want, size_t 
 
 	run_cuts(&r, t->in, t->len, stop, bdat, NULL, 0);
 	ok_mem(r.out.data, r.out.len, want, wantlen, "%s (%s): output", t->name, mode);
-	ok(run_matches(&r, t, want, wantlen, why, sizeof(why)), "%s (%s): whole %s", t->name,
-		mode, why);
+	ok(run_matches(&r, t, want, wantlen, why, sizeof(why)), "%s (%s): whole %s", t->name, mode,
+	   why);
 	if (t->nul_at < 0) {
 		const char *bad = check_props(r.out.data, r.out.len, bdat);
 		if (!bad && bdat)
 			bad = check_text(t->in, (size_t)r.d.in_bytes, r.d.ended, r.out.data,
-				r.out.len);
+			                 r.out.len);
 		ok(!bad, "%s (%s): output properties (%s)", t->name, mode, bad ? bad : "ok");
 	}
 	buf_fini(&r.out);
@@ -538,20 +537,20 @@ table_row(const struct tcase *t, bool stop, bool bdat, const char *want, size_t 
 		}
 	}
 	ok(good, "%s (%s): every split (first bad %zu,%zu: %s)", t->name, mode, bad1, bad2,
-		good ? "-" : why);
+	   good ? "-" : why);
 
 	/* The references agree with the table (so they can be trusted below). */
 	struct ref ref;
 	ref_encode(&ref, t->in, t->len, stop, bdat);
 	bool same = same_bytes(ref.out.data, ref.out.len, want, wantlen);
 	bool refok = ref.failed == (t->nul_at >= 0) && ref.ended == t->ended &&
-		     (t->nul_at < 0 || (long)ref.nul_at == t->nul_at) && (t->nul_at >= 0 || same);
+	             (t->nul_at < 0 || (long)ref.nul_at == t->nul_at) && (t->nul_at >= 0 || same);
 	ok(refok, "%s (%s): line reference agrees", t->name, mode);
 	buf_fini(&ref.out);
 	if (t->nul_at < 0) {
 		ref_bytes(&ref, t->in, t->len, stop, bdat);
 		ok(ref.ended == t->ended && same_bytes(ref.out.data, ref.out.len, want, wantlen),
-			"%s (%s): byte reference agrees", t->name, mode);
+		   "%s (%s): byte reference agrees", t->name, mode);
 		buf_fini(&ref.out);
 	}
 }
@@ -588,8 +587,8 @@ test_table(void)
 			buf_init(&want, SIZE_MAX / 2);
 			unstuff(&want, r.out.data ? r.out.data : "", r.out.len, t->nul_at < 0);
 			ok_mem(want.data ? want.data : "", want.len, t->want, t->wantlen,
-				"%s (BDAT, %s): equals the DATA output unstuffed", t->name,
-				mode_name(stop, false));
+			       "%s (BDAT, %s): equals the DATA output unstuffed", t->name,
+			       mode_name(stop, false));
 			buf_fini(&want);
 			buf_fini(&r.out);
 		}
@@ -609,9 +608,9 @@ test_counters(void)
 	run_cuts(&r, big, 1502, false, false, NULL, 0);
 	ok(r.rc == 0 && r.d.max_line == 1500, "1500-byte line: max_line %zu", r.d.max_line);
 	ok(r.out.len == 1500 + 2 + 1 + 2 + 3 && r.d.out_bytes == r.out.len,
-		"1500-byte line: passes unchanged (%zu bytes out)", r.out.len);
+	   "1500-byte line: passes unchanged (%zu bytes out)", r.out.len);
 	ok(r.out.len > 1500 && memchr(r.out.data, '\r', 1500) == NULL,
-		"1500-byte line: not split (SEC-29)");
+	   "1500-byte line: not split (SEC-29)");
 	ok(r.d.in_bytes == 1502, "in_bytes %" PRIu64, r.d.in_bytes);
 	ok(!r.d.eight_bit, "ASCII: eight_bit off");
 	buf_fini(&r.out);
@@ -621,7 +620,7 @@ test_counters(void)
 	for (int bdat = 0; bdat <= 1; bdat++) {
 		run_cuts(&whole, big, 1502, false, bdat, NULL, 0);
 		bool good = whole.rc == 0 && whole.d.max_line == 1500 &&
-			    whole.out.len == 1500 + 2 + 1 + 2 + (bdat ? 0 : 3);
+		            whole.out.len == 1500 + 2 + 1 + 2 + (bdat ? 0 : 3);
 		for (size_t a = 0; a <= 1502 && good; a++) {
 			run_cuts(&r, big, 1502, false, bdat, &a, 1);
 			good = same_run(&r, &whole);
@@ -661,18 +660,18 @@ test_counters(void)
 	buf_fini(&r.out);
 	run_cuts(&r, S("\n..x\n"), true, false, NULL, 0);
 	ok(r.d.max_line == 4, "stuffed dot counts in the line length, stop_at_dot (%zu)",
-		r.d.max_line);
+	   r.d.max_line);
 	buf_fini(&r.out);
 	for (int stop = 0; stop <= 1; stop++) {
 		run_cuts(&r, S("\n..x\n.y"), stop, true, NULL, 0);
 		ok(r.d.max_line == 3 && r.d.line_len == 0,
-			"%s: no stuffed dot in the line length (%zu)",
-			mode_name(stop, true), r.d.max_line);
+		   "%s: no stuffed dot in the line length (%zu)", mode_name(stop, true),
+		   r.d.max_line);
 		buf_fini(&r.out);
 	}
 	run_cuts(&r, S("a\n."), true, true, NULL, 0);
 	ok(r.d.max_line == 1, "BDAT, stop_at_dot: a last \".\" line is one byte long (%zu)",
-		r.d.max_line);
+	   r.d.max_line);
 	buf_fini(&r.out);
 	run_cuts(&r, S("abc\r\nabcdef\rab"), false, false, NULL, 0);
 	ok(r.d.max_line == 6, "line length without the line end (%zu)", r.d.max_line);
@@ -684,14 +683,14 @@ test_counters(void)
 	buf_init(&out, 1000);
 	dot_init(&d, false);
 	ok(dot_encode(&d, S("abc"), sink_buf, &out, &e) == 0 && d.line_len == 3,
-		"open line: line_len %zu", d.line_len);
+	   "open line: line_len %zu", d.line_len);
 	ok(dot_encode(&d, S("de"), sink_buf, &out, &e) == 0 && d.line_len == 5,
-		"open line across calls: line_len %zu", d.line_len);
+	   "open line across calls: line_len %zu", d.line_len);
 	ok(dot_finish(&d, sink_buf, &out, &e) == 0 && d.max_line == 5, "finish closes the line");
 	ok(dot_finish(&d, sink_buf, &out, &e) == -1 && e.kind == ERR_SOFTWARE,
-		"a second finish is refused");
+	   "a second finish is refused");
 	ok(dot_encode(&d, S("x"), sink_buf, &out, &e) == -1 && e.kind == ERR_SOFTWARE,
-		"encoding after finish is refused");
+	   "encoding after finish is refused");
 	ok_mem(out.data, out.len, "abcde\r\n.\r\n", 10, "nothing added by refused calls");
 	buf_fini(&out);
 
@@ -705,17 +704,16 @@ test_counters(void)
 	for (size_t k = 0; k < sizeof(pieces) / sizeof(pieces[0]); k++) {
 		size_t len = strlen(pieces[k]);
 		exact = exact && dot_encode(&d, pieces[k], len, sink_buf, &out, &e) == 0 &&
-			d.out_bytes == out.len;
+		        d.out_bytes == out.len;
 	}
 	ok(exact, "BDAT: out_bytes equals the bytes given to the sink after every call");
-	ok(dot_finish(&d, sink_buf, &out, &e) == 0 && d.out_bytes == out.len &&
-		   d.in_bytes == 14,
-		"BDAT: out_bytes after dot_finish (%" PRIu64 "), in_bytes %" PRIu64, d.out_bytes,
-		d.in_bytes);
+	ok(dot_finish(&d, sink_buf, &out, &e) == 0 && d.out_bytes == out.len && d.in_bytes == 14,
+	   "BDAT: out_bytes after dot_finish (%" PRIu64 "), in_bytes %" PRIu64, d.out_bytes,
+	   d.in_bytes);
 	ok_mem(out.data, out.len, ".x\r\n.y\r\n..\r\n..\r\nz\r\n", 19,
-		"BDAT: dots held across calls");
+	       "BDAT: dots held across calls");
 	ok(dot_finish(&d, sink_buf, &out, &e) == -1 && e.kind == ERR_SOFTWARE,
-		"BDAT: a second finish is refused");
+	   "BDAT: a second finish is refused");
 	buf_fini(&out);
 }
 
@@ -727,36 +725,36 @@ test_sink_error(void)
 
 	dot_init(&d, false);
 	ok(dot_encode(&d, S("a\nb"), sink_fail, NULL, &e) == -1 && e.kind == ERR_TEMP,
-		"a sink error is passed up unchanged");
+	   "a sink error is passed up unchanged");
 	ok(dot_encode(&d, S("c"), sink_fail, NULL, &e) == -1, "no encoding after a sink error");
 	dot_init(&d, false);
 	ok(dot_encode(&d, S(""), sink_fail, NULL, &e) == 0,
-		"nothing to send: the sink is not called");
+	   "nothing to send: the sink is not called");
 	ok(dot_finish(&d, sink_fail, NULL, &e) == -1 && e.kind == ERR_TEMP,
-		"a sink error in dot_finish is passed up");
+	   "a sink error in dot_finish is passed up");
 
 	/* BDAT: empty data sends nothing at all, so the sink is never called. */
 	dot_init(&d, false);
 	d.bdat = true;
 	ok(dot_encode(&d, S(""), sink_fail, NULL, &e) == 0 &&
-		   dot_finish(&d, sink_fail, NULL, &e) == 0 && d.out_bytes == 0,
-		"BDAT, empty data: the sink is not called");
+	       dot_finish(&d, sink_fail, NULL, &e) == 0 && d.out_bytes == 0,
+	   "BDAT, empty data: the sink is not called");
 	dot_init(&d, true);
 	d.bdat = true;
 	ok(dot_encode(&d, S(".\r\nignored"), sink_fail, NULL, &e) == 0 &&
-		   dot_finish(&d, sink_fail, NULL, &e) == 0 && d.out_bytes == 0 && d.ended,
-		"BDAT, stop_at_dot, a first \".\" line: the sink is not called");
+	       dot_finish(&d, sink_fail, NULL, &e) == 0 && d.out_bytes == 0 && d.ended,
+	   "BDAT, stop_at_dot, a first \".\" line: the sink is not called");
 	struct buf out;
 	buf_init(&out, 100);
 	dot_init(&d, false);
 	d.bdat = true;
 	ok(dot_encode(&d, S("x"), sink_buf, &out, &e) == 0 &&
-		   dot_finish(&d, sink_fail, NULL, &e) == -1 && e.kind == ERR_TEMP &&
-		   d.out_bytes == 1 && out.len == 1,
-		"BDAT: a sink error in dot_finish is passed up, out_bytes does not count it");
+	       dot_finish(&d, sink_fail, NULL, &e) == -1 && e.kind == ERR_TEMP &&
+	       d.out_bytes == 1 && out.len == 1,
+	   "BDAT: a sink error in dot_finish is passed up, out_bytes does not count it");
 	buf_fini(&out);
 	ok(dot_finish(&d, sink_fail, NULL, &e) == -1 && e.kind == ERR_SOFTWARE,
-		"BDAT: no finish after a sink error");
+	   "BDAT: no finish after a sink error");
 }
 
 /* ---- generated inputs ---- */
@@ -780,8 +778,19 @@ rng(void)
 static char *
 gen_text(size_t n, bool nodot, size_t *outlen)
 {
-	static const char *pieces[] = {"", ".", "..", ".x", "hello world", "From: a@b.example",
-		"caf\xc3\xa9", "\t indented", "x.", " . ", "QUIT", "-- ", "...."};
+	static const char *pieces[] = {"",
+	                               ".",
+	                               "..",
+	                               ".x",
+	                               "hello world",
+	                               "From: a@b.example",
+	                               "caf\xc3\xa9",
+	                               "\t indented",
+	                               "x.",
+	                               " . ",
+	                               "QUIT",
+	                               "-- ",
+	                               "...."};
 	static const char *ends[] = {"\n", "\r\n", "\r", "\r\r\n", "\n", "\r\n", "\n\r"};
 	char *p = xmalloc(n + 4096);
 	size_t k = 0;
@@ -833,25 +842,25 @@ test_large(void)
 			ref_encode(&ref, in, n, stop, bdat);
 			ok(whole.rc == 0, "large input (%s): encodes", mode);
 			ok_mem(whole.out.data, whole.out.len, ref.out.data, ref.out.len,
-				"large input (%s): one call equals the line reference", mode);
+			       "large input (%s): one call equals the line reference", mode);
 			struct ref rb;
 			ref_bytes(&rb, in, n, stop, bdat);
 			ok_mem(whole.out.data, whole.out.len, rb.out.data, rb.out.len,
-				"large input (%s): one call equals the byte reference", mode);
+			       "large input (%s): one call equals the byte reference", mode);
 			ok(rb.ended == whole.d.ended, "large input (%s): both agree on the end",
-				mode);
+			   mode);
 			buf_fini(&rb.out);
 			ok(whole.d.ended == (bool)stop, "large input (%s): ended %d", mode,
-				whole.d.ended);
+			   whole.d.ended);
 			ok(whole.d.eight_bit && whole.d.max_line >= 900 && !whole.bytes_off &&
-				   whole.d.out_bytes == whole.out.len,
-				"large input (%s): counters", mode);
+			       whole.d.out_bytes == whole.out.len,
+			   "large input (%s): counters", mode);
 			const char *bad = check_props(whole.out.data, whole.out.len, bdat);
 			if (!bad && bdat)
 				bad = check_text(in, (size_t)whole.d.in_bytes, whole.d.ended,
-					whole.out.data, whole.out.len);
+				                 whole.out.data, whole.out.len);
 			ok(!bad, "large input (%s): output properties (%s)", mode,
-				bad ? bad : "ok");
+			   bad ? bad : "ok");
 			if (!bdat) {
 				struct err e;
 				buf_append(&data_out, whole.out.data, whole.out.len, &e);
@@ -860,15 +869,14 @@ test_large(void)
 				buf_init(&want, SIZE_MAX / 2);
 				unstuff(&want, data_out.data, data_out.len, true);
 				ok_mem(whole.out.data, whole.out.len, want.data, want.len,
-					"large input (%s): equals the DATA output unstuffed", mode);
+				       "large input (%s): equals the DATA output unstuffed", mode);
 				buf_fini(&want);
 			}
 			for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
 				struct run r;
 				run_chunks(&r, in, n, stop, bdat, chunks[c]);
 				ok(same_run(&r, &whole),
-					"large input (%s), chunks of %zu: same output", mode,
-					chunks[c]);
+				   "large input (%s), chunks of %zu: same output", mode, chunks[c]);
 				buf_fini(&r.out);
 			}
 			/* Random chunk sizes, as a pipe would deliver them. */
@@ -878,7 +886,7 @@ test_large(void)
 				cuts[nc++] = at;
 			run_cuts(&r, in, n, stop, bdat, cuts, nc);
 			ok(same_run(&r, &whole), "large input (%s), random chunks: same output",
-				mode);
+			   mode);
 			buf_fini(&r.out);
 			buf_fini(&ref.out);
 			buf_fini(&whole.out);
@@ -924,7 +932,7 @@ test_exhaustive(void)
 				    !same_bytes(r.out.data, r.out.len, ref.out.data, ref.out.len)) {
 					if (!bad_ref[bdat]++)
 						snprintf(first[bdat], sizeof(first[bdat]),
-							"len %zu #%zu stop %d", len, m, stop);
+						         "len %zu #%zu stop %d", len, m, stop);
 				}
 				struct ref rb;
 				ref_bytes(&rb, in, len, stop, bdat);
@@ -937,7 +945,7 @@ test_exhaustive(void)
 				const char *bad = check_props(r.out.data, r.out.len, bdat);
 				if (!bad && bdat)
 					bad = check_text(in, (size_t)r.d.in_bytes, r.d.ended,
-						r.out.data, r.out.len);
+					                 r.out.data, r.out.len);
 				if (bad)
 					bad_prop[bdat]++;
 				if (bdat) {
@@ -959,19 +967,25 @@ test_exhaustive(void)
 	for (int bdat = 0; bdat <= 1; bdat++) {
 		const char *mode = bdat ? "BDAT" : "DATA";
 		ok(bad_ref[bdat] == 0,
-			"all %zu short inputs (%s): equal to the reference (%zu bad; %s)",
-			count[bdat], mode, bad_ref[bdat], first[bdat][0] ? first[bdat] : "-");
-		ok(bad_bytes[bdat] == 0, "all short inputs (%s): equal to the byte reference "
-			"(%zu bad)", mode, bad_bytes[bdat]);
-		ok(bad_split[bdat] == 0, "all short inputs (%s): byte-by-byte equals one call "
-			"(%zu bad)", mode, bad_split[bdat]);
+		   "all %zu short inputs (%s): equal to the reference (%zu bad; %s)", count[bdat],
+		   mode, bad_ref[bdat], first[bdat][0] ? first[bdat] : "-");
+		ok(bad_bytes[bdat] == 0,
+		   "all short inputs (%s): equal to the byte reference "
+		   "(%zu bad)",
+		   mode, bad_bytes[bdat]);
+		ok(bad_split[bdat] == 0,
+		   "all short inputs (%s): byte-by-byte equals one call "
+		   "(%zu bad)",
+		   mode, bad_split[bdat]);
 		ok(bad_prop[bdat] == 0, "all short inputs (%s): %s (%zu bad)", mode,
-			bdat ? "no bare CR/LF, only line ends changed" :
-			       "no bare CR/LF, no early end marker",
-			bad_prop[bdat]);
+		   bdat ? "no bare CR/LF, only line ends changed"
+		        : "no bare CR/LF, no early end marker",
+		   bad_prop[bdat]);
 	}
-	ok(bad_unstuff == 0, "all short inputs (BDAT): equal to the DATA output unstuffed "
-		"(%zu bad)", bad_unstuff);
+	ok(bad_unstuff == 0,
+	   "all short inputs (BDAT): equal to the DATA output unstuffed "
+	   "(%zu bad)",
+	   bad_unstuff);
 }
 
 /* NUL at many offsets of a large input, in several chunk sizes (SEC-28). */
@@ -1014,21 +1028,21 @@ test_nul(void)
 				run_chunks(&r, in, n, false, bdat, chunks[c]);
 				snprintf(want, sizeof(want), "NUL byte at offset %zu;", at);
 				bool good = r.rc == -1 && r.e.kind == ERR_DATA &&
-					    strstr(r.e.text, want) &&
-					    strstr(r.e.text, "RFC 5322") && !r.bytes_off &&
-					    r.d.in_bytes == at;
+				            strstr(r.e.text, want) &&
+				            strstr(r.e.text, "RFC 5322") && !r.bytes_off &&
+				            r.d.in_bytes == at;
 				/* Up to the CRLF of an open line, and the end marker in DATA. */
 				size_t missing = bdat ? 2 : 5;
 				const char *got = r.out.data ? r.out.data : "";
 				bool prefix = r.out.len <= full.out.len &&
-					      r.out.len + missing >= pre.out.len &&
-					      !memchr(got, 'Z', r.out.len) &&
-					      !memchr(got, '#', r.out.len) &&
-					      memcmp(got, full.out.data, r.out.len) == 0;
+				              r.out.len + missing >= pre.out.len &&
+				              !memchr(got, 'Z', r.out.len) &&
+				              !memchr(got, '#', r.out.len) &&
+				              memcmp(got, full.out.data, r.out.len) == 0;
 				ok(good && prefix && ref.failed && ref.nul_at == at,
-					"NUL at %zu, chunks of %zu%s: refused, nothing after it "
-					"sent (%s)",
-					at, chunks[c], bdat ? " (BDAT)" : "", r.e.text);
+				   "NUL at %zu, chunks of %zu%s: refused, nothing after it "
+				   "sent (%s)",
+				   at, chunks[c], bdat ? " (BDAT)" : "", r.e.text);
 				buf_fini(&r.out);
 			}
 			buf_fini(&pre.out);
@@ -1045,7 +1059,7 @@ test_nul(void)
 		struct run r;
 		run_cuts(&r, S("a\n.\n\0"), true, bdat, NULL, 0);
 		ok(r.rc == 0 && r.d.ended, "NUL after the end line is ignored%s",
-			bdat ? " (BDAT)" : "");
+		   bdat ? " (BDAT)" : "");
 		buf_fini(&r.out);
 	}
 }
@@ -1074,21 +1088,22 @@ test_speed(void)
 		bool bdat;
 	} kinds[] = {
 #define FOX "The quick brown fox jumps over the lazy dog, again and again."
-#define MAIL "Subject: a test\nX-Spam: no\n\n> quoted\n.\n-- \nsig\r\n" \
+#define MAIL                                                                                       \
+	"Subject: a test\nX-Spam: no\n\n> quoted\n.\n-- \nsig\r\n"                                 \
 	"some text here, a little longer than the rest\r\n"
-		{"LF text", FOX " 0123\n", 16, false},
-		{"CRLF text", FOX " 0\r\n", 16, false},
-		{"CR text", FOX " 0123\r", 16, false},
-		{"dotted LF text", "." FOX "\n", 16, false},
-		{"mixed mail", MAIL, 16, false},
-		{"one-byte lines (yes)", "y\n", 8, false},
-		{"empty lines", "\n", 8, false},
-		{"empty CRLF lines", "\r\n", 8, false},
-		{"bare CRs", "\r", 8, false},
-		/* BDAT takes the same paths, less the stuffing. */
-		{"BDAT, dotted LF text", "." FOX "\n", 16, true},
-		{"BDAT, mixed mail", MAIL, 16, true},
-		{"BDAT, \".\" lines", ".\n", 8, true},
+	    {"LF text", FOX " 0123\n", 16, false},
+	    {"CRLF text", FOX " 0\r\n", 16, false},
+	    {"CR text", FOX " 0123\r", 16, false},
+	    {"dotted LF text", "." FOX "\n", 16, false},
+	    {"mixed mail", MAIL, 16, false},
+	    {"one-byte lines (yes)", "y\n", 8, false},
+	    {"empty lines", "\n", 8, false},
+	    {"empty CRLF lines", "\r\n", 8, false},
+	    {"bare CRs", "\r", 8, false},
+	    /* BDAT takes the same paths, less the stuffing. */
+	    {"BDAT, dotted LF text", "." FOX "\n", 16, true},
+	    {"BDAT, mixed mail", MAIL, 16, true},
+	    {"BDAT, \".\" lines", ".\n", 8, true},
 #undef MAIL
 #undef FOX
 	};
@@ -1112,7 +1127,7 @@ test_speed(void)
 		rc = rc ? rc : dot_finish(&d, sink_count, &c, &e);
 		double t = cpu_seconds() - t0;
 		ok(rc == 0 && c.bytes == d.out_bytes, "%s: %d MiB encoded, %" PRIu64 " sink calls",
-			kinds[k].name, kinds[k].mib, c.calls);
+		   kinds[k].name, kinds[k].mib, c.calls);
 		printf("# %s: %.3f s CPU for %d MiB\n", kinds[k].name, t, kinds[k].mib);
 	}
 	free(in);
@@ -1129,6 +1144,6 @@ main(void)
 	test_nul();
 	test_speed();
 	ok(empty_sink_calls == 0, "the sink is never called with nothing (%zu times)",
-		empty_sink_calls);
+	   empty_sink_calls);
 	return tap_done();
 }

@@ -26,20 +26,20 @@ static struct maillog_entry
 success(void)
 {
 	struct maillog_entry m = {
-		.when = WHEN,
-		.host = "smtp.example.org",
-		.port = 587,
-		.tls = true,
-		.auth = true,
-		.user = "joe",
-		.from = "joe@example.org",
-		.rcpts = rcpts2,
-		.nrcpts = 2,
-		.mailsize = 1234,
-		.smtpstatus = 250,
-		.smtpmsg = "250 2.0.0 Ok: queued as 4Wabc",
-		.exitcode = 0,
-		.msgid = "<20240614.1@example.org>",
+	    .when = WHEN,
+	    .host = "smtp.example.org",
+	    .port = 587,
+	    .tls = true,
+	    .auth = true,
+	    .user = "joe",
+	    .from = "joe@example.org",
+	    .rcpts = rcpts2,
+	    .nrcpts = 2,
+	    .mailsize = 1234,
+	    .smtpstatus = 250,
+	    .smtpmsg = "250 2.0.0 Ok: queued as 4Wabc",
+	    .exitcode = 0,
+	    .msgid = "<20240614.1@example.org>",
 	};
 	return m;
 }
@@ -89,46 +89,47 @@ test_format(void)
 	struct maillog_entry m = success();
 
 	check_line(&m, MAILLOG_TIME_FORMAT,
-		"Jun 14 10:15:30 host=smtp.example.org tls=on auth=on user=joe "
-		"from=joe@example.org "
-		"recipients=a@example.net,b@example.net mailsize=1234 smtpstatus=250 "
-		"smtpmsg='250 2.0.0 Ok: queued as 4Wabc' exitcode=EX_OK "
-		"msgid=<20240614.1@example.org> port=587",
-		"success: msmtp's fields in msmtp's order, postie's after exitcode");
+	           "Jun 14 10:15:30 host=smtp.example.org tls=on auth=on user=joe "
+	           "from=joe@example.org "
+	           "recipients=a@example.net,b@example.net mailsize=1234 smtpstatus=250 "
+	           "smtpmsg='250 2.0.0 Ok: queued as 4Wabc' exitcode=EX_OK "
+	           "msgid=<20240614.1@example.org> port=587",
+	           "success: msmtp's fields in msmtp's order, postie's after exitcode");
 	check_line(&m, NULL,
-		"host=smtp.example.org tls=on auth=on user=joe from=joe@example.org "
-		"recipients=a@example.net,b@example.net mailsize=1234 smtpstatus=250 "
-		"smtpmsg='250 2.0.0 Ok: queued as 4Wabc' exitcode=EX_OK "
-		"msgid=<20240614.1@example.org> port=587",
-		"without a time format (syslog): no time stamp");
+	           "host=smtp.example.org tls=on auth=on user=joe from=joe@example.org "
+	           "recipients=a@example.net,b@example.net mailsize=1234 smtpstatus=250 "
+	           "smtpmsg='250 2.0.0 Ok: queued as 4Wabc' exitcode=EX_OK "
+	           "msgid=<20240614.1@example.org> port=587",
+	           "without a time format (syslog): no time stamp");
 	check_line(&m, "%Y-%m-%dT%H:%M:%S",
-		"2024-06-14T10:15:30 host=smtp.example.org tls=on auth=on user=joe "
-		"from=joe@example.org recipients=a@example.net,b@example.net mailsize=1234 "
-		"smtpstatus=250 smtpmsg='250 2.0.0 Ok: queued as 4Wabc' exitcode=EX_OK "
-		"msgid=<20240614.1@example.org> port=587",
-		"logfile_time_format is a strftime format");
+	           "2024-06-14T10:15:30 host=smtp.example.org tls=on auth=on user=joe "
+	           "from=joe@example.org recipients=a@example.net,b@example.net mailsize=1234 "
+	           "smtpstatus=250 smtpmsg='250 2.0.0 Ok: queued as 4Wabc' exitcode=EX_OK "
+	           "msgid=<20240614.1@example.org> port=587",
+	           "logfile_time_format is a strftime format");
 
 	struct maillog_entry f = {
-		.when = WHEN,
-		.host = "smtp.example.org",
-		.tls = true,
-		.auth = false,
-		.user = "joe",
-		.from = "joe@example.org",
-		.rcpts = rcpts2,
-		.nrcpts = 1,
-		.mailsize = -1,
-		.smtpstatus = 451,
-		.smtpmsg = "451-4.3.0 first line\n451 4.3.0 try again later",
-		.errormsg = "deliver: the server said 451 4.3.0 first line",
-		.exitcode = 75,
+	    .when = WHEN,
+	    .host = "smtp.example.org",
+	    .tls = true,
+	    .auth = false,
+	    .user = "joe",
+	    .from = "joe@example.org",
+	    .rcpts = rcpts2,
+	    .nrcpts = 1,
+	    .mailsize = -1,
+	    .smtpstatus = 451,
+	    .smtpmsg = "451-4.3.0 first line\n451 4.3.0 try again later",
+	    .errormsg = "deliver: the server said 451 4.3.0 first line",
+	    .exitcode = 75,
 	};
-	check_line(&f, NULL,
-		"host=smtp.example.org tls=on auth=off from=joe@example.org "
-		"recipients=a@example.net "
-		"smtpstatus=451 smtpmsg='451-4.3.0 first line 451 4.3.0 try again later' "
-		"errormsg='deliver: the server said 451 4.3.0 first line' exitcode=EX_TEMPFAIL",
-		"failure: no user without auth, no mailsize, lines of a reply joined, EX_TEMPFAIL");
+	check_line(
+	    &f, NULL,
+	    "host=smtp.example.org tls=on auth=off from=joe@example.org "
+	    "recipients=a@example.net "
+	    "smtpstatus=451 smtpmsg='451-4.3.0 first line 451 4.3.0 try again later' "
+	    "errormsg='deliver: the server said 451 4.3.0 first line' exitcode=EX_TEMPFAIL",
+	    "failure: no user without auth, no mailsize, lines of a reply joined, EX_TEMPFAIL");
 
 	struct maillog_entry q = success();
 	q.smtpstatus = 0;
@@ -139,11 +140,11 @@ test_format(void)
 	q.port = 0;
 	q.queued = "20240614101530.123456-4242-00a1b2c3";
 	check_line(&q, NULL,
-		"host=smtp.example.org tls=on auth=on user=joe from=joe@example.org "
-		"recipients=a@example.net,b@example.net "
-		"errormsg='connect to smtp.example.org: Connection refused' exitcode=EX_OK "
-		"msgid=<20240614.1@example.org> queued=20240614101530.123456-4242-00a1b2c3",
-		"queued: exit 0 with the reason and the queue id; port 0 left out");
+	           "host=smtp.example.org tls=on auth=on user=joe from=joe@example.org "
+	           "recipients=a@example.net,b@example.net "
+	           "errormsg='connect to smtp.example.org: Connection refused' exitcode=EX_OK "
+	           "msgid=<20240614.1@example.org> queued=20240614101530.123456-4242-00a1b2c3",
+	           "queued: exit 0 with the reason and the queue id; port 0 left out");
 
 	struct maillog_entry n = success();
 	n.from = "";
@@ -151,11 +152,12 @@ test_format(void)
 	n.msgid = NULL;
 	n.port = 0;
 	n.exitcode = 99;
-	check_line(&n, NULL,
-		"host=smtp.example.org tls=on auth=off from= "
-		"recipients=a@example.net,b@example.net "
-		"mailsize=1234 smtpstatus=250 smtpmsg='250 2.0.0 Ok: queued as 4Wabc' exitcode=99",
-		"null sender is an empty from=; a status without a name is its number");
+	check_line(
+	    &n, NULL,
+	    "host=smtp.example.org tls=on auth=off from= "
+	    "recipients=a@example.net,b@example.net "
+	    "mailsize=1234 smtpstatus=250 smtpmsg='250 2.0.0 Ok: queued as 4Wabc' exitcode=99",
+	    "null sender is an empty from=; a status without a name is its number");
 }
 
 static void
@@ -163,28 +165,29 @@ test_escaping(void)
 {
 	char *evil[] = {"a,b\"@example.net", "c d@example.net\r\nRCPT TO:<x@y>"};
 	struct maillog_entry m = {
-		.when = WHEN,
-		.host = "mx\nexample",
-		.tls = false,
-		.auth = true,
-		.user = "joe smith",
-		.from = "x@y\r\nexitcode=EX_OK",
-		.rcpts = evil,
-		.nrcpts = 2,
-		.mailsize = -1,
-		.smtpstatus = 554,
-		.smtpmsg = "554 it's a \\ no\x01",
-		.errormsg = "line1\r\nline2\ttab",
-		.exitcode = 69,
+	    .when = WHEN,
+	    .host = "mx\nexample",
+	    .tls = false,
+	    .auth = true,
+	    .user = "joe smith",
+	    .from = "x@y\r\nexitcode=EX_OK",
+	    .rcpts = evil,
+	    .nrcpts = 2,
+	    .mailsize = -1,
+	    .smtpstatus = 554,
+	    .smtpmsg = "554 it's a \\ no\x01",
+	    .errormsg = "line1\r\nline2\ttab",
+	    .exitcode = 69,
 	};
 	const char *got = line_of(&m, "%b %d%n%H:%M:%S");
-	check_line(&m, "%b %d%n%H:%M:%S",
-		"Jun 14 10:15:30 host=mx\\x0aexample tls=off auth=on user=joe\\x20smith "
-		"from=x@y\\x0d\\x0aexitcode=EX_OK "
-		"recipients=a\\x2cb\"@example.net,c\\x20d@example.net\\x0d\\x0aRCPT\\x20TO:<x@y> "
-		"smtpstatus=554 smtpmsg='554 it\\x27s a \\x5c no\\x01' "
-		"errormsg='line1 line2\\x09tab' exitcode=EX_UNAVAILABLE",
-		"controls, spaces, commas and quotes escaped; %n in the time format is a space");
+	check_line(
+	    &m, "%b %d%n%H:%M:%S",
+	    "Jun 14 10:15:30 host=mx\\x0aexample tls=off auth=on user=joe\\x20smith "
+	    "from=x@y\\x0d\\x0aexitcode=EX_OK "
+	    "recipients=a\\x2cb\"@example.net,c\\x20d@example.net\\x0d\\x0aRCPT\\x20TO:<x@y> "
+	    "smtpstatus=554 smtpmsg='554 it\\x27s a \\x5c no\\x01' "
+	    "errormsg='line1 line2\\x09tab' exitcode=EX_UNAVAILABLE",
+	    "controls, spaces, commas and quotes escaped; %n in the time format is a space");
 	ok(strchr(got, '\n') == NULL && strchr(got, '\r') == NULL, "no CR or LF in the line");
 
 	char long_msg[5000];
@@ -195,9 +198,9 @@ test_escaping(void)
 	got = line_of(&l, NULL);
 	const char *sm = strstr(got, "smtpmsg='");
 	const char *end = sm ? strchr(sm + 9, '\'') : NULL;
-	ok(sm && end && (size_t)(end - sm - 9) <= MAILLOG_VALUE_MAX && end[-1] == '.'
-		&& end[-2] == '.' && end[-3] == '.',
-		"a long value is cut at MAILLOG_VALUE_MAX and the cut shows (...)");
+	ok(sm && end && (size_t)(end - sm - 9) <= MAILLOG_VALUE_MAX && end[-1] == '.' &&
+	       end[-2] == '.' && end[-3] == '.',
+	   "a long value is cut at MAILLOG_VALUE_MAX and the cut shows (...)");
 
 	/* 3000 recipients: the line stays bounded and says how many it left out. */
 	enum { N = 3000 };
@@ -212,9 +215,9 @@ test_escaping(void)
 	r.nrcpts = N;
 	got = line_of(&r, MAILLOG_TIME_FORMAT);
 	const char *more = strstr(got, "...(+");
-	ok(strncmp(got, "(error", 6) != 0 && strlen(got) < MAILLOG_LINE_MAX && more
-		&& strstr(got, " exitcode=EX_OK") && strstr(got, "rcpt0000@example.net,"),
-		"3000 recipients: a bounded line, the first listed, the rest counted");
+	ok(strncmp(got, "(error", 6) != 0 && strlen(got) < MAILLOG_LINE_MAX && more &&
+	       strstr(got, " exitcode=EX_OK") && strstr(got, "rcpt0000@example.net,"),
+	   "3000 recipients: a bounded line, the first listed, the rest counted");
 	if (more) {
 		unsigned long left = strtoul(more + 5, NULL, 10);
 		size_t listed = 0;
@@ -244,9 +247,9 @@ test_names(void)
 	ok(maillog_facility("log_local7", &f, &e) == 0 && f == LOG_LOCAL7, "log_local7 (any case)");
 	ok(maillog_facility("on", &f, &e) == 0 && f == LOG_USER, "on: msmtp's default, LOG_USER");
 	ok(maillog_facility("", &f, &e) == 0 && f == LOG_USER, "empty: the default");
-	ok(maillog_facility("LOG_LOCAL8", &f, &e) == -1 && e.kind == ERR_CONFIG
-		&& strstr(e.text, "LOG_LOCAL8") && strstr(e.text, "LOG_MAIL"),
-		"LOG_LOCAL8 refused, naming the choices: %s", e.text);
+	ok(maillog_facility("LOG_LOCAL8", &f, &e) == -1 && e.kind == ERR_CONFIG &&
+	       strstr(e.text, "LOG_LOCAL8") && strstr(e.text, "LOG_MAIL"),
+	   "LOG_LOCAL8 refused, naming the choices: %s", e.text);
 	ok(maillog_facility("LOG_KERN", &f, &e) == -1, "LOG_KERN refused");
 }
 
@@ -257,11 +260,11 @@ test_logfile(const char *dir)
 	size_t n;
 	struct maillog_entry m = success();
 	struct account a = {
-		.name = "acct",
-		.host = "smtp.example.org",
-		.user = "joe",
-		.password = "hunter2-secret",
-		.auth = true,
+	    .name = "acct",
+	    .host = "smtp.example.org",
+	    .user = "joe",
+	    .password = "hunter2-secret",
+	    .auth = true,
 	};
 
 	snprintf(path, sizeof(path), "%s/sub.log", dir);
@@ -279,17 +282,17 @@ test_logfile(const char *dir)
 	maillog_record(&a, &m);
 	const char *text = slurp(path, &n);
 	const char *want =
-		"earlier line\n"
-		"Jun 14 10:15:30 host=smtp.example.org tls=on auth=on user=joe "
-		"from=joe@example.org "
-		"recipients=a@example.net,b@example.net mailsize=1234 smtpstatus=250 "
-		"smtpmsg='250 2.0.0 Ok: queued as 4Wabc' exitcode=EX_OK "
-		"msgid=<20240614.1@example.org> port=587\n"
-		"Jun 14 10:15:30 host=smtp.example.org tls=on auth=on user=joe "
-		"from=joe@example.org "
-		"recipients=a@example.net,b@example.net smtpstatus=451 smtpmsg='451 later' "
-		"errormsg='the server said 451' exitcode=EX_TEMPFAIL "
-		"msgid=<20240614.1@example.org> port=587\n";
+	    "earlier line\n"
+	    "Jun 14 10:15:30 host=smtp.example.org tls=on auth=on user=joe "
+	    "from=joe@example.org "
+	    "recipients=a@example.net,b@example.net mailsize=1234 smtpstatus=250 "
+	    "smtpmsg='250 2.0.0 Ok: queued as 4Wabc' exitcode=EX_OK "
+	    "msgid=<20240614.1@example.org> port=587\n"
+	    "Jun 14 10:15:30 host=smtp.example.org tls=on auth=on user=joe "
+	    "from=joe@example.org "
+	    "recipients=a@example.net,b@example.net smtpstatus=451 smtpmsg='451 later' "
+	    "errormsg='the server said 451' exitcode=EX_TEMPFAIL "
+	    "msgid=<20240614.1@example.org> port=587\n";
 	ok_mem(text, n, want, strlen(want), "two records appended after the earlier line");
 	ok(strstr(text, "hunter2") == NULL, "the password is nowhere in the log (SEC-13)");
 
@@ -301,7 +304,7 @@ test_logfile(const char *dir)
 	umask(022);
 	struct stat st;
 	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600,
-		"a new log file is created mode 0600 (even with umask 0)");
+	   "a new log file is created mode 0600 (even with umask 0)");
 	text = slurp(path, &n);
 	ok(strncmp(text, "1718360130 host=", 16) == 0, "logfile_time_format %%s: epoch seconds");
 
@@ -320,9 +323,9 @@ test_logfile(const char *dir)
 	dup2(saved, STDOUT_FILENO);
 	close(saved);
 	text = slurp(path, &n);
-	ok(n > 0 && strncmp(text, "Jun 14 10:15:30 host=smtp.example.org ", 38) == 0
-		&& text[n - 1] == '\n' && memchr(text, '\n', n) == text + n - 1,
-		"logfile - writes one line to standard output");
+	ok(n > 0 && strncmp(text, "Jun 14 10:15:30 host=smtp.example.org ", 38) == 0 &&
+	       text[n - 1] == '\n' && memchr(text, '\n', n) == text + n - 1,
+	   "logfile - writes one line to standard output");
 
 	/* A log that cannot be opened is a warning; nothing else happens. */
 	snprintf(path, sizeof(path), "%s/no-such-dir/x.log", dir);

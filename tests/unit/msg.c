@@ -55,48 +55,55 @@ struct scan_case {
 	bool sep;
 };
 
-#define C(in, head, rest, sep) {in, sizeof(in) - 1, head, rest, sizeof(rest) - 1, sep}
+#define C(in, head, rest, sep)                                                                     \
+	{                                                                                          \
+		in, sizeof(in) - 1, head, rest, sizeof(rest) - 1, sep                              \
+	}
 
 static const struct scan_case scan_cases[] = {
-	C("To: a@x\nSubject: hi\n\nbody\n", "To: a@x\nSubject: hi\n", "body\n", true),
-	C("To: a@x\r\nSubject: hi\r\n\r\nbody\r\n", "To: a@x\r\nSubject: hi\r\n", "body\r\n",
-		true),
-	C("A: 1\r\n\nbody", "A: 1\r\n", "body", true),
-	C("A: 1\n\r\nbody", "A: 1\n", "body", true),
-	C("A: 1\n\n\nbody", "A: 1\n", "\nbody", true),
-	C("Subject: a\n b\n\tc\n\nx", "Subject: a\n b\n\tc\n", "x", true),
-	C("Subject: a\r\n b\r\n\r\nx", "Subject: a\r\n b\r\n", "x", true),
-	C("Subject: a\r\n \r\n\r\nx", "Subject: a\r\n \r\n", "x", true),
-	C("To: a@x\n", "To: a@x\n", "", false),
-	C("To: a@x", "To: a@x", "", false),
-	C("To: a@x\r\n", "To: a@x\r\n", "", false),
-	C("", "", "", false),
-	C("\n", "", "", true),
-	C("\r\n", "", "", true),
-	C("\n\n", "", "\n", true),
-	C("Hello world\nmore\n", "", "Hello world\nmore\n", true),
-	C("Hello", "", "Hello", true),
-	C(" indented\nTo: a\n", "", " indented\nTo: a\n", true),
-	C("\tx: y\n", "", "\tx: y\n", true),
-	C("From someone@x Mon Jan  1 00:00:00 2024\nTo: a\n\nb",
-		"", "From someone@x Mon Jan  1 00:00:00 2024\nTo: a\n\nb", true),
-	C("To: a@x\nThis is the body\n", "To: a@x\n", "This is the body\n", true),
-	C("To: a@x\nFoo bar: x\n", "To: a@x\n", "Foo bar: x\n", true),
-	C("To: a@x\nxyz", "To: a@x\n", "xyz", true),
-	C("To: a@x\nxyz ", "To: a@x\n", "xyz ", true),
-	C("To: a@x\n:x\n", "To: a@x\n", ":x\n", true),
-	C("To: a@x\n\xc3\x9c" "ber: x\n", "To: a@x\n", "\xc3\x9c" "ber: x\n", true),
-	C("To: a@x\nX\x01: y\n", "To: a@x\n", "X\x01: y\n", true),
-	C("To: a@x\nSubject\r\n\r\n", "To: a@x\n", "Subject\r\n\r\n", true),
-	C("To: a@x\nSub\rject: x\n", "To: a@x\n", "Sub\rject: x\n", true),
-	C("A: 1\r\n\r\nb\rc\r\r\n", "A: 1\r\n", "b\rc\r\r\n", true),
-	C("Bcc : a@x\n\nb", "Bcc : a@x\n", "b", true),
-	C("Bcc\t \t: a@x\n\nb", "Bcc\t \t: a@x\n", "b", true),
-	C("X:\n\n", "X:\n", "", true),
-	C("Subject: \xc3\xa9t\xc3\xa9\n\nb", "Subject: \xc3\xa9t\xc3\xa9\n", "b", true),
-	C("Subject: a\n\nbody\0with NUL", "Subject: a\n", "body\0with NUL", true),
-	C("A: 1\n \n\n", "A: 1\n \n", "", true),
-	C("A: 1\n\n\0x", "A: 1\n", "\0x", true),
+    C("To: a@x\nSubject: hi\n\nbody\n", "To: a@x\nSubject: hi\n", "body\n", true),
+    C("To: a@x\r\nSubject: hi\r\n\r\nbody\r\n", "To: a@x\r\nSubject: hi\r\n", "body\r\n", true),
+    C("A: 1\r\n\nbody", "A: 1\r\n", "body", true),
+    C("A: 1\n\r\nbody", "A: 1\n", "body", true),
+    C("A: 1\n\n\nbody", "A: 1\n", "\nbody", true),
+    C("Subject: a\n b\n\tc\n\nx", "Subject: a\n b\n\tc\n", "x", true),
+    C("Subject: a\r\n b\r\n\r\nx", "Subject: a\r\n b\r\n", "x", true),
+    C("Subject: a\r\n \r\n\r\nx", "Subject: a\r\n \r\n", "x", true),
+    C("To: a@x\n", "To: a@x\n", "", false),
+    C("To: a@x", "To: a@x", "", false),
+    C("To: a@x\r\n", "To: a@x\r\n", "", false),
+    C("", "", "", false),
+    C("\n", "", "", true),
+    C("\r\n", "", "", true),
+    C("\n\n", "", "\n", true),
+    C("Hello world\nmore\n", "", "Hello world\nmore\n", true),
+    C("Hello", "", "Hello", true),
+    C(" indented\nTo: a\n", "", " indented\nTo: a\n", true),
+    C("\tx: y\n", "", "\tx: y\n", true),
+    C("From someone@x Mon Jan  1 00:00:00 2024\nTo: a\n\nb", "",
+      "From someone@x Mon Jan  1 00:00:00 2024\nTo: a\n\nb", true),
+    C("To: a@x\nThis is the body\n", "To: a@x\n", "This is the body\n", true),
+    C("To: a@x\nFoo bar: x\n", "To: a@x\n", "Foo bar: x\n", true),
+    C("To: a@x\nxyz", "To: a@x\n", "xyz", true),
+    C("To: a@x\nxyz ", "To: a@x\n", "xyz ", true),
+    C("To: a@x\n:x\n", "To: a@x\n", ":x\n", true),
+    C("To: a@x\n\xc3\x9c"
+      "ber: x\n",
+      "To: a@x\n",
+      "\xc3\x9c"
+      "ber: x\n",
+      true),
+    C("To: a@x\nX\x01: y\n", "To: a@x\n", "X\x01: y\n", true),
+    C("To: a@x\nSubject\r\n\r\n", "To: a@x\n", "Subject\r\n\r\n", true),
+    C("To: a@x\nSub\rject: x\n", "To: a@x\n", "Sub\rject: x\n", true),
+    C("A: 1\r\n\r\nb\rc\r\r\n", "A: 1\r\n", "b\rc\r\r\n", true),
+    C("Bcc : a@x\n\nb", "Bcc : a@x\n", "b", true),
+    C("Bcc\t \t: a@x\n\nb", "Bcc\t \t: a@x\n", "b", true),
+    C("X:\n\n", "X:\n", "", true),
+    C("Subject: \xc3\xa9t\xc3\xa9\n\nb", "Subject: \xc3\xa9t\xc3\xa9\n", "b", true),
+    C("Subject: a\n\nbody\0with NUL", "Subject: a\n", "body\0with NUL", true),
+    C("A: 1\n \n\n", "A: 1\n \n", "", true),
+    C("A: 1\n\n\0x", "A: 1\n", "\0x", true),
 };
 
 static bool
@@ -108,8 +115,8 @@ same(const struct buf *b, const char *want, size_t wantlen)
 static bool
 scan_ok(const struct msg *m, const struct scan_case *c)
 {
-	return same(&m->head, c->head, strlen(c->head)) &&
-		same(&m->rest, c->rest, c->rest_len) && m->has_body_sep == c->sep;
+	return same(&m->head, c->head, strlen(c->head)) && same(&m->rest, c->rest, c->rest_len) &&
+	       m->has_body_sep == c->sep;
 }
 
 /*
@@ -119,7 +126,7 @@ scan_ok(const struct msg *m, const struct scan_case *c)
  */
 static int
 read_split(struct msg *m, const char *in, size_t len, const size_t *cuts, size_t ncuts,
-	struct err *e)
+           struct err *e)
 {
 	int sv[2];
 
@@ -131,7 +138,7 @@ read_split(struct msg *m, const char *in, size_t len, const size_t *cuts, size_t
 	for (size_t i = 0; i <= ncuts; i++) {
 		size_t to = i < ncuts ? cuts[i] : len;
 		if (to > from &&
-			send(sv[0], in + from, to - from, MSG_DONTWAIT) != (ssize_t)(to - from)) {
+		    send(sv[0], in + from, to - from, MSG_DONTWAIT) != (ssize_t)(to - from)) {
 			perror("send");
 			exit(1);
 		}
@@ -163,7 +170,7 @@ test_scan_table(void)
 		if (rc == 0 && !scan_ok(&m, c)) {
 			printf("#   head \"%s\"", show(m.head.data, m.head.len));
 			printf(" rest \"%s\" sep %d\n", show(m.rest.data, m.rest.len),
-				m.has_body_sep);
+			       m.has_body_sep);
 		}
 
 		/* whole, then every single cut, then every pair of cuts, then 1 byte a read */
@@ -186,10 +193,10 @@ test_scan_table(void)
 				size_t cut[2] = {k1, k2};
 				runs++;
 				if (read_split(&m, c->in, c->len, cut, 2, &e) != 0 ||
-					!scan_ok(&m, c)) {
+				    !scan_ok(&m, c)) {
 					if (!bad++)
-						snprintf(where, sizeof(where),
-							"cuts at %zu, %zu", k1, k2);
+						snprintf(where, sizeof(where), "cuts at %zu, %zu",
+						         k1, k2);
 				}
 			}
 		}
@@ -203,7 +210,7 @@ test_scan_table(void)
 				snprintf(where, sizeof(where), "one byte per read");
 		}
 		ok(bad == 0, "scan \"%s\": %zu splits across reads agree %s", show(c->in, c->len),
-			runs, where);
+		   runs, where);
 		msg_fini(&m);
 	}
 }
@@ -220,22 +227,22 @@ test_scan_long_name(void)
 	memset(in, 'X', 998);
 	memcpy(in + 998, ": v\n\nb", 6);
 	ok(msg_parse_header(&m, in, 1004, &e) == 0 && m.head.len == 1002 && m.rest.len == 1,
-		"a 998-octet field name is a field");
+	   "a 998-octet field name is a field");
 	memset(in, 'X', 999);
 	memcpy(in + 999, ": v\n\nb", 6);
 	ok(msg_parse_header(&m, in, 1005, &e) == 0 && m.head.len == 0 && m.rest.len == 1005,
-		"a 999-octet 'name' is body");
+	   "a 999-octet 'name' is body");
 	memcpy(in, "A: 1\n", 5);
 	memset(in + 5, ' ', 998);
 	in[5] = 'B';
 	memcpy(in + 1003, ":\n", 2);
 	ok(msg_parse_header(&m, in, 1005, &e) == 0 && m.head.len == 1005,
-		"a name and WSP of 998 octets before the colon make a field");
+	   "a name and WSP of 998 octets before the colon make a field");
 	memset(in + 5, ' ', 999);
 	in[5] = 'B';
 	memcpy(in + 1004, ":\n", 2);
 	ok(msg_parse_header(&m, in, 1006, &e) == 0 && m.head.len == 5 && m.rest.len == 1001,
-		"WSP before the colon counts towards the 998 octets");
+	   "WSP before the colon counts towards the 998 octets");
 	msg_fini(&m);
 }
 
@@ -247,13 +254,10 @@ test_nul(void)
 		size_t len;
 		size_t line;
 	} cases[] = {
-		{S("To: a\0b\n\n"), 1},
-		{S("\0"), 1},
-		{S("To: a\n\0\n"), 2},
-		{S("To: a\nSubj\0ect: x\n"), 2},
-		{S("To: a\n b\0\n\n"), 2},
-		{S("To: a\r\n\0"), 2},
-		{S("To: a\nB : \0"), 2},
+	    {S("To: a\0b\n\n"), 1},    {S("\0"), 1},
+	    {S("To: a\n\0\n"), 2},     {S("To: a\nSubj\0ect: x\n"), 2},
+	    {S("To: a\n b\0\n\n"), 2}, {S("To: a\r\n\0"), 2},
+	    {S("To: a\nB : \0"), 2},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct msg m;
@@ -264,9 +268,8 @@ test_nul(void)
 		int rc = msg_parse_header(&m, cases[i].in, cases[i].len, &e);
 		snprintf(line, sizeof(line), "(line %zu)", cases[i].line);
 		ok(rc == -1 && e.kind == ERR_DATA && strstr(e.text, "NUL byte in the header") &&
-				strstr(e.text, line),
-			"SEC-28: NUL refused in \"%s\" (%s)", show(cases[i].in, cases[i].len),
-			e.text);
+		       strstr(e.text, line),
+		   "SEC-28: NUL refused in \"%s\" (%s)", show(cases[i].in, cases[i].len), e.text);
 		size_t cut[1] = {cases[i].len - 1};
 		rc = read_split(&m, cases[i].in, cases[i].len, cut, 1, &e);
 		ok(rc == -1 && e.kind == ERR_DATA, "  and through a split read");
@@ -289,19 +292,19 @@ test_bare_cr(void)
 		size_t len;
 		size_t line;
 	} cases[] = {
-		{S("To: a@x\rRCPT TO:<b@y>\nSubject: s\n\nbody\n"), 1},
-		{S("From: f@x\nTo: a@x\r\r\nSubject: s\n\nbody\n"), 2},
-		{S("To: a@x,\n b@y\r c@z\nSubject: s\n\n"), 2},
-		{S("To: a@x,\r\n\tb@y\r\r\n\r\nbody\r\n"), 2},
-		{S("A: 1\r\nB: 2\r\nC: 3\rD: 4\r\n\r\n"), 3},
-		{S("Subject: a\r b\r\rx"), 1},
-		{S("A: 1\n\rbody\n"), 2},
-		{S("A: 1\n\r\r\nbody\n"), 2},
-		{S("A: 1\n\r\0x"), 2},
-		{S("A: 1\r"), 1},
-		{S("A: 1\n\r"), 2},
-		{S("\r"), 1},
-		{S("\rTo: a@x\n\n"), 1},
+	    {S("To: a@x\rRCPT TO:<b@y>\nSubject: s\n\nbody\n"), 1},
+	    {S("From: f@x\nTo: a@x\r\r\nSubject: s\n\nbody\n"), 2},
+	    {S("To: a@x,\n b@y\r c@z\nSubject: s\n\n"), 2},
+	    {S("To: a@x,\r\n\tb@y\r\r\n\r\nbody\r\n"), 2},
+	    {S("A: 1\r\nB: 2\r\nC: 3\rD: 4\r\n\r\n"), 3},
+	    {S("Subject: a\r b\r\rx"), 1},
+	    {S("A: 1\n\rbody\n"), 2},
+	    {S("A: 1\n\r\r\nbody\n"), 2},
+	    {S("A: 1\n\r\0x"), 2},
+	    {S("A: 1\r"), 1},
+	    {S("A: 1\n\r"), 2},
+	    {S("\r"), 1},
+	    {S("\rTo: a@x\n\n"), 1},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const char *in = cases[i].in;
@@ -310,13 +313,15 @@ test_bare_cr(void)
 		struct err e = {0};
 		char want[128];
 
-		snprintf(want, sizeof(want), "read header: line %zu: a bare CR (carriage return "
-			"without line feed); ", cases[i].line);
+		snprintf(want, sizeof(want),
+		         "read header: line %zu: a bare CR (carriage return "
+		         "without line feed); ",
+		         cases[i].line);
 		msg_init(&m);
 		int rc = msg_parse_header(&m, in, len, &e);
 		ok(rc == -1 && e.kind == ERR_DATA && strncmp(e.text, want, strlen(want)) == 0 &&
-				strstr(e.text, "end each header line with LF or CRLF"),
-			"SEC-27: bare CR refused in \"%s\" (%s)", show(in, len), e.text);
+		       strstr(e.text, "end each header line with LF or CRLF"),
+		   "SEC-27: bare CR refused in \"%s\" (%s)", show(in, len), e.text);
 		size_t bad = 0, runs = 0;
 		for (size_t k = 0; k < len; k++) {
 			size_t cut[1] = {k};
@@ -343,9 +348,8 @@ test_bare_cr(void)
 	struct err e = {0};
 	msg_init(&m);
 	ok(msg_parse_header(&m, S("To: a@x\r\nCc: b@y\n\r\nbody\rCR\r\r\n"), &e) == 0 &&
-			same(&m.head, S("To: a@x\r\nCc: b@y\n")) &&
-			same(&m.rest, S("body\rCR\r\r\n")),
-		"CRLF and LF lines, and a bare CR in the body, pass");
+	       same(&m.head, S("To: a@x\r\nCc: b@y\n")) && same(&m.rest, S("body\rCR\r\r\n")),
+	   "CRLF and LF lines, and a bare CR in the body, pass");
 	msg_fini(&m);
 }
 
@@ -400,37 +404,36 @@ test_ceiling(void)
 	msg_init(&m);
 	p = make_header(BUF_MAX_HEADER, "\nbody\n", &len);
 	ok(read_file(&m, p, len, &e) == 0 && m.head.len == BUF_MAX_HEADER &&
-			same(&m.rest, "body\n", 5) && m.has_body_sep,
-		"a header section of exactly 1 MiB is read (%s)", e.text);
+	       same(&m.rest, "body\n", 5) && m.has_body_sep,
+	   "a header section of exactly 1 MiB is read (%s)", e.text);
 	ok(msg_parse_header(&m, p, len, &e) == 0 && m.head.len == BUF_MAX_HEADER,
-		"  and parsed from memory");
+	   "  and parsed from memory");
 	free(p);
 
 	p = make_header(BUF_MAX_HEADER, "", &len);
 	ok(read_file(&m, p, len, &e) == 0 && m.head.len == BUF_MAX_HEADER && !m.has_body_sep,
-		"1 MiB and the end of input");
+	   "1 MiB and the end of input");
 	free(p);
 
 	p = make_header(BUF_MAX_HEADER, "a body line without a colon\n", &len);
 	ok(read_file(&m, p, len, &e) == 0 && m.head.len == BUF_MAX_HEADER &&
-			same(&m.rest, S("a body line without a colon\n")),
-		"1 MiB then a body line: the undecided line does not count");
+	       same(&m.rest, S("a body line without a colon\n")),
+	   "1 MiB then a body line: the undecided line does not count");
 	free(p);
 
 	p = make_header(BUF_MAX_HEADER + 1, "\nbody\n", &len);
 	err_clear(&e);
 	ok(read_file(&m, p, len, &e) == -1 && e.kind == ERR_DATA &&
-			strstr(e.text, "read message: header section over 1 MiB") &&
-			strstr(e.text, "empty line"),
-		"one byte more is refused with advice (%s)", e.text);
+	       strstr(e.text, "read message: header section over 1 MiB") &&
+	       strstr(e.text, "empty line"),
+	   "one byte more is refused with advice (%s)", e.text);
 	err_clear(&e);
-	ok(msg_parse_header(&m, p, len, &e) == -1 && e.kind == ERR_DATA,
-		"  also from memory");
+	ok(msg_parse_header(&m, p, len, &e) == -1 && e.kind == ERR_DATA, "  also from memory");
 	free(p);
 
 	p = make_header(BUF_MAX_HEADER - 100, "X: unfinished", &len);
 	ok(read_file(&m, p, len, &e) == 0 && m.head.len == BUF_MAX_HEADER - 100 + 13,
-		"just under 1 MiB with an unterminated last field");
+	   "just under 1 MiB with an unterminated last field");
 	free(p);
 
 	/* one endless line */
@@ -439,14 +442,14 @@ test_ceiling(void)
 	memcpy(p, "Subject: ", 9);
 	memset(p + 9, 'z', len - 9);
 	ok(read_file(&m, p, len, &e) == -1 && strstr(e.text, "over 1 MiB"),
-		"a 2 MiB header line is refused");
+	   "a 2 MiB header line is refused");
 	/* a 2 MiB body line with no header is fine */
 	memset(p, 'z', len);
-	ok(read_file(&m, p, len, &e) == 0 && m.head.len == 0 && m.has_body_sep &&
-			m.rest.len > 0 && m.rest.len <= 64 * 1024 + 1024,
-		"a message that is all body: the rest holds at most one read (%zu)", m.rest.len);
+	ok(read_file(&m, p, len, &e) == 0 && m.head.len == 0 && m.has_body_sep && m.rest.len > 0 &&
+	       m.rest.len <= 64 * 1024 + 1024,
+	   "a message that is all body: the rest holds at most one read (%zu)", m.rest.len);
 	ok(msg_parse_header(&m, p, len, &e) == 0 && m.rest.len == len,
-		"  from memory the rest is all of it");
+	   "  from memory the rest is all of it");
 	free(p);
 
 	/* many continuation lines */
@@ -457,12 +460,12 @@ test_ceiling(void)
 		memcpy(p + k, " \n", 2);
 	p[len - 1] = '\n';
 	ok(read_file(&m, p, len, &e) == -1 && strstr(e.text, "over 1 MiB"),
-		"1 MiB of continuation lines is refused");
+	   "1 MiB of continuation lines is refused");
 	free(p);
 
 	ok(msg_read_header(&m, -1, &e) == -1 && e.kind == ERR_OS &&
-			strstr(e.text, "read message: "),
-		"a read error is ERR_OS (%s)", e.text);
+	       strstr(e.text, "read message: "),
+	   "a read error is ERR_OS (%s)", e.text);
 	msg_fini(&m);
 }
 
@@ -475,30 +478,31 @@ struct rcpt_case {
 };
 
 static const struct rcpt_case rcpt_cases[] = {
-	{"To: a@x\nCc: b@y, c@z\nBcc: d@w\nSubject: s\n\nTo: body@x\n", "a@x b@y c@z d@w", NULL},
-	{"Bcc: a@x,\n b@y\n\n", "a@x b@y", NULL},
-	{"Bcc: a@x,\r\n\tB <b@y>,\r\n (c)\r\n c@z\r\n\r\n", "a@x b@y c@z", NULL},
-	{"Bcc : a@x\n\n", "a@x", NULL},
-	{"Bcc\t: a@x\nCc  : b@y\n", "a@x b@y", NULL},
-	{"bcc: a@x\nTO: b@y\ncC: c@z\n", "a@x b@y c@z", NULL},
-	{"To: Undisclosed recipients:;\nBcc: a@x\n", "a@x", NULL},
-	{"To: A <a@x>,\r\n\tB <b@y>\r\n\r\n", "a@x b@y", NULL},
-	{"To: a@x\nTo: b@y\n", "a@x b@y", NULL},
-	{"To: team: a@x, b@y;\n", "a@x b@y", NULL},
-	{"To: user@bücher.example\n", "user@xn--bcher-kva.example", NULL},
-	{"To:\n", "", NULL},
-	{"Subject: To: a@x\nX-To: b@y\nTox: c@z\nReply-To: d@w\n", "", NULL},
-	{"", "", NULL},
-	{"Body only\nTo: a@x\n", "", NULL},
-	{"To: old@x\nResent-From: r@x\nResent-To: new@y\nResent-Bcc: hid@z\nResent-Cc: c@c\n",
-		"new@y hid@z c@c", NULL},
-	{"To: old@x\nResent-Date: Mon, 1 Jan 2024 00:00:00 +0000\n", "", NULL},
-	{"To: a@x\nCc: bad address\n", NULL, "read Cc field: check address \"bad address\": "
-					      "unquoted space"},
-	{"Bcc : ok@x, -oQ@x\n", NULL, "read Bcc field: check address \"-oQ@x\": begins with '-'"},
-	{"To: jösé@x\n", "jösé@x", NULL},
-	{"To: j\xc3@x\n", NULL, "not valid UTF-8"},
-	{"To: a@x,\n b@y c@z\n", NULL, "check address \"b@y c@z\": unquoted space"},
+    {"To: a@x\nCc: b@y, c@z\nBcc: d@w\nSubject: s\n\nTo: body@x\n", "a@x b@y c@z d@w", NULL},
+    {"Bcc: a@x,\n b@y\n\n", "a@x b@y", NULL},
+    {"Bcc: a@x,\r\n\tB <b@y>,\r\n (c)\r\n c@z\r\n\r\n", "a@x b@y c@z", NULL},
+    {"Bcc : a@x\n\n", "a@x", NULL},
+    {"Bcc\t: a@x\nCc  : b@y\n", "a@x b@y", NULL},
+    {"bcc: a@x\nTO: b@y\ncC: c@z\n", "a@x b@y c@z", NULL},
+    {"To: Undisclosed recipients:;\nBcc: a@x\n", "a@x", NULL},
+    {"To: A <a@x>,\r\n\tB <b@y>\r\n\r\n", "a@x b@y", NULL},
+    {"To: a@x\nTo: b@y\n", "a@x b@y", NULL},
+    {"To: team: a@x, b@y;\n", "a@x b@y", NULL},
+    {"To: user@bücher.example\n", "user@xn--bcher-kva.example", NULL},
+    {"To:\n", "", NULL},
+    {"Subject: To: a@x\nX-To: b@y\nTox: c@z\nReply-To: d@w\n", "", NULL},
+    {"", "", NULL},
+    {"Body only\nTo: a@x\n", "", NULL},
+    {"To: old@x\nResent-From: r@x\nResent-To: new@y\nResent-Bcc: hid@z\nResent-Cc: c@c\n",
+     "new@y hid@z c@c", NULL},
+    {"To: old@x\nResent-Date: Mon, 1 Jan 2024 00:00:00 +0000\n", "", NULL},
+    {"To: a@x\nCc: bad address\n", NULL,
+     "read Cc field: check address \"bad address\": "
+     "unquoted space"},
+    {"Bcc : ok@x, -oQ@x\n", NULL, "read Bcc field: check address \"-oQ@x\": begins with '-'"},
+    {"To: jösé@x\n", "jösé@x", NULL},
+    {"To: j\xc3@x\n", NULL, "not valid UTF-8"},
+    {"To: a@x,\n b@y c@z\n", NULL, "check address \"b@y c@z\": unquoted space"},
 };
 
 static void
@@ -517,14 +521,14 @@ test_recipients(void)
 		int rc = msg_recipients(&m, &l, &e);
 		for (size_t j = 0; j < l.n; j++)
 			k += (size_t)snprintf(got + k, sizeof(got) - k, "%s%s", j ? " " : "",
-				l.v[j]);
+			                      l.v[j]);
 		if (c->want)
 			ok(rc == 0 && strcmp(got, c->want) == 0,
-				"-t \"%s\" gives \"%s\" (got \"%s\")", show(c->in, strlen(c->in)),
-				c->want, got);
+			   "-t \"%s\" gives \"%s\" (got \"%s\")", show(c->in, strlen(c->in)),
+			   c->want, got);
 		else
 			ok(rc == -1 && e.kind == ERR_DATA && strstr(e.text, c->reason),
-				"-t \"%s\" refused (%s)", show(c->in, strlen(c->in)), e.text);
+			   "-t \"%s\" refused (%s)", show(c->in, strlen(c->in)), e.text);
 		addr_list_fini(&l);
 		msg_fini(&m);
 	}
@@ -538,7 +542,7 @@ test_has_field(void)
 
 	msg_init(&m);
 	msg_parse_header(&m, S("from : a@x\nMessage-Id: <1@x>\nX-Date: y\n folded: no\n\nDate: z"),
-		&e);
+	                 &e);
 	ok(msg_has_field(&m, "From"), "has From (obsolete \"from :\")");
 	ok(msg_has_field(&m, "Message-ID"), "has Message-ID (any case)");
 	ok(!msg_has_field(&m, "Date"), "X-Date and a body line are not Date");
@@ -557,7 +561,7 @@ field_of(const struct buf *out, const char *prefix)
 
 	for (size_t i = 0; i < out->len; i++) {
 		if ((i == 0 || out->data[i - 1] == '\n') && out->len - i >= n &&
-			strncmp(out->data + i, prefix, n) == 0) {
+		    strncmp(out->data + i, prefix, n) == 0) {
 			size_t j = i;
 			do {
 				const char *nl = memchr(out->data + j, '\n', out->len - j);
@@ -595,31 +599,32 @@ struct rewrite_case {
 };
 
 static const struct rewrite_case rewrite_cases[] = {
-	{HAVE_ALL "To: a@x\nBcc: b@y\nSubject: s\n\nbody",
-		HAVE_ALL_OUT "To: a@x\r\nSubject: s\r\n\r\n"},
-	{HAVE_ALL "To: a\nBcc: x,\n y,\n\tz\nSubject: s\n",
-		HAVE_ALL_OUT "To: a\r\nSubject: s\r\n\r\n"},
-	{"Bcc: x,\r\n y\r\n" HAVE_ALL, HAVE_ALL_OUT "\r\n"},
-	{HAVE_ALL "Bcc : x\nbcc: y\nBCC:z\nResent-Bcc: r\n\tr2\nX-Bcc: keep\nBccx: keep\n",
-		HAVE_ALL_OUT "X-Bcc: keep\r\nBccx: keep\r\n\r\n"},
-	{HAVE_ALL "Bcc: x", HAVE_ALL_OUT "\r\n"},
-	{HAVE_ALL "Bcc: x\r\n", HAVE_ALL_OUT "\r\n"},
-	{HAVE_ALL "Bcc: x\r\n y\r\nSubject: s\r\n\r\n", HAVE_ALL_OUT "Subject: s\r\n\r\n"},
-	{HAVE_ALL "A: 1\r\nB: 2\nC: 3\nD: 4", HAVE_ALL_OUT "A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n"},
-	{HAVE_ALL "Subject: a\r\n b\n\tc\r\n d\n",
-		HAVE_ALL_OUT "Subject: a\r\n b\r\n\tc\r\n d\r\n\r\n"},
-	{HAVE_ALL "Subject: \xc3\xa9\n", HAVE_ALL_OUT "Subject: \xc3\xa9\r\n\r\n"},
-	{"from: f@x\ndate: d\nmessage-id: <1@x>\n",
-		"from: f@x\r\ndate: d\r\nmessage-id: <1@x>\r\n\r\n"},
-	{"Subject: long " DIGITS70 DIGITS70 "\n" HAVE_ALL,
-		"Subject: long " DIGITS70 DIGITS70 "\r\n" HAVE_ALL_OUT "\r\n"},
+    {HAVE_ALL "To: a@x\nBcc: b@y\nSubject: s\n\nbody",
+     HAVE_ALL_OUT "To: a@x\r\nSubject: s\r\n\r\n"},
+    {HAVE_ALL "To: a\nBcc: x,\n y,\n\tz\nSubject: s\n", HAVE_ALL_OUT "To: a\r\nSubject: s\r\n\r\n"},
+    {"Bcc: x,\r\n y\r\n" HAVE_ALL, HAVE_ALL_OUT "\r\n"},
+    {HAVE_ALL "Bcc : x\nbcc: y\nBCC:z\nResent-Bcc: r\n\tr2\nX-Bcc: keep\nBccx: keep\n",
+     HAVE_ALL_OUT "X-Bcc: keep\r\nBccx: keep\r\n\r\n"},
+    {HAVE_ALL "Bcc: x", HAVE_ALL_OUT "\r\n"},
+    {HAVE_ALL "Bcc: x\r\n", HAVE_ALL_OUT "\r\n"},
+    {HAVE_ALL "Bcc: x\r\n y\r\nSubject: s\r\n\r\n", HAVE_ALL_OUT "Subject: s\r\n\r\n"},
+    {HAVE_ALL "A: 1\r\nB: 2\nC: 3\nD: 4", HAVE_ALL_OUT "A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n"},
+    {HAVE_ALL "Subject: a\r\n b\n\tc\r\n d\n",
+     HAVE_ALL_OUT "Subject: a\r\n b\r\n\tc\r\n d\r\n\r\n"},
+    {HAVE_ALL "Subject: \xc3\xa9\n", HAVE_ALL_OUT "Subject: \xc3\xa9\r\n\r\n"},
+    {"from: f@x\ndate: d\nmessage-id: <1@x>\n",
+     "from: f@x\r\ndate: d\r\nmessage-id: <1@x>\r\n\r\n"},
+    {"Subject: long " DIGITS70 DIGITS70 "\n" HAVE_ALL,
+     "Subject: long " DIGITS70 DIGITS70 "\r\n" HAVE_ALL_OUT "\r\n"},
 };
 
 static void
 test_rewrite_table(void)
 {
-	struct msg_opts o = {.sender = "me@example.com", .fullname = "Me",
-		.msgid_domain = "example.com", .remove_bcc = true};
+	struct msg_opts o = {.sender = "me@example.com",
+	                     .fullname = "Me",
+	                     .msgid_domain = "example.com",
+	                     .remove_bcc = true};
 
 	for (size_t i = 0; i < sizeof(rewrite_cases) / sizeof(rewrite_cases[0]); i++) {
 		const struct rewrite_case *c = &rewrite_cases[i];
@@ -631,11 +636,11 @@ test_rewrite_table(void)
 		size_t headlen = m.head.len;
 		int rc = msg_rewrite(&m, &o, &e);
 		ok(rc == 0 && same(&m.out, c->out, strlen(c->out)), "rewrite \"%s\"",
-			show(c->in, strlen(c->in)));
+		   show(c->in, strlen(c->in)));
 		if (rc != 0 || !same(&m.out, c->out, strlen(c->out)))
 			printf("#   got \"%s\" %s\n", show(m.out.data, m.out.len), e.text);
 		ok(m.head.len == headlen && memcmp(m.head.data, c->in, headlen) == 0,
-			"  m->head is kept as read");
+		   "  m->head is kept as read");
 		msg_fini(&m);
 	}
 
@@ -645,13 +650,13 @@ test_rewrite_table(void)
 	msg_parse_header(&m, S(HAVE_ALL "Bcc: b@y\n\n"), &e);
 	o.remove_bcc = false;
 	ok(msg_rewrite(&m, &o, &e) == 0 && same(&m.out, S(HAVE_ALL_OUT "Bcc: b@y\r\n\r\n")),
-		"remove_bcc false keeps Bcc");
+	   "remove_bcc false keeps Bcc");
 	msg_fini(&m);
 }
 
-#define DATE_RE                                                                           \
-	"^Date: (Mon|Tue|Wed|Thu|Fri|Sat|Sun), [1-9][0-9]? "                              \
-	"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) 2[0-9]{3} "                    \
+#define DATE_RE                                                                                    \
+	"^Date: (Mon|Tue|Wed|Thu|Fri|Sat|Sun), [1-9][0-9]? "                                       \
+	"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) 2[0-9]{3} "                             \
 	"([01][0-9]|2[0-3]):[0-5][0-9]:[0-6][0-9] [+-][0-9]{4}\r\n$"
 #define MSGID_RE "^Message-ID: <[0-9a-z]+\\.[0-9a-f]{16}@example\\.org>\r\n$"
 
@@ -659,8 +664,8 @@ static char *
 rewrite(const char *in, const char *sender, const char *name, struct err *e, int *rc)
 {
 	struct msg m;
-	struct msg_opts o = {.sender = sender, .fullname = name,
-		.msgid_domain = "example.org", .remove_bcc = true};
+	struct msg_opts o = {
+	    .sender = sender, .fullname = name, .msgid_domain = "example.org", .remove_bcc = true};
 
 	msg_init(&m);
 	msg_parse_header(&m, in, strlen(in), e);
@@ -679,7 +684,7 @@ test_added(void)
 
 	out = rewrite("Subject: s\n\nbody", "me@example.com", NULL, &e, &rc);
 	ok(rc == 0 && strncmp(out, "Subject: s\r\nFrom: me@example.com\r\nDate: ", 40) == 0,
-		"From, then Date, after the fields (%s)", show(out, strlen(out)));
+	   "From, then Date, after the fields (%s)", show(out, strlen(out)));
 	struct buf b = {.data = out, .len = strlen(out)};
 	f = field_of(&b, "Date:");
 	ok(matches(f, DATE_RE), "Date shape (%s)", f ? show(f, strlen(f)) : "none");
@@ -688,8 +693,8 @@ test_added(void)
 	ok(matches(f, MSGID_RE), "Message-ID shape (%s)", f ? show(f, strlen(f)) : "none");
 	char *mid1 = f;
 	ok(strlen(out) > 5 && strcmp(out + strlen(out) - 5, ">\r\n\r\n") == 0 &&
-			strstr(out, "Message-ID") > strstr(out, "Date"),
-		"Message-ID last, then the empty line");
+	       strstr(out, "Message-ID") > strstr(out, "Date"),
+	   "Message-ID last, then the empty line");
 	free(out);
 	out = rewrite("Subject: s\n\nbody", "me@example.com", NULL, &e, &rc);
 	b = (struct buf){.data = out, .len = strlen(out)};
@@ -703,8 +708,11 @@ test_added(void)
 	static const struct {
 		const char *tz;
 		const char *off;
-	} zones[] = {{"UTC0", "+0000"}, {"EST5", "-0500"}, {"IST-5:30", "+0530"},
-		{"NPT-5:45", "+0545"}, {"XXX3:30", "-0330"}};
+	} zones[] = {{"UTC0", "+0000"},
+	             {"EST5", "-0500"},
+	             {"IST-5:30", "+0530"},
+	             {"NPT-5:45", "+0545"},
+	             {"XXX3:30", "-0330"}};
 	const char *old = getenv("TZ");
 	char *saved = old ? xstrdup(old) : NULL;
 	setenv("LC_ALL", "de_DE.UTF-8", 1);
@@ -714,8 +722,8 @@ test_added(void)
 		b = (struct buf){.data = out, .len = strlen(out)};
 		f = field_of(&b, "Date:");
 		ok(matches(f, DATE_RE) && f && strstr(f, zones[i].off),
-			"Date in TZ=%s ends with %s (%s)", zones[i].tz, zones[i].off,
-			f ? show(f, strlen(f)) : "none");
+		   "Date in TZ=%s ends with %s (%s)", zones[i].tz, zones[i].off,
+		   f ? show(f, strlen(f)) : "none");
 		free(f);
 		free(out);
 	}
@@ -730,25 +738,24 @@ test_added(void)
 	/* Nothing added when present, whatever the case of the name. */
 	out = rewrite("FROM: a@x\ndate: d\nmessage-id: <i@x>\n", "me@x", "Me", &e, &rc);
 	ok(rc == 0 && strcmp(out, "FROM: a@x\r\ndate: d\r\nmessage-id: <i@x>\r\n\r\n") == 0,
-		"nothing added when From, Date and Message-ID are there");
+	   "nothing added when From, Date and Message-ID are there");
 	free(out);
 
 	/* The empty input, without the empty line: the out still ends with one. */
 	out = rewrite("", "me@example.com", NULL, &e, &rc);
 	ok(rc == 0 && strncmp(out, "From: me@example.com\r\nDate: ", 28) == 0 &&
-			strcmp(out + strlen(out) - 5, ">\r\n\r\n") == 0,
-		"an empty message gets From, Date, Message-ID and the empty line");
+	       strcmp(out + strlen(out) - 5, ">\r\n\r\n") == 0,
+	   "an empty message gets From, Date, Message-ID and the empty line");
 	free(out);
 	out = rewrite("To: a@x", "me@example.com", NULL, &e, &rc);
 	ok(rc == 0 && strncmp(out, "To: a@x\r\nFrom: ", 15) == 0 &&
-			strcmp(out + strlen(out) - 5, ">\r\n\r\n") == 0,
-		"a header without line end or body ends with the empty line");
+	       strcmp(out + strlen(out) - 5, ">\r\n\r\n") == 0,
+	   "a header without line end or body ends with the empty line");
 	free(out);
 
 	/* the null sender: no From is made up */
 	out = rewrite("Subject: s\n", "", "Name", &e, &rc);
-	ok(rc == 0 && !strstr(out, "From:") && strstr(out, "Date: "),
-		"null sender: no From added");
+	ok(rc == 0 && !strstr(out, "From:") && strstr(out, "Date: "), "null sender: no From added");
 	free(out);
 	out = rewrite("Subject: s\n", NULL, NULL, &e, &rc);
 	ok(rc == 0 && !strstr(out, "From:"), "no sender: no From added");
@@ -760,19 +767,18 @@ test_added(void)
 	msg_init(&m);
 	msg_parse_header(&m, S("From: a@x\nDate: d\n"), &e);
 	ok(msg_rewrite(&m, &o, &e) == 0 && strstr(m.out.data, "@localhost>\r\n"),
-		"Message-ID without a domain uses localhost");
+	   "Message-ID without a domain uses localhost");
 	o.msgid_domain = "[192.0.2.1]";
 	ok(msg_rewrite(&m, &o, &e) == 0 && strstr(m.out.data, "@[192.0.2.1]>\r\n"),
-		"Message-ID with an address literal");
-	static const char *const bad[] = {"bad domain", "x\r\nBcc: y", "a..b", ".a", "a.",
-		"x>y", "[a\\b]", "ü.example"};
+	   "Message-ID with an address literal");
+	static const char *const bad[] = {"bad domain", "x\r\nBcc: y", "a..b",   ".a",
+	                                  "a.",         "x>y",         "[a\\b]", "ü.example"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		o.msgid_domain = bad[i];
 		err_clear(&e);
 		ok(msg_rewrite(&m, &o, &e) == -1 && e.kind == ERR_CONFIG &&
-				strstr(e.text, "add Message-ID: "),
-			"Message-ID domain \"%s\" refused (%s)", show(bad[i], strlen(bad[i])),
-			e.text);
+		       strstr(e.text, "add Message-ID: "),
+		   "Message-ID domain \"%s\" refused (%s)", show(bad[i], strlen(bad[i])), e.text);
 	}
 	msg_fini(&m);
 }
@@ -782,7 +788,7 @@ static size_t
 decode_2047(const char *field, char *out, size_t cap)
 {
 	static const char set[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	size_t n = 0;
 	const char *p = field;
 
@@ -853,31 +859,31 @@ test_names(void)
 		const char *name;
 		const char *from;
 	} forms[] = {
-		{"Jane Doe", "From: Jane Doe <me@example.com>\r\n"},
-		{"Jane", "From: Jane <me@example.com>\r\n"},
-		{"O'Brien-Smith {ops}", "From: O'Brien-Smith {ops} <me@example.com>\r\n"},
-		{"Jane Q. Doe", "From: \"Jane Q. Doe\" <me@example.com>\r\n"},
-		{"Doe, Jane", "From: \"Doe, Jane\" <me@example.com>\r\n"},
-		{"root@host", "From: \"root@host\" <me@example.com>\r\n"},
-		{"Ann (admin)", "From: \"Ann (admin)\" <me@example.com>\r\n"},
-		{"Say \"hi\" \\o/", "From: \"Say \\\"hi\\\" \\\\o/\" <me@example.com>\r\n"},
-		{"<evil@x>", "From: \"<evil@x>\" <me@example.com>\r\n"},
-		{"   ", "From: \"   \" <me@example.com>\r\n"},
-		{"", "From: me@example.com\r\n"},
-		{"J\xc3\xb6rg", "From: =?UTF-8?B?SsO2cmc=?= <me@example.com>\r\n"},
-		{"J\xc3\xb6rg M\xc3\xbcller",
-			"From: =?UTF-8?B?SsO2cmcgTcO8bGxlcg==?= <me@example.com>\r\n"},
-		{"\"Jörg\"", "From: =?UTF-8?B?IkrDtnJnIg==?= <me@example.com>\r\n"},
+	    {"Jane Doe", "From: Jane Doe <me@example.com>\r\n"},
+	    {"Jane", "From: Jane <me@example.com>\r\n"},
+	    {"O'Brien-Smith {ops}", "From: O'Brien-Smith {ops} <me@example.com>\r\n"},
+	    {"Jane Q. Doe", "From: \"Jane Q. Doe\" <me@example.com>\r\n"},
+	    {"Doe, Jane", "From: \"Doe, Jane\" <me@example.com>\r\n"},
+	    {"root@host", "From: \"root@host\" <me@example.com>\r\n"},
+	    {"Ann (admin)", "From: \"Ann (admin)\" <me@example.com>\r\n"},
+	    {"Say \"hi\" \\o/", "From: \"Say \\\"hi\\\" \\\\o/\" <me@example.com>\r\n"},
+	    {"<evil@x>", "From: \"<evil@x>\" <me@example.com>\r\n"},
+	    {"   ", "From: \"   \" <me@example.com>\r\n"},
+	    {"", "From: me@example.com\r\n"},
+	    {"J\xc3\xb6rg", "From: =?UTF-8?B?SsO2cmc=?= <me@example.com>\r\n"},
+	    {"J\xc3\xb6rg M\xc3\xbcller",
+	     "From: =?UTF-8?B?SsO2cmcgTcO8bGxlcg==?= <me@example.com>\r\n"},
+	    {"\"Jörg\"", "From: =?UTF-8?B?IkrDtnJnIg==?= <me@example.com>\r\n"},
 	};
 	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
 		struct err e = {0};
 		int rc;
-		char *out = rewrite("Date: d\nMessage-ID: <i@x>\n", "me@example.com",
-			forms[i].name, &e, &rc);
+		char *out = rewrite("Date: d\nMessage-ID: <i@x>\n", "me@example.com", forms[i].name,
+		                    &e, &rc);
 		struct buf b = {.data = out, .len = strlen(out)};
 		char *f = field_of(&b, "From:");
 		ok(rc == 0 && f && strcmp(f, forms[i].from) == 0, "-F \"%s\" gives %s",
-			forms[i].name, f ? show(f, strlen(f)) : e.text);
+		   forms[i].name, f ? show(f, strlen(f)) : e.text);
 		free(f);
 		free(out);
 	}
@@ -885,43 +891,44 @@ test_names(void)
 	/* long names: encoded words of at most 75 characters on whole characters, lines
 	   within 76 (RFC 2047 §2), decoding gives the name back */
 	static const char *const longs[] = {
-		"\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84"
-		"\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84"
-		"\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84"
-		"\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84",
-		"a\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82"
-		"\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2"
-		"\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac",
-		"\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
-		"\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
-		"\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80",
-		"Jos\xc3\xa9 Mar\xc3\xad" "a de la Sant\xc3\xadsima Trinidad Ruiz y Picasso "
-		"L\xc3\xb3pez Garc\xc3\xad" "a Fern\xc3\xa1ndez",
+	    "\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84"
+	    "\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84"
+	    "\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84"
+	    "\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84",
+	    "a\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82"
+	    "\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2"
+	    "\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac",
+	    "\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
+	    "\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
+	    "\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80",
+	    "Jos\xc3\xa9 Mar\xc3\xad"
+	    "a de la Sant\xc3\xadsima Trinidad Ruiz y Picasso "
+	    "L\xc3\xb3pez Garc\xc3\xad"
+	    "a Fern\xc3\xa1ndez",
 	};
 	for (size_t i = 0; i < sizeof(longs) / sizeof(longs[0]); i++) {
 		struct err e = {0};
 		int rc;
-		char *out = rewrite("Date: d\nMessage-ID: <i@x>\n", "me@example.com", longs[i],
-			&e, &rc);
+		char *out =
+		    rewrite("Date: d\nMessage-ID: <i@x>\n", "me@example.com", longs[i], &e, &rc);
 		struct buf b = {.data = out, .len = strlen(out)};
 		char *f = field_of(&b, "From:");
 		char back[1024];
 		size_t n = f ? decode_2047(f, back, sizeof(back)) : 0;
 		ok(rc == 0 && f && strstr(f, "\r\n =?UTF-8?B?") && lines_within(f, 76) &&
-				words_ok(f) && n == strlen(longs[i]) &&
-				memcmp(back, longs[i], n) == 0 &&
-				strstr(f, " <me@example.com>\r\n"),
-			"long non-ASCII name %zu: folded encoded words (%s)", i,
-			f ? show(f, strlen(f)) : e.text);
+		       words_ok(f) && n == strlen(longs[i]) && memcmp(back, longs[i], n) == 0 &&
+		       strstr(f, " <me@example.com>\r\n"),
+		   "long non-ASCII name %zu: folded encoded words (%s)", i,
+		   f ? show(f, strlen(f)) : e.text);
 		free(f);
 		free(out);
 	}
 
 	/* a long ASCII name folds at spaces; unfolding gives the line back */
 	const char *longname = "Alpha Bravo Charlie Delta Echo Foxtrot Golf Hotel India Juliett "
-			       "Kilo Lima Mike November Oscar Papa Quebec Romeo Sierra Tango";
+	                       "Kilo Lima Mike November Oscar Papa Quebec Romeo Sierra Tango";
 	const char *quoted = "Alpha Bravo, Charlie Delta Echo Foxtrot Golf Hotel India Juliett "
-			     "Kilo Lima Mike November Oscar Papa Quebec Romeo Sierra Tango";
+	                     "Kilo Lima Mike November Oscar Papa Quebec Romeo Sierra Tango";
 	for (int q = 0; q < 2; q++) {
 		struct err e = {0};
 		int rc;
@@ -930,8 +937,8 @@ test_names(void)
 		struct buf b = {.data = out, .len = strlen(out)};
 		char *f = field_of(&b, "From:");
 		char want[512];
-		snprintf(want, sizeof(want), q ? "From: \"%s\" <me@example.com>" :
-						 "From: %s <me@example.com>", nm);
+		snprintf(want, sizeof(want),
+		         q ? "From: \"%s\" <me@example.com>" : "From: %s <me@example.com>", nm);
 		char unf[512];
 		size_t k = 0;
 		for (const char *p = f; p && *p && k < sizeof(unf) - 1; p++)
@@ -939,33 +946,34 @@ test_names(void)
 				unf[k++] = *p;
 		unf[k] = '\0';
 		ok(rc == 0 && f && strstr(f, "\r\n ") && lines_within(f, 78) &&
-				strcmp(unf, want) == 0,
-			"long %s name folds at spaces (%s)", q ? "quoted" : "atom",
-			f ? show(f, strlen(f)) : e.text);
+		       strcmp(unf, want) == 0,
+		   "long %s name folds at spaces (%s)", q ? "quoted" : "atom",
+		   f ? show(f, strlen(f)) : e.text);
 		free(f);
 		free(out);
 	}
 
 	/* refusals (SEC-20) */
 	static const char *const badnames[] = {"Evil\r\nBcc: x@y", "Evil\nX: y", "a\rb",
-		"tab\there", "del\x7f", "esc\x1b[0m", "J\xc3\xb6rg\n"};
+	                                       "tab\there",        "del\x7f",    "esc\x1b[0m",
+	                                       "J\xc3\xb6rg\n"};
 	for (size_t i = 0; i < sizeof(badnames) / sizeof(badnames[0]); i++) {
 		struct err e = {0};
 		int rc;
 		char *out = rewrite("Subject: s\n", "me@example.com", badnames[i], &e, &rc);
 		ok(rc == -1 && e.kind == ERR_USAGE &&
-				strcmp(e.text, "read -F: control character in the full name") == 0,
-			"-F \"%s\" refused (%s)", show(badnames[i], strlen(badnames[i])), e.text);
+		       strcmp(e.text, "read -F: control character in the full name") == 0,
+		   "-F \"%s\" refused (%s)", show(badnames[i], strlen(badnames[i])), e.text);
 		free(out);
 	}
-	static const char *const badutf8[] = {"J\xf6rg", "\xc3", "\xe2\x82", "\xed\xa0\x80",
-		"\xc0\xaf", "\xf5\x80\x80\x80"};
+	static const char *const badutf8[] = {"J\xf6rg",      "\xc3",     "\xe2\x82",
+	                                      "\xed\xa0\x80", "\xc0\xaf", "\xf5\x80\x80\x80"};
 	for (size_t i = 0; i < sizeof(badutf8) / sizeof(badutf8[0]); i++) {
 		struct err e = {0};
 		int rc;
 		char *out = rewrite("Subject: s\n", "me@example.com", badutf8[i], &e, &rc);
 		ok(rc == -1 && e.kind == ERR_USAGE && strstr(e.text, "not valid UTF-8"),
-			"-F with invalid UTF-8 #%zu refused (%s)", i, e.text);
+		   "-F with invalid UTF-8 #%zu refused (%s)", i, e.text);
 		free(out);
 	}
 	struct err e = {0};
@@ -978,7 +986,7 @@ test_names(void)
 	word[sizeof(word) - 1] = '\0';
 	out = rewrite("Subject: s\n", "me@example.com", word, &e, &rc);
 	ok(rc == -1 && e.kind == ERR_USAGE && strstr(e.text, "too long"),
-		"-F with a 1099-octet word refused (%s)", e.text);
+	   "-F with a 1099-octet word refused (%s)", e.text);
 	free(out);
 	char *huge = malloc(5000);
 	memset(huge, 'x', 4999);
@@ -987,7 +995,7 @@ test_names(void)
 	huge[4999] = '\0';
 	out = rewrite("Subject: s\n", "me@example.com", huge, &e, &rc);
 	ok(rc == -1 && e.kind == ERR_USAGE && strstr(e.text, "over 4096 octets"),
-		"-F over 4096 octets refused (%s)", e.text);
+	   "-F over 4096 octets refused (%s)", e.text);
 	free(out);
 	free(huge);
 	char sender[200];
@@ -1008,7 +1016,7 @@ test_names(void)
 	f = field_of(&sb, "From:");
 	snprintf(want, sizeof(want), "From: Jane Doe\r\n <%s>\r\n", sender);
 	ok(rc == 0 && f && strcmp(f, want) == 0, "a long sender goes on its own line (%s)",
-		f ? show(f, strlen(f)) : e.text);
+	   f ? show(f, strlen(f)) : e.text);
 	free(f);
 	free(out);
 	out = rewrite("Subject: s\n", "me\r\n@example.com", NULL, &e, &rc);
@@ -1021,8 +1029,8 @@ test_8bit(void)
 {
 	struct msg m;
 	struct err e = {0};
-	struct msg_opts o = {.sender = "me@x", .fullname = "J\xc3\xb6rg", .msgid_domain = "x",
-		.remove_bcc = true};
+	struct msg_opts o = {
+	    .sender = "me@x", .fullname = "J\xc3\xb6rg", .msgid_domain = "x", .remove_bcc = true};
 
 	msg_init(&m);
 	msg_parse_header(&m, S("Subject: s\n\n\xc3\xa9"), &e);
@@ -1042,11 +1050,10 @@ static struct aliases al_def;   /* with "default" */
 static struct aliases al_plain; /* without */
 static struct aliases al_loop;
 
-static const char al_def_text[] =
-	"root: admin@example.com, ops@example.com\n"
-	"cron: root\n"
-	"www-data: Web Team <web@example.com>\n"
-	"default: catchall@example.com\n";
+static const char al_def_text[] = "root: admin@example.com, ops@example.com\n"
+                                  "cron: root\n"
+                                  "www-data: Web Team <web@example.com>\n"
+                                  "default: catchall@example.com\n";
 static const char al_plain_text[] = "root: admin@example.com, ops@example.com\ncron: root\n";
 
 #define DM "Date: Mon, 1 Jan 2024 00:00:00 +0000\nMessage-ID: <1@x>\n"
@@ -1063,152 +1070,197 @@ struct rule_case {
 };
 
 static const struct rule_case rule_cases[] = {
-	/* aliases in To and Cc (msmtp changes only the envelope; postie both) */
-	{"alias in To", HAVE_ALL "To: root\nSubject: s\n", {O_BASE, .aliases = &al_def},
-		HAVE_ALL_OUT "To: admin@example.com, ops@example.com\r\nSubject: s\r\n\r\n",
-		"admin@example.com ops@example.com"},
-	{"alias in an angle address", HAVE_ALL "To: Root <root>, x@y.example\n",
-		{O_BASE, .aliases = &al_def},
-		HAVE_ALL_OUT "To: Root <admin@example.com>, <ops@example.com>, x@y.example\r\n\r\n",
-		"admin@example.com ops@example.com x@y.example"},
-	{"alias through an alias, in Cc", HAVE_ALL "Cc: cron\n", {O_BASE, .aliases = &al_def},
-		HAVE_ALL_OUT "Cc: admin@example.com, ops@example.com\r\n\r\n",
-		"admin@example.com ops@example.com"},
-	{"alias with a comment after it", HAVE_ALL "To: root (the admins)\n",
-		{O_BASE, .aliases = &al_def},
-		HAVE_ALL_OUT "To: admin@example.com, ops@example.com (the admins)\r\n\r\n",
-		"admin@example.com ops@example.com"},
-	{"alias in a group", HAVE_ALL "To: team: www-data, root;\n",
-		{O_BASE, .aliases = &al_def},
-		HAVE_ALL_OUT "To: team: web@example.com, admin@example.com, ops@example.com;\r\n"
-			     "\r\n",
-		"web@example.com admin@example.com ops@example.com"},
-	{"quoted display name with a comma", HAVE_ALL "To: \"Doe, Root\" <root>\n",
-		{O_BASE, .aliases = &al_def},
-		HAVE_ALL_OUT "To: \"Doe, Root\" <admin@example.com>, <ops@example.com>\r\n\r\n",
-		"admin@example.com ops@example.com"},
-	{"names in quotes and comments are not addresses",
-		HAVE_ALL "To: \"root\" <x@y.example>, (root) z@y.example\n",
-		{O_BASE, .aliases = &al_def},
-		HAVE_ALL_OUT "To: \"root\" <x@y.example>, (root) z@y.example\r\n\r\n",
-		"x@y.example z@y.example"},
-	{"a folded field is unfolded and refolded",
-		HAVE_ALL "To: a@x.example,\n root,\n\tb@y.example\n", {O_BASE, .aliases = &al_def},
-		HAVE_ALL_OUT
-		"To: a@x.example, admin@example.com, ops@example.com,\tb@y.example\r\n\r\n",
-		"a@x.example admin@example.com ops@example.com b@y.example"},
-	{"a field without bare names stays byte for byte",
-		HAVE_ALL "To:  a@x.example ,\n b@y.example\nCc: (c) <c@z.example>\n",
-		{O_BASE, .aliases = &al_def, .maildomain = "example.org"},
-		HAVE_ALL_OUT "To:  a@x.example ,\r\n b@y.example\r\nCc: (c) <c@z.example>\r\n\r\n",
-		"a@x.example b@y.example c@z.example"},
-	{"default catches unlisted names", HAVE_ALL "To: bob, alice\n",
-		{O_BASE, .aliases = &al_def, .maildomain = "example.org"},
-		HAVE_ALL_OUT "To: catchall@example.com, catchall@example.com\r\n\r\n",
-		"catchall@example.com"},
-	{"without default, maildomain qualifies", HAVE_ALL "To: bob, root\n",
-		{O_BASE, .aliases = &al_plain, .maildomain = "example.org"},
-		HAVE_ALL_OUT "To: bob@example.org, admin@example.com, ops@example.com\r\n\r\n",
-		"bob@example.org admin@example.com ops@example.com"},
-	{"without aliases or maildomain nothing changes", HAVE_ALL "To: root\nCc: cron\n",
-		{O_BASE}, HAVE_ALL_OUT "To: root\r\nCc: cron\r\n\r\n", "root cron"},
+    /* aliases in To and Cc (msmtp changes only the envelope; postie both) */
+    {"alias in To",
+     HAVE_ALL "To: root\nSubject: s\n",
+     {O_BASE, .aliases = &al_def},
+     HAVE_ALL_OUT "To: admin@example.com, ops@example.com\r\nSubject: s\r\n\r\n",
+     "admin@example.com ops@example.com"},
+    {"alias in an angle address",
+     HAVE_ALL "To: Root <root>, x@y.example\n",
+     {O_BASE, .aliases = &al_def},
+     HAVE_ALL_OUT "To: Root <admin@example.com>, <ops@example.com>, x@y.example\r\n\r\n",
+     "admin@example.com ops@example.com x@y.example"},
+    {"alias through an alias, in Cc",
+     HAVE_ALL "Cc: cron\n",
+     {O_BASE, .aliases = &al_def},
+     HAVE_ALL_OUT "Cc: admin@example.com, ops@example.com\r\n\r\n",
+     "admin@example.com ops@example.com"},
+    {"alias with a comment after it",
+     HAVE_ALL "To: root (the admins)\n",
+     {O_BASE, .aliases = &al_def},
+     HAVE_ALL_OUT "To: admin@example.com, ops@example.com (the admins)\r\n\r\n",
+     "admin@example.com ops@example.com"},
+    {"alias in a group",
+     HAVE_ALL "To: team: www-data, root;\n",
+     {O_BASE, .aliases = &al_def},
+     HAVE_ALL_OUT "To: team: web@example.com, admin@example.com, ops@example.com;\r\n"
+                  "\r\n",
+     "web@example.com admin@example.com ops@example.com"},
+    {"quoted display name with a comma",
+     HAVE_ALL "To: \"Doe, Root\" <root>\n",
+     {O_BASE, .aliases = &al_def},
+     HAVE_ALL_OUT "To: \"Doe, Root\" <admin@example.com>, <ops@example.com>\r\n\r\n",
+     "admin@example.com ops@example.com"},
+    {"names in quotes and comments are not addresses",
+     HAVE_ALL "To: \"root\" <x@y.example>, (root) z@y.example\n",
+     {O_BASE, .aliases = &al_def},
+     HAVE_ALL_OUT "To: \"root\" <x@y.example>, (root) z@y.example\r\n\r\n",
+     "x@y.example z@y.example"},
+    {"a folded field is unfolded and refolded",
+     HAVE_ALL "To: a@x.example,\n root,\n\tb@y.example\n",
+     {O_BASE, .aliases = &al_def},
+     HAVE_ALL_OUT "To: a@x.example, admin@example.com, ops@example.com,\tb@y.example\r\n\r\n",
+     "a@x.example admin@example.com ops@example.com b@y.example"},
+    {"a field without bare names stays byte for byte",
+     HAVE_ALL "To:  a@x.example ,\n b@y.example\nCc: (c) <c@z.example>\n",
+     {O_BASE, .aliases = &al_def, .maildomain = "example.org"},
+     HAVE_ALL_OUT "To:  a@x.example ,\r\n b@y.example\r\nCc: (c) <c@z.example>\r\n\r\n",
+     "a@x.example b@y.example c@z.example"},
+    {"default catches unlisted names",
+     HAVE_ALL "To: bob, alice\n",
+     {O_BASE, .aliases = &al_def, .maildomain = "example.org"},
+     HAVE_ALL_OUT "To: catchall@example.com, catchall@example.com\r\n\r\n",
+     "catchall@example.com"},
+    {"without default, maildomain qualifies",
+     HAVE_ALL "To: bob, root\n",
+     {O_BASE, .aliases = &al_plain, .maildomain = "example.org"},
+     HAVE_ALL_OUT "To: bob@example.org, admin@example.com, ops@example.com\r\n\r\n",
+     "bob@example.org admin@example.com ops@example.com"},
+    {"without aliases or maildomain nothing changes",
+     HAVE_ALL "To: root\nCc: cron\n",
+     {O_BASE},
+     HAVE_ALL_OUT "To: root\r\nCc: cron\r\n\r\n",
+     "root cron"},
 
-	/* maildomain alone: recipients, and the sender's fields */
-	{"maildomain in To, Cc, From, Reply-To, Sender",
-		DM "From: root\nTo: root\nCc: Cron Daemon <cron>\nReply-To: www-data\n"
-		   "Sender: nobody\nX-Note: root\n",
-		{O_BASE, .maildomain = "example.org"},
-		DM_OUT "From: root@example.org\r\nTo: root@example.org\r\n"
-		       "Cc: Cron Daemon <cron@example.org>\r\nReply-To: www-data@example.org\r\n"
-		       "Sender: nobody@example.org\r\nX-Note: root\r\n\r\n",
-		"root@example.org cron@example.org"},
-	{"aliases never apply to From", DM "From: root\nTo: cron\n",
-		{O_BASE, .aliases = &al_plain, .maildomain = "example.org"},
-		DM_OUT "From: root@example.org\r\n"
-		       "To: admin@example.com, ops@example.com\r\n\r\n",
-		"admin@example.com ops@example.com"},
-	{"maildomain leaves addresses with a domain", DM "From: R <r@x.example>\nTo: a@b.example\n",
-		{O_BASE, .maildomain = "example.org"},
-		DM_OUT "From: R <r@x.example>\r\nTo: a@b.example\r\n\r\n", "a@b.example"},
-	{"Resent-To is a recipient field", HAVE_ALL "To: old@x.example\nResent-To: cron\n",
-		{O_BASE, .aliases = &al_plain},
-		HAVE_ALL_OUT "To: old@x.example\r\n"
-			     "Resent-To: admin@example.com, ops@example.com\r\n\r\n",
-		"admin@example.com ops@example.com"},
+    /* maildomain alone: recipients, and the sender's fields */
+    {"maildomain in To, Cc, From, Reply-To, Sender",
+     DM "From: root\nTo: root\nCc: Cron Daemon <cron>\nReply-To: www-data\n"
+        "Sender: nobody\nX-Note: root\n",
+     {O_BASE, .maildomain = "example.org"},
+     DM_OUT "From: root@example.org\r\nTo: root@example.org\r\n"
+            "Cc: Cron Daemon <cron@example.org>\r\nReply-To: www-data@example.org\r\n"
+            "Sender: nobody@example.org\r\nX-Note: root\r\n\r\n",
+     "root@example.org cron@example.org"},
+    {"aliases never apply to From",
+     DM "From: root\nTo: cron\n",
+     {O_BASE, .aliases = &al_plain, .maildomain = "example.org"},
+     DM_OUT "From: root@example.org\r\n"
+            "To: admin@example.com, ops@example.com\r\n\r\n",
+     "admin@example.com ops@example.com"},
+    {"maildomain leaves addresses with a domain",
+     DM "From: R <r@x.example>\nTo: a@b.example\n",
+     {O_BASE, .maildomain = "example.org"},
+     DM_OUT "From: R <r@x.example>\r\nTo: a@b.example\r\n\r\n",
+     "a@b.example"},
+    {"Resent-To is a recipient field",
+     HAVE_ALL "To: old@x.example\nResent-To: cron\n",
+     {O_BASE, .aliases = &al_plain},
+     HAVE_ALL_OUT "To: old@x.example\r\n"
+                  "Resent-To: admin@example.com, ops@example.com\r\n\r\n",
+     "admin@example.com ops@example.com"},
 
-	/* Bcc */
-	{"Bcc goes, its names still resolved for the envelope",
-		HAVE_ALL "To: a@x.example\nBcc: root\n", {O_BASE, .aliases = &al_plain},
-		HAVE_ALL_OUT "To: a@x.example\r\n\r\n",
-		"a@x.example admin@example.com ops@example.com"},
-	{"remove_bcc_headers off keeps Bcc, rewritten", HAVE_ALL "Bcc: root, b@y.example\n",
-		{.sender = ME, .msgid_domain = "x", .aliases = &al_plain},
-		HAVE_ALL_OUT "Bcc: admin@example.com, ops@example.com, b@y.example\r\n\r\n",
-		"admin@example.com ops@example.com b@y.example"},
-	{"remove_bcc_headers off keeps obsolete \"Bcc :\" as it is",
-		HAVE_ALL "Bcc : a@x.example,\n b@y.example\n",
-		{.sender = ME, .msgid_domain = "x"},
-		HAVE_ALL_OUT "Bcc : a@x.example,\r\n b@y.example\r\n\r\n",
-		"a@x.example b@y.example"},
+    /* Bcc */
+    {"Bcc goes, its names still resolved for the envelope",
+     HAVE_ALL "To: a@x.example\nBcc: root\n",
+     {O_BASE, .aliases = &al_plain},
+     HAVE_ALL_OUT "To: a@x.example\r\n\r\n",
+     "a@x.example admin@example.com ops@example.com"},
+    {"remove_bcc_headers off keeps Bcc, rewritten",
+     HAVE_ALL "Bcc: root, b@y.example\n",
+     {.sender = ME, .msgid_domain = "x", .aliases = &al_plain},
+     HAVE_ALL_OUT "Bcc: admin@example.com, ops@example.com, b@y.example\r\n\r\n",
+     "admin@example.com ops@example.com b@y.example"},
+    {"remove_bcc_headers off keeps obsolete \"Bcc :\" as it is",
+     HAVE_ALL "Bcc : a@x.example,\n b@y.example\n",
+     {.sender = ME, .msgid_domain = "x"},
+     HAVE_ALL_OUT "Bcc : a@x.example,\r\n b@y.example\r\n\r\n",
+     "a@x.example b@y.example"},
 
-	/* undisclosed_recipients */
-	{"undisclosed_recipients",
-		HAVE_ALL "To: a@x.example\nCc: B <b@y.example>,\n c@z.example\nBcc: d@w.example\n"
-			 "Subject: s\n",
-		{O_BASE, .undisclosed = true},
-		HAVE_ALL_OUT "Subject: s\r\nTo: undisclosed-recipients:;\r\n\r\n",
-		"a@x.example b@y.example c@z.example d@w.example"},
-	{"undisclosed_recipients with Bcc kept and no To",
-		HAVE_ALL "Bcc: d@w.example\nResent-To: r@x.example\n",
-		{.sender = ME, .msgid_domain = "x", .undisclosed = true},
-		HAVE_ALL_OUT "Resent-To: r@x.example\r\nTo: undisclosed-recipients:;\r\n\r\n",
-		"r@x.example"},
+    /* undisclosed_recipients */
+    {"undisclosed_recipients",
+     HAVE_ALL "To: a@x.example\nCc: B <b@y.example>,\n c@z.example\nBcc: d@w.example\n"
+              "Subject: s\n",
+     {O_BASE, .undisclosed = true},
+     HAVE_ALL_OUT "Subject: s\r\nTo: undisclosed-recipients:;\r\n\r\n",
+     "a@x.example b@y.example c@z.example d@w.example"},
+    {"undisclosed_recipients with Bcc kept and no To",
+     HAVE_ALL "Bcc: d@w.example\nResent-To: r@x.example\n",
+     {.sender = ME, .msgid_domain = "x", .undisclosed = true},
+     HAVE_ALL_OUT "Resent-To: r@x.example\r\nTo: undisclosed-recipients:;\r\n\r\n",
+     "r@x.example"},
 
-	/* set_from_header */
-	{"set_from_header on replaces From",
-		DM "From: Someone Else\n <someone@else.example>\nTo: a@x.example\n",
-		{O_BASE, .fullname = "Me", .set_from = MSG_FROM_ON},
-		DM_OUT "To: a@x.example\r\nFrom: Me <me@example.com>\r\n\r\n", "a@x.example"},
-	{"set_from_header on replaces every From, keeps Resent-From",
-		DM "from: a@x.example\nResent-From: r@x.example\nFROM : b@x.example\n",
-		{O_BASE, .set_from = MSG_FROM_ON},
-		DM_OUT "Resent-From: r@x.example\r\nFrom: me@example.com\r\n\r\n", NULL},
-	{"set_from_header on adds a missing From", DM "Subject: s\n",
-		{O_BASE, .set_from = MSG_FROM_ON},
-		DM_OUT "Subject: s\r\nFrom: me@example.com\r\n\r\n", NULL},
-	{"set_from_header on with the null sender keeps the From", DM "From: a@x.example\n",
-		{.sender = "", .msgid_domain = "x", .remove_bcc = true, .set_from = MSG_FROM_ON},
-		DM_OUT "From: a@x.example\r\n\r\n", NULL},
-	{"set_from_header off adds none", DM "Subject: s\n",
-		{O_BASE, .fullname = "Me", .set_from = MSG_FROM_OFF},
-		DM_OUT "Subject: s\r\n\r\n", NULL},
-	{"set_from_header off keeps the message's", DM "From: a@x.example\n",
-		{O_BASE, .set_from = MSG_FROM_OFF}, DM_OUT "From: a@x.example\r\n\r\n", NULL},
-	{"set_from_header auto keeps the message's", DM "From: a@x.example\n",
-		{O_BASE, .fullname = "Me"}, DM_OUT "From: a@x.example\r\n\r\n", NULL},
-	{"from_full_name is named in its errors", DM "Subject: s\n",
-		{O_BASE, .fullname = "Ann\tAdmin", .fullname_what = "from_full_name"},
-		"read from_full_name: control character in the full name", NULL},
+    /* set_from_header */
+    {"set_from_header on replaces From",
+     DM "From: Someone Else\n <someone@else.example>\nTo: a@x.example\n",
+     {O_BASE, .fullname = "Me", .set_from = MSG_FROM_ON},
+     DM_OUT "To: a@x.example\r\nFrom: Me <me@example.com>\r\n\r\n",
+     "a@x.example"},
+    {"set_from_header on replaces every From, keeps Resent-From",
+     DM "from: a@x.example\nResent-From: r@x.example\nFROM : b@x.example\n",
+     {O_BASE, .set_from = MSG_FROM_ON},
+     DM_OUT "Resent-From: r@x.example\r\nFrom: me@example.com\r\n\r\n",
+     NULL},
+    {"set_from_header on adds a missing From",
+     DM "Subject: s\n",
+     {O_BASE, .set_from = MSG_FROM_ON},
+     DM_OUT "Subject: s\r\nFrom: me@example.com\r\n\r\n",
+     NULL},
+    {"set_from_header on with the null sender keeps the From",
+     DM "From: a@x.example\n",
+     {.sender = "", .msgid_domain = "x", .remove_bcc = true, .set_from = MSG_FROM_ON},
+     DM_OUT "From: a@x.example\r\n\r\n",
+     NULL},
+    {"set_from_header off adds none",
+     DM "Subject: s\n",
+     {O_BASE, .fullname = "Me", .set_from = MSG_FROM_OFF},
+     DM_OUT "Subject: s\r\n\r\n",
+     NULL},
+    {"set_from_header off keeps the message's",
+     DM "From: a@x.example\n",
+     {O_BASE, .set_from = MSG_FROM_OFF},
+     DM_OUT "From: a@x.example\r\n\r\n",
+     NULL},
+    {"set_from_header auto keeps the message's",
+     DM "From: a@x.example\n",
+     {O_BASE, .fullname = "Me"},
+     DM_OUT "From: a@x.example\r\n\r\n",
+     NULL},
+    {"from_full_name is named in its errors",
+     DM "Subject: s\n",
+     {O_BASE, .fullname = "Ann\tAdmin", .fullname_what = "from_full_name"},
+     "read from_full_name: control character in the full name",
+     NULL},
 
-	/* set_date_header, set_msgid_header */
-	{"set_date_header off", "From: f@x\nMessage-ID: <1@x>\n", {O_BASE, .no_date = true},
-		"From: f@x\r\nMessage-ID: <1@x>\r\n\r\n", NULL},
-	{"set_msgid_header off", "From: f@x\nDate: d\n", {O_BASE, .no_msgid = true},
-		"From: f@x\r\nDate: d\r\n\r\n", NULL},
-	{"both off, nothing added", "Subject: s\n",
-		{O_BASE, .no_date = true, .no_msgid = true, .set_from = MSG_FROM_OFF},
-		"Subject: s\r\n\r\n", NULL},
-	{"both off keep what is there", HAVE_ALL, {O_BASE, .no_date = true, .no_msgid = true},
-		HAVE_ALL_OUT "\r\n", NULL},
+    /* set_date_header, set_msgid_header */
+    {"set_date_header off",
+     "From: f@x\nMessage-ID: <1@x>\n",
+     {O_BASE, .no_date = true},
+     "From: f@x\r\nMessage-ID: <1@x>\r\n\r\n",
+     NULL},
+    {"set_msgid_header off",
+     "From: f@x\nDate: d\n",
+     {O_BASE, .no_msgid = true},
+     "From: f@x\r\nDate: d\r\n\r\n",
+     NULL},
+    {"both off, nothing added",
+     "Subject: s\n",
+     {O_BASE, .no_date = true, .no_msgid = true, .set_from = MSG_FROM_OFF},
+     "Subject: s\r\n\r\n",
+     NULL},
+    {"both off keep what is there",
+     HAVE_ALL,
+     {O_BASE, .no_date = true, .no_msgid = true},
+     HAVE_ALL_OUT "\r\n",
+     NULL},
 
-	/* all at once */
-	{"everything together",
-		"From: root\nTo: root, x@y.example\nCc: cron\nBcc: b@y.example\nSubject: s\n",
-		{O_BASE, .fullname = "Cron", .set_from = MSG_FROM_ON, .no_date = true,
-			.no_msgid = true, .undisclosed = true, .aliases = &al_plain,
-			.maildomain = "example.org"},
-		"Subject: s\r\nFrom: Cron <me@example.com>\r\nTo: undisclosed-recipients:;\r\n\r\n",
-		"admin@example.com ops@example.com x@y.example b@y.example"},
+    /* all at once */
+    {"everything together",
+     "From: root\nTo: root, x@y.example\nCc: cron\nBcc: b@y.example\nSubject: s\n",
+     {O_BASE, .fullname = "Cron", .set_from = MSG_FROM_ON, .no_date = true, .no_msgid = true,
+      .undisclosed = true, .aliases = &al_plain, .maildomain = "example.org"},
+     "Subject: s\r\nFrom: Cron <me@example.com>\r\nTo: undisclosed-recipients:;\r\n\r\n",
+     "admin@example.com ops@example.com x@y.example b@y.example"},
 };
 
 static void
@@ -1228,7 +1280,7 @@ test_rules(void)
 		ok(got && strcmp(got, c->out) == 0, "%s", c->what);
 		if (!got || strcmp(got, c->out) != 0)
 			printf("#   got  \"%s\"\n#   want \"%s\"\n",
-				got ? show(got, strlen(got)) : "", show(c->out, strlen(c->out)));
+			       got ? show(got, strlen(got)) : "", show(c->out, strlen(c->out)));
 		if (c->env) {
 			struct addr_list l = {0}, env = {0};
 			struct buf joined;
@@ -1237,11 +1289,11 @@ test_rules(void)
 			rc = msg_recipients(&m, &l, &e);
 			for (size_t j = 0; j < l.n && rc == 0; j++)
 				rc = aliases_resolve(c->o.aliases, c->o.maildomain, l.v[j], &env,
-					&e);
+				                     &e);
 			for (size_t j = 0; j < env.n; j++)
 				buf_printf(&joined, NULL, "%s%s", j ? " " : "", env.v[j]);
 			ok(rc == 0 && strcmp(joined.data, c->env) == 0, "  envelope: %s (got %s)",
-				c->env, rc == 0 ? joined.data : e.text);
+			   c->env, rc == 0 ? joined.data : e.text);
 			buf_fini(&joined);
 			addr_list_fini(&l);
 			addr_list_fini(&env);
@@ -1254,8 +1306,10 @@ test_rules(void)
 	struct err e = {0};
 	struct msg_opts o = {O_BASE, .aliases = &al_plain};
 	msg_init(&m);
-	msg_parse_header(&m, S(HAVE_ALL "To: root, cron, someone.with.a.long.name@example.org, "
-				       "root, another.long.address@example.org\n"), &e);
+	msg_parse_header(&m,
+	                 S(HAVE_ALL "To: root, cron, someone.with.a.long.name@example.org, "
+	                            "root, another.long.address@example.org\n"),
+	                 &e);
 	ok(msg_rewrite(&m, &o, &e) == 0, "a long field is rewritten");
 	char *f = field_of(&m.out, "To:");
 	char unf[1024];
@@ -1265,12 +1319,11 @@ test_rules(void)
 			unf[k++] = *p;
 	unf[k] = '\0';
 	ok(f && lines_within(f, 78) && strstr(f, "\r\n ") &&
-			strcmp(unf, "To: admin@example.com, ops@example.com, admin@example.com, "
-				    "ops@example.com, someone.with.a.long.name@example.org, "
-				    "admin@example.com, ops@example.com, "
-				    "another.long.address@example.org") == 0,
-		"  folded within 78 columns, unfolds to the whole (%s)",
-		f ? show(f, strlen(f)) : "");
+	       strcmp(unf, "To: admin@example.com, ops@example.com, admin@example.com, "
+	                   "ops@example.com, someone.with.a.long.name@example.org, "
+	                   "admin@example.com, ops@example.com, "
+	                   "another.long.address@example.org") == 0,
+	   "  folded within 78 columns, unfolds to the whole (%s)", f ? show(f, strlen(f)) : "");
 	free(f);
 
 	/* Errors from the aliases file come through (a loop is the profile's fault). */
@@ -1279,16 +1332,16 @@ test_rules(void)
 	msg_parse_header(&m, S(HAVE_ALL "Cc: a\n"), &e);
 	err_clear(&e);
 	ok(msg_rewrite(&m, &o, &e) == -1 && e.kind == ERR_CONFIG &&
-			strstr(e.text, "expand alias a: loop a -> b -> a"),
-		"an alias loop in Cc is an error (%s)", e.text);
+	       strstr(e.text, "expand alias a: loop a -> b -> a"),
+	   "an alias loop in Cc is an error (%s)", e.text);
 	/* A bare name that is no valid local part is left for the server (without -t). */
 	o.aliases = &al_plain;
 	o.maildomain = "example.org";
 	msg_parse_header(&m, S(HAVE_ALL "To: -oQ, bob\n"), &e);
 	int rc = msg_rewrite(&m, &o, &e);
 	ok(rc == 0 && strstr(m.out.data, "To: -oQ, bob@example.org\r\n"),
-		"an invalid name is left alone, the next one rewritten (%s)",
-		show(m.out.data, m.out.len));
+	   "an invalid name is left alone, the next one rewritten (%s)",
+	   show(m.out.data, m.out.len));
 	msg_fini(&m);
 	aliases_fini(&al_def);
 	aliases_fini(&al_plain);
@@ -1303,15 +1356,15 @@ test_sender(void)
 		const char *want; /* NULL: refused */
 		const char *reason;
 	} cases[] = {
-		{"From: a@x.example\n", "a@x.example", NULL},
-		{"Subject: s\nfrom :\n Ann <ann@x.example>, bob@y.example\nFrom: c@z.example\n",
-			"ann@x.example", NULL},
-		{"From: Jörg <j@bücher.example>\n", "j@xn--bcher-kva.example", NULL},
-		{"From: root\n", "root", NULL},
-		{"Sender: s@x.example\n\nFrom: body@x.example\n", NULL, "the message has none"},
-		{"From: group:;\n", NULL, "no address in it"},
-		{"From: bad address\n", NULL, "read From field: check address \"bad address\""},
-		{"From: a@x.example\r\nBcc: evil@x\r\n", "a@x.example", NULL},
+	    {"From: a@x.example\n", "a@x.example", NULL},
+	    {"Subject: s\nfrom :\n Ann <ann@x.example>, bob@y.example\nFrom: c@z.example\n",
+	     "ann@x.example", NULL},
+	    {"From: Jörg <j@bücher.example>\n", "j@xn--bcher-kva.example", NULL},
+	    {"From: root\n", "root", NULL},
+	    {"Sender: s@x.example\n\nFrom: body@x.example\n", NULL, "the message has none"},
+	    {"From: group:;\n", NULL, "no address in it"},
+	    {"From: bad address\n", NULL, "read From field: check address \"bad address\""},
+	    {"From: a@x.example\r\nBcc: evil@x\r\n", "a@x.example", NULL},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct msg m;
@@ -1322,13 +1375,13 @@ test_sender(void)
 		int rc = msg_sender(&m, &out, &e);
 		if (cases[i].want)
 			ok(rc == 0 && out && strcmp(out, cases[i].want) == 0,
-				"--read-envelope-from \"%s\" gives %s (%s)",
-				show(cases[i].in, strlen(cases[i].in)), cases[i].want,
-				rc == 0 ? out : e.text);
+			   "--read-envelope-from \"%s\" gives %s (%s)",
+			   show(cases[i].in, strlen(cases[i].in)), cases[i].want,
+			   rc == 0 ? out : e.text);
 		else
 			ok(rc == -1 && e.kind == ERR_DATA && strstr(e.text, cases[i].reason),
-				"--read-envelope-from \"%s\" refused (%s)",
-				show(cases[i].in, strlen(cases[i].in)), e.text);
+			   "--read-envelope-from \"%s\" refused (%s)",
+			   show(cases[i].in, strlen(cases[i].in)), e.text);
 		free(out);
 		msg_fini(&m);
 	}
@@ -1345,7 +1398,7 @@ test_msgid(void)
 	msg_parse_header(&m, S("Subject: s\nMessage-Id:\n  <given@x.example> \n"), &e);
 	char *id = msg_msgid(&m);
 	ok(id && strcmp(id, "<given@x.example>") == 0, "msg_msgid unfolds and trims (%s)",
-		id ? id : "NULL");
+	   id ? id : "NULL");
 	free(id);
 	msg_parse_header(&m, S("Subject: s\n"), &e);
 	id = msg_msgid(&m);
@@ -1354,7 +1407,7 @@ test_msgid(void)
 	ok(msg_rewrite(&m, &o, &e) == 0, "rewrite adds one");
 	id = msg_msgid(&m);
 	ok(id && id[0] == '<' && strstr(id, "@example.com>"), "msg_msgid finds the added one (%s)",
-		id ? id : "NULL");
+	   id ? id : "NULL");
 	free(id);
 	msg_fini(&m);
 }

@@ -94,7 +94,7 @@ meta_make(struct queue_meta *m, const char *account, const char *sender, const c
 /* Queue BODY as a message that failed with REPLY; its id into ID. 0 ok. */
 static int
 queue_msg(struct queue *q, const char *account, const char *sender, const char *rcpts,
-	const char *body, const char *reply, char *id, struct err *e)
+          const char *body, const char *reply, char *id, struct err *e)
 {
 	struct queue_copy c;
 	struct queue_meta m;
@@ -160,25 +160,24 @@ diag(const char *text)
 
 /* --- the envelope format --- */
 
-static const char golden[] =
-	"postie-queue 1\n"
-	"account work\n"
-	"sender alice@example.org\n"
-	"mail-params RET=HDRS ENVID=QQ314159\n"
-	"ignore-dots yes\n"
-	"size 1234\n"
-	"queued 1700000000\n"
-	"attempts 2\n"
-	"last-attempt 1700000100\n"
-	"next-attempt 1700000220\n"
-	"last-reply 451 4.7.1 greylisted\n"
-	"rcpt bob@example.com\n"
-	"rcpt-params NOTIFY=FAILURE ORCPT=rfc822;bob@example.com\n"
-	"rcpt-reply 451 4.2.1 busy\n"
-	"rcpt \"carol x\"@example.net\n"
-	"rcpt-state failed\n"
-	"rcpt-reply 550 5.1.1 no such user\n"
-	"end\n";
+static const char golden[] = "postie-queue 1\n"
+                             "account work\n"
+                             "sender alice@example.org\n"
+                             "mail-params RET=HDRS ENVID=QQ314159\n"
+                             "ignore-dots yes\n"
+                             "size 1234\n"
+                             "queued 1700000000\n"
+                             "attempts 2\n"
+                             "last-attempt 1700000100\n"
+                             "next-attempt 1700000220\n"
+                             "last-reply 451 4.7.1 greylisted\n"
+                             "rcpt bob@example.com\n"
+                             "rcpt-params NOTIFY=FAILURE ORCPT=rfc822;bob@example.com\n"
+                             "rcpt-reply 451 4.2.1 busy\n"
+                             "rcpt \"carol x\"@example.net\n"
+                             "rcpt-state failed\n"
+                             "rcpt-reply 550 5.1.1 no such user\n"
+                             "end\n";
 
 static void
 test_format(void)
@@ -202,18 +201,19 @@ test_format(void)
 	buf_init(&b, QUEUE_ENVELOPE_MAX);
 	ok(queue_meta_format(&m, &b, &e) == 0, "format an envelope");
 	ok_mem(b.data, b.len, golden, sizeof(golden) - 1,
-		"the envelope text is the documented one");
+	       "the envelope text is the documented one");
 	ok(queue_meta_parse(&p, b.data, b.len, &e) == 0, "parse it back: %s", e.text);
 	ok(strcmp(p.account, "work") == 0 && strcmp(p.sender, "alice@example.org") == 0 &&
-		strcmp(p.mail_params, m.mail_params) == 0 && p.ignore_dots && p.size == 1234 &&
-		p.queued == 1700000000 && p.attempts == 2 && p.last_attempt == 1700000100 &&
-		p.next_attempt == 1700000220 && strcmp(p.last_reply, m.last_reply) == 0 &&
-		p.failed == 0 && !p.fail_reason, "every field survives");
+	       strcmp(p.mail_params, m.mail_params) == 0 && p.ignore_dots && p.size == 1234 &&
+	       p.queued == 1700000000 && p.attempts == 2 && p.last_attempt == 1700000100 &&
+	       p.next_attempt == 1700000220 && strcmp(p.last_reply, m.last_reply) == 0 &&
+	       p.failed == 0 && !p.fail_reason,
+	   "every field survives");
 	ok(p.nrcpts == 2 && strcmp(p.rcpts[1].addr, "\"carol x\"@example.net") == 0 &&
-		strcmp(p.rcpts[0].params, m.rcpts[0].params) == 0 &&
-		p.rcpts[0].state == QUEUE_RCPT_PENDING && p.rcpts[1].state == QUEUE_RCPT_FAILED &&
-		strcmp(p.rcpts[1].reply, "550 5.1.1 no such user") == 0 && !p.rcpts[1].params,
-		"recipients, their parameters, states and replies survive (reply cleaned)");
+	       strcmp(p.rcpts[0].params, m.rcpts[0].params) == 0 &&
+	       p.rcpts[0].state == QUEUE_RCPT_PENDING && p.rcpts[1].state == QUEUE_RCPT_FAILED &&
+	       strcmp(p.rcpts[1].reply, "550 5.1.1 no such user") == 0 && !p.rcpts[1].params,
+	   "recipients, their parameters, states and replies survive (reply cleaned)");
 	queue_meta_fini(&p);
 
 	/* The null sender and a failed entry. */
@@ -223,8 +223,9 @@ test_format(void)
 	m.fail_reason = xstrdup("expired");
 	buf_reset(&b);
 	ok(queue_meta_format(&m, &b, &e) == 0 && queue_meta_parse(&p, b.data, b.len, &e) == 0 &&
-		p.sender[0] == '\0' && p.failed == 1700000300 &&
-		strcmp(p.fail_reason, "expired") == 0, "null sender and failure survive");
+	       p.sender[0] == '\0' && p.failed == 1700000300 &&
+	       strcmp(p.fail_reason, "expired") == 0,
+	   "null sender and failure survive");
 	ok(strstr(b.data, "\nsender \n") != NULL, "the null sender is an empty value");
 	queue_meta_fini(&p);
 
@@ -233,7 +234,7 @@ test_format(void)
 	m.sender = xstrdup("alice@example.org\nrcpt evil@example.com");
 	buf_reset(&b);
 	ok(queue_meta_format(&m, &b, &e) == -1 && e.kind == ERR_SOFTWARE,
-		"a control character in a value is refused");
+	   "a control character in a value is refused");
 	free(m.sender);
 	m.sender = xstrdup("alice@example.org");
 	size_t n = m.nrcpts;
@@ -245,69 +246,81 @@ test_format(void)
 	queue_meta_fini(&m);
 
 	static const char minimal[] = "postie-queue 1\naccount a\nsender s@x\nignore-dots no\n"
-		"size 0\nqueued 1\nattempts 0\nnext-attempt 1\nrcpt r@x\n";
+	                              "size 0\nqueued 1\nattempts 0\nnext-attempt 1\nrcpt r@x\n";
 	static const struct {
 		const char *text;
 		enum err_kind kind; /* ERR_NONE: parses */
 		const char *what;
 	} cases[] = {
-		{"postie-queue 1\naccount a\nsender s@x\nignore-dots no\nsize 0\nqueued 1\n"
-		 "attempts 0\nnext-attempt 1\nrcpt r@x\nend\n", ERR_NONE, "the minimal envelope"},
-		{"postie-queue 1\nfuture-key whatever\naccount a\nsender s@x\nignore-dots no\n"
-		 "size 0\nqueued 1\nattempts 0\nnext-attempt 1\nrcpt r@x\nrcpt-later x\nend\n",
-		 ERR_NONE, "unknown keys are ignored"},
-		{"", ERR_DATA, "empty file"},
-		{"postie-queue 2\naccount a\nend\n", ERR_CONFIG, "another version: left alone"},
-		{"postie-queue x\nend\n", ERR_DATA, "bad version"},
-		{"Received: from x\nend\n", ERR_DATA, "not an envelope"},
-		{"postie-queue 1\naccount a\nsender s@x\nignore-dots no\nsize 0\nqueued 1\n"
-		 "attempts 0\nnext-attempt 1\nrcpt r@x\n", ERR_DATA, "no end line (truncated)"},
-		{"postie-queue 1\naccount a\nsender s@x\nignore-dots no\nsize 0\nqueued 1\n"
-		 "attempts 0\nnext-attempt 1\nrcpt r@x\nend", ERR_DATA, "no final line end"},
-		{"postie-queue 1\naccount a\nsender s@x\nignore-dots no\nsize 0\nqueued 1\n"
-		 "attempts 0\nnext-attempt 1\nrcpt r@x\nend\nrcpt z@x\n", ERR_DATA,
-		 "data after end"},
-		{"postie-queue 1\naccount a\r\nsender s@x\nignore-dots no\nsize 0\nqueued 1\n"
-		 "attempts 0\nnext-attempt 1\nrcpt r@x\nend\n", ERR_DATA, "CR in a line"},
-		{"postie-queue 1\naccount a\nsender s@x\0y\nignore-dots no\nsize 0\nqueued 1\n"
-		 "attempts 0\nnext-attempt 1\nrcpt r@x\nend\n", ERR_DATA, "NUL in a line"},
-		{"postie-queue 1\naccount a\nsender s@x\nignore-dots no\nsize 0\nqueued 1\n"
-		 "attempts 0\nnext-attempt 1\nrcpt-params NOTIFY=NEVER\nrcpt r@x\nend\n", ERR_DATA,
-		 "rcpt-params before any rcpt"},
-		{"postie-queue 1\naccount a\nsender s@x\nignore-dots no\nsize 12a\nqueued 1\n"
-		 "attempts 0\nnext-attempt 1\nrcpt r@x\nend\n", ERR_DATA, "bad number"},
-		{"postie-queue 1\naccount a\nsender s@x\nignore-dots no\nsize 0\n"
-		 "queued 99999999999999999999\nattempts 0\nnext-attempt 1\nrcpt r@x\nend\n",
-		 ERR_DATA, "number out of range"},
-		{"postie-queue 1\naccount a\nsender s@x\nignore-dots no\nsize 0\nqueued 1\n"
-		 "attempts 4294967296\nnext-attempt 1\nrcpt r@x\nend\n", ERR_DATA,
-		 "attempts out of range"},
-		{"postie-queue 1\nsender s@x\nignore-dots no\nsize 0\nqueued 1\n"
-		 "attempts 0\nnext-attempt 1\nrcpt r@x\nend\n", ERR_DATA, "no account"},
-		{"postie-queue 1\naccount a\naccount b\nsender s@x\nignore-dots no\nsize 0\n"
-		 "queued 1\nattempts 0\nnext-attempt 1\nrcpt r@x\nend\n", ERR_DATA, "key twice"},
-		{"postie-queue 1\naccount a\nsender s@x\nignore-dots no\nsize 0\nqueued 1\n"
-		 "attempts 0\nnext-attempt 1\nend\n", ERR_DATA, "no recipient"},
-		{"postie-queue 1\naccount a\nsender s@x\nignore-dots maybe\nsize 0\nqueued 1\n"
-		 "attempts 0\nnext-attempt 1\nrcpt r@x\nend\n", ERR_DATA, "bad ignore-dots"},
-		{"postie-queue 1\naccount a\nsender s@x\nignore-dots no\nsize 0\nqueued 1\n"
-		 "attempts 0\nnext-attempt 1\nrcpt r@x\nrcpt-state sent\nend\n", ERR_DATA,
-		 "bad rcpt-state"},
-		{"postie-queue 1\naccount a\nsender s@x\nignore-dots no\nsize 0\nqueued 1\n"
-		 "attempts 0\nnext-attempt 1\nrcpt \nend\n", ERR_DATA, "empty rcpt"},
+	    {"postie-queue 1\naccount a\nsender s@x\nignore-dots no\nsize 0\nqueued 1\n"
+	     "attempts 0\nnext-attempt 1\nrcpt r@x\nend\n",
+	     ERR_NONE, "the minimal envelope"},
+	    {"postie-queue 1\nfuture-key whatever\naccount a\nsender s@x\nignore-dots no\n"
+	     "size 0\nqueued 1\nattempts 0\nnext-attempt 1\nrcpt r@x\nrcpt-later x\nend\n",
+	     ERR_NONE, "unknown keys are ignored"},
+	    {"", ERR_DATA, "empty file"},
+	    {"postie-queue 2\naccount a\nend\n", ERR_CONFIG, "another version: left alone"},
+	    {"postie-queue x\nend\n", ERR_DATA, "bad version"},
+	    {"Received: from x\nend\n", ERR_DATA, "not an envelope"},
+	    {"postie-queue 1\naccount a\nsender s@x\nignore-dots no\nsize 0\nqueued 1\n"
+	     "attempts 0\nnext-attempt 1\nrcpt r@x\n",
+	     ERR_DATA, "no end line (truncated)"},
+	    {"postie-queue 1\naccount a\nsender s@x\nignore-dots no\nsize 0\nqueued 1\n"
+	     "attempts 0\nnext-attempt 1\nrcpt r@x\nend",
+	     ERR_DATA, "no final line end"},
+	    {"postie-queue 1\naccount a\nsender s@x\nignore-dots no\nsize 0\nqueued 1\n"
+	     "attempts 0\nnext-attempt 1\nrcpt r@x\nend\nrcpt z@x\n",
+	     ERR_DATA, "data after end"},
+	    {"postie-queue 1\naccount a\r\nsender s@x\nignore-dots no\nsize 0\nqueued 1\n"
+	     "attempts 0\nnext-attempt 1\nrcpt r@x\nend\n",
+	     ERR_DATA, "CR in a line"},
+	    {"postie-queue 1\naccount a\nsender s@x\0y\nignore-dots no\nsize 0\nqueued 1\n"
+	     "attempts 0\nnext-attempt 1\nrcpt r@x\nend\n",
+	     ERR_DATA, "NUL in a line"},
+	    {"postie-queue 1\naccount a\nsender s@x\nignore-dots no\nsize 0\nqueued 1\n"
+	     "attempts 0\nnext-attempt 1\nrcpt-params NOTIFY=NEVER\nrcpt r@x\nend\n",
+	     ERR_DATA, "rcpt-params before any rcpt"},
+	    {"postie-queue 1\naccount a\nsender s@x\nignore-dots no\nsize 12a\nqueued 1\n"
+	     "attempts 0\nnext-attempt 1\nrcpt r@x\nend\n",
+	     ERR_DATA, "bad number"},
+	    {"postie-queue 1\naccount a\nsender s@x\nignore-dots no\nsize 0\n"
+	     "queued 99999999999999999999\nattempts 0\nnext-attempt 1\nrcpt r@x\nend\n",
+	     ERR_DATA, "number out of range"},
+	    {"postie-queue 1\naccount a\nsender s@x\nignore-dots no\nsize 0\nqueued 1\n"
+	     "attempts 4294967296\nnext-attempt 1\nrcpt r@x\nend\n",
+	     ERR_DATA, "attempts out of range"},
+	    {"postie-queue 1\nsender s@x\nignore-dots no\nsize 0\nqueued 1\n"
+	     "attempts 0\nnext-attempt 1\nrcpt r@x\nend\n",
+	     ERR_DATA, "no account"},
+	    {"postie-queue 1\naccount a\naccount b\nsender s@x\nignore-dots no\nsize 0\n"
+	     "queued 1\nattempts 0\nnext-attempt 1\nrcpt r@x\nend\n",
+	     ERR_DATA, "key twice"},
+	    {"postie-queue 1\naccount a\nsender s@x\nignore-dots no\nsize 0\nqueued 1\n"
+	     "attempts 0\nnext-attempt 1\nend\n",
+	     ERR_DATA, "no recipient"},
+	    {"postie-queue 1\naccount a\nsender s@x\nignore-dots maybe\nsize 0\nqueued 1\n"
+	     "attempts 0\nnext-attempt 1\nrcpt r@x\nend\n",
+	     ERR_DATA, "bad ignore-dots"},
+	    {"postie-queue 1\naccount a\nsender s@x\nignore-dots no\nsize 0\nqueued 1\n"
+	     "attempts 0\nnext-attempt 1\nrcpt r@x\nrcpt-state sent\nend\n",
+	     ERR_DATA, "bad rcpt-state"},
+	    {"postie-queue 1\naccount a\nsender s@x\nignore-dots no\nsize 0\nqueued 1\n"
+	     "attempts 0\nnext-attempt 1\nrcpt \nend\n",
+	     ERR_DATA, "empty rcpt"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		size_t len = strlen(cases[i].text);
 		if (strstr(cases[i].what, "NUL"))
 			len = sizeof("postie-queue 1\naccount a\nsender s@x\0y\n"
-				"ignore-dots no\nsize 0\nqueued 1\nattempts 0\n"
-				"next-attempt 1\nrcpt r@x\nend\n") - 1;
+			             "ignore-dots no\nsize 0\nqueued 1\nattempts 0\n"
+			             "next-attempt 1\nrcpt r@x\nend\n") -
+			      1;
 		int rc = queue_meta_parse(&p, cases[i].text, len, &e);
 		if (cases[i].kind == ERR_NONE)
 			ok(rc == 0, "parse: %s", cases[i].what);
 		else
 			ok(rc == -1 && e.kind == cases[i].kind, "parse refuses: %s (%s)",
-				cases[i].what, rc == -1 ? e.text : "accepted");
+			   cases[i].what, rc == -1 ? e.text : "accepted");
 		queue_meta_fini(&p);
 	}
 	/* Any prefix of a valid envelope is refused: a torn write is never taken for whole. */
@@ -328,13 +341,13 @@ test_format(void)
 		unsigned attempts;
 		time_t wait;
 	} backoff[] = {
-		{0, 60}, {1, 60}, {2, 120}, {3, 240}, {4, 480}, {5, 960}, {6, 1920}, {7, 3600},
-		{8, 3600}, {100, 3600}, {UINT_MAX, 3600},
+	    {0, 60},   {1, 60},   {2, 120},  {3, 240},    {4, 480},         {5, 960},
+	    {6, 1920}, {7, 3600}, {8, 3600}, {100, 3600}, {UINT_MAX, 3600},
 	};
 	for (size_t i = 0; i < sizeof(backoff) / sizeof(backoff[0]); i++)
 		ok(queue_backoff(backoff[i].attempts) == backoff[i].wait,
-			"backoff after %u attempts: %lld s", backoff[i].attempts,
-			(long long)backoff[i].wait);
+		   "backoff after %u attempts: %lld s", backoff[i].attempts,
+		   (long long)backoff[i].wait);
 }
 
 /* --- opening --- */
@@ -354,11 +367,11 @@ test_open(void)
 	struct queue_iter it;
 	struct queue_entry en;
 	ok(queue_iter_start(&q, &it, NULL, &e) == 0 && queue_iter_next(&it, &en, &e) == 0,
-		"a flush of a missing queue finds nothing");
+	   "a flush of a missing queue finds nothing");
 	queue_iter_fini(&it);
 	struct queue_copy c;
 	ok(queue_copy_begin(&q, &c, &e) == -1 && e.kind == ERR_SOFTWARE,
-		"no copy in a queue opened without create");
+	   "no copy in a queue opened without create");
 	queue_close(&q);
 	ok(lstat(sub, &st) == -1, "and nothing was created");
 
@@ -369,7 +382,7 @@ test_open(void)
 		char p[PATH_MAX * 2];
 		snprintf(p, sizeof(p), "%.1100s%s", sub, subs[i]);
 		ok(stat(p, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700,
-			"created %s mode 0700", subs[i][0] ? subs[i] : "the queue directory");
+		   "created %s mode 0700", subs[i][0] ? subs[i] : "the queue directory");
 	}
 	snprintf(sub, sizeof(sub), "%.1000s/state/postie", dir);
 	ok(stat(sub, &st) == 0 && (st.st_mode & 0777) == 0700, "parents created mode 0700");
@@ -377,25 +390,25 @@ test_open(void)
 
 	chmod(sub, 0777);
 	ok(queue_open(&q, sub, true, &e) == -1 && e.kind == ERR_CONFIG &&
-		strstr(e.text, "writable by group or others"), "world-writable queue refused: %s",
-		e.text);
+	       strstr(e.text, "writable by group or others"),
+	   "world-writable queue refused: %s", e.text);
 	chmod(sub, 0720);
 	ok(queue_open(&q, sub, false, &e) == -1 && e.kind == ERR_CONFIG,
-		"group-writable queue refused");
+	   "group-writable queue refused");
 	chmod(sub, 0700);
 	char qsub[PATH_MAX * 2];
 	snprintf(qsub, sizeof(qsub), "%.1100s/queue", sub);
 	chmod(qsub, 0707);
-	ok(queue_open(&q, sub, true, &e) == -1 && e.kind == ERR_CONFIG &&
-		strstr(e.text, "/queue"), "writable subdirectory refused: %s", e.text);
+	ok(queue_open(&q, sub, true, &e) == -1 && e.kind == ERR_CONFIG && strstr(e.text, "/queue"),
+	   "writable subdirectory refused: %s", e.text);
 	chmod(qsub, 0700);
 	if (geteuid() == 0) {
 		ok(chown(sub, 65534, 65534) == 0 && queue_open(&q, sub, true, &e) == -1 &&
-			e.kind == ERR_CONFIG && strstr(e.text, "owned by uid 65534"),
-			"a queue owned by another user is refused: %s", e.text);
+		       e.kind == ERR_CONFIG && strstr(e.text, "owned by uid 65534"),
+		   "a queue owned by another user is refused: %s", e.text);
 		ok(chown(sub, 0, 0) == 0 && chown(qsub, 65534, 0) == 0 &&
-			queue_open(&q, sub, true, &e) == -1 && e.kind == ERR_CONFIG,
-			"a subdirectory owned by another user is refused");
+		       queue_open(&q, sub, true, &e) == -1 && e.kind == ERR_CONFIG,
+		   "a subdirectory owned by another user is refused");
 		chown(qsub, 0, 0);
 	} else {
 		printf("ok %d # SKIP not root: cannot give the queue to another user\n", ++tap_n);
@@ -406,7 +419,8 @@ test_open(void)
 	snprintf(failed, sizeof(failed), "%.1100s/failed", sub);
 	rmdir(failed);
 	ok(symlink("/tmp", failed) == 0 && queue_open(&q, sub, true, &e) == -1 &&
-		e.kind == ERR_CONFIG, "a symlinked subdirectory is refused: %s", e.text);
+	       e.kind == ERR_CONFIG,
+	   "a symlinked subdirectory is refused: %s", e.text);
 	unlink(failed);
 	ok(queue_open(&q, sub, true, &e) == 0, "repaired queue opens");
 	queue_close(&q);
@@ -425,7 +439,7 @@ test_open(void)
 	setenv("HOME", "/home/u", 1);
 	d = queue_default_dir();
 	ok(d && strcmp(d, "/home/u/.local/state/postie/queue") == 0,
-		"a relative $XDG_STATE_HOME is ignored: ~/.local/state");
+	   "a relative $XDG_STATE_HOME is ignored: ~/.local/state");
 	free(d);
 	unsetenv("XDG_STATE_HOME");
 	unsetenv("HOME");
@@ -435,7 +449,7 @@ test_open(void)
 /* --- the copy, commit, list, flush, done --- */
 
 static const char header[] = "From: alice@example.org\r\nTo: bob@example.com\r\n"
-	"Subject: queued\r\n\r\n";
+                             "Subject: queued\r\n\r\n";
 static const char body[] = "line one\n.leading dot\nno final newline";
 
 static void
@@ -463,7 +477,8 @@ test_roundtrip(void)
 	/* Not read to the end: never queued. */
 	ok(queue_copy_begin(&q, &c, &e) == 0 && queue_copy_write(&c, "x", 1, &e) == 0, "begin");
 	ok(queue_copy_commit(&c, "451 later", &e) == -1 && e.kind == ERR_SOFTWARE &&
-		strstr(e.text, "not read to its end"), "commit before complete is refused");
+	       strstr(e.text, "not read to its end"),
+	   "commit before complete is refused");
 	ok(count(dir, "tmp") == 0 && count(dir, "queue") == 0, "and the copy is gone");
 
 	/* Temporary failure: queued. */
@@ -475,32 +490,35 @@ test_roundtrip(void)
 	ok(strcmp(c.id, id0) != 0, "a new id each time");
 	bool wrote = queue_copy_write(&c, header, sizeof(header) - 1, &e) == 0;
 	for (size_t i = 0; i < sizeof(body) - 1 && wrote; i += 7)
-		wrote = queue_copy_write(&c, body + i, sizeof(body) - 1 - i < 7 ?
-			sizeof(body) - 1 - i : 7, &e) == 0;
+		wrote =
+		    queue_copy_write(&c, body + i,
+		                     sizeof(body) - 1 - i < 7 ? sizeof(body) - 1 - i : 7, &e) == 0;
 	ok(wrote, "write the body in pieces");
 	ok(queue_copy_complete(&c, &m, &e) == 0, "complete: %s", e.text);
 	ok(queue_copy_write(&c, "x", 1, &e) == -1 && e.kind == ERR_SOFTWARE,
-		"no write after complete");
+	   "no write after complete");
 	char id[QUEUE_ID_MAX];
 	snprintf(id, sizeof(id), "%s", c.id);
 	ok(queue_copy_commit(&c, "451-4.7.1 greylisted\n451 4.7.1 come back later", &e) == 0,
-		"commit: %s", e.text);
+	   "commit: %s", e.text);
 	ok(strcmp(c.id, id) == 0 && c.fd == -1, "commit keeps the id and closes");
 	ok(!exists(dir, "tmp", id) && exists(dir, "queue", id), "moved from tmp/ into queue/");
 	char p[PATH_MAX * 2];
 	struct stat st;
 	snprintf(p, sizeof(p), "%.1000s/queue/%.100s/message", dir, id);
 	ok(stat(p, &st) == 0 && (size_t)st.st_size == sizeof(header) - 1 + sizeof(body) - 1 &&
-		(st.st_mode & 0777) == 0600, "the message file holds every byte, mode 0600");
+	       (st.st_mode & 0777) == 0600,
+	   "the message file holds every byte, mode 0600");
 	queue_meta_fini(&m);
 
 	const char *l = listing(&q);
 	char line[512];
-	snprintf(line, sizeof(line), "%-39s %9zu %5s  alice@example.org -> bob@example.com, "
-		"carol@example.net (451-4.7.1 greylisted 451 4.7.1 come back later)\n", id,
-		sizeof(header) - 1 + sizeof(body) - 1, "0s");
+	snprintf(line, sizeof(line),
+	         "%-39s %9zu %5s  alice@example.org -> bob@example.com, "
+	         "carol@example.net (451-4.7.1 greylisted 451 4.7.1 come back later)\n",
+	         id, sizeof(header) - 1 + sizeof(body) - 1, "0s");
 	if (!ok(strstr(l, line) != NULL,
-		"mailq: one line with id, size, age, sender, recipients, last reply"))
+	        "mailq: one line with id, size, age, sender, recipients, last reply"))
 		diag(l), diag(line);
 	ok(strstr(l, "-Queue ID-") == l, "a title line first");
 	ok(strstr(l, "-- 1 Kbytes in 1 Request.\n") != NULL, "and a summary");
@@ -509,17 +527,18 @@ test_roundtrip(void)
 	struct queue_entry en;
 	q.now += 59;
 	ok(queue_iter_start(&q, &it, NULL, &e) == 0 && queue_iter_next(&it, &en, &e) == 0,
-		"not due before a minute");
+	   "not due before a minute");
 	queue_iter_fini(&it);
 	q.now += 1;
 	ok(queue_iter_start(&q, &it, NULL, &e) == 0 && queue_iter_next(&it, &en, &e) == 1,
-		"due after a minute");
+	   "due after a minute");
 	ok(strcmp(en.id, id) == 0 && strcmp(en.meta.account, "work") == 0 &&
-		strcmp(en.meta.sender, "alice@example.org") == 0 && en.meta.ignore_dots &&
-		strcmp(en.meta.mail_params, "RET=HDRS") == 0 && en.meta.nrcpts == 2 &&
-		strcmp(en.meta.rcpts[1].params, "NOTIFY=NEVER") == 0 && en.meta.attempts == 1 &&
-		en.meta.queued == 1700000000 && en.meta.last_attempt == 1700000000 &&
-		en.meta.next_attempt == 1700000060, "the entry's envelope");
+	       strcmp(en.meta.sender, "alice@example.org") == 0 && en.meta.ignore_dots &&
+	       strcmp(en.meta.mail_params, "RET=HDRS") == 0 && en.meta.nrcpts == 2 &&
+	       strcmp(en.meta.rcpts[1].params, "NOTIFY=NEVER") == 0 && en.meta.attempts == 1 &&
+	       en.meta.queued == 1700000000 && en.meta.last_attempt == 1700000000 &&
+	       en.meta.next_attempt == 1700000060,
+	   "the entry's envelope");
 	char got[512], want[512];
 	snprintf(want, sizeof(want), "%s%s", header, body);
 	size_t n = read_all(en.fd, got, sizeof(got));
@@ -531,7 +550,7 @@ test_roundtrip(void)
 	en2.fd = -1;
 	struct queue_iter it2;
 	ok(queue_iter_start(&q, &it2, NULL, &e) == 0 && queue_iter_next(&it2, &en2, &e) == 0,
-		"a locked entry is skipped by another flush");
+	   "a locked entry is skipped by another flush");
 	queue_iter_fini(&it2);
 	ok(queue_entry_done(&en, &e) == 0 && en.fd == -1, "done");
 	ok(count(dir, "queue") == 0, "done removes the entry");
@@ -542,20 +561,22 @@ test_roundtrip(void)
 	ok(strstr(listing(&q), " <> -> bob@example.com\n") != NULL, "the null sender as <>");
 	struct queue_filter force = {.force = true};
 	ok(queue_iter_start(&q, &it, &force, &e) == 0 && queue_iter_next(&it, &en, &e) == 1,
-		"force takes an entry that is not due");
+	   "force takes an entry that is not due");
 	queue_entry_release(&en);
 	queue_iter_fini(&it);
 	ok(queue_iter_start(&q, &it, &force, &e) == 0 && queue_iter_next(&it, &en, &e) == 1 &&
-		en.meta.attempts == 1, "release leaves it as it was");
+	       en.meta.attempts == 1,
+	   "release leaves it as it was");
 	ok(queue_entry_fail(&en, "554 5.7.1 rejected", &e) == 0, "fail");
 	queue_iter_fini(&it);
 	ok(exists(dir, "failed", id) && !exists(dir, "queue", id), "fail moves it to failed/");
 	l = listing(&q);
 	if (!ok(strstr(l, "!") && strstr(l, "(failed: 554 5.7.1 rejected)") &&
-		strstr(l, "1 failed (kept in"), "mailq marks it failed"))
+	            strstr(l, "1 failed (kept in"),
+	        "mailq marks it failed"))
 		diag(l);
 	ok(queue_iter_start(&q, &it, &force, &e) == 0 && queue_iter_next(&it, &en, &e) == 0,
-		"failed entries are never flushed");
+	   "failed entries are never flushed");
 	queue_iter_fini(&it);
 	queue_close(&q);
 }
@@ -576,9 +597,9 @@ test_retry(void)
 	queue_open(&q, dir, true, &e);
 	q.now = 1700000000;
 	ok(queue_msg(&q, "work", "a@x", "r0@x,r1@x,r2@x", "hello\n", "421 busy", id, &e) == 0,
-		"queue a message for three");
+	   "queue a message for three");
 	ok(queue_iter_start(&q, &it, &force, &e) == 0 && queue_iter_next(&it, &en, &e) == 1,
-		"take it");
+	   "take it");
 	queue_iter_fini(&it);
 	queue_rcpt_note(&en.meta.rcpts[0], QUEUE_RCPT_SENT, "250 ok");
 	queue_rcpt_note(&en.meta.rcpts[1], QUEUE_RCPT_FAILED, "550 5.1.1 unknown");
@@ -598,20 +619,20 @@ test_retry(void)
 		queue_iter_fini(&it);
 		if (i == 0) {
 			ok(en.meta.nrcpts == 2 && strcmp(en.meta.rcpts[0].addr, "r1@x") == 0 &&
-				en.meta.rcpts[0].state == QUEUE_RCPT_FAILED &&
-				strcmp(en.meta.rcpts[0].reply, "550 5.1.1 unknown") == 0 &&
-				strcmp(en.meta.rcpts[1].addr, "r2@x") == 0 &&
-				en.meta.rcpts[1].state == QUEUE_RCPT_PENDING,
-				"the accepted recipient is gone, the refused one kept as failed");
+			       en.meta.rcpts[0].state == QUEUE_RCPT_FAILED &&
+			       strcmp(en.meta.rcpts[0].reply, "550 5.1.1 unknown") == 0 &&
+			       strcmp(en.meta.rcpts[1].addr, "r2@x") == 0 &&
+			       en.meta.rcpts[1].state == QUEUE_RCPT_PENDING,
+			   "the accepted recipient is gone, the refused one kept as failed");
 			ok(en.meta.attempts == 2 && en.meta.last_attempt == q.now &&
-				strcmp(en.meta.last_reply, "452 4.2.2 mailbox full") == 0,
-				"attempt counted, reply kept");
+			       strcmp(en.meta.last_reply, "452 4.2.2 mailbox full") == 0,
+			   "attempt counted, reply kept");
 		}
 		if (en.meta.next_attempt - en.meta.last_attempt != want[i]) {
 			steps = false;
 			printf("# attempt %u: waits %lld, want %lld\n", en.meta.attempts,
-				(long long)(en.meta.next_attempt - en.meta.last_attempt),
-				(long long)want[i]);
+			       (long long)(en.meta.next_attempt - en.meta.last_attempt),
+			       (long long)want[i]);
 		}
 		q.now += 7;
 		queue_entry_retry(&en, NULL, &e);
@@ -623,27 +644,29 @@ test_retry(void)
 		diag(l);
 	struct queue_filter r1 = {.force = true, .rcpt = "R1@"};
 	ok(queue_iter_start(&q, &it, &r1, &e) == 0 && queue_iter_next(&it, &en, &e) == 0,
-		"-qR does not match a refused recipient");
+	   "-qR does not match a refused recipient");
 	queue_iter_fini(&it);
 
 	/* The last pending recipient is accepted: only a refused one is left: failed/. */
 	ok(queue_iter_start(&q, &it, &force, &e) == 0 && queue_iter_next(&it, &en, &e) == 1,
-		"take it again");
+	   "take it again");
 	queue_iter_fini(&it);
 	queue_rcpt_note(&en.meta.rcpts[1], QUEUE_RCPT_SENT, "250 ok");
 	ok(queue_entry_retry(&en, NULL, &e) == 0 && exists(dir, "failed", id) &&
-		!exists(dir, "queue", id), "nothing pending, one refused: moved to failed/");
+	       !exists(dir, "queue", id),
+	   "nothing pending, one refused: moved to failed/");
 
 	/* All accepted in a retry: removed. */
 	ok(queue_msg(&q, "work", "a@x", "r0@x,r1@x", "hello\n", "421 busy", id, &e) == 0,
-		"queue another");
+	   "queue another");
 	queue_iter_start(&q, &it, &force, &e);
 	ok(queue_iter_next(&it, &en, &e) == 1, "take it");
 	queue_iter_fini(&it);
 	queue_rcpt_note(&en.meta.rcpts[0], QUEUE_RCPT_SENT, NULL);
 	queue_rcpt_note(&en.meta.rcpts[1], QUEUE_RCPT_SENT, NULL);
 	ok(queue_entry_retry(&en, NULL, &e) == 0 && !exists(dir, "queue", id) &&
-		!exists(dir, "failed", id), "everyone accepted: the entry is removed");
+	       !exists(dir, "failed", id),
+	   "everyone accepted: the entry is removed");
 
 	/* Commit with per-recipient results from the first attempt. */
 	struct queue_copy c;
@@ -659,9 +682,10 @@ test_retry(void)
 	struct queue_filter only = {.force = true, .id = c.id};
 	queue_iter_start(&q, &it, &only, &e);
 	ok(queue_iter_next(&it, &en, &e) == 1 && en.meta.nrcpts == 2 &&
-		strcmp(en.meta.rcpts[0].addr, "f@x") == 0 &&
-		en.meta.rcpts[0].state == QUEUE_RCPT_FAILED &&
-		strcmp(en.meta.rcpts[1].addr, "p@x") == 0, "the accepted one is not queued");
+	       strcmp(en.meta.rcpts[0].addr, "f@x") == 0 &&
+	       en.meta.rcpts[0].state == QUEUE_RCPT_FAILED &&
+	       strcmp(en.meta.rcpts[1].addr, "p@x") == 0,
+	   "the accepted one is not queued");
 	queue_entry_release(&en);
 	queue_iter_fini(&it);
 	queue_close(&q);
@@ -688,14 +712,16 @@ test_lifetime(void)
 	q.now = 1700000000 + q.lifetime;
 	fflush(stdout);
 	ok(queue_iter_start(&q, &it, NULL, &e) == 0 && queue_iter_next(&it, &en, &e) == 1 &&
-		strcmp(en.id, young) == 0, "the young entry is delivered");
+	       strcmp(en.id, young) == 0,
+	   "the young entry is delivered");
 	queue_entry_release(&en);
 	ok(queue_iter_next(&it, &en, &e) == 0 && it.expired == 1, "the old one expired");
 	queue_iter_fini(&it);
 	ok(exists(dir, "failed", old) && !exists(dir, "queue", old), "and moved to failed/");
 	const char *l = listing(&q);
 	if (!ok(strstr(l, "old@x (failed: expired: in the queue longer than 5d (queue_lifetime); "
-		"last reply: 451 greylisted)") != NULL, "mailq says why"))
+	                  "last reply: 451 greylisted)") != NULL,
+	        "mailq says why"))
 		diag(l);
 	ok(strstr(l, "2 Requests, 1 failed") != NULL, "summary counts it");
 	queue_close(&q);
@@ -714,8 +740,8 @@ test_filters(void)
 	static const struct {
 		const char *account, *rcpt;
 	} msgs[] = {
-		{"zeta", "a@Example.COM"}, {"alpha", "b@example.org"}, {"zeta", "c@other.net"},
-		{"alpha", "d@example.com"}, {"mid", "e@x.example.com"}, {"alpha", "f@y"},
+	    {"zeta", "a@Example.COM"},  {"alpha", "b@example.org"}, {"zeta", "c@other.net"},
+	    {"alpha", "d@example.com"}, {"mid", "e@x.example.com"}, {"alpha", "f@y"},
 	};
 
 	fresh(dir, sizeof(dir), "filters");
@@ -723,7 +749,7 @@ test_filters(void)
 	q.now = 1700000000;
 	for (size_t i = 0; i < 6; i++) {
 		queue_msg(&q, msgs[i].account, i == 5 ? "boss@corp" : "me@home", msgs[i].rcpt,
-			"x\n", NULL, ids[i], &e);
+		          "x\n", NULL, ids[i], &e);
 		usleep(1000); /* ids sort by time */
 	}
 	ok(strcmp(ids[0], ids[1]) < 0 && strcmp(ids[4], ids[5]) < 0, "ids sort by arrival");
@@ -732,16 +758,14 @@ test_filters(void)
 		const char *want; /* indexes into ids, in order */
 		const char *what;
 	} cases[] = {
-		{{.force = true}, "135402", "grouped by account, oldest first"},
-		{{.force = true, .account = "zeta"}, "02", "one account"},
-		{{.force = true, .account = "nope"}, "", "no such account"},
-		{{.force = true, .rcpt = "EXAMPLE.com"}, "340",
-		 "-qR: recipient substring, any case"},
-		{{.force = true, .rcpt = "example.org", .account = "alpha"}, "1",
-		 "-qR and account"},
-		{{.force = true, .sender = "BOSS"}, "5", "-qS: sender substring"},
-		{{.force = true, .max = 2}, "13", "max: a few"},
-		{{.force = false}, "", "nothing due yet"},
+	    {{.force = true}, "135402", "grouped by account, oldest first"},
+	    {{.force = true, .account = "zeta"}, "02", "one account"},
+	    {{.force = true, .account = "nope"}, "", "no such account"},
+	    {{.force = true, .rcpt = "EXAMPLE.com"}, "340", "-qR: recipient substring, any case"},
+	    {{.force = true, .rcpt = "example.org", .account = "alpha"}, "1", "-qR and account"},
+	    {{.force = true, .sender = "BOSS"}, "5", "-qS: sender substring"},
+	    {{.force = true, .max = 2}, "13", "max: a few"},
+	    {{.force = false}, "", "nothing due yet"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char got[16] = "";
@@ -845,17 +869,17 @@ test_recovery(void)
 	pid_t pid = writer_child(dir, STAGE_COMPLETE, id);
 	ok(pid > 0, "a writer holds a complete copy");
 	ok(queue_iter_start(&q, &it, &force, &e) == 0 && queue_iter_next(&it, &en, &e) == 0 &&
-		it.recovered == 0 && it.set_aside == 0 && exists(dir, "tmp", id),
-		"a complete copy whose writer lives is not touched");
+	       it.recovered == 0 && it.set_aside == 0 && exists(dir, "tmp", id),
+	   "a complete copy whose writer lives is not touched");
 	queue_iter_fini(&it);
 	ok(strcmp(listing(&q), "Mail queue is empty\n") == 0, "mailq does not show copies");
 	stop(pid);
 	fflush(stdout);
 	ok(queue_iter_start(&q, &it, &force, &e) == 0 && it.recovered == 1 &&
-		!exists(dir, "tmp", id) && exists(dir, "queue", id),
-		"its writer killed: the next flush takes it into the queue");
-	ok(queue_iter_next(&it, &en, &e) == 1 && strcmp(en.id, id) == 0 &&
-		en.meta.attempts == 0, "and delivers it (never attempted)");
+	       !exists(dir, "tmp", id) && exists(dir, "queue", id),
+	   "its writer killed: the next flush takes it into the queue");
+	ok(queue_iter_next(&it, &en, &e) == 1 && strcmp(en.id, id) == 0 && en.meta.attempts == 0,
+	   "and delivers it (never attempted)");
 	char got[64];
 	size_t n = read_all(en.fd, got, sizeof(got));
 	ok_mem(got, n, "partial message\n", 16, "with its bytes");
@@ -867,7 +891,8 @@ test_recovery(void)
 	stop(pid);
 	q.now = time(NULL) + 1;
 	ok(queue_iter_start(&q, &it, NULL, &e) == 0 && queue_iter_next(&it, &en, &e) == 1 &&
-		strcmp(en.id, id) == 0, "a recovered copy is due at once");
+	       strcmp(en.id, id) == 0,
+	   "a recovered copy is due at once");
 	queue_entry_done(&en, &e);
 	queue_iter_fini(&it);
 	q.now = 0;
@@ -875,13 +900,14 @@ test_recovery(void)
 	/* Incomplete, writer alive: left alone; killed: set aside, never sent. */
 	pid = writer_child(dir, STAGE_WRITTEN, id);
 	ok(queue_iter_start(&q, &it, &force, &e) == 0 && it.set_aside == 0 &&
-		exists(dir, "tmp", id), "an incomplete copy whose writer lives is not touched");
+	       exists(dir, "tmp", id),
+	   "an incomplete copy whose writer lives is not touched");
 	queue_iter_fini(&it);
 	stop(pid);
 	fflush(stdout);
-	ok(queue_iter_start(&q, &it, &force, &e) == 0 && it.set_aside == 1 &&
-		it.recovered == 0 && exists(dir, "corrupt", id) && !exists(dir, "tmp", id),
-		"its writer killed: moved to corrupt/");
+	ok(queue_iter_start(&q, &it, &force, &e) == 0 && it.set_aside == 1 && it.recovered == 0 &&
+	       exists(dir, "corrupt", id) && !exists(dir, "tmp", id),
+	   "its writer killed: moved to corrupt/");
 	ok(queue_iter_next(&it, &en, &e) == 0, "and not sent");
 	queue_iter_fini(&it);
 	char p[PATH_MAX * 2];
@@ -894,8 +920,8 @@ test_recovery(void)
 	pid = writer_child(dir, STAGE_BEGUN, id);
 	stop(pid);
 	ok(queue_iter_start(&q, &it, &force, &e) == 0 && it.set_aside == 0 &&
-		!exists(dir, "tmp", id) && !exists(dir, "corrupt", id),
-		"an empty copy of a killed writer is removed");
+	       !exists(dir, "tmp", id) && !exists(dir, "corrupt", id),
+	   "an empty copy of a killed writer is removed");
 	queue_iter_fini(&it);
 
 	/* Complete but the message is shorter than its envelope says (a torn write). */
@@ -905,8 +931,8 @@ test_recovery(void)
 	ok(truncate(p, 5) == 0, "cut a complete copy short");
 	fflush(stdout);
 	ok(queue_iter_start(&q, &it, &force, &e) == 0 && it.set_aside == 1 &&
-		exists(dir, "corrupt", id) && queue_iter_next(&it, &en, &e) == 0,
-		"a copy whose size does not match is set aside");
+	       exists(dir, "corrupt", id) && queue_iter_next(&it, &en, &e) == 0,
+	   "a copy whose size does not match is set aside");
 	queue_iter_fini(&it);
 
 	/* A queued entry whose envelope was damaged. */
@@ -915,7 +941,8 @@ test_recovery(void)
 	ok(truncate(p, 20) == 0, "damage its envelope");
 	fflush(stdout);
 	ok(queue_iter_start(&q, &it, &force, &e) == 0 && queue_iter_next(&it, &en, &e) == 0 &&
-		it.set_aside == 1 && exists(dir, "corrupt", id), "a damaged entry is set aside");
+	       it.set_aside == 1 && exists(dir, "corrupt", id),
+	   "a damaged entry is set aside");
 	queue_iter_fini(&it);
 	ok(strstr(listing(&q), "3 copies set aside") != NULL, "mailq counts them");
 
@@ -924,7 +951,8 @@ test_recovery(void)
 	snprintf(p, sizeof(p), "%.1000s/queue/%.100s/message", dir, id);
 	unlink(p);
 	ok(queue_iter_start(&q, &it, &force, &e) == 0 && queue_iter_next(&it, &en, &e) == 0 &&
-		!exists(dir, "queue", id), "an entry without its message is removed");
+	       !exists(dir, "queue", id),
+	   "an entry without its message is removed");
 	queue_iter_fini(&it);
 
 	/* An empty copy directory: its writer may be about to create the message (and then
@@ -932,12 +960,14 @@ test_recovery(void)
 	snprintf(p, sizeof(p), "%.1000s/tmp/20240101000000.000000-1-00000000", dir);
 	mkdir(p, 0700);
 	ok(queue_iter_start(&q, &it, &force, &e) == 0 && count(dir, "tmp") == 1 &&
-		it.set_aside == 0, "a fresh empty copy directory is left to its writer");
+	       it.set_aside == 0,
+	   "a fresh empty copy directory is left to its writer");
 	queue_iter_fini(&it);
 	struct timespec old[2] = {{time(NULL) - 7200, 0}, {time(NULL) - 7200, 0}};
 	ok(utimensat(AT_FDCWD, p, old, 0) == 0, "age it by two hours");
 	ok(queue_iter_start(&q, &it, &force, &e) == 0 && count(dir, "tmp") == 0 &&
-		it.set_aside == 0, "an empty copy directory over an hour old is removed");
+	       it.set_aside == 0,
+	   "an empty copy directory over an hour old is removed");
 	queue_iter_fini(&it);
 	/* An envelope without its message can only be a removal that was cut short (a writer
 	 * makes its message first): cleaned at once, however fresh. */
@@ -947,14 +977,15 @@ test_recovery(void)
 	int efd = open(envp, O_WRONLY | O_CREAT, 0600);
 	close(efd);
 	ok(queue_iter_start(&q, &it, &force, &e) == 0 && count(dir, "tmp") == 0 &&
-		it.set_aside == 0, "the rest of a cut-short removal in tmp/ is removed");
+	       it.set_aside == 0,
+	   "the rest of a cut-short removal in tmp/ is removed");
 	queue_iter_fini(&it);
 	/* Something that is not an id is not ours: left alone. */
 	snprintf(p, sizeof(p), "%.1000s/tmp/README", dir);
 	int fd = open(p, O_WRONLY | O_CREAT, 0600);
 	close(fd);
 	ok(queue_iter_start(&q, &it, &force, &e) == 0 && count(dir, "tmp") == 1,
-		"a foreign file in tmp/ is left alone");
+	   "a foreign file in tmp/ is left alone");
 	queue_iter_fini(&it);
 	unlink(p);
 
@@ -965,11 +996,12 @@ test_recovery(void)
 	ok(fd >= 0 && pwrite(fd, "postie-queue 2", 14, 0) == 14, "make it version 2");
 	close(fd);
 	ok(queue_iter_start(&q, &it, &force, &e) == 0 && queue_iter_next(&it, &en, &e) == 0 &&
-		it.set_aside == 0 && exists(dir, "queue", id), "another version is left alone");
+	       it.set_aside == 0 && exists(dir, "queue", id),
+	   "another version is left alone");
 	queue_iter_fini(&it);
 	const char *l = listing(&q);
 	if (!ok(strstr(l, "format version 2, this postie reads 1") != NULL,
-		"mailq says why it is not read"))
+	        "mailq says why it is not read"))
 		diag(l);
 	snprintf(p, sizeof(p), "%.1000s/queue/%.100s", dir, id);
 	rm_rf(p);
@@ -1020,7 +1052,7 @@ test_recovery(void)
 		queued = -1;
 	close(fds[0]);
 	ok(set_aside == 0 && recovered == 0 && queued == 50,
-		"150 copies written during %zu recoveries: none taken, 50 queued", rounds);
+	   "150 copies written during %zu recoveries: none taken, 50 queued", rounds);
 	ok(count(dir, "tmp") == 0, "tmp/ is empty afterwards");
 	queue_close(&q);
 }
@@ -1041,7 +1073,7 @@ test_concurrency(void)
 	bool queued = true;
 	for (int i = 0; i < ENTRIES; i++)
 		queued = queued && queue_msg(&q, i % 2 ? "one" : "two", "a@x", "r@x", "m\n", NULL,
-			ids[i], &e) == 0;
+		                             ids[i], &e) == 0;
 	ok(queued, "%d entries queued", ENTRIES);
 	if (pipe(out) < 0 || pipe(go) < 0)
 		return;
@@ -1133,30 +1165,33 @@ test_full_tmpfs(void)
 	mkdir(dir, 0700);
 	if (mount("tmpfs", dir, "tmpfs", 0, "size=64k,mode=0700") < 0) {
 		printf("ok %d # SKIP cannot mount a tmpfs (%s): ENOSPC not tested\n", ++tap_n,
-			strerror(errno));
+		       strerror(errno));
 		return;
 	}
 	snprintf(qdir, sizeof(qdir), "%.1100s/q", dir);
 	ok(queue_open(&q, qdir, true, &e) == 0 && queue_copy_begin(&q, &c, &e) == 0,
-		"a copy on a 64 KiB tmpfs");
+	   "a copy on a 64 KiB tmpfs");
 	char chunk[8192];
 	memset(chunk, 'x', sizeof(chunk));
 	int rc = 0, writes = 0;
 	for (; writes < 32 && rc == 0; writes++)
 		rc = queue_copy_write(&c, chunk, sizeof(chunk), &e);
 	ok(rc == -1 && e.kind == ERR_OS && strstr(e.text, "queue full"),
-		"ENOSPC is ERR_OS with \"queue full\": %s", e.text);
+	   "ENOSPC is ERR_OS with \"queue full\": %s", e.text);
 	ok(err_exit_status(e.kind) == 74, "which exits 74");
 	meta_make(&m, "work", "a@x", "r@x");
 	ok(queue_copy_complete(&c, &m, &e) == -1 && e.kind == ERR_OS &&
-		strstr(e.text, "queue full"), "complete after it fails the same way");
+	       strstr(e.text, "queue full"),
+	   "complete after it fails the same way");
 	ok(queue_copy_commit(&c, "451", &e) == -1 && e.kind == ERR_OS &&
-		strstr(e.text, "queue full"), "and commit too: the caller never exits 0");
+	       strstr(e.text, "queue full"),
+	   "and commit too: the caller never exits 0");
 	ok(count(qdir, "tmp") == 0 && count(qdir, "queue") == 0, "nothing is left behind");
 
 	/* Full while writing the envelope at commit. */
 	ok(queue_copy_begin(&q, &c, &e) == 0 && queue_copy_write(&c, chunk, 100, &e) == 0 &&
-		queue_copy_complete(&c, &m, &e) == 0, "a small complete copy");
+	       queue_copy_complete(&c, &m, &e) == 0,
+	   "a small complete copy");
 	struct queue_copy filler;
 	queue_copy_begin(&q, &filler, &e);
 	for (int i = 0; i < 32 && queue_copy_write(&filler, chunk, sizeof(chunk), &e) == 0; i++)
@@ -1167,7 +1202,7 @@ test_full_tmpfs(void)
 	reply[sizeof(reply) - 1] = '\0';
 	rc = queue_copy_commit(&c, reply, &e);
 	ok(rc == -1 && e.kind == ERR_OS && strstr(e.text, "queue full"),
-		"full at commit: ERR_OS, queue full: %s", rc ? e.text : "(committed)");
+	   "full at commit: ERR_OS, queue full: %s", rc ? e.text : "(committed)");
 	queue_copy_discard(&filler);
 	queue_meta_fini(&m);
 	queue_close(&q);
@@ -1213,7 +1248,7 @@ test_full_fsize(void)
 	close(fds[0]);
 	waitpid(pid, NULL, 0);
 	ok(n == (ssize_t)sizeof(got) && got.kind == ERR_OS && strstr(got.text, "queue full"),
-		"a file size limit (EFBIG) is queue full too: %s", got.text);
+	   "a file size limit (EFBIG) is queue full too: %s", got.text);
 }
 
 int

@@ -50,43 +50,43 @@ struct tcase {
 	const char *name;
 	const char *password;
 	const char *eval;
-	const char *want;  /* NULL: an error */
-	const char *text;  /* for errors: part of the message */
+	const char *want; /* NULL: an error */
+	const char *text; /* for errors: part of the message */
 };
 
 static const struct tcase cases[] = {
-	{"password", "hunter2", NULL, "hunter2", NULL},
-	{"password wins over passwordeval", "pw", "echo other", "pw", NULL},
-	{"password with spaces kept", " a b ", NULL, " a b ", NULL},
-	{"exec path", NULL, "echo hunter2", "hunter2", NULL},
-	{"exec path, spaces and tabs", NULL, "  echo \t two   words  ", "two words", NULL},
-	{"shell path, first line only", NULL, "printf 'a b\\nsecond\\n'", "a b", NULL},
-	{"shell syntax", NULL, "echo x | tr x y", "y", NULL},
-	{"CRLF output", NULL, "printf 'pw\\r\\n'", "pw", NULL},
-	{"no final newline", NULL, "printf pw", "pw", NULL},
-	{"only one newline stripped", NULL, "printf 'pw\\n\\n'", "pw", NULL},
-	{"CR inside kept", NULL, "printf 'a\\rb\\n'", "a\rb", NULL},
-	{"stdin is /dev/null", NULL, "read x || echo eof", "eof", NULL},
-	{"exec path reads /dev/null", NULL, "cat", NULL, "first line of output is empty"},
-	{"failing command", NULL, "false", NULL,
-		"run passwordeval of account ? (?): exited with status 1; fix the command in the "
-		"profile"},
-	{"exit status", NULL, "(exit 3)", NULL, "exited with status 3"},
-	{"killed by a signal", NULL, "kill -9 $$", NULL, "killed by signal 9"},
-	{"empty output", NULL, "true", NULL, "first line of output is empty"},
-	{"empty first line", NULL, "printf '\\nsecond\\n'", NULL, "first line of output is empty"},
-	{"only CRLF", NULL, "printf '\\r\\n'", NULL, "first line of output is empty"},
-	{"missing program", NULL, "no-such-program-postie-test arg", NULL,
-		"cannot start its program: No such file or directory"},
-	{"missing program through the shell", NULL, "no-such-program-postie-test; exit $?", NULL,
-		"exited with status 127"},
-	{"not executable", NULL, "/dev/null", NULL, "cannot start its program: Permission denied"},
-	{"empty command", NULL, " \t ", NULL, "the command is empty"},
-	{"huge output (shell)", NULL, "head -c 200000 /dev/zero | tr '\\0' a", NULL,
-		"output is longer than 65536 bytes"},
-	{"endless output (exec)", NULL, "yes", NULL, "output is longer than 65536 bytes"},
-	{"NUL in the password", NULL, "printf 'a\\0b\\n'", NULL, "holds a NUL byte"},
-	{"just under the ceiling", NULL, "head -c 65535 /dev/zero | tr '\\0' b", "", NULL},
+    {"password", "hunter2", NULL, "hunter2", NULL},
+    {"password wins over passwordeval", "pw", "echo other", "pw", NULL},
+    {"password with spaces kept", " a b ", NULL, " a b ", NULL},
+    {"exec path", NULL, "echo hunter2", "hunter2", NULL},
+    {"exec path, spaces and tabs", NULL, "  echo \t two   words  ", "two words", NULL},
+    {"shell path, first line only", NULL, "printf 'a b\\nsecond\\n'", "a b", NULL},
+    {"shell syntax", NULL, "echo x | tr x y", "y", NULL},
+    {"CRLF output", NULL, "printf 'pw\\r\\n'", "pw", NULL},
+    {"no final newline", NULL, "printf pw", "pw", NULL},
+    {"only one newline stripped", NULL, "printf 'pw\\n\\n'", "pw", NULL},
+    {"CR inside kept", NULL, "printf 'a\\rb\\n'", "a\rb", NULL},
+    {"stdin is /dev/null", NULL, "read x || echo eof", "eof", NULL},
+    {"exec path reads /dev/null", NULL, "cat", NULL, "first line of output is empty"},
+    {"failing command", NULL, "false", NULL,
+     "run passwordeval of account ? (?): exited with status 1; fix the command in the "
+     "profile"},
+    {"exit status", NULL, "(exit 3)", NULL, "exited with status 3"},
+    {"killed by a signal", NULL, "kill -9 $$", NULL, "killed by signal 9"},
+    {"empty output", NULL, "true", NULL, "first line of output is empty"},
+    {"empty first line", NULL, "printf '\\nsecond\\n'", NULL, "first line of output is empty"},
+    {"only CRLF", NULL, "printf '\\r\\n'", NULL, "first line of output is empty"},
+    {"missing program", NULL, "no-such-program-postie-test arg", NULL,
+     "cannot start its program: No such file or directory"},
+    {"missing program through the shell", NULL, "no-such-program-postie-test; exit $?", NULL,
+     "exited with status 127"},
+    {"not executable", NULL, "/dev/null", NULL, "cannot start its program: Permission denied"},
+    {"empty command", NULL, " \t ", NULL, "the command is empty"},
+    {"huge output (shell)", NULL, "head -c 200000 /dev/zero | tr '\\0' a", NULL,
+     "output is longer than 65536 bytes"},
+    {"endless output (exec)", NULL, "yes", NULL, "output is longer than 65536 bytes"},
+    {"NUL in the password", NULL, "printf 'a\\0b\\n'", NULL, "holds a NUL byte"},
+    {"just under the ceiling", NULL, "head -c 65535 /dev/zero | tr '\\0' b", "", NULL},
 };
 
 static void
@@ -120,14 +120,14 @@ test_cases(void)
 			for (size_t k = 0; all_b && k < out.len; k++)
 				all_b = out.data[k] == 'b';
 			ok(rc == 0 && all_b, "%s: %zu bytes (%s)", t->name, out.len,
-				rc ? e.text : "-");
+			   rc ? e.text : "-");
 		} else {
 			ok(rc == -1 && e.kind == ERR_CONFIG && strstr(e.text, t->text),
-				"%s: refused (%s)", t->name, e.text);
+			   "%s: refused (%s)", t->name, e.text);
 			ok(out.len == 0, "%s: nothing returned", t->name);
 		}
 		ok(out.secret && out.max == BUF_MAX_SECRET, "%s: a secret buffer (SEC-16)",
-			t->name);
+		   t->name);
 		ok(count_fds() == fds, "%s: no descriptor left open", t->name);
 		ok(!children_left(), "%s: no child left", t->name);
 		buf_fini(&out);
@@ -143,7 +143,7 @@ test_misc(void)
 
 	memset(&a, 0, sizeof(a));
 	ok(secret_get(&a, &out, &e) == 0 && out.len == 0 && out.secret,
-		"neither password nor passwordeval: empty, no error");
+	   "neither password nor passwordeval: empty, no error");
 	buf_fini(&out);
 
 	/* The error names neither the command, which may carry a token (SEC-44), nor its
@@ -154,9 +154,9 @@ test_misc(void)
 	a.name = name;
 	a.file = file;
 	ok(secret_get(&a, &out, &e) == -1 && strstr(e.text, "exited with status 3") &&
-		   strstr(e.text, "passwordeval of account work (/home/u/.config/postie/config)") &&
-		   !strstr(e.text, "c2VjcmV0Cg==") && !strstr(e.text, "secret"),
-		"a failing command's output is not in the message (%s)", e.text);
+	       strstr(e.text, "passwordeval of account work (/home/u/.config/postie/config)") &&
+	       !strstr(e.text, "c2VjcmV0Cg==") && !strstr(e.text, "secret"),
+	   "a failing command's output is not in the message (%s)", e.text);
 	a.name = NULL;
 	a.file = NULL;
 	buf_fini(&out);
@@ -167,8 +167,8 @@ test_misc(void)
 	a.passwordeval = ev2;
 	int rc = secret_get(&a, &out, &e);
 	ok(rc == 0 && out.len == 1 && out.data[0] == 'y',
-		"SIGPIPE ignored in postie: a pipeline in the command still ends (%s)",
-		rc ? e.text : "-");
+	   "SIGPIPE ignored in postie: a pipeline in the command still ends (%s)",
+	   rc ? e.text : "-");
 	buf_fini(&out);
 	ok(!children_left(), "no child left after the pipeline");
 
@@ -182,10 +182,9 @@ test_misc(void)
 	dup2(saved, STDOUT_FILENO);
 	close(saved);
 	ok(rc == 0 && out.len == 3 && memcmp(out.data, "fd1", 3) == 0,
-		"works with standard output closed (%s)", rc ? e.text : "-");
+	   "works with standard output closed (%s)", rc ? e.text : "-");
 	buf_fini(&out);
 }
-
 
 /* ---- helpers for the other sources ---- */
 
@@ -318,65 +317,62 @@ struct ncase {
 };
 
 static const struct ncase ncases[] = {
-	{"one line", "machine h login u password p", "h", "u", 1, "p"},
-	/* Issue 10, bug 12: an empty machine name looked up with an empty host passed NULL to
-	 * strcasecmp. An empty name is no host's name; an empty login is compared by length. */
-	{"empty machine, empty host", "machine \"\" login u password p", "", "u", 0, NULL},
-	{"empty machine, a host", "machine \"\" login u password p", "h", "u", 0, NULL},
-	{"empty login, empty user", "machine h login \"\" password p", "h", "", 1, "p"},
-	{"empty machine before the default", "machine \"\" password p\ndefault password d", "",
-		"u", 1, "d"},
-	{"host in any case", "machine SMTP.Example.TEST login u password p",
-		"smtp.example.test", "u", 1, "p"},
-	{"host prefix is no match", "machine smtp.example login u password p",
-		"smtp.example.test", "u", 0, NULL},
-	{"several lines, tabs, CRLF", "machine h\r\n\tlogin u\r\n\tpassword p\r\n", "h", "u", 1,
-		"p"},
-	{"other login skipped", "machine h login x password a\nmachine h login u password b",
-		"h", "u", 1, "b"},
-	{"login compared exactly", "machine h login U password a", "h", "u", 0, NULL},
-	{"entry without login fits", "machine h password p", "h", "u", 1, "p"},
-	{"first fitting entry wins", "machine h password a\nmachine h login u password b", "h",
-		"u", 1, "a"},
-	{"other machine", "machine o login u password p", "h", "u", 0, NULL},
-	{"default", "machine o login u password a\ndefault login u password d", "h", "u", 1, "d"},
-	{"machine wins over an earlier default", "default password d\nmachine h password p",
-		"h", "u", 1, "p"},
-	{"default for another login", "default login x password d", "h", "u", 0, NULL},
-	{"entry without password", "machine h login u", "h", "u", 0, NULL},
-	{"empty password", "machine h login u password \"\"", "h", "u", 0, NULL},
-	{"login and password outside any entry", "login u password p", "h", "u", 0, NULL},
-	{"quoted password", "machine h login u password \"a b\\\"c\\\\d\\n\\te\"", "h", "u", 1,
-		"a b\"c\\d\n\te"},
-	{"quoted machine and login", "machine \"h\" login \"u\" password p", "h", "u", 1, "p"},
-	{"other backslash kept as the letter", "machine h password \"a\\qb\"", "h", "u", 1,
-		"aqb"},
-	{"quote inside a word is a character", "machine h password a\"b", "h", "u", 1, "a\"b"},
-	{"macdef body skipped",
-		"macdef init\nmachine h login u password bad\n\nmachine h login u password good",
-		"h", "u", 1, "good"},
-	{"macdef ended by a CRLF empty line",
-		"macdef init\r\nmachine h password bad\r\n\r\nmachine h password good\r\n",
-		"h", "u", 1, "good"},
-	{"macdef inside an entry ends it",
-		"machine h login u\nmacdef x\ncd /\n\npassword p", "h", "u", 0, NULL},
-	{"macdef to the end", "machine o password a\nmacdef init\nmachine h password p\n", "h",
-		"u", 0, NULL},
-	{"comment line", "# machine h password bad\nmachine h password p", "h", "u", 1, "p"},
-	{"comment after an entry", "machine h password p # machine h password q", "h", "u", 1,
-		"p"},
-	{"password may begin with #", "machine h password #secret", "h", "u", 1, "#secret"},
-	{"account skipped", "machine h login u account acct password p", "h", "u", 1, "p"},
-	{"unknown keywords skipped", "machine h port 587 login u password p", "h", "u", 1, "p"},
-	{"empty text", "", "h", "u", 0, NULL},
-	{"only blanks", " \n\t\r\n", "h", "u", 0, NULL},
-	{"unterminated quote", "machine h\npassword \"abc", "h", "u", -1,
-		"line 2: a quoted string without its closing quote"},
-	{"backslash at the end", "machine h password \"abc\\", "h", "u", -1,
-		"without its closing quote"},
-	{"keyword at the end", "machine h login u\npassword", "h", "u", -1,
-		"line 2: `password` without its word"},
-	{"machine at the end", "machine", "h", "u", -1, "`machine` without its word"},
+    {"one line", "machine h login u password p", "h", "u", 1, "p"},
+    /* Issue 10, bug 12: an empty machine name looked up with an empty host passed NULL to
+     * strcasecmp. An empty name is no host's name; an empty login is compared by length. */
+    {"empty machine, empty host", "machine \"\" login u password p", "", "u", 0, NULL},
+    {"empty machine, a host", "machine \"\" login u password p", "h", "u", 0, NULL},
+    {"empty login, empty user", "machine h login \"\" password p", "h", "", 1, "p"},
+    {"empty machine before the default", "machine \"\" password p\ndefault password d", "", "u", 1,
+     "d"},
+    {"host in any case", "machine SMTP.Example.TEST login u password p", "smtp.example.test", "u",
+     1, "p"},
+    {"host prefix is no match", "machine smtp.example login u password p", "smtp.example.test", "u",
+     0, NULL},
+    {"several lines, tabs, CRLF", "machine h\r\n\tlogin u\r\n\tpassword p\r\n", "h", "u", 1, "p"},
+    {"other login skipped", "machine h login x password a\nmachine h login u password b", "h", "u",
+     1, "b"},
+    {"login compared exactly", "machine h login U password a", "h", "u", 0, NULL},
+    {"entry without login fits", "machine h password p", "h", "u", 1, "p"},
+    {"first fitting entry wins", "machine h password a\nmachine h login u password b", "h", "u", 1,
+     "a"},
+    {"other machine", "machine o login u password p", "h", "u", 0, NULL},
+    {"default", "machine o login u password a\ndefault login u password d", "h", "u", 1, "d"},
+    {"machine wins over an earlier default", "default password d\nmachine h password p", "h", "u",
+     1, "p"},
+    {"default for another login", "default login x password d", "h", "u", 0, NULL},
+    {"entry without password", "machine h login u", "h", "u", 0, NULL},
+    {"empty password", "machine h login u password \"\"", "h", "u", 0, NULL},
+    {"login and password outside any entry", "login u password p", "h", "u", 0, NULL},
+    {"quoted password", "machine h login u password \"a b\\\"c\\\\d\\n\\te\"", "h", "u", 1,
+     "a b\"c\\d\n\te"},
+    {"quoted machine and login", "machine \"h\" login \"u\" password p", "h", "u", 1, "p"},
+    {"other backslash kept as the letter", "machine h password \"a\\qb\"", "h", "u", 1, "aqb"},
+    {"quote inside a word is a character", "machine h password a\"b", "h", "u", 1, "a\"b"},
+    {"macdef body skipped",
+     "macdef init\nmachine h login u password bad\n\nmachine h login u password good", "h", "u", 1,
+     "good"},
+    {"macdef ended by a CRLF empty line",
+     "macdef init\r\nmachine h password bad\r\n\r\nmachine h password good\r\n", "h", "u", 1,
+     "good"},
+    {"macdef inside an entry ends it", "machine h login u\nmacdef x\ncd /\n\npassword p", "h", "u",
+     0, NULL},
+    {"macdef to the end", "machine o password a\nmacdef init\nmachine h password p\n", "h", "u", 0,
+     NULL},
+    {"comment line", "# machine h password bad\nmachine h password p", "h", "u", 1, "p"},
+    {"comment after an entry", "machine h password p # machine h password q", "h", "u", 1, "p"},
+    {"password may begin with #", "machine h password #secret", "h", "u", 1, "#secret"},
+    {"account skipped", "machine h login u account acct password p", "h", "u", 1, "p"},
+    {"unknown keywords skipped", "machine h port 587 login u password p", "h", "u", 1, "p"},
+    {"empty text", "", "h", "u", 0, NULL},
+    {"only blanks", " \n\t\r\n", "h", "u", 0, NULL},
+    {"unterminated quote", "machine h\npassword \"abc", "h", "u", -1,
+     "line 2: a quoted string without its closing quote"},
+    {"backslash at the end", "machine h password \"abc\\", "h", "u", -1,
+     "without its closing quote"},
+    {"keyword at the end", "machine h login u\npassword", "h", "u", -1,
+     "line 2: `password` without its word"},
+    {"machine at the end", "machine", "h", "u", -1, "`machine` without its word"},
 };
 
 static void
@@ -393,12 +389,12 @@ test_netrc_parse(void)
 		int rc = secret_netrc_find(t->text, strlen(t->text), t->host, t->user, &out, &e);
 		if (t->want == 1)
 			ok_mem(rc == 1 ? out.data : "(not found)", rc == 1 ? out.len : 11, t->value,
-				strlen(t->value), "netrc %s: found (rc %d)", t->name, rc);
+			       strlen(t->value), "netrc %s: found (rc %d)", t->name, rc);
 		else if (t->want == 0)
 			ok(rc == 0 && out.len == 0, "netrc %s: not found (rc %d)", t->name, rc);
 		else
 			ok(rc == -1 && e.kind == ERR_CONFIG && strstr(e.text, t->value),
-				"netrc %s: refused (%s)", t->name, e.text);
+			   "netrc %s: refused (%s)", t->name, e.text);
 		buf_fini(&out);
 	}
 
@@ -414,8 +410,7 @@ test_netrc_parse(void)
 	ok(rc == -1 && strstr(e.text, "line 1: a NUL byte"), "netrc: NUL refused (%s)", e.text);
 	buf_reset(&out);
 	rc = secret_netrc_find("\n\nmachine h pass\0word", 21, "h", "u", &out, &e);
-	ok(rc == -1 && strstr(e.text, "line 3: a NUL byte"), "netrc: NUL line number (%s)",
-		e.text);
+	ok(rc == -1 && strstr(e.text, "line 3: a NUL byte"), "netrc: NUL line number (%s)", e.text);
 
 	/* Words up to SECRET_NETRC_WORD_MAX bytes; one more is refused. */
 	static char big[SECRET_NETRC_WORD_MAX + 64];
@@ -427,10 +422,10 @@ test_netrc_parse(void)
 		rc = secret_netrc_find(big, n, "h", "u", &out, &e);
 		if (extra == 0)
 			ok(rc == 1 && out.len == SECRET_NETRC_WORD_MAX, "netrc: a %d-byte password",
-				SECRET_NETRC_WORD_MAX);
+			   SECRET_NETRC_WORD_MAX);
 		else
 			ok(rc == -1 && strstr(e.text, "a word longer than"),
-				"netrc: a longer word refused (%s)", e.text);
+			   "netrc: a longer word refused (%s)", e.text);
 	}
 	/* The same with a quoted word. */
 	int k = snprintf(big, sizeof(big), "machine h password \"");
@@ -459,7 +454,7 @@ test_password_file(void)
 	put_file(path, "file-pw\nsecond line\n", 0600);
 	int rc = secret_get(&a, &out, &e);
 	ok(rc == 0 && same(&out, "file-pw"), "password_file 0600: its first line (%s)",
-		rc ? e.text : "-");
+	   rc ? e.text : "-");
 	buf_fini(&out);
 
 	put_file(path, "crlf-pw\r\n", 0400);
@@ -479,9 +474,9 @@ test_password_file(void)
 		char want[600];
 		snprintf(want, sizeof(want), "run `chmod 600 %s`", path);
 		ok(rc == -1 && e.kind == ERR_CONFIG && strstr(e.text, want) &&
-			   strstr(e.text, "password_file") && !strstr(e.text, "file-pw") &&
-			   out.len == 0,
-			"password_file mode %04o refused (%s)", (unsigned)bad[i], e.text);
+		       strstr(e.text, "password_file") && !strstr(e.text, "file-pw") &&
+		       out.len == 0,
+		   "password_file mode %04o refused (%s)", (unsigned)bad[i], e.text);
 		buf_fini(&out);
 	}
 
@@ -490,9 +485,8 @@ test_password_file(void)
 		if (chown(path, 65534, (gid_t)-1) == 0) {
 			rc = secret_get(&a, &out, &e);
 			ok(rc == -1 && e.kind == ERR_CONFIG &&
-				   strstr(e.text, "belongs to uid 65534") &&
-				   strstr(e.text, "chown 0 "),
-				"password_file of another user refused (%s)", e.text);
+			       strstr(e.text, "belongs to uid 65534") && strstr(e.text, "chown 0 "),
+			   "password_file of another user refused (%s)", e.text);
 			buf_fini(&out);
 		}
 	} else {
@@ -502,20 +496,20 @@ test_password_file(void)
 	unlink(path);
 	rc = secret_get(&a, &out, &e);
 	ok(rc == -1 && e.kind == ERR_CONFIG && strstr(e.text, "No such file"),
-		"password_file missing: refused (%s)", e.text);
+	   "password_file missing: refused (%s)", e.text);
 	buf_fini(&out);
 
 	put_file(path, "\nsecond\n", 0600);
 	rc = secret_get(&a, &out, &e);
 	ok(rc == -1 && strstr(e.text, "its first line is empty"),
-		"password_file with an empty first line (%s)", e.text);
+	   "password_file with an empty first line (%s)", e.text);
 	buf_fini(&out);
 
 	mkdir(at("pwdir"), 0700);
 	a.password_file = (char *)at("pwdir");
 	rc = secret_get(&a, &out, &e);
 	ok(rc == -1 && strstr(e.text, "not a regular file"), "password_file a directory (%s)",
-		e.text);
+	   e.text);
 	buf_fini(&out);
 
 	/* A symbolic link to a private file is fine (e.g. /run/secrets/...). */
@@ -565,15 +559,14 @@ test_implicit_sources(void)
 	buf_fini(&out);
 
 	/* /etc/netrc (no permission rule: it is the administrator's). */
-	put_file(at("etc-netrc"), "machine smtp.example.test login alice password sys-pw\n",
-		0644);
+	put_file(at("etc-netrc"), "machine smtp.example.test login alice password sys-pw\n", 0644);
 	rc = secret_get(&a, &out, &e);
 	ok(rc == 0 && same(&out, "sys-pw"), "password from /etc/netrc");
 	buf_fini(&out);
 
 	/* ~/.netrc comes first. */
 	put_file(at("home/.netrc"), "machine smtp.example.test login alice password home-pw\n",
-		0600);
+	         0600);
 	rc = secret_get(&a, &out, &e);
 	ok(rc == 0 && same(&out, "home-pw"), "password from ~/.netrc before /etc/netrc");
 	buf_fini(&out);
@@ -583,9 +576,9 @@ test_implicit_sources(void)
 	capture_start();
 	rc = secret_get(&a, &out, &e);
 	const char *err = capture_end();
-	ok(rc == 0 && same(&out, "sys-pw") && strstr(err, "warning") &&
-		   strstr(err, "chmod 600") && strstr(err, ".netrc") && !strstr(err, "home-pw"),
-		"~/.netrc mode 0644: skipped with a warning (%s)", err);
+	ok(rc == 0 && same(&out, "sys-pw") && strstr(err, "warning") && strstr(err, "chmod 600") &&
+	       strstr(err, ".netrc") && !strstr(err, "home-pw"),
+	   "~/.netrc mode 0644: skipped with a warning (%s)", err);
 	buf_fini(&out);
 
 	/* ... but only when it holds the password we want (ftp(1) again). */
@@ -594,7 +587,7 @@ test_implicit_sources(void)
 	rc = secret_get(&a, &out, &e);
 	err = capture_end();
 	ok(rc == 0 && same(&out, "sys-pw") && !strstr(err, "warning"),
-		"~/.netrc mode 0644 without our host: no warning (%s)", err);
+	   "~/.netrc mode 0644 without our host: no warning (%s)", err);
 	buf_fini(&out);
 
 	if (geteuid() == 0) {
@@ -604,7 +597,7 @@ test_implicit_sources(void)
 		rc = secret_get(&a, &out, &e);
 		err = capture_end();
 		ok(rc == 0 && same(&out, "sys-pw") && strstr(err, "belongs to uid 65534"),
-			"~/.netrc of another user: skipped with a warning (%s)", err);
+		   "~/.netrc of another user: skipped with a warning (%s)", err);
 		buf_fini(&out);
 	}
 
@@ -614,8 +607,8 @@ test_implicit_sources(void)
 	rc = secret_get(&a, &out, &e);
 	err = capture_end();
 	ok(rc == 0 && same(&out, "sys-pw") && strstr(err, "closing quote") &&
-		   !strstr(err, "home-pw"),
-		"malformed ~/.netrc: warned and skipped (%s)", err);
+	       !strstr(err, "home-pw"),
+	   "malformed ~/.netrc: warned and skipped (%s)", err);
 	buf_fini(&out);
 	put_file(at("home/.netrc"), "machine smtp.example.test password home-pw\n", 0600);
 
@@ -629,7 +622,7 @@ test_implicit_sources(void)
 	a.name = "work";
 	rc = secret_get(&a, &out, &e);
 	ok(rc == 0 && same(&out, "home-pw"),
-		"no postie.work credential: no other account's (nor a generic one); ~/.netrc next");
+	   "no postie.work credential: no other account's (nor a generic one); ~/.netrc next");
 	buf_fini(&out);
 	a.name = "../creds/postie.default";
 	rc = secret_get(&a, &out, &e);
@@ -639,7 +632,7 @@ test_implicit_sources(void)
 	put_file(at("creds/postie.default"), "\n", 0400);
 	rc = secret_get(&a, &out, &e);
 	ok(rc == -1 && e.kind == ERR_CONFIG && strstr(e.text, "systemd credential"),
-		"an empty credential is an error (%s)", e.text);
+	   "an empty credential is an error (%s)", e.text);
 	buf_fini(&out);
 	setenv("CREDENTIALS_DIRECTORY", "creds", 1);
 	rc = secret_get(&a, &out, &e);
@@ -681,9 +674,9 @@ test_implicit_sources(void)
 	mkdir(at("bin"), 0700);
 	char script[1024];
 	snprintf(script, sizeof(script),
-		"#!/bin/sh\nfor a in \"$@\"; do printf '[%%s]\\n' \"$a\"; done > %s\n"
-		"[ -e %s ] && exit 1\nprintf 'keyring-pw\\n'\n",
-		at("argv"), at("notfound"));
+	         "#!/bin/sh\nfor a in \"$@\"; do printf '[%%s]\\n' \"$a\"; done > %s\n"
+	         "[ -e %s ] && exit 1\nprintf 'keyring-pw\\n'\n",
+	         at("argv"), at("notfound"));
 	put_file(at("bin/secret-tool"), script, 0700);
 	const char *old_path = getenv("PATH");
 	char path[2048];
@@ -693,16 +686,16 @@ test_implicit_sources(void)
 	unlink(at("argv"));
 	rc = secret_get(&a, &out, &e);
 	ok(rc == 0 && out.len == 0 && !exists(at("argv")),
-		"no DBUS_SESSION_BUS_ADDRESS: secret-tool not run");
+	   "no DBUS_SESSION_BUS_ADDRESS: secret-tool not run");
 	buf_fini(&out);
 	setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus", 1);
 	a.user = "alice smith's";
 	rc = secret_get(&a, &out, &e);
 	ok(rc == 0 && same(&out, "keyring-pw"), "password from the keyring (%s)",
-		rc ? e.text : "-");
+	   rc ? e.text : "-");
 	const char *argv = file_text(at("argv"));
 	const char *want = "[lookup]\n[host]\n[smtp.example.test]\n[service]\n[smtp]\n[user]\n"
-		"[alice smith's]\n";
+	                   "[alice smith's]\n";
 	ok_mem(argv, strlen(argv), want, strlen(want), "secret-tool's arguments (msmtp's)");
 	buf_fini(&out);
 	put_file(at("notfound"), "", 0600);
@@ -713,8 +706,7 @@ test_implicit_sources(void)
 	chmod(at("bin/secret-tool"), 0600);
 	unlink(at("argv"));
 	rc = secret_get(&a, &out, &e);
-	ok(rc == 0 && out.len == 0 && !exists(at("argv")),
-		"secret-tool not executable: not run");
+	ok(rc == 0 && out.len == 0 && !exists(at("argv")), "secret-tool not executable: not run");
 	buf_fini(&out);
 	chmod(at("bin/secret-tool"), 0700);
 	/* netrc still comes before the keyring. */
@@ -795,7 +787,7 @@ test_prompt(void)
 	write(sfd, "\n", 1);
 	waitpid(pid, &status, 0);
 	ok(r > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 1,
-		"control: with echo on the typist sees the answer (status %d)", status);
+	   "control: with echo on the typist sees the answer (status %d)", status);
 
 	struct secret_hooks h = {.tty = slave, .tty_any_stderr = true};
 	secret_set_hooks(&h);
@@ -805,9 +797,9 @@ test_prompt(void)
 	int rc = secret_get(&a, &out, &e);
 	waitpid(pid, &status, 0);
 	ok(rc == 0 && same(&out, "typed-pw"), "password typed at the prompt (%s)",
-		rc ? e.text : "-");
+	   rc ? e.text : "-");
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		"the typed password was not echoed (status %d)", status);
+	   "the typed password was not echoed (status %d)", status);
 	buf_fini(&out);
 	struct termios after;
 	tcgetattr(sfd, &after);
@@ -873,63 +865,68 @@ struct ocase {
 };
 
 static const struct ocase ocases[] = {
-	{"token and newline", "ya29.a0Af-_~+/x==\n", "ya29.a0Af-_~+/x==", -1, NULL},
-	{"token alone", "tok", "tok", -1, NULL},
-	{"token and lifetime", "tok 3599\n", "tok", 3599, NULL},
-	{"lifetime on the next line", "tok\n3599\n", "tok", 3599, NULL},
-	{"blanks around", " \r\n\ttok\t 60 \r\n\n", "tok", 60, NULL},
-	{"lifetime 0", "tok 0", "tok", 0, NULL},
-	{"ten digits", "tok 9999999999", "tok", 9999999999L, NULL},
-	{"eleven digits", "tok 12345678901", NULL, 0, "not a lifetime"},
-	{"negative lifetime", "tok -5", NULL, 0, "not a lifetime"},
-	{"two lines of words", "tok\nsomething\n", NULL, 0, "not a lifetime"},
-	{"Bearer prefix", "Bearer tok", NULL, 0, "not a lifetime"},
-	{"three words", "tok 60 more", NULL, 0, "more than a token and its lifetime"},
-	{"empty", "", NULL, 0, "printed no token"},
-	{"blank", " \n\n", NULL, 0, "printed no token"},
-	{"comma in the token", "to,ken", NULL, 0, "not a bearer token"},
-	{"padding first", "=tok", NULL, 0, "not a bearer token"},
-	{"padding inside", "to=k", NULL, 0, "not a bearer token"},
-	{"JSON", "{\"access_token\":\"ya29.x\",\"expires_in\":3599,\"scope\":\"https://mail."
-		"google.com/\",\"token_type\":\"Bearer\"}\n", "ya29.x", 3599, NULL},
-	{"JSON with blanks", "\n { \"token_type\" : \"Bearer\" ,\r\n \"access_token\" : "
-		"\"t\" , \"expires_in\" : \"3600\" }\n\n", "t", 3600, NULL},
-	{"JSON without expires_in", "{\"access_token\":\"t\"}", "t", -1, NULL},
-	{"JSON nested values skipped", "{\"a\":{\"b\":[1,-2.5e+3,{\"c\":null}],\"d\":[]},"
-		"\"e\":true,\"f\":false,\"g\":{},\"access_token\":\"t\"}", "t", -1, NULL},
-	{"JSON escaped slash", "{\"access_token\":\"a\\/b\\u0041\"}", "a/bA", -1, NULL},
-	{"JSON error", "{\"error\":\"invalid_grant\",\"error_description\":\"Token has been "
-		"expired or revoked.\"}", NULL, 0, "error \"invalid_grant\""},
-	{"JSON empty object", "{}", NULL, 0, "no access_token"},
-	{"JSON token twice", "{\"access_token\":\"a\",\"access_token\":\"b\"}", NULL, 0,
-		"access_token twice"},
-	{"JSON trailing garbage", "{\"access_token\":\"t\"} x", NULL, 0, "not a JSON object"},
-	{"JSON two objects", "{\"access_token\":\"t\"}{}", NULL, 0, "not a JSON object"},
-	{"JSON trailing comma", "{\"access_token\":\"t\",}", NULL, 0, "not a JSON object"},
-	{"JSON unterminated", "{\"access_token\":\"t", NULL, 0, "not a JSON object"},
-	{"JSON no closing brace", "{\"access_token\":\"t\"", NULL, 0, "not a JSON object"},
-	{"JSON raw control character", "{\"access_token\":\"t\tx\"}", NULL, 0,
-		"not a JSON object"},
-	{"JSON bad escape", "{\"access_token\":\"\\x41\"}", NULL, 0, "not a JSON object"},
-	{"JSON short \\u", "{\"access_token\":\"\\u41\"}", NULL, 0, "not a JSON object"},
-	{"JSON token not a string", "{\"access_token\":12}", NULL, 0, "not a JSON object"},
-	{"JSON token with a space", "{\"access_token\":\"a\\u0020b\"}", NULL, 0,
-		"not a bearer token"},
-	{"JSON expires_in fraction", "{\"access_token\":\"t\",\"expires_in\":1.5}", NULL, 0,
-		"expires_in"},
-	{"JSON expires_in negative", "{\"access_token\":\"t\",\"expires_in\":-1}", NULL, 0,
-		"expires_in"},
-	{"JSON expires_in words", "{\"access_token\":\"t\",\"expires_in\":\"soon\"}", NULL, 0,
-		"expires_in"},
-	{"JSON expires_in twice", "{\"access_token\":\"t\",\"expires_in\":1,\"expires_in\":2}",
-		NULL, 0, "expires_in"},
-	{"JSON leading zero", "{\"access_token\":\"t\",\"x\":01}", NULL, 0,
-		"not a JSON object"},
-	{"JSON bad literal", "{\"x\":nul,\"access_token\":\"t\"}", NULL, 0, "not a JSON object"},
-	{"JSON 16 levels", "{\"a\":[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]],\"access_token\":\"t\"}", "t",
-		-1, NULL},
-	{"JSON 17 levels", "{\"a\":[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]],\"access_token\":\"t\"}",
-		NULL, 0, "not a JSON object"},
+    {"token and newline", "ya29.a0Af-_~+/x==\n", "ya29.a0Af-_~+/x==", -1, NULL},
+    {"token alone", "tok", "tok", -1, NULL},
+    {"token and lifetime", "tok 3599\n", "tok", 3599, NULL},
+    {"lifetime on the next line", "tok\n3599\n", "tok", 3599, NULL},
+    {"blanks around", " \r\n\ttok\t 60 \r\n\n", "tok", 60, NULL},
+    {"lifetime 0", "tok 0", "tok", 0, NULL},
+    {"ten digits", "tok 9999999999", "tok", 9999999999L, NULL},
+    {"eleven digits", "tok 12345678901", NULL, 0, "not a lifetime"},
+    {"negative lifetime", "tok -5", NULL, 0, "not a lifetime"},
+    {"two lines of words", "tok\nsomething\n", NULL, 0, "not a lifetime"},
+    {"Bearer prefix", "Bearer tok", NULL, 0, "not a lifetime"},
+    {"three words", "tok 60 more", NULL, 0, "more than a token and its lifetime"},
+    {"empty", "", NULL, 0, "printed no token"},
+    {"blank", " \n\n", NULL, 0, "printed no token"},
+    {"comma in the token", "to,ken", NULL, 0, "not a bearer token"},
+    {"padding first", "=tok", NULL, 0, "not a bearer token"},
+    {"padding inside", "to=k", NULL, 0, "not a bearer token"},
+    {"JSON",
+     "{\"access_token\":\"ya29.x\",\"expires_in\":3599,\"scope\":\"https://mail."
+     "google.com/\",\"token_type\":\"Bearer\"}\n",
+     "ya29.x", 3599, NULL},
+    {"JSON with blanks",
+     "\n { \"token_type\" : \"Bearer\" ,\r\n \"access_token\" : "
+     "\"t\" , \"expires_in\" : \"3600\" }\n\n",
+     "t", 3600, NULL},
+    {"JSON without expires_in", "{\"access_token\":\"t\"}", "t", -1, NULL},
+    {"JSON nested values skipped",
+     "{\"a\":{\"b\":[1,-2.5e+3,{\"c\":null}],\"d\":[]},"
+     "\"e\":true,\"f\":false,\"g\":{},\"access_token\":\"t\"}",
+     "t", -1, NULL},
+    {"JSON escaped slash", "{\"access_token\":\"a\\/b\\u0041\"}", "a/bA", -1, NULL},
+    {"JSON error",
+     "{\"error\":\"invalid_grant\",\"error_description\":\"Token has been "
+     "expired or revoked.\"}",
+     NULL, 0, "error \"invalid_grant\""},
+    {"JSON empty object", "{}", NULL, 0, "no access_token"},
+    {"JSON token twice", "{\"access_token\":\"a\",\"access_token\":\"b\"}", NULL, 0,
+     "access_token twice"},
+    {"JSON trailing garbage", "{\"access_token\":\"t\"} x", NULL, 0, "not a JSON object"},
+    {"JSON two objects", "{\"access_token\":\"t\"}{}", NULL, 0, "not a JSON object"},
+    {"JSON trailing comma", "{\"access_token\":\"t\",}", NULL, 0, "not a JSON object"},
+    {"JSON unterminated", "{\"access_token\":\"t", NULL, 0, "not a JSON object"},
+    {"JSON no closing brace", "{\"access_token\":\"t\"", NULL, 0, "not a JSON object"},
+    {"JSON raw control character", "{\"access_token\":\"t\tx\"}", NULL, 0, "not a JSON object"},
+    {"JSON bad escape", "{\"access_token\":\"\\x41\"}", NULL, 0, "not a JSON object"},
+    {"JSON short \\u", "{\"access_token\":\"\\u41\"}", NULL, 0, "not a JSON object"},
+    {"JSON token not a string", "{\"access_token\":12}", NULL, 0, "not a JSON object"},
+    {"JSON token with a space", "{\"access_token\":\"a\\u0020b\"}", NULL, 0, "not a bearer token"},
+    {"JSON expires_in fraction", "{\"access_token\":\"t\",\"expires_in\":1.5}", NULL, 0,
+     "expires_in"},
+    {"JSON expires_in negative", "{\"access_token\":\"t\",\"expires_in\":-1}", NULL, 0,
+     "expires_in"},
+    {"JSON expires_in words", "{\"access_token\":\"t\",\"expires_in\":\"soon\"}", NULL, 0,
+     "expires_in"},
+    {"JSON expires_in twice", "{\"access_token\":\"t\",\"expires_in\":1,\"expires_in\":2}", NULL, 0,
+     "expires_in"},
+    {"JSON leading zero", "{\"access_token\":\"t\",\"x\":01}", NULL, 0, "not a JSON object"},
+    {"JSON bad literal", "{\"x\":nul,\"access_token\":\"t\"}", NULL, 0, "not a JSON object"},
+    {"JSON 16 levels", "{\"a\":[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]],\"access_token\":\"t\"}", "t", -1,
+     NULL},
+    {"JSON 17 levels", "{\"a\":[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]],\"access_token\":\"t\"}", NULL, 0,
+     "not a JSON object"},
 };
 
 static void
@@ -946,12 +943,12 @@ test_oauth2_parse(void)
 		int rc = secret_oauth2_parse(t->text, strlen(t->text), &tok, &life, &e);
 		if (t->token) {
 			ok(rc == 0 && same(&tok, t->token) && life == t->lifetime,
-				"oauth2 output, %s: token and lifetime %ld (%s)", t->name, life,
-				rc ? e.text : "-");
+			   "oauth2 output, %s: token and lifetime %ld (%s)", t->name, life,
+			   rc ? e.text : "-");
 		} else {
 			ok(rc == -1 && e.kind == ERR_CONFIG && strstr(e.text, t->msg) &&
-				   tok.len == 0,
-				"oauth2 output, %s: refused (%s)", t->name, e.text);
+			       tok.len == 0,
+			   "oauth2 output, %s: refused (%s)", t->name, e.text);
 		}
 		ok(tok.secret, "oauth2 output, %s: a secret buffer", t->name);
 		buf_fini(&tok);
@@ -963,21 +960,21 @@ test_oauth2_parse(void)
 	long life;
 	buf_init(&tok, SECRET_TOKEN_MAX);
 	const char *t = "SECRETTOKEN 60 extra";
-	ok(secret_oauth2_parse(t, strlen(t), &tok, &life, &e) == -1 &&
-		   !strstr(e.text, "SECRET") && !strstr(e.text, "extra"),
-		"oauth2 output: the message quotes nothing (%s)", e.text);
+	ok(secret_oauth2_parse(t, strlen(t), &tok, &life, &e) == -1 && !strstr(e.text, "SECRET") &&
+	       !strstr(e.text, "extra"),
+	   "oauth2 output: the message quotes nothing (%s)", e.text);
 	t = "{\"access_token\":\"SECRET,TOKEN\"}";
 	ok(secret_oauth2_parse(t, strlen(t), &tok, &life, &e) == -1 && !strstr(e.text, "SECRET"),
-		"oauth2 JSON: the message quotes nothing (%s)", e.text);
+	   "oauth2 JSON: the message quotes nothing (%s)", e.text);
 
 	/* Bounds: only N bytes are read. */
 	t = "abc 3600 garbage";
 	ok(secret_oauth2_parse(t, 8, &tok, &life, &e) == 0 && same(&tok, "abc") && life == 3600,
-		"oauth2 output: reads only the N bytes given");
+	   "oauth2 output: reads only the N bytes given");
 	buf_reset(&tok);
 	t = "{\"access_token\":\"t\"}}}}";
 	ok(secret_oauth2_parse(t, 20, &tok, &life, &e) == 0 && same(&tok, "t"),
-		"oauth2 JSON: reads only the N bytes given");
+	   "oauth2 JSON: reads only the N bytes given");
 	buf_reset(&tok);
 
 	/* SECRET_TOKEN_MAX bytes of token, and one more. */
@@ -996,10 +993,10 @@ test_oauth2_parse(void)
 			const char *form = json ? "JSON" : "output";
 			if (extra == 0)
 				ok(rc == 0 && tok.len == SECRET_TOKEN_MAX,
-					"oauth2 %s: a %d-byte token", form, SECRET_TOKEN_MAX);
+				   "oauth2 %s: a %d-byte token", form, SECRET_TOKEN_MAX);
 			else
 				ok(rc == -1 && strstr(e.text, "longer than"),
-					"oauth2 %s: a longer token refused (%s)", form, e.text);
+				   "oauth2 %s: a longer token refused (%s)", form, e.text);
 		}
 	}
 	buf_fini(&tok);
@@ -1035,10 +1032,10 @@ test_oauth2_cache(void)
 	secret_set_hooks(&h);
 	setenv("XDG_CACHE_HOME", at("cache"), 1);
 	put_file(at("tokcmd"),
-		"#!/bin/sh\nn=$(cat \"$0.count\" 2>/dev/null || echo 0)\nn=$((n + 1))\n"
-		"echo $n > \"$0.count\"\n[ -e \"$0.fail\" ] && { echo oops-$n; exit 1; }\n"
-		"printf 'tok-%s %s\\n' $n \"${TOKLIFE-3600}\"\n",
-		0700);
+	         "#!/bin/sh\nn=$(cat \"$0.count\" 2>/dev/null || echo 0)\nn=$((n + 1))\n"
+	         "echo $n > \"$0.count\"\n[ -e \"$0.fail\" ] && { echo oops-$n; exit 1; }\n"
+	         "printf 'tok-%s %s\\n' $n \"${TOKLIFE-3600}\"\n",
+	         0700);
 	unlink(at("tokcmd.count"));
 	snprintf(cmd, sizeof(cmd), "%s", at("tokcmd"));
 	snprintf(cache, sizeof(cache), "%s", at("cache/postie/oauth2/default"));
@@ -1047,18 +1044,18 @@ test_oauth2_cache(void)
 
 	int rc = secret_oauth2_token(&a, false, &tok, &e);
 	ok(rc == 0 && same(&tok, "tok-1") && runs() == 1, "first run: the command's token (%s)",
-		rc < 0 ? e.text : "-");
+	   rc < 0 ? e.text : "-");
 	ok(tok.secret && tok.max == SECRET_TOKEN_MAX, "the token is in a secret buffer");
 	buf_fini(&tok);
 	ok(stat(cache, &st) == 0 && (st.st_mode & 0777) == 0600 && st.st_uid == geteuid(),
-		"the cache file is 0600 and ours");
+	   "the cache file is 0600 and ours");
 	ok(stat(at("cache/postie/oauth2"), &st) == 0 && (st.st_mode & 0777) == 0700,
-		"the cache directory is 0700");
+	   "the cache directory is 0700");
 	ok(strstr(file_text(cache), "token tok-1\n") != NULL, "the cache holds the token");
 
 	rc = secret_oauth2_token(&a, false, &tok, &e);
 	ok(rc == 1 && same(&tok, "tok-1") && runs() == 1,
-		"second run: from the cache, the command did not run");
+	   "second run: from the cache, the command did not run");
 	buf_fini(&tok);
 
 	rc = secret_oauth2_token(&a, true, &tok, &e);
@@ -1092,12 +1089,12 @@ test_oauth2_cache(void)
 	capture_start();
 	rc = secret_oauth2_token(&a, false, &tok, &e);
 	const char *err = capture_end();
-	ok(rc == 0 && runs() == before + 1 && strstr(err, "not used") &&
-		   strstr(err, "chmod 600") && !strstr(err, "tok-"),
-		"a world-readable cache file is refused with a warning (%s)", err);
+	ok(rc == 0 && runs() == before + 1 && strstr(err, "not used") && strstr(err, "chmod 600") &&
+	       !strstr(err, "tok-"),
+	   "a world-readable cache file is refused with a warning (%s)", err);
 	buf_fini(&tok);
 	ok(stat(cache, &st) == 0 && (st.st_mode & 0777) == 0600,
-		"and the new token's file is 0600 again");
+	   "and the new token's file is 0600 again");
 	if (geteuid() == 0) {
 		chown(cache, 65534, (gid_t)-1);
 		before = runs();
@@ -1105,7 +1102,7 @@ test_oauth2_cache(void)
 		rc = secret_oauth2_token(&a, false, &tok, &e);
 		err = capture_end();
 		ok(rc == 0 && runs() == before + 1 && strstr(err, "belongs to uid 65534"),
-			"a cache file of another user is refused (%s)", err);
+		   "a cache file of another user is refused (%s)", err);
 		buf_fini(&tok);
 	}
 
@@ -1133,11 +1130,11 @@ test_oauth2_cache(void)
 
 	/* Damaged files are ignored. */
 	static const char *const damaged[] = {
-		"",
-		"garbage\n",
-		"postie-oauth2-cache 2\nexpires 1800000000\n",
-		"postie-oauth2-cache 1\nexpires x\n",
-		"postie-oauth2-cache 1\nexpires 1700003600\nhost smtp.other.test\nuser bob\n",
+	    "",
+	    "garbage\n",
+	    "postie-oauth2-cache 2\nexpires 1800000000\n",
+	    "postie-oauth2-cache 1\nexpires x\n",
+	    "postie-oauth2-cache 1\nexpires 1700003600\nhost smtp.other.test\nuser bob\n",
 	};
 	for (size_t i = 0; i < sizeof(damaged) / sizeof(damaged[0]); i++) {
 		put_file(cache, damaged[i], 0600);
@@ -1154,18 +1151,20 @@ test_oauth2_cache(void)
 	ok(dl && strlen(dl) > 16 + 64 && dl[16 + 64] == '\n', "the cache holds its SHA-256");
 	snprintf(digest, sizeof(digest), "%.64s", dl ? dl + 16 : "");
 	/* SEC-41: the entry names the profile file; one of another profile is not used. */
-	snprintf(good, sizeof(good), "postie-oauth2-cache 2\nexpires %lld\nhost smtp.other.test\n"
-		"user bob\nprofile /tmp/caller.rc\ncommand-sha256 %s\ntoken hand-made\n",
-		fake_now + 600, digest);
+	snprintf(good, sizeof(good),
+	         "postie-oauth2-cache 2\nexpires %lld\nhost smtp.other.test\n"
+	         "user bob\nprofile /tmp/caller.rc\ncommand-sha256 %s\ntoken hand-made\n",
+	         fake_now + 600, digest);
 	put_file(cache, good, 0600);
 	before = runs();
 	rc = secret_oauth2_token(&a, false, &tok, &e);
 	ok(rc == 0 && runs() == before + 1 && !same(&tok, "hand-made"),
-		"a cache file of another profile file is not used");
+	   "a cache file of another profile file is not used");
 	buf_fini(&tok);
-	snprintf(good, sizeof(good), "postie-oauth2-cache 2\nexpires %lld\nhost smtp.other.test\n"
-		"user bob\nprofile %s\ncommand-sha256 %s\ntoken hand-made\n", fake_now + 600,
-		a.file ? a.file : "", digest);
+	snprintf(good, sizeof(good),
+	         "postie-oauth2-cache 2\nexpires %lld\nhost smtp.other.test\n"
+	         "user bob\nprofile %s\ncommand-sha256 %s\ntoken hand-made\n",
+	         fake_now + 600, a.file ? a.file : "", digest);
 	put_file(cache, good, 0600);
 	rc = secret_oauth2_token(&a, false, &tok, &e);
 	ok(rc == 1 && same(&tok, "hand-made"), "a well-formed cache file is used");
@@ -1177,8 +1176,10 @@ test_oauth2_cache(void)
 	rc = secret_oauth2_token(&a, false, &tok, &e);
 	ok(rc == 0 && runs() == before + 1, "a cache file with bytes after the token: not used");
 	buf_fini(&tok);
-	snprintf(good, sizeof(good), "postie-oauth2-cache 1\nexpires %lld\nhost smtp.other.test\n"
-		"user bob\ncommand-sha256 %s\ntoken bad,token\n", fake_now + 600, digest);
+	snprintf(good, sizeof(good),
+	         "postie-oauth2-cache 1\nexpires %lld\nhost smtp.other.test\n"
+	         "user bob\ncommand-sha256 %s\ntoken bad,token\n",
+	         fake_now + 600, digest);
 	put_file(cache, good, 0600);
 	before = runs();
 	rc = secret_oauth2_token(&a, false, &tok, &e);
@@ -1231,16 +1232,16 @@ test_oauth2_cache(void)
 	put_file(at("tokcmd.fail"), "", 0600);
 	rc = secret_oauth2_token(&a, false, &tok, &e);
 	ok(rc == -1 && e.kind == ERR_CONFIG && strstr(e.text, "oauth2_token_command") &&
-		   strstr(e.text, "exited with status 1") && !strstr(e.text, "oops") &&
-		   strstr(e.text, "account default") && !strstr(e.text, "tokcmd") && tok.len == 0,
-		"a failing command: named by its account, not quoted (%s)", e.text);
+	       strstr(e.text, "exited with status 1") && !strstr(e.text, "oops") &&
+	       strstr(e.text, "account default") && !strstr(e.text, "tokcmd") && tok.len == 0,
+	   "a failing command: named by its account, not quoted (%s)", e.text);
 	buf_fini(&tok);
 	unlink(at("tokcmd.fail"));
 	char bad[] = "echo not,a,token 3600";
 	a.oauth2_token_command = bad;
 	rc = secret_oauth2_token(&a, false, &tok, &e);
 	ok(rc == -1 && e.kind == ERR_CONFIG && strstr(e.text, "not a bearer token"),
-		"a command that prints no token (%s)", e.text);
+	   "a command that prints no token (%s)", e.text);
 	buf_fini(&tok);
 
 	/* No command: empty, no error. */
@@ -1262,7 +1263,7 @@ test_oauth2_cache(void)
 	ok(rc == 0 && runs() == before + 1, "accounts a.b and a_b do not share a cache file");
 	buf_fini(&tok);
 	ok(exists(at("cache/postie/oauth2/a%2Eb")) && exists(at("cache/postie/oauth2/a_b")),
-		"their files are a%%2Eb and a_b");
+	   "their files are a%%2Eb and a_b");
 	a.name = "../x";
 	rc = secret_oauth2_token(&a, false, &tok, &e);
 	buf_fini(&tok);

@@ -39,29 +39,29 @@ test_replies(void)
 		int code;
 		const char *text;
 	} cases[] = {
-		{"220 mail.example ESMTP\r", 1, 220, "mail.example ESMTP"},
-		{"250-mail.example\r\n250-PIPELINING\r\n250 SIZE 1000\r", 1, 250,
-			"mail.example\nPIPELINING\nSIZE 1000"},
-		{"250", 1, 250, ""},
-		{"250 ", 1, 250, ""},
-		{"250-first\n250 last", 1, 250, "first\nlast"},
-		{"354 go ahead", 1, 354, "go ahead"},
-		{"550\tbad", -1, 0, NULL},   /* HT is not SP or '-' */
-		{"25 short", -1, 0, NULL},
-		{"2500 long code", -1, 0, NULL},
-		{"650 out of range", -1, 0, NULL},
-		{"160 out of range", -1, 0, NULL},
-		{"260 second digit", -1, 0, NULL},
-		{"2a0 letters", -1, 0, NULL},
-		{"hello", -1, 0, NULL},
-		{"", -1, 0, NULL},
-		{"250-one\n251 two", -1, 0, NULL},   /* SEC-32: mixed codes */
-		{"250-one\n550 two", -1, 0, NULL},
-		{"250 with\x01control", -1, 0, NULL},
-		{"250 with\x7f del", -1, 0, NULL},
-		{"250 tab\tinside", 1, 250, "tab\tinside"},
-		{"250 bare\rcr", -1, 0, NULL},
-		{"250 caf\xc3\xa9 8-bit", 1, 250, "caf\xc3\xa9 8-bit"},
+	    {"220 mail.example ESMTP\r", 1, 220, "mail.example ESMTP"},
+	    {"250-mail.example\r\n250-PIPELINING\r\n250 SIZE 1000\r", 1, 250,
+	     "mail.example\nPIPELINING\nSIZE 1000"},
+	    {"250", 1, 250, ""},
+	    {"250 ", 1, 250, ""},
+	    {"250-first\n250 last", 1, 250, "first\nlast"},
+	    {"354 go ahead", 1, 354, "go ahead"},
+	    {"550\tbad", -1, 0, NULL}, /* HT is not SP or '-' */
+	    {"25 short", -1, 0, NULL},
+	    {"2500 long code", -1, 0, NULL},
+	    {"650 out of range", -1, 0, NULL},
+	    {"160 out of range", -1, 0, NULL},
+	    {"260 second digit", -1, 0, NULL},
+	    {"2a0 letters", -1, 0, NULL},
+	    {"hello", -1, 0, NULL},
+	    {"", -1, 0, NULL},
+	    {"250-one\n251 two", -1, 0, NULL}, /* SEC-32: mixed codes */
+	    {"250-one\n550 two", -1, 0, NULL},
+	    {"250 with\x01control", -1, 0, NULL},
+	    {"250 with\x7f del", -1, 0, NULL},
+	    {"250 tab\tinside", 1, 250, "tab\tinside"},
+	    {"250 bare\rcr", -1, 0, NULL},
+	    {"250 caf\xc3\xa9 8-bit", 1, 250, "caf\xc3\xa9 8-bit"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct smtp_reply r;
@@ -70,11 +70,11 @@ test_replies(void)
 		smtp_reply_init(&r);
 		int rc = feed_all(&r, cases[i].in, &e);
 		ok(rc == cases[i].rc, "reply %zu: result %d (want %d) %s", i, rc, cases[i].rc,
-			e.text);
+		   e.text);
 		if (cases[i].rc == 1) {
 			ok(r.code == cases[i].code, "reply %zu: code %d", i, r.code);
 			ok_mem(r.text.data ? r.text.data : "", r.text.len, cases[i].text,
-				strlen(cases[i].text), "reply %zu: text", i);
+			       strlen(cases[i].text), "reply %zu: text", i);
 		} else {
 			ok(e.kind == ERR_PROTO, "reply %zu: protocol error", i);
 		}
@@ -86,7 +86,7 @@ test_replies(void)
 	struct err e;
 	smtp_reply_init(&r);
 	ok(smtp_reply_feed(&r, "250 a\0b", 7, &e) == -1 && e.kind == ERR_PROTO,
-		"NUL in a reply line is a protocol error");
+	   "NUL in a reply line is a protocol error");
 	smtp_reply_fini(&r);
 
 	/* SEC-31: 100 lines are fine, 101 are not. */
@@ -112,10 +112,12 @@ test_caps(void)
 	struct err e;
 
 	smtp_reply_init(&r);
-	feed_all(&r,
-		"250-mail.example greets you\n250-PIPELINING\n250-SIZE 10240000\n250-auth plain LOGIN\n"
-		"250-AUTH=CRAM-MD5\n250-8BITMIME\n250-STARTTLS\n250-X-UNKNOWN foo\n250-CHUNKING\n"
-		"250-ENHANCEDSTATUSCODES\n250 SMTPUTF8", &e);
+	feed_all(
+	    &r,
+	    "250-mail.example greets you\n250-PIPELINING\n250-SIZE 10240000\n250-auth plain LOGIN\n"
+	    "250-AUTH=CRAM-MD5\n250-8BITMIME\n250-STARTTLS\n250-X-UNKNOWN foo\n250-CHUNKING\n"
+	    "250-ENHANCEDSTATUSCODES\n250 SMTPUTF8",
+	    &e);
 	smtp_caps_parse(&c, &r);
 	ok(c.bits & SMTP_CAP_PIPELINING, "PIPELINING");
 	ok(c.bits & SMTP_CAP_STARTTLS, "STARTTLS");
@@ -153,8 +155,14 @@ test_caps(void)
 static void
 test_reply_overread(void)
 {
-	static const char *const bad[] = {"xx", "hello", "25", "2", "250x", "999 nine",
-		"2a0 letters and more than sixty characters of text that go on and on and on"};
+	static const char *const bad[] = {
+	    "xx",
+	    "hello",
+	    "25",
+	    "2",
+	    "250x",
+	    "999 nine",
+	    "2a0 letters and more than sixty characters of text that go on and on and on"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		size_t n = strlen(bad[i]);
 		char *line = malloc(n);
@@ -167,7 +175,7 @@ test_reply_overread(void)
 		char want[80];
 		snprintf(want, sizeof(want), "\"%.*s\"", (int)(n < 60 ? n : 60), bad[i]);
 		ok(rc == -1 && e.kind == ERR_PROTO && strstr(e.text, want),
-			"malformed line %zu quoted within its length: %s", i, e.text);
+		   "malformed line %zu quoted within its length: %s", i, e.text);
 		smtp_reply_fini(&r);
 		free(line);
 	}
@@ -178,8 +186,8 @@ test_reply_overread(void)
 	struct smtp_reply r;
 	struct err e;
 	smtp_reply_init(&r);
-	ok(smtp_reply_feed(&r, big + CONN_BUF_SIZE - 3, 3, &e) == -1 &&
-		strstr(e.text, "\"zz\""), "a malformed line ending the 64 KiB buffer: %s", e.text);
+	ok(smtp_reply_feed(&r, big + CONN_BUF_SIZE - 3, 3, &e) == -1 && strstr(e.text, "\"zz\""),
+	   "a malformed line ending the 64 KiB buffer: %s", e.text);
 	smtp_reply_fini(&r);
 	free(big);
 }
@@ -207,13 +215,16 @@ test_command(void)
 	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
 	sp_conn(&s, sv[0]);
 	ok(smtp_command(&s, SMTP_COMMAND_MAX, NULL, &e, "MAIL FROM:<%s>", "a@b\r\nRCPT TO:<x@y>") ==
-		-1 && e.kind == ERR_SOFTWARE, "SEC-19: CRLF inside a command refused");
+	           -1 &&
+	       e.kind == ERR_SOFTWARE,
+	   "SEC-19: CRLF inside a command refused");
 	ok(smtp_command(&s, SMTP_COMMAND_MAX, NULL, &e, "X %s", "a\nb") == -1, "LF refused");
 	char longarg[600];
 	memset(longarg, 'a', sizeof(longarg) - 1);
 	longarg[sizeof(longarg) - 1] = '\0';
 	ok(smtp_command(&s, SMTP_COMMAND_MAX, NULL, &e, "RCPT TO:<%s>", longarg) == -1 &&
-		e.kind == ERR_SOFTWARE, "SEC-19: a command over 512 octets refused");
+	       e.kind == ERR_SOFTWARE,
+	   "SEC-19: a command over 512 octets refused");
 	ok(s.conn.wlen == 0, "nothing queued by refused commands");
 	ok(smtp_command(&s, SMTP_COMMAND_MAX, NULL, &e, "NOOP") == 0, "NOOP queued");
 	ok(s.conn.wlen == 6 && memcmp(s.conn.wbuf, "NOOP\r\n", 6) == 0, "ends in CRLF");
@@ -226,9 +237,9 @@ test_command(void)
 	struct smtp_reply r;
 	smtp_reply_init(&r);
 	ok(smtp_read_reply(&s, &r, conn_clock_ms() + 1000, false, &e) == 0 && r.code == 250,
-		"read the reply to NOOP");
+	   "read the reply to NOOP");
 	ok(smtp_command(&s, SMTP_COMMAND_MAX, NULL, &e, "QUIT") == -1 && e.kind == ERR_PROTO,
-		"SEC-33: unsolicited reply refused");
+	   "SEC-33: unsolicited reply refused");
 	smtp_reply_fini(&r);
 	conn_close(&s.conn);
 	close(sv[1]);
@@ -242,13 +253,13 @@ test_session_deadline(void)
 
 	smtp_timeouts_init(&t, 0);
 	ok(t.session == 72LL * 60 * 1000, "RFC 5321 defaults: a 72-minute session (%lld ms)",
-		(long long)t.session);
+	   (long long)t.session);
 	smtp_timeouts_init(&t, 3);
 	ok(t.session == SMTP_SESSION_MIN_MS, "timeout 3: at least an hour (%lld ms)",
-		(long long)t.session);
+	   (long long)t.session);
 	smtp_timeouts_init(&t, 600);
 	ok(t.session == 16LL * 600 * 1000, "timeout 600: 16 x 600 s (%lld ms)",
-		(long long)t.session);
+	   (long long)t.session);
 	smtp_timeouts_init(&t, 2147483);
 	ok(t.session > 0, "a huge timeout does not overflow (%lld ms)", (long long)t.session);
 
@@ -261,7 +272,7 @@ test_session_deadline(void)
 	sp_conn(&s, sv[0]);
 	smtp_timeouts_init(&s.t, 10);
 	ok(smtp_deadline(&s, 1000) - conn_clock_ms() <= 1000,
-		"no total yet: a step's own deadline");
+	   "no total yet: a step's own deadline");
 	s.end = conn_clock_ms() + 300;
 	ok(smtp_deadline(&s, 10000) <= s.end, "a step's deadline is cut to the session's");
 	/* A silent server: the 10 s step deadline is cut to the session's 0.3 s. */
@@ -271,17 +282,17 @@ test_session_deadline(void)
 	int rc = smtp_read_reply(&s, &r, smtp_deadline(&s, s.t.command), false, &e);
 	int64_t took = conn_clock_ms() - t0;
 	ok(rc == -1 && e.kind == ERR_TEMP && strstr(e.text, "total deadline") && took < 3000,
-		"a silent server: ERR_TEMP at the session's deadline (%s; %lld ms)", e.text,
-		(long long)took);
+	   "a silent server: ERR_TEMP at the session's deadline (%s; %lld ms)", e.text,
+	   (long long)took);
 	/* Past it, nothing more is tried, even where a call would return at once. */
 	ok(write(sv[1], "250 ok\r\n", 8) == 8, "the peer answers late");
-	ok(smtp_read_reply(&s, &r, conn_clock_ms() + 1000, false, &e) == -1 &&
-		e.kind == ERR_TEMP && strstr(e.text, "total deadline"),
-		"a reply already there is not read past the deadline");
+	ok(smtp_read_reply(&s, &r, conn_clock_ms() + 1000, false, &e) == -1 && e.kind == ERR_TEMP &&
+	       strstr(e.text, "total deadline"),
+	   "a reply already there is not read past the deadline");
 	ok(smtp_command(&s, SMTP_COMMAND_MAX, NULL, &e, "QUIT") == -1 && e.kind == ERR_TEMP,
-		"no command past the deadline");
+	   "no command past the deadline");
 	ok(smtp_data_sink(&s, "x", 1, &e) == -1 && e.kind == ERR_TEMP,
-		"no message data past the deadline");
+	   "no message data past the deadline");
 	smtp_reply_fini(&r);
 	conn_close(&s.conn);
 	close(sv[1]);
@@ -317,7 +328,7 @@ peer(int fd, const char *greeting, const char *const *script)
 
 static int
 run_envelope(const char *const *script, const char *ehlo_caps, char *const *rcpts, size_t n,
-	struct err *e)
+             struct err *e)
 {
 	int sv[2];
 	struct smtp s;
@@ -348,34 +359,43 @@ test_session(void)
 	char *rcpts[] = {"x@example.com", "y@example.com", "z@example.com"};
 
 	const char *ok_pipe[] = {"EHLO client.example|250-hi\r\n250 PIPELINING\r\n",
-		"MAIL FROM:<a@example.com>|", "RCPT TO:<x@example.com>|", "RCPT TO:<y@example.com>|",
-		"DATA|250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n", NULL};
+	                         "MAIL FROM:<a@example.com>|",
+	                         "RCPT TO:<x@example.com>|",
+	                         "RCPT TO:<y@example.com>|",
+	                         "DATA|250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n",
+	                         NULL};
 	ok(run_envelope(ok_pipe, NULL, rcpts, 2, &e) == 0, "pipelined envelope: 354");
 
-	const char *one_refused[] = {"EHLO client.example|250-hi\r\n250 PIPELINING\r\n",
-		"MAIL FROM:<a@example.com>|", "RCPT TO:<x@example.com>|", "RCPT TO:<y@example.com>|",
-		"RCPT TO:<z@example.com>|",
-		"DATA|250 ok\r\n250 ok\r\n550 5.1.1 no such user\r\n250 ok\r\n354 go\r\n", NULL};
+	const char *one_refused[] = {
+	    "EHLO client.example|250-hi\r\n250 PIPELINING\r\n",
+	    "MAIL FROM:<a@example.com>|",
+	    "RCPT TO:<x@example.com>|",
+	    "RCPT TO:<y@example.com>|",
+	    "RCPT TO:<z@example.com>|",
+	    "DATA|250 ok\r\n250 ok\r\n550 5.1.1 no such user\r\n250 ok\r\n354 go\r\n",
+	    NULL};
 	ok(run_envelope(one_refused, NULL, rcpts, 3, &e) == -1 && e.kind == ERR_NOUSER &&
-		strstr(e.text, "<y@example.com>") && strstr(e.text, "550 5.1.1"),
-		"SEC-38: one of three refused: 67 naming it (%s)", e.text);
+	       strstr(e.text, "<y@example.com>") && strstr(e.text, "550 5.1.1"),
+	   "SEC-38: one of three refused: 67 naming it (%s)", e.text);
 
 	const char *temp_refused[] = {"EHLO client.example|250 hi\r\n",
-		"MAIL FROM:<a@example.com>|250 ok\r\n", "RCPT TO:<x@example.com>|451 later\r\n",
-		NULL};
+	                              "MAIL FROM:<a@example.com>|250 ok\r\n",
+	                              "RCPT TO:<x@example.com>|451 later\r\n", NULL};
 	ok(run_envelope(temp_refused, NULL, rcpts, 2, &e) == -1 && e.kind == ERR_TEMP,
-		"not pipelined: 451 to RCPT is temporary");
+	   "not pipelined: 451 to RCPT is temporary");
 
 	const char *mail_refused[] = {"EHLO client.example|250 hi\r\n",
-		"MAIL FROM:<a@example.com>|553 sender rejected\r\n", NULL};
+	                              "MAIL FROM:<a@example.com>|553 sender rejected\r\n", NULL};
 	ok(run_envelope(mail_refused, NULL, rcpts, 1, &e) == -1 && e.kind == ERR_PERM &&
-		e.code == 553, "553 to MAIL: permanent");
+	       e.code == 553,
+	   "553 to MAIL: permanent");
 
-	const char *data_refused[] = {"EHLO client.example|250 hi\r\n",
-		"MAIL FROM:<a@example.com>|250 ok\r\n", "RCPT TO:<x@example.com>|250 ok\r\n",
-		"DATA|554 no\r\n", NULL};
+	const char *data_refused[] = {
+	    "EHLO client.example|250 hi\r\n", "MAIL FROM:<a@example.com>|250 ok\r\n",
+	    "RCPT TO:<x@example.com>|250 ok\r\n", "DATA|554 no\r\n", NULL};
 	ok(run_envelope(data_refused, NULL, rcpts, 1, &e) == -1 && e.kind == ERR_PERM &&
-		e.code == 554, "554 to DATA: permanent");
+	       e.code == 554,
+	   "554 to DATA: permanent");
 }
 
 static void
@@ -385,30 +405,30 @@ test_xtext(void)
 		const char *in;
 		const char *out;
 	} cases[] = {
-		{"", ""},
-		{"user@example.com", "user@example.com"},
-		{"a+b@example.com", "a+2Bb@example.com"},       /* "+" is the escape itself */
-		{"key=value", "key+3Dvalue"},                    /* "=" separates ESMTP params */
-		{"with space", "with+20space"},
-		{"\"quoted\"@x", "\"quoted\"@x"},                /* '"' (34) is an xchar */
-		{"~!", "~!"},                                    /* 126 and 33: the edges */
-		{"\x7f\x1f", "+7F+1F"},                          /* DEL, a control */
-		{"caf\xc3\xa9", "caf+C3+A9"},                    /* 8-bit octets, upper-case hex */
+	    {"", ""},
+	    {"user@example.com", "user@example.com"},
+	    {"a+b@example.com", "a+2Bb@example.com"}, /* "+" is the escape itself */
+	    {"key=value", "key+3Dvalue"},             /* "=" separates ESMTP params */
+	    {"with space", "with+20space"},
+	    {"\"quoted\"@x", "\"quoted\"@x"}, /* '"' (34) is an xchar */
+	    {"~!", "~!"},                     /* 126 and 33: the edges */
+	    {"\x7f\x1f", "+7F+1F"},           /* DEL, a control */
+	    {"caf\xc3\xa9", "caf+C3+A9"},     /* 8-bit octets, upper-case hex */
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char out[128];
 		int k = smtp_xtext(cases[i].in, strlen(cases[i].in), out, sizeof(out));
 		ok(k == (int)strlen(cases[i].out) && strcmp(out, cases[i].out) == 0,
-			"xtext %zu: \"%s\" (%d)", i, out, k);
+		   "xtext %zu: \"%s\" (%d)", i, out, k);
 	}
 	char small[6];
 	ok(smtp_xtext("abcde", 5, small, sizeof(small)) == 5, "xtext fills a buffer exactly");
 	ok(smtp_xtext("abcdef", 6, small, sizeof(small)) == -1, "xtext: one octet too many");
 	ok(smtp_xtext("abcd+", 5, small, sizeof(small)) == -1,
-		"xtext: an escape that does not fit");
+	   "xtext: an escape that does not fit");
 	char nul[8];
 	ok(smtp_xtext("a\0b", 3, nul, sizeof(nul)) == 5 && memcmp(nul, "a+00b", 6) == 0,
-		"xtext takes a length: NUL is encoded, not an end");
+	   "xtext takes a length: NUL is encoded, not an end");
 }
 
 static void
@@ -419,17 +439,19 @@ test_dsn(void)
 
 	out[0] = '\0';
 	ok(smtp_dsn_mail("HDRS", "id+1=x", out, sizeof(out), &e) == 0 &&
-		strcmp(out, " RET=HDRS ENVID=id+2B1+3Dx") == 0, "MAIL: RET and ENVID \"%s\"", out);
+	       strcmp(out, " RET=HDRS ENVID=id+2B1+3Dx") == 0,
+	   "MAIL: RET and ENVID \"%s\"", out);
 	snprintf(out, sizeof(out), " SIZE=10");
 	ok(smtp_dsn_mail("full", NULL, out, sizeof(out), &e) == 0 &&
-		strcmp(out, " SIZE=10 RET=FULL") == 0, "MAIL: appended, any case \"%s\"", out);
+	       strcmp(out, " SIZE=10 RET=FULL") == 0,
+	   "MAIL: appended, any case \"%s\"", out);
 	out[0] = '\0';
 	ok(smtp_dsn_mail(NULL, NULL, out, sizeof(out), &e) == 0 && out[0] == '\0',
-		"MAIL: nothing asked, nothing added");
+	   "MAIL: nothing asked, nothing added");
 	ok(smtp_dsn_mail("ALL", NULL, out, sizeof(out), &e) == -1 && e.kind == ERR_USAGE,
-		"MAIL: RET=ALL refused");
+	   "MAIL: RET=ALL refused");
 	ok(smtp_dsn_mail("FULL X=Y", NULL, out, sizeof(out), &e) == -1,
-		"MAIL: no parameter smuggled through RET (SEC-19)");
+	   "MAIL: no parameter smuggled through RET (SEC-19)");
 	char envid[120];
 	memset(envid, 'a', 100);
 	envid[100] = '\0';
@@ -438,27 +460,28 @@ test_dsn(void)
 	envid[99] = '+';
 	out[0] = '\0';
 	ok(smtp_dsn_mail(NULL, envid, out, sizeof(out), &e) == -1 && e.kind == ERR_USAGE,
-		"ENVID over 100 characters once encoded refused (RFC 3461 §4.4)");
+	   "ENVID over 100 characters once encoded refused (RFC 3461 §4.4)");
 	char tiny[8] = "";
 	ok(smtp_dsn_mail("FULL", NULL, tiny, sizeof(tiny), &e) == -1 && e.kind == ERR_SOFTWARE &&
-		tiny[0] == '\0', "MAIL: too small a buffer is an error, never a cut");
+	       tiny[0] == '\0',
+	   "MAIL: too small a buffer is an error, never a cut");
 
 	static const struct {
 		const char *notify, *addr, *out;
 		int rc;
 	} rc_cases[] = {
-		{"FAILURE,DELAY", "a+b@example.com",
-			" NOTIFY=FAILURE,DELAY ORCPT=rfc822;a+2Bb@example.com", 0},
-		{"never", "x@y", " NOTIFY=NEVER ORCPT=rfc822;x@y", 0},
-		{"success,Failure", NULL, " NOTIFY=SUCCESS,FAILURE", 0},
-		{NULL, "x@y", " ORCPT=rfc822;x@y", 0},
-		{NULL, "j\xc3\xb6rg@example.com", "", 0},   /* RFC 3461 §4.2: ASCII only */
-		{"NEVER,SUCCESS", "x@y", NULL, -1},          /* NEVER stands alone */
-		{"SUCCESS,SUCCESS", "x@y", NULL, -1},
-		{"SUCCESS FAILURE", "x@y", NULL, -1},
-		{"SUCCESS,", "x@y", NULL, -1},
-		{"", "x@y", NULL, -1},
-		{"DELAY ORCPT=rfc822;evil@x", "x@y", NULL, -1},
+	    {"FAILURE,DELAY", "a+b@example.com",
+	     " NOTIFY=FAILURE,DELAY ORCPT=rfc822;a+2Bb@example.com", 0},
+	    {"never", "x@y", " NOTIFY=NEVER ORCPT=rfc822;x@y", 0},
+	    {"success,Failure", NULL, " NOTIFY=SUCCESS,FAILURE", 0},
+	    {NULL, "x@y", " ORCPT=rfc822;x@y", 0},
+	    {NULL, "j\xc3\xb6rg@example.com", "", 0}, /* RFC 3461 §4.2: ASCII only */
+	    {"NEVER,SUCCESS", "x@y", NULL, -1},       /* NEVER stands alone */
+	    {"SUCCESS,SUCCESS", "x@y", NULL, -1},
+	    {"SUCCESS FAILURE", "x@y", NULL, -1},
+	    {"SUCCESS,", "x@y", NULL, -1},
+	    {"", "x@y", NULL, -1},
+	    {"DELAY ORCPT=rfc822;evil@x", "x@y", NULL, -1},
 	};
 	for (size_t i = 0; i < sizeof(rc_cases) / sizeof(rc_cases[0]); i++) {
 		out[0] = '\0';
@@ -466,7 +489,7 @@ test_dsn(void)
 		int rc = smtp_dsn_rcpt(rc_cases[i].notify, rc_cases[i].addr, out, sizeof(out), &e);
 		if (rc_cases[i].rc == 0)
 			ok(rc == 0 && strcmp(out, rc_cases[i].out) == 0, "RCPT %zu: \"%s\"", i,
-				out);
+			   out);
 		else
 			ok(rc == -1 && e.kind == ERR_USAGE, "RCPT %zu: refused (%s)", i, e.text);
 	}
@@ -476,14 +499,14 @@ test_dsn(void)
 	addr[sizeof(addr) - 1] = '\0';
 	out[0] = '\0';
 	ok(smtp_dsn_rcpt("FAILURE", addr, out, sizeof(out), &e) == 0 &&
-		strcmp(out, " NOTIFY=FAILURE") == 0,
-		"RCPT: an ORCPT past RFC 3461 §5 is left out");
+	       strcmp(out, " NOTIFY=FAILURE") == 0,
+	   "RCPT: an ORCPT past RFC 3461 §5 is left out");
 }
 
 /* Run PEER's SCRIPT against an LMTP envelope and data end; CODES gets the replies. */
 static int
 run_lmtp(const char *const *script, char *const *rcpts, size_t n, int *codes, size_t *read,
-	struct err *e)
+         struct err *e)
 {
 	int sv[2];
 	struct smtp s;
@@ -521,69 +544,98 @@ test_lmtp(void)
 	struct err e;
 
 	const char *all_ok[] = {"LHLO client.example|250-lmtp\r\n250 PIPELINING\r\n",
-		"MAIL FROM:<a@example.com>|", "RCPT TO:<x@example.com>|", "RCPT TO:<y@example.com>|",
-		"DATA|250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n",
-		"body|", ".|250 2.0.0 x done\r\n250 2.0.0 y done\r\n", NULL};
+	                        "MAIL FROM:<a@example.com>|",
+	                        "RCPT TO:<x@example.com>|",
+	                        "RCPT TO:<y@example.com>|",
+	                        "DATA|250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n",
+	                        "body|",
+	                        ".|250 2.0.0 x done\r\n250 2.0.0 y done\r\n",
+	                        NULL};
 	ok(run_lmtp(all_ok, rcpts, 2, codes, &read, &e) == 0 && read == 2 && codes[0] == 250 &&
-		codes[1] == 250, "LMTP: LHLO, and one 250 per recipient after the data");
+	       codes[1] == 250,
+	   "LMTP: LHLO, and one 250 per recipient after the data");
 
-	const char *one_refused[] = {"LHLO client.example|250 lmtp\r\n",
-		"MAIL FROM:<a@example.com>|250 ok\r\n", "RCPT TO:<x@example.com>|250 ok\r\n",
-		"RCPT TO:<y@example.com>|250 ok\r\n", "RCPT TO:<z@example.com>|250 ok\r\n",
-		"DATA|354 go\r\n", "body|",
-		".|250 2.0.0 x done\r\n552 5.2.2 y is full\r\n250 2.0.0 z done\r\n", NULL};
+	const char *one_refused[] = {
+	    "LHLO client.example|250 lmtp\r\n",
+	    "MAIL FROM:<a@example.com>|250 ok\r\n",
+	    "RCPT TO:<x@example.com>|250 ok\r\n",
+	    "RCPT TO:<y@example.com>|250 ok\r\n",
+	    "RCPT TO:<z@example.com>|250 ok\r\n",
+	    "DATA|354 go\r\n",
+	    "body|",
+	    ".|250 2.0.0 x done\r\n552 5.2.2 y is full\r\n250 2.0.0 z done\r\n",
+	    NULL};
 	memset(codes, 0, sizeof(codes));
 	ok(run_lmtp(one_refused, rcpts, 3, codes, &read, &e) == -1 && e.kind == ERR_NOUSER &&
-		e.code == 552 && read == 3, "LMTP: 552 for one of three after the data: 67 (%s)",
-		e.text);
+	       e.code == 552 && read == 3,
+	   "LMTP: 552 for one of three after the data: 67 (%s)", e.text);
 	ok(codes[0] == 250 && codes[1] == 552 && codes[2] == 250,
-		"LMTP: each recipient's code kept, so the others count as delivered");
+	   "LMTP: each recipient's code kept, so the others count as delivered");
 	ok(strstr(e.text, "<y@example.com>") && strstr(e.text, "1 of 3 recipients refused") &&
-		strstr(e.text, "the others have the message"),
-		"LMTP: the error names the refused one");
+	       strstr(e.text, "the others have the message"),
+	   "LMTP: the error names the refused one");
 
 	const char *temp[] = {"LHLO client.example|250 lmtp\r\n",
-		"MAIL FROM:<a@example.com>|250 ok\r\n", "RCPT TO:<x@example.com>|250 ok\r\n",
-		"RCPT TO:<y@example.com>|250 ok\r\n", "DATA|354 go\r\n", "body|",
-		".|451 4.3.0 x later\r\n452 4.2.2 y later\r\n", NULL};
+	                      "MAIL FROM:<a@example.com>|250 ok\r\n",
+	                      "RCPT TO:<x@example.com>|250 ok\r\n",
+	                      "RCPT TO:<y@example.com>|250 ok\r\n",
+	                      "DATA|354 go\r\n",
+	                      "body|",
+	                      ".|451 4.3.0 x later\r\n452 4.2.2 y later\r\n",
+	                      NULL};
 	ok(run_lmtp(temp, rcpts, 2, codes, &read, &e) == -1 && e.kind == ERR_TEMP &&
-		codes[0] == 451 && codes[1] == 452, "LMTP: only 4xx after the data: temporary");
+	       codes[0] == 451 && codes[1] == 452,
+	   "LMTP: only 4xx after the data: temporary");
 
 	const char *lost[] = {"LHLO client.example|250 lmtp\r\n",
-		"MAIL FROM:<a@example.com>|250 ok\r\n", "RCPT TO:<x@example.com>|250 ok\r\n",
-		"RCPT TO:<y@example.com>|250 ok\r\n", "DATA|354 go\r\n", "body|",
-		".|250 2.0.0 x done\r\n", NULL};
+	                      "MAIL FROM:<a@example.com>|250 ok\r\n",
+	                      "RCPT TO:<x@example.com>|250 ok\r\n",
+	                      "RCPT TO:<y@example.com>|250 ok\r\n",
+	                      "DATA|354 go\r\n",
+	                      "body|",
+	                      ".|250 2.0.0 x done\r\n",
+	                      NULL};
 	memset(codes, 0, sizeof(codes));
 	int rc = run_lmtp(lost, rcpts, 2, codes, &read, &e);
 	ok(rc == -1 && e.kind == ERR_TEMP && read == 1 && codes[0] == 250 && codes[1] == 0 &&
-		strstr(e.text, "1 of 2 recipients confirmed"), "LMTP: connection lost after one "
-		"reply: temporary, the first known delivered (%s; read %zu, codes %d %d)", e.text,
-		read, codes[0], codes[1]);
+	       strstr(e.text, "1 of 2 recipients confirmed"),
+	   "LMTP: connection lost after one "
+	   "reply: temporary, the first known delivered (%s; read %zu, codes %d %d)",
+	   e.text, read, codes[0], codes[1]);
 
 	/* SEC-36: only 250 is delivery for a recipient; another 2xx leaves it not known (0). */
 	const char *odd[] = {"LHLO client.example|250 lmtp\r\n",
-		"MAIL FROM:<a@example.com>|250 ok\r\n", "RCPT TO:<x@example.com>|250 ok\r\n",
-		"RCPT TO:<y@example.com>|250 ok\r\n", "DATA|354 go\r\n", "body|",
-		".|250 2.0.0 x done\r\n252 2.0.0 y maybe\r\n", NULL};
+	                     "MAIL FROM:<a@example.com>|250 ok\r\n",
+	                     "RCPT TO:<x@example.com>|250 ok\r\n",
+	                     "RCPT TO:<y@example.com>|250 ok\r\n",
+	                     "DATA|354 go\r\n",
+	                     "body|",
+	                     ".|250 2.0.0 x done\r\n252 2.0.0 y maybe\r\n",
+	                     NULL};
 	memset(codes, 0, sizeof(codes));
 	rc = run_lmtp(odd, rcpts, 2, codes, &read, &e);
 	ok(rc == -1 && e.kind == ERR_UNSURE && read == 2 && codes[0] == 250 && codes[1] == 0 &&
-		strstr(e.text, "<y@example.com>") && strstr(e.text, "not 250"),
-		"LMTP: 252 for one recipient: ERR_UNSURE, its code 0 (%s)", e.text);
+	       strstr(e.text, "<y@example.com>") && strstr(e.text, "not 250"),
+	   "LMTP: 252 for one recipient: ERR_UNSURE, its code 0 (%s)", e.text);
 	const char *odd_and_refused[] = {"LHLO client.example|250 lmtp\r\n",
-		"MAIL FROM:<a@example.com>|250 ok\r\n", "RCPT TO:<x@example.com>|250 ok\r\n",
-		"RCPT TO:<y@example.com>|250 ok\r\n", "DATA|354 go\r\n", "body|",
-		".|221 2.0.0 x bye\r\n550 5.1.1 y gone\r\n", NULL};
+	                                 "MAIL FROM:<a@example.com>|250 ok\r\n",
+	                                 "RCPT TO:<x@example.com>|250 ok\r\n",
+	                                 "RCPT TO:<y@example.com>|250 ok\r\n",
+	                                 "DATA|354 go\r\n",
+	                                 "body|",
+	                                 ".|221 2.0.0 x bye\r\n550 5.1.1 y gone\r\n",
+	                                 NULL};
 	memset(codes, 0, sizeof(codes));
 	rc = run_lmtp(odd_and_refused, rcpts, 2, codes, &read, &e);
 	ok(rc == -1 && e.kind == ERR_NOUSER && e.code == 550 && codes[0] == 0 && codes[1] == 550 &&
-		strstr(e.text, "<y@example.com>") && strstr(e.text, "1 without a verdict"),
-		"LMTP: 221 for one, 550 for the other: 67 naming the refused one (%s)", e.text);
+	       strstr(e.text, "<y@example.com>") && strstr(e.text, "1 without a verdict"),
+	   "LMTP: 221 for one, 550 for the other: 67 naming the refused one (%s)", e.text);
 
 	/* RFC 2033 §4.1: no HELO to fall back to, even where SMTP would (ALLOW_HELO). */
 	const char *refused[] = {"LHLO client.example|500 what\r\n", NULL};
 	ok(run_lmtp(refused, rcpts, 1, codes, &read, &e) == -1 && e.kind == ERR_PERM &&
-		strstr(e.text, "send LHLO"), "LMTP: LHLO refused, no HELO (%s)", e.text);
+	       strstr(e.text, "send LHLO"),
+	   "LMTP: LHLO refused, no HELO (%s)", e.text);
 }
 
 static void
@@ -595,10 +647,13 @@ test_rcpt_params(void)
 	struct smtp s;
 	struct err e;
 
-	const char *script[] = {"EHLO client.example|250 hi\r\n",
-		"MAIL FROM:<a@example.com> RET=FULL|250 ok\r\n",
-		"RCPT TO:<x@example.com> NOTIFY=SUCCESS ORCPT=rfc822;x@example.com|250 ok\r\n",
-		"RCPT TO:<y@example.com>\r|250 ok\r\n", "DATA|354 go\r\n", NULL};
+	const char *script[] = {
+	    "EHLO client.example|250 hi\r\n",
+	    "MAIL FROM:<a@example.com> RET=FULL|250 ok\r\n",
+	    "RCPT TO:<x@example.com> NOTIFY=SUCCESS ORCPT=rfc822;x@example.com|250 ok\r\n",
+	    "RCPT TO:<y@example.com>\r|250 ok\r\n",
+	    "DATA|354 go\r\n",
+	    NULL};
 	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -616,7 +671,7 @@ test_rcpt_params(void)
 	int st;
 	waitpid(pid, &st, 0);
 	ok(rc == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		"each RCPT carries its own parameters, exactly (peer status %d)", WEXITSTATUS(st));
+	   "each RCPT carries its own parameters, exactly (peer status %d)", WEXITSTATUS(st));
 
 	/* SEC-19 still holds with parameters: 512 octets, plus what RFC 3461 §5 allows for
 	 * them and no more. A 505-octet RCPT goes with its NOTIFY (over 512 only by it). */
@@ -626,7 +681,7 @@ test_rcpt_params(void)
 	char want[600];
 	snprintf(want, sizeof(want), "RCPT TO:<%s> NOTIFY=FAILURE\r|", longaddr);
 	const char *long_script[] = {"MAIL FROM:<a@example.com>|", want,
-		"DATA|250 ok\r\n250 ok\r\n354 go\r\n", NULL};
+	                             "DATA|250 ok\r\n250 ok\r\n354 go\r\n", NULL};
 	char *one[] = {longaddr};
 	const char *p1[] = {" NOTIFY=FAILURE"};
 	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
@@ -642,9 +697,11 @@ test_rcpt_params(void)
 	conn_close(&s.conn);
 	waitpid(pid, &st, 0);
 	ok(rc == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		"a RCPT over 512 octets only by its DSN parameter is sent (%s)", rc ? e.text : "");
+	   "a RCPT over 512 octets only by its DSN parameter is sent (%s)", rc ? e.text : "");
 	ok(smtp_command(&s, SMTP_COMMAND_MAX, NULL, &e, "RCPT TO:<%s> NOTIFY=FAILURE", longaddr) ==
-		-1 && e.kind == ERR_SOFTWARE, "the same line without the allowance is refused");
+	           -1 &&
+	       e.kind == ERR_SOFTWARE,
+	   "the same line without the allowance is refused");
 }
 
 int

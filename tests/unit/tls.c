@@ -761,10 +761,14 @@ test_accepts(void)
 	    /* Issue 10, bug 13 (SEC-8): tls_host_override as a U-label, a certificate for its
 	     * A-label; the A-label is verified and sent as SNI. */
 	    {"U-label name, A-label certificate", SRV("idn.pem", NULL, SRV_SCRIPT),
-	     CFG("b\xc3\xbc" "cher.example", ca_file, NULL, true, NULL, NULL),
+	     CFG("b\xc3\xbc"
+	         "cher.example",
+	         ca_file, NULL, true, NULL, NULL),
 	     "xn--bcher-kva.example"},
 	    {"U-label name in capitals, trailing dot", SRV("idn.pem", NULL, SRV_SCRIPT),
-	     CFG("B\xc3\x9c" "CHER.example.", ca_file, NULL, true, NULL, NULL),
+	     CFG("B\xc3\x9c"
+	         "CHER.example.",
+	         ca_file, NULL, true, NULL, NULL),
 	     "xn--bcher-kva.example"},
 	    {"TLS 1.2-only server", SRV("server.pem", "NORMAL:-VERS-ALL:+VERS-TLS1.2", SRV_SCRIPT),
 	     CFG("localhost", ca_file, NULL, true, NULL, NULL), "localhost"},
@@ -1520,7 +1524,8 @@ test_client_cert_config(void)
 		struct err ce;
 		err_clear(&ce);
 		struct tls_config idn = good;
-		idn.host = "b\xc3\xbc" "cher.example";
+		idn.host = "b\xc3\xbc"
+		           "cher.example";
 		ok(tls_check_config(&idn, &ce) == 0, "tls_check_config: a U-label name (%s)",
 		   ce.text);
 		idn.host = "bad\xe2\x98\x83.example";
