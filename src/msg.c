@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sasl.h"
+#include "codec.h"
 
 /* One read(2): the same size the body is streamed with. */
 #define MSG_READ_SIZE (64 * 1024)
@@ -600,7 +600,7 @@ put_name(struct buf *line, const char *name, const char *what, bool *encoded, st
 			}
 			if ((!first && buf_append(line, " ", 1, e) < 0) ||
 			    buf_puts(line, "=?UTF-8?B?", e) < 0 ||
-			    sasl_base64_encode(line, u + i, j - i, e) < 0 ||
+			    codec_base64_encode(line, u + i, j - i, e) < 0 ||
 			    buf_puts(line, "?=", e) < 0)
 				return -1;
 			first = false;

@@ -22,6 +22,7 @@
  * when the text is already in NFKC without mapped characters (most typed text).
  */
 #include "sasl.h"
+#include "codec.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -75,125 +76,6 @@ list_words(const char *list, char *out, size_t size)
 	}
 }
 
-static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-int
-sasl_base64_encode(struct buf *out, const void *p, size_t n, struct err *e)
-{
-	const unsigned char *in = p;
-	char chunk[256]; /* on the stack, so wiped below: it may hold a password */
-	size_t k = 0;
-	int rc = 0;
-
-	if (n / 3 >= SIZE_MAX / 4 - 1)
-		return err_set(e, ERR_SOFTWARE, "encode base64: %zu bytes is too much", n);
-	size_t need = (n + 2) / 3 * 4;
-	if (need > out->max || out->len > out->max - need)
-		return err_set(e, ERR_SOFTWARE, "encode base64: the result passes %zu bytes",
-		               out->max);
-	for (size_t i = 0; i < n && rc == 0; i += 3) {
-		/* RFC 4648 §4: 24 bits become four 6-bit groups; '=' pads a short quantum. */
-		uint32_t v = (uint32_t)in[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= in[i + 2];
-		chunk[k++] = alphabet[v >> 18 & 63];
-		chunk[k++] = alphabet[v >> 12 & 63];
-		chunk[k++] = i + 1 < n ? alphabet[v >> 6 & 63] : '=';
-		chunk[k++] = i + 2 < n ? alphabet[v & 63] : '=';
-		if (k == sizeof(chunk)) {
-			rc = buf_append(out, chunk, k, e);
-			k = 0;
-		}
-	}
-	if (rc == 0 && k)
-		rc = buf_append(out, chunk, k, e);
-	explicit_bzero(chunk, sizeof(chunk));
-	return rc;
-}
-
-/* The value of base64 character C, or -1. */
-static int
-b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/*
- * RFC 4648 §3.3 and §3.5: this decoder is strict. Anything outside the alphabet (also line
- * breaks and spaces), a length that is not a multiple of 4, '=' anywhere but at the end of
- * the last quantum, and non-zero bits under the padding are refused: a server's challenge
- * is untrusted text, and there is exactly one correct encoding of any bytes.
- */
-int
-sasl_base64_decode(struct buf *out, const char *text, size_t len, struct err *e)
-{
-	unsigned char chunk[192];
-	size_t k = 0;
-
-	if (len % 4 != 0)
-		return err_set(e, ERR_PROTO, "decode base64: length %zu is not a multiple of 4",
-		               len);
-	size_t pad = 0;
-	if (len > 0 && text[len - 1] == '=')
-		pad = len > 1 && text[len - 2] == '=' ? 2 : 1;
-	for (size_t i = 0; i < len - pad; i++) {
-		if (text[i] == '=')
-			return err_set(e, ERR_PROTO,
-			               "decode base64: misplaced padding at offset %zu", i);
-		if (b64_value((unsigned char)text[i]) < 0)
-			return err_set(e, ERR_PROTO,
-			               "decode base64: invalid character at offset %zu", i);
-	}
-	if (pad) {
-		/* The bits that the padding leaves over must be zero (canonical form). */
-		int last = b64_value((unsigned char)text[len - pad - 1]);
-		if ((pad == 2 && (last & 15)) || (pad == 1 && (last & 3)))
-			return err_set(e, ERR_PROTO,
-			               "decode base64: non-zero bits before the padding");
-	}
-	size_t need = len / 4 * 3 - pad;
-	if (need > out->max || out->len > out->max - need)
-		return err_set(e, ERR_PROTO, "decode base64: the result passes %zu bytes",
-		               out->max);
-
-	int rc = 0;
-	for (size_t i = 0; i < len && rc == 0; i += 4) {
-		uint32_t v = 0;
-		size_t have = 3;
-		for (size_t j = 0; j < 4; j++) {
-			int x = text[i + j] == '=' ? 0 : b64_value((unsigned char)text[i + j]);
-			v = v << 6 | (uint32_t)x;
-		}
-		if (i + 4 == len)
-			have = 3 - pad;
-		chunk[k++] = (unsigned char)(v >> 16);
-		if (have > 1)
-			chunk[k++] = (unsigned char)(v >> 8);
-		if (have > 2)
-			chunk[k++] = (unsigned char)v;
-		if (k + 3 > sizeof(chunk)) {
-			rc = buf_append(out, chunk, k, e);
-			k = 0;
-		}
-	}
-	if (rc == 0 && k)
-		rc = buf_append(out, chunk, k, e);
-	explicit_bzero(chunk, sizeof(chunk));
-	return rc;
-}
-
 int
 sasl_plain(struct buf *out, const char *user, const char *pass, struct err *e)
 {
@@ -218,7 +100,7 @@ sasl_plain(struct buf *out, const char *user, const char *pass, struct err *e)
 	if (rc == 0)
 		rc = buf_puts(&msg, pass, e);
 	if (rc == 0)
-		rc = sasl_base64_encode(out, msg.data, msg.len, e);
+		rc = codec_base64_encode(out, msg.data, msg.len, e);
 	buf_fini(&msg);
 	return rc;
 }
@@ -491,15 +373,7 @@ check_name(const struct sasl *s, const char *what, const char *v, struct err *e)
 static int
 check_token(const struct sasl *s, const char *t, struct err *e)
 {
-	size_t n = strlen(t), i = 0;
-
-	while (i < n && (b64_value((unsigned char)t[i]) >= 0 || t[i] == '-' || t[i] == '.' ||
-	                 t[i] == '_' || t[i] == '~'))
-		i++;
-	size_t body = i;
-	while (i < n && t[i] == '=')
-		i++;
-	if (body == 0 || i != n)
+	if (!codec_is_b64token(t, strlen(t)))
 		return err_set(
 		    e, ERR_CONFIG,
 		    "authenticate with %s: the OAuth token is not a bearer token (RFC 6750 "
@@ -577,7 +451,7 @@ make_nonce(struct sasl *s, const char *given, struct err *e)
 		return err_set(e, ERR_OS, "authenticate with %s: make a nonce: %s", s->m->name,
 		               gnutls_strerror(r));
 	buf_init(&b, 2 * SCRAM_NONCE_BYTES);
-	r = sasl_base64_encode(&b, raw, sizeof(raw), e);
+	r = codec_base64_encode(&b, raw, sizeof(raw), e);
 	explicit_bzero(raw, sizeof(raw));
 	if (r == 0)
 		s->nonce = xstrdup(b.data);
@@ -742,7 +616,7 @@ sasl_start(struct sasl **out, const char *mech, const struct sasl_creds *c, size
 	b64.secret = true;
 	int rc = first_message(s, c, &msg, e);
 	if (rc == 0)
-		rc = sasl_base64_encode(&b64, msg.data, msg.len, e);
+		rc = codec_base64_encode(&b64, msg.data, msg.len, e);
 	buf_fini(&msg);
 	if (rc < 0) {
 		buf_fini(&b64);
@@ -895,7 +769,7 @@ scram_server_first(struct sasl *s, const char *p, size_t n, struct buf *response
 	buf_init(&am, SASL_MESSAGE_MAX);
 	buf_init(&final, SASL_MESSAGE_MAX);
 	final.secret = true;
-	if (sasl_base64_decode(&salt, salt64, slen, e) < 0) {
+	if (codec_base64_decode(&salt, salt64, slen, e) < 0) {
 		err_set(e, ERR_PROTO, "authenticate with %s: the salt is not base64", name);
 		goto out;
 	}
@@ -918,7 +792,7 @@ scram_server_first(struct sasl *s, const char *p, size_t n, struct buf *response
 
 	/* client-final-message-without-proof = "c=" base64(cbind-input) ",r=" nonce */
 	if (buf_puts(&final, "c=", e) < 0 ||
-	    sasl_base64_encode(&final, s->cbind.data, s->cbind.len, e) < 0 ||
+	    codec_base64_encode(&final, s->cbind.data, s->cbind.len, e) < 0 ||
 	    buf_puts(&final, ",r=", e) < 0 || buf_append(&final, nonce, nlen, e) < 0)
 		goto out;
 	if (buf_append(&am, s->bare.data, s->bare.len, e) < 0 || buf_puts(&am, ",", e) < 0 ||
@@ -939,8 +813,8 @@ scram_server_first(struct sasl *s, const char *p, size_t n, struct buf *response
 		goto out;
 	for (size_t i = 0; i < s->hlen; i++)
 		cs[i] ^= ck[i];
-	if (buf_puts(&final, ",p=", e) < 0 || sasl_base64_encode(&final, cs, s->hlen, e) < 0 ||
-	    sasl_base64_encode(response, final.data, final.len, e) < 0)
+	if (buf_puts(&final, ",p=", e) < 0 || codec_base64_encode(&final, cs, s->hlen, e) < 0 ||
+	    codec_base64_encode(response, final.data, final.len, e) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -992,7 +866,7 @@ scram_server_final(struct sasl *s, const char *p, size_t n, struct err *e)
 		    "authenticate with %s: the server's last message is neither v= nor e=",
 		    s->m->name);
 	buf_init(&sig, SCRAM_HASH_MAX);
-	bool good = sasl_base64_decode(&sig, v, vlen, NULL) == 0 && sig.len == s->hlen &&
+	bool good = codec_base64_decode(&sig, v, vlen, NULL) == 0 && sig.len == s->hlen &&
 	            same_bytes((const unsigned char *)sig.data, s->server_sig, s->hlen);
 	buf_fini(&sig);
 	if (!good)
@@ -1066,7 +940,7 @@ cram_md5(struct sasl *s, const char *p, size_t n, struct buf *response, struct e
 	msg.secret = true;
 	int rc = buf_printf(&msg, e, "%s %s", s->user, hex);
 	if (rc == 0)
-		rc = sasl_base64_encode(response, msg.data, msg.len, e);
+		rc = codec_base64_encode(response, msg.data, msg.len, e);
 	buf_fini(&msg);
 	explicit_bzero(d, sizeof(d));
 	explicit_bzero(hex, sizeof(hex));
@@ -1106,12 +980,12 @@ sasl_step(struct sasl *s, const char *challenge, size_t len, struct buf *respons
 		const char *v = s->rounds == 0 ? s->user : s->pass;
 		s->rounds++;
 		s->done = s->rounds == 2;
-		return sasl_base64_encode(response, v, strlen(v), e);
+		return codec_base64_encode(response, v, strlen(v), e);
 	}
 
 	buf_init(&msg, SASL_CHALLENGE_MAX);
 	msg.secret = true;
-	if (sasl_base64_decode(&msg, challenge, len, e) < 0) {
+	if (codec_base64_decode(&msg, challenge, len, e) < 0) {
 		buf_fini(&msg);
 		if (s->m->id != MECH_XOAUTH2 && s->m->id != MECH_OAUTHBEARER)
 			return err_set(e, ERR_PROTO,

@@ -35,14 +35,6 @@
 #include "buf.h"
 #include "err.h"
 
-/* Append base64 of N bytes at P to OUT. */
-int sasl_base64_encode(struct buf *out, const void *p, size_t n, struct err *e);
-
-/*
- * Decode base64 TEXT (LEN bytes; no whitespace inside) and append the bytes to OUT.
- * ERR_PROTO on invalid input.
- */
-int sasl_base64_decode(struct buf *out, const char *text, size_t len, struct err *e);
 
 /* The PLAIN initial response, base64 of "\0USER\0PASS", appended to OUT (a secret buffer). */
 int sasl_plain(struct buf *out, const char *user, const char *pass, struct err *e);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "src/buf.h"
+#include "src/codec.h"
 #include "src/sasl.h"
 #include "tests/tap.h"
 
@@ -39,12 +40,12 @@ test_vectors(void)
 		const char *p = vectors[i].plain, *x = vectors[i].b64;
 
 		buf_init(&b, 1000);
-		ok(sasl_base64_encode(&b, p, strlen(p), &e) == 0, "encode \"%s\": ok", p);
+		ok(codec_base64_encode(&b, p, strlen(p), &e) == 0, "encode \"%s\": ok", p);
 		ok_mem(b.data, b.len, x, strlen(x), "encode \"%s\"", p);
 		buf_fini(&b);
 
 		buf_init(&b, 1000);
-		ok(sasl_base64_decode(&b, x, strlen(x), &e) == 0, "decode \"%s\": ok", x);
+		ok(codec_base64_decode(&b, x, strlen(x), &e) == 0, "decode \"%s\": ok", x);
 		ok_mem(b.data, b.len, p, strlen(p), "decode \"%s\"", x);
 		buf_fini(&b);
 	}
@@ -64,8 +65,8 @@ test_roundtrip(void)
 		struct err e;
 		buf_init(&b, 1000);
 		buf_init(&c, 1000);
-		if (sasl_base64_encode(&b, in, n, &e) < 0 || b.len != (n + 2) / 3 * 4 ||
-		    sasl_base64_decode(&c, b.data ? b.data : "", b.len, &e) < 0 || c.len != n ||
+		if (codec_base64_encode(&b, in, n, &e) < 0 || b.len != (n + 2) / 3 * 4 ||
+		    codec_base64_decode(&c, b.data ? b.data : "", b.len, &e) < 0 || c.len != n ||
 		    (n && memcmp(c.data, in, n) != 0))
 			bad++;
 		buf_fini(&b);
@@ -78,16 +79,16 @@ test_roundtrip(void)
 	struct err e;
 	buf_init(&b, 100);
 	buf_puts(&b, "AUTH PLAIN ", &e);
-	ok(sasl_base64_encode(&b, "foo", 3, &e) == 0, "encode appends");
+	ok(codec_base64_encode(&b, "foo", 3, &e) == 0, "encode appends");
 	ok_mem(b.data, b.len, "AUTH PLAIN Zm9v", 15, "encode keeps the start");
 	buf_fini(&b);
 
 	buf_init(&b, 6);
-	ok(sasl_base64_encode(&b, "foobar", 6, &e) == -1 && b.len == 0,
+	ok(codec_base64_encode(&b, "foobar", 6, &e) == -1 && b.len == 0,
 	   "encode past the ceiling fails and appends nothing");
 	buf_fini(&b);
 	buf_init(&b, 5);
-	ok(sasl_base64_decode(&b, "Zm9vYmFy", 8, &e) == -1 && b.len == 0,
+	ok(codec_base64_decode(&b, "Zm9vYmFy", 8, &e) == -1 && b.len == 0,
 	   "decode past the ceiling fails and appends nothing");
 	buf_fini(&b);
 }
@@ -122,7 +123,7 @@ test_decode_errors(void)
 		struct err e;
 		buf_init(&b, 1000);
 		err_clear(&e);
-		int rc = sasl_base64_decode(&b, bad[i].text, strlen(bad[i].text), &e);
+		int rc = codec_base64_decode(&b, bad[i].text, strlen(bad[i].text), &e);
 		ok(rc == -1 && e.kind == ERR_PROTO && b.len == 0 &&
 		       strncmp(e.text, "decode base64: ", 15) == 0,
 		   "decode refuses %s (%s)", bad[i].why, e.text);
@@ -133,14 +134,14 @@ test_decode_errors(void)
 	struct buf b;
 	struct err e;
 	buf_init(&b, 1000);
-	ok(sasl_base64_decode(&b, "Zm9vYmFyXXXX", 8, &e) == 0 && b.len == 6, "decode stops at LEN");
+	ok(codec_base64_decode(&b, "Zm9vYmFyXXXX", 8, &e) == 0 && b.len == 6, "decode stops at LEN");
 	buf_fini(&b);
 	buf_init(&b, 1000);
-	ok(sasl_base64_decode(&b, "Zm\0v", 4, &e) == -1 && e.kind == ERR_PROTO,
+	ok(codec_base64_decode(&b, "Zm\0v", 4, &e) == -1 && e.kind == ERR_PROTO,
 	   "decode refuses a NUL inside");
 	buf_fini(&b);
 	buf_init(&b, 1000);
-	ok(sasl_base64_decode(&b, "VXNlcm5hbWU6", 12, &e) == 0 && b.len == 9 &&
+	ok(codec_base64_decode(&b, "VXNlcm5hbWU6", 12, &e) == 0 && b.len == 9 &&
 	       memcmp(b.data, "Username:", 9) == 0,
 	   "decode a LOGIN challenge");
 	buf_fini(&b);
@@ -163,7 +164,7 @@ test_plain(void)
 	ok(sasl_plain(&b, "user@example.org", "p\xc3\xa4ss word", &e) == 0, "PLAIN: UTF-8");
 	struct buf d;
 	buf_init(&d, 1000);
-	ok(sasl_base64_decode(&d, b.data, b.len, &e) == 0 && d.len == 1 + 16 + 1 + 10 &&
+	ok(codec_base64_decode(&d, b.data, b.len, &e) == 0 && d.len == 1 + 16 + 1 + 10 &&
 	       memcmp(d.data, "\0user@example.org\0p\xc3\xa4ss word", d.len) == 0,
 	   "PLAIN: empty authzid, NUL user NUL pass");
 	buf_fini(&d);
@@ -192,7 +193,7 @@ enc(const void *p, size_t n)
 	struct err e;
 
 	buf_init(&b, sizeof(out) - 1);
-	if (sasl_base64_encode(&b, p, n, &e) < 0 || !b.data)
+	if (codec_base64_encode(&b, p, n, &e) < 0 || !b.data)
 		out[0] = '\0';
 	else
 		memcpy(out, b.data, b.len + 1);
@@ -209,7 +210,7 @@ dec(const struct buf *b, char *out, size_t outlen)
 	size_t n = (size_t)-1;
 
 	buf_init(&d, outlen);
-	if (sasl_base64_decode(&d, b->data ? b->data : "", b->len, &e) == 0) {
+	if (codec_base64_decode(&d, b->data ? b->data : "", b->len, &e) == 0) {
 		n = d.len;
 		if (n)
 			memcpy(out, d.data, n);
