@@ -1,0 +1,141 @@
+/* Unit tests of io: the atomic replace, the XDG paths, the private-file rule, waiting. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tap.h"
+#include "io.h"
+
+static char dir[] = "/tmp/postie-io-XXXXXX";
+
+static char *
+path_of(const char *name)
+{
+	static char p[512];
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	return p;
+}
+
+static void
+test_replace(void)
+{
+	char *p = path_of("file");
+	struct iovec iov[2] = {{"hello ", 6}, {"world\n", 6}};
+	struct buf b;
+
+	ok(io_replace(p, iov, 2, 0600, true) == 0, "replace: a new file");
+	int fd = open(p, O_RDONLY);
+	buf_init(&b, 64);
+	ok(fd >= 0 && io_read_all(fd, &b) == 0 && b.len == 12 &&
+	       memcmp(b.data, "hello world\n", 12) == 0,
+	   "it holds both pieces");
+	struct stat st;
+	ok(fd >= 0 && fstat(fd, &st) == 0 && (st.st_mode & 0777) == 0600, "mode 0600");
+	close(fd);
+	ok(io_replace(p, iov, 1, 0600, false) == 0, "replace again, not durable");
+	fd = open(p, O_RDONLY);
+	buf_reset(&b);
+	ok(fd >= 0 && io_read_all(fd, &b) == 0 && b.len == 6, "the new content replaced the old");
+	close(fd);
+	buf_fini(&b);
+
+	buf_init(&b, 4);
+	fd = open(p, O_RDONLY);
+	ok(io_read_all(fd, &b) == EFBIG && b.len <= 4, "read_all: more than the ceiling is EFBIG");
+	close(fd);
+	buf_fini(&b);
+
+	char *q = path_of("no/such/dir/file");
+	ok(io_replace(q, iov, 1, 0600, false) == ENOENT, "replace in a missing folder: ENOENT");
+	/* Nothing left behind: only "file" is in the folder. */
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "test \"$(ls -A %s)\" = file", dir);
+	ok(system(cmd) == 0, "no temporary file left behind");
+}
+
+static void
+test_xdg(void)
+{
+	setenv("HOME", dir, 1);
+	unsetenv("XDG_CACHE_HOME");
+	char *p = io_xdg_path(IO_XDG_CACHE, "postie/tls", true);
+	char want[512];
+	snprintf(want, sizeof(want), "%s/.cache/postie/tls", dir);
+	ok(p && strcmp(p, want) == 0, "cache under HOME: %s", p ? p : "(null)");
+	struct stat st;
+	ok(stat(want, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700,
+	   "MAKE created the folders, 0700");
+	free(p);
+
+	p = io_xdg_path(IO_XDG_STATE, "postie/queue", true);
+	snprintf(want, sizeof(want), "%s/.local/state/postie/queue", dir);
+	ok(p && strcmp(p, want) == 0 && stat(want, &st) == 0, "state under HOME, ~/.local made");
+	free(p);
+
+	setenv("XDG_CONFIG_HOME", "relative/path", 1);
+	p = io_xdg_path(IO_XDG_CONFIG, "postie", false);
+	snprintf(want, sizeof(want), "%s/.config/postie", dir);
+	ok(p && strcmp(p, want) == 0, "a relative XDG value is ignored");
+	free(p);
+	setenv("XDG_CONFIG_HOME", "/somewhere", 1);
+	p = io_xdg_path(IO_XDG_CONFIG, "postie", false);
+	ok(p && strcmp(p, "/somewhere/postie") == 0, "an absolute XDG value is taken");
+	free(p);
+	unsetenv("XDG_CONFIG_HOME");
+}
+
+static void
+test_private(void)
+{
+	char why[256];
+	char *p = path_of("secret");
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	fchmod(fd, 0600);
+	ok(io_not_private(fd, p, why, sizeof(why)) == NULL, "0600 and ours: private");
+	fchmod(fd, 0640);
+	ok(io_not_private(fd, p, why, sizeof(why)) && strstr(why, "chmod 600") &&
+	       strstr(why, "0640"),
+	   "0640: not private, says what to run (%s)", why);
+	close(fd);
+	fd = open(dir, O_RDONLY);
+	ok(io_not_private(fd, dir, why, sizeof(why)) && strstr(why, "not a regular file"),
+	   "a folder is not a private file");
+	close(fd);
+}
+
+static void
+test_wait(void)
+{
+	int sv[2];
+	ok(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+	int64_t t0 = io_clock_ms();
+	ok(io_wait(sv[0], POLLIN, t0 + 50) == ETIMEDOUT, "nothing to read: ETIMEDOUT");
+	ok(io_clock_ms() - t0 >= 49, "after the deadline");
+	ok(io_write_all(sv[1], "x", 1) == 0, "write_all");
+	ok(io_wait(sv[0], POLLIN, io_clock_ms() + 1000) == 0, "readable: 0");
+	ok(io_wait(sv[0], POLLIN, io_clock_ms() - 1) == ETIMEDOUT, "a past deadline: ETIMEDOUT");
+	close(sv[0]);
+	close(sv[1]);
+}
+
+int
+main(void)
+{
+	if (!mkdtemp(dir))
+		return 1;
+	test_replace();
+	test_xdg();
+	test_private();
+	test_wait();
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		return 1;
+	return tap_done();
+}
