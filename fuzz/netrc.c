@@ -1,5 +1,5 @@
 /*
- * fuzz/netrc: a netrc file (secret_netrc_find in src/secret.h), looked up for a few hosts
+ * fuzz/netrc: a netrc file (netrc_find in src/netrc.h), looked up for a few hosts
  * and users: ordinary ones, other case, and the empty host and user that no caller passes
  * today (issue 10, bug 12: the reader must not depend on that).
  *
@@ -10,7 +10,7 @@
 #include "fuzz.h"
 
 #include "buf.h"
-#include "secret.h"
+#include "netrc.h"
 
 static const struct {
 	const char *host, *user;
@@ -30,7 +30,7 @@ find(const char *text, size_t n, const char *host, const char *user, struct buf 
 
 	buf_init(out, BUF_MAX_SECRET);
 	out->secret = true;
-	int rc = secret_netrc_find(text, n, host, user, out, &e);
+	int rc = netrc_find(text, n, host, user, out, &e);
 	fuzz_check(rc >= -1 && rc <= 1, "returned %d", rc);
 	if (rc == 1)
 		fuzz_check(out->len > 0, "found an empty password");

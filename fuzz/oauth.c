@@ -1,8 +1,8 @@
 /*
- * fuzz/oauth: what an oauth2_token_command prints (secret_oauth2_parse in src/secret.h):
+ * fuzz/oauth: what an oauth2_token_command prints (oauth2_parse in src/oauth2.h):
  * "TOKEN [LIFETIME]" or a token endpoint's JSON answer (RFC 6749 §5.1, §5.2).
  *
- * Contract checked: a token taken is 1..SECRET_TOKEN_MAX bytes of RFC 6750 b64token
+ * Contract checked: a token taken is 1..OAUTH2_TOKEN_MAX bytes of RFC 6750 b64token
  * (letters, digits, "-._~+/", then '=' padding), so nothing else can ride into the SASL
  * XOAUTH2 or OAUTHBEARER message (their fields are split by ^A and ','); the lifetime is -1
  * or at most ten digits; what was in TOKEN before stays; a refusal is ERR_CONFIG and leaves
@@ -11,7 +11,7 @@
 #include "fuzz.h"
 
 #include "buf.h"
-#include "secret.h"
+#include "oauth2.h"
 
 static bool
 b64token(const char *p, size_t n)
@@ -42,8 +42,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	tok.secret = true;
 	/* Something there already, as when a caller appends. */
 	buf_puts(&tok, "x", NULL);
-	if (secret_oauth2_parse(text, size, &tok, &life, &e) == 0) {
-		fuzz_check(tok.len >= 2 && tok.len - 1 <= SECRET_TOKEN_MAX, "token of %zu bytes",
+	if (oauth2_parse(text, size, &tok, &life, &e) == 0) {
+		fuzz_check(tok.len >= 2 && tok.len - 1 <= OAUTH2_TOKEN_MAX, "token of %zu bytes",
 		           tok.len - 1);
 		fuzz_check(tok.data[0] == 'x', "what was in the buffer changed");
 		fuzz_check(b64token(tok.data + 1, tok.len - 1), "the token is not a b64token");

@@ -21,7 +21,10 @@
 
 #include "src/buf.h"
 #include "src/profile.h"
+#include "src/netrc.h"
+#include "src/oauth2.h"
 #include "src/secret.h"
+#include "src/spawn.h"
 #include "tests/tap.h"
 
 /* Open descriptors of this process. */
@@ -386,7 +389,7 @@ test_netrc_parse(void)
 		buf_init(&out, BUF_MAX_SECRET);
 		out.secret = true;
 		err_clear(&e);
-		int rc = secret_netrc_find(t->text, strlen(t->text), t->host, t->user, &out, &e);
+		int rc = netrc_find(t->text, strlen(t->text), t->host, t->user, &out, &e);
 		if (t->want == 1)
 			ok_mem(rc == 1 ? out.data : "(not found)", rc == 1 ? out.len : 11, t->value,
 			       strlen(t->value), "netrc %s: found (rc %d)", t->name, rc);
@@ -403,36 +406,36 @@ test_netrc_parse(void)
 	struct buf out;
 	struct err e;
 	buf_init(&out, BUF_MAX_SECRET);
-	int rc = secret_netrc_find(text, strlen(text) - 4, "h", "u", &out, &e);
+	int rc = netrc_find(text, strlen(text) - 4, "h", "u", &out, &e);
 	ok(rc == 1 && same(&out, "ab"), "netrc: reads only the N bytes given");
 	buf_reset(&out);
-	rc = secret_netrc_find("machine h password p\0machine", 28, "h", "u", &out, &e);
+	rc = netrc_find("machine h password p\0machine", 28, "h", "u", &out, &e);
 	ok(rc == -1 && strstr(e.text, "line 1: a NUL byte"), "netrc: NUL refused (%s)", e.text);
 	buf_reset(&out);
-	rc = secret_netrc_find("\n\nmachine h pass\0word", 21, "h", "u", &out, &e);
+	rc = netrc_find("\n\nmachine h pass\0word", 21, "h", "u", &out, &e);
 	ok(rc == -1 && strstr(e.text, "line 3: a NUL byte"), "netrc: NUL line number (%s)", e.text);
 
-	/* Words up to SECRET_NETRC_WORD_MAX bytes; one more is refused. */
-	static char big[SECRET_NETRC_WORD_MAX + 64];
+	/* Words up to NETRC_WORD_MAX bytes; one more is refused. */
+	static char big[NETRC_WORD_MAX + 64];
 	for (int extra = 0; extra <= 1; extra++) {
 		int k = snprintf(big, sizeof(big), "machine h password ");
-		memset(big + k, 'x', SECRET_NETRC_WORD_MAX + (size_t)extra);
-		size_t n = (size_t)k + SECRET_NETRC_WORD_MAX + (size_t)extra;
+		memset(big + k, 'x', NETRC_WORD_MAX + (size_t)extra);
+		size_t n = (size_t)k + NETRC_WORD_MAX + (size_t)extra;
 		buf_reset(&out);
-		rc = secret_netrc_find(big, n, "h", "u", &out, &e);
+		rc = netrc_find(big, n, "h", "u", &out, &e);
 		if (extra == 0)
-			ok(rc == 1 && out.len == SECRET_NETRC_WORD_MAX, "netrc: a %d-byte password",
-			   SECRET_NETRC_WORD_MAX);
+			ok(rc == 1 && out.len == NETRC_WORD_MAX, "netrc: a %d-byte password",
+			   NETRC_WORD_MAX);
 		else
 			ok(rc == -1 && strstr(e.text, "a word longer than"),
 			   "netrc: a longer word refused (%s)", e.text);
 	}
 	/* The same with a quoted word. */
 	int k = snprintf(big, sizeof(big), "machine h password \"");
-	memset(big + k, 'y', SECRET_NETRC_WORD_MAX + 1);
-	big[k + SECRET_NETRC_WORD_MAX + 1] = '"';
+	memset(big + k, 'y', NETRC_WORD_MAX + 1);
+	big[k + NETRC_WORD_MAX + 1] = '"';
 	buf_reset(&out);
-	rc = secret_netrc_find(big, (size_t)k + SECRET_NETRC_WORD_MAX + 2, "h", "u", &out, &e);
+	rc = netrc_find(big, (size_t)k + NETRC_WORD_MAX + 2, "h", "u", &out, &e);
 	ok(rc == -1 && strstr(e.text, "a word longer than"), "netrc: a long quoted word refused");
 	buf_fini(&out);
 }
@@ -938,9 +941,9 @@ test_oauth2_parse(void)
 		struct err e;
 		long life = 12345;
 
-		buf_init(&tok, SECRET_TOKEN_MAX);
+		buf_init(&tok, OAUTH2_TOKEN_MAX);
 		err_clear(&e);
-		int rc = secret_oauth2_parse(t->text, strlen(t->text), &tok, &life, &e);
+		int rc = oauth2_parse(t->text, strlen(t->text), &tok, &life, &e);
 		if (t->token) {
 			ok(rc == 0 && same(&tok, t->token) && life == t->lifetime,
 			   "oauth2 output, %s: token and lifetime %ld (%s)", t->name, life,
@@ -958,42 +961,42 @@ test_oauth2_parse(void)
 	struct buf tok;
 	struct err e;
 	long life;
-	buf_init(&tok, SECRET_TOKEN_MAX);
+	buf_init(&tok, OAUTH2_TOKEN_MAX);
 	const char *t = "SECRETTOKEN 60 extra";
-	ok(secret_oauth2_parse(t, strlen(t), &tok, &life, &e) == -1 && !strstr(e.text, "SECRET") &&
+	ok(oauth2_parse(t, strlen(t), &tok, &life, &e) == -1 && !strstr(e.text, "SECRET") &&
 	       !strstr(e.text, "extra"),
 	   "oauth2 output: the message quotes nothing (%s)", e.text);
 	t = "{\"access_token\":\"SECRET,TOKEN\"}";
-	ok(secret_oauth2_parse(t, strlen(t), &tok, &life, &e) == -1 && !strstr(e.text, "SECRET"),
+	ok(oauth2_parse(t, strlen(t), &tok, &life, &e) == -1 && !strstr(e.text, "SECRET"),
 	   "oauth2 JSON: the message quotes nothing (%s)", e.text);
 
 	/* Bounds: only N bytes are read. */
 	t = "abc 3600 garbage";
-	ok(secret_oauth2_parse(t, 8, &tok, &life, &e) == 0 && same(&tok, "abc") && life == 3600,
+	ok(oauth2_parse(t, 8, &tok, &life, &e) == 0 && same(&tok, "abc") && life == 3600,
 	   "oauth2 output: reads only the N bytes given");
 	buf_reset(&tok);
 	t = "{\"access_token\":\"t\"}}}}";
-	ok(secret_oauth2_parse(t, 20, &tok, &life, &e) == 0 && same(&tok, "t"),
+	ok(oauth2_parse(t, 20, &tok, &life, &e) == 0 && same(&tok, "t"),
 	   "oauth2 JSON: reads only the N bytes given");
 	buf_reset(&tok);
 
-	/* SECRET_TOKEN_MAX bytes of token, and one more. */
-	static char big[SECRET_TOKEN_MAX + 64];
+	/* OAUTH2_TOKEN_MAX bytes of token, and one more. */
+	static char big[OAUTH2_TOKEN_MAX + 64];
 	for (int json = 0; json <= 1; json++) {
 		for (int extra = 0; extra <= 1; extra++) {
 			size_t k = 0;
 			if (json)
 				k = (size_t)snprintf(big, sizeof(big), "{\"access_token\":\"");
-			memset(big + k, 'x', SECRET_TOKEN_MAX + (size_t)extra);
-			k += SECRET_TOKEN_MAX + (size_t)extra;
+			memset(big + k, 'x', OAUTH2_TOKEN_MAX + (size_t)extra);
+			k += OAUTH2_TOKEN_MAX + (size_t)extra;
 			if (json)
 				k += (size_t)snprintf(big + k, sizeof(big) - k, "\"}");
 			buf_reset(&tok);
-			int rc = secret_oauth2_parse(big, k, &tok, &life, &e);
+			int rc = oauth2_parse(big, k, &tok, &life, &e);
 			const char *form = json ? "JSON" : "output";
 			if (extra == 0)
-				ok(rc == 0 && tok.len == SECRET_TOKEN_MAX,
-				   "oauth2 %s: a %d-byte token", form, SECRET_TOKEN_MAX);
+				ok(rc == 0 && tok.len == OAUTH2_TOKEN_MAX,
+				   "oauth2 %s: a %d-byte token", form, OAUTH2_TOKEN_MAX);
 			else
 				ok(rc == -1 && strstr(e.text, "longer than"),
 				   "oauth2 %s: a longer token refused (%s)", form, e.text);
@@ -1042,10 +1045,10 @@ test_oauth2_cache(void)
 	account_init(&a);
 	a.oauth2_token_command = cmd;
 
-	int rc = secret_oauth2_token(&a, false, &tok, &e);
+	int rc = oauth2_token(&a, false, &tok, &e);
 	ok(rc == 0 && same(&tok, "tok-1") && runs() == 1, "first run: the command's token (%s)",
 	   rc < 0 ? e.text : "-");
-	ok(tok.secret && tok.max == SECRET_TOKEN_MAX, "the token is in a secret buffer");
+	ok(tok.secret && tok.max == OAUTH2_TOKEN_MAX, "the token is in a secret buffer");
 	buf_fini(&tok);
 	ok(stat(cache, &st) == 0 && (st.st_mode & 0777) == 0600 && st.st_uid == geteuid(),
 	   "the cache file is 0600 and ours");
@@ -1053,41 +1056,41 @@ test_oauth2_cache(void)
 	   "the cache directory is 0700");
 	ok(strstr(file_text(cache), "token tok-1\n") != NULL, "the cache holds the token");
 
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	ok(rc == 1 && same(&tok, "tok-1") && runs() == 1,
 	   "second run: from the cache, the command did not run");
 	buf_fini(&tok);
 
-	rc = secret_oauth2_token(&a, true, &tok, &e);
+	rc = oauth2_token(&a, true, &tok, &e);
 	ok(rc == 0 && same(&tok, "tok-2") && runs() == 2, "refresh: the command runs");
 	buf_fini(&tok);
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	ok(rc == 1 && same(&tok, "tok-2"), "after a refresh the cache has the new token");
 	buf_fini(&tok);
 
 	/* Expiry: the token was cached at fake_now with 3600 s to live. */
-	fake_now += 3600 - SECRET_TOKEN_MARGIN - 1;
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	fake_now += 3600 - OAUTH2_TOKEN_MARGIN - 1;
+	rc = oauth2_token(&a, false, &tok, &e);
 	ok(rc == 1 && runs() == 2, "one second before the margin: still cached");
 	buf_fini(&tok);
 	fake_now += 1;
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	ok(rc == 0 && same(&tok, "tok-3") && runs() == 3, "within the margin: the command runs");
 	buf_fini(&tok);
 	/* A clock that went back a long way: the entry is not believed. */
 	fake_now -= 10 * 24 * 3600;
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	ok(rc == 0 && runs() == 4, "an entry far in the future (clock went back) is not used");
 	buf_fini(&tok);
 	fake_now += 10 * 24 * 3600;
 
 	/* A cache file others may read is not used, with a warning, and is replaced. */
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	buf_fini(&tok);
 	int before = runs();
 	chmod(cache, 0644);
 	capture_start();
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	const char *err = capture_end();
 	ok(rc == 0 && runs() == before + 1 && strstr(err, "not used") && strstr(err, "chmod 600") &&
 	       !strstr(err, "tok-"),
@@ -1099,7 +1102,7 @@ test_oauth2_cache(void)
 		chown(cache, 65534, (gid_t)-1);
 		before = runs();
 		capture_start();
-		rc = secret_oauth2_token(&a, false, &tok, &e);
+		rc = oauth2_token(&a, false, &tok, &e);
 		err = capture_end();
 		ok(rc == 0 && runs() == before + 1 && strstr(err, "belongs to uid 65534"),
 		   "a cache file of another user is refused (%s)", err);
@@ -1107,24 +1110,24 @@ test_oauth2_cache(void)
 	}
 
 	/* Tied to host, user and command. */
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	buf_fini(&tok);
 	before = runs();
 	a.host = "smtp.other.test";
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	ok(rc == 0 && runs() == before + 1, "another host: the cached token is not used");
 	buf_fini(&tok);
 	a.user = "bob";
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	ok(rc == 0 && runs() == before + 2, "another user: the cached token is not used");
 	buf_fini(&tok);
 	char cmd2[600];
 	snprintf(cmd2, sizeof(cmd2), "%s  ", cmd);
 	a.oauth2_token_command = cmd2;
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	ok(rc == 0 && runs() == before + 3, "another command: the cached token is not used");
 	buf_fini(&tok);
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	ok(rc == 1 && runs() == before + 3, "the same again: cached");
 	buf_fini(&tok);
 
@@ -1139,7 +1142,7 @@ test_oauth2_cache(void)
 	for (size_t i = 0; i < sizeof(damaged) / sizeof(damaged[0]); i++) {
 		put_file(cache, damaged[i], 0600);
 		before = runs();
-		rc = secret_oauth2_token(&a, false, &tok, &e);
+		rc = oauth2_token(&a, false, &tok, &e);
 		ok(rc == 0 && runs() == before + 1, "damaged cache file %zu: not used", i);
 		buf_fini(&tok);
 	}
@@ -1157,7 +1160,7 @@ test_oauth2_cache(void)
 	         fake_now + 600, digest);
 	put_file(cache, good, 0600);
 	before = runs();
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	ok(rc == 0 && runs() == before + 1 && !same(&tok, "hand-made"),
 	   "a cache file of another profile file is not used");
 	buf_fini(&tok);
@@ -1166,14 +1169,14 @@ test_oauth2_cache(void)
 	         "user bob\nprofile %s\ncommand-sha256 %s\ntoken hand-made\n",
 	         fake_now + 600, a.file ? a.file : "", digest);
 	put_file(cache, good, 0600);
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	ok(rc == 1 && same(&tok, "hand-made"), "a well-formed cache file is used");
 	buf_fini(&tok);
 	size_t glen = strlen(good);
 	memcpy(good + glen, "x", 2); /* a byte after the token's line */
 	put_file(cache, good, 0600);
 	before = runs();
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	ok(rc == 0 && runs() == before + 1, "a cache file with bytes after the token: not used");
 	buf_fini(&tok);
 	snprintf(good, sizeof(good),
@@ -1182,7 +1185,7 @@ test_oauth2_cache(void)
 	         fake_now + 600, digest);
 	put_file(cache, good, 0600);
 	before = runs();
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	ok(rc == 0 && runs() == before + 1, "a cache file with a bad token: not used");
 	buf_fini(&tok);
 	/* A symbolic link is not followed. */
@@ -1190,47 +1193,47 @@ test_oauth2_cache(void)
 	unlink(cache);
 	symlink(at("elsewhere"), cache);
 	before = runs();
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	ok(rc == 0 && runs() == before + 1, "a symbolic link as the cache file: not followed");
 	buf_fini(&tok);
 	ok(lstat(cache, &st) == 0 && S_ISREG(st.st_mode), "and replaced by a file");
 
 	/* forget */
-	secret_oauth2_forget(&a);
-	ok(!exists(cache), "secret_oauth2_forget removes the cache file");
-	secret_oauth2_forget(&a); /* nothing to remove: no harm */
+	oauth2_forget(&a);
+	ok(!exists(cache), "oauth2_forget removes the cache file");
+	oauth2_forget(&a); /* nothing to remove: no harm */
 
 	/* Lifetimes: none, too short, very long. */
 	setenv("TOKLIFE", "", 1);
 	before = runs();
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	ok(rc == 0 && !exists(cache), "no lifetime: not cached");
 	buf_fini(&tok);
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	ok(rc == 0 && runs() == before + 2, "no lifetime: the command runs every time");
 	buf_fini(&tok);
 	setenv("TOKLIFE", "60", 1);
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	ok(rc == 0 && !exists(cache), "a lifetime within the margin: not cached");
 	buf_fini(&tok);
 	setenv("TOKLIFE", "999999999", 1);
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	buf_fini(&tok);
 	before = runs();
-	fake_now += SECRET_TOKEN_CACHE_MAX - SECRET_TOKEN_MARGIN - 1;
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	fake_now += OAUTH2_TOKEN_CACHE_MAX - OAUTH2_TOKEN_MARGIN - 1;
+	rc = oauth2_token(&a, false, &tok, &e);
 	ok(rc == 1 && runs() == before, "a long lifetime: cached for up to a day");
 	buf_fini(&tok);
 	fake_now += 1;
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	ok(rc == 0 && runs() == before + 1, "but not longer");
 	buf_fini(&tok);
 	unsetenv("TOKLIFE");
 
 	/* A failing command: ERR_CONFIG naming the command, never its output. */
-	secret_oauth2_forget(&a);
+	oauth2_forget(&a);
 	put_file(at("tokcmd.fail"), "", 0600);
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	ok(rc == -1 && e.kind == ERR_CONFIG && strstr(e.text, "oauth2_token_command") &&
 	       strstr(e.text, "exited with status 1") && !strstr(e.text, "oops") &&
 	       strstr(e.text, "account default") && !strstr(e.text, "tokcmd") && tok.len == 0,
@@ -1239,14 +1242,14 @@ test_oauth2_cache(void)
 	unlink(at("tokcmd.fail"));
 	char bad[] = "echo not,a,token 3600";
 	a.oauth2_token_command = bad;
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	ok(rc == -1 && e.kind == ERR_CONFIG && strstr(e.text, "not a bearer token"),
 	   "a command that prints no token (%s)", e.text);
 	buf_fini(&tok);
 
 	/* No command: empty, no error. */
 	a.oauth2_token_command = NULL;
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	ok(rc == 0 && tok.len == 0, "no oauth2_token_command: empty, no error");
 	buf_fini(&tok);
 
@@ -1255,25 +1258,25 @@ test_oauth2_cache(void)
 	a.host = "smtp.example.test";
 	a.user = "alice";
 	a.name = "a.b";
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	buf_fini(&tok);
 	a.name = "a_b";
 	before = runs();
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	ok(rc == 0 && runs() == before + 1, "accounts a.b and a_b do not share a cache file");
 	buf_fini(&tok);
 	ok(exists(at("cache/postie/oauth2/a%2Eb")) && exists(at("cache/postie/oauth2/a_b")),
 	   "their files are a%%2Eb and a_b");
 	a.name = "../x";
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	buf_fini(&tok);
 	ok(exists(at("cache/postie/oauth2/%2E%2E%2Fx")), "an account name cannot leave the dir");
 
 	/* A cache directory others may write to: not used for writing. */
 	a.name = "default";
-	secret_oauth2_forget(&a);
+	oauth2_forget(&a);
 	chmod(at("cache/postie/oauth2"), 0777);
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	ok(rc == 0 && !exists(cache), "a cache directory others may write: nothing cached");
 	buf_fini(&tok);
 	chmod(at("cache/postie/oauth2"), 0700);
@@ -1282,7 +1285,7 @@ test_oauth2_cache(void)
 	unsetenv("XDG_CACHE_HOME");
 	char *home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
 	unsetenv("HOME");
-	rc = secret_oauth2_token(&a, false, &tok, &e);
+	rc = oauth2_token(&a, false, &tok, &e);
 	ok(rc == 0 && tok.len > 0, "no HOME nor XDG_CACHE_HOME: the token, uncached");
 	buf_fini(&tok);
 	if (home)
@@ -1290,6 +1293,71 @@ test_oauth2_cache(void)
 	free(home);
 	ok(!children_left(), "no child left after the token commands");
 	secret_set_hooks(&(struct secret_hooks){.no_tty = true});
+}
+
+/* ---- the public functions of spawn.h and netrc.h that secret.c calls ---- */
+
+static void
+test_spawn_netrc(void)
+{
+	struct buf out, line;
+	struct err e;
+	size_t len;
+
+	ok(spawn_first_line("ab\r\ncd", 6, &len) == SPAWN_LINE_OK && len == 2,
+	   "spawn_first_line: CRLF ends the line");
+	ok(spawn_first_line("\nx", 3, &len) == SPAWN_LINE_EMPTY && len == 0,
+	   "spawn_first_line: an empty first line");
+	ok(spawn_first_line(NULL, 0, &len) == SPAWN_LINE_EMPTY, "spawn_first_line: no text");
+	ok(spawn_first_line("a\0b\n", 4, &len) == SPAWN_LINE_NUL, "spawn_first_line: a NUL byte");
+
+	buf_init(&out, BUF_MAX_SECRET);
+	out.secret = true;
+	buf_init(&line, BUF_MAX_SECRET);
+	buf_puts(&out, "\nrest", NULL);
+	ok(spawn_take_first_line(&out, "read X", "HINT", &line, &e) < 0 &&
+	       strcmp(e.text, "read X: its first line is empty; HINT") == 0 && line.len == 0,
+	   "spawn_take_first_line: an empty line is refused (%s)", e.text);
+	buf_fini(&out);
+
+	buf_init(&out, BUF_MAX_SECRET);
+	out.secret = true;
+	int rc = spawn_command("run LABEL", "HINT", "printf hunter2", &out, &e);
+	ok(rc == 0 && same(&out, "hunter2"), "spawn_command: the output, without a shell");
+	buf_reset(&out);
+	rc = spawn_command("run LABEL", "HINT", "false", &out, &e);
+	ok(rc < 0 && strcmp(e.text, "run LABEL: exited with status 1; HINT") == 0,
+	   "spawn_command: LABEL and HINT, never the command (%s)", e.text);
+	buf_reset(&out);
+	rc = spawn_command("run LABEL", "HINT", " \t ", &out, &e);
+	ok(rc < 0 && strstr(e.text, "the command is empty") != NULL,
+	   "spawn_command: an empty command (%s)", e.text);
+	char prog[] = "/nonexistent/postie-test-prog", *argv[] = {prog, NULL};
+	rc = spawn_argv("run LABEL", "HINT", argv, &out, &e);
+	ok(rc < 0 && e.kind == ERR_CONFIG && strstr(e.text, "cannot start its program") &&
+	       !strstr(e.text, prog),
+	   "spawn_argv: a program that cannot start (%s)", e.text);
+	ok(!children_left(), "spawn: no child left");
+	buf_fini(&out);
+	buf_fini(&line);
+
+	buf_init(&out, NETRC_WORD_MAX);
+	out.secret = true;
+	ok(netrc_lookup(at("no-such-netrc"), true, "h", "u", &out) == 0 && out.len == 0,
+	   "netrc_lookup: a missing file is nothing");
+	put_file(at("lookup-netrc"), "machine h login u password pw\n", 0600);
+	ok(netrc_lookup(at("lookup-netrc"), true, "h", "u", &out) == 1 && same(&out, "pw"),
+	   "netrc_lookup: a private file gives its password");
+	buf_reset(&out);
+	put_file(at("lookup-netrc"), "machine h login u password pw\n", 0644);
+	capture_start();
+	rc = netrc_lookup(at("lookup-netrc"), true, "h", "u", &out);
+	const char *err = capture_end();
+	ok(rc == 0 && out.len == 0 && strstr(err, "chmod 600"),
+	   "netrc_lookup: a private file others may read is skipped (%s)", err);
+	ok(netrc_lookup(at("lookup-netrc"), false, "h", "u", &out) == 1 && same(&out, "pw"),
+	   "netrc_lookup: not PRIVATE (/etc/netrc): its mode does not matter");
+	buf_fini(&out);
 }
 
 int
@@ -1315,6 +1383,7 @@ main(void)
 	test_prompt();
 	test_oauth2_parse();
 	test_oauth2_cache();
+	test_spawn_netrc();
 
 	char rm[600];
 	snprintf(rm, sizeof(rm), "rm -rf '%s'", tmpdir);
