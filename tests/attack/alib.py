@@ -20,7 +20,8 @@
 # names the rule (SEC-n) and what leaked. A test script is run as
 #     python3 SCRIPT POSTIE_BINARY CASE
 # prints TAP-style lines and exits 0 (pass), 1 (fail) or 77 (skip: certtool missing).
-# ATTACK_KEEP=1 keeps the temp dir.
+# The temp dir, environment, certificates and TAP lines are tests/lib/postietest.py's;
+# POSTIE_TEST_KEEP=1 (or =fail) keeps the temp dir.
 
 import atexit
 import base64
@@ -29,18 +30,18 @@ import hashlib
 import os
 import re
 import select
-import shutil
 import socket
 import ssl
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-GENCERTS = os.path.join(HERE, '..', 'gencerts.sh')
+sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
+
+import postietest  # noqa: E402  (the path is set just above)
 
 SERVER_DEADLINE = 60.0   # every server stops by itself after this many seconds
 POSTIE_TIMEOUT = 20.0    # postie is killed after this many seconds
@@ -624,37 +625,30 @@ class Fifo:
 # ---- the test ---------------------------------------------------------------------------
 
 
-class Test:
+class Test(postietest.Tap):
+    """One attack test: ok()/note() (TAP) come from postietest.Tap."""
+
     def __init__(self, name):
         if len(sys.argv) < 2:
             sys.exit('usage: %s POSTIE_BINARY [CASE]' % sys.argv[0])
         self.postie = os.path.abspath(sys.argv[1])
         self.case = sys.argv[2] if len(sys.argv) > 2 else None
-        self.name = name + ('-' + self.case if self.case else '')
-        if shutil.which('certtool') is None:
-            print('1..0 # SKIP certtool (GnuTLS) is not installed')
-            sys.exit(77)
-        self.tmp = tempfile.mkdtemp(prefix='postie-attack-%s-' % self.name)
+        super().__init__(name + ('-' + self.case if self.case else ''))
+        if not postietest.have_certtool():
+            self.skip_all('certtool (GnuTLS) is not installed')
+        self.tmpdir = postietest.TempDir('attack-%s' % self.name)
+        self.tmp = self.tmpdir.path
         self.home = os.path.join(self.tmp, 'home')
         self.bin = os.path.join(self.tmp, 'bin')
         self.qdir = os.path.join(self.home, '.local', 'state', 'postie', 'queue')
         for d in (self.home, os.path.join(self.home, '.config', 'postie'), self.bin):
             os.makedirs(d, exist_ok=True)
         self.user_profile = os.path.join(self.home, '.config', 'postie', 'config')
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith('POSTIE') and k not in ('CREDENTIALS_DIRECTORY',
-                                                           'DBUS_SESSION_BUS_ADDRESS')}
-        env.update(HOME=self.home, XDG_CONFIG_HOME=os.path.join(self.home, '.config'),
-                   XDG_STATE_HOME=os.path.join(self.home, '.local', 'state'),
-                   XDG_CACHE_HOME=os.path.join(self.home, '.cache'), TZ='UTC', LC_ALL='C',
-                   PATH=self.bin + ':' + os.environ.get('PATH', '/usr/bin:/bin'))
-        self.env = env
-        self.n = 0
-        self.failed = 0
+        self.env = postietest.private_env(self.home)
+        self.env['PATH'] = self.bin + ':' + os.environ.get('PATH', '/usr/bin:/bin')
         self.servers = []
         self.attackers = []   # servers and proxies whose logs must hold no secret
         self.fifos = []
-        self.start = time.monotonic()
         atexit.register(self.cleanup)
         self.certs = self.make_certs()
         self.ca = os.path.join(self.certs, 'ca.pem')
@@ -663,22 +657,6 @@ class Test:
         print('# %s: temp dir %s' % (self.name, self.tmp))
 
     # ---- checks ------------------------------------------------------------------------
-
-    def ok(self, cond, what, detail=None):
-        self.n += 1
-        print('%s %d - %s' % ('ok' if cond else 'not ok', self.n, what))
-        if not cond:
-            self.failed += 1
-            if detail is not None:
-                for line in str(detail).splitlines():
-                    print('#   ' + line)
-        sys.stdout.flush()
-        return cond
-
-    def note(self, text):
-        for line in str(text).splitlines():
-            print('# ' + line)
-        sys.stdout.flush()
 
     def no_leak(self, rule, what, extra=()):
         """No secret (nor the victim's queued message, nor a Bcc) in any attacker's log.
@@ -718,27 +696,22 @@ class Test:
         self.servers = []
 
     def cleanup(self):
-        """At exit, also after an exception: stop the servers, remove the temp dir."""
+        """At exit, also after an exception (counted as a failure): stop the servers, remove
+        the temp dir (or keep it: POSTIE_TEST_KEEP)."""
         self.reap()
-        if not os.environ.get('ATTACK_KEEP'):
-            shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmpdir.end(True)
 
     def finish(self):
         self.reap()
-        print('1..%d' % self.n)
-        print('# %s: %d checks, %d failed, %.1fs' % (self.name, self.n, self.failed,
-                                                      time.monotonic() - self.start))
-        if os.environ.get('ATTACK_KEEP'):
-            print('# kept %s' % self.tmp)
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        sys.exit(1 if self.failed else 0)
+        status = self.plan()
+        self.tmpdir.end(self.failed)
+        sys.exit(status)
 
     # ---- certificates ------------------------------------------------------------------
 
     def make_certs(self):
         d = os.path.join(self.tmp, 'certs')
-        r = subprocess.run(['sh', GENCERTS, d], capture_output=True, timeout=60)
+        r = postietest.gencerts(d)
         if r.returncode != 0:
             print('Bail out! gencerts.sh failed: %s' % r.stderr.decode(errors='replace'))
             sys.exit(1)

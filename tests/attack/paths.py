@@ -18,13 +18,14 @@
 #                   message, and the caller's entries are not touched by the user's flush
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'lib'))
+import postietest  # noqa: E402  (the path is set just above)
 
 CASES = ('msmtprc', 'symlinked-config', 'lifetime', 'bcc', 'crowd', 'fifo')
 
@@ -84,21 +85,21 @@ class Sink:
             c.close()
 
 
-class T:
+class T(postietest.Tap):
+    """One case: ok() (TAP) comes from postietest.Tap, the temp dir and the environment
+    from postietest too (POSTIE_TEST_KEEP=1 or =fail keeps the temp dir)."""
+
     def __init__(self, postie, case):
+        super().__init__('attack-paths-' + case)
         self.postie = os.path.abspath(postie)
         self.case = case
-        self.tmp = tempfile.mkdtemp(prefix='postie-attack-paths-')
+        self.tmpdir = postietest.TempDir('attack-paths')
+        self.tmp = self.tmpdir.path
         self.home = os.path.join(self.tmp, 'home')
         self.cfg = os.path.join(self.home, '.config', 'postie')
         os.makedirs(self.cfg, mode=0o700)
         os.chmod(os.path.join(self.home, '.config'), 0o700)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith('POSTIE')}
-        self.env.update(HOME=self.home, XDG_CONFIG_HOME=os.path.join(self.home, '.config'),
-                        XDG_STATE_HOME=os.path.join(self.home, '.local', 'state'),
-                        XDG_CACHE_HOME=os.path.join(self.home, '.cache'), LC_ALL='C')
-        self.failed = 0
-        self.n = 0
+        self.env = postietest.private_env(self.home)
 
     def write(self, path, text, mode=0o600):
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -112,21 +113,12 @@ class T:
                               env=self.env, timeout=30)
 
     def ok(self, cond, what, detail=None):
-        self.n += 1
-        print('%s %d - %s' % ('ok' if cond else 'not ok', self.n, what))
-        if not cond:
-            self.failed += 1
-            if detail is not None:
-                for line in str(detail).splitlines()[:20]:
-                    print('#   ' + line)
+        return super().ok(cond, what, detail, max_lines=20)
 
     def finish(self):
-        print('1..%d' % self.n)
-        if self.failed or os.environ.get('ATTACK_KEEP'):
-            print('# kept %s' % self.tmp)
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        sys.exit(1 if self.failed else 0)
+        status = self.plan()
+        self.tmpdir.end(self.failed)
+        sys.exit(status)
 
     def queue(self):
         d = os.path.join(self.home, '.local', 'state', 'postie', 'queue', 'queue')

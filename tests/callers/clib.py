@@ -1,6 +1,8 @@
 # clib.py: what the callers tests (issue 3) share. Each test runs one real program from
 # Debian's packages with postie as its sendmail, and checks the message where it lands: the
-# queue suite's SMTP sink (tests/queue/smtpsink.py, imported, not changed) on 127.0.0.1.
+# sink of tests/lib/fakesmtp.py on 127.0.0.1. The temp dir, environment (tests/lib/
+# postietest.py: private HOME and XDG dirs, TZ=UTC, LC_ALL=C.UTF-8) and TAP lines are the
+# shared ones.
 #
 # Per test, in a private temp dir:
 #   home/                     HOME; home/.config is XDG_CONFIG_HOME
@@ -19,7 +21,7 @@
 #
 # A script is run as `python3 SCRIPT POSTIE_BINARY` and exits 0 (every check passed), 1 (a
 # check failed) or 77 (the program under test is not installed: tests/callers/install-deps.sh
-# installs it). CALLERS_KEEP=1 keeps the temp dir.
+# installs it). POSTIE_TEST_KEEP=1 (or =fail) keeps the temp dir.
 
 import atexit
 import os
@@ -27,13 +29,13 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, '..', 'queue'))
+sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
 
-import smtpsink  # noqa: E402  (the path is set just above)
+import fakesmtp  # noqa: E402  (the path is set just above)
+import postietest  # noqa: E402
 
 WRAPPER = r'''#!@PYTHON@
 # Written by tests/callers/clib.py: records one call of "sendmail" and runs postie as sendmail
@@ -149,7 +151,7 @@ class Message:
                                                self.raw[:1500].decode('utf-8', 'replace'))
 
 
-class Recording(smtpsink.Connection):
+class Recording(fakesmtp.SinkConnection):
     """The sink's connection, keeping each command line as received (MAIL parameters such as
     BODY=8BITMIME are not in the sink's own log)."""
 
@@ -159,21 +161,23 @@ class Recording(smtpsink.Connection):
         return super().command(line)
 
 
-# Sink.accept_loop creates its connections through the module's name Connection.
-smtpsink.Connection = Recording
+class RecordingSink(fakesmtp.Sink):
+    connection_class = Recording
 
 
-class Test:
+class Test(postietest.Tap):
+    """One callers test: ok()/note() (TAP) come from postietest.Tap."""
+
     def __init__(self, name, programs=(), profile=''):
         if len(sys.argv) < 2:
             sys.exit('usage: %s POSTIE_BINARY' % sys.argv[0])
-        self.name = name
+        super().__init__(name)
         self.postie = os.path.abspath(sys.argv[1])
         for p in programs:
             if shutil.which(p) is None:
-                print('1..0 # SKIP %s is not installed (run tests/callers/install-deps.sh)' % p)
-                sys.exit(77)
-        self.tmp = tempfile.mkdtemp(prefix='postie-callers-%s-' % name)
+                self.skip_all('%s is not installed (run tests/callers/install-deps.sh)' % p)
+        self.tmpdir = postietest.TempDir('callers-%s' % name)
+        self.tmp = self.tmpdir.path
         os.chmod(self.tmp, 0o755)  # sudo's mailer and others may run as another user
         self.home = os.path.join(self.tmp, 'home')
         self.config = os.path.join(self.home, '.config')
@@ -184,15 +188,10 @@ class Test:
                   os.path.join(self.config, 'postie'), os.path.join(self.tmp, 'prefix', 'sbin'),
                   os.path.join(self.tmp, 'prefix', 'libexec')):
             os.makedirs(d, exist_ok=True)
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(('POSTIE', 'GIT_', 'MAIL', 'XDG_'))}
-        env.update(HOME=self.home, XDG_CONFIG_HOME=self.config, XDG_STATE_HOME=self.state,
-                   XDG_CACHE_HOME=self.cache, TZ='UTC', LC_ALL='C.UTF-8', LANG='C.UTF-8')
-        self.env = env
-        self.n = 0
-        self.failed = 0
-        self.start = time.monotonic()
-        self.sink = smtpsink.Sink(os.path.join(self.tmp, 'sink'), deadline=300)
+        self.env = postietest.private_env(self.home, drop_prefixes=('GIT_', 'MAIL'))
+        assert (self.env['XDG_CONFIG_HOME'], self.env['XDG_STATE_HOME'],
+                self.env['XDG_CACHE_HOME']) == (self.config, self.state, self.cache)
+        self.sink = RecordingSink(os.path.join(self.tmp, 'sink'), deadline=300)
         self.sink.lines = []
         atexit.register(self.sink.stop)
         self.sendmail = self.install()
@@ -275,22 +274,6 @@ class Test:
 
     # ---- checks --------------------------------------------------------------------
 
-    def ok(self, cond, what, detail=None):
-        self.n += 1
-        print('%s %d - %s' % ('ok' if cond else 'not ok', self.n, what))
-        if not cond:
-            self.failed += 1
-            if detail is not None:
-                for line in str(detail).splitlines():
-                    print('#   ' + line)
-        sys.stdout.flush()
-        return cond
-
-    def note(self, text):
-        for line in str(text).splitlines():
-            print('# ' + line)
-        sys.stdout.flush()
-
     def check_call(self, call, argv, what, dialogue=False):
         """The recorded call had exactly ARGV, and postie exited 0 and said nothing (a caller
         such as cron mails or logs whatever its sendmail prints); with DIALOGUE (-bs) its
@@ -318,16 +301,9 @@ class Test:
 
     def finish(self):
         self.sink.stop()
-        print('1..%d' % self.n)
-        print('# %s: %d checks, %d failed, %.1fs' % (self.name, self.n, self.failed,
-                                                      time.monotonic() - self.start))
-        if os.environ.get('CALLERS_KEEP'):
-            print('# kept %s' % self.tmp)
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            if self.failed:
-                print('# CALLERS_KEEP=1 keeps the temp dir (calls/, sink/)')
-        sys.exit(1 if self.failed else 0)
+        status = self.plan()
+        self.tmpdir.end(self.failed, ' (calls/, sink/)')
+        sys.exit(status)
 
 
 def crlf(text):

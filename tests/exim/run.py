@@ -19,7 +19,7 @@
 # ordinary libraries that conflict with nothing.
 #
 # Exit: 0 passed, 1 failed, 77 skipped: not root, or the packages cannot be had.
-# EXIM_KEEP=1 keeps the work folder; EXIM_VERBOSE=1 prints postie's stderr and exim's log.
+# POSTIE_TEST_KEEP=1 (or =fail) keeps the work folder (tests/lib/postietest.py); EXIM_VERBOSE=1 prints postie's stderr and exim's log.
 import fcntl
 import glob
 import os
@@ -33,7 +33,11 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-GENCERTS = os.path.join(HERE, '..', 'gencerts.sh')
+sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
+
+import postietest  # noqa: E402  (the path is set just above)
+
+GENCERTS = postietest.GENCERTS
 CACHE = os.environ.get('EXIM_CACHE', '/var/cache/postie-tests/exim')
 EXIM_USER = 'Debian-exim'  # the name compiled into Debian's binary (EXIM_USER=ref:...)
 SUBJECT = 'CN=postie test client'
@@ -400,11 +404,7 @@ def run_scenario(postie, binary, name, sc, work):
         with open(profile, 'w') as f:
             f.write('\n'.join(lines) + '\n')
         os.chmod(profile, 0o600)
-        home = os.path.join(work, 'home')
-        os.makedirs(home, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith('POSTIE')}
-        env.update({'HOME': home, 'XDG_CONFIG_HOME': os.path.join(home, '.config'),
-                    'XDG_STATE_HOME': os.path.join(home, '.state'), 'LC_ALL': 'C'})
+        env = postietest.private_env(os.path.join(work, 'home'))
         try:
             proc = subprocess.run([postie, '-v', '-C', profile, 'rcpt@example.test'],
                                   input=MESSAGE, capture_output=True, env=env, timeout=90)
@@ -497,19 +497,19 @@ def main():
         return 1
     failed = 0
     for n in names:
-        work = tempfile.mkdtemp(prefix='postie-exim-')
+        tmpdir = postietest.TempDir('exim')
+        work = tmpdir.path
         os.chmod(work, 0o755)  # exim runs as another user in work/exim
+        good = False
         try:
             run_scenario(postie, binary, n, SCENARIOS[n], work)
             print('ok %s' % n)
+            good = True
         except Failed as e:
             failed += 1
             print('FAIL %s: %s' % (n, e))
         finally:
-            if os.environ.get('EXIM_KEEP'):
-                print('# kept %s' % work)
-            else:
-                shutil.rmtree(work, ignore_errors=True)
+            tmpdir.end(not good)
     return 1 if failed else 0
 
 

@@ -11,13 +11,15 @@
 # postfix/dovecot/certtool (tests/interop/install-deps.sh installs them).
 # The binary is only driven through its command line, so another sendmail-style client
 # with msmtp's profile syntax can stand in for it (e.g. /usr/bin/msmtp).
-# KEEP=1 keeps the work folder (kept anyway when a scenario fails).
+# The work folder is kept when a scenario fails, or always with POSTIE_TEST_KEEP=1.
+# The environment (private HOME and XDG dirs, TZ, the locale C.UTF-8) is tests/lib/env.sh's.
 # The scenario functions are called by name (sc_<scenario>), which shellcheck cannot follow.
 # shellcheck disable=SC2317
 set -u
-export LC_ALL=C
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../lib/env.sh
+. "$here/../lib/env.sh"
 scenarios=(starttls-plain starttls-login implicit-tls wrong-password bcc body dot-ends-input
 	big profile passwordeval minimal-profile untrusted added-headers resume mechanisms)
 
@@ -51,13 +53,13 @@ chmod 0755 "$work" # Postfix and its pipe transport work in $work/srv as other u
 srv=$work/srv
 # Each scenario's profiles live in the user's config folder ($XDG_CONFIG_HOME/postie): a
 # profile that -C names elsewhere is a caller's and may run no command (SEC-43).
-export XDG_CONFIG_HOME=$work/config
+postie_test_env "$work/home"
 cfg=$XDG_CONFIG_HOME/postie
 mkdir -p "$cfg"
 failed=0
 cleanup() {
 	"$here/server.sh" stop "$srv"
-	if [ "$failed" = 0 ] && [ -z "${KEEP:-}" ]; then
+	if [ "$failed" = 0 ] && ! postie_test_keep 0; then
 		rm -rf "$work"
 	else
 		echo "work folder kept: $work (maillog: $srv/maillog)"

@@ -10,16 +10,17 @@
 # matched, whether MAIL ever came), and the message as it landed, byte for byte.
 #
 # Exit: 0 passed, 1 failed, 77 skipped (no certtool for tests/gencerts.sh).
-# PLUS_VERBOSE=1 prints postie's stderr and the server log; PLUS_KEEP=1 keeps the temp dir.
+# PLUS_VERBOSE=1 prints postie's stderr and the server log; POSTIE_TEST_KEEP=1 (or =fail)
+# keeps the temp dir (tests/lib/postietest.py: temp dir, environment, certificates).
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-GENCERTS = os.path.join(HERE, '..', 'gencerts.sh')
+sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
+
+import postietest  # noqa: E402  (the path is set just above)
 PASSWORD = 'Pa55-w0rd!x'
 TLS12 = 'NORMAL:-VERS-ALL:+VERS-TLS1.2'
 
@@ -163,7 +164,7 @@ def run_case(postie, scramplus, name, case, tmp):
     certs = os.path.join(tmp, 'certs')
     out = os.path.join(tmp, 'out')
     os.makedirs(out)
-    gen = subprocess.run(['sh', GENCERTS, certs], capture_output=True)
+    gen = postietest.gencerts(certs)
     if gen.returncode != 0:
         raise Failed('gencerts.sh failed: ' + gen.stderr.decode(errors='replace'))
 
@@ -189,11 +190,7 @@ def run_case(postie, scramplus, name, case, tmp):
         with open(profile, 'w', encoding='utf-8') as f:
             f.write('\n'.join(lines) + '\n')
         os.chmod(profile, 0o600)
-        home = os.path.join(tmp, 'home')
-        os.makedirs(home)
-        env = {k: v for k, v in os.environ.items() if not k.startswith('POSTIE')}
-        env.update({'HOME': home, 'XDG_CONFIG_HOME': os.path.join(home, '.config'),
-                    'XDG_STATE_HOME': os.path.join(home, '.state'), 'LC_ALL': 'C'})
+        env = postietest.private_env(os.path.join(tmp, 'home'))
         try:
             proc = subprocess.run([postie, '-v', '-C', profile, 'rcpt@example.test'],
                                   input=MESSAGE, capture_output=True, env=env, timeout=60)
@@ -299,23 +296,22 @@ def main():
         if n not in CASES:
             print('run.py: unknown case %s' % n, file=sys.stderr)
             return 64
-    if shutil.which('certtool') is None:
+    if not postietest.have_certtool():
         print('SKIP: certtool (GnuTLS) is not installed (tests/gencerts.sh needs it)')
         return 77
     failed = 0
     for n in names:
-        tmp = tempfile.mkdtemp(prefix='postie-plus-')
+        tmpdir = postietest.TempDir('plus')
+        good = False
         try:
-            run_case(postie, scramplus, n, CASES[n], tmp)
+            run_case(postie, scramplus, n, CASES[n], tmpdir.path)
             print('ok %s' % n)
+            good = True
         except Failed as e:
             failed += 1
             print('FAIL %s: %s' % (n, e))
         finally:
-            if os.environ.get('PLUS_KEEP'):
-                print('# kept %s' % tmp)
-            else:
-                shutil.rmtree(tmp, ignore_errors=True)
+            tmpdir.end(not good)
     return 1 if failed else 0
 
 

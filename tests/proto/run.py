@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 # run.py POSTIE_BINARY CASEFILE: run one protocol test case against the real binary.
 #
-# Makes a private temp dir (HOME and XDG_CONFIG_HOME inside it, so no real
-# profile is read), generates the test certificates there with
-# ../gencerts.sh, starts fakesmtp.py with the case's <server> script, writes
+# Makes a private temp dir (HOME and the XDG dirs inside it, so no real
+# profile is read: tests/lib/postietest.py), generates the test certificates there with
+# ../gencerts.sh, starts ../lib/fakesmtp.py with the case's <server> script, writes
 # the case's <profile>, runs postie with <args> and <stdin>, and checks what
 # the case expects. Prints "ok" or "FAIL" with the differences; exit 0 on
 # pass, 1 on failure, 77 (skip) when the test tools are missing.
@@ -20,7 +20,7 @@
 #     or "=~ RE" searched, like <expect-stderr>).
 #
 # Environment:
-#   PROTO_KEEP=1   keep the temp dir and print its path (for debugging)
+#   POSTIE_TEST_KEEP=1 (or =fail)  keep the temp dir and print its path (for debugging)
 #   PROTO_VERBOSE=1  print postie's stderr and the server record even on success
 
 import difflib
@@ -30,18 +30,19 @@ import random
 import re
 import shlex
 import socket
-import shutil
 import signal
 import ssl
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-GENCERTS = os.path.join(HERE, '..', 'gencerts.sh')
-FAKESMTP = os.path.join(HERE, 'fakesmtp.py')
+sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
+
+import postietest  # noqa: E402  (the path is set just above)
+
+FAKESMTP = os.path.join(postietest.LIB, 'fakesmtp.py')
 
 CLIENT_TIMEOUT = 20.0        # postie is killed after this many seconds
 REGEX_PREFIX = '=~ '           # a line of an expect section given as a regular expression
@@ -121,15 +122,6 @@ def section_bytes(attrs, lines, default_crlf=False):
     return bytes(out)
 
 
-def fingerprints(certdir):
-    fps = {}
-    with open(os.path.join(certdir, 'fingerprints.txt'), encoding='ascii') as f:
-        for line in f:
-            name, _, fp = line.strip().partition(' ')
-            fps[name] = fp.replace(':', '').lower()
-    return fps
-
-
 class Runner:
     def __init__(self, binary, casefile):
         self.binary = os.path.abspath(binary)
@@ -172,33 +164,32 @@ class Runner:
         return ':'.join(fp[i:i + 2] for i in range(0, len(fp), 2))
 
     def run(self):
-        if shutil.which('certtool') is None:
+        if not postietest.have_certtool():
             print('SKIP %s: certtool (GnuTLS) not installed' % self.name)
             return 77
         if 'expect-exit' not in self.sections:
             raise CaseError('%s: no <expect-exit> section' % self.casefile)
-        keep = os.environ.get('PROTO_KEEP')
-        self.tmp = tempfile.mkdtemp(prefix='postie-proto-')
+        tmpdir = postietest.TempDir('proto')
+        self.tmp = tmpdir.path
+        status = 1
         try:
-            return self.run_in_tmp()
+            status = self.run_in_tmp()
+            return status
         finally:
-            if keep:
-                print('# kept %s' % self.tmp)
-            else:
-                shutil.rmtree(self.tmp, ignore_errors=True)
+            tmpdir.end(status not in (0, 77))
 
     def run_in_tmp(self):
         tmp = self.tmp
         home = os.path.join(tmp, 'home')
         certs = os.path.join(tmp, 'certs')
         out = os.path.join(tmp, 'server')
-        for d in (home, os.path.join(home, '.config'), out):
-            os.makedirs(d, exist_ok=True)
-        gen = subprocess.run(['sh', GENCERTS, certs], capture_output=True)
+        os.makedirs(out, exist_ok=True)
+        env = postietest.private_env(home)
+        gen = postietest.gencerts(certs)
         if gen.returncode != 0:
             print('FAIL %s: gencerts.sh failed: %s' % (self.name, gen.stderr.decode(errors='replace')))
             return 1
-        self.fps = fingerprints(certs)
+        self.fps = postietest.fingerprints(certs)
         self.vars = {'CA': os.path.join(certs, 'ca.pem'), 'CERTS': certs, 'TMP': tmp,
                      'HOME': home, 'PORT': '0', 'HOST': '127.0.0.1',
                      'SOCKET': os.path.join(tmp, 'server.sock')}
@@ -293,12 +284,6 @@ class Runner:
             attrs, lines = self.lines('args')
             for a in shlex.split(expand_repeat(' '.join(lines))):
                 argv.append(os.fsdecode(unescape(a)) if 'escapes' in attrs else a)
-        env = dict(os.environ)
-        for k in list(env):
-            if k.startswith('POSTIE'):
-                del env[k]
-        env.update({'HOME': home, 'XDG_CONFIG_HOME': os.path.join(home, '.config'),
-                    'LC_ALL': 'C', 'TZ': 'UTC'})
         sig = None
         if 'signal' in self.sections:
             _, lines = self.lines('signal')

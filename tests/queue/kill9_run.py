@@ -6,7 +6,7 @@
 # sent twice only when the kill fell between the server's final reply and postie recording
 # it (step dot-commit: the server took the message, postie never saw the 250; step quit:
 # the 250 was sent, the pipelined QUIT is not answered, postie killed at once). Each step is
-# placed by the sink (smtpsink.py hold=STEP): postie is killed only once the server has
+# placed by the sink (the sink's hold=STEP, tests/lib/fakesmtp.py): postie is killed only once the server has
 # written reached-STEP, so the place of the kill does not depend on timing. Both transfer
 # modes: DATA (PIPELINING) and BDAT (CHUNKING + PIPELINING).
 #

@@ -1,25 +1,24 @@
-# qlib.py: what the queue tests share: a private temp dir per test (HOME, XDG dirs, the
-# queue_dir, the profile), running and killing postie, reading the queue directory, and
-# checks printed as TAP-style lines. A test script is run as
+# qlib.py: what the queue tests share, on top of tests/lib (postietest.py: the private temp
+# dir, HOME and XDG dirs, locale, certificates, TAP lines; fakesmtp.py: the sink): the
+# queue_dir and the profile, running and killing postie, reading the queue directory. A test
+# script is run as
 #     python3 SCRIPT POSTIE_BINARY
-# and exits 0 (pass), 1 (fail) or 77 (skip). QUEUE_KEEP=1 keeps the temp dir (else it is
-# removed, also after a failure).
+# and exits 0 (pass), 1 (fail) or 77 (skip). POSTIE_TEST_KEEP=1 (or =fail) keeps the temp dir
+# (else it is removed, also after a failure).
 
 import atexit
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
 
-from smtpsink import Sink  # noqa: E402  (the path is set just above)
+import postietest  # noqa: E402  (the path is set just above)
+from fakesmtp import Sink  # noqa: E402
 
-GENCERTS = os.path.join(HERE, '..', 'gencerts.sh')
 SUBDIRS = ('tmp', 'queue', 'failed', 'corrupt')
 
 
@@ -31,59 +30,26 @@ class Result:
         return 'exit %s after %.2fs; stderr: %s' % (self.rc, self.secs, self.err.strip()[:600])
 
 
-class Test:
+class Test(postietest.Tap):
+    """One queue test: ok()/todo()/note() (TAP) and finish() come from postietest.Tap."""
+
     def __init__(self, name, root=False):
         if len(sys.argv) < 2:
             sys.exit('usage: %s POSTIE_BINARY' % sys.argv[0])
-        self.name = name
+        super().__init__(name)
         self.postie = os.path.abspath(sys.argv[1])
         if root and os.geteuid() != 0:
-            print('1..0 # SKIP %s needs root' % name)
-            sys.exit(77)
-        self.tmp = tempfile.mkdtemp(prefix='postie-queue-%s-' % name)
+            self.skip_all('%s needs root' % name)
+        self.tmpdir = postietest.TempDir('queue-%s' % name)
+        self.tmp = self.tmpdir.path
         self.home = os.path.join(self.tmp, 'home')
         self.qdir = os.path.join(self.tmp, 'q')
-        for d in (self.home, os.path.join(self.home, '.config')):
-            os.makedirs(d, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith('POSTIE')}
-        env.update(HOME=self.home, XDG_CONFIG_HOME=os.path.join(self.home, '.config'),
-                   XDG_STATE_HOME=os.path.join(self.home, '.local', 'state'),
-                   XDG_CACHE_HOME=os.path.join(self.home, '.cache'), TZ='UTC', LC_ALL='C')
-        self.env = env
-        self.n = 0
-        self.failed = 0
+        self.env = postietest.private_env(self.home)
         self.children = []
         self.sinks = []
-        self.start = time.monotonic()
         self.certs = None
         atexit.register(self.reap)  # also when a test dies of an exception
         print('# %s: temp dir %s' % (name, self.tmp))
-
-    # ---- checks ----------------------------------------------------------------------
-
-    def ok(self, cond, what, detail=None):
-        self.n += 1
-        print('%s %d - %s' % ('ok' if cond else 'not ok', self.n, what))
-        if not cond:
-            self.failed += 1
-            if detail is not None:
-                for line in str(detail).splitlines():
-                    print('#   ' + line)
-        return cond
-
-    def todo(self, cond, what, detail=None):
-        """A check of a known postie issue, reported but not failing the test (TAP TODO)."""
-        self.n += 1
-        print('%s %d - %s # TODO known issue' % ('ok' if cond else 'not ok', self.n, what))
-        if not cond and detail is not None:
-            for line in str(detail).splitlines():
-                print('#   ' + line)
-        return cond
-
-    def note(self, text):
-        for line in text.splitlines():
-            print('# ' + line)
-        sys.stdout.flush()
 
     def reap(self):
         """Kill (by pid) every process this test started that still runs; stop the sinks."""
@@ -96,16 +62,9 @@ class Test:
 
     def finish(self):
         self.reap()
-        print('1..%d' % self.n)
-        print('# %s: %d checks, %d failed, %.1fs' % (self.name, self.n, self.failed,
-                                                      time.monotonic() - self.start))
-        if os.environ.get('QUEUE_KEEP'):
-            print('# kept %s' % self.tmp)
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            if self.failed:
-                print('# QUEUE_KEEP=1 keeps the temp dir (queue, sink records, stderr files)')
-        sys.exit(1 if self.failed else 0)
+        status = self.plan()
+        self.tmpdir.end(self.failed, ' (queue, sink records, stderr files)')
+        sys.exit(status)
 
     # ---- set-up ----------------------------------------------------------------------
 
@@ -116,10 +75,10 @@ class Test:
 
     def make_certs(self):
         """The test certificates (tests/gencerts.sh); None when certtool is missing."""
-        if shutil.which('certtool') is None:
+        if not postietest.have_certtool():
             return None
         d = os.path.join(self.tmp, 'certs')
-        r = subprocess.run(['sh', GENCERTS, d], capture_output=True, timeout=60)
+        r = postietest.gencerts(d)
         if r.returncode != 0:
             return None
         self.certs = d

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# fakeoauth.py: tests/proto/fakesmtp.py (same arguments, same script directives) that also
+# fakeoauth.py: tests/lib/fakesmtp.py's scripted server (same arguments, same script directives) that also
 # takes AUTH XOAUTH2 (Google's format) and AUTH OAUTHBEARER (RFC 7628). The credentials it
 # decodes go to auth.txt as "XOAUTH2 user=U token=T" / "OAUTHBEARER user=U token=T". With
 # `auth-creds USER TOKEN` in the script, another token is refused as the providers do: a
@@ -9,7 +9,7 @@ import base64
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'proto'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'lib'))
 import fakesmtp  # noqa: E402
 
 ERROR = base64.b64encode(b'{"status":"401","schemes":"bearer","scope":"https://mail.test/"}')

@@ -15,27 +15,20 @@
 
 import base64
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-GENCERTS = os.path.join(HERE, '..', 'gencerts.sh')
-FAKE = os.path.join(HERE, 'fakeoauth.py')
+sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
 
-n = 0
-failed = 0
+import postietest  # noqa: E402  (the path is set just above)
+
+FAKE = os.path.join(HERE, 'fakeoauth.py')
+TAP = postietest.Tap('oauth2')
 
 
 def ok(cond, what):
-    global n, failed
-    n += 1
-    print('%s %d - %s' % ('ok' if cond else 'not ok', n, what.replace('\n', ' | ')),
-          flush=True)
-    if not cond:
-        failed += 1
-    return cond
+    return TAP.ok(cond, what.replace('\n', ' | '))
 
 
 def diag(text):
@@ -47,9 +40,9 @@ class Run:
     def __init__(self, tmp, postie):
         self.tmp, self.postie, self.k = tmp, postie, 0
         self.home = os.path.join(tmp, 'home')
-        os.makedirs(self.home)
+        self.env = postietest.private_env(self.home)
         self.certs = os.path.join(tmp, 'certs')
-        subprocess.run(['sh', GENCERTS, self.certs], check=True, capture_output=True)
+        postietest.gencerts(self.certs).check_returncode()
         self.cmd = os.path.join(tmp, 'tokcmd')
         with open(self.cmd, 'w') as f:
             f.write('#!/bin/sh\n'
@@ -89,14 +82,9 @@ class Run:
                     'oauth2_token_command %s\n' % (port, os.path.join(self.certs, 'ca.pem'),
                                                    self.cmd))
         os.chmod(profile, 0o600)
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith('POSTIE') and k not in ('XDG_CACHE_HOME',
-                                                            'CREDENTIALS_DIRECTORY',
-                                                            'DBUS_SESSION_BUS_ADDRESS')}
-        env.update({'HOME': self.home, 'XDG_CONFIG_HOME': os.path.join(self.home, '.config'),
-                    'LC_ALL': 'C', 'TZ': 'UTC'})
         p = subprocess.run([self.postie, '-C', profile, '-v', 'rcpt@example.test'],
-                           input=b'Subject: oauth2\n\nHello.\n', capture_output=True, env=env,
+                           input=b'Subject: oauth2\n\nHello.\n', capture_output=True,
+                           env=self.env,
                            timeout=30)
         try:
             srv.wait(timeout=10)
@@ -125,10 +113,11 @@ def main():
     if len(sys.argv) != 2:
         print('usage: oauth2.py POSTIE', file=sys.stderr)
         return 2
-    if shutil.which('certtool') is None:
+    if not postietest.have_certtool():
         print('1..0 # SKIP certtool (GnuTLS) not installed')
         return 0
-    tmp = tempfile.mkdtemp(prefix='postie-oauth2-')
+    tmpdir = postietest.TempDir('oauth2')
+    tmp = tmpdir.path
     try:
         run = Run(tmp, os.path.abspath(sys.argv[1]))
         xo = 'caps-plain STARTTLS\ncaps-tls AUTH XOAUTH2, PIPELINING\n'
@@ -189,12 +178,8 @@ def main():
            run.cmd not in err, 'the message names the account, not the command (%s)'
            % err.strip())
     finally:
-        if os.environ.get('PROTO_KEEP'):
-            print('# kept %s' % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    print('1..%d' % n)
-    return 1 if failed else 0
+        tmpdir.end(TAP.failed or sys.exc_info()[0] is not None)
+    return TAP.plan()
 
 
 if __name__ == '__main__':

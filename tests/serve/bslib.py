@@ -1,12 +1,12 @@
 # bslib.py: what the -bs tests share. The temp dir, profiles, the sink and the checks come
-# from tests/queue/qlib.py (imported, not copied); this file adds the caller's side of the
+# from tests/queue/qlib.py (on top of tests/lib; imported, not copied); this file adds the caller's side of the
 # conversation: postie -bs started with pipes on its standard input and output, lines
 # written to it, and its replies read back and parsed (RFC 5321 §4.2: "NNN-" continues a
 # reply, "NNN " ends it).
 #
 # A test script is run as
 #     python3 SCRIPT POSTIE_BINARY
-# and exits 0 (pass), 1 (fail) or 77 (skip). QUEUE_KEEP=1 keeps the temp dir.
+# and exits 0 (pass), 1 (fail) or 77 (skip). POSTIE_TEST_KEEP=1 keeps the temp dir.
 
 import os
 import select
