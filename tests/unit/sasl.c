@@ -134,7 +134,8 @@ test_decode_errors(void)
 	struct buf b;
 	struct err e;
 	buf_init(&b, 1000);
-	ok(codec_base64_decode(&b, "Zm9vYmFyXXXX", 8, &e) == 0 && b.len == 6, "decode stops at LEN");
+	ok(codec_base64_decode(&b, "Zm9vYmFyXXXX", 8, &e) == 0 && b.len == 6,
+	   "decode stops at LEN");
 	buf_fini(&b);
 	buf_init(&b, 1000);
 	ok(codec_base64_decode(&b, "Zm\0v", 4, &e) == -1 && e.kind == ERR_PROTO,
