@@ -997,6 +997,11 @@ test_apply(void)
 	ok(profile_known("dsn_notify") && profile_known("tls_nocertcheck") &&
 	       !profile_known("bogus"),
 	   "profile_known");
+	char flag[PROFILE_FLAG_MAX], small[4];
+	profile_flag_name("tls_host_override", flag, sizeof(flag));
+	profile_flag_name("tls_starttls", small, sizeof(small));
+	ok(eq(flag, "tls-host-override") && eq(small, "tls"),
+	   "profile_flag_name: '_' as '-', cut to fit (%s, %s)", flag, small);
 	profile_fini(&p);
 }
 
