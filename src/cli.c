@@ -466,165 +466,196 @@ parse_long(struct opts *o, const struct longopt *l, const char *arg, struct err 
 		fatal("cli: long option %s too long", l->flag);
 	for (size_t i = 0; i <= len; i++)
 		name[i] = l->flag[i] == '-' ? '_' : l->flag[i];
-	if (strcmp(name, "keepbcc") == 0) {
-		/* msmtp's older command, the inverse of remove_bcc_headers. */
-		if (value[0] == '\0' || strcmp(value, "on") == 0)
-			return err_set(
-			    e, ERR_USAGE,
-			    "parse flags: --keepbcc: not taken from the "
-			    "command line, where an injected flag would reveal the Bcc recipients "
-			    "to everyone (SEC-43); set keepbcc in the profile instead");
-		if (strcmp(value, "off") != 0)
-			return err_set(e, ERR_USAGE,
-			               "parse flags: --keepbcc=%s: expected on or "
-			               "off",
-			               value);
-		add_override(o, "remove_bcc_headers", "on");
-		return 0;
-	}
+	/* msmtp's older command, the inverse of remove_bcc_headers: a switch. */
+	bool keepbcc = strcmp(name, "keepbcc") == 0;
+	if (keepbcc && value[0] && strcmp(value, "on") != 0 && strcmp(value, "off") != 0)
+		return err_set(e, ERR_USAGE, "parse flags: --keepbcc=%s: expected on or off",
+		               value);
 	/*
 	 * The argv of a sendmail is attacker-influenced (PHPMailer, CVE-2016-10033: an injected
 	 * -X wrote a web shell). msmtp takes --logfile, --passwordeval, --aliases and the TLS
-	 * files from argv; postie does not (profile_argv_check says which, SEC-43). Refused
-	 * here, before the message is read; profile_apply checks again.
+	 * files from argv; postie does not, nor --keepbcc (profile_argv_check's table says
+	 * which, SEC-43). Refused here, before the message is read; profile_apply checks again.
 	 */
 	if (profile_argv_check(name, value, e) < 0)
 		return -1;
-	add_override(o, name, value);
+	/* What is left of --keepbcc is "off", which keeps the removal. */
+	if (keepbcc)
+		add_override(o, "remove_bcc_headers", "on");
+	else
+		add_override(o, name, value);
 	return 0;
+}
+
+/* A flag without a value that sets a switch or the mode; false when RC is not one. */
+static bool
+parse_switch(struct opts *o, int rc)
+{
+	switch (rc) {
+	case OPT_T:
+		o->read_rcpts = true;
+		return true;
+	case OPT_I:
+		o->ignore_dots = true;
+		return true;
+	case OPT_VERBOSE:
+		o->verbose = true;
+		return true;
+	case OPT_VERSION:
+		o->version = true;
+		return true;
+	case OPT_HELP:
+		o->help = true;
+		return true;
+	case OPT_ENVELOPE_FROM:
+		o->read_envelope_from = true;
+		return true;
+	case OPT_FLUSH:
+		o->mode = CLI_FLUSH;
+		return true;
+	case OPT_NEWALIASES:
+		o->mode = CLI_NEWALIASES;
+		return true;
+	case OPT_SERVERINFO:
+		o->mode = CLI_SERVERINFO;
+		return true;
+	case OPT_PRETEND:
+		o->mode = CLI_PRETEND;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* -oX[VALUE]. */
+static int
+parse_o(struct opts *o, const char *arg, struct err *e)
+{
+	if (!arg || !arg[0])
+		return err_set(e, ERR_USAGE, "parse flags: -o needs an option letter, e.g. -oi");
+	/*
+	 * -oi (Postfix looks at the letter only) is -i. The rest change nothing postie does:
+	 * -oeX error mode (errors always go to the exit status and stderr), -odX delivery mode
+	 * (postie delivers in the foreground, or queues), -om, -o7, -o8, -oA (alias file:
+	 * newaliases has nothing to build), -oQ (the queue is the profile's queue_dir), and any
+	 * other sendmail.cf option.
+	 */
+	if (arg[0] == 'i')
+		o->ignore_dots = true;
+	else
+		note_ignored(o, "-o", arg);
+	return 0;
+}
+
+/* -B 7BIT|8BITMIME: RFC 6152 BODY=; Postfix takes exactly these two names. */
+static int
+parse_body(struct opts *o, const char *arg, struct err *e)
+{
+	if (arg && strcasecmp(arg, "7BIT") == 0)
+		o->body = 7;
+	else if (arg && strcasecmp(arg, "8BITMIME") == 0)
+		o->body = 8;
+	else
+		return err_set(e, ERR_USAGE, "parse flags: -B %s: expected 7BIT or 8BITMIME",
+		               arg ? arg : "");
+	return 0;
+}
+
+/* -N: msmtp's "off" (no NOTIFY, whatever the profile says), or parse_notify's list. */
+static int
+parse_dsn_notify(struct opts *o, const char *arg, struct err *e)
+{
+	free(o->dsn_notify);
+	o->dsn_notify = NULL;
+	if (arg && strcasecmp(arg, "off") == 0) {
+		add_override(o, "dsn_notify", "off");
+		return 0;
+	}
+	return parse_notify(arg ? arg : "", &o->dsn_notify, e);
+}
+
+/* -R: RFC 3461 §4.3 RET=FULL|HDRS; msmtp spells HDRS "headers" and has "off". */
+static int
+parse_dsn_return(struct opts *o, const char *arg, struct err *e)
+{
+	free(o->dsn_ret);
+	o->dsn_ret = NULL;
+	if (arg && strcasecmp(arg, "off") == 0)
+		add_override(o, "dsn_return", "off");
+	else if (arg && strcasecmp(arg, "full") == 0)
+		o->dsn_ret = xstrdup("FULL");
+	else if (arg && (strcasecmp(arg, "hdrs") == 0 || strcasecmp(arg, "headers") == 0))
+		o->dsn_ret = xstrdup("HDRS");
+	else
+		return err_set(e, ERR_USAGE, "parse flags: -R %s: expected full or hdrs",
+		               arg ? arg : "");
+	return 0;
+}
+
+/* A flag accepted and ignored (IGNORED(letter)), or an msmtp long option. */
+static int
+parse_other(struct opts *o, int rc, const char *arg, struct err *e)
+{
+	if (rc >= OPT_IGNORED) {
+		char flag[4] = {'-', (char)(rc - OPT_IGNORED), '\0', '\0'};
+		/* Letters whose value is written attached (-Am, -oem); the rest apart. */
+		if (arg && rc != IGNORED('A'))
+			flag[2] = ' ';
+		note_ignored(o, flag, arg);
+		return 0;
+	}
+	if (rc >= OPT_LONG && (size_t)(rc - OPT_LONG) < NLONG)
+		return parse_long(o, &longopts[rc - OPT_LONG], arg, e);
+	fatal("cli: popt returned %d", rc);
 }
 
 /* One option popt found (RC, with its value ARG or NULL). */
 static int
 parse_one(struct opts *o, int rc, const char *arg, bool *warned_x, struct err *e)
 {
+	if (parse_switch(o, rc))
+		return 0;
 	switch (rc) {
-	case OPT_T:
-		o->read_rcpts = true;
-		break;
 	case OPT_SENDER:
 		/* "<>" and "" are the null reverse-path (RFC 5321 §4.5.5); submit sends
 		 * MAIL FROM:<> for "". */
 		replace(&o->sender, arg && strcmp(arg, "<>") != 0 ? arg : "");
-		break;
+		return 0;
 	case OPT_FULLNAME:
 		replace(&o->fullname, arg);
-		break;
-	case OPT_I:
-		o->ignore_dots = true;
-		break;
-	case OPT_O:
-		if (!arg || !arg[0])
-			return err_set(e, ERR_USAGE,
-			               "parse flags: -o needs an option letter, "
-			               "e.g. -oi");
-		/*
-		 * -oi (Postfix looks at the letter only) is -i. The rest change nothing postie
-		 * does: -oeX error mode (errors always go to the exit status and stderr), -odX
-		 * delivery mode (postie delivers in the foreground, or queues), -om, -o7, -o8,
-		 * -oA (alias file: newaliases has nothing to build), -oQ (the queue is the
-		 * profile's queue_dir), and any other sendmail.cf option.
-		 */
-		if (arg[0] == 'i')
-			o->ignore_dots = true;
-		else
-			note_ignored(o, "-o", arg);
-		break;
+		return 0;
 	case OPT_ACCOUNT:
 		replace(&o->account, arg);
-		break;
+		return 0;
 	case OPT_FILE:
 		replace(&o->profile, arg);
-		break;
-	case OPT_VERBOSE:
-		o->verbose = true;
-		break;
-	case OPT_VERSION:
-		o->version = true;
-		break;
-	case OPT_HELP:
-		o->help = true;
-		break;
-	case OPT_FLUSH:
-		o->mode = CLI_FLUSH;
-		break;
+		return 0;
+	case OPT_O:
+		return parse_o(o, arg, e);
 	case OPT_QUEUE:
 		return parse_queue(o, arg, e);
 	case OPT_MODE:
 		return parse_mode(o, arg ? arg : "", e);
-	case OPT_NEWALIASES:
-		o->mode = CLI_NEWALIASES;
-		break;
-	case OPT_SERVERINFO:
-		o->mode = CLI_SERVERINFO;
-		break;
-	case OPT_PRETEND:
-		o->mode = CLI_PRETEND;
-		break;
-	case OPT_ENVELOPE_FROM:
-		o->read_envelope_from = true;
-		break;
 	case OPT_BODY:
-		/* RFC 6152 BODY=: Postfix takes exactly these two names. */
-		if (arg && strcasecmp(arg, "7BIT") == 0)
-			o->body = 7;
-		else if (arg && strcasecmp(arg, "8BITMIME") == 0)
-			o->body = 8;
-		else
-			return err_set(e, ERR_USAGE,
-			               "parse flags: -B %s: expected 7BIT or "
-			               "8BITMIME",
-			               arg ? arg : "");
-		break;
+		return parse_body(o, arg, e);
 	case OPT_NOTIFY:
-		free(o->dsn_notify);
-		o->dsn_notify = NULL;
-		if (arg && strcasecmp(arg, "off") == 0) {
-			/* msmtp's -N off: no NOTIFY, whatever the profile says. */
-			add_override(o, "dsn_notify", "off");
-			break;
-		}
-		return parse_notify(arg ? arg : "", &o->dsn_notify, e);
+		return parse_dsn_notify(o, arg, e);
 	case OPT_RETURN:
-		free(o->dsn_ret);
-		o->dsn_ret = NULL;
-		/* RFC 3461 §4.3 RET=FULL|HDRS; msmtp spells HDRS "headers" and has "off". */
-		if (arg && strcasecmp(arg, "off") == 0)
-			add_override(o, "dsn_return", "off");
-		else if (arg && strcasecmp(arg, "full") == 0)
-			o->dsn_ret = xstrdup("FULL");
-		else if (arg && (strcasecmp(arg, "hdrs") == 0 || strcasecmp(arg, "headers") == 0))
-			o->dsn_ret = xstrdup("HDRS");
-		else
-			return err_set(e, ERR_USAGE, "parse flags: -R %s: expected full or hdrs",
-			               arg ? arg : "");
-		break;
+		return parse_dsn_return(o, arg, e);
 	case OPT_ENVID:
 		if (check_envid(arg ? arg : "", e) < 0)
 			return -1;
 		replace(&o->envid, arg);
-		break;
+		return 0;
 	case OPT_LOG_X:
 		if (!*warned_x)
 			warn("-X is ignored: postie never opens a file named by its flags "
 			     "(CVE-2016-10033); set logfile in the profile instead");
 		*warned_x = true;
-		break;
+		return 0;
 	default:
-		if (rc >= OPT_IGNORED) {
-			char flag[4] = {'-', (char)(rc - OPT_IGNORED), '\0', '\0'};
-			/* Letters whose value is written attached (-Am, -oem); the rest apart. */
-			if (arg && rc != IGNORED('A'))
-				flag[2] = ' ';
-			note_ignored(o, flag, arg);
-		} else if (rc >= OPT_LONG && (size_t)(rc - OPT_LONG) < NLONG) {
-			return parse_long(o, &longopts[rc - OPT_LONG], arg, e);
-		} else {
-			fatal("cli: popt returned %d", rc);
-		}
-		break;
+		return parse_other(o, rc, arg, e);
 	}
-	return 0;
 }
 
 /* The flag that chose a mode which takes no recipients, or NULL. */
@@ -668,10 +699,14 @@ cli_parse(struct opts *o, int argc, const char *const *argv, struct err *e)
 	bool warned_x = false;
 	int rc, failed = 0;
 
-	while (!failed && (rc = poptGetNextOpt(pc)) > 0) {
+	rc = poptGetNextOpt(pc);
+	while (rc > 0) {
 		char *arg = poptGetOptArg(pc);
 		failed = parse_one(o, rc, arg, &warned_x, e) < 0;
 		free(arg);
+		if (failed)
+			break;
+		rc = poptGetNextOpt(pc);
 	}
 	if (!failed && rc < -1)
 		failed = err_set(e, ERR_USAGE, "parse flags: %s: %s; see postie --help",

@@ -226,6 +226,15 @@ int profile_apply(struct account *a, const char *name, const char *arg, struct e
  */
 int profile_check_route(const struct account *a, struct err *e);
 
+/* The most bytes of a command-line flag's name, its NUL included. */
+#define PROFILE_FLAG_MAX 64
+
+/*
+ * Profile command NAME as the command line spells its flag ('_' as '-', "tls_starttls" is
+ * "tls-starttls") into FLAG (SIZE bytes, cut to fit, NUL-terminated), for messages.
+ */
+void profile_flag_name(const char *name, char *flag, size_t size);
+
 /* Whether profile command NAME says where the mail goes or whom it trusts (SEC-41). */
 bool profile_is_route(const char *name);
 
