@@ -8,7 +8,7 @@
 
 #include "buf.h"
 #include "codec.h"
-#include "secret.h"
+#include "spawn.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -613,7 +613,7 @@ read_eval(struct parse *ps, unsigned line, const struct command *c, const char *
 	out.secret = true;
 	/* SEC-44: errors name the line, never the command. */
 	snprintf(what, sizeof(what), "eval at %s:%u", ps->file, line);
-	r = secret_run(what, arg, &out, e);
+	r = spawn_run(what, arg, &out, e);
 	if (r == 0) {
 		const char *text = out.data ? out.data : "";
 		const char *nl = memchr(text, '\n', out.len);

@@ -16,9 +16,6 @@
 #include "err.h"
 #include "profile.h"
 
-/* until profile.c includes spawn.h (the lead merges) */
-#include "spawn.h"
-#define secret_run spawn_run
 /* until session.c and submit.c include oauth2.h (the lead merges) */
 #include "oauth2.h"
 #define secret_oauth2_token oauth2_token
