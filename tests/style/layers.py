@@ -6,7 +6,8 @@
 #     src/X.c:LINE: X includes Y, which is above it
 # Checks: every src/*.c is in src_files (else it has no place); every header a module
 # includes names a listed module; the order holds; and, apart from the order, the include
-# graph has no circle (each circle printed).
+# graph has no circle (each circle printed). A header P_int.h is internal to the group of
+# modules P and P_* (they share it, nobody else may include it); it is not a layer.
 import os
 import re
 import sys
@@ -90,6 +91,12 @@ def main():
         x = os.path.splitext(f)[0]
         for line, y in includes(os.path.join(src, f)):
             if y == x or y in ALLOWED:
+                continue
+            if y.endswith('_int'):
+                group = y[:-len('_int')]
+                if x != group and not x.startswith(group + '_') and x != y:
+                    unknown.append('src/%s:%d: %s includes %s, internal to %s and %s_*'
+                                   % (f, line, x, y, group, group))
                 continue
             graph.setdefault(x, set()).add(y)
             where = 'src/%s:%d' % (f, line)
