@@ -24,7 +24,9 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "codec.h"
 #include "log.h"
+#include "smtp.h"
 
 #define MESSAGE "message"
 #define ENVELOPE "envelope"
@@ -1645,4 +1647,118 @@ queue_list(struct queue *q, FILE *out, struct err *e)
 	if (fflush(out) != 0 || ferror(out))
 		return err_set(e, ERR_OS, "print the queue: %s", strerror(errno));
 	return 0;
+}
+
+/* --- the MAIL and RCPT parameters an entry keeps (mail-params, rcpt-params) --- */
+
+/* The queue's mail-params and rcpt-params: RET=, ENVID= (xtext, RFC 3461 §4.4: at most 100
+ * characters before encoding), BODY=, NOTIFY=. */
+#define PARAMS_MAX 512
+
+/* An xtext hex digit: RFC 3461 §4 allows upper case only. */
+static int
+hex_digit(char c)
+{
+	return c >= 'a' && c <= 'f' ? -1 : codec_hex_value((unsigned char)c);
+}
+
+/* RFC 3461 §4: xtext back into the text it encodes (ENVID from the queue). NULL when it is
+ * not well-formed or holds more than -V takes (printable ASCII without space). */
+static char *
+xtext_decode(const char *s, size_t n)
+{
+	char *out = xmalloc(n + 1);
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int v = (unsigned char)s[i];
+		if (s[i] == '+') {
+			int hi = i + 2 < n ? hex_digit(s[i + 1]) : -1;
+			int lo = i + 2 < n ? hex_digit(s[i + 2]) : -1;
+			if (hi < 0 || lo < 0) {
+				free(out);
+				return NULL;
+			}
+			v = hi * 16 + lo;
+			i += 2;
+		}
+		if (v < 0x21 || v > 0x7e) {
+			free(out);
+			return NULL;
+		}
+		out[k++] = (char)v;
+	}
+	out[k] = '\0';
+	return out;
+}
+
+int
+queue_params_encode(const struct txn_params *p, char **mail, char **rcpt, struct err *e)
+{
+	struct buf mp, rp;
+	int rc = 0;
+
+	*mail = *rcpt = NULL;
+	buf_init(&mp, PARAMS_MAX);
+	buf_init(&rp, PARAMS_MAX);
+	if (p->dsn_ret)
+		rc = buf_printf(&mp, e, " RET=%s", p->dsn_ret);
+	if (rc == 0 && p->envid) {
+		/* RFC 3461 §4.4: ENVID is xtext on the wire, and so in the queue. */
+		char x[PARAMS_MAX];
+		if (smtp_xtext(p->envid, strlen(p->envid), x, sizeof(x)) < 0)
+			rc = err_set(e, ERR_USAGE, "parse flags: -V: the envelope id is too long");
+		else
+			rc = buf_printf(&mp, e, " ENVID=%s", x);
+	}
+	if (rc == 0 && p->body)
+		rc = buf_puts(&mp, p->body == 8 ? " BODY=8BITMIME" : " BODY=7BIT", e);
+	if (rc == 0 && p->dsn_notify)
+		rc = buf_printf(&rp, e, "NOTIFY=%s", p->dsn_notify);
+	if (rc == 0 && mp.len)
+		*mail = xstrdup(mp.data + 1);
+	if (rc == 0 && rp.len)
+		*rcpt = xstrdup(rp.data);
+	buf_fini(&mp);
+	buf_fini(&rp);
+	return rc;
+}
+
+/* Whether S is a NOTIFY value as the profile and -N write it: NEVER or SUCCESS,FAILURE,DELAY
+ * words (smtp checks the words themselves before sending). */
+static bool
+notify_ok(const char *s)
+{
+	return *s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ,") == strlen(s);
+}
+
+void
+queue_params_decode(const struct queue_meta *m, struct txn_params *p, char **envid, char **notify)
+{
+	*p = (struct txn_params){0};
+	*envid = NULL;
+	*notify = NULL;
+	for (const char *s = m->mail_params; s && *s;) {
+		size_t n = strcspn(s, " ");
+		if (n == 8 && strncmp(s, "RET=FULL", 8) == 0)
+			p->dsn_ret = "FULL";
+		else if (n == 8 && strncmp(s, "RET=HDRS", 8) == 0)
+			p->dsn_ret = "HDRS";
+		else if (n == 13 && strncmp(s, "BODY=8BITMIME", 13) == 0)
+			p->body = 8;
+		else if (n == 9 && strncmp(s, "BODY=7BIT", 9) == 0)
+			p->body = 7;
+		else if (n > 6 && strncmp(s, "ENVID=", 6) == 0 && !*envid)
+			p->envid = *envid = xtext_decode(s + 6, n - 6);
+		s += n;
+		s += strspn(s, " ");
+	}
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		const char *r = m->rcpts[i].params;
+		if (m->rcpts[i].state != QUEUE_RCPT_PENDING || !r)
+			continue;
+		if (strncmp(r, "NOTIFY=", 7) == 0 && notify_ok(r + 7))
+			p->dsn_notify = *notify = xstrdup(r + 7);
+		break;
+	}
 }

@@ -1,8 +1,8 @@
 /*
  * serve: sendmail -bs. The server side of RFC 5321 on standard input/output, for callers that
  * speak SMTP to a local sendmail (Symfony Mailer's "sendmail -bs" transport, PHPMailer): each
- * message is spooled to an anonymous file and handed to submit_run, and the reply to the end
- * of its data is submit_run's verdict. RFC 5321 (§4.1 commands, §4.2 replies, §4.5.2 dot
+ * message is spooled to an anonymous file and handed to deliver_run, and the reply to the end
+ * of its data is deliver_run's verdict. RFC 5321 (§4.1 commands, §4.2 replies, §4.5.2 dot
  * transparency, §4.5.3 limits), RFC 2920 (PIPELINING), RFC 6152 (8BITMIME), RFC 6531
  * (SMTPUTF8), RFC 2034 and RFC 3463 (enhanced status codes), RFC 1870 (the SIZE parameter).
  */
@@ -27,7 +27,7 @@
 #include "buf.h"
 #include "log.h"
 #include "profile.h"
-#include "submit.h"
+#include "deliver.h"
 
 #define SERVE_LINE_MAX 512   /* a command line, CRLF included (RFC 5321 §4.5.3.1.4) */
 #define SERVE_RCPTS_MAX 1000 /* recipients a message; RFC 5321 §4.5.3.1.8 asks for 100 */
@@ -577,7 +577,7 @@ cmd_rcpt(struct server *s, const char *arg, size_t alen)
 	reply(s, "250 2.1.5 Ok");
 }
 
-/* The reply to the end of the data when submit_run failed with E. */
+/* The reply to the end of the data when deliver_run failed with E. */
 static void
 reply_failure(struct server *s, const struct err *e)
 {
@@ -634,8 +634,8 @@ deliver(struct server *s, int fd)
 	err_clear(&e);
 	log_info("-bs: delivering a message from <%s> to %zu recipient%s", s->sender, s->rcpts.n,
 	         s->rcpts.n == 1 ? "" : "s");
-	/* SEC-36: 250 only for submit_run's 0. */
-	if (submit_run(&c, fd, &e) == 0) {
+	/* SEC-36: 250 only for deliver_run's 0. */
+	if (deliver_run(&c, fd, &e) == 0) {
 		s->sent++;
 		reply(s, "250 2.0.0 Ok: delivered or queued");
 		return;
