@@ -373,11 +373,13 @@ keep(struct delivery *d, struct source *src, const int *lmtp_codes, struct flush
 }
 
 /* Start the snapshot of this account's due entries that go over the session after this
- * message (at most PIGGYBACK_MAX). False when there is no queue to read. */
+ * message (at most PIGGYBACK_MAX). False when there is no queue to read. FILES (two) must
+ * outlive IT: the filter points at it. */
 static bool
-start_piggyback(struct delivery *d, struct queue_iter *it)
+start_piggyback(struct delivery *d, struct queue_iter *it, const char *files[2])
 {
-	const char *files[] = {d->acct->file, NULL};
+	files[0] = d->acct->file;
+	files[1] = NULL;
 	struct queue_filter f = {.account = d->acct->name,
 	                         .max = PIGGYBACK_MAX,
 	                         .profiles = files,
@@ -404,7 +406,8 @@ transmit(struct delivery *d, struct source *src, struct flush_attempt *t, char *
 	session_init(&ss);
 	/* Due entries of this account go over the same session after this message; with
 	 * none, QUIT is pipelined behind it. */
-	bool iterating = start_piggyback(d, &it);
+	const char *files[2];
+	bool iterating = start_piggyback(d, &it, files);
 	bool more = iterating && it.n > 0;
 	ss.params = &d->params;
 	int rc = session_open(&ss, d->acct, d->password.data, e);

@@ -201,7 +201,8 @@ struct queue_entry {
 
 /*
  * The default queue directory: $XDG_STATE_HOME/postie/queue when that is an absolute path,
- * else $HOME/.local/state/postie/queue. NULL when neither is set. The caller frees it.
+ * else ~/.local/state/postie/queue (io_xdg_path: the home is $HOME, else the passwd entry's).
+ * NULL without a home. Nothing is created. The caller frees it.
  */
 char *queue_default_dir(void);
 
