@@ -246,7 +246,9 @@ prepare(struct delivery *d, struct source *src, int fd, struct err *e)
 
 	/* The copy starts with what the encoder is given: the rewritten header, then the
 	 * body as read (the header scanner's read-ahead first). */
-	if (d->acct->queue && (d->queue_open = flush_open_queue(&d->q, d->acct, true))) {
+	if (d->acct->queue)
+		d->queue_open = flush_open_queue(&d->q, d->acct, true);
+	if (d->queue_open) {
 		if (queue_copy_begin(&d->q, &d->copy, e) < 0)
 			return -1;
 		d->copying = true;

@@ -270,7 +270,10 @@ queue_list_ids(const struct queue *q, int fd, const char *name, char ***ids, siz
 	size_t cap = 0;
 	struct dirent *de;
 	errno = 0;
-	while ((de = readdir(d)) != NULL) {
+	for (;;) {
+		de = readdir(d);
+		if (!de)
+			break;
 		if (!queue_valid_id(de->d_name))
 			continue;
 		if (*n == cap) {
@@ -491,7 +494,8 @@ queue_copy_commit(struct queue_copy *c, const char *last_reply, struct err *e)
 	m->next_attempt = t + queue_backoff(1);
 	queue_set_text(&m->last_reply, last_reply);
 	/* The message reaches the disk before the envelope that vouches for it. */
-	if ((err = io_sync(c->fd)) != 0) {
+	err = io_sync(c->fd);
+	if (err != 0) {
 		queue_write_error(e, q, "sync queue copy", c->id, err);
 		queue_copy_discard(c);
 		return -1;
@@ -500,7 +504,8 @@ queue_copy_commit(struct queue_copy *c, const char *last_reply, struct err *e)
 		queue_copy_discard(c);
 		return -1;
 	}
-	if ((err = queue_move_entry(q->tmp, q->wait, c->id, true)) != 0) {
+	err = queue_move_entry(q->tmp, q->wait, c->id, true);
+	if (err != 0) {
 		queue_write_error(e, q, "move queue copy into the queue", c->id, err);
 		queue_copy_discard(c);
 		return -1;

@@ -248,93 +248,82 @@ enum {
 	                SEEN_ATTEMPTS | SEEN_NEXT,
 };
 
-/* One line after the version line. 0 ok, -1 with a reason in *WHY. */
+/* A recipient line ("rcpt", or an "rcpt-*" about the last one). 0 ok, -1 with *WHY. */
 static int
-parse_line(struct queue_meta *m, const char *k, size_t kn, const char *v, size_t vn, unsigned *seen,
+parse_rcpt(struct queue_meta *m, const char *k, size_t kn, const char *v, size_t vn,
            const char **why)
 {
-	static const struct {
-		const char *name;
-		unsigned bit;
-	} keys[] = {
-	    {"account", SEEN_ACCOUNT},    {"sender", SEEN_SENDER},
-	    {"mail-params", SEEN_PARAMS}, {"ignore-dots", SEEN_DOTS},
-	    {"size", SEEN_SIZE},          {"queued", SEEN_QUEUED},
-	    {"attempts", SEEN_ATTEMPTS},  {"last-attempt", SEEN_LAST},
-	    {"next-attempt", SEEN_NEXT},  {"last-reply", SEEN_REPLY},
-	    {"failed", SEEN_FAILED},      {"failed-reason", SEEN_REASON},
-	    {"profile", SEEN_PROFILE},    {"unsure", SEEN_UNSURE},
-	};
-	const unsigned long long tmax = (unsigned long long)INT64_MAX;
-	unsigned long long num = 0;
-
 	if (key_is(k, kn, "rcpt")) {
 		if (vn == 0)
 			return *why = "empty rcpt", -1;
 		queue_add_rcpt(m, v, vn);
 		return 0;
 	}
-	if (kn > 5 && memcmp(k, "rcpt-", 5) == 0) {
-		if (m->nrcpts == 0)
-			return *why = "rcpt-* before any rcpt", -1;
-		struct queue_rcpt *r = &m->rcpts[m->nrcpts - 1];
-		if (key_is(k, kn, "rcpt-params")) {
-			free(r->params);
-			r->params = xstrndup(v, vn);
-		} else if (key_is(k, kn, "rcpt-reply")) {
-			free(r->reply);
-			r->reply = xstrndup(v, vn);
-		} else if (key_is(k, kn, "rcpt-state")) {
-			if (vn == 6 && memcmp(v, "failed", 6) == 0)
-				r->state = QUEUE_RCPT_FAILED;
-			else if (vn == 7 && memcmp(v, "pending", 7) == 0)
-				r->state = QUEUE_RCPT_PENDING;
-			else
-				return *why = "unknown rcpt-state", -1;
-		}
-		return 0; /* other rcpt-* keys: from a later postie, ignored */
+	if (m->nrcpts == 0)
+		return *why = "rcpt-* before any rcpt", -1;
+	struct queue_rcpt *r = &m->rcpts[m->nrcpts - 1];
+	if (key_is(k, kn, "rcpt-params")) {
+		free(r->params);
+		r->params = xstrndup(v, vn);
+	} else if (key_is(k, kn, "rcpt-reply")) {
+		free(r->reply);
+		r->reply = xstrndup(v, vn);
+	} else if (key_is(k, kn, "rcpt-state")) {
+		if (vn == 6 && memcmp(v, "failed", 6) == 0)
+			r->state = QUEUE_RCPT_FAILED;
+		else if (vn == 7 && memcmp(v, "pending", 7) == 0)
+			r->state = QUEUE_RCPT_PENDING;
+		else
+			return *why = "unknown rcpt-state", -1;
 	}
-	unsigned bit = 0;
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]) && !bit; i++)
-		if (key_is(k, kn, keys[i].name))
-			bit = keys[i].bit;
-	if (!bit)
-		return 0; /* unknown keys are ignored (queue.h) */
-	if (*seen & bit)
-		return *why = "key given twice", -1;
-	*seen |= bit;
+	return 0; /* other rcpt-* keys: from a later postie, ignored */
+}
+
+/* The value of a text key (BIT). 1 when BIT is one, 0 when not, -1 with *WHY. */
+static int
+parse_text(struct queue_meta *m, unsigned bit, const char *v, size_t vn, const char **why)
+{
 	switch (bit) {
 	case SEEN_ACCOUNT:
 		if (vn == 0)
 			return *why = "empty account", -1;
 		m->account = xstrndup(v, vn);
-		return 0;
+		return 1;
 	case SEEN_SENDER:
 		m->sender = xstrndup(v, vn);
-		return 0;
+		return 1;
 	case SEEN_PROFILE:
 		if (vn == 0)
 			return *why = "empty profile", -1;
 		m->profile = xstrndup(v, vn);
-		return 0;
+		return 1;
 	case SEEN_PARAMS:
 		m->mail_params = xstrndup(v, vn);
-		return 0;
+		return 1;
 	case SEEN_REPLY:
 		m->last_reply = xstrndup(v, vn);
-		return 0;
+		return 1;
 	case SEEN_REASON:
 		m->fail_reason = xstrndup(v, vn);
-		return 0;
+		return 1;
 	case SEEN_DOTS:
 		if (vn == 3 && memcmp(v, "yes", 3) == 0)
 			m->ignore_dots = true;
 		else if (!(vn == 2 && memcmp(v, "no", 2) == 0))
 			return *why = "ignore-dots is neither yes nor no", -1;
-		return 0;
+		return 1;
 	default:
-		break;
+		return 0;
 	}
+}
+
+/* The value of a number key (BIT). 0 ok, -1 with *WHY. */
+static int
+parse_number(struct queue_meta *m, unsigned bit, const char *v, size_t vn, const char **why)
+{
+	const unsigned long long tmax = (unsigned long long)INT64_MAX;
+	unsigned long long num = 0;
+
 	if (!parse_num(v, vn, bit == SEEN_ATTEMPTS || bit == SEEN_UNSURE ? UINT_MAX : tmax, &num))
 		return *why = "bad number", -1;
 	switch (bit) {
@@ -363,6 +352,41 @@ parse_line(struct queue_meta *m, const char *k, size_t kn, const char *v, size_t
 		break;
 	}
 	return 0;
+}
+
+/* One line after the version line. 0 ok, -1 with a reason in *WHY. */
+static int
+parse_line(struct queue_meta *m, const char *k, size_t kn, const char *v, size_t vn, unsigned *seen,
+           const char **why)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} keys[] = {
+	    {"account", SEEN_ACCOUNT},    {"sender", SEEN_SENDER},
+	    {"mail-params", SEEN_PARAMS}, {"ignore-dots", SEEN_DOTS},
+	    {"size", SEEN_SIZE},          {"queued", SEEN_QUEUED},
+	    {"attempts", SEEN_ATTEMPTS},  {"last-attempt", SEEN_LAST},
+	    {"next-attempt", SEEN_NEXT},  {"last-reply", SEEN_REPLY},
+	    {"failed", SEEN_FAILED},      {"failed-reason", SEEN_REASON},
+	    {"profile", SEEN_PROFILE},    {"unsure", SEEN_UNSURE},
+	};
+
+	if (key_is(k, kn, "rcpt") || (kn > 5 && memcmp(k, "rcpt-", 5) == 0))
+		return parse_rcpt(m, k, kn, v, vn, why);
+	unsigned bit = 0;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]) && !bit; i++)
+		if (key_is(k, kn, keys[i].name))
+			bit = keys[i].bit;
+	if (!bit)
+		return 0; /* unknown keys are ignored (queue.h) */
+	if (*seen & bit)
+		return *why = "key given twice", -1;
+	*seen |= bit;
+	int rc = parse_text(m, bit, v, vn, why);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	return parse_number(m, bit, v, vn, why);
 }
 
 int

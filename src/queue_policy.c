@@ -33,6 +33,81 @@ queue_backoff(unsigned attempts)
 #define TMP_STALE 3600
 
 /*
+ * tmp/ID has no message. A writer creates its message before anything else, and a removal
+ * unlinks it first: an envelope without a message is an interrupted removal, cleaned now.
+ * An empty directory may be a writer between mkdir and creating its message (and about to
+ * commit): left alone unless an hour old. GONE: the message is missing (not unreadable).
+ */
+static void
+no_message(struct queue *q, const char *id, int dir, bool gone)
+{
+	struct stat st;
+
+	/* The checks are not one step: a writer may create its message, then its envelope,
+	 * between them. Since the message always comes first, a message that is still missing
+	 * after an envelope was seen settles it. */
+	bool removal = gone &&
+	               (faccessat(dir, ENVELOPE, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ||
+	                faccessat(dir, ENVELOPE_NEW, F_OK, AT_SYMLINK_NOFOLLOW) == 0) &&
+	               faccessat(dir, MESSAGE, F_OK, AT_SYMLINK_NOFOLLOW) != 0;
+	if (removal || (gone && fstat(dir, &st) == 0 && st.st_mtime + TMP_STALE < queue_now(q)))
+		queue_remove_remains(q->tmp, id, dir);
+}
+
+/* tmp/ID (directory DIR, message SIZE bytes) has no usable envelope (E; MISSING: none). */
+static void
+unreadable(struct queue_iter *it, const char *id, int dir, off_t size, bool missing,
+           const struct err *e)
+{
+	struct queue *q = it->q;
+
+	if (missing && size == 0) {
+		/* Stopped before a byte was written: there is nothing to keep. */
+		queue_remove_entry(q->tmp, id, dir);
+		log_info("queue: removed the empty copy %s/tmp/%s", q->path, id);
+		return;
+	}
+	if (e->kind == ERR_CONFIG)
+		return; /* another postie's format: not ours to judge */
+	int err = queue_move_entry(q->tmp, q->corrupt, id, true);
+	if (err) {
+		warn("queue: copy %s in %s/tmp cannot be sent and could not be set aside: %s", id,
+		     q->path, strerror(err));
+		return;
+	}
+	it->set_aside++;
+	warn("queue: copy %s %s; moved to %s/corrupt/%s, it will not be sent", id,
+	     missing ? "was never completed (postie stopped before reading its input to the end)"
+	             : "has an unreadable envelope",
+	     q->path, id);
+}
+
+/* tmp/ID is complete: sync its files and move it into queue/. */
+static void
+take_complete(struct queue_iter *it, const char *id, int dir, int fd)
+{
+	struct queue *q = it->q;
+	int efd = openat(dir, ENVELOPE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int err = io_sync(fd);
+
+	if (!err)
+		err = efd < 0 ? errno : io_sync(efd);
+	if (!err)
+		err = io_sync(dir);
+	if (!err)
+		err = queue_move_entry(q->tmp, q->wait, id, true);
+	if (efd >= 0)
+		close(efd);
+	if (err) {
+		warn("queue: copy %s in %s/tmp could not be taken into the queue: %s", id, q->path,
+		     strerror(err));
+		return;
+	}
+	it->recovered++;
+	warn("queue: %s, left complete by a postie that stopped, taken into the queue", id);
+}
+
+/*
  * One copy in tmp/ whose writer is gone (its lock is free): complete ones go into the queue
  * (synced now: their writer never synced them), incomplete ones aside, never to be sent.
  */
@@ -44,28 +119,13 @@ recover_one(struct queue_iter *it, const char *id)
 	struct stat st;
 	struct err e;
 	bool missing;
-	int err;
 
 	int dir = openat(q->tmp, id, DIR_FLAGS);
 	if (dir < 0)
 		return;
 	int fd = openat(dir, MESSAGE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
-		/* No message. A writer creates its message before anything else, and a
-		 * removal unlinks it first: an envelope without a message is an interrupted
-		 * removal, cleaned now. An empty directory may be a writer between mkdir and
-		 * creating its message (and about to commit): left alone unless an hour old. */
-		bool gone = errno == ENOENT;
-		/* The checks are not one step: a writer may create its message, then its
-		 * envelope, between them. Since the message always comes first, a message that
-		 * is still missing after an envelope was seen settles it. */
-		bool removal = gone &&
-		               (faccessat(dir, ENVELOPE, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ||
-		                faccessat(dir, ENVELOPE_NEW, F_OK, AT_SYMLINK_NOFOLLOW) == 0) &&
-		               faccessat(dir, MESSAGE, F_OK, AT_SYMLINK_NOFOLLOW) != 0;
-		if (removal ||
-		    (gone && fstat(dir, &st) == 0 && st.st_mtime + TMP_STALE < queue_now(q)))
-			queue_remove_remains(q->tmp, id, dir);
+		no_message(q, id, dir, errno == ENOENT);
 		close(dir);
 		return;
 	}
@@ -76,27 +136,10 @@ recover_one(struct queue_iter *it, const char *id)
 		return;
 	}
 	if (queue_read_envelope(dir, &m, &missing, &e) < 0) {
-		if (missing && st.st_size == 0) {
-			/* Stopped before a byte was written: there is nothing to keep. */
-			queue_remove_entry(q->tmp, id, dir);
-			log_info("queue: removed the empty copy %s/tmp/%s", q->path, id);
-		} else if (e.kind == ERR_CONFIG) {
-			/* another postie's format: not ours to judge */
-		} else if ((err = queue_move_entry(q->tmp, q->corrupt, id, true)) == 0) {
-			it->set_aside++;
-			warn("queue: copy %s %s; moved to %s/corrupt/%s, it will not be sent", id,
-			     missing ? "was never completed (postie stopped before reading its "
-			               "input to the end)"
-			             : "has an unreadable envelope",
-			     q->path, id);
-		} else {
-			warn("queue: copy %s in %s/tmp cannot be sent and could not be set "
-			     "aside: %s",
-			     id, q->path, strerror(err));
-		}
+		unreadable(it, id, dir, st.st_size, missing, &e);
 	} else if (m.size != (uint64_t)st.st_size) {
 		/* The writer never synced: after a crash the envelope may outlive the data. */
-		err = queue_move_entry(q->tmp, q->corrupt, id, true);
+		int err = queue_move_entry(q->tmp, q->corrupt, id, true);
 		if (!err)
 			it->set_aside++;
 		warn("queue: copy %s holds %lld bytes, its envelope says %llu; %s %s/corrupt/%s, "
@@ -104,25 +147,7 @@ recover_one(struct queue_iter *it, const char *id)
 		     id, (long long)st.st_size, (unsigned long long)m.size,
 		     err ? "could not move it to" : "moved to", q->path, id);
 	} else {
-		int efd = openat(dir, ENVELOPE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		err = io_sync(fd);
-		if (!err)
-			err = efd < 0 ? errno : io_sync(efd);
-		if (!err)
-			err = io_sync(dir);
-		if (!err)
-			err = queue_move_entry(q->tmp, q->wait, id, true);
-		if (efd >= 0)
-			close(efd);
-		if (err) {
-			warn("queue: copy %s in %s/tmp could not be taken into the queue: %s", id,
-			     q->path, strerror(err));
-		} else {
-			it->recovered++;
-			warn("queue: %s, left complete by a postie that stopped, taken into "
-			     "the queue",
-			     id);
-		}
+		take_complete(it, id, dir, fd);
 	}
 	queue_meta_fini(&m);
 	close(fd);
@@ -314,15 +339,13 @@ report_expired(const struct queue_entry *en)
 	buf_fini(&b);
 }
 
-/* Lock and check one snapshot item: 1 taken, 0 skipped, -1 error. */
+/*
+ * Open queue/ID into EN and take its lock; *ST describes its message. 1 when EN is ours, 0
+ * when it is gone or another postie has it (EN released), -1 with ERR_OS.
+ */
 static int
-take(struct queue_iter *it, const char *id, struct queue_entry *en, struct err *e)
+lock_entry(struct queue *q, const char *id, struct queue_entry *en, struct stat *st, struct err *e)
 {
-	struct queue *q = it->q;
-	struct err pe;
-	struct stat st;
-	bool missing;
-
 	memset(en, 0, sizeof(*en));
 	en->q = q;
 	en->fd = en->dir = -1;
@@ -346,11 +369,46 @@ take(struct queue_iter *it, const char *id, struct queue_entry *en, struct err *
 		return err_set(e, ERR_OS, "lock queue entry %s in %s: %s", id, q->path,
 		               strerror(err));
 	}
-	if (!queue_still_there(q->wait, id, en->dir, en->fd) || fstat(en->fd, &st) < 0) {
+	if (!queue_still_there(q->wait, id, en->dir, en->fd) || fstat(en->fd, st) < 0) {
 		queue_entry_release(en);
 		return 0;
 	}
-	int rc = queue_read_envelope(en->dir, &en->meta, &missing, &pe);
+	return 1;
+}
+
+/* EN is older than the queue's lifetime: into failed/, reported. */
+static void
+expire(struct queue_iter *it, struct queue_entry *en)
+{
+	char span[32], reason[128];
+	struct err fe;
+
+	queue_format_age(it->q->lifetime, span, sizeof(span));
+	snprintf(reason, sizeof(reason), "expired: in the queue longer than %s (queue_lifetime)",
+	         span);
+	queue_set_text(&en->meta.fail_reason, reason);
+	if (to_failed(en, &fe) == 0) {
+		it->expired++;
+		report_expired(en);
+	} else {
+		/* Not a reason to stop the flush: the next one tries again. */
+		warn("queue: %s expired but %s", en->id, fe.text);
+	}
+}
+
+/* Lock and check one snapshot item: 1 taken, 0 skipped, -1 error. */
+static int
+take(struct queue_iter *it, const char *id, struct queue_entry *en, struct err *e)
+{
+	struct queue *q = it->q;
+	struct err pe;
+	struct stat st;
+	bool missing;
+
+	int rc = lock_entry(q, id, en, &st, e);
+	if (rc <= 0)
+		return rc;
+	rc = queue_read_envelope(en->dir, &en->meta, &missing, &pe);
 	if (rc < 0 && pe.kind == ERR_CONFIG) {
 		queue_entry_release(en); /* another postie's format: left alone */
 		return 0;
@@ -377,21 +435,7 @@ take(struct queue_iter *it, const char *id, struct queue_entry *en, struct err *
 		return 0;
 	}
 	if (expired(q, &en->meta, t)) {
-		char span[32], reason[128];
-		queue_format_age(q->lifetime, span, sizeof(span));
-		snprintf(reason, sizeof(reason),
-		         "expired: in the queue longer than %s "
-		         "(queue_lifetime)",
-		         span);
-		queue_set_text(&en->meta.fail_reason, reason);
-		struct err fe;
-		if (to_failed(en, &fe) == 0) {
-			it->expired++;
-			report_expired(en);
-		} else {
-			/* Not a reason to stop the flush: the next one tries again. */
-			warn("queue: %s expired but %s", id, fe.text);
-		}
+		expire(it, en);
 		queue_entry_release(en);
 		return 0;
 	}

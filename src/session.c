@@ -448,7 +448,10 @@ send_data(struct smtp *s, struct source *src, struct err *e)
 		return -1;
 	char *chunk = xmalloc(SOURCE_READ_CHUNK);
 	int rc = 0;
-	while ((rc = check_limit(s, &enc, e)) == 0 && !src->at_end && !enc.ended) {
+	for (;;) {
+		rc = check_limit(s, &enc, e);
+		if (rc < 0 || src->at_end || enc.ended)
+			break;
 		ssize_t n = source_read(src, chunk, SOURCE_READ_CHUNK, e);
 		if (n < 0)
 			rc = -1;
@@ -525,6 +528,110 @@ out:
 	return rc;
 }
 
+/* The last transaction failed part-way: start afresh (RFC 5321 §4.1.1.5). */
+static int
+reset_if_dirty(struct session *ss, struct err *e)
+{
+	if (!ss->dirty)
+		return 0;
+	smtp_rset(&ss->s);
+	ss->dirty = false;
+	if (ss->s.conn.fd >= 0)
+		return 0;
+	ss->open = false;
+	return err_set(e, ERR_TEMP, "send message to %s: RSET failed; the connection is closed",
+	               ss->host);
+}
+
+/* The envelope and the message as BDAT chunks (RFC 3030), with the session's state after a
+ * failure (see session_send). */
+static int
+by_bdat(struct session *ss, const char *sender, const char *params, char *const *rcpts,
+        const char *const *rp, size_t n, int *codes, struct source *src, bool last, struct err *e)
+{
+	struct smtp *s = &ss->s;
+
+	/* With one recipient the data follows the envelope in the same write: a refused sole
+	 * recipient leaves nothing to deliver. With more, one refusal must stop the
+	 * transaction before any data (SEC-38). */
+	if (smtp_bdat_begin(s, sender, params, rcpts, rp, n, codes, n > 1, e) < 0) {
+		if (out_of_step(e))
+			smtp_abandon(s);
+		ss->open = ss->dirty = s->conn.fd >= 0;
+		return -1;
+	}
+	if (send_bdat(s, src, last, e) < 0) {
+		/* A refusal after the last chunk leaves the session in step; anything else
+		 * abandons the transaction (SEC-30), and so does a server out of step (SEC-36). */
+		if (!(s->bdat.last_sent && s->bdat.failed) || out_of_step(e))
+			smtp_abandon(s);
+		ss->open = ss->dirty = s->conn.fd >= 0;
+		return -1;
+	}
+	return 0;
+}
+
+/* The envelope and the message after DATA, with the session's state after a failure (see
+ * session_send); LMTP reads one reply per recipient (ss->per_rcpt). */
+static int
+by_data(struct session *ss, const char *sender, const char *params, char *const *rcpts,
+        const char *const *rp, size_t n, int *codes, struct source *src, bool last, struct err *e)
+{
+	struct smtp *s = &ss->s;
+
+	if (smtp_envelope(s, sender, params, rcpts, rp, n, codes, e) < 0) {
+		if (out_of_step(e))
+			smtp_abandon(s);
+		ss->open = ss->dirty = s->conn.fd >= 0;
+		return -1;
+	}
+	if (send_data(s, src, e) < 0) {
+		/* SEC-30: a message that could not be read or encoded whole is never ended. */
+		smtp_abandon(s);
+		ss->open = false;
+		return -1;
+	}
+	if (smtp_data_end(s, last, rcpts, n, codes, e) < 0) {
+		if (s->lmtp) {
+			/* RFC 2033 §4.2: some recipients may have the message now. With every
+			 * reply read, and each a 250 or a refusal, the session is in step for the
+			 * next one. */
+			ss->per_rcpt = s->lmtp_read > 0;
+			ss->open = s->conn.fd >= 0 && s->lmtp_read == n && !out_of_step(e);
+		} else {
+			ss->open = ss->dirty =
+			    s->conn.fd >= 0 && e && e->kind != ERR_TEMP && !out_of_step(e);
+		}
+		if (!ss->open)
+			smtp_abandon(s);
+		return -1;
+	}
+	ss->per_rcpt = s->lmtp;
+	return 0;
+}
+
+/* The server has the message: the copy goes before anything else can happen, so a kill
+ * from here on cannot make the message go twice; the TLS session is kept for the next run
+ * (a failure costs a full handshake). */
+static void
+delivered(struct session *ss, struct source *src)
+{
+	ss->sent++;
+	if (src->copy) {
+		queue_copy_discard(src->copy);
+		src->copy = NULL;
+	}
+	if (!ss->cache || !ss->s.conn.tls)
+		return;
+	char *path = session_path(ss->acct, true);
+	struct err se;
+	if (!path)
+		log_info("keep TLS session: no cache folder (HOME, XDG_CACHE_HOME)");
+	else if (tls_save_session(ss->s.conn.tls, path, &se) < 0)
+		log_info("%s", se.text);
+	free(path);
+}
+
 int
 session_send(struct session *ss, const char *sender, char *const *rcpts, size_t n, int *codes,
              struct source *src, bool last, struct err *e)
@@ -532,23 +639,13 @@ session_send(struct session *ss, const char *sender, char *const *rcpts, size_t 
 	struct smtp *s = &ss->s;
 	char params[SMTP_MAIL_EXTRA + 64];
 	char **rp = NULL;
-	int rc = -1;
+	int rc;
 
 	ss->per_rcpt = false;
 	if (!ss->open)
 		return err_set(e, ERR_SOFTWARE, "send message: the session is not open");
-	if (ss->dirty) {
-		/* The last transaction failed part-way: start afresh (RFC 5321 §4.1.1.5). */
-		smtp_rset(s);
-		ss->dirty = false;
-		if (s->conn.fd < 0) {
-			ss->open = false;
-			return err_set(e, ERR_TEMP,
-			               "send message to %s: RSET failed; the connection "
-			               "is closed",
-			               ss->host);
-		}
-	}
+	if (reset_if_dirty(ss, e) < 0)
+		return -1;
 	const char *utf8 = needs_smtputf8(sender, rcpts, n);
 	if (utf8 && !(s->caps.bits & SMTP_CAP_SMTPUTF8))
 		/* SEC-25: an address the server cannot take as UTF-8 is not sent mangled. */
@@ -559,90 +656,29 @@ session_send(struct session *ss, const char *sender, char *const *rcpts, size_t 
 	bool dsn = dsn_wanted(ss);
 	if (mail_params(ss, src, utf8 != NULL, dsn, params, sizeof(params), e) < 0)
 		return -1;
-	if (dsn && !(rp = rcpt_params(ss, rcpts, n, e)))
-		return -1;
+	if (dsn) {
+		rp = rcpt_params(ss, rcpts, n, e);
+		if (!rp)
+			return -1;
+	}
 	const char *const *rpc = (const char *const *)rp;
 	/* LMTP answers BDAT LAST per recipient as well (RFC 3030 §4.2 leaves it to RFC 2033);
 	 * postie keeps LMTP on DATA, where RFC 2033 §4.2 says it plainly. */
-	if ((s->caps.bits & SMTP_CAP_CHUNKING) && (s->caps.bits & SMTP_CAP_PIPELINING) &&
-	    !s->lmtp) {
-		/* With one recipient the data follows the envelope in the same write: a
-		 * refused sole recipient leaves nothing to deliver. With more, one refusal must
-		 * stop the transaction before any data (SEC-38). */
-		if (smtp_bdat_begin(s, sender, params, rcpts, rpc, n, codes, n > 1, e) < 0) {
-			if (out_of_step(e))
-				smtp_abandon(s);
-			ss->open = ss->dirty = s->conn.fd >= 0;
-			goto out;
-		}
-		if (send_bdat(s, src, last, e) < 0) {
-			/* A refusal after the last chunk leaves the session in step; anything
-			 * else abandons the transaction (SEC-30), and so does a server out of
-			 * step (SEC-36). */
-			if (!(s->bdat.last_sent && s->bdat.failed) || out_of_step(e))
-				smtp_abandon(s);
-			ss->open = ss->dirty = s->conn.fd >= 0;
-			goto out;
-		}
-	} else {
-		if (smtp_envelope(s, sender, params, rcpts, rpc, n, codes, e) < 0) {
-			if (out_of_step(e))
-				smtp_abandon(s);
-			ss->open = ss->dirty = s->conn.fd >= 0;
-			goto out;
-		}
-		if (send_data(s, src, e) < 0) {
-			/* SEC-30: a message that could not be read or encoded whole is never
-			 * ended. */
-			smtp_abandon(s);
-			ss->open = false;
-			goto out;
-		}
-		if (smtp_data_end(s, last, rcpts, n, codes, e) < 0) {
-			if (s->lmtp) {
-				/* RFC 2033 §4.2: some recipients may have the message now. With
-				 * every reply read, and each a 250 or a refusal, the session is in
-				 * step for the next one. */
-				ss->per_rcpt = s->lmtp_read > 0;
-				ss->open = s->conn.fd >= 0 && s->lmtp_read == n && !out_of_step(e);
-			} else {
-				ss->open = ss->dirty =
-				    s->conn.fd >= 0 && e && e->kind != ERR_TEMP && !out_of_step(e);
-			}
-			if (!ss->open)
-				smtp_abandon(s);
-			goto out;
-		}
-		ss->per_rcpt = s->lmtp;
-	}
+	if ((s->caps.bits & SMTP_CAP_CHUNKING) && (s->caps.bits & SMTP_CAP_PIPELINING) && !s->lmtp)
+		rc = by_bdat(ss, sender, params, rcpts, rpc, n, codes, src, last, e);
+	else
+		rc = by_data(ss, sender, params, rcpts, rpc, n, codes, src, last, e);
 	/* SEC-36: a 250 is delivery only in step with the commands: with QUIT pipelined
 	 * behind the data, its reply (already here, or at most 2 s away) must be the 221.
 	 * Out of step, the message is not counted as delivered and its copy stays. */
-	if (smtp_quit_check(s, e) < 0) {
+	if (rc == 0 && smtp_quit_check(s, e) < 0) {
 		smtp_abandon(s);
 		ss->open = false;
 		ss->per_rcpt = false; /* LMTP: those 250s are in doubt too */
-		goto out;
+		rc = -1;
 	}
-	ss->sent++;
-	/* The server has the message: the copy goes before anything else can happen, so a
-	 * kill from here on cannot make the message go twice. */
-	if (src->copy) {
-		queue_copy_discard(src->copy);
-		src->copy = NULL;
-	}
-	if (ss->cache && s->conn.tls) {
-		/* Keep the TLS session for the next run: a failure costs a full handshake. */
-		char *path = session_path(ss->acct, true);
-		struct err se;
-		if (!path)
-			log_info("keep TLS session: no cache folder (HOME, XDG_CACHE_HOME)");
-		else if (tls_save_session(s->conn.tls, path, &se) < 0)
-			log_info("%s", se.text);
-		free(path);
-	}
-	rc = 0;
-out:
+	if (rc == 0)
+		delivered(ss, src);
 	free_rcpt_params(rp, n);
 	return rc;
 }

@@ -159,9 +159,11 @@ source_drain(struct source *src, struct err *e)
 {
 	char *chunk = xmalloc(SOURCE_READ_CHUNK);
 	ssize_t n = 0;
-	while (!src->complete && !src->at_end &&
-	       (n = source_read(src, chunk, SOURCE_READ_CHUNK, e)) >= 0)
-		;
+	while (!src->complete && !src->at_end) {
+		n = source_read(src, chunk, SOURCE_READ_CHUNK, e);
+		if (n < 0)
+			break;
+	}
 	free(chunk);
 	if (n < 0)
 		return -1;
