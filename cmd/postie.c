@@ -12,8 +12,10 @@
 #include "cli.h"
 #include "err.h"
 #include "log.h"
+#include "deliver.h"
+#include "flush.h"
 #include "serve.h"
-#include "submit.h"
+#include "show.h"
 
 int
 main(int argc, char **argv)
@@ -45,22 +47,22 @@ main(int argc, char **argv)
 	int rc;
 	switch (o.mode) {
 	case CLI_FLUSH:
-		rc = submit_flush(&o, &e);
+		rc = flush_run(&o, &e);
 		break;
 	case CLI_LIST:
-		rc = submit_list(&o, &e);
+		rc = show_list(&o, &e);
 		break;
 	case CLI_SERVE:
 		rc = serve_run(&o, &e);
 		break;
 	case CLI_VERIFY:
-		rc = submit_verify(&o, &e);
+		rc = show_verify(&o, &e);
 		break;
 	case CLI_PRETEND:
-		rc = submit_pretend(&o, &e);
+		rc = show_pretend(&o, &e);
 		break;
 	case CLI_SERVERINFO:
-		rc = submit_serverinfo(&o, &e);
+		rc = show_serverinfo(&o, &e);
 		break;
 	/* newaliases, -bi, -I: postie keeps no alias database (the profile's aliases file is
 	 * read as it is), so there is nothing to rebuild; say nothing, as Postfix does. */
@@ -69,7 +71,7 @@ main(int argc, char **argv)
 		break;
 	case CLI_SEND:
 	default:
-		rc = submit_run(&o, STDIN_FILENO, &e);
+		rc = deliver_run(&o, STDIN_FILENO, &e);
 		break;
 	}
 	cli_fini(&o);

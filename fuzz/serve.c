@@ -5,7 +5,7 @@
  * Standard input and output are memory files for the call; the profile (in a private temp
  * directory, which is also HOME, TMPDIR and every XDG directory) sends through a unix
  * socket that does not exist, with the queue off: every message that gets through DATA is
- * read, checked and rewritten as a real one is (submit_run), and then fails to connect.
+ * read, checked and rewritten as a real one is (deliver_run), and then fails to connect.
  * Nothing is written outside the temp directory, nothing goes to the network.
  * Contract checked: serve_run returns 0; every reply line is "NNN" with a code 2xx..5xx,
  * then ' ' or '-', ends in CRLF, has no other control character and is at most 512 octets

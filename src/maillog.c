@@ -14,6 +14,8 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "io.h"
+
 /* How much of the line the recipient list may take; the rest are counted ("...(+N)"). With
  * every other value at its MAILLOG_VALUE_MAX, a line stays within MAILLOG_LINE_MAX. */
 #define RCPTS_BUDGET (8 * 1024)
@@ -221,30 +223,16 @@ maillog_format(const struct maillog_entry *m, const char *timefmt, struct buf *o
 	return 0;
 }
 
-/* Write all of P (standard output may be a pipe, where a write can be short). */
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static void
 to_logfile(const char *path, const char *line, size_t n)
 {
 	if (strcmp(path, "-") == 0) {
 		/* Whatever stdio holds for standard output goes first. */
 		fflush(stdout);
-		if (write_all(STDOUT_FILENO, line, n) < 0)
-			warn("write log to standard output: %s", strerror(errno));
+		/* Standard output may be a pipe, where a write can be short. */
+		int err = io_write_all(STDOUT_FILENO, line, n);
+		if (err)
+			warn("write log to standard output: %s", strerror(err));
 		return;
 	}
 	/* O_APPEND and a single write(2): concurrent postie runs never interleave their lines

@@ -94,6 +94,17 @@
 
 struct queue_item; /* private to queue.c */
 
+/* Per-message extras of MAIL and RCPT (session_send), kept in the queue (mail-params,
+ * rcpt-params): RFC 3461 DSN and RFC 6152 8BITMIME. Sent only where
+ * the server offers the extension; a DSN request it cannot take is a warning, not a failure. */
+struct txn_params {
+	const char *dsn_notify; /* NULL, "NEVER" or a list of SUCCESS,FAILURE,DELAY */
+	const char *dsn_ret;    /* NULL, "FULL" or "HDRS" */
+	const char *envid;      /* NULL or the ENVID (xtext-encoded when sent) */
+	int body;               /* 0: BODY=8BITMIME when offered unless the message is known to be
+	                           7-bit; 7: never; 8: always when offered */
+};
+
 /* The open spool. */
 struct queue {
 	char *path; /* the queue directory, as given */
@@ -190,7 +201,8 @@ struct queue_entry {
 
 /*
  * The default queue directory: $XDG_STATE_HOME/postie/queue when that is an absolute path,
- * else $HOME/.local/state/postie/queue. NULL when neither is set. The caller frees it.
+ * else ~/.local/state/postie/queue (io_xdg_path: the home is $HOME, else the passwd entry's).
+ * NULL without a home. Nothing is created. The caller frees it.
  */
 char *queue_default_dir(void);
 
@@ -329,5 +341,19 @@ int queue_meta_parse(struct queue_meta *m, const char *p, size_t n, struct err *
 
 /* Free what M owns and zero it. */
 void queue_meta_fini(struct queue_meta *m);
+
+/*
+ * P as an entry keeps them (see the format): *MAIL the MAIL parameters ("RET=FULL
+ * ENVID=xtext BODY=8BITMIME"), *RCPT the RCPT ones ("NOTIFY=..."), each malloc'd or NULL
+ * when empty. ERR_USAGE when the ENVID is too long.
+ */
+int queue_params_encode(const struct txn_params *p, char **mail, char **rcpt, struct err *e);
+
+/*
+ * The parameters entry M kept back into P. What is not understood is left out: the entry is
+ * still sent, as without those parameters. *ENVID and *NOTIFY own the strings P points at.
+ */
+void queue_params_decode(const struct queue_meta *m, struct txn_params *p, char **envid,
+                         char **notify);
 
 #endif

@@ -16,11 +16,6 @@
 #include "err.h"
 #include "profile.h"
 
-/* until session.c and submit.c include oauth2.h (the lead merges) */
-#include "oauth2.h"
-#define secret_oauth2_token oauth2_token
-#define secret_oauth2_forget oauth2_forget
-
 /*
  * Put the account's password into OUT, which this sets up as a secret buffer (ceiling
  * BUF_MAX_SECRET; the caller calls buf_fini, which wipes it). The first source that gives

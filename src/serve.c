@@ -1,8 +1,8 @@
 /*
  * serve: sendmail -bs. The server side of RFC 5321 on standard input/output, for callers that
  * speak SMTP to a local sendmail (Symfony Mailer's "sendmail -bs" transport, PHPMailer): each
- * message is spooled to an anonymous file and handed to submit_run, and the reply to the end
- * of its data is submit_run's verdict. RFC 5321 (§4.1 commands, §4.2 replies, §4.5.2 dot
+ * message is spooled to an anonymous file and handed to deliver_run, and the reply to the end
+ * of its data is deliver_run's verdict. RFC 5321 (§4.1 commands, §4.2 replies, §4.5.2 dot
  * transparency, §4.5.3 limits), RFC 2920 (PIPELINING), RFC 6152 (8BITMIME), RFC 6531
  * (SMTPUTF8), RFC 2034 and RFC 3463 (enhanced status codes), RFC 1870 (the SIZE parameter).
  */
@@ -27,7 +27,7 @@
 #include "buf.h"
 #include "log.h"
 #include "profile.h"
-#include "submit.h"
+#include "deliver.h"
 
 #define SERVE_LINE_MAX 512   /* a command line, CRLF included (RFC 5321 §4.5.3.1.4) */
 #define SERVE_RCPTS_MAX 1000 /* recipients a message; RFC 5321 §4.5.3.1.8 asks for 100 */
@@ -577,7 +577,7 @@ cmd_rcpt(struct server *s, const char *arg, size_t alen)
 	reply(s, "250 2.1.5 Ok");
 }
 
-/* The reply to the end of the data when submit_run failed with E. */
+/* The reply to the end of the data when deliver_run failed with E. */
 static void
 reply_failure(struct server *s, const struct err *e)
 {
@@ -634,8 +634,8 @@ deliver(struct server *s, int fd)
 	err_clear(&e);
 	log_info("-bs: delivering a message from <%s> to %zu recipient%s", s->sender, s->rcpts.n,
 	         s->rcpts.n == 1 ? "" : "s");
-	/* SEC-36: 250 only for submit_run's 0. */
-	if (submit_run(&c, fd, &e) == 0) {
+	/* SEC-36: 250 only for deliver_run's 0. */
+	if (deliver_run(&c, fd, &e) == 0) {
 		s->sent++;
 		reply(s, "250 2.0.0 Ok: delivered or queued");
 		return;
@@ -794,7 +794,10 @@ converse(struct server *s)
 	int r;
 
 	reply(s, "220 %s postie ESMTP", s->host);
-	while ((r = next_line(s, &line, &len, &too_long)) > 0) {
+	for (;;) {
+		r = next_line(s, &line, &len, &too_long);
+		if (r <= 0)
+			break;
 		if (too_long)
 			refuse(s, "500 5.5.2 Error: line too long (%d octets at most)",
 			       SERVE_LINE_MAX);
@@ -818,24 +821,26 @@ converse(struct server *s)
 	flush_out(s);
 }
 
-int
-serve_run(const struct opts *o, struct err *e)
+/*
+ * The caller's input and output are the SMTP channel and nothing else's: keep them on
+ * private descriptors (s->in, s->out; closed in child processes, e.g. passwordeval), and
+ * give the rest of postie /dev/null as input and stderr as output, so a `logfile -` or any
+ * other print to stdout cannot inject text into the conversation. *SAVED_ERR: standard
+ * error while it is set aside, or -1.
+ */
+static int
+take_channel(struct server *s, int *saved_err, struct err *e)
 {
-	struct server s = {.o = o};
-
-	/* The caller's input and output are the SMTP channel and nothing else's: keep them on
-	 * private descriptors (closed in child processes, e.g. passwordeval), and give the rest
-	 * of postie /dev/null as input and stderr as output, so a `logfile -` or any other
-	 * print to stdout cannot inject text into the conversation. */
 	fflush(stdout);
-	s.in = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
-	s.out = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
-	if (s.in < 0 || s.out < 0) {
+	*saved_err = -1;
+	s->in = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
+	s->out = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+	if (s->in < 0 || s->out < 0) {
 		int saved = errno;
-		if (s.in >= 0)
-			close(s.in);
-		if (s.out >= 0)
-			close(s.out);
+		if (s->in >= 0)
+			close(s->in);
+		if (s->out >= 0)
+			close(s->out);
 		return err_set(e, ERR_OS, "-bs: standard input or output is not open: %s",
 		               strerror(saved));
 	}
@@ -845,29 +850,53 @@ serve_run(const struct opts *o, struct err *e)
 	 * for the session (each outcome is in the replies anyway) and comes back at the end.
 	 */
 	struct stat so, se;
-	int saved_err = -1;
-	if (fstat(s.out, &so) == 0 && fstat(STDERR_FILENO, &se) == 0 && so.st_dev == se.st_dev &&
+	if (fstat(s->out, &so) == 0 && fstat(STDERR_FILENO, &se) == 0 && so.st_dev == se.st_dev &&
 	    so.st_ino == se.st_ino)
-		saved_err = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+		*saved_err = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null >= 0 && saved_err >= 0)
+	if (null >= 0 && *saved_err >= 0)
 		dup2(null, STDERR_FILENO);
 	if (null < 0 || dup2(null, STDIN_FILENO) < 0 ||
 	    (dup2(STDERR_FILENO, STDOUT_FILENO) < 0 && dup2(null, STDOUT_FILENO) < 0)) {
 		int saved = errno;
 		if (null >= 0)
 			close(null);
-		if (saved_err >= 0) {
-			dup2(saved_err, STDERR_FILENO);
-			close(saved_err);
+		if (*saved_err >= 0) {
+			dup2(*saved_err, STDERR_FILENO);
+			close(*saved_err);
 		}
-		close(s.in);
-		close(s.out);
+		close(s->in);
+		close(s->out);
 		return err_set(e, ERR_OS, "-bs: set up standard input and output: %s",
 		               strerror(saved));
 	}
 	close(null);
+	return 0;
+}
 
+/* Give the process its standard input, output and error back (see take_channel). */
+static void
+give_back(struct server *s, int saved_err)
+{
+	fflush(stdout);
+	dup2(s->in, STDIN_FILENO);
+	dup2(s->out, STDOUT_FILENO);
+	if (saved_err >= 0) {
+		dup2(saved_err, STDERR_FILENO);
+		close(saved_err);
+	}
+	close(s->in);
+	close(s->out);
+}
+
+int
+serve_run(const struct opts *o, struct err *e)
+{
+	struct server s = {.o = o};
+	int saved_err;
+
+	if (take_channel(&s, &saved_err, e) < 0)
+		return -1;
 	buf_init(&s.obuf, SERVE_OUT_MAX);
 	host_name(s.host, sizeof(s.host));
 	int rc = 0;
@@ -894,16 +923,6 @@ serve_run(const struct opts *o, struct err *e)
 		}
 	}
 	buf_fini(&s.obuf);
-
-	/* Give the process its standard input and output back. */
-	fflush(stdout);
-	dup2(s.in, STDIN_FILENO);
-	dup2(s.out, STDOUT_FILENO);
-	if (saved_err >= 0) {
-		dup2(saved_err, STDERR_FILENO);
-		close(saved_err);
-	}
-	close(s.in);
-	close(s.out);
+	give_back(&s, saved_err);
 	return rc;
 }

@@ -8,11 +8,11 @@
 /*
  * -bs: speak SMTP (RFC 5321, with PIPELINING, 8BITMIME, SMTPUTF8 and ENHANCEDSTATUSCODES)
  * with the caller on standard input/output, as Postfix's `sendmail -bs` does, and deliver
- * each message it accepts as submit_run would, with the MAIL FROM address as -f (<> the null
+ * each message it accepts as deliver_run would, with the MAIL FROM address as -f (<> the null
  * sender), the RCPT TO addresses as the recipients (checked by addr_envelope as argv
  * recipients are), -i, and O's other flags.
  *
- * The reply to the end of the data is the outcome: 250 only when submit_run returned 0 (the
+ * The reply to the end of the data is the outcome: 250 only when deliver_run returned 0 (the
  * server's 250, or a durable queue write: SEC-36); 451 for what may pass (4xx, connection,
  * local configuration, TLS, authentication, and a server whose reply to the end of the data
  * was no verdict, ERR_UNSURE, with no queue to keep the message: 451 4.5.0 saying the server

@@ -3,177 +3,21 @@
  * RFC 3207 (STARTTLS), RFC 8314 (implicit TLS), RFC 4954 (AUTH), RFC 2920 (PIPELINING),
  * RFC 3030 (CHUNKING), RFC 1870 (SIZE), RFC 6531 (SMTPUTF8).
  */
-#define _GNU_SOURCE /* F_SETPIPE_SZ */
 #include "session.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <idn2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dot.h"
+#include "io.h"
 #include "log.h"
 #include "sasl.h"
-#include "secret.h"
-
-void
-source_init(struct source *src, const char *head, size_t head_len, int fd, bool ignore_dots,
-            struct queue_copy *copy)
-{
-	memset(src, 0, sizeof(*src));
-	src->head = head;
-	src->head_len = head_len;
-	buf_init(&src->ahead, SOURCE_READ_AHEAD + SOURCE_READ_CHUNK);
-	src->fd = fd;
-	src->ignore_dots = ignore_dots;
-	src->copy = copy;
-}
-
-void
-source_fini(struct source *src)
-{
-	buf_fini(&src->ahead);
-}
-
-/* How much one pull moves from the input into the queue copy. */
-#define PULL_MAX (1024 * 1024)
-
-/*
- * With a queue copy, the input goes into the copy first, inside the kernel, a megabyte at a
- * time (queue_copy_pull), and is read back from the page cache: no write per read for the
- * copy. Returns as source_read; -2 when pulling is not possible (then read the plain way).
- */
-static ssize_t
-pull_read(struct source *src, char *p, size_t n, struct err *e)
-{
-	struct queue_copy *c = src->copy;
-
-	if (!src->pulling) {
-		src->pulling = true;
-		src->pull_off = c->size;
-		/* A bigger pipe lets one pull move more (Linux; refused elsewhere, harmless). */
-		fcntl(src->fd, F_SETPIPE_SZ, PULL_MAX);
-	}
-	if (src->pull_off == c->size) {
-		ssize_t k = queue_copy_pull(c, src->fd, PULL_MAX);
-		if (k == -2) {
-			src->no_pull = true;
-			return -2;
-		}
-		if (k == 0) {
-			src->at_end = true;
-			source_complete(src);
-			return 0;
-		}
-	}
-	size_t want = n < c->size - src->pull_off ? n : (size_t)(c->size - src->pull_off);
-	ssize_t r = queue_copy_read(c, src->pull_off, p, want);
-	if (r <= 0)
-		return err_set(e, ERR_OS, "read message back from the queue copy: %s",
-		               r < 0 ? strerror(errno) : "short file");
-	src->pull_off += (uint64_t)r;
-	return r;
-}
-
-/* Read once from the source's fd into P; the bytes go to the queue copy too. 0 at the end. */
-static ssize_t
-source_read(struct source *src, char *p, size_t n, struct err *e)
-{
-	/* Bytes already pulled into the copy come first, also after pulling had to stop. */
-	bool buffered = src->pulling && src->pull_off < src->copy->size;
-	if (src->copy && (buffered || !src->no_pull)) {
-		ssize_t r = pull_read(src, p, n, e);
-		if (r != -2)
-			return r;
-	}
-	for (;;) {
-		ssize_t r = read(src->fd, p, n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return err_set(e, ERR_OS, "read message: %s; nothing was delivered",
-			               strerror(errno));
-		if (r == 0) {
-			src->at_end = true;
-			source_complete(src);
-		}
-		/* A copy that fails keeps its error; the delivery goes on (queue_copy_write). */
-		else if (src->copy)
-			queue_copy_write(src->copy, p, (size_t)r, NULL);
-		return r;
-	}
-}
-
-static int
-count_sink(void *ctx, const char *p, size_t n, struct err *e)
-{
-	(void)ctx, (void)p, (void)n, (void)e;
-	return 0;
-}
-
-void
-source_complete(struct source *src)
-{
-	if (src->complete)
-		return;
-	src->complete = true;
-	/* A copy that fails keeps its error for the commit (queue_copy_complete). */
-	if (src->copy && src->meta)
-		queue_copy_complete(src->copy, src->meta, NULL);
-}
-
-int
-source_read_ahead(struct source *src, struct err *e)
-{
-	char *chunk = xmalloc(SOURCE_READ_CHUNK);
-	int rc = 0;
-	while (!src->at_end && src->ahead.len < SOURCE_READ_AHEAD) {
-		ssize_t n = source_read(src, chunk, SOURCE_READ_CHUNK, e);
-		if (n < 0 || (n > 0 && buf_append(&src->ahead, chunk, (size_t)n, e) < 0)) {
-			rc = -1;
-			break;
-		}
-	}
-	free(chunk);
-	if (rc < 0)
-		return rc;
-	/* The message itself: no dot-stuffing, no end marker (RFC 1870 §3). Without -i, a
-	 * line of "." may end it early. */
-	struct dot enc;
-	dot_init(&enc, !src->ignore_dots);
-	enc.bdat = true;
-	if (dot_encode(&enc, src->head ? src->head : "", src->head_len, count_sink, NULL, e) < 0 ||
-	    dot_encode(&enc, src->ahead.data ? src->ahead.data : "", src->ahead.len, count_sink,
-	               NULL, e) < 0)
-		return -1;
-	if (!src->at_end && !enc.ended)
-		return 0;
-	if (dot_finish(&enc, count_sink, NULL, e) < 0)
-		return -1;
-	src->size = enc.out_bytes;
-	source_complete(src);
-	return 0;
-}
-
-int
-source_drain(struct source *src, struct err *e)
-{
-	char *chunk = xmalloc(SOURCE_READ_CHUNK);
-	ssize_t n = 0;
-	while (!src->complete && !src->at_end &&
-	       (n = source_read(src, chunk, SOURCE_READ_CHUNK, e)) >= 0)
-		;
-	free(chunk);
-	if (n < 0)
-		return -1;
-	source_complete(src);
-	return 0;
-}
+#include "oauth2.h"
 
 /* SEC-8: the host name in A-label form, for DNS, SNI and verification alike. */
 static int
@@ -204,31 +48,14 @@ host_ascii(struct session *ss, const char *host, struct err *e)
 static char *
 session_path(const struct account *a, bool make)
 {
-	const char *xdg = getenv("XDG_CACHE_HOME");
-	const char *home = getenv("HOME");
+	char *dir = io_xdg_path(IO_XDG_CACHE, "postie/tls", make);
 	struct buf b;
 
+	if (!dir)
+		return NULL;
 	buf_init(&b, 4096);
-	if (xdg && xdg[0] == '/')
-		buf_puts(&b, xdg, NULL);
-	else if (home && home[0] == '/')
-		buf_printf(&b, NULL, "%s/.cache", home);
-	else
-		return NULL;
-	/* The cache base itself may not exist yet (a fresh account): make it too. */
-	if (make && mkdir(b.data, 0700) < 0 && errno != EEXIST) {
-		buf_fini(&b);
-		return NULL;
-	}
-	const char *parts[] = {"/postie", "/tls"};
-	for (size_t i = 0; i < 2; i++) {
-		buf_puts(&b, parts[i], NULL);
-		if (make && mkdir(b.data, 0700) < 0 && errno != EEXIST) {
-			buf_fini(&b);
-			return NULL;
-		}
-	}
-	buf_puts(&b, "/", NULL);
+	buf_printf(&b, NULL, "%s/", dir);
+	free(dir);
 	/* The account name is the file name, with anything unusual made harmless. */
 	for (const char *p = a->name; *p; p++) {
 		char c = *p;
@@ -243,18 +70,15 @@ session_path(const struct account *a, bool make)
 	return b.data;
 }
 
-/* The ports to try, in order (profile_ports; LMTP's default is there too). A local socket
- * has no ports: the first one only decides TLS. */
-static int
+int
 session_ports(const struct account *a, int out[PROFILE_MAX_PORTS])
 {
 	int n = profile_ports(a, out);
 	return a->socket ? 1 : n;
 }
 
-/* Start SS for account A: nothing connected yet. ss->params is kept. */
-static int
-session_init(struct session *ss, const struct account *a, struct tls_config *tc, struct err *e)
+int
+session_start(struct session *ss, const struct account *a, struct tls_config *tc, struct err *e)
 {
 	const struct txn_params *params = ss->params;
 
@@ -299,15 +123,9 @@ reset_port(struct smtp *s)
 	s->awaited = 0;
 }
 
-/*
- * Connect to PORT along the account's route, do implicit TLS when IMPLICIT, and read the
- * greeting. *NEXT says whether another port may be tried: only when the connection could not
- * be made, or the greeting refused the session (SEC-40: after QUIT; nothing else was sent).
- * Never after anything TLS did: a port that fails TLS must not lead to another (SEC-1).
- */
-static int
-open_port(struct session *ss, const struct tls_config *tc, int port, bool implicit, bool *next,
-          struct err *e)
+int
+session_connect_port(struct session *ss, const struct tls_config *tc, int port, bool implicit,
+                     bool *next, struct err *e)
 {
 	struct smtp *s = &ss->s;
 	const struct account *a = ss->acct;
@@ -347,9 +165,8 @@ fail:
 	return -1;
 }
 
-/* SEC-1: TLS is required and the server offers no STARTTLS: no silent downgrade. */
-static int
-no_starttls(struct session *ss, struct err *e)
+int
+session_no_starttls(struct session *ss, struct err *e)
 {
 	err_set(e, ERR_TLS,
 	        "start TLS with %s: the server does not offer STARTTLS; nothing was sent. %s",
@@ -375,7 +192,7 @@ ehlo_tls(struct session *ss, const struct tls_config *tc, bool implicit, struct 
 	if (!a->tls || implicit)
 		return 0;
 	if (!(s->caps.bits & SMTP_CAP_STARTTLS))
-		return no_starttls(ss, e);
+		return session_no_starttls(ss, e);
 	return smtp_starttls(s, tc, a->domain, e);
 }
 
@@ -393,7 +210,7 @@ connect_ports(struct session *ss, const struct tls_config *tc, bool *implicit, s
 	for (int i = 0; i < np; i++) {
 		bool next;
 		*implicit = profile_implicit_tls(a, ports[i]);
-		if (open_port(ss, tc, ports[i], *implicit, &next, e) == 0) {
+		if (session_connect_port(ss, tc, ports[i], *implicit, &next, e) == 0) {
 			if (np > 1 || i > 0)
 				log_info("using port %d (%s)", ports[i],
 				         *implicit ? "implicit TLS"
@@ -430,7 +247,7 @@ session_open(struct session *ss, const struct account *a, const char *password, 
 	struct tls_config tc;
 	bool implicit = false;
 
-	if (session_init(ss, a, &tc, e) < 0 || connect_ports(ss, &tc, &implicit, e) < 0 ||
+	if (session_start(ss, a, &tc, e) < 0 || connect_ports(ss, &tc, &implicit, e) < 0 ||
 	    ehlo_tls(ss, &tc, implicit, e) < 0)
 		return -1;
 	if (a->auth) {
@@ -472,16 +289,15 @@ session_open(struct session *ss, const struct account *a, const char *password, 
 			 * another). The same token again would only be refused again. */
 			struct buf fresh;
 			struct err why = *e;
-			secret_oauth2_forget(a);
-			if (secret_oauth2_token(a, true, &fresh, e) < 0) {
+			oauth2_forget(a);
+			if (oauth2_token(a, true, &fresh, e) < 0) {
 				arc = -1; /* the command's failure (ERR_CONFIG) says what to fix */
 			} else if (fresh.len && strcmp(fresh.data, password) != 0) {
 				log_info("the server refused the OAuth token; trying a new one");
 				c.token = fresh.data;
 				arc = smtp_auth(s, mech, &c, e);
 				if (arc < 0)
-					secret_oauth2_forget(
-					    a); /* refused too: not worth keeping */
+					oauth2_forget(a); /* refused too: not worth keeping */
 			} else {
 				*e = why;
 			}
@@ -510,20 +326,6 @@ needs_smtputf8(const char *sender, char *const *rcpts, size_t n)
 				return a;
 	}
 	return NULL;
-}
-
-/* Whether the part of the message read so far holds an octet above 127 (RFC 6152). */
-static bool
-source_8bit(const struct source *src)
-{
-	const unsigned char *parts[] = {(const unsigned char *)src->head,
-	                                (const unsigned char *)src->ahead.data};
-	size_t lens[] = {src->head ? src->head_len : 0, src->ahead.data ? src->ahead.len : 0};
-	for (size_t k = 0; k < 2; k++)
-		for (size_t i = 0; i < lens[k]; i++)
-			if (parts[k][i] >= 0x80)
-				return true;
-	return false;
 }
 
 /*
@@ -645,7 +447,10 @@ send_data(struct smtp *s, struct source *src, struct err *e)
 		return -1;
 	char *chunk = xmalloc(SOURCE_READ_CHUNK);
 	int rc = 0;
-	while ((rc = check_limit(s, &enc, e)) == 0 && !src->at_end && !enc.ended) {
+	for (;;) {
+		rc = check_limit(s, &enc, e);
+		if (rc < 0 || src->at_end || enc.ended)
+			break;
 		ssize_t n = source_read(src, chunk, SOURCE_READ_CHUNK, e);
 		if (n < 0)
 			rc = -1;
@@ -722,6 +527,110 @@ out:
 	return rc;
 }
 
+/* The last transaction failed part-way: start afresh (RFC 5321 §4.1.1.5). */
+static int
+reset_if_dirty(struct session *ss, struct err *e)
+{
+	if (!ss->dirty)
+		return 0;
+	smtp_rset(&ss->s);
+	ss->dirty = false;
+	if (ss->s.conn.fd >= 0)
+		return 0;
+	ss->open = false;
+	return err_set(e, ERR_TEMP, "send message to %s: RSET failed; the connection is closed",
+	               ss->host);
+}
+
+/* The envelope and the message as BDAT chunks (RFC 3030), with the session's state after a
+ * failure (see session_send). */
+static int
+by_bdat(struct session *ss, const char *sender, const char *params, char *const *rcpts,
+        const char *const *rp, size_t n, int *codes, struct source *src, bool last, struct err *e)
+{
+	struct smtp *s = &ss->s;
+
+	/* With one recipient the data follows the envelope in the same write: a refused sole
+	 * recipient leaves nothing to deliver. With more, one refusal must stop the
+	 * transaction before any data (SEC-38). */
+	if (smtp_bdat_begin(s, sender, params, rcpts, rp, n, codes, n > 1, e) < 0) {
+		if (out_of_step(e))
+			smtp_abandon(s);
+		ss->open = ss->dirty = s->conn.fd >= 0;
+		return -1;
+	}
+	if (send_bdat(s, src, last, e) < 0) {
+		/* A refusal after the last chunk leaves the session in step; anything else
+		 * abandons the transaction (SEC-30), and so does a server out of step (SEC-36). */
+		if (!(s->bdat.last_sent && s->bdat.failed) || out_of_step(e))
+			smtp_abandon(s);
+		ss->open = ss->dirty = s->conn.fd >= 0;
+		return -1;
+	}
+	return 0;
+}
+
+/* The envelope and the message after DATA, with the session's state after a failure (see
+ * session_send); LMTP reads one reply per recipient (ss->per_rcpt). */
+static int
+by_data(struct session *ss, const char *sender, const char *params, char *const *rcpts,
+        const char *const *rp, size_t n, int *codes, struct source *src, bool last, struct err *e)
+{
+	struct smtp *s = &ss->s;
+
+	if (smtp_envelope(s, sender, params, rcpts, rp, n, codes, e) < 0) {
+		if (out_of_step(e))
+			smtp_abandon(s);
+		ss->open = ss->dirty = s->conn.fd >= 0;
+		return -1;
+	}
+	if (send_data(s, src, e) < 0) {
+		/* SEC-30: a message that could not be read or encoded whole is never ended. */
+		smtp_abandon(s);
+		ss->open = false;
+		return -1;
+	}
+	if (smtp_data_end(s, last, rcpts, n, codes, e) < 0) {
+		if (s->lmtp) {
+			/* RFC 2033 §4.2: some recipients may have the message now. With every
+			 * reply read, and each a 250 or a refusal, the session is in step for the
+			 * next one. */
+			ss->per_rcpt = s->lmtp_read > 0;
+			ss->open = s->conn.fd >= 0 && s->lmtp_read == n && !out_of_step(e);
+		} else {
+			ss->open = ss->dirty =
+			    s->conn.fd >= 0 && e && e->kind != ERR_TEMP && !out_of_step(e);
+		}
+		if (!ss->open)
+			smtp_abandon(s);
+		return -1;
+	}
+	ss->per_rcpt = s->lmtp;
+	return 0;
+}
+
+/* The server has the message: the copy goes before anything else can happen, so a kill
+ * from here on cannot make the message go twice; the TLS session is kept for the next run
+ * (a failure costs a full handshake). */
+static void
+delivered(struct session *ss, struct source *src)
+{
+	ss->sent++;
+	if (src->copy) {
+		queue_copy_discard(src->copy);
+		src->copy = NULL;
+	}
+	if (!ss->cache || !ss->s.conn.tls)
+		return;
+	char *path = session_path(ss->acct, true);
+	struct err se;
+	if (!path)
+		log_info("keep TLS session: no cache folder (HOME, XDG_CACHE_HOME)");
+	else if (tls_save_session(ss->s.conn.tls, path, &se) < 0)
+		log_info("%s", se.text);
+	free(path);
+}
+
 int
 session_send(struct session *ss, const char *sender, char *const *rcpts, size_t n, int *codes,
              struct source *src, bool last, struct err *e)
@@ -729,23 +638,13 @@ session_send(struct session *ss, const char *sender, char *const *rcpts, size_t 
 	struct smtp *s = &ss->s;
 	char params[SMTP_MAIL_EXTRA + 64];
 	char **rp = NULL;
-	int rc = -1;
+	int rc;
 
 	ss->per_rcpt = false;
 	if (!ss->open)
 		return err_set(e, ERR_SOFTWARE, "send message: the session is not open");
-	if (ss->dirty) {
-		/* The last transaction failed part-way: start afresh (RFC 5321 §4.1.1.5). */
-		smtp_rset(s);
-		ss->dirty = false;
-		if (s->conn.fd < 0) {
-			ss->open = false;
-			return err_set(e, ERR_TEMP,
-			               "send message to %s: RSET failed; the connection "
-			               "is closed",
-			               ss->host);
-		}
-	}
+	if (reset_if_dirty(ss, e) < 0)
+		return -1;
 	const char *utf8 = needs_smtputf8(sender, rcpts, n);
 	if (utf8 && !(s->caps.bits & SMTP_CAP_SMTPUTF8))
 		/* SEC-25: an address the server cannot take as UTF-8 is not sent mangled. */
@@ -756,90 +655,29 @@ session_send(struct session *ss, const char *sender, char *const *rcpts, size_t 
 	bool dsn = dsn_wanted(ss);
 	if (mail_params(ss, src, utf8 != NULL, dsn, params, sizeof(params), e) < 0)
 		return -1;
-	if (dsn && !(rp = rcpt_params(ss, rcpts, n, e)))
-		return -1;
+	if (dsn) {
+		rp = rcpt_params(ss, rcpts, n, e);
+		if (!rp)
+			return -1;
+	}
 	const char *const *rpc = (const char *const *)rp;
 	/* LMTP answers BDAT LAST per recipient as well (RFC 3030 §4.2 leaves it to RFC 2033);
 	 * postie keeps LMTP on DATA, where RFC 2033 §4.2 says it plainly. */
-	if ((s->caps.bits & SMTP_CAP_CHUNKING) && (s->caps.bits & SMTP_CAP_PIPELINING) &&
-	    !s->lmtp) {
-		/* With one recipient the data follows the envelope in the same write: a
-		 * refused sole recipient leaves nothing to deliver. With more, one refusal must
-		 * stop the transaction before any data (SEC-38). */
-		if (smtp_bdat_begin(s, sender, params, rcpts, rpc, n, codes, n > 1, e) < 0) {
-			if (out_of_step(e))
-				smtp_abandon(s);
-			ss->open = ss->dirty = s->conn.fd >= 0;
-			goto out;
-		}
-		if (send_bdat(s, src, last, e) < 0) {
-			/* A refusal after the last chunk leaves the session in step; anything
-			 * else abandons the transaction (SEC-30), and so does a server out of
-			 * step (SEC-36). */
-			if (!(s->bdat.last_sent && s->bdat.failed) || out_of_step(e))
-				smtp_abandon(s);
-			ss->open = ss->dirty = s->conn.fd >= 0;
-			goto out;
-		}
-	} else {
-		if (smtp_envelope(s, sender, params, rcpts, rpc, n, codes, e) < 0) {
-			if (out_of_step(e))
-				smtp_abandon(s);
-			ss->open = ss->dirty = s->conn.fd >= 0;
-			goto out;
-		}
-		if (send_data(s, src, e) < 0) {
-			/* SEC-30: a message that could not be read or encoded whole is never
-			 * ended. */
-			smtp_abandon(s);
-			ss->open = false;
-			goto out;
-		}
-		if (smtp_data_end(s, last, rcpts, n, codes, e) < 0) {
-			if (s->lmtp) {
-				/* RFC 2033 §4.2: some recipients may have the message now. With
-				 * every reply read, and each a 250 or a refusal, the session is in
-				 * step for the next one. */
-				ss->per_rcpt = s->lmtp_read > 0;
-				ss->open = s->conn.fd >= 0 && s->lmtp_read == n && !out_of_step(e);
-			} else {
-				ss->open = ss->dirty =
-				    s->conn.fd >= 0 && e && e->kind != ERR_TEMP && !out_of_step(e);
-			}
-			if (!ss->open)
-				smtp_abandon(s);
-			goto out;
-		}
-		ss->per_rcpt = s->lmtp;
-	}
+	if ((s->caps.bits & SMTP_CAP_CHUNKING) && (s->caps.bits & SMTP_CAP_PIPELINING) && !s->lmtp)
+		rc = by_bdat(ss, sender, params, rcpts, rpc, n, codes, src, last, e);
+	else
+		rc = by_data(ss, sender, params, rcpts, rpc, n, codes, src, last, e);
 	/* SEC-36: a 250 is delivery only in step with the commands: with QUIT pipelined
 	 * behind the data, its reply (already here, or at most 2 s away) must be the 221.
 	 * Out of step, the message is not counted as delivered and its copy stays. */
-	if (smtp_quit_check(s, e) < 0) {
+	if (rc == 0 && smtp_quit_check(s, e) < 0) {
 		smtp_abandon(s);
 		ss->open = false;
 		ss->per_rcpt = false; /* LMTP: those 250s are in doubt too */
-		goto out;
+		rc = -1;
 	}
-	ss->sent++;
-	/* The server has the message: the copy goes before anything else can happen, so a
-	 * kill from here on cannot make the message go twice. */
-	if (src->copy) {
-		queue_copy_discard(src->copy);
-		src->copy = NULL;
-	}
-	if (ss->cache && s->conn.tls) {
-		/* Keep the TLS session for the next run: a failure costs a full handshake. */
-		char *path = session_path(ss->acct, true);
-		struct err se;
-		if (!path)
-			log_info("keep TLS session: no cache folder (HOME, XDG_CACHE_HOME)");
-		else if (tls_save_session(s->conn.tls, path, &se) < 0)
-			log_info("%s", se.text);
-		free(path);
-	}
-	rc = 0;
-out:
+	if (rc == 0)
+		delivered(ss, src);
 	free_rcpt_params(rp, n);
 	return rc;
 }
@@ -861,216 +699,23 @@ session_close(struct session *ss, const struct err *why)
 	ss->open = false;
 }
 
-/* Server text for the serverinfo report: printable ASCII as it is, anything else as \xNN. */
-static void
-put_safe(FILE *out, const char *p, size_t n)
+void
+session_init(struct session *ss)
 {
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-		if (c >= 0x20 && c < 0x7f && c != '\\')
-			putc(c, out);
-		else
-			fprintf(out, "\\x%02X", c);
-	}
+	memset(ss, 0, sizeof(*ss));
+	ss->s.conn.fd = -1;
 }
 
-/* Each line of TEXT (lines joined by '\n') as "INDENT LABEL line". */
-static void
-put_lines(FILE *out, const char *indent, const char *label, const char *text, size_t n)
+bool
+session_tls(const struct session *ss)
 {
-	const char *p = text ? text : "";
-	const char *end = p + n;
-	do {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t k = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		fprintf(out, "%s%s", indent, label);
-		put_safe(out, p, k);
-		putc('\n', out);
-		p += k + (nl ? 1 : 0);
-	} while (p < end);
-}
-
-/* What the TLS layer tells of the session (tls_print_info), indented under "TLS:". */
-static void
-put_tls(FILE *out, struct tls *t)
-{
-	char *text = NULL;
-	size_t len = 0;
-	struct err ignore;
-	FILE *m = open_memstream(&text, &len);
-
-	fputs("  TLS:\n", out);
-	if (!m)
-		return;
-	tls_print_info(t, m, &ignore);
-	fclose(m);
-	/* tls_print_info already shows certificate text safely (\xNN). */
-	if (len && text[len - 1] == '\n')
-		len--;
-	if (len)
-		put_lines(out, "    ", "", text, len);
-	free(text);
-}
-
-/* The EHLO capabilities as postie understood them (SEC-35), then any other keyword. */
-static void
-put_caps(FILE *out, const struct smtp_caps *c, const struct buf *ehlo, const char *when)
-{
-	static const struct {
-		const char *name;
-		unsigned bit;
-	} flags[] = {
-	    {"PIPELINING", SMTP_CAP_PIPELINING},
-	    {"CHUNKING", SMTP_CAP_CHUNKING},
-	    {"8BITMIME", SMTP_CAP_8BITMIME},
-	    {"SMTPUTF8", SMTP_CAP_SMTPUTF8},
-	    {"DSN", SMTP_CAP_DSN},
-	    {"ENHANCEDSTATUSCODES", SMTP_CAP_ENHANCEDSTATUSCODES},
-	    {"STARTTLS", SMTP_CAP_STARTTLS},
-	};
-	const char *p = ehlo->data ? ehlo->data : "";
-	const char *end = p + ehlo->len;
-	const char *nl = memchr(p, '\n', ehlo->len);
-
-	fprintf(out, "  Capabilities%s:\n", when);
-	put_lines(out, "    ", "Server name: ", p, nl ? (size_t)(nl - p) : ehlo->len);
-	if (!(c->bits & SMTP_CAP_SIZE))
-		fputs("    SIZE: not offered\n", out);
-	else if (c->size == 0)
-		fputs("    SIZE: offered, no limit given\n", out);
-	else if (c->size == (unsigned long)-1)
-		fputs("    SIZE: offered, a limit too large to matter\n", out);
-	else
-		fprintf(out, "    SIZE: %lu bytes (%.1f MiB)\n", c->size,
-		        (double)c->size / (1024.0 * 1024.0));
-	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
-		fprintf(out, "    %s: %s\n", flags[i].name,
-		        (c->bits & flags[i].bit) ? "yes" : "no");
-	fprintf(out, "    AUTH: %s\n",
-	        (c->bits & SMTP_CAP_AUTH) ? (c->auth[0] ? c->auth : "offered, no mechanisms named")
-	                                  : "not offered");
-	static const char *const known[] = {"PIPELINING", "CHUNKING", "8BITMIME",
-	                                    "SMTPUTF8",   "DSN",      "ENHANCEDSTATUSCODES",
-	                                    "STARTTLS",   "SIZE",     "AUTH"};
-	while (nl) {
-		p = nl + 1;
-		nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		size_t k = 0;
-		while (k < n && p[k] != ' ' && p[k] != '=')
-			k++;
-		bool is_known = false;
-		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-			is_known =
-			    is_known || (strlen(known[i]) == k && strncasecmp(p, known[i], k) == 0);
-		if (!is_known)
-			put_lines(out, "    ", "Other: ", p, n);
-	}
-}
-
-/* How far one serverinfo port got: the error of the one that got furthest is reported. */
-enum info_stage { INFO_NONE, INFO_CONNECTED, INFO_GREETED, INFO_DONE };
-
-/* Connect to PORT as session_open would, without AUTH, and describe what it offers. */
-static int
-info_port(const struct account *a, int port, FILE *out, enum info_stage *stage, struct err *e)
-{
-	struct session ss = {0};
-	struct smtp *s = &ss.s;
-	struct tls_config tc;
-	struct buf greet, ehlo;
-	bool next;
-	bool implicit = profile_implicit_tls(a, port);
-	int rc = -1;
-
-	*stage = INFO_NONE;
-	buf_init(&greet, 16384);
-	buf_init(&ehlo, 16384);
-	if (session_init(&ss, a, &tc, e) < 0) {
-		fprintf(out, "Server: %s, port %d\n", a->host, port);
-		goto out;
-	}
-	/* A full handshake shows the certificates; a certificate that fails is still shown. */
-	tc.session_file = NULL;
-	tc.keep_failed = true;
-	s->greeting_text = &greet;
-	s->ehlo_text = &ehlo;
-	int orc = open_port(&ss, &tc, port, implicit, &next, e);
-	if (s->conn.peer[0]) {
-		*stage = INFO_CONNECTED;
-		fprintf(out, "Server: %s\n", s->conn.peer);
-	} else if (a->socket) {
-		fprintf(out, "Server: %s [unix:%s]\n", ss.host, a->socket);
-	} else {
-		fprintf(out, "Server: %s, port %d\n", ss.host, port);
-	}
-	fprintf(out, "  Protocol: %s, %s\n", a->lmtp ? "LMTP" : "SMTP",
-	        implicit ? "implicit TLS"
-	        : a->tls ? "STARTTLS"
-	                 : "no TLS (tls off)");
-	if (implicit && s->conn.tls)
-		put_tls(out, s->conn.tls);
-	if (greet.len || orc == 0)
-		put_lines(out, "  ", "Greeting: ", greet.data, greet.len);
-	if (orc < 0)
-		goto out;
-	*stage = INFO_GREETED;
-	if (smtp_ehlo(s, a->domain, !a->tls, e) < 0)
-		goto out;
-	if (a->tls && !implicit) {
-		bool offered = s->caps.bits & SMTP_CAP_STARTTLS;
-		fprintf(out, "  STARTTLS before TLS: %s\n", offered ? "offered" : "not offered");
-		if (!offered) {
-			put_caps(out, &s->caps, &ehlo, " (before TLS: not to be trusted, SEC-4)");
-			no_starttls(&ss, e);
-			goto out;
-		}
-		int src = smtp_starttls(s, &tc, a->domain, e);
-		if (s->conn.tls)
-			put_tls(out, s->conn.tls);
-		if (src < 0)
-			goto out;
-	}
-	put_caps(out, &s->caps, &ehlo, s->tls ? " (after TLS)" : "");
-	*stage = INFO_DONE;
-	rc = 0;
-out:
-	if (rc < 0 && e)
-		fprintf(out, "  Failed: %s\n", e->text);
-	session_close(&ss, rc < 0 ? e : NULL);
-	buf_fini(&greet);
-	buf_fini(&ehlo);
-	return rc;
+	return ss->s.tls;
 }
 
 int
-session_serverinfo(const struct account *a, FILE *out, struct err *e)
+session_final(const struct session *ss, const char **text)
 {
-	int ports[PROFILE_MAX_PORTS];
-	int np = session_ports(a, ports);
-	int answered = 0;
-	enum info_stage best = INFO_NONE;
-	struct err first;
-
-	err_clear(&first);
-	for (int i = 0; i < np; i++) {
-		enum info_stage stage;
-		struct err pe;
-		err_clear(&pe);
-		if (i > 0)
-			putc('\n', out);
-		if (info_port(a, ports[i], out, &stage, &pe) == 0) {
-			answered++;
-		} else if (first.kind == ERR_NONE || stage > best) {
-			first = pe;
-			best = stage;
-		}
-	}
-	if (fflush(out) != 0 || ferror(out))
-		return err_set(e, ERR_OS, "print server information: %s", strerror(errno));
-	if (answered)
-		return 0;
-	if (e)
-		*e = first;
-	return -1;
+	if (text)
+		*text = ss->s.final_text;
+	return ss->s.final_code;
 }

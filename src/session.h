@@ -15,63 +15,8 @@
 #include "buf.h"
 #include "err.h"
 #include "profile.h"
-#include "queue.h"
 #include "smtp.h"
-
-#define SOURCE_READ_CHUNK (64 * 1024)
-/* How much of the body is read before connecting: a message that ends within it has an
- * exact size for SIZE= (RFC 1870) before MAIL, and goes in the same write as the envelope
- * (BDAT LAST). */
-#define SOURCE_READ_AHEAD (64 * 1024)
-
-/* Where one message's bytes come from: HEAD, then AHEAD, then FD to its end. */
-struct source {
-	const char *head; /* the rewritten header section (or NULL); not owned */
-	size_t head_len;
-	struct buf ahead;        /* bytes read ahead from FD */
-	int fd;                  /* the rest, read to its end */
-	bool at_end;             /* FD has been read to its end */
-	bool complete;           /* the end of the message is known: FD's end, or (without -i)
-	                            a line of "." */
-	bool ignore_dots;        /* -i: a line of "." is data, not the end */
-	unsigned long long size; /* the message size, exact once complete (RFC 1870 §3) */
-	struct queue_copy *copy; /* every byte read from FD is also written here, or NULL */
-	bool pulling;            /* FD's bytes go into the copy in the kernel and are read back */
-	bool no_pull;            /* that cannot be done: read FD and write the copy */
-	uint64_t pull_off;       /* when pulling: the copy's offset of the next byte to give */
-	const struct queue_meta *meta; /* the copy's envelope, written once complete */
-};
-
-/* Set up SRC over HEAD and FD. Nothing is read yet. */
-void source_init(struct source *src, const char *head, size_t head_len, int fd, bool ignore_dots,
-                 struct queue_copy *copy);
-void source_fini(struct source *src);
-
-/*
- * Read up to SOURCE_READ_AHEAD bytes (after what AHEAD already holds). When the message
- * ends within them, measure it as it will be sent (line ends made CRLF, no dot-stuffing:
- * the message, not its transport) and mark it complete; a NUL there is found before any
- * connection (ERR_DATA). ERR_OS when reading fails.
- */
-int source_read_ahead(struct source *src, struct err *e);
-
-/* The end of the message is known: mark the queue copy complete (its envelope written), so
- * that from now on no kill can lose it. */
-void source_complete(struct source *src);
-
-/* Read the rest of the message into the copy only (to queue what the session could not
- * send). Stops at FD's end, or at once when the message is already complete. */
-int source_drain(struct source *src, struct err *e);
-
-/* Per-message extras of MAIL and RCPT: RFC 3461 DSN and RFC 6152 8BITMIME. Sent only where
- * the server offers the extension; a DSN request it cannot take is a warning, not a failure. */
-struct txn_params {
-	const char *dsn_notify; /* NULL, "NEVER" or a list of SUCCESS,FAILURE,DELAY */
-	const char *dsn_ret;    /* NULL, "FULL" or "HDRS" */
-	const char *envid;      /* NULL or the ENVID (xtext-encoded when sent) */
-	int body;               /* 0: BODY=8BITMIME when offered unless the message is known to be
-	                           7-bit; 7: never; 8: always when offered */
-};
+#include "source.h"
 
 struct session {
 	const struct account *acct;
@@ -90,6 +35,9 @@ struct session {
 	                    neither 250 nor a refusal is 0 there: not known, SEC-36) */
 	unsigned sent;   /* transactions completed */
 };
+
+/* SS closed and empty: safe for session_close, ready for session_open (set ss->params after). */
+void session_init(struct session *ss);
 
 /*
  * Connect to the account's server and make the session ready for MAIL: greeting, EHLO
@@ -128,15 +76,39 @@ int session_send(struct session *ss, const char *sender, char *const *rcpts, siz
  */
 void session_close(struct session *ss, const struct err *why);
 
+/* Whether the session runs over TLS (for the log). */
+bool session_tls(const struct session *ss);
+
+/* The server's reply code to the end of the last data (0: none) and, in *TEXT when not
+ * NULL, its text; valid until the next session_send or session_close. */
+int session_final(const struct session *ss, const char **text);
+
 /*
- * --serverinfo: for each port of account A, connect as session_open does (proxy, socket,
- * implicit TLS or STARTTLS, verification) but without AUTH, print to OUT the greeting, the
- * capabilities (after TLS when TLS is on, and whether STARTTLS was offered before), and the
- * TLS details (version, cipher, the certificate's subject, issuer, dates, SHA-256
- * fingerprint and SPKI pin), then QUIT. A certificate that fails verification is still
- * described before the failure is reported. 0 when at least one port answered (the others'
- * errors are warnings); else the error of the port that got furthest (a TLS failure: 69).
+ * The parts of session_open that --serverinfo (show.c) uses to look at a server without
+ * logging in. session_ports: the ports of A to try, in order (profile_ports; LMTP's default
+ * is there too), and a local socket counts one (its port only decides TLS).
  */
-int session_serverinfo(const struct account *a, FILE *out, struct err *e);
+int session_ports(const struct account *a, int out[PROFILE_MAX_PORTS]);
+
+/*
+ * Start SS for account A with nothing connected yet (ss->params kept): the host in A-label
+ * form (SEC-8), the session's total deadline started (SEC-34), and the TLS settings in TC,
+ * checked (a key others can read, a missing file: said before connecting).
+ */
+int session_start(struct session *ss, const struct account *a, struct tls_config *tc,
+                  struct err *e);
+
+/*
+ * Connect to PORT along the account's route, do implicit TLS when IMPLICIT, and read the
+ * greeting. *NEXT says whether another port may be tried: only when the connection could not
+ * be made, or the greeting refused the session (SEC-40: after QUIT; nothing else was sent).
+ * Never after anything TLS did: a port that fails TLS must not lead to another (SEC-1).
+ */
+int session_connect_port(struct session *ss, const struct tls_config *tc, int port, bool implicit,
+                         bool *next, struct err *e);
+
+/* SEC-1: TLS is required and the server offers no STARTTLS: ERR_TLS (with the fix), QUIT,
+ * -1. No silent downgrade. */
+int session_no_starttls(struct session *ss, struct err *e);
 
 #endif

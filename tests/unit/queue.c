@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -443,7 +444,15 @@ test_open(void)
 	free(d);
 	unsetenv("XDG_STATE_HOME");
 	unsetenv("HOME");
-	ok(queue_default_dir() == NULL, "no $HOME: no default");
+	/* io_home: without $HOME the passwd entry's home, when it is an absolute path. */
+	struct passwd *pw = getpwuid(geteuid());
+	char want[PATH_MAX] = "";
+	if (pw && pw->pw_dir && pw->pw_dir[0] == '/')
+		snprintf(want, sizeof(want), "%s/.local/state/postie/queue", pw->pw_dir);
+	d = queue_default_dir();
+	ok(want[0] ? d && strcmp(d, want) == 0 : d == NULL,
+	   "no $HOME: the passwd entry's home, else no default: %s", d ? d : "(none)");
+	free(d);
 }
 
 /* --- the copy, commit, list, flush, done --- */
@@ -1251,6 +1260,46 @@ test_full_fsize(void)
 	   "a file size limit (EFBIG) is queue full too: %s", got.text);
 }
 
+/* --- the MAIL and RCPT parameters an entry keeps --- */
+
+static void
+test_params(void)
+{
+	struct txn_params p = {
+	    .dsn_ret = "HDRS", .envid = "a+b=c", .body = 8, .dsn_notify = "SUCCESS,FAILURE"};
+	char *mail = NULL, *rcpt = NULL, *envid, *notify;
+	struct err e;
+
+	ok(queue_params_encode(&p, &mail, &rcpt, &e) == 0 && mail && rcpt &&
+	       strcmp(mail, "RET=HDRS ENVID=a+2Bb+3Dc BODY=8BITMIME") == 0 &&
+	       strcmp(rcpt, "NOTIFY=SUCCESS,FAILURE") == 0,
+	   "params encode: RET, ENVID as xtext, BODY; NOTIFY");
+	struct queue_rcpt r = {.addr = "x@example.test", .params = rcpt};
+	struct queue_meta m = {.mail_params = mail, .rcpts = &r, .nrcpts = 1};
+	struct txn_params q;
+	queue_params_decode(&m, &q, &envid, &notify);
+	ok(q.dsn_ret && strcmp(q.dsn_ret, "HDRS") == 0 && q.body == 8 && envid &&
+	       strcmp(envid, "a+b=c") == 0 && notify && strcmp(notify, "SUCCESS,FAILURE") == 0,
+	   "params decode: what was encoded comes back");
+	free(envid);
+	free(notify);
+	/* RFC 3461 §4: xtext's hex digits are upper case; a lower-case one is not xtext. */
+	m.mail_params = "ENVID=a+2bb";
+	queue_params_decode(&m, &q, &envid, &notify);
+	ok(!envid && !q.envid, "params decode: lower-case xtext hex is left out");
+	free(notify);
+	m.mail_params = "ENVID=a+2";
+	queue_params_decode(&m, &q, &envid, &notify);
+	ok(!envid, "params decode: a cut xtext escape is left out");
+	free(notify);
+	free(mail);
+	free(rcpt);
+	mail = rcpt = NULL;
+	p = (struct txn_params){0};
+	ok(queue_params_encode(&p, &mail, &rcpt, &e) == 0 && !mail && !rcpt,
+	   "params encode: none is NULL");
+}
+
 int
 main(void)
 {
@@ -1265,6 +1314,7 @@ main(void)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0); /* children fork: nothing buffered twice */
 	test_format();
+	test_params();
 	test_open();
 	test_roundtrip();
 	test_retry();

@@ -1,0 +1,81 @@
+/*
+ * flush: queue entries sent over an open session, and `postie -q`, which sends every due
+ * entry, one session per account. Also the one maillog line of each attempt.
+ */
+#ifndef POSTIE_FLUSH_H
+#define POSTIE_FLUSH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "cli.h"
+#include "err.h"
+#include "profile.h"
+#include "queue.h"
+#include "session.h"
+
+/* One line in the account's logfile and syslog (maillog) for one attempt. */
+struct flush_attempt {
+	const struct account *acct;
+	bool tls, auth;
+	int port;
+	const char *sender;
+	char *const *rcpts;
+	size_t n;
+	long long size; /* < 0: not delivered */
+	const char *msgid;
+	const char *queued; /* the queue id when the message is (still) queued */
+	int final_code;     /* the server's reply to the end of data, 0: none */
+	const char *final_text;
+};
+
+/* One line in T's account's logfile and syslog (maillog) for one attempt that ended with RC
+ * and E (E's kind ERR_NONE: delivered). */
+void flush_log_attempt(const struct flush_attempt *t, int rc, const struct err *e);
+
+/*
+ * Whether the error leaves the message worth keeping for a later attempt: a temporary
+ * failure (SEC-37: 75), or a verdict on the data that was not a 250 in step (SEC-36): the
+ * message is not delivered, and losing it is worse than a possible second copy.
+ */
+bool flush_is_temporary(const struct err *e);
+
+/* Open A's queue (its queue_dir, else queue_default_dir, and its queue_lifetime) into Q; a
+ * queue that cannot be used is a warning (false), not a failure. */
+bool flush_open_queue(struct queue *q, const struct account *a, bool create);
+
+/*
+ * SEC-42: whether queue entry M may be sent through account A (found by M's account name):
+ * A must be defined in the very file M was queued from (an entry of postie 0.1 names no
+ * file: then the user's own or the system profile), and nothing of where A sends its mail
+ * may have come from the command line.
+ */
+bool flush_entry_bound(const struct queue_meta *m, const struct account *a);
+
+/*
+ * The replies of one attempt noted in M: CODES holds one per recipient still pending, in
+ * order, as session_send gave them. A reply of 500 or more refuses its recipient for good
+ * (REPLY kept with it); with PER_RCPT (LMTP's replies after the data, RFC 2033 §4.2) a 250
+ * delivers it (SEC-36: no other reply does). Returns how many stay pending.
+ */
+size_t flush_note_replies(struct queue_meta *m, const int *codes, bool per_rcpt, const char *reply);
+
+/*
+ * Send queue entry EN over SS (open) to its recipients still pending, with the DSN
+ * parameters it kept, with LAST as session_send's; record the outcome (delivered: removed;
+ * refused for good: failed/; else the next attempt after a backoff) and one maillog line.
+ * EN is released in every case. 0 when delivered.
+ */
+int flush_entry(struct session *ss, struct queue_entry *en, bool last);
+
+/*
+ * postie -q: deliver every queued entry (O's -qR/-qI selectors and -a narrow it), one
+ * session per account, many messages per session, each with the DSN and BODY parameters
+ * it was queued with (one maillog line each). Entries that cannot go now stay queued
+ * with their reply and a later next attempt. An entry goes only through the account of its
+ * name defined in the profile file it was queued from (SEC-42); others are left alone.
+ * Prints a summary on stderr. -1 when the profile or the queue cannot be read, and
+ * ERR_USAGE for an option of O that would move the mail (the overrides are not applied).
+ */
+int flush_run(const struct opts *o, struct err *e);
+
+#endif

@@ -1,0 +1,89 @@
+/*
+ * queue_int: what the queue's parts share (queue.c: the directories, the copy, mailq;
+ * queue_envelope.c: the on-disk format; queue_policy.c: due, backoff, lifetime, flush
+ * selection). Internal to the queue: no other module includes it; the queue's contract is
+ * queue.h.
+ */
+#ifndef POSTIE_QUEUE_INT_H
+#define POSTIE_QUEUE_INT_H
+
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+#include "err.h"
+#include "queue.h"
+
+#define MESSAGE "message"
+#define ENVELOPE "envelope"
+#define ENVELOPE_NEW "envelope.new"
+#define DIR_FLAGS (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+
+struct queue_item {
+	char id[QUEUE_ID_MAX];
+	char *account; /* NULL: the envelope could not be read (sorted last) */
+};
+
+time_t queue_now(const struct queue *q);
+
+/* An ERR_OS for writing WHAT of entry ID; "queue full" when it is a matter of space. */
+int queue_write_error(struct err *e, const struct queue *q, const char *what, const char *id,
+                      int err);
+
+void queue_close_fd(int *fd);
+
+/* Ids are made by make_id; anything else in a queue directory is not ours to touch. */
+bool queue_valid_id(const char *s);
+
+/* UTC time with microseconds (sorts by age), pid and 32 random bits (never collides). */
+void queue_make_id(char *out, size_t n);
+
+void queue_set_text(char **dst, const char *s);
+
+struct queue_rcpt *queue_add_rcpt(struct queue_meta *m, const char *addr, size_t n);
+
+/* Drop the recipients the server accepted: they must never get the message again. */
+void queue_drop_sent(struct queue_meta *m, size_t *pending, size_t *failed);
+
+/* Replace DIR/envelope with M: written to envelope.new, renamed; with SYNC both synced. */
+int queue_write_envelope(const struct queue *q, const char *id, int dir, const struct queue_meta *m,
+                         bool sync, struct err *e);
+
+/*
+ * Read DIR/envelope into M. *MISSING tells "there is none" (a copy never completed) from
+ * "it cannot be used" (ERR_DATA, or ERR_CONFIG for another version).
+ */
+int queue_read_envelope(int dir, struct queue_meta *m, bool *missing, struct err *e);
+
+/*
+ * After taking the lock: is PARENT/ID still the directory DIR, holding the file FD? The
+ * previous owner may have removed or moved the entry just before letting go of it.
+ */
+bool queue_still_there(int parent, const char *id, int dir, int fd);
+
+/*
+ * Remove PARENT/ID (its directory DIR): the message first, so that an interrupted removal
+ * can never leave something that would be sent again. 0, or the first errno.
+ */
+int queue_remove_entry(int parent, const char *id, int dir);
+
+/*
+ * The rest of an entry that has no message: a removal that was interrupted, or a copy whose
+ * writer is creating its message this instant. The message is never touched here (it may
+ * be that writer's), so at worst the rmdir fails and the writer goes on.
+ */
+void queue_remove_remains(int parent, const char *id, int dir);
+
+/* Move ID from one queue directory to another; with SYNC both directories are synced. */
+int queue_move_entry(int from, int to, const char *id, bool sync);
+
+/* The names in directory FD that are entry ids. */
+int queue_list_ids(const struct queue *q, int fd, const char *name, char ***ids, size_t *n,
+                   struct err *e);
+
+void queue_free_ids(char **ids, size_t n);
+
+/* A duration as mailq shows it: 45s, 12m, 3h, 5d. */
+void queue_format_age(time_t age, char *out, size_t n);
+
+#endif

@@ -1,0 +1,186 @@
+/*
+ * source: where one message's bytes come from, and their copy into the queue. The rewritten
+ * header, then what was read ahead, then standard input to its end; every byte read from the
+ * input also goes to the queue copy (pulled in the kernel where it can be), and the copy's
+ * envelope is written the moment the end of the message is known.
+ */
+#define _GNU_SOURCE /* F_SETPIPE_SZ */
+#include "source.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dot.h"
+
+void
+source_init(struct source *src, const char *head, size_t head_len, int fd, bool ignore_dots,
+            struct queue_copy *copy)
+{
+	memset(src, 0, sizeof(*src));
+	src->head = head;
+	src->head_len = head_len;
+	buf_init(&src->ahead, SOURCE_READ_AHEAD + SOURCE_READ_CHUNK);
+	src->fd = fd;
+	src->ignore_dots = ignore_dots;
+	src->copy = copy;
+}
+
+void
+source_fini(struct source *src)
+{
+	buf_fini(&src->ahead);
+}
+
+/* How much one pull moves from the input into the queue copy. */
+#define PULL_MAX (1024 * 1024)
+
+/*
+ * With a queue copy, the input goes into the copy first, inside the kernel, a megabyte at a
+ * time (queue_copy_pull), and is read back from the page cache: no write per read for the
+ * copy. Returns as source_read; -2 when pulling is not possible (then read the plain way).
+ */
+static ssize_t
+pull_read(struct source *src, char *p, size_t n, struct err *e)
+{
+	struct queue_copy *c = src->copy;
+
+	if (!src->pulling) {
+		src->pulling = true;
+		src->pull_off = c->size;
+		/* A bigger pipe lets one pull move more (Linux; refused elsewhere, harmless). */
+		fcntl(src->fd, F_SETPIPE_SZ, PULL_MAX);
+	}
+	if (src->pull_off == c->size) {
+		ssize_t k = queue_copy_pull(c, src->fd, PULL_MAX);
+		if (k == -2) {
+			src->no_pull = true;
+			return -2;
+		}
+		if (k == 0) {
+			src->at_end = true;
+			source_complete(src);
+			return 0;
+		}
+	}
+	size_t want = n < c->size - src->pull_off ? n : (size_t)(c->size - src->pull_off);
+	ssize_t r = queue_copy_read(c, src->pull_off, p, want);
+	if (r <= 0)
+		return err_set(e, ERR_OS, "read message back from the queue copy: %s",
+		               r < 0 ? strerror(errno) : "short file");
+	src->pull_off += (uint64_t)r;
+	return r;
+}
+
+/* Read once from the source's fd into P; the bytes go to the queue copy too. 0 at the end. */
+ssize_t
+source_read(struct source *src, char *p, size_t n, struct err *e)
+{
+	/* Bytes already pulled into the copy come first, also after pulling had to stop. */
+	bool buffered = src->pulling && src->pull_off < src->copy->size;
+	if (src->copy && (buffered || !src->no_pull)) {
+		ssize_t r = pull_read(src, p, n, e);
+		if (r != -2)
+			return r;
+	}
+	for (;;) {
+		ssize_t r = read(src->fd, p, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return err_set(e, ERR_OS, "read message: %s; nothing was delivered",
+			               strerror(errno));
+		if (r == 0) {
+			src->at_end = true;
+			source_complete(src);
+		}
+		/* A copy that fails keeps its error; the delivery goes on (queue_copy_write). */
+		else if (src->copy)
+			queue_copy_write(src->copy, p, (size_t)r, NULL);
+		return r;
+	}
+}
+
+static int
+count_sink(void *ctx, const char *p, size_t n, struct err *e)
+{
+	(void)ctx, (void)p, (void)n, (void)e;
+	return 0;
+}
+
+void
+source_complete(struct source *src)
+{
+	if (src->complete)
+		return;
+	src->complete = true;
+	/* A copy that fails keeps its error for the commit (queue_copy_complete). */
+	if (src->copy && src->meta)
+		queue_copy_complete(src->copy, src->meta, NULL);
+}
+
+int
+source_read_ahead(struct source *src, struct err *e)
+{
+	char *chunk = xmalloc(SOURCE_READ_CHUNK);
+	int rc = 0;
+	while (!src->at_end && src->ahead.len < SOURCE_READ_AHEAD) {
+		ssize_t n = source_read(src, chunk, SOURCE_READ_CHUNK, e);
+		if (n < 0 || (n > 0 && buf_append(&src->ahead, chunk, (size_t)n, e) < 0)) {
+			rc = -1;
+			break;
+		}
+	}
+	free(chunk);
+	if (rc < 0)
+		return rc;
+	/* The message itself: no dot-stuffing, no end marker (RFC 1870 §3). Without -i, a
+	 * line of "." may end it early. */
+	struct dot enc;
+	dot_init(&enc, !src->ignore_dots);
+	enc.bdat = true;
+	if (dot_encode(&enc, src->head ? src->head : "", src->head_len, count_sink, NULL, e) < 0 ||
+	    dot_encode(&enc, src->ahead.data ? src->ahead.data : "", src->ahead.len, count_sink,
+	               NULL, e) < 0)
+		return -1;
+	if (!src->at_end && !enc.ended)
+		return 0;
+	if (dot_finish(&enc, count_sink, NULL, e) < 0)
+		return -1;
+	src->size = enc.out_bytes;
+	source_complete(src);
+	return 0;
+}
+
+int
+source_drain(struct source *src, struct err *e)
+{
+	char *chunk = xmalloc(SOURCE_READ_CHUNK);
+	ssize_t n = 0;
+	while (!src->complete && !src->at_end) {
+		n = source_read(src, chunk, SOURCE_READ_CHUNK, e);
+		if (n < 0)
+			break;
+	}
+	free(chunk);
+	if (n < 0)
+		return -1;
+	source_complete(src);
+	return 0;
+}
+
+/* Whether the part of the message read so far holds an octet above 127 (RFC 6152). */
+bool
+source_8bit(const struct source *src)
+{
+	const unsigned char *parts[] = {(const unsigned char *)src->head,
+	                                (const unsigned char *)src->ahead.data};
+	size_t lens[] = {src->head ? src->head_len : 0, src->ahead.data ? src->ahead.len : 0};
+	for (size_t k = 0; k < 2; k++)
+		for (size_t i = 0; i < lens[k]; i++)
+			if (parts[k][i] >= 0x80)
+				return true;
+	return false;
+}
