@@ -1,4 +1,5 @@
 /* io: files, clock and waiting for the modules above (io.h). */
+#define _GNU_SOURCE /* O_TMPFILE, memfd_create */
 #include "io.h"
 
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -249,4 +251,18 @@ io_not_private(int fd, const char *path, char *why, size_t n)
 		return why;
 	}
 	return NULL;
+}
+
+int
+io_anonymous(const char *dir)
+{
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
+	int saved = errno;
+	/* A file system without O_TMPFILE (or no usable DIR): memory, still anonymous. */
+	fd = memfd_create("postie", MFD_CLOEXEC);
+	if (fd < 0)
+		errno = saved;
+	return fd;
 }

@@ -42,6 +42,13 @@ int io_sync(int fd);
  */
 int io_replace(const char *path, const struct iovec *iov, int iovcnt, unsigned mode, bool durable);
 
+/*
+ * A file without a name, in the folder DIR (O_TMPFILE), else in memory (memfd): nothing is
+ * left behind whatever happens to the process. Its descriptor, or -1 with the errno of
+ * the attempt in DIR.
+ */
+int io_anonymous(const char *dir);
+
 /* The XDG base directories (XDG Base Directory Specification 0.8). */
 enum io_xdg {
 	IO_XDG_CONFIG, /* $XDG_CONFIG_HOME, else ~/.config */

@@ -6,7 +6,6 @@
  * transparency, §4.5.3 limits), RFC 2920 (PIPELINING), RFC 6152 (8BITMIME), RFC 6531
  * (SMTPUTF8), RFC 2034 and RFC 3463 (enhanced status codes), RFC 1870 (the SIZE parameter).
  */
-#define _GNU_SOURCE /* O_TMPFILE, memfd_create */
 #include "serve.h"
 
 #include <errno.h>
@@ -18,13 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "addr.h"
 #include "buf.h"
+#include "io.h"
 #include "log.h"
 #include "profile.h"
 #include "deliver.h"
@@ -75,19 +74,13 @@ struct server {
 static int
 flush_out(struct server *s)
 {
-	size_t off = 0;
-
-	while (!s->io_failed && off < s->obuf.len) {
-		ssize_t w = write(s->out, s->obuf.data + off, s->obuf.len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
+	if (!s->io_failed && s->obuf.len > 0) {
+		int rc = io_write_all(s->out, s->obuf.data, s->obuf.len);
+		if (rc != 0) {
 			s->io_failed = true;
 			err_set(&s->io, ERR_OS, "write the SMTP reply to standard output: %s",
-			        w < 0 ? strerror(errno) : "nothing written");
-			break;
+			        rc == EIO ? "nothing written" : strerror(rc));
 		}
-		off += (size_t)w;
 	}
 	buf_reset(&s->obuf);
 	return s->io_failed ? -1 : 0;
@@ -248,42 +241,25 @@ next_line(struct server *s, const char **line, size_t *len, bool *too_long)
 
 /* ---- the message file ------------------------------------------------------------------ */
 
-/* An anonymous file: nothing is left behind whatever happens to postie. */
 static int
 spool_open(struct spool *sp, struct err *e)
 {
 	const char *dir = getenv("TMPDIR");
 
-	if (!dir || !*dir)
-		dir = "/tmp";
 	sp->len = 0;
 	sp->err = 0;
-	sp->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (sp->fd >= 0)
-		return 0;
-	int saved = errno;
-	/* A file system without O_TMPFILE (or no usable TMPDIR): memory, still anonymous. */
-	sp->fd = memfd_create("postie-bs", MFD_CLOEXEC);
+	sp->fd = io_anonymous(dir && *dir ? dir : "/tmp");
 	if (sp->fd >= 0)
 		return 0;
 	return err_set(e, ERR_OS, "store the message: %s: %s; set TMPDIR to a writable directory",
-	               dir, strerror(saved));
+	               dir && *dir ? dir : "/tmp", strerror(errno));
 }
 
 static void
 spool_flush(struct spool *sp)
 {
-	size_t off = 0;
-
-	while (sp->err == 0 && off < sp->len) {
-		ssize_t w = write(sp->fd, sp->buf + off, sp->len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			sp->err = w < 0 ? errno : EIO;
-		else
-			off += (size_t)w;
-	}
+	if (sp->err == 0)
+		sp->err = io_write_all(sp->fd, sp->buf, sp->len);
 	sp->len = 0;
 }
 
