@@ -12,7 +12,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +23,7 @@
 #include <gnutls/ocsp.h>
 #include <idn2.h>
 
+#include "buf.h"
 #include "codec.h"
 
 /* How much of the certificate's names and issuer go into a message. */
@@ -53,18 +53,17 @@ parse_pin(unsigned char *out, const char *s, struct err *e)
 static int
 parse_spki_pin(unsigned char *out, const char *s, struct err *e)
 {
-	gnutls_datum_t in, d = {NULL, 0};
+	struct buf d;
 
 	if (strncasecmp(s, "sha256//", 8) == 0)
 		s += 8;
 	size_t len = strlen(s);
-	in.data = (unsigned char *)(uintptr_t)s;
-	in.size = (unsigned)len;
-	int r = len == 44 ? gnutls_base64_decode2(&in, &d) : GNUTLS_E_BASE64_DECODING_ERROR;
-	bool good = r == 0 && d.size == TLS_SHA256_LEN;
+	buf_init(&d, TLS_SHA256_LEN);
+	bool good =
+	    len == 44 && codec_base64_decode(&d, s, len, NULL) == 0 && d.len == TLS_SHA256_LEN;
 	if (good)
 		memcpy(out, d.data, TLS_SHA256_LEN);
-	gnutls_free(d.data);
+	buf_fini(&d);
 	if (!good)
 		return err_set(e, ERR_CONFIG,
 		               "check tls_fingerprint sha256//%.60s: not the base64 of a SHA-256 "
@@ -125,15 +124,15 @@ tlsverify_spki_digest(gnutls_x509_crt_t crt, unsigned char *out)
 void
 tlsverify_format_spki_pin(char *out, size_t outlen, const unsigned char *d)
 {
-	gnutls_datum_t in = {(unsigned char *)(uintptr_t)d, TLS_SHA256_LEN}, b = {NULL, 0};
+	struct buf b;
 
-	snprintf(out, outlen, "unknown");
-	if (gnutls_base64_encode2(&in, &b) == 0 && 8 + (size_t)b.size < outlen) {
-		memcpy(out, "sha256//", 8);
-		memcpy(out + 8, b.data, b.size);
-		out[8 + b.size] = '\0';
-	}
-	gnutls_free(b.data);
+	buf_init(&b, 64);
+	if (buf_puts(&b, "sha256//", NULL) == 0 &&
+	    codec_base64_encode(&b, d, TLS_SHA256_LEN, NULL) == 0 && b.len < outlen)
+		memcpy(out, b.data, b.len + 1);
+	else
+		snprintf(out, outlen, "unknown");
+	buf_fini(&b);
 }
 
 /*
