@@ -19,42 +19,26 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+
+#include "io.h"
 
 int64_t
 conn_clock_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return io_clock_ms();
 }
 
 int
 conn_wait(int fd, short events, int64_t deadline, struct err *e)
 {
-	/* Before waiting for the server, ask for immediate ACKs: a server that wrote a small
-	 * record (a TLS 1.3 session ticket) holds its next small write (the reply) under
-	 * Nagle until that record is acknowledged, and a delayed ACK costs 40 ms. The kernel
-	 * drops back to delayed ACKs by itself, so this is set before every wait. Not TCP (a
-	 * socketpair in tests): the call fails, harmlessly. */
-	if (events & POLLIN) {
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
-	}
-	for (;;) {
-		int64_t left = deadline - conn_clock_ms();
-		if (left <= 0)
-			return err_set(e, ERR_TEMP, "wait for server: timed out");
-		struct pollfd p = {.fd = fd, .events = events};
-		int r = poll(&p, 1, left > 60000 ? 60000 : (int)left);
-		if (r > 0)
-			return 0;
-		if (r < 0 && errno != EINTR)
-			return err_set(e, ERR_TEMP, "wait for server: %s", strerror(errno));
-	}
+	int r = io_wait(fd, events, deadline);
+
+	if (r == 0)
+		return 0;
+	return err_set(e, ERR_TEMP, "wait for server: %s",
+	               r == ETIMEDOUT ? "timed out" : strerror(r));
 }
 
 static int
@@ -103,8 +87,9 @@ parse_source(const char *ip, struct source_addr *out, struct err *e)
 static int
 finish_connect(int fd, int64_t deadline)
 {
-	if (conn_wait(fd, POLLOUT, deadline, NULL) < 0) {
-		errno = ETIMEDOUT;
+	int r = io_wait(fd, POLLOUT, deadline);
+	if (r != 0) {
+		errno = r;
 		return -1;
 	}
 	int soerr = 0;
@@ -211,7 +196,7 @@ connect_host(const char *host, int port, const struct source_addr *src, int64_t 
 		}
 		name_address(ai, addr, addrn);
 		fd = connect_one(ai, src, deadline, &last);
-		if (fd >= 0 || last.kind == ERR_CONFIG || conn_clock_ms() >= deadline)
+		if (fd >= 0 || last.kind == ERR_CONFIG || io_clock_ms() >= deadline)
 			break;
 	}
 	freeaddrinfo(res);
@@ -291,22 +276,13 @@ socks_reply_text(unsigned rep)
 	return rep < sizeof(text) / sizeof(text[0]) ? text[rep] : "unassigned reply code";
 }
 
-/*
- * RFC 1928: over FD (connected to the proxy PROXY), offer "no authentication" (§3), then
- * CONNECT to HOST:PORT (§4). A name goes as a domain name (ATYP 3), so the proxy resolves
- * it and no DNS query leaves this host; an IP literal as an address (ATYP 1 or 4).
- */
+/* RFC 1928 §3: over FD, connected to the proxy PROXY, offer "no authentication" only. */
 static int
-socks5_connect(int fd, const char *proxy, const char *host, int port, int64_t deadline,
-               struct err *e)
+socks5_greet(int fd, const char *proxy, int64_t deadline, struct err *e)
 {
-	unsigned char b[4 + 1 + 255 + 2];
+	unsigned char b[3] = {5 /* VER */, 1 /* NMETHODS */, 0 /* NO AUTHENTICATION REQUIRED */};
 	struct err io;
-	size_t k = 0;
 
-	b[0] = 5; /* VER */
-	b[1] = 1; /* NMETHODS */
-	b[2] = 0; /* NO AUTHENTICATION REQUIRED */
 	if (sock_write_all(fd, b, 3, deadline, &io) < 0 ||
 	    sock_read_exact(fd, b, 2, deadline, &io) < 0)
 		return err_set(e, ERR_TEMP, "talk to SOCKS5 proxy %s: %s", proxy, io.text);
@@ -322,9 +298,22 @@ socks5_connect(int fd, const char *proxy, const char *host, int port, int64_t de
 		    "connection without authentication (method reply 0x%02X); postie speaks "
 		    "SOCKS5 without authentication only",
 		    proxy, b[1]);
+	return 0;
+}
 
+/*
+ * RFC 1928 §4: the CONNECT request for HOST:PORT into B (4 + 1 + 255 + 2 bytes); its length,
+ * or 0 when HOST is a name longer than 255 octets. A name goes as a domain name (ATYP 3), so
+ * the proxy resolves it and no DNS query leaves this host; an IP literal as an address
+ * (ATYP 1 or 4).
+ */
+static size_t
+socks5_request(unsigned char *b, const char *host, int port)
+{
 	struct in_addr a4;
 	struct in6_addr a6;
+	size_t k = 0;
+
 	b[k++] = 5; /* VER */
 	b[k++] = 1; /* CMD: CONNECT */
 	b[k++] = 0; /* RSV */
@@ -339,10 +328,7 @@ socks5_connect(int fd, const char *proxy, const char *host, int port, int64_t de
 	} else {
 		size_t hl = strlen(host);
 		if (hl > 255)
-			return err_set(e, ERR_CONFIG,
-			               "connect to %s via SOCKS5 proxy %s: the "
-			               "name is longer than 255 octets",
-			               host, proxy);
+			return 0;
 		b[k++] = 3;
 		b[k++] = (unsigned char)hl;
 		memcpy(b + k, host, hl);
@@ -350,8 +336,17 @@ socks5_connect(int fd, const char *proxy, const char *host, int port, int64_t de
 	}
 	b[k++] = (unsigned char)((port >> 8) & 0xff);
 	b[k++] = (unsigned char)(port & 0xff);
-	if (sock_write_all(fd, b, k, deadline, &io) < 0 ||
-	    sock_read_exact(fd, b, 4, deadline, &io) < 0)
+	return k;
+}
+
+/* RFC 1928 §6: the proxy's reply to CONNECT, read to its last byte. */
+static int
+socks5_reply(int fd, const char *proxy, const char *host, int port, int64_t deadline, struct err *e)
+{
+	unsigned char b[255 + 2];
+	struct err io;
+
+	if (sock_read_exact(fd, b, 4, deadline, &io) < 0)
 		return err_set(e, ERR_TEMP, "connect to %s:%d via SOCKS5 proxy %s: %s", host, port,
 		               proxy, io.text);
 	if (b[0] != 5)
@@ -381,6 +376,28 @@ socks5_connect(int fd, const char *proxy, const char *host, int port, int64_t de
 	if (sock_read_exact(fd, b, more + 2, deadline, &io) < 0)
 		return err_set(e, ERR_TEMP, "connect via SOCKS5 proxy %s: %s", proxy, io.text);
 	return 0;
+}
+
+/* RFC 1928: over FD (connected to the proxy PROXY), have the proxy connect to HOST:PORT. */
+static int
+socks5_connect(int fd, const char *proxy, const char *host, int port, int64_t deadline,
+               struct err *e)
+{
+	unsigned char b[4 + 1 + 255 + 2];
+	struct err io;
+
+	if (socks5_greet(fd, proxy, deadline, e) < 0)
+		return -1;
+	size_t k = socks5_request(b, host, port);
+	if (k == 0)
+		return err_set(e, ERR_CONFIG,
+		               "connect to %s via SOCKS5 proxy %s: the "
+		               "name is longer than 255 octets",
+		               host, proxy);
+	if (sock_write_all(fd, b, k, deadline, &io) < 0)
+		return err_set(e, ERR_TEMP, "connect to %s:%d via SOCKS5 proxy %s: %s", host, port,
+		               proxy, io.text);
+	return socks5_reply(fd, proxy, host, port, deadline, e);
 }
 
 /* A local (unix) socket at PATH: the socket, or -1. */
@@ -435,7 +452,8 @@ conn_open_route(struct conn *c, const char *host, int port, const struct conn_ro
 	c->fd = -1;
 	if (route->socket) {
 		/* msmtp's `socket` replaces host, port and proxy alike. */
-		if ((fd = connect_unix(route->socket, deadline, e)) < 0)
+		fd = connect_unix(route->socket, deadline, e);
+		if (fd < 0)
 			return -1;
 		snprintf(c->peer, sizeof(c->peer), "%s [unix:%s]", host, route->socket);
 	} else if (parse_source(route->source_ip, &src, e) < 0) {
@@ -453,8 +471,8 @@ conn_open_route(struct conn *c, const char *host, int port, const struct conn_ro
 		snprintf(c->peer, sizeof(c->peer), "%s:%d via SOCKS5 proxy %s [%s]:%d", host, port,
 		         route->proxy_host, addr, pport);
 	} else {
-		if ((fd = connect_host(host, port, &src, deadline, "", "host", addr, sizeof(addr),
-		                       e)) < 0)
+		fd = connect_host(host, port, &src, deadline, "", "host", addr, sizeof(addr), e);
+		if (fd < 0)
 			return -1;
 		snprintf(c->peer, sizeof(c->peer), "%s [%s]:%d", host, addr, port);
 	}
@@ -639,7 +657,7 @@ conn_pending(struct conn *c)
 		c->rpos = 0;
 	}
 	ssize_t r =
-	    tls_read(c->tls, c->rbuf + c->rlen, CONN_BUF_SIZE - c->rlen, conn_clock_ms(), NULL);
+	    tls_read(c->tls, c->rbuf + c->rlen, CONN_BUF_SIZE - c->rlen, io_clock_ms(), NULL);
 	if (r > 0)
 		c->rlen += (size_t)r;
 	return r > 0;

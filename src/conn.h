@@ -26,12 +26,13 @@ struct conn {
 	char peer[128];       /* "host [address]:port" for messages */
 };
 
-/* Monotonic clock in milliseconds. */
+/* Monotonic clock in milliseconds: io_clock_ms(), the clock of every deadline here. */
 int64_t conn_clock_ms(void);
 
 /*
- * Wait until FD is ready for EVENTS (POLLIN/POLLOUT) or DEADLINE passes. 0 ready, -1 with
- * ERR_TEMP ("timed out") on expiry. Also used by tls.
+ * Wait until FD is ready for EVENTS (POLLIN/POLLOUT) or DEADLINE passes: io_wait() with
+ * conn's words. 0 ready, -1 with ERR_TEMP "wait for server: timed out" on expiry (or
+ * "wait for server: " and the reason poll gave).
  */
 int conn_wait(int fd, short events, int64_t deadline, struct err *e);
 

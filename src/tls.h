@@ -1,7 +1,7 @@
 /*
- * tls: the only file that includes GnuTLS. A client TLS session over a connected socket:
- * TLS 1.3 and 1.2 only, or 1.3 only (SEC-10), chain and host name verification with a
- * subjectAltName required (SEC-6, SEC-7), CRLs and stapled OCSP responses, SHA-256
+ * tls: the only module that includes GnuTLS (its parts: tls_int.h). A client TLS session over a
+ * connected socket: TLS 1.3 and 1.2 only, or 1.3 only (SEC-10), chain and host name verification
+ * with a subjectAltName required (SEC-6, SEC-7), CRLs and stapled OCSP responses, SHA-256
  * certificate and public key pinning (SEC-9), client certificates, failure messages with
  * the reason and the certificate's SHA-256 fingerprint (SEC-11). RFC 8446, RFC 5246,
  * RFC 9525, RFC 8314, RFC 5280 (CRLs), RFC 6960 and RFC 6066 §8 (OCSP stapling), RFC 7469
@@ -44,7 +44,7 @@ struct tls;
 
 /*
  * Run a client handshake over FD (a connected socket; this sets it non-blocking) and verify
- * the server, finishing before DEADLINE (conn_clock_ms() time). On success *OUT is a new
+ * the server, finishing before DEADLINE (io_clock_ms() time). On success *OUT is a new
  * session. Errors: ERR_TLS for a failed handshake or verification (the text says why:
  * "certificate expired", "name mismatch: certificate is for X", "no subjectAltName",
  * "issuer unknown", "certificate revoked", "fingerprint mismatch", "public key pin

@@ -677,6 +677,12 @@ test_failures(void)
 	    {"SHA-1 pin refused (SEC-9)", SRV(NULL, NULL, SRV_SCRIPT),
 	     CFG("localhost", NULL, "0123456789abcdef0123456789abcdef01234567", true, NULL, NULL),
 	     ERR_CONFIG, "SHA-256", NULL, NULL},
+	    /* codec_hex_fingerprint: all together, or "AB:CD:.." pairs, nothing in between. */
+	    {"pin with misplaced colons refused (SEC-9)", SRV(NULL, NULL, SRV_SCRIPT),
+	     CFG("localhost", NULL,
+	         "0:0112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", true, NULL,
+	         NULL),
+	     ERR_CONFIG, "SHA-256", NULL, NULL},
 	    {"bad priority string", SRV(NULL, NULL, SRV_SCRIPT),
 	     CFG("localhost", ca_file, NULL, true, "NORMAL:+NO-SUCH-THING", NULL), ERR_CONFIG,
 	     "tls_priorities", "NO-SUCH-THING", NULL},
