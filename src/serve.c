@@ -172,13 +172,8 @@ fill(struct server *s)
 	if (s->ilen == SERVE_IN_SIZE)
 		fatal("serve: input buffer full");
 	for (;;) {
-		struct pollfd p = {.fd = s->in, .events = POLLIN};
-		int r = poll(&p, 1, SERVE_TIMEOUT_MS);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r == 0) {
-			s->timed_out = true;
-			s->eof = true;
+		if (io_wait(s->in, POLLIN, io_clock_ms() + SERVE_TIMEOUT_MS) == ETIMEDOUT) {
+			s->timed_out = s->eof = true;
 			return 0;
 		}
 		ssize_t n = read(s->in, s->ibuf + s->ilen, SERVE_IN_SIZE - s->ilen);
