@@ -216,8 +216,11 @@ scan_local(const char *in, size_t len, const char **pp, const char *end, bool an
 	if (*quoted) {
 		for (p++; p < end && *p != '"'; p++) {
 			/* quoted-pairSMTP = "\" %d32-126 (controls are already refused) */
-			if (*p == '\\' && ++p == end)
-				break;
+			if (*p == '\\') {
+				p++;
+				if (p == end)
+					break;
+			}
 			if ((unsigned char)*p >= 0x80) {
 				size_t k = addr_utf8_len(p, (size_t)(end - p));
 				if (k == 0)
@@ -388,7 +391,8 @@ envelope(const char *in, size_t len, bool allow_null, enum err_kind kind, char *
 	if (angle) {
 		if (p == end)
 			return refuse(in, len, kind, e, "missing '>'");
-		if (++p != end)
+		p++;
+		if (p != end)
 			return refuse(in, len, kind, e, "text after '>'");
 	} else if (p != end) {
 		return refuse_char(in, len, kind, e, (unsigned char)*p, "domain");
@@ -513,7 +517,8 @@ lex_comment(struct lex *x)
 		if (c == '(') {
 			depth++;
 		} else if (c == ')') {
-			if (--depth == 0)
+			depth--;
+			if (depth == 0)
 				return 0;
 		} else if (c == '\\') {
 			if (x->pos == x->len)

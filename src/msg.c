@@ -453,11 +453,7 @@ add_msgid(struct buf *out, const char *domain, struct err *e)
 		t36[--k] = digits[t % 36];
 		t /= 36;
 	} while (t && k > 0);
-	for (size_t i = 0; i < sizeof(rnd); i++) {
-		hex[2 * i] = digits[rnd[i] >> 4];
-		hex[2 * i + 1] = digits[rnd[i] & 15];
-	}
-	hex[sizeof(hex) - 1] = '\0';
+	codec_hex_encode(hex, rnd, sizeof(rnd));
 	return buf_printf(out, e, "Message-ID: <%s.%s@%s>\r\n", t36 + k, hex, domain);
 }
 
@@ -505,8 +501,10 @@ skip_comment(const char *v, size_t n, size_t j)
 			k++;
 		else if (v[k] == '(')
 			depth++;
-		else if (v[k] == ')' && --depth == 0)
+		else if (v[k] == ')' && depth == 1)
 			return k + 1;
+		else if (v[k] == ')')
+			depth--;
 	}
 	return n;
 }

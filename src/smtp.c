@@ -173,6 +173,23 @@ smtp_greeting(struct smtp *s, struct err *e)
 	return rc;
 }
 
+/* SEC-1: after a 5xx to EHLO, HELO with empty capabilities (the caller allowed it). */
+static int
+helo(struct smtp *s, struct smtp_reply *r, const char *domain, struct err *e)
+{
+	char brief[256];
+	int rc;
+
+	memset(&s->caps, 0, sizeof(s->caps));
+	rc = smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "HELO %s", domain);
+	if (rc == 0)
+		rc = smtp_read_reply(s, r, smtp_deadline(s, s->t.command), false, e);
+	if (rc == 0 && r->code != 250)
+		rc = err_set_code(e, kind_of(r->code, ERR_PERM), r->code, "send HELO to %s: %s",
+		                  s->conn.peer, smtp_reply_brief(r, brief, sizeof(brief)));
+	return rc;
+}
+
 int
 smtp_ehlo(struct smtp *s, const char *domain, bool allow_helo, struct err *e)
 {
@@ -183,29 +200,19 @@ smtp_ehlo(struct smtp *s, const char *domain, bool allow_helo, struct err *e)
 	int rc;
 
 	smtp_reply_init(&r);
-	if ((rc = smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "%s %s", verb, domain)) == 0 &&
-	    (rc = smtp_read_reply(s, &r, smtp_deadline(s, s->t.command), false, e)) == 0) {
-		if (s->ehlo_text)
-			smtp_reply_copy(s->ehlo_text, &r, false);
-		if (r.code == 250) {
-			smtp_caps_parse(&s->caps, &r);
-		} else if (r.code >= 500 && allow_helo && !s->lmtp) {
-			memset(&s->caps, 0, sizeof(s->caps));
-			if ((rc = smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "HELO %s", domain)) ==
-			        0 &&
-			    (rc = smtp_read_reply(s, &r, smtp_deadline(s, s->t.command), false,
-			                          e)) == 0 &&
-			    r.code != 250)
-				rc = err_set_code(e, kind_of(r.code, ERR_PERM), r.code,
-				                  "send HELO to %s: %s", s->conn.peer,
-				                  smtp_reply_brief(&r, brief, sizeof(brief)));
-		} else {
-			/* SEC-1: with TLS required there is no HELO fallback. */
-			rc = err_set_code(e, kind_of(r.code, ERR_PERM), r.code, "send %s to %s: %s",
-			                  verb, s->conn.peer,
-			                  smtp_reply_brief(&r, brief, sizeof(brief)));
-		}
-	}
+	rc = smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "%s %s", verb, domain);
+	if (rc == 0)
+		rc = smtp_read_reply(s, &r, smtp_deadline(s, s->t.command), false, e);
+	if (rc == 0 && s->ehlo_text)
+		smtp_reply_copy(s->ehlo_text, &r, false);
+	if (rc == 0 && r.code == 250)
+		smtp_caps_parse(&s->caps, &r);
+	else if (rc == 0 && r.code >= 500 && allow_helo && !s->lmtp)
+		rc = helo(s, &r, domain, e);
+	else if (rc == 0)
+		/* SEC-1: with TLS required there is no HELO fallback. */
+		rc = err_set_code(e, kind_of(r.code, ERR_PERM), r.code, "send %s to %s: %s", verb,
+		                  s->conn.peer, smtp_reply_brief(&r, brief, sizeof(brief)));
 	smtp_reply_fini(&r);
 	return rc;
 }
@@ -218,9 +225,10 @@ smtp_starttls(struct smtp *s, const struct tls_config *cfg, const char *domain, 
 	int rc;
 
 	smtp_reply_init(&r);
-	if ((rc = smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "STARTTLS")) == 0 &&
-	    (rc = smtp_read_reply(s, &r, smtp_deadline(s, s->t.command), false, e)) == 0 &&
-	    r.code != 220)
+	rc = smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "STARTTLS");
+	if (rc == 0)
+		rc = smtp_read_reply(s, &r, smtp_deadline(s, s->t.command), false, e);
+	if (rc == 0 && r.code != 220)
 		rc = err_set_code(
 		    e, kind_of(r.code, ERR_TLS), r.code,
 		    "start TLS with %s: server refused STARTTLS: %s; not sending anything in clear",
@@ -436,7 +444,8 @@ rcpt_replies(struct smtp *s, char *const *rcpts, const char *const *rcpt_params,
 			}
 		} else {
 			t->perm = t->perm || r->code >= 500;
-			if (t->refused++ == 0) {
+			t->refused++;
+			if (t->refused == 1) {
 				t->who = rcpts[i];
 				t->who_code = r->code;
 				smtp_reply_brief(r, t->who_reply, sizeof(t->who_reply));
@@ -606,7 +615,8 @@ bdat_reply(struct smtp *s, struct err *e)
 		             s->conn.peer, brief);
 		b->failed = b->mail_failed = true;
 	} else if (rcpt) {
-		if (b->refused++ == 0) {
+		b->refused++;
+		if (b->refused == 1) {
 			b->who = b->rcpts[i - 1];
 			b->who_code = code;
 			snprintf(b->who_reply, sizeof(b->who_reply), "%s", brief);
@@ -775,7 +785,8 @@ lmtp_replies(struct smtp *s, char *const *rcpts, size_t n, int *codes, struct er
 			/* SEC-36: not 250, not a refusal: this recipient's outcome is not known. */
 			if (codes)
 				codes[i] = 0;
-			if (odd++ == 0)
+			odd++;
+			if (odd == 1)
 				err_set_code(
 				    &doubt, ERR_UNSURE, r.code,
 				    "send message to <%s>: "
@@ -785,7 +796,8 @@ lmtp_replies(struct smtp *s, char *const *rcpts, size_t n, int *codes, struct er
 			continue;
 		}
 		perm = perm || r.code >= 500;
-		if (refused++ == 0)
+		refused++;
+		if (refused == 1)
 			err_set_code(&first, ERR_TEMP, r.code,
 			             "send message to <%s>: server "
 			             "refused it for this recipient: %s",
