@@ -35,7 +35,6 @@
 #include "buf.h"
 #include "err.h"
 
-
 /* The PLAIN initial response, base64 of "\0USER\0PASS", appended to OUT (a secret buffer). */
 int sasl_plain(struct buf *out, const char *user, const char *pass, struct err *e);
 
