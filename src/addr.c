@@ -500,20 +500,35 @@ lex_text_byte(struct lex *x, unsigned char c)
 	return 0;
 }
 
+/*
+ * The next byte of a comment, quoted string or literal into *C, x->pos past it, folding
+ * skipped: 1; 0 at the end of the value; -1 (lex_fail) for a control character.
+ */
+static int
+text_next(struct lex *x, unsigned char *c)
+{
+	while (x->pos < x->len) {
+		*c = (unsigned char)x->v[x->pos];
+		int k = lex_text_byte(x, *c);
+		if (k < 0)
+			return -1;
+		if (k == 0) {
+			x->pos++;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* Skip a comment (nested, with quoted-pairs: RFC 5322 §3.2.2) starting at x->pos. */
 static int
 lex_comment(struct lex *x)
 {
 	int depth = 0;
+	unsigned char c;
+	int k = text_next(x, &c);
 
-	while (x->pos < x->len) {
-		unsigned char c = (unsigned char)x->v[x->pos];
-		int k = lex_text_byte(x, c);
-		if (k < 0)
-			return -1;
-		if (k > 0)
-			continue;
-		x->pos++;
+	for (; k > 0; k = text_next(x, &c)) {
 		if (c == '(') {
 			depth++;
 		} else if (c == ')') {
@@ -528,7 +543,7 @@ lex_comment(struct lex *x)
 			x->pos++;
 		}
 	}
-	return lex_fail(x, "unclosed comment");
+	return k < 0 ? -1 : lex_fail(x, "unclosed comment");
 }
 
 /*
@@ -539,16 +554,12 @@ lex_comment(struct lex *x)
 static int
 lex_delimited(struct lex *x, int type, char close)
 {
+	unsigned char c;
+	int k;
+
 	push(x, type, x->pos);
 	put(x, x->v[x->pos++]);
-	while (x->pos < x->len) {
-		unsigned char c = (unsigned char)x->v[x->pos];
-		int k = lex_text_byte(x, c);
-		if (k < 0)
-			return -1;
-		if (k > 0)
-			continue;
-		x->pos++;
+	for (k = text_next(x, &c); k > 0; k = text_next(x, &c)) {
 		if (type == TOK_LITERAL && (c == ' ' || c == '\t'))
 			continue;
 		if (type == TOK_LITERAL && c == '[')
@@ -566,6 +577,8 @@ lex_delimited(struct lex *x, int type, char close)
 			x->pos++;
 		}
 	}
+	if (k < 0)
+		return -1;
 	return lex_fail(x, type == TOK_QUOTED ? "unclosed quoted string" : "unclosed '['");
 }
 

@@ -331,19 +331,21 @@ struct sasl {
 	bool done;        /* the mechanism sent its last message: no 334 may follow */
 	bool failed;      /* the server reported a failure inside the mechanism */
 	struct buf first; /* the initial response in base64, while pending (secret) */
-	char *user;       /* LOGIN, CRAM-MD5 */
-	char *pass;       /* LOGIN, CRAM-MD5 (wiped) */
+	struct buf user;  /* LOGIN, CRAM-MD5 (secret, like PASS) */
+	struct buf pass;  /* LOGIN, CRAM-MD5 */
 	struct scram scram;
 	char failure[SASL_FAILURE_MAX];
 };
 
+/* A copy of V in B, marked secret so that buf_fini wipes it (SEC-16). */
 static void
-wipe_free(char *s)
+keep_secret(struct buf *b, const char *v)
 {
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
+	size_t n = strlen(v);
+
+	buf_init(b, n);
+	b->secret = true;
+	buf_append(b, v, n, NULL); /* fits: the ceiling is its length */
 }
 
 void
@@ -353,8 +355,8 @@ sasl_free(struct sasl *s)
 		return;
 	buf_fini(&s->first);
 	scram_fini(&s->scram);
-	wipe_free(s->user);
-	wipe_free(s->pass);
+	buf_fini(&s->user);
+	buf_fini(&s->pass);
 	explicit_bzero(s, sizeof(*s));
 	free(s);
 }
@@ -481,8 +483,8 @@ sasl_start(struct sasl **out, const char *mech, const struct sasl_creds *c, size
 
 	if (m->id == MECH_LOGIN || m->id == MECH_CRAM_MD5) {
 		/* Server-first: nothing to send with AUTH. */
-		s->user = xstrdup(c->user);
-		s->pass = xstrdup(c->pass);
+		keep_secret(&s->user, c->user);
+		keep_secret(&s->pass, c->pass);
 		*out = s;
 		return 0;
 	}
@@ -578,7 +580,7 @@ cram_md5(struct sasl *s, const char *p, size_t n, struct buf *response, struct e
 
 	if (n == 0)
 		return err_set(e, ERR_PROTO, "authenticate with CRAM-MD5: the challenge is empty");
-	int r = gnutls_hmac_fast(GNUTLS_MAC_MD5, s->pass, strlen(s->pass), p, n, d);
+	int r = gnutls_hmac_fast(GNUTLS_MAC_MD5, s->pass.data, s->pass.len, p, n, d);
 	if (r < 0)
 		return err_set(
 		    e, ERR_CONFIG,
@@ -588,7 +590,7 @@ cram_md5(struct sasl *s, const char *p, size_t n, struct buf *response, struct e
 	codec_hex_encode(hex, d, sizeof(d));
 	buf_init(&msg, SASL_MESSAGE_MAX);
 	msg.secret = true;
-	int rc = buf_printf(&msg, e, "%s %s", s->user, hex);
+	int rc = buf_printf(&msg, e, "%s %s", s->user.data, hex);
 	if (rc == 0)
 		rc = codec_base64_encode(response, msg.data, msg.len, e);
 	buf_fini(&msg);
@@ -692,10 +694,10 @@ sasl_step(struct sasl *s, const char *challenge, size_t len, struct buf *respons
 	if (s->m->id == MECH_LOGIN) {
 		/* The challenges say "Username:" and "Password:" (in base64) or anything else;
 		 * only their order counts. */
-		const char *v = s->rounds == 0 ? s->user : s->pass;
+		const struct buf *v = s->rounds == 0 ? &s->user : &s->pass;
 		s->rounds++;
 		s->done = s->rounds == 2;
-		return codec_base64_encode(response, v, strlen(v), e);
+		return codec_base64_encode(response, v->data, v->len, e);
 	}
 	if (decode_challenge(s, challenge, len, &msg, e) < 0)
 		return -1;
