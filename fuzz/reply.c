@@ -1,5 +1,6 @@
 /*
- * fuzz/reply: SMTP replies and EHLO capabilities (src/smtp.h), as a server sends them.
+ * fuzz/reply: SMTP replies and EHLO capabilities (src/reply.h; smtp_read_reply from
+ * src/smtp.h), as a server sends them.
  *
  * The input is the server's byte stream. It goes through the reader twice:
  *  1. split at LF, each line in an allocation of exactly its length (so a read past the

@@ -65,17 +65,16 @@ addr_utf8_len(const char *s, size_t n)
 
 #define BAD_UTF8 "the local part is not valid UTF-8"
 
-/* RFC 5322 §3.2.3 atext (RFC 5321 uses the same set for Atom). */
-static bool
-is_atext(unsigned char c)
+bool
+addr_is_atext(unsigned char c)
 {
 	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
 		return true;
 	return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
 }
 
-static bool
-is_ctl(unsigned char c)
+bool
+addr_is_ctl(unsigned char c)
 {
 	return c < 0x20 || c == 0x7f;
 }
@@ -217,8 +216,11 @@ scan_local(const char *in, size_t len, const char **pp, const char *end, bool an
 	if (*quoted) {
 		for (p++; p < end && *p != '"'; p++) {
 			/* quoted-pairSMTP = "\" %d32-126 (controls are already refused) */
-			if (*p == '\\' && ++p == end)
-				break;
+			if (*p == '\\') {
+				p++;
+				if (p == end)
+					break;
+			}
 			if ((unsigned char)*p >= 0x80) {
 				size_t k = addr_utf8_len(p, (size_t)(end - p));
 				if (k == 0)
@@ -245,7 +247,7 @@ scan_local(const char *in, size_t len, const char **pp, const char *end, bool an
 				return refuse(in, len, kind, e, BAD_UTF8);
 			p += k - 1;
 			dot = false;
-		} else if (is_atext(c))
+		} else if (addr_is_atext(c))
 			dot = false;
 		else if (c == '"')
 			return refuse(in, len, kind, e,
@@ -260,80 +262,51 @@ scan_local(const char *in, size_t len, const char **pp, const char *end, bool an
 }
 
 /*
- * The checker behind addr_envelope, over LEN bytes (the list parser hands it pieces of a
- * header field).
+ * Scan the domain after the '@' at *PP (a domain literal "[...]", or a name up to the end or
+ * the '>') and leave *PP where it ends; *DOM and *DOM_LEN give it. Only its shape is checked
+ * here; check_literal, check_domain and to_alabels judge it.
  */
 static int
-envelope(const char *in, size_t len, bool allow_null, enum err_kind kind, char **out, struct err *e)
+scan_domain(const char *in, size_t len, const char **pp, const char *end, bool angle,
+            enum err_kind kind, const char **dom, size_t *dom_len, struct err *e)
 {
-	const char *p = in, *end = in + len;
-	bool angle = false, quoted;
+	const char *p = *pp;
 
-	*out = NULL;
-	/* SEC-18: CR, LF, NUL and every other control character, wherever they are. */
-	for (size_t i = 0; i < len; i++)
-		if (is_ctl((unsigned char)in[i]))
-			return refuse(in, len, kind, e, "control character");
-	if (len == 0 || (len == 2 && in[0] == '<' && in[1] == '>')) {
-		if (!allow_null)
-			return refuse(in, len, kind, e, "empty address");
-		*out = xstrdup("");
-		return 0;
-	}
-	if (*p == '<') {
-		angle = true;
-		p++;
-	}
-	const char *local = p;
-	if (scan_local(in, len, &p, end, angle, kind, &quoted, e) < 0)
-		return -1;
-	size_t local_len = (size_t)(p - local);
-	if (local_len == 0)
-		return refuse(in, len, kind, e, "empty local part");
-	/* SEC-21: whatever begins with '-' could be taken for an option somewhere. */
-	if (*local == '-')
-		return refuse(in, len, kind, e, "begins with '-'");
-
-	const char *dom = NULL;
-	size_t dom_len = 0;
-	if (p < end && *p == '@') {
-		dom = ++p;
-		if (p < end && *p == '[') {
-			while (p < end && *p != ']') {
-				if (*p == ' ')
-					return refuse(in, len, kind, e, "unquoted space");
-				p++;
-			}
-			if (p == end)
-				return refuse(in, len, kind, e, "unclosed '['");
+	*dom = p;
+	if (p < end && *p == '[') {
+		while (p < end && *p != ']') {
+			if (*p == ' ')
+				return refuse(in, len, kind, e, "unquoted space");
 			p++;
-		} else {
-			while (p < end && !(angle && *p == '>')) {
-				unsigned char c = (unsigned char)*p;
-				if (c < 0x80 && c != '.' && !is_ldh(c))
-					return refuse_char(in, len, kind, e, c, "domain");
-				p++;
-			}
 		}
-		dom_len = (size_t)(p - dom);
-		if (dom_len == 0)
-			return refuse(in, len, kind, e, "empty domain");
-	} else if (p < end && !(angle && *p == '>')) {
-		/* Only a quoted local part gets here: something follows its closing quote. */
-		return refuse_char(in, len, kind, e, (unsigned char)*p, "local part");
-	} else if (quoted) {
-		return refuse(in, len, kind, e, "a local part without a domain must be unquoted");
-	}
-	if (angle) {
 		if (p == end)
-			return refuse(in, len, kind, e, "missing '>'");
-		if (++p != end)
-			return refuse(in, len, kind, e, "text after '>'");
-	} else if (p != end) {
-		return refuse_char(in, len, kind, e, (unsigned char)*p, "domain");
+			return refuse(in, len, kind, e, "unclosed '['");
+		p++;
+	} else {
+		while (p < end && !(angle && *p == '>')) {
+			unsigned char c = (unsigned char)*p;
+			if (c < 0x80 && c != '.' && !is_ldh(c))
+				return refuse_char(in, len, kind, e, c, "domain");
+			p++;
+		}
 	}
+	*dom_len = (size_t)(p - *dom);
+	if (*dom_len == 0)
+		return refuse(in, len, kind, e, "empty domain");
+	*pp = p;
+	return 0;
+}
 
+/*
+ * The normalised address into *OUT: LOCAL, and when DOM is not NULL '@' and the domain,
+ * checked (a literal, or LDH labels) and as A-labels when it is not ASCII (SEC-25).
+ */
+static int
+normalise(const char *in, size_t len, const char *local, size_t local_len, const char *dom,
+          size_t dom_len, enum err_kind kind, char **out, struct err *e)
+{
 	char *ace = NULL;
+
 	if (dom && *dom == '[') {
 		if (check_literal(in, len, dom, dom_len, kind, e) < 0)
 			return -1;
@@ -366,6 +339,65 @@ envelope(const char *in, size_t len, bool allow_null, enum err_kind kind, char *
 	free(ace);
 	*out = r;
 	return 0;
+}
+
+/*
+ * The checker behind addr_envelope, over LEN bytes (the list parser hands it pieces of a
+ * header field).
+ */
+static int
+envelope(const char *in, size_t len, bool allow_null, enum err_kind kind, char **out, struct err *e)
+{
+	const char *p = in, *end = in + len;
+	bool angle = false, quoted;
+
+	*out = NULL;
+	/* SEC-18: CR, LF, NUL and every other control character, wherever they are. */
+	for (size_t i = 0; i < len; i++)
+		if (addr_is_ctl((unsigned char)in[i]))
+			return refuse(in, len, kind, e, "control character");
+	if (len == 0 || (len == 2 && in[0] == '<' && in[1] == '>')) {
+		if (!allow_null)
+			return refuse(in, len, kind, e, "empty address");
+		*out = xstrdup("");
+		return 0;
+	}
+	if (*p == '<') {
+		angle = true;
+		p++;
+	}
+	const char *local = p;
+	if (scan_local(in, len, &p, end, angle, kind, &quoted, e) < 0)
+		return -1;
+	size_t local_len = (size_t)(p - local);
+	if (local_len == 0)
+		return refuse(in, len, kind, e, "empty local part");
+	/* SEC-21: whatever begins with '-' could be taken for an option somewhere. */
+	if (*local == '-')
+		return refuse(in, len, kind, e, "begins with '-'");
+
+	const char *dom = NULL;
+	size_t dom_len = 0;
+	if (p < end && *p == '@') {
+		p++;
+		if (scan_domain(in, len, &p, end, angle, kind, &dom, &dom_len, e) < 0)
+			return -1;
+	} else if (p < end && !(angle && *p == '>')) {
+		/* Only a quoted local part gets here: something follows its closing quote. */
+		return refuse_char(in, len, kind, e, (unsigned char)*p, "local part");
+	} else if (quoted) {
+		return refuse(in, len, kind, e, "a local part without a domain must be unquoted");
+	}
+	if (angle) {
+		if (p == end)
+			return refuse(in, len, kind, e, "missing '>'");
+		p++;
+		if (p != end)
+			return refuse(in, len, kind, e, "text after '>'");
+	} else if (p != end) {
+		return refuse_char(in, len, kind, e, (unsigned char)*p, "domain");
+	}
+	return normalise(in, len, local, local_len, dom, dom_len, kind, out, e);
 }
 
 int
@@ -463,8 +495,28 @@ lex_text_byte(struct lex *x, unsigned char c)
 		x->pos += f;
 		return 1;
 	}
-	if (is_ctl(c) && c != '\t')
+	if (addr_is_ctl(c) && c != '\t')
 		return lex_fail(x, "control character");
+	return 0;
+}
+
+/*
+ * The next byte of a comment, quoted string or literal into *C, x->pos past it, folding
+ * skipped: 1; 0 at the end of the value; -1 (lex_fail) for a control character.
+ */
+static int
+text_next(struct lex *x, unsigned char *c)
+{
+	while (x->pos < x->len) {
+		*c = (unsigned char)x->v[x->pos];
+		int k = lex_text_byte(x, *c);
+		if (k < 0)
+			return -1;
+		if (k == 0) {
+			x->pos++;
+			return 1;
+		}
+	}
 	return 0;
 }
 
@@ -473,29 +525,25 @@ static int
 lex_comment(struct lex *x)
 {
 	int depth = 0;
+	unsigned char c;
+	int k = text_next(x, &c);
 
-	while (x->pos < x->len) {
-		unsigned char c = (unsigned char)x->v[x->pos];
-		int k = lex_text_byte(x, c);
-		if (k < 0)
-			return -1;
-		if (k > 0)
-			continue;
-		x->pos++;
+	for (; k > 0; k = text_next(x, &c)) {
 		if (c == '(') {
 			depth++;
 		} else if (c == ')') {
-			if (--depth == 0)
+			depth--;
+			if (depth == 0)
 				return 0;
 		} else if (c == '\\') {
 			if (x->pos == x->len)
 				break;
-			if (is_ctl((unsigned char)x->v[x->pos]) && x->v[x->pos] != '\t')
+			if (addr_is_ctl((unsigned char)x->v[x->pos]) && x->v[x->pos] != '\t')
 				return lex_fail(x, "control character");
 			x->pos++;
 		}
 	}
-	return lex_fail(x, "unclosed comment");
+	return k < 0 ? -1 : lex_fail(x, "unclosed comment");
 }
 
 /*
@@ -506,16 +554,12 @@ lex_comment(struct lex *x)
 static int
 lex_delimited(struct lex *x, int type, char close)
 {
+	unsigned char c;
+	int k;
+
 	push(x, type, x->pos);
 	put(x, x->v[x->pos++]);
-	while (x->pos < x->len) {
-		unsigned char c = (unsigned char)x->v[x->pos];
-		int k = lex_text_byte(x, c);
-		if (k < 0)
-			return -1;
-		if (k > 0)
-			continue;
-		x->pos++;
+	for (k = text_next(x, &c); k > 0; k = text_next(x, &c)) {
 		if (type == TOK_LITERAL && (c == ' ' || c == '\t'))
 			continue;
 		if (type == TOK_LITERAL && c == '[')
@@ -527,12 +571,14 @@ lex_delimited(struct lex *x, int type, char close)
 		}
 		if (c == '\\' && x->pos < x->len) {
 			c = (unsigned char)x->v[x->pos];
-			if (c == '\r' || c == '\n' || (is_ctl(c) && c != '\t'))
+			if (c == '\r' || c == '\n' || (addr_is_ctl(c) && c != '\t'))
 				return lex_fail(x, "control character");
 			put(x, (char)c);
 			x->pos++;
 		}
 	}
+	if (k < 0)
+		return -1;
 	return lex_fail(x, type == TOK_QUOTED ? "unclosed quoted string" : "unclosed '['");
 }
 
@@ -548,7 +594,7 @@ lex_run(struct lex *x)
 			if (!f)
 				return lex_fail(x, "control character");
 			x->pos += f;
-		} else if (is_ctl(c)) {
+		} else if (addr_is_ctl(c)) {
 			return lex_fail(x, "control character");
 		} else if (c == '(') {
 			if (lex_comment(x) < 0)
@@ -563,9 +609,9 @@ lex_run(struct lex *x)
 			push(x, c, x->pos);
 			put(x, (char)c);
 			x->t[x->n - 1].raw_end = ++x->pos;
-		} else if (is_atext(c) || c >= 0x80) {
+		} else if (addr_is_atext(c) || c >= 0x80) {
 			push(x, TOK_ATOM, x->pos);
-			while (x->pos < x->len && (is_atext((unsigned char)x->v[x->pos]) ||
+			while (x->pos < x->len && (addr_is_atext((unsigned char)x->v[x->pos]) ||
 			                           (unsigned char)x->v[x->pos] >= 0x80))
 				put(x, x->v[x->pos++]);
 			x->t[x->n - 1].raw_end = x->pos;
@@ -790,170 +836,6 @@ out:
 	free(x.arena);
 	free(x.t);
 	return rc;
-}
-
-void
-addr_list_add(struct addr_list *l, const char *s)
-{
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 8;
-		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
-	}
-	l->v[l->n++] = xstrdup(s);
-}
-
-/*
- * addr_list_add_unique's index: an AVL tree (Adelson-Velsky and Landis; Knuth, TAOCP vol. 3,
- * §6.2.3) whose node I stands for v[I]. Its height stays below 1.45 log2(n + 2), so one
- * lookup makes at most that many comparisons whatever the strings are (a hash table would
- * turn quadratic again on addresses chosen to collide).
- */
-struct addr_node {
-	size_t left, right; /* the children as index + 1; 0: none */
-	int height;         /* of the subtree this node roots; a leaf is 1 */
-};
-
-struct addr_index {
-	struct addr_node *node; /* node[i] is v[i]; of equal strings only the first is linked */
-	size_t cap;             /* room in node */
-	size_t root;            /* index + 1; 0: empty */
-	size_t indexed;         /* v[0 .. indexed) are in the tree, or equal to one that is */
-	size_t compares;        /* strcmp calls so far (addr_list_compares) */
-};
-
-static int
-node_height(const struct addr_index *x, size_t t)
-{
-	return t ? x->node[t - 1].height : 0;
-}
-
-static void
-node_fix(struct addr_index *x, size_t t)
-{
-	struct addr_node *n = &x->node[t - 1];
-	int l = node_height(x, n->left), r = node_height(x, n->right);
-
-	n->height = 1 + (l > r ? l : r);
-}
-
-/* Make the left child of T the root of T's subtree; returns that new root. */
-static size_t
-rotate_right(struct addr_index *x, size_t t)
-{
-	size_t c = x->node[t - 1].left;
-
-	x->node[t - 1].left = x->node[c - 1].right;
-	x->node[c - 1].right = t;
-	node_fix(x, t);
-	node_fix(x, c);
-	return c;
-}
-
-static size_t
-rotate_left(struct addr_index *x, size_t t)
-{
-	size_t c = x->node[t - 1].right;
-
-	x->node[t - 1].right = x->node[c - 1].left;
-	x->node[c - 1].left = t;
-	node_fix(x, t);
-	node_fix(x, c);
-	return c;
-}
-
-/* Restore the AVL condition (subtree heights differ by at most 1) at T after an insertion. */
-static size_t
-rebalance(struct addr_index *x, size_t t)
-{
-	struct addr_node *n = &x->node[t - 1];
-	int d = node_height(x, n->left) - node_height(x, n->right);
-
-	if (d > 1) {
-		const struct addr_node *c = &x->node[n->left - 1];
-		if (node_height(x, c->left) < node_height(x, c->right))
-			n->left = rotate_left(x, n->left);
-		return rotate_right(x, t);
-	}
-	if (d < -1) {
-		const struct addr_node *c = &x->node[n->right - 1];
-		if (node_height(x, c->right) < node_height(x, c->left))
-			n->right = rotate_right(x, n->right);
-		return rotate_left(x, t);
-	}
-	node_fix(x, t);
-	return t;
-}
-
-/* Link v[I] into the subtree T unless it holds an equal string (then *DUP); returns its root. */
-static size_t
-tree_insert(const struct addr_list *l, struct addr_index *x, size_t t, size_t i, bool *dup)
-{
-	if (!t) {
-		x->node[i] = (struct addr_node){.height = 1};
-		return i + 1;
-	}
-	x->compares++;
-	int c = strcmp(l->v[i], l->v[t - 1]);
-	if (c == 0) {
-		*dup = true;
-		return t;
-	}
-	struct addr_node *n = &x->node[t - 1];
-	if (c < 0)
-		n->left = tree_insert(l, x, n->left, i, dup);
-	else
-		n->right = tree_insert(l, x, n->right, i, dup);
-	return *dup ? t : rebalance(x, t);
-}
-
-bool
-addr_list_add_unique(struct addr_list *l, const char *s)
-{
-	if (!l->index)
-		l->index = xcalloc(1, sizeof(*l->index));
-	struct addr_index *x = l->index;
-	if (x->indexed > l->n) { /* the list was cut behind our back: index it again */
-		x->root = 0;
-		x->indexed = 0;
-	}
-	addr_list_add(l, s);
-	if (x->cap < l->cap) {
-		x->node = xrealloc(x->node, l->cap * sizeof(*x->node));
-		x->cap = l->cap;
-	}
-	/* What addr_list_add appended since the last call, then S. */
-	bool dup = false;
-	while (x->indexed < l->n) {
-		dup = false;
-		x->root = tree_insert(l, x, x->root, x->indexed++, &dup);
-	}
-	if (dup) {
-		free(l->v[--l->n]);
-		x->indexed--;
-		return false;
-	}
-	return true;
-}
-
-size_t
-addr_list_compares(const struct addr_list *l)
-{
-	return l->index ? l->index->compares : 0;
-}
-
-void
-addr_list_fini(struct addr_list *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	if (l->index)
-		free(l->index->node);
-	free(l->index);
-	l->v = NULL;
-	l->n = 0;
-	l->cap = 0;
-	l->index = NULL;
 }
 
 const char *

@@ -8,16 +8,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include "addrlist.h"
 #include "err.h"
-
-struct addr_index;
-
-struct addr_list {
-	char **v; /* addr-specs, each owned */
-	size_t n;
-	size_t cap;
-	struct addr_index *index; /* addr_list_add_unique's search tree over v; NULL until used */
-};
 
 /*
  * Check one envelope address (SEC-18) and return it normalised in *OUT (owned by the
@@ -43,27 +35,14 @@ int addr_envelope(const char *in, bool allow_null, enum err_kind kind, char **ou
 int addr_list_parse(struct addr_list *l, const char *value, size_t len, enum err_kind kind,
                     struct err *e);
 
-/* Append a copy of S to L. */
-void addr_list_add(struct addr_list *l, const char *s);
-
-/*
- * Append a copy of S to L unless L already holds a string equal to it byte for byte
- * (strcmp: the addresses are normalised, and their local parts are case-sensitive, RFC 5321
- * §2.4); true when it was appended. The order of L is kept. An index (a balanced search tree
- * over L, kept in L and freed by addr_list_fini) makes each call O(log n) comparisons, so
- * 100,000 recipients cost no more than their parsing; strings that addr_list_add appended
- * are taken into the index on the next call.
- */
-bool addr_list_add_unique(struct addr_list *l, const char *s);
-
-/* The string comparisons addr_list_add_unique has made on L so far (for tests). */
-size_t addr_list_compares(const struct addr_list *l);
-
-/* Free every element; L is left empty. */
-void addr_list_fini(struct addr_list *l);
-
 /* The length of the well-formed UTF-8 sequence at S (N bytes left), 0 when there is none. */
 size_t addr_utf8_len(const char *s, size_t n);
+
+/* RFC 5322 §3.2.3 atext (RFC 5321 uses the same set for Atom). */
+bool addr_is_atext(unsigned char c);
+
+/* RFC 5234 CTL: %x00-1F / %x7F. */
+bool addr_is_ctl(unsigned char c);
 
 /* The domain part of an addr-spec (after the last '@'), or NULL when there is none. */
 const char *addr_domain(const char *addr);

@@ -272,7 +272,8 @@ loop_error(struct expand *x, size_t depth, const struct alias *al)
 static int
 expand(struct expand *x, const char *name, size_t depth)
 {
-	if (++x->visits > ALIASES_MAX_ADDRS)
+	x->visits++;
+	if (x->visits > ALIASES_MAX_ADDRS)
 		return err_set(x->e, ERR_CONFIG, "expand alias %s: more than %d addresses; fix %s",
 		               depth ? x->chain[0]->name : name, ALIASES_MAX_ADDRS, x->a->file);
 	if (strchr(name, '@') || !x->a)

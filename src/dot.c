@@ -271,14 +271,200 @@ next_of(const char *in, size_t n, size_t i, char ch, size_t *cache)
 	return *cache;
 }
 
+/*
+ * One dot_encode call: its input, how far it has got, and its output stage. The run of input
+ * bytes that go out unchanged is in[s..i). The positions of the next CR and NUL are
+ * remembered (SIZE_MAX: not searched yet), so no byte is searched twice.
+ */
+struct pass {
+	struct stage st;
+	const char *in;
+	size_t n;
+	size_t i; /* next input byte to look at */
+	size_t s; /* start of the unchanged run */
+	size_t c_cr, c_nul;
+	bool short_prev; /* the last line was short: copy bytes rather than find spans */
+};
+
+/* Give the unchanged run in[s..i) to the stage, then the N bytes at P. */
+static int
+put_run(struct pass *r, const char *p, size_t n)
+{
+	if (put(&r->st, r->in + r->s, r->i - r->s) < 0)
+		return -1;
+	return n ? put(&r->st, p, n) : 0;
+}
+
+/* S_BOL: the byte at in[i] opens a line. */
+static int
+at_bol(struct pass *r, struct dot *d)
+{
+	/* BDAT: a leading dot is text (RFC 3030 §2) unless it may end the input. */
+	if (r->in[r->i] != '.' || (d->bdat && !d->stop_at_dot)) {
+		d->state = S_MID;
+		return 0;
+	}
+	if (d->stop_at_dot) {
+		/* Hold it: "." alone ends the input (sendmail without -i). */
+		if (put_run(r, NULL, 0) < 0)
+			return -1;
+		r->i++;
+		r->s = r->i;
+		d->state = S_DOT;
+		return 0;
+	}
+	/* RFC 5321 §4.5.2: the extra dot goes out, the input dot joins the run. */
+	if (put_run(r, ".", 1) < 0)
+		return -1;
+	r->s = r->i;
+	r->i++;
+	d->line_len += 2;
+	d->state = S_MID;
+	return 0;
+}
+
+/*
+ * Inside a line after a short one: the copier moves bytes up to NUL into the stage with the
+ * line ends written as CRLF (what text like yes(1) output or empty CRLF lines needs). Returns
+ * the state it stopped in (S_MID: the line grew long, or the room or the input ran out).
+ */
+static int
+copy_lines(struct pass *r, struct dot *d, size_t nul, size_t *len, size_t *max)
+{
+	if (put_run(r, NULL, 0) < 0)
+		return -1;
+	if (STAGE_SIZE - r->st.len < 2 * SHORT_LINE && flush(&r->st) < 0)
+		return -1;
+	struct copier z = {
+	    r->in + r->i, r->in + nul, r->st.buf + r->st.len, r->st.buf + STAGE_SIZE - 2, *len,
+	    *max,         S_MID};
+	copy_short(&z, d->stop_at_dot, !d->bdat);
+	r->st.len = (size_t)(z.o - r->st.buf);
+	r->i = r->s = (size_t)(z.p - r->in);
+	*len = z.len;
+	*max = z.max;
+	r->short_prev = z.len < SHORT_LINE;
+	return z.next;
+}
+
+/*
+ * Inside a line after a long one: the next line end is found with memchr and the text stays
+ * in the run. Returns the state to go on in (S_MID: the input or its NUL-free part ended).
+ */
+static int
+span_line(struct pass *r, size_t nul, size_t *len, size_t *max)
+{
+	size_t i = r->i;
+	size_t lim = next_of(r->in, r->n, i, '\r', &r->c_cr);
+	lim = lim < nul ? lim : nul;
+	const char *p = memchr(r->in + i, '\n', lim - i);
+	size_t q = p ? (size_t)(p - r->in) : lim;
+
+	*len += q - i;
+	r->i = q;
+	if (q == nul)
+		return S_MID;
+	r->short_prev = *len < SHORT_LINE;
+	*max = *len > *max ? *len : *max;
+	*len = 0;
+	if (r->in[q] == '\r') {
+		/* CRLF or bare CR, a CR goes out: keep it in the run. */
+		r->i++;
+		return S_CR;
+	}
+	/* Bare LF: the run, a CR, and the LF opens the next run. */
+	if (put_run(r, "\r", 1) < 0)
+		return -1;
+	r->s = q;
+	r->i++;
+	return (r->i == r->n || r->in[r->i] == '.') ? S_BOL : S_MID;
+}
+
+/*
+ * S_MID: up to the next NUL (rare; its position is remembered), line ends are CR and LF.
+ * A NUL refuses the data: what came before it may go, nothing after it (SEC-28).
+ */
+static int
+mid_line(struct pass *r, struct dot *d, struct err *e)
+{
+	size_t nul = next_of(r->in, r->n, r->i, '\0', &r->c_nul);
+	size_t len = d->line_len, max = d->max_line; /* in registers, not in d */
+	int next = S_MID;
+
+	while (r->i < nul && next == S_MID) {
+		if (len < SHORT_LINE && r->short_prev)
+			next = copy_lines(r, d, nul, &len, &max);
+		else
+			next = span_line(r, nul, &len, &max);
+		if (next < 0)
+			return -1;
+	}
+	d->line_len = len;
+	d->max_line = max;
+	if (next != S_MID) {
+		d->state = next;
+		return 0;
+	}
+	if (r->i == r->n)
+		return 0;
+	uint64_t off = d->in_bytes + r->i;
+	if (put_run(r, NULL, 0) < 0 || flush(&r->st) < 0)
+		return -1;
+	note_high(d, r->in, r->i);
+	d->in_bytes += r->i;
+	d->state = S_FAILED;
+	return err_set(e, ERR_DATA,
+	               "read message: NUL byte at offset %" PRIu64
+	               "; postie does not send NUL (RFC 5322 §2.3)",
+	               off);
+}
+
+/* S_CR: a CR went out; a LF completes it, anything else is a bare CR (SEC-27). */
+static int
+after_cr(struct pass *r, struct dot *d)
+{
+	if (r->in[r->i] == '\n') {
+		r->i++;
+	} else {
+		/* Complete it; in[i] starts the next line. */
+		if (put_run(r, "\n", 1) < 0)
+			return -1;
+		r->s = r->i;
+	}
+	d->state = S_BOL;
+	return 0;
+}
+
+/* S_DOT: a held '.' opened the line. Returns 1 when it was the "." line that ends the input. */
+static int
+held_dot(struct pass *r, struct dot *d)
+{
+	char c = r->in[r->i];
+
+	if (c == '\n' || c == '\r') {
+		/* "." LF, "." CRLF, "." CR: the input ends; ignore the rest. */
+		if (flush(&r->st) < 0)
+			return -1;
+		note_high(d, r->in, r->i);
+		d->in_bytes += r->i + 1;
+		d->ended = true;
+		d->state = S_ENDED;
+		return 1;
+	}
+	/* A line that starts with '.' but is more than ".": stuffed, in DATA. */
+	d->line_len = d->bdat ? 1 : 2;
+	if (put(&r->st, "..", d->line_len) < 0)
+		return -1;
+	d->state = S_MID;
+	r->s = r->i;
+	return 0;
+}
+
 int
 dot_encode(struct dot *d, const char *in, size_t n, dot_sink sink, void *ctx, struct err *e)
 {
-	size_t i = 0; /* next input byte to look at */
-	size_t s = 0; /* start of the run of input bytes that go out unchanged: in[s..i) */
-	size_t c_cr = SIZE_MAX, c_nul = SIZE_MAX;
-	bool short_prev = true; /* the last line was short: copy bytes rather than find spans */
-	struct stage st;
+	struct pass r;
+	int rc = 0;
 
 	if (d->state == S_ENDED)
 		return 0;
@@ -286,155 +472,38 @@ dot_encode(struct dot *d, const char *in, size_t n, dot_sink sink, void *ctx, st
 		return err_set(e, ERR_SOFTWARE, "encode data: the data was already refused");
 	if (d->state == S_DONE)
 		return err_set(e, ERR_SOFTWARE, "encode data: the data was already finished");
-	st.d = d;
-	st.sink = sink;
-	st.ctx = ctx;
-	st.e = e;
-	st.len = 0;
+	r.st.d = d;
+	r.st.sink = sink;
+	r.st.ctx = ctx;
+	r.st.e = e;
+	r.st.len = 0;
+	r.in = in;
+	r.n = n;
+	r.i = r.s = 0;
+	r.c_cr = r.c_nul = SIZE_MAX;
+	r.short_prev = true;
 
-	while (i < n) {
-		char c = in[i];
-
+	while (r.i < n && rc == 0) {
 		switch (d->state) {
 		case S_BOL:
-			/* BDAT: a leading dot is text (RFC 3030 §2) unless it may end the input. */
-			if (c != '.' || (d->bdat && !d->stop_at_dot)) {
-				d->state = S_MID;
-				break;
-			}
-			if (d->stop_at_dot) {
-				/* Hold it: "." alone ends the input (sendmail without -i). */
-				if (put(&st, in + s, i - s) < 0)
-					return -1;
-				i++;
-				s = i;
-				d->state = S_DOT;
-				break;
-			}
-			/* RFC 5321 §4.5.2: the extra dot goes out, the input dot joins the run. */
-			if (put(&st, in + s, i - s) < 0 || put(&st, ".", 1) < 0)
-				return -1;
-			s = i;
-			i++;
-			d->line_len += 2;
-			d->state = S_MID;
+			rc = at_bol(&r, d);
 			break;
-
-		case S_MID: {
-			/*
-			 * Up to the next NUL (rare; its position is remembered), line ends are CR
-			 * and LF. After a long line, the next line end is found with memchr and the
-			 * text goes out as a span. After a short line, the copier moves bytes into
-			 * the stage with the line ends written as CRLF: what text like yes(1)
-			 * output or empty CRLF lines needs.
-			 */
-			size_t nul = next_of(in, n, i, '\0', &c_nul);
-			size_t len = d->line_len, max = d->max_line; /* in registers, not in d */
-			int next = S_MID;
-			while (i < nul && next == S_MID) {
-				if (len < SHORT_LINE && short_prev) {
-					if (put(&st, in + s, i - s) < 0)
-						return -1;
-					if (STAGE_SIZE - st.len < 2 * SHORT_LINE && flush(&st) < 0)
-						return -1;
-					struct copier z = {in + i,
-					                   in + nul,
-					                   st.buf + st.len,
-					                   st.buf + STAGE_SIZE - 2,
-					                   len,
-					                   max,
-					                   S_MID};
-					copy_short(&z, d->stop_at_dot, !d->bdat);
-					st.len = (size_t)(z.o - st.buf);
-					i = s = (size_t)(z.p - in);
-					len = z.len;
-					max = z.max;
-					next = z.next;
-					short_prev = len < SHORT_LINE;
-					continue;
-				}
-				size_t lim = next_of(in, n, i, '\r', &c_cr);
-				lim = lim < nul ? lim : nul;
-				const char *p = memchr(in + i, '\n', lim - i);
-				size_t q = p ? (size_t)(p - in) : lim;
-				len += q - i;
-				i = q;
-				if (i == nul)
-					break;
-				short_prev = len < SHORT_LINE;
-				max = len > max ? len : max;
-				len = 0;
-				if (in[i] == '\r') {
-					/* CRLF or bare CR, a CR goes out: keep it in the run. */
-					i++;
-					next = S_CR;
-					break;
-				}
-				/* Bare LF: the run, a CR, and the LF opens the next run. */
-				if (put(&st, in + s, i - s) < 0 || put(&st, "\r", 1) < 0)
-					return -1;
-				s = i;
-				i++;
-				if (i == n || in[i] == '.')
-					next = S_BOL;
-			}
-			d->line_len = len;
-			d->max_line = max;
-			if (next != S_MID) {
-				d->state = next;
-				break;
-			}
-			if (i == n)
-				break;
-			/* NUL: what came before it may go, nothing after it (SEC-28). */
-			uint64_t off = d->in_bytes + i;
-			if (put(&st, in + s, i - s) < 0 || flush(&st) < 0)
-				return -1;
-			note_high(d, in, i);
-			d->in_bytes += i;
-			d->state = S_FAILED;
-			return err_set(e, ERR_DATA,
-			               "read message: NUL byte at offset %" PRIu64
-			               "; postie does not send NUL (RFC 5322 §2.3)",
-			               off);
-		}
-
+		case S_MID:
+			rc = mid_line(&r, d, e);
+			break;
 		case S_CR:
-			if (c == '\n') {
-				i++;
-			} else {
-				/* Bare CR (SEC-27): complete it; C starts the next line. */
-				if (put(&st, in + s, i - s) < 0 || put(&st, "\n", 1) < 0)
-					return -1;
-				s = i;
-			}
-			d->state = S_BOL;
+			rc = after_cr(&r, d);
 			break;
-
 		case S_DOT:
-			if (c == '\n' || c == '\r') {
-				/* "." LF, "." CRLF, "." CR: the input ends; ignore the rest. */
-				if (flush(&st) < 0)
-					return -1;
-				note_high(d, in, i);
-				d->in_bytes += i + 1;
-				d->ended = true;
-				d->state = S_ENDED;
-				return 0;
-			}
-			/* A line that starts with '.' but is more than ".": stuffed, in DATA. */
-			d->line_len = d->bdat ? 1 : 2;
-			if (put(&st, "..", d->line_len) < 0)
-				return -1;
-			d->state = S_MID;
-			s = i;
+			rc = held_dot(&r, d);
 			break;
-
 		default:
 			fatal("encode data: impossible state %d", d->state);
 		}
 	}
-	if (put(&st, in + s, i - s) < 0 || flush(&st) < 0)
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	if (put_run(&r, NULL, 0) < 0 || flush(&r.st) < 0)
 		return -1;
 	note_high(d, in, n);
 	d->in_bytes += n;

@@ -5,6 +5,10 @@
  * octets), §3.3 (date-time), §3.6 (which fields), §3.6.3 (Bcc), §3.6.4 (msg-id), §3.6.6
  * (Resent-*), §4.5.3 (obsolete "Bcc :"); RFC 2047 §2, §5 (encoded words in a phrase).
  * SECURITY.md: SEC-20, SEC-23, SEC-27, SEC-28, SEC-29.
+ *
+ * Seam: header.c finds the end of the header section and walks its fields; this file reads
+ * the input, takes recipients and the sender from the fields, and writes the header section
+ * to send.
  */
 #include "msg.h"
 
@@ -17,11 +21,12 @@
 #include <unistd.h>
 
 #include "codec.h"
+#include "header.h"
 
 /* One read(2): the same size the body is streamed with. */
 #define MSG_READ_SIZE (64 * 1024)
-/* RFC 5322 §2.1.1: no line is over 998 octets, so neither is a field name. */
-#define MSG_MAX_LINE 998
+/* RFC 5322 §2.1.1: no line is over 998 octets. */
+#define MSG_MAX_LINE HEADER_MAX_LINE
 /*
  * The scanner keeps the line it has not judged yet (at most MSG_MAX_LINE octets of a
  * would-be field name) in m->head, over the ceiling of the header section proper.
@@ -53,210 +58,19 @@ msg_fini(struct msg *m)
 	buf_fini(&m->out);
 }
 
-/*
- * The header scanner. It takes the input in pieces of any size and gives the same result
- * for every split. Lines end with LF or CRLF. A bare CR (not followed by LF) in the header
- * section is an error (SEC-27, amended by issue 10): dot turns a bare CR into CRLF, so the
- * server would see a line end that we did not, and `To: a@x\rRCPT...` or `\r\r\n` would end
- * the header section early or split a field in two. In the body the conversion stays.
- */
-enum scan_state {
-	SCAN_LINE,     /* at the start of a line */
-	SCAN_LINE_CR,  /* a line began with CR: the empty line if LF follows; CR held back */
-	SCAN_NAME,     /* in what may be a field name */
-	SCAN_NAME_WSP, /* WSP after the name, before the colon (obsolete, RFC 5322 §4.5) */
-	SCAN_VALUE,    /* in a field line or a continuation line */
-	SCAN_VALUE_CR, /* after a CR in a field line: LF must follow */
-	SCAN_DONE,
-};
-
-struct scan {
-	enum scan_state st;
-	bool seen_field;   /* a WSP line is a continuation only after a field */
-	size_t line_start; /* offset in m->head of the line being judged (SCAN_NAME*) */
-	size_t lineno;
-};
-
+/* Start reading a header section into M. */
 static void
-scan_start(struct msg *m, struct scan *s)
+scan_start(struct msg *m, struct header_scan *s)
 {
-	buf_reset(&m->head);
-	buf_reset(&m->rest);
 	buf_reset(&m->out);
 	m->has_body_sep = false;
-	s->st = SCAN_LINE;
-	s->seen_field = false;
-	s->line_start = 0;
-	s->lineno = 1;
-}
-
-/* SEC-27 (amended): the CR on line LINENO of the header section has no LF after it. */
-static int
-bare_cr(size_t lineno, struct err *e)
-{
-	return err_set(
-	    e, ERR_DATA,
-	    "read header: line %zu: a bare CR (carriage return without line feed); end each "
-	    "header line with LF or CRLF and remove the CR from inside the field",
-	    lineno);
-}
-
-static int
-too_big(struct err *e)
-{
-	return err_set(
-	    e, ERR_DATA,
-	    "read message: header section over 1 MiB (end the header with an empty line, or "
-	    "move the data into the body)");
-}
-
-/* The line being judged is not a header field: it and all after it are the body. */
-static int
-move_line(struct msg *m, struct scan *s, struct err *e)
-{
-	if (buf_append(&m->rest, m->head.data + s->line_start, m->head.len - s->line_start, e) < 0)
-		return -1;
-	m->head.len = s->line_start;
-	m->head.data[m->head.len] = '\0';
-	return 0;
-}
-
-static int
-scan_feed(struct msg *m, struct scan *s, const char *p, size_t n, struct err *e)
-{
-	size_t base = m->head.len; /* where p[0] would be in m->head */
-	size_t head_n = n;         /* p[0 .. head_n) go to m->head */
-	size_t rest_from = n;      /* p[rest_from .. n) go to m->rest */
-	size_t cr = 0;             /* the held line-start CR, when it is in P */
-	bool body_line = false;    /* the line at s->line_start turned out to be body */
-
-	for (size_t i = 0; i < n && s->st != SCAN_DONE; i++) {
-		unsigned char c = (unsigned char)p[i];
-		size_t at = base + i;
-		if ((s->st == SCAN_VALUE_CR || s->st == SCAN_LINE_CR) && c != '\n')
-			return bare_cr(s->lineno, e);
-		/* SEC-28: never truncate at a NUL; refuse the message. */
-		if (c == '\0')
-			return err_set(e, ERR_DATA,
-			               "read message: NUL byte in the header section (line %zu)",
-			               s->lineno);
-		switch (s->st) {
-		case SCAN_VALUE_CR:
-			/* CRLF ends the line. */
-			s->st = SCAN_LINE;
-			s->lineno++;
-			break;
-		case SCAN_LINE:
-			if (c == '\n') {
-				/* The empty line (LF) ends the header section (RFC 5322 §2.1). */
-				head_n = i;
-				rest_from = i + 1;
-				m->has_body_sep = true;
-				s->st = SCAN_DONE;
-				break;
-			}
-			if (c == '\r') {
-				cr = i;
-				s->st = SCAN_LINE_CR;
-				break;
-			}
-			if ((c == ' ' || c == '\t') && s->seen_field) {
-				s->st = SCAN_VALUE;
-				break;
-			}
-			s->line_start = at;
-			s->st = SCAN_NAME;
-			/* Judge C as the first byte of a field name. */
-			/* fall through */
-		case SCAN_NAME:
-			if (c == ':' && at > s->line_start) {
-				s->st = SCAN_VALUE;
-				s->seen_field = true;
-			} else if (c > ' ' && c < 0x7f && c != ':' &&
-			           at - s->line_start < MSG_MAX_LINE) {
-				/* ftext (RFC 5322 §3.6.8) */
-			} else if ((c == ' ' || c == '\t') && at > s->line_start) {
-				s->st = SCAN_NAME_WSP;
-			} else {
-				body_line = true;
-			}
-			break;
-		case SCAN_NAME_WSP:
-			if (c == ':') {
-				s->st = SCAN_VALUE;
-				s->seen_field = true;
-			} else if (c != ' ' && c != '\t') {
-				body_line = true;
-			} else if (at - s->line_start >= MSG_MAX_LINE) {
-				body_line = true;
-			}
-			break;
-		case SCAN_VALUE:
-			if (c == '\n') {
-				s->st = SCAN_LINE;
-				s->lineno++;
-			} else if (c == '\r') {
-				s->st = SCAN_VALUE_CR;
-			}
-			break;
-		case SCAN_LINE_CR:
-			/* The empty line CRLF. */
-			head_n = cr;
-			rest_from = i + 1;
-			m->has_body_sep = true;
-			s->st = SCAN_DONE;
-			break;
-		case SCAN_DONE:
-			break;
-		}
-		if (body_line) {
-			head_n = i;
-			rest_from = i;
-			m->has_body_sep = true;
-			s->st = SCAN_DONE;
-			break;
-		}
-		/* Every byte judged to be header counts against the ceiling. */
-		if ((s->st == SCAN_LINE || s->st == SCAN_VALUE || s->st == SCAN_VALUE_CR) &&
-		    at + 1 > BUF_MAX_HEADER)
-			return too_big(e);
-	}
-	if (s->st == SCAN_LINE_CR)
-		head_n = cr; /* hold the CR back until we know what follows it */
-	if (buf_append(&m->head, p, head_n, e) < 0)
-		return -1;
-	if (body_line && move_line(m, s, e) < 0)
-		return -1;
-	return buf_append(&m->rest, p + rest_from, n - rest_from, e);
-}
-
-/* The end of the input. */
-static int
-scan_end(struct msg *m, struct scan *s, struct err *e)
-{
-	switch (s->st) {
-	case SCAN_LINE_CR:
-	case SCAN_VALUE_CR:
-		/* The input ends in the CR: no LF after it. */
-		return bare_cr(s->lineno, e);
-	case SCAN_NAME:
-	case SCAN_NAME_WSP:
-		/* A last line without a colon is body. */
-		m->has_body_sep = true;
-		if (move_line(m, s, e) < 0)
-			return -1;
-		break;
-	default:
-		break;
-	}
-	s->st = SCAN_DONE;
-	return 0;
+	header_scan_start(s, &m->head, &m->rest);
 }
 
 int
 msg_read_header(struct msg *m, int fd, struct err *e)
 {
-	struct scan s;
+	struct header_scan s;
 	char *chunk = xmalloc(MSG_READ_SIZE);
 	int rc = -1;
 
@@ -271,16 +85,17 @@ msg_read_header(struct msg *m, int fd, struct err *e)
 			break;
 		}
 		if (r == 0) {
-			rc = scan_end(m, &s, e);
+			rc = header_scan_end(&s, e);
 			break;
 		}
-		if (scan_feed(m, &s, chunk, (size_t)r, e) < 0)
+		if (header_scan_feed(&s, chunk, (size_t)r, e) < 0)
 			break;
-		if (s.st == SCAN_DONE) {
+		if (header_scan_done(&s)) {
 			rc = 0;
 			break;
 		}
 	}
+	m->has_body_sep = s.body_sep;
 	free(chunk);
 	return rc;
 }
@@ -288,91 +103,28 @@ msg_read_header(struct msg *m, int fd, struct err *e)
 int
 msg_parse_header(struct msg *m, const char *text, size_t len, struct err *e)
 {
-	struct scan s;
+	struct header_scan s;
+	int rc;
 
 	scan_start(m, &s);
 	/* Everything is in memory already: the rest may be as long as the input. */
 	if (m->rest.max < len)
 		m->rest.max = len;
-	if (scan_feed(m, &s, text, len, e) < 0)
-		return -1;
-	if (s.st != SCAN_DONE)
-		return scan_end(m, &s, e);
-	return 0;
-}
-
-/*
- * Walking the fields of m->head. The scanner made sure that every line there is a field
- * line or a continuation, so no line is skipped.
- */
-struct field {
-	const char *name;
-	size_t name_len;   /* without the WSP before the colon */
-	size_t value;      /* offset of the byte after the colon */
-	size_t value_end;  /* offset of the last line end (exclusive of it) */
-	size_t start, end; /* the whole field, line ends included */
-};
-
-/* The line at POS: *EOL is where its text ends; returns where the next line begins. */
-static size_t
-next_line(const char *h, size_t len, size_t pos, size_t *eol)
-{
-	size_t i = pos;
-
-	while (i < len && h[i] != '\r' && h[i] != '\n')
-		i++;
-	*eol = i;
-	if (i < len && h[i] == '\r') {
-		i++;
-		if (i < len && h[i] == '\n')
-			i++;
-	} else if (i < len) {
-		i++;
-	}
-	return i;
-}
-
-static bool
-field_next(const struct buf *head, size_t *pos, struct field *f)
-{
-	const char *h = head->data;
-	size_t len = head->len, eol;
-
-	if (*pos >= len)
-		return false;
-	f->start = *pos;
-	size_t next = next_line(h, len, *pos, &eol);
-	const char *colon = memchr(h + *pos, ':', eol - *pos);
-	size_t name_end = colon ? (size_t)(colon - h) : *pos;
-	while (name_end > *pos && (h[name_end - 1] == ' ' || h[name_end - 1] == '\t'))
-		name_end--;
-	f->name = h + *pos;
-	f->name_len = name_end - *pos;
-	f->value = colon ? (size_t)(colon - h) + 1 : eol;
-	while (next < len && (h[next] == ' ' || h[next] == '\t'))
-		next = next_line(h, len, next, &eol);
-	f->value_end = eol;
-	f->end = next;
-	*pos = next;
-	return true;
-}
-
-static bool
-name_is(const struct field *f, const char *name)
-{
-	size_t n = strlen(name);
-
-	return f->name_len == n && strncasecmp(f->name, name, n) == 0;
+	rc = header_scan_feed(&s, text, len, e);
+	if (rc == 0 && !header_scan_done(&s))
+		rc = header_scan_end(&s, e);
+	m->has_body_sep = s.body_sep;
+	return rc;
 }
 
 bool
 msg_has_field(const struct msg *m, const char *name)
 {
-	struct field f;
+	struct header_field f;
 	size_t pos = 0;
 
-	while (field_next(&m->head, &pos, &f))
-		if (name_is(&f, name))
+	while (header_field_next(&m->head, &pos, &f))
+		if (header_field_is(&f, name))
 			return true;
 	return false;
 }
@@ -395,29 +147,13 @@ msg_has_8bit(const struct msg *m)
 static bool
 is_resent(const struct msg *m)
 {
-	struct field f;
+	struct header_field f;
 	size_t pos = 0;
 
-	while (field_next(&m->head, &pos, &f))
+	while (header_field_next(&m->head, &pos, &f))
 		if (f.name_len > 7 && strncasecmp(f.name, "Resent-", 7) == 0)
 			return true;
 	return false;
-}
-
-/* The value of F unfolded (RFC 5322 §2.2.3: every line end inside a field is followed by
-   WSP, so dropping CR and LF is enough), NUL-terminated; *LEN is its length. */
-static char *
-unfold(const struct msg *m, const struct field *f, size_t *len)
-{
-	size_t k = 0;
-	char *v = xmalloc(f->value_end - f->value + 1);
-
-	for (size_t i = f->value; i < f->value_end; i++)
-		if (m->head.data[i] != '\r' && m->head.data[i] != '\n')
-			v[k++] = m->head.data[i];
-	v[k] = '\0';
-	*len = k;
-	return v;
 }
 
 int
@@ -426,14 +162,15 @@ msg_recipients(const struct msg *m, struct addr_list *l, struct err *e)
 	static const char *const plain[] = {"To", "Cc", "Bcc"};
 	static const char *const resent[] = {"Resent-To", "Resent-Cc", "Resent-Bcc"};
 	const char *const *names = is_resent(m) ? resent : plain;
-	struct field f;
+	struct header_field f;
 	size_t pos = 0;
 
-	while (field_next(&m->head, &pos, &f)) {
-		if (!name_is(&f, names[0]) && !name_is(&f, names[1]) && !name_is(&f, names[2]))
+	while (header_field_next(&m->head, &pos, &f)) {
+		if (!header_field_is(&f, names[0]) && !header_field_is(&f, names[1]) &&
+		    !header_field_is(&f, names[2]))
 			continue;
 		size_t k;
-		char *v = unfold(m, &f, &k);
+		char *v = header_unfold(&m->head, &f, &k);
 		struct err sub = {0};
 		int rc = addr_list_parse(l, v, k, ERR_DATA, &sub);
 		free(v);
@@ -448,15 +185,14 @@ char *
 msg_msgid(const struct msg *m)
 {
 	const struct buf *b = m->out.len ? &m->out : &m->head;
-	struct msg view = {.head = *b};
-	struct field f;
+	struct header_field f;
 	size_t pos = 0;
 
-	while (field_next(&view.head, &pos, &f)) {
-		if (!name_is(&f, "Message-ID"))
+	while (header_field_next(b, &pos, &f)) {
+		if (!header_field_is(&f, "Message-ID"))
 			continue;
 		size_t n;
-		char *v = unfold(&view, &f, &n);
+		char *v = header_unfold(b, &f, &n);
 		size_t s = 0;
 		while (s < n && (v[s] == ' ' || v[s] == '\t'))
 			s++;
@@ -472,14 +208,14 @@ msg_msgid(const struct msg *m)
 int
 msg_sender(const struct msg *m, char **out, struct err *e)
 {
-	struct field f;
+	struct header_field f;
 	size_t pos = 0;
 
-	while (field_next(&m->head, &pos, &f)) {
-		if (!name_is(&f, "From"))
+	while (header_field_next(&m->head, &pos, &f)) {
+		if (!header_field_is(&f, "From"))
 			continue;
 		size_t k;
-		char *v = unfold(m, &f, &k);
+		char *v = header_unfold(&m->head, &f, &k);
 		struct addr_list l = {0};
 		struct err sub = {0};
 		int rc = addr_list_parse(&l, v, k, ERR_DATA, &sub);
@@ -498,20 +234,6 @@ msg_sender(const struct msg *m, char **out, struct err *e)
 	return err_set(e, ERR_DATA,
 	               "read From field: the message has none; "
 	               "--read-envelope-from takes the envelope sender from there (or pass -f)");
-}
-
-static bool
-is_ctl(unsigned char c)
-{
-	return c < 0x20 || c == 0x7f;
-}
-
-static bool
-is_atext(unsigned char c)
-{
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return true;
-	return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
 }
 
 /*
@@ -566,12 +288,12 @@ put_name(struct buf *line, const char *name, const char *what, bool *encoded, st
 		return err_set(e, ERR_USAGE, "read %s: the full name is over %d octets", what,
 		               MSG_MAX_NAME);
 	for (size_t i = 0; i < n; i++) {
-		if (is_ctl(u[i]))
+		if (addr_is_ctl(u[i]))
 			return err_set(e, ERR_USAGE, "read %s: control character in the full name",
 			               what);
 		if (u[i] >= 0x80)
 			eight = true;
-		else if (is_atext(u[i]))
+		else if (addr_is_atext(u[i]))
 			atoms = true;
 		else if (u[i] != ' ')
 			specials = true;
@@ -629,7 +351,7 @@ add_from(struct buf *out, const char *sender, const char *name, const char *what
 	int rc = -1;
 
 	for (const unsigned char *p = (const unsigned char *)sender; *p; p++)
-		if (is_ctl(*p))
+		if (addr_is_ctl(*p))
 			return err_set(e, ERR_USAGE, "add From: control character in the sender");
 	buf_init(&line, 16 * MSG_MAX_NAME);
 	if (buf_puts(&line, "From: ", e) < 0)
@@ -696,7 +418,7 @@ msgid_right_ok(const char *d)
 			if (dot)
 				return false;
 			dot = true;
-		} else if (is_atext((unsigned char)d[i])) {
+		} else if (addr_is_atext((unsigned char)d[i])) {
 			dot = false;
 		} else {
 			return false;
@@ -731,11 +453,7 @@ add_msgid(struct buf *out, const char *domain, struct err *e)
 		t36[--k] = digits[t % 36];
 		t /= 36;
 	} while (t && k > 0);
-	for (size_t i = 0; i < sizeof(rnd); i++) {
-		hex[2 * i] = digits[rnd[i] >> 4];
-		hex[2 * i + 1] = digits[rnd[i] & 15];
-	}
-	hex[sizeof(hex) - 1] = '\0';
+	codec_hex_encode(hex, rnd, sizeof(rnd));
 	return buf_printf(out, e, "Message-ID: <%s.%s@%s>\r\n", t36 + k, hex, domain);
 }
 
@@ -783,8 +501,10 @@ skip_comment(const char *v, size_t n, size_t j)
 			k++;
 		else if (v[k] == '(')
 			depth++;
-		else if (v[k] == ')' && --depth == 0)
+		else if (v[k] == ')' && depth == 1)
 			return k + 1;
+		else if (v[k] == ')')
+			depth--;
 	}
 	return n;
 }
@@ -845,7 +565,7 @@ plain_name(const char *v, size_t s, size_t t)
 	if (s >= t)
 		return false;
 	for (size_t i = s; i < t; i++)
-		if (is_ctl((unsigned char)v[i]) || strchr(" \t\"(),:;<>@[\\]", v[i]))
+		if (addr_is_ctl((unsigned char)v[i]) || strchr(" \t\"(),:;<>@[\\]", v[i]))
 			return false;
 	return true;
 }
@@ -884,11 +604,11 @@ resolve_name(struct buf *nv, const char *v, size_t s, size_t t, bool angle,
  * no name changed, so that the caller copies the field as it was.
  */
 static int
-rewrite_field(struct buf *out, const struct msg *m, const struct field *f, const struct aliases *al,
-              const char *maildomain, bool *done, struct err *e)
+rewrite_field(struct buf *out, const struct msg *m, const struct header_field *f,
+              const struct aliases *al, const char *maildomain, bool *done, struct err *e)
 {
 	size_t n, copied = 0;
-	char *v = unfold(m, f, &n);
+	char *v = header_unfold(&m->head, f, &n);
 	struct buf nv;
 	bool in_group = false;
 	int rc = 0;
@@ -955,25 +675,27 @@ rewrite_field(struct buf *out, const struct msg *m, const struct field *f, const
 
 /* Fields whose addresses are recipients: aliases and maildomain apply. */
 static bool
-is_rcpt_field(const struct field *f)
+is_rcpt_field(const struct header_field *f)
 {
-	return name_is(f, "To") || name_is(f, "Cc") || name_is(f, "Bcc") ||
-	       name_is(f, "Resent-To") || name_is(f, "Resent-Cc") || name_is(f, "Resent-Bcc");
+	return header_field_is(f, "To") || header_field_is(f, "Cc") || header_field_is(f, "Bcc") ||
+	       header_field_is(f, "Resent-To") || header_field_is(f, "Resent-Cc") ||
+	       header_field_is(f, "Resent-Bcc");
 }
 
 /* Fields that name the sender or where replies go: only maildomain applies. */
 static bool
-is_sender_field(const struct field *f)
+is_sender_field(const struct header_field *f)
 {
-	return name_is(f, "From") || name_is(f, "Sender") || name_is(f, "Reply-To") ||
-	       name_is(f, "Resent-From") || name_is(f, "Resent-Sender");
+	return header_field_is(f, "From") || header_field_is(f, "Sender") ||
+	       header_field_is(f, "Reply-To") || header_field_is(f, "Resent-From") ||
+	       header_field_is(f, "Resent-Sender");
 }
 
 static int
-copy_field(struct buf *out, const struct msg *m, const struct field *f, struct err *e)
+copy_field(struct buf *out, const struct msg *m, const struct header_field *f, struct err *e)
 {
 	for (size_t p = f->start, eol; p < f->end;) {
-		size_t next = next_line(m->head.data, f->end, p, &eol);
+		size_t next = header_next_line(m->head.data, f->end, p, &eol);
 		if (buf_append(out, m->head.data + p, eol - p, e) < 0 ||
 		    buf_append(out, "\r\n", 2, e) < 0)
 			return -1;
@@ -985,7 +707,7 @@ copy_field(struct buf *out, const struct msg *m, const struct field *f, struct e
 int
 msg_rewrite(struct msg *m, const struct msg_opts *o, struct err *e)
 {
-	struct field f;
+	struct header_field f;
 	size_t pos = 0;
 	bool encoded;
 	const char *what = o->fullname_what ? o->fullname_what : "-F";
@@ -1008,14 +730,15 @@ msg_rewrite(struct msg *m, const struct msg_opts *o, struct err *e)
 		if (rc < 0)
 			return -1;
 	}
-	while (field_next(&m->head, &pos, &f)) {
+	while (header_field_next(&m->head, &pos, &f)) {
 		/* SEC-23: Bcc goes, continuation lines with it (RFC 5322 §3.6.3). */
-		if (o->remove_bcc && (name_is(&f, "Bcc") || name_is(&f, "Resent-Bcc")))
+		if (o->remove_bcc &&
+		    (header_field_is(&f, "Bcc") || header_field_is(&f, "Resent-Bcc")))
 			continue;
-		if (o->undisclosed &&
-		    (name_is(&f, "To") || name_is(&f, "Cc") || name_is(&f, "Bcc")))
+		if (o->undisclosed && (header_field_is(&f, "To") || header_field_is(&f, "Cc") ||
+		                       header_field_is(&f, "Bcc")))
 			continue;
-		if (replace_from && name_is(&f, "From"))
+		if (replace_from && header_field_is(&f, "From"))
 			continue;
 		bool done = false;
 		if ((o->aliases || md) && is_rcpt_field(&f) &&

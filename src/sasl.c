@@ -12,17 +12,14 @@
  * caller only authenticates over verified TLS (SEC-12); buffers that hold a password, a token
  * or a key derived from them are secret and wiped (SEC-16).
  *
- * The SCRAM arithmetic (HMAC, hash, PBKDF2) and the nonce come from GnuTLS's crypto API
- * (gnutls/crypto.h): these are stateless helpers, not TLS sessions, which stay in tls.c.
- *
- * SASLprep (RFC 4013, required by RFC 5802 §2.2 for the password): postie passes the UTF-8
- * bytes of the user name and the password unchanged. For ASCII that is what SASLprep gives
- * (save control characters, which no SASLprep'd password holds); non-ASCII passwords work
- * when the server stored the same bytes (Dovecot, which does not apply SASLprep either) or
- * when the text is already in NFKC without mapped characters (most typed text).
+ * SCRAM itself (the gs2 header and channel binding, the proof, the server's signature) is in
+ * scram.c; this file chooses a mechanism and runs the rounds of every one. The HMAC of
+ * CRAM-MD5 and the SCRAM arithmetic come from GnuTLS's crypto API (gnutls/crypto.h): these
+ * are stateless helpers, not TLS sessions, which stay in tls.c.
  */
 #include "sasl.h"
 #include "codec.h"
+#include "scram.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -76,6 +73,25 @@ list_words(const char *list, char *out, size_t size)
 	}
 }
 
+/* RFC 4616 §2: [authzid] NUL authcid NUL passwd, appended to MSG. */
+static int
+put_plain(struct buf *msg, const char *authzid, const char *user, const char *pass, struct err *e)
+{
+	int rc = 0;
+
+	if (authzid && *authzid)
+		rc = buf_puts(msg, authzid, e);
+	if (rc == 0)
+		rc = buf_append(msg, "", 1, e);
+	if (rc == 0)
+		rc = buf_puts(msg, user, e);
+	if (rc == 0)
+		rc = buf_append(msg, "", 1, e);
+	if (rc == 0)
+		rc = buf_puts(msg, pass, e);
+	return rc;
+}
+
 int
 sasl_plain(struct buf *out, const char *user, const char *pass, struct err *e)
 {
@@ -92,13 +108,7 @@ sasl_plain(struct buf *out, const char *user, const char *pass, struct err *e)
 	buf_init(&msg, 2 + strlen(user) + strlen(pass));
 	msg.secret = true;
 	/* An empty authzid: act as the user we log in as. */
-	int rc = buf_append(&msg, "", 1, e);
-	if (rc == 0)
-		rc = buf_puts(&msg, user, e);
-	if (rc == 0)
-		rc = buf_append(&msg, "", 1, e);
-	if (rc == 0)
-		rc = buf_puts(&msg, pass, e);
+	int rc = put_plain(&msg, NULL, user, pass, e);
 	if (rc == 0)
 		rc = codec_base64_encode(out, msg.data, msg.len, e);
 	buf_fini(&msg);
@@ -111,13 +121,6 @@ sasl_plain(struct buf *out, const char *user, const char *pass, struct err *e)
 #define SASL_CHALLENGE_MAX 12288
 /* What one client message may grow to before base64 (a token is the longest part). */
 #define SASL_MESSAGE_MAX (48 * 1024)
-/* RFC 5802 §5.1: "i" is a positive number. A huge one would make PBKDF2 spin for minutes. */
-#define SCRAM_ITER_MAX 10000000UL
-/* Our part of the SCRAM nonce: 24 random bytes, 32 characters of base64. */
-#define SCRAM_NONCE_BYTES 24
-#define SCRAM_NONCE_MAX 256
-#define SCRAM_HASH_MAX 32 /* SHA-256 */
-#define SCRAM_SALT_MAX 1024
 #define SASL_FAILURE_MAX 200
 
 enum mech_id {
@@ -227,6 +230,65 @@ eligible(const struct mech_info *m, const struct sasl_creds *c)
 	return !has(c->pass);
 }
 
+/* ERR_PERM: the server offers nothing postie can use. WORDS is its list (list_words);
+ * BEFORE, WHAT and AFTER say what postie would have used. */
+static void
+not_offered(const char *words, const char *before, const char *what, const char *after,
+            struct err *e)
+{
+	if (!words[0])
+		err_set(e, ERR_PERM,
+		        "choose AUTH mechanism: the server offers no AUTH mechanism; "
+		        "set auth off if it needs no login");
+	else
+		err_set(e, ERR_PERM, "choose AUTH mechanism: server offers only %s; %s%s%s", words,
+		        before, what, after);
+}
+
+/* The mechanism the profile names, when C fits it and the server offers it. */
+static const char *
+pick_wanted(const char *offered, const char *words, const char *wanted, const struct sasl_creds *c,
+            struct err *e)
+{
+	const struct mech_info *m = mech_find(wanted);
+
+	if (!m) {
+		err_set(e, ERR_CONFIG,
+		        "choose AUTH mechanism: mechanism %.64s is not supported (postie "
+		        "supports " SASL_ALL_NAMES ")",
+		        wanted);
+		return NULL;
+	}
+	const char *why = misfit(m, c);
+	if (why) {
+		err_set(e, ERR_CONFIG, "choose AUTH mechanism: %s %s", m->name, why);
+		return NULL;
+	}
+	if (list_has(offered, m->name))
+		return m->name;
+	not_offered(words, "the profile asks for ", m->name, " (set auth on to let postie choose)",
+	            e);
+	return NULL;
+}
+
+/* ERR_CONFIG: no mechanism at all fits the credentials C. */
+static void
+nothing_fits(const struct sasl_creds *c, struct err *e)
+{
+	if (has(c->pass) && !has(c->user))
+		err_set(e, ERR_CONFIG,
+		        "choose AUTH mechanism: there is a password but no user name; set "
+		        "user");
+	else if (has(c->pass) && has(c->authzid))
+		err_set(e, ERR_CONFIG, "choose AUTH mechanism: %s",
+		        "no password mechanism can act as another user (authzid)");
+	else
+		err_set(e, ERR_CONFIG,
+		        "choose AUTH mechanism: no password, OAuth token or client "
+		        "certificate to log in with; set password or passwordeval, or "
+		        "auth off");
+}
+
 const char *
 sasl_pick(const char *offered, const char *wanted, const struct sasl_creds *c, struct err *e)
 {
@@ -235,33 +297,8 @@ sasl_pick(const char *offered, const char *wanted, const struct sasl_creds *c, s
 	if (!offered)
 		offered = "";
 	list_words(offered, words, sizeof(words));
-	if (wanted && *wanted) {
-		const struct mech_info *m = mech_find(wanted);
-		if (!m) {
-			err_set(e, ERR_CONFIG,
-			        "choose AUTH mechanism: mechanism %.64s is not supported (postie "
-			        "supports " SASL_ALL_NAMES ")",
-			        wanted);
-			return NULL;
-		}
-		const char *why = misfit(m, c);
-		if (why) {
-			err_set(e, ERR_CONFIG, "choose AUTH mechanism: %s %s", m->name, why);
-			return NULL;
-		}
-		if (list_has(offered, m->name))
-			return m->name;
-		if (!words[0])
-			err_set(e, ERR_PERM,
-			        "choose AUTH mechanism: the server offers no AUTH mechanism; "
-			        "set auth off if it needs no login");
-		else
-			err_set(e, ERR_PERM,
-			        "choose AUTH mechanism: server offers only %s; the profile asks "
-			        "for %s (set auth on to let postie choose)",
-			        words, m->name);
-		return NULL;
-	}
+	if (wanted && *wanted)
+		return pick_wanted(offered, words, wanted, c, e);
 
 	names[0] = '\0';
 	for (size_t i = 0; i < NMECHS; i++) {
@@ -280,30 +317,10 @@ sasl_pick(const char *offered, const char *wanted, const struct sasl_creds *c, s
 			memcpy(names + k, m->name, len + 1);
 		}
 	}
-	if (!names[0]) {
-		if (has(c->pass) && !has(c->user))
-			err_set(e, ERR_CONFIG,
-			        "choose AUTH mechanism: there is a password but no user name; set "
-			        "user");
-		else if (has(c->pass) && has(c->authzid))
-			err_set(e, ERR_CONFIG, "choose AUTH mechanism: %s",
-			        "no password mechanism can act as another user (authzid)");
-		else
-			err_set(e, ERR_CONFIG,
-			        "choose AUTH mechanism: no password, OAuth token or client "
-			        "certificate to log in with; set password or passwordeval, or "
-			        "auth off");
-		return NULL;
-	}
-	if (!words[0])
-		err_set(e, ERR_PERM,
-		        "choose AUTH mechanism: the server offers no AUTH mechanism; "
-		        "set auth off if it needs no login");
+	if (!names[0])
+		nothing_fits(c, e);
 	else
-		err_set(e, ERR_PERM,
-		        "choose AUTH mechanism: server offers only %s; with these credentials "
-		        "postie can use %s",
-		        words, names);
+		not_offered(words, "with these credentials postie can use ", names, "", e);
 	return NULL;
 }
 
@@ -314,26 +331,21 @@ struct sasl {
 	bool done;        /* the mechanism sent its last message: no 334 may follow */
 	bool failed;      /* the server reported a failure inside the mechanism */
 	struct buf first; /* the initial response in base64, while pending (secret) */
-	char *user;       /* LOGIN, CRAM-MD5 */
-	char *pass;       /* LOGIN, CRAM-MD5, SCRAM until the keys are made (wiped) */
-	/* SCRAM (RFC 5802 §3) */
-	gnutls_mac_algorithm_t mac;
-	size_t hlen;
-	char *nonce;      /* ours */
-	struct buf bare;  /* client-first-message-bare, part of AuthMessage */
-	struct buf cbind; /* gs2 header [+ channel binding data]: what c= carries */
-	unsigned char server_sig[SCRAM_HASH_MAX];
-	bool verified;
+	struct buf user;  /* LOGIN, CRAM-MD5 (secret, like PASS) */
+	struct buf pass;  /* LOGIN, CRAM-MD5 */
+	struct scram scram;
 	char failure[SASL_FAILURE_MAX];
 };
 
+/* A copy of V in B, marked secret so that buf_fini wipes it (SEC-16). */
 static void
-wipe_free(char *s)
+keep_secret(struct buf *b, const char *v)
 {
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
+	size_t n = strlen(v);
+
+	buf_init(b, n);
+	b->secret = true;
+	buf_append(b, v, n, NULL); /* fits: the ceiling is its length */
 }
 
 void
@@ -342,11 +354,9 @@ sasl_free(struct sasl *s)
 	if (!s)
 		return;
 	buf_fini(&s->first);
-	buf_fini(&s->bare);
-	buf_fini(&s->cbind);
-	wipe_free(s->user);
-	wipe_free(s->pass);
-	wipe_free(s->nonce);
+	scram_fini(&s->scram);
+	buf_fini(&s->user);
+	buf_fini(&s->pass);
 	explicit_bzero(s, sizeof(*s));
 	free(s);
 }
@@ -383,165 +393,35 @@ check_token(const struct sasl *s, const char *t, struct err *e)
 	return 0;
 }
 
-/* RFC 5802 §5.1 saslname: ',' and '=' are written "=2C" and "=3D". */
-static int
-put_saslname(struct buf *b, const char *v, struct err *e)
-{
-	int rc = 0;
-
-	for (const char *p = v; *p && rc == 0; p++) {
-		if (*p == ',')
-			rc = buf_puts(b, "=2C", e);
-		else if (*p == '=')
-			rc = buf_puts(b, "=3D", e);
-		else
-			rc = buf_append(b, p, 1, e);
-	}
-	return rc;
-}
-
-/* Whether the AUTH list holds a SCRAM mechanism with channel binding (any hash). */
-static bool
-offers_scram_plus(const char *list)
-{
-	const char *p = list ? list : "";
-
-	while (*p) {
-		while (*p == ' ' || *p == '\t')
-			p++;
-		size_t len = strcspn(p, " \t");
-		if (len > 11 && strncasecmp(p, "SCRAM-", 6) == 0 &&
-		    strncasecmp(p + len - 5, "-PLUS", 5) == 0)
-			return true;
-		p += len;
-	}
-	return false;
-}
-
-/* RFC 5802 §5.1: a nonce is printable ASCII other than ','. */
-static bool
-nonce_ok(const char *p, size_t n)
-{
-	if (n == 0)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (p[i] < 0x21 || p[i] > 0x7e || p[i] == ',')
-			return false;
-	return true;
-}
-
-static int
-make_nonce(struct sasl *s, const char *given, struct err *e)
-{
-	unsigned char raw[SCRAM_NONCE_BYTES];
-	struct buf b;
-
-	if (given) {
-		size_t n = strlen(given);
-		if (n > SCRAM_NONCE_MAX || !nonce_ok(given, n))
-			return err_set(e, ERR_SOFTWARE, "authenticate with %s: bad test nonce",
-			               s->m->name);
-		s->nonce = xstrdup(given);
-		return 0;
-	}
-	/* RFC 5802 §5.1: the client nonce must be unpredictable, so a replayed or
-	 * precomputed server-first-message cannot match it. */
-	int r = gnutls_rnd(GNUTLS_RND_RANDOM, raw, sizeof(raw));
-	if (r < 0)
-		return err_set(e, ERR_OS, "authenticate with %s: make a nonce: %s", s->m->name,
-		               gnutls_strerror(r));
-	buf_init(&b, 2 * SCRAM_NONCE_BYTES);
-	r = codec_base64_encode(&b, raw, sizeof(raw), e);
-	explicit_bzero(raw, sizeof(raw));
-	if (r == 0)
-		s->nonce = xstrdup(b.data);
-	buf_fini(&b);
-	return r;
-}
-
-/*
- * RFC 5802 §5.1 and §6: the gs2 header says whether we bind to the channel ("p=TYPE"), could
- * but think the server cannot ("y": a server that can bind then fails us, which catches a
- * man in the middle who removed -PLUS from the list), or cannot ("n").
- */
+/* SCRAM's client-first message (scram.c) into MSG. */
 static int
 scram_first(struct sasl *s, const struct sasl_creds *c, struct buf *msg, struct err *e)
 {
-	struct buf *gs2 = &s->cbind;
-	int rc;
+	const struct scram_creds sc = {
+	    .user = c->user,
+	    .pass = c->pass,
+	    .authzid = c->authzid,
+	    .cb = c->cb,
+	    .cb_len = c->cb_len,
+	    .cb_type = c->cb_type,
+	    .offered = c->offered,
+	    .nonce = c->nonce,
+	};
+	bool sha1 = s->m->id == MECH_SCRAM_SHA_1 || s->m->id == MECH_SCRAM_SHA_1_PLUS;
 
-	s->mac = (s->m->id == MECH_SCRAM_SHA_1 || s->m->id == MECH_SCRAM_SHA_1_PLUS)
-	             ? GNUTLS_MAC_SHA1
-	             : GNUTLS_MAC_SHA256;
-	s->hlen = gnutls_hmac_get_len(s->mac);
-	if (s->hlen == 0 || s->hlen > SCRAM_HASH_MAX)
-		return err_set(e, ERR_SOFTWARE, "authenticate with %s: no such hash in GnuTLS",
-		               s->m->name);
-	if (make_nonce(s, c->nonce, e) < 0)
-		return -1;
-	s->pass = xstrdup(c->pass);
-
-	buf_init(gs2, SASL_MESSAGE_MAX);
-	gs2->secret = true;
-	if (s->m->flags & NEEDS_CB) {
-		/* RFC 5056 §7: cb-name = 1*(ALPHA / DIGIT / "." / "-") */
-		for (const char *p = c->cb_type; *p; p++)
-			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-			      (*p >= '0' && *p <= '9') || *p == '.' || *p == '-'))
-				return err_set(e, ERR_SOFTWARE,
-				               "authenticate with %s: bad channel binding name",
-				               s->m->name);
-		rc = buf_printf(gs2, e, "p=%s,", c->cb_type);
-	} else if (has_cb(c) && !offers_scram_plus(c->offered)) {
-		rc = buf_puts(gs2, "y,", e);
-	} else {
-		rc = buf_puts(gs2, "n,", e);
-	}
-	if (rc == 0 && has(c->authzid)) {
-		rc = buf_puts(gs2, "a=", e);
-		if (rc == 0)
-			rc = put_saslname(gs2, c->authzid, e);
-	}
-	if (rc == 0)
-		rc = buf_puts(gs2, ",", e);
-
-	buf_init(&s->bare, SASL_MESSAGE_MAX);
-	if (rc == 0)
-		rc = buf_puts(&s->bare, "n=", e);
-	if (rc == 0)
-		rc = put_saslname(&s->bare, c->user, e);
-	if (rc == 0)
-		rc = buf_printf(&s->bare, e, ",r=%s", s->nonce);
-	if (rc == 0)
-		rc = buf_append(msg, gs2->data, gs2->len, e);
-	if (rc == 0)
-		rc = buf_append(msg, s->bare.data, s->bare.len, e);
-	/* c= carries the gs2 header and, with -PLUS, the binding itself (RFC 5802 §7). */
-	if (rc == 0 && (s->m->flags & NEEDS_CB))
-		rc = buf_append(gs2, c->cb, c->cb_len, e);
-	return rc;
+	return scram_build_first(&s->scram, s->m->name, sha1, (s->m->flags & NEEDS_CB) != 0, &sc,
+	                         msg, e);
 }
 
 /* The first message of each client-first mechanism (unencoded) into MSG. */
 static int
 first_message(struct sasl *s, const struct sasl_creds *c, struct buf *msg, struct err *e)
 {
-	int rc = 0;
+	int rc;
 
 	switch (s->m->id) {
 	case MECH_PLAIN:
-		/* RFC 4616 §2: [authzid] NUL authcid NUL passwd */
-		if (has(c->authzid))
-			rc = buf_puts(msg, c->authzid, e);
-		if (rc == 0)
-			rc = buf_append(msg, "", 1, e);
-		if (rc == 0)
-			rc = buf_puts(msg, c->user, e);
-		if (rc == 0)
-			rc = buf_append(msg, "", 1, e);
-		if (rc == 0)
-			rc = buf_puts(msg, c->pass, e);
-		return rc;
+		return put_plain(msg, c->authzid, c->user, c->pass, e);
 	case MECH_EXTERNAL:
 		/* RFC 4422 App. A: the authzid, or nothing to be whoever the certificate
 		 * says. */
@@ -556,7 +436,8 @@ first_message(struct sasl *s, const struct sasl_creds *c, struct buf *msg, struc
 		if (rc == 0 && (has(c->authzid) || has(c->user))) {
 			rc = buf_puts(msg, "a=", e);
 			if (rc == 0)
-				rc = put_saslname(msg, has(c->authzid) ? c->authzid : c->user, e);
+				rc = scram_put_saslname(msg, has(c->authzid) ? c->authzid : c->user,
+				                        e);
 		}
 		if (rc == 0)
 			rc = buf_puts(msg, ",\001", e);
@@ -588,8 +469,6 @@ sasl_start(struct sasl **out, const char *mech, const struct sasl_creds *c, size
 	struct sasl *s = xcalloc(1, sizeof(*s));
 	s->m = m;
 	buf_init(&s->first, 0);
-	buf_init(&s->bare, 0);
-	buf_init(&s->cbind, 0);
 	const char *why = misfit(m, c);
 	if (why) {
 		err_set(e, ERR_CONFIG, "authenticate with %s: the mechanism %s", m->name, why);
@@ -604,8 +483,8 @@ sasl_start(struct sasl **out, const char *mech, const struct sasl_creds *c, size
 
 	if (m->id == MECH_LOGIN || m->id == MECH_CRAM_MD5) {
 		/* Server-first: nothing to send with AUTH. */
-		s->user = xstrdup(c->user);
-		s->pass = xstrdup(c->pass);
+		keep_secret(&s->user, c->user);
+		keep_secret(&s->pass, c->pass);
 		*out = s;
 		return 0;
 	}
@@ -645,190 +524,6 @@ fail:
 	return -1;
 }
 
-/* Constant time, so a forged signature learns nothing from how long the check took. */
-static bool
-same_bytes(const unsigned char *a, const unsigned char *b, size_t n)
-{
-	unsigned char d = 0;
-
-	for (size_t i = 0; i < n; i++)
-		d |= (unsigned char)(a[i] ^ b[i]);
-	return d == 0;
-}
-
-/*
- * One attribute "X=value" of a SCRAM message at P[*POS..N): its value runs to the next ','
- * or the end. On success *POS is past the ',' (or at N).
- */
-static bool
-scram_attr(const char *p, size_t n, size_t *pos, char name, const char **val, size_t *vlen)
-{
-	size_t i = *pos;
-
-	if (n - i < 2 || p[i] != name || p[i + 1] != '=')
-		return false;
-	i += 2;
-	const char *end = memchr(p + i, ',', n - i);
-	size_t len = end ? (size_t)(end - (p + i)) : n - i;
-	*val = p + i;
-	*vlen = len;
-	*pos = i + len + (end ? 1 : 0);
-	return true;
-}
-
-static int
-hmac(const struct sasl *s, const void *key, size_t keylen, const void *text, size_t len,
-     unsigned char *out, struct err *e)
-{
-	int r = gnutls_hmac_fast(s->mac, key, keylen, text, len, out);
-	if (r < 0)
-		return err_set(e, ERR_SOFTWARE, "authenticate with %s: HMAC: %s", s->m->name,
-		               gnutls_strerror(r));
-	return 0;
-}
-
-/*
- * RFC 5802 §3: from server-first-message to client-final-message.
- *   SaltedPassword  := Hi(Normalize(password), salt, i)        (PBKDF2 with HMAC)
- *   ClientKey       := HMAC(SaltedPassword, "Client Key")
- *   StoredKey       := H(ClientKey)
- *   AuthMessage     := client-first-message-bare + "," + server-first-message + "," +
- *                      client-final-message-without-proof
- *   ClientProof     := ClientKey XOR HMAC(StoredKey, AuthMessage)
- *   ServerSignature := HMAC(HMAC(SaltedPassword, "Server Key"), AuthMessage)
- */
-static int
-scram_server_first(struct sasl *s, const char *p, size_t n, struct buf *response, struct err *e)
-{
-	const char *name = s->m->name;
-	const char *nonce, *salt64, *iter;
-	size_t nlen, slen, ilen, pos = 0;
-	unsigned char sp[SCRAM_HASH_MAX], ck[SCRAM_HASH_MAX], sk[SCRAM_HASH_MAX];
-	unsigned char cs[SCRAM_HASH_MAX], svk[SCRAM_HASH_MAX];
-	struct buf salt, am, final;
-	int rc = -1;
-
-	if (memchr(p, '\0', n))
-		return err_set(e, ERR_PROTO, "authenticate with %s: NUL in the server's message",
-		               name);
-	/* §5.1: "m" is reserved; a client that meets it MUST fail the authentication. */
-	if (n >= 2 && p[0] == 'm' && p[1] == '=')
-		return err_set(
-		    e, ERR_AUTH,
-		    "authenticate with %s: the server requires an extension (m=) postie does "
-		    "not know; refusing it",
-		    name);
-	if (!scram_attr(p, n, &pos, 'r', &nonce, &nlen) ||
-	    !scram_attr(p, n, &pos, 's', &salt64, &slen) ||
-	    !scram_attr(p, n, &pos, 'i', &iter, &ilen))
-		return err_set(
-		    e, ERR_PROTO,
-		    "authenticate with %s: the server's first message is not r=...,s=...,i=...",
-		    name);
-	/* §5.1: the server's nonce is ours with its own part appended. Anything else is a
-	 * replay or someone else's exchange. */
-	size_t ours = strlen(s->nonce);
-	if (nlen <= ours || memcmp(nonce, s->nonce, ours) != 0)
-		return err_set(
-		    e, ERR_AUTH,
-		    "authenticate with %s: the server's nonce does not extend ours (RFC 5802 "
-		    "§5.1); refusing it",
-		    name);
-	if (!nonce_ok(nonce, nlen))
-		return err_set(
-		    e, ERR_PROTO,
-		    "authenticate with %s: the server's nonce has characters outside printable "
-		    "ASCII",
-		    name);
-	/* posit-number = %x31-39 *DIGIT: no sign, no leading zero. */
-	unsigned long count = 0;
-	for (size_t i = 0; i < ilen; i++) {
-		if (iter[i] < '0' || iter[i] > '9')
-			return err_set(e, ERR_PROTO,
-			               "authenticate with %s: the iteration count is not a number",
-			               name);
-		if (count <= SCRAM_ITER_MAX)
-			count = count * 10 + (unsigned long)(iter[i] - '0');
-	}
-	if (ilen == 0)
-		return err_set(e, ERR_PROTO, "authenticate with %s: the iteration count is empty",
-		               name);
-	if (count == 0 || count > SCRAM_ITER_MAX)
-		return err_set(
-		    e, ERR_AUTH,
-		    "authenticate with %s: the server asks for %s%.*s iterations; postie "
-		    "accepts 1 to %lu",
-		    name, ilen > 12 ? "..." : "", (int)(ilen > 12 ? 12 : ilen),
-		    ilen > 12 ? iter + ilen - 12 : iter, SCRAM_ITER_MAX);
-	if (iter[0] == '0')
-		return err_set(e, ERR_PROTO,
-		               "authenticate with %s: the iteration count has a leading zero",
-		               name);
-
-	buf_init(&salt, SCRAM_SALT_MAX);
-	buf_init(&am, SASL_MESSAGE_MAX);
-	buf_init(&final, SASL_MESSAGE_MAX);
-	final.secret = true;
-	if (codec_base64_decode(&salt, salt64, slen, e) < 0) {
-		err_set(e, ERR_PROTO, "authenticate with %s: the salt is not base64", name);
-		goto out;
-	}
-	if (salt.len == 0) {
-		err_set(e, ERR_PROTO, "authenticate with %s: the salt is empty", name);
-		goto out;
-	}
-
-	gnutls_datum_t key = {(unsigned char *)s->pass, (unsigned)strlen(s->pass)};
-	gnutls_datum_t sd = {(unsigned char *)salt.data, (unsigned)salt.len};
-	int r = gnutls_pbkdf2(s->mac, &key, &sd, (unsigned)count, sp, s->hlen);
-	if (r < 0) {
-		err_set(e, ERR_SOFTWARE, "authenticate with %s: PBKDF2: %s", name,
-		        gnutls_strerror(r));
-		goto out;
-	}
-	/* The password is not needed again. */
-	wipe_free(s->pass);
-	s->pass = NULL;
-
-	/* client-final-message-without-proof = "c=" base64(cbind-input) ",r=" nonce */
-	if (buf_puts(&final, "c=", e) < 0 ||
-	    codec_base64_encode(&final, s->cbind.data, s->cbind.len, e) < 0 ||
-	    buf_puts(&final, ",r=", e) < 0 || buf_append(&final, nonce, nlen, e) < 0)
-		goto out;
-	if (buf_append(&am, s->bare.data, s->bare.len, e) < 0 || buf_puts(&am, ",", e) < 0 ||
-	    buf_append(&am, p, n, e) < 0 || buf_puts(&am, ",", e) < 0 ||
-	    buf_append(&am, final.data, final.len, e) < 0)
-		goto out;
-	if (hmac(s, sp, s->hlen, "Client Key", 10, ck, e) < 0)
-		goto out;
-	r = gnutls_hash_fast((gnutls_digest_algorithm_t)s->mac, ck, s->hlen, sk);
-	if (r < 0) {
-		err_set(e, ERR_SOFTWARE, "authenticate with %s: hash: %s", name,
-		        gnutls_strerror(r));
-		goto out;
-	}
-	if (hmac(s, sk, s->hlen, am.data, am.len, cs, e) < 0 ||
-	    hmac(s, sp, s->hlen, "Server Key", 10, svk, e) < 0 ||
-	    hmac(s, svk, s->hlen, am.data, am.len, s->server_sig, e) < 0)
-		goto out;
-	for (size_t i = 0; i < s->hlen; i++)
-		cs[i] ^= ck[i];
-	if (buf_puts(&final, ",p=", e) < 0 || codec_base64_encode(&final, cs, s->hlen, e) < 0 ||
-	    codec_base64_encode(response, final.data, final.len, e) < 0)
-		goto out;
-	rc = 0;
-out:
-	explicit_bzero(sp, sizeof(sp));
-	explicit_bzero(ck, sizeof(ck));
-	explicit_bzero(sk, sizeof(sk));
-	explicit_bzero(cs, sizeof(cs));
-	explicit_bzero(svk, sizeof(svk));
-	buf_fini(&salt);
-	buf_fini(&am);
-	buf_fini(&final);
-	return rc;
-}
-
 /* Printable text of at most SASL_FAILURE_MAX - 1 bytes from the server, for a message. */
 static void
 set_failure(struct sasl *s, const char *prefix, const char *p, size_t n)
@@ -840,44 +535,6 @@ set_failure(struct sasl *s, const char *prefix, const char *p, size_t n)
 		s->failure[k++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
 	}
 	s->failure[k] = '\0';
-}
-
-/*
- * RFC 5802 §7: server-final-message = (server-error / verifier) ["," extensions]. The
- * signature proves that the server knows the password (or its SCRAM keys): without it a
- * 235 could come from anyone who stands between us and the server.
- */
-static int
-scram_server_final(struct sasl *s, const char *p, size_t n, struct err *e)
-{
-	const char *v;
-	size_t vlen, pos = 0;
-	struct buf sig;
-
-	if (scram_attr(p, n, &pos, 'e', &v, &vlen)) {
-		set_failure(s, "", v, vlen);
-		s->failed = true;
-		return err_set(e, ERR_AUTH, "authenticate with %s: the server refused: %s",
-		               s->m->name, s->failure);
-	}
-	if (!scram_attr(p, n, &pos, 'v', &v, &vlen))
-		return err_set(
-		    e, ERR_PROTO,
-		    "authenticate with %s: the server's last message is neither v= nor e=",
-		    s->m->name);
-	buf_init(&sig, SCRAM_HASH_MAX);
-	bool good = codec_base64_decode(&sig, v, vlen, NULL) == 0 && sig.len == s->hlen &&
-	            same_bytes((const unsigned char *)sig.data, s->server_sig, s->hlen);
-	buf_fini(&sig);
-	if (!good)
-		return err_set(
-		    e, ERR_AUTH,
-		    "authenticate with %s: the server's signature is wrong, so it does not "
-		    "know the password or something between us changed the exchange; "
-		    "refusing it",
-		    s->m->name);
-	s->verified = true;
-	return 0;
 }
 
 /* RFC 7628 §3.2.2: {"status":"invalid_token",...}; keep the status for the 535 message. */
@@ -917,34 +574,94 @@ oauth_failure(struct sasl *s, const char *p, size_t n)
 static int
 cram_md5(struct sasl *s, const char *p, size_t n, struct buf *response, struct err *e)
 {
-	static const char digits[] = "0123456789abcdef";
 	unsigned char d[16];
 	char hex[33];
 	struct buf msg;
 
 	if (n == 0)
 		return err_set(e, ERR_PROTO, "authenticate with CRAM-MD5: the challenge is empty");
-	int r = gnutls_hmac_fast(GNUTLS_MAC_MD5, s->pass, strlen(s->pass), p, n, d);
+	int r = gnutls_hmac_fast(GNUTLS_MAC_MD5, s->pass.data, s->pass.len, p, n, d);
 	if (r < 0)
 		return err_set(
 		    e, ERR_CONFIG,
 		    "authenticate with CRAM-MD5: HMAC-MD5: %s (is GnuTLS in FIPS mode?); "
 		    "choose another mechanism",
 		    gnutls_strerror(r));
-	for (size_t i = 0; i < sizeof(d); i++) {
-		hex[2 * i] = digits[d[i] >> 4];
-		hex[2 * i + 1] = digits[d[i] & 15];
-	}
-	hex[32] = '\0';
+	codec_hex_encode(hex, d, sizeof(d));
 	buf_init(&msg, SASL_MESSAGE_MAX);
 	msg.secret = true;
-	int rc = buf_printf(&msg, e, "%s %s", s->user, hex);
+	int rc = buf_printf(&msg, e, "%s %s", s->user.data, hex);
 	if (rc == 0)
 		rc = codec_base64_encode(response, msg.data, msg.len, e);
 	buf_fini(&msg);
 	explicit_bzero(d, sizeof(d));
 	explicit_bzero(hex, sizeof(hex));
 	return rc;
+}
+
+/*
+ * The challenge (base64) decoded into MSG. An OAuth challenge only ever reports a failure, so
+ * one that is not base64 is kept as it is (its first 200 bytes): it is answered anyway, so
+ * the server can say 535.
+ */
+static int
+decode_challenge(const struct sasl *s, const char *challenge, size_t len, struct buf *msg,
+                 struct err *e)
+{
+	buf_init(msg, SASL_CHALLENGE_MAX);
+	msg->secret = true;
+	if (codec_base64_decode(msg, challenge, len, e) == 0)
+		return 0;
+	buf_fini(msg);
+	if (s->m->id != MECH_XOAUTH2 && s->m->id != MECH_OAUTHBEARER)
+		return err_set(e, ERR_PROTO, "authenticate with %s: the challenge is not base64",
+		               s->m->name);
+	buf_init(msg, SASL_CHALLENGE_MAX);
+	buf_append(msg, challenge, len > 200 ? 200 : len, NULL);
+	return 0;
+}
+
+/* SCRAM's rounds: server-first gets the proof, server-final is answered with an empty line. */
+static int
+scram_step(struct sasl *s, const char *p, size_t n, struct buf *response, struct err *e)
+{
+	const char *said;
+	size_t said_len;
+
+	if (s->rounds == 1)
+		return scram_answer_first(&s->scram, p, n, response, e);
+	s->done = true;
+	int rc = scram_check_final(&s->scram, p, n, &said, &said_len, e);
+	if (rc <= 0)
+		return rc;
+	set_failure(s, "", said, said_len);
+	s->failed = true;
+	return err_set(e, ERR_AUTH, "authenticate with %s: the server refused: %s", s->m->name,
+	               s->failure);
+}
+
+/* A server-first mechanism's answer to the decoded challenge P (N bytes). */
+static int
+answer(struct sasl *s, const char *p, size_t n, struct buf *response, struct err *e)
+{
+	switch (s->m->id) {
+	case MECH_CRAM_MD5:
+		s->done = true;
+		return cram_md5(s, p, n, response, e);
+	case MECH_XOAUTH2:
+		/* Google: the error is JSON; the client answers with an empty line and the
+		 * server then says 535. */
+		oauth_failure(s, p, n);
+		s->done = true;
+		return 0;
+	case MECH_OAUTHBEARER:
+		/* RFC 7628 §3.2.3: the client answers a failure with a lone %x01. */
+		oauth_failure(s, p, n);
+		s->done = true;
+		return buf_puts(response, "AQ==", e);
+	default:
+		return scram_step(s, p, n, response, e);
+	}
 }
 
 int
@@ -977,56 +694,15 @@ sasl_step(struct sasl *s, const char *challenge, size_t len, struct buf *respons
 	if (s->m->id == MECH_LOGIN) {
 		/* The challenges say "Username:" and "Password:" (in base64) or anything else;
 		 * only their order counts. */
-		const char *v = s->rounds == 0 ? s->user : s->pass;
+		const struct buf *v = s->rounds == 0 ? &s->user : &s->pass;
 		s->rounds++;
 		s->done = s->rounds == 2;
-		return codec_base64_encode(response, v, strlen(v), e);
+		return codec_base64_encode(response, v->data, v->len, e);
 	}
-
-	buf_init(&msg, SASL_CHALLENGE_MAX);
-	msg.secret = true;
-	if (codec_base64_decode(&msg, challenge, len, e) < 0) {
-		buf_fini(&msg);
-		if (s->m->id != MECH_XOAUTH2 && s->m->id != MECH_OAUTHBEARER)
-			return err_set(e, ERR_PROTO,
-			               "authenticate with %s: the challenge is not "
-			               "base64",
-			               name);
-		/* An OAuth challenge only ever reports a failure: answer it anyway, so the
-		 * server can say 535. */
-		buf_init(&msg, SASL_CHALLENGE_MAX);
-		buf_append(&msg, challenge, len > 200 ? 200 : len, NULL);
-	}
-	const char *p = msg.data ? msg.data : "";
+	if (decode_challenge(s, challenge, len, &msg, e) < 0)
+		return -1;
 	s->rounds++;
-	switch (s->m->id) {
-	case MECH_CRAM_MD5:
-		rc = cram_md5(s, p, msg.len, response, e);
-		s->done = true;
-		break;
-	case MECH_XOAUTH2:
-		/* Google: the error is JSON; the client answers with an empty line and the
-		 * server then says 535. */
-		oauth_failure(s, p, msg.len);
-		s->done = true;
-		rc = 0;
-		break;
-	case MECH_OAUTHBEARER:
-		/* RFC 7628 §3.2.3: the client answers a failure with a lone %x01. */
-		oauth_failure(s, p, msg.len);
-		s->done = true;
-		rc = buf_puts(response, "AQ==", e);
-		break;
-	default:
-		if (s->rounds == 1) {
-			rc = scram_server_first(s, p, msg.len, response, e);
-		} else {
-			/* The server-final-message: answered with an empty line. */
-			rc = scram_server_final(s, p, msg.len, e);
-			s->done = true;
-		}
-		break;
-	}
+	rc = answer(s, msg.data ? msg.data : "", msg.len, response, e);
 	buf_fini(&msg);
 	return rc;
 }
@@ -1043,7 +719,7 @@ sasl_finish(struct sasl *s, struct err *e)
 		    "(%s)",
 		    name, s->failure);
 	if (s->m->flags & SCRAM) {
-		if (!s->verified)
+		if (!s->scram.verified)
 			return err_set(
 			    e, ERR_AUTH,
 			    "authenticate with %s: the server accepted without proving that it "

@@ -1,286 +1,22 @@
 /*
  * smtp: the protocol engine. RFC 5321 (SMTP), RFC 3207 (STARTTLS), RFC 4954 (AUTH),
- * RFC 2920 (PIPELINING), RFC 1870 (SIZE), RFC 2033 (LMTP), RFC 3461 (DSN parameters).
+ * RFC 2920 (PIPELINING), RFC 1870 (SIZE), RFC 2033 (LMTP).
  * Every command line goes through smtp_command and
  * every reply through smtp_read_reply, so the checks of SEC-19, SEC-31..33 and the
- * redaction of SEC-13 have one home each.
+ * redaction of SEC-13 have one home each. What a reply line or an EHLO keyword means is
+ * reply.c's; the DSN parameters the commands carry are dsn.c's.
  */
 #include "smtp.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "log.h"
 #include "sasl.h"
-
-void
-smtp_reply_init(struct smtp_reply *r)
-{
-	r->code = 0;
-	r->nlines = 0;
-	buf_init(&r->text, BUF_MAX_REPLY);
-}
-
-void
-smtp_reply_fini(struct smtp_reply *r)
-{
-	buf_fini(&r->text);
-	r->code = 0;
-	r->nlines = 0;
-}
-
-/* Reply-line = *( Reply-code "-" [ textstring ] CRLF ) Reply-code [ SP textstring ] CRLF
- * (RFC 5321 §4.2); every line of one reply carries the same code (§4.2.1). */
-int
-smtp_reply_feed(struct smtp_reply *r, const char *line, size_t len, struct err *e)
-{
-	if (len > 0 && line[len - 1] == '\r')
-		len--;
-	if (r->nlines >= SMTP_REPLY_LINES_MAX)
-		return err_set(e, ERR_PROTO, "read reply: more than %d lines",
-		               SMTP_REPLY_LINES_MAX);
-	/* LINE is not NUL-terminated (it points into the read buffer, and may end at its very
-	 * end): it is quoted with its length, never with a bare %.Ns (issue 10, bug 5). */
-	int shown = (int)(len < 60 ? len : 60);
-	if (len < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '5' ||
-	    !isdigit((unsigned char)line[2]))
-		return err_set(e, ERR_PROTO, "read reply: malformed line \"%.*s\"", shown,
-		               len ? line : "");
-	int code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
-	if (len > 3 && line[3] != ' ' && line[3] != '-')
-		return err_set(e, ERR_PROTO, "read reply: malformed line \"%.*s\"", shown, line);
-	for (size_t i = 3; i < len; i++) {
-		unsigned char ch = (unsigned char)line[i];
-		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-			return err_set(e, ERR_PROTO,
-			               "read reply: control character 0x%02x in a reply", ch);
-	}
-	if (r->nlines > 0 && code != r->code)
-		return err_set(e, ERR_PROTO, "read reply: code %d in a reply that began with %d",
-		               code, r->code);
-	r->code = code;
-	if (r->nlines > 0 && buf_append(&r->text, "\n", 1, e) < 0)
-		return err_set(e, ERR_PROTO, "read reply: longer than %d bytes", BUF_MAX_REPLY);
-	if (len > 4 && buf_append(&r->text, line + 4, len - 4, e) < 0)
-		return err_set(e, ERR_PROTO, "read reply: longer than %d bytes", BUF_MAX_REPLY);
-	r->nlines++;
-	return (len > 3 && line[3] == '-') ? 0 : 1;
-}
-
-/* One EHLO keyword line: "KEYWORD [params]" (RFC 5321 §4.1.1.1). */
-static void
-caps_line(struct smtp_caps *c, const char *p, size_t n)
-{
-	static const struct {
-		const char *name;
-		unsigned bit;
-	} known[] = {
-	    {"PIPELINING", SMTP_CAP_PIPELINING},
-	    {"STARTTLS", SMTP_CAP_STARTTLS},
-	    {"8BITMIME", SMTP_CAP_8BITMIME},
-	    {"SMTPUTF8", SMTP_CAP_SMTPUTF8},
-	    {"CHUNKING", SMTP_CAP_CHUNKING},
-	    {"DSN", SMTP_CAP_DSN},
-	    {"ENHANCEDSTATUSCODES", SMTP_CAP_ENHANCEDSTATUSCODES},
-	};
-	size_t k = 0;
-	while (k < n && p[k] != ' ' && p[k] != '=')
-		k++;
-	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		if (strlen(known[i].name) == k && strncasecmp(p, known[i].name, k) == 0)
-			c->bits |= known[i].bit;
-	/* "AUTH=LOGIN PLAIN" is an old form some servers still send beside "AUTH". */
-	if (k == 4 && strncasecmp(p, "AUTH", 4) == 0) {
-		c->bits |= SMTP_CAP_AUTH;
-		for (size_t i = k; i < n; i++) {
-			size_t at = strlen(c->auth);
-			size_t j = i + 1;
-			while (j < n && p[j] != ' ')
-				j++;
-			size_t w = j - (i + 1);
-			if (w > 0 && at + w + 2 < sizeof(c->auth)) {
-				if (at)
-					c->auth[at++] = ' ';
-				for (size_t q = 0; q < w; q++)
-					c->auth[at + q] =
-					    (char)toupper((unsigned char)p[i + 1 + q]);
-				c->auth[at + w] = '\0';
-			}
-			i = j - 1;
-		}
-	}
-	if (k == 4 && strncasecmp(p, "SIZE", 4) == 0) {
-		c->bits |= SMTP_CAP_SIZE;
-		c->size = 0;
-		/* SEC-35: a value too large to hold means no practical limit. */
-		for (size_t i = k + 1; i < n && isdigit((unsigned char)p[i]); i++) {
-			unsigned long d = (unsigned long)(p[i] - '0');
-			if (c->size > (ULONG_MAX - d) / 10) {
-				c->size = ULONG_MAX;
-				break;
-			}
-			c->size = c->size * 10 + d;
-		}
-	}
-}
-
-void
-smtp_caps_parse(struct smtp_caps *c, const struct smtp_reply *r)
-{
-	memset(c, 0, sizeof(*c));
-	const char *p = r->text.data ? r->text.data : "";
-	size_t n = r->text.len;
-	/* The first line is the greeting part of the EHLO reply, not a keyword. */
-	const char *nl = memchr(p, '\n', n);
-	while (nl) {
-		p = nl + 1;
-		n = r->text.len - (size_t)(p - r->text.data);
-		nl = memchr(p, '\n', n);
-		caps_line(c, p, nl ? (size_t)(nl - p) : n);
-	}
-}
-
-int
-smtp_xtext(const char *in, size_t len, char *out, size_t n)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t k = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)in[i];
-		/* xchar = %d33-42 / %d44-60 / %d62-126 (RFC 3461 §4): not "+", not "=". */
-		bool plain = c >= 33 && c <= 126 && c != '+' && c != '=';
-		if (k + (plain ? 1 : 3) >= n)
-			return -1;
-		if (plain) {
-			out[k++] = (char)c;
-		} else {
-			out[k++] = '+';
-			out[k++] = hex[c >> 4];
-			out[k++] = hex[c & 15];
-		}
-	}
-	if (k >= n)
-		return -1;
-	out[k] = '\0';
-	return (int)k;
-}
-
-/* Append FMT to the string in OUT (N bytes); ERR_SOFTWARE when it does not fit. */
-static int append(char *out, size_t n, struct err *e, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-append(char *out, size_t n, struct err *e, const char *fmt, ...)
-{
-	size_t at = strnlen(out, n);
-	va_list ap;
-
-	va_start(ap, fmt);
-	int w = at < n ? vsnprintf(out + at, n - at, fmt, ap) : -1;
-	va_end(ap);
-	if (w < 0 || (size_t)w >= n - at) {
-		if (at < n)
-			out[at] = '\0';
-		return err_set(e, ERR_SOFTWARE, "build command parameters: too long");
-	}
-	return 0;
-}
-
-int
-smtp_dsn_mail(const char *ret, const char *envid, char *out, size_t n, struct err *e)
-{
-	if (ret) {
-		/* RFC 3461 §4.3: ret-value = "FULL" / "HDRS". */
-		if (strcasecmp(ret, "FULL") != 0 && strcasecmp(ret, "HDRS") != 0)
-			return err_set(
-			    e, ERR_USAGE,
-			    "request delivery notifications: return "
-			    "\"%.40s\" is neither FULL nor HDRS; check `dsn_return` or -R",
-			    ret);
-		if (append(out, n, e, " RET=%s",
-		           toupper((unsigned char)ret[0]) == 'F' ? "FULL" : "HDRS") < 0)
-			return -1;
-	}
-	if (envid) {
-		char x[SMTP_ENVID_MAX + 1];
-		/* RFC 3461 §4.4: at most 100 characters, as encoded. */
-		if (smtp_xtext(envid, strlen(envid), x, sizeof(x)) < 0)
-			return err_set(
-			    e, ERR_USAGE,
-			    "request delivery notifications: the "
-			    "envelope id is longer than %d characters once encoded (RFC 3461); "
-			    "pass a shorter -V",
-			    SMTP_ENVID_MAX);
-		if (append(out, n, e, " ENVID=%s", x) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-/* RFC 3461 §4.1: "NEVER" / 1#( "SUCCESS" / "FAILURE" / "DELAY" ), each at most once. */
-static int
-notify_value(const char *notify, char *out, size_t n, struct err *e)
-{
-	static const char *const words[] = {"SUCCESS", "FAILURE", "DELAY"};
-	unsigned seen = 0;
-	const char *p = notify;
-
-	out[0] = '\0';
-	if (strcasecmp(notify, "NEVER") == 0)
-		return append(out, n, e, "NEVER");
-	for (;;) {
-		size_t k = strcspn(p, ",");
-		size_t w = 0;
-		while (w < 3 && !(strlen(words[w]) == k && strncasecmp(p, words[w], k) == 0))
-			w++;
-		if (w == 3 || (seen & (1u << w)))
-			return err_set(e, ERR_USAGE,
-			               "request delivery notifications: \"%.60s\" "
-			               "is not NEVER or a list of SUCCESS, FAILURE, DELAY; check "
-			               "`dsn_notify` or -N",
-			               notify);
-		seen |= 1u << w;
-		if (append(out, n, e, "%s%s", out[0] ? "," : "", words[w]) < 0)
-			return -1;
-		if (p[k] == '\0')
-			return 0;
-		p += k + 1;
-	}
-}
-
-int
-smtp_dsn_rcpt(const char *notify, const char *addr, char *out, size_t n, struct err *e)
-{
-	size_t start = strnlen(out, n);
-
-	if (notify) {
-		char v[32];
-		if (notify_value(notify, v, sizeof(v), e) < 0 ||
-		    append(out, n, e, " NOTIFY=%s", v) < 0)
-			return -1;
-	}
-	if (!addr)
-		return 0;
-	/* RFC 3461 §4.2: the original address must be printable US-ASCII for rfc822. */
-	for (const unsigned char *p = (const unsigned char *)addr; *p; p++)
-		if (*p < 0x20 || *p > 0x7e)
-			return 0;
-	char x[SMTP_RCPT_EXTRA];
-	size_t used = strnlen(out, n) - start;
-	int k = smtp_xtext(addr, strlen(addr), x, sizeof(x));
-	/* Past the allowance of §5 the address goes without ORCPT rather than not at all. */
-	if (k < 0 || used + strlen(" ORCPT=rfc822;") + (size_t)k > SMTP_RCPT_EXTRA)
-		return 0;
-	return append(out, n, e, " ORCPT=rfc822;%s", x);
-}
 
 void
 smtp_timeouts_init(struct smtp_timeouts *t, int seconds)
@@ -311,12 +47,6 @@ smtp_deadline(const struct smtp *s, int ms)
 {
 	int64_t d = conn_clock_ms() + ms;
 	return s->end && s->end < d ? s->end : d;
-}
-
-static int64_t
-deadline(const struct smtp *s, int ms)
-{
-	return smtp_deadline(s, ms);
 }
 
 /*
@@ -376,7 +106,7 @@ smtp_command(struct smtp *s, size_t max, const char *shown, struct err *e, const
 	line[n] = '\r';
 	line[n + 1] = '\n';
 	s->awaited++;
-	int rc = conn_write(&s->conn, line, (size_t)n + 2, deadline(s, s->t.command), e);
+	int rc = conn_write(&s->conn, line, (size_t)n + 2, smtp_deadline(s, s->t.command), e);
 	explicit_bzero(line, sizeof(line));
 	return rc < 0 ? note_end(s, e) : 0;
 }
@@ -409,48 +139,11 @@ smtp_read_reply(struct smtp *s, struct smtp_reply *r, int64_t dl, bool redact, s
 	return 0;
 }
 
-const char *
-smtp_reply_brief(const struct smtp_reply *r, char *out, size_t n)
-{
-	const char *t = r->text.data ? r->text.data : "";
-	const char *nl = memchr(t, '\n', r->text.len);
-	int tl = (int)(nl ? (size_t)(nl - t) : r->text.len);
-	if (tl > 200)
-		tl = 200;
-	snprintf(out, n, "%d %.*s", r->code, tl, t);
-	return out;
-}
-
 /* The error kind for a failure reply: 4xx is worth retrying, 5xx is not. */
 static enum err_kind
 kind_of(int code, enum err_kind perm)
 {
 	return code >= 400 && code < 500 ? ERR_TEMP : perm;
-}
-
-/* A copy of R for serverinfo, cut to what the buffer takes: its text, or with CODE its lines
- * as sent ("220-first", "220 last"). */
-static void
-keep_text(struct buf *to, const struct smtp_reply *r, bool code)
-{
-	const char *p = r->text.data ? r->text.data : "";
-	size_t n = r->text.len < 8192 ? r->text.len : 8192;
-
-	buf_reset(to);
-	if (!code) {
-		buf_append(to, p, n, NULL);
-		return;
-	}
-	for (size_t i = 0; i < r->nlines; i++) {
-		const char *nl = memchr(p, '\n', n);
-		size_t k = nl ? (size_t)(nl - p) : n;
-		buf_printf(to, NULL, "%s%d%c%.*s", i ? "\n" : "", r->code,
-		           i + 1 < r->nlines ? '-' : ' ', (int)k, p);
-		if (!nl)
-			break;
-		n -= k + 1;
-		p = nl + 1;
-	}
 }
 
 int
@@ -460,9 +153,9 @@ smtp_greeting(struct smtp *s, struct err *e)
 	char brief[256];
 
 	smtp_reply_init(&r);
-	int rc = smtp_read_reply(s, &r, deadline(s, s->t.greeting), false, e);
+	int rc = smtp_read_reply(s, &r, smtp_deadline(s, s->t.greeting), false, e);
 	if (rc == 0 && s->greeting_text)
-		keep_text(s->greeting_text, &r, true);
+		smtp_reply_copy(s->greeting_text, &r, true);
 	if (rc == 0 && r.code != 220) {
 		smtp_reply_brief(&r, brief, sizeof(brief));
 		if (r.code >= 400) {
@@ -480,6 +173,23 @@ smtp_greeting(struct smtp *s, struct err *e)
 	return rc;
 }
 
+/* SEC-1: after a 5xx to EHLO, HELO with empty capabilities (the caller allowed it). */
+static int
+helo(struct smtp *s, struct smtp_reply *r, const char *domain, struct err *e)
+{
+	char brief[256];
+	int rc;
+
+	memset(&s->caps, 0, sizeof(s->caps));
+	rc = smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "HELO %s", domain);
+	if (rc == 0)
+		rc = smtp_read_reply(s, r, smtp_deadline(s, s->t.command), false, e);
+	if (rc == 0 && r->code != 250)
+		rc = err_set_code(e, kind_of(r->code, ERR_PERM), r->code, "send HELO to %s: %s",
+		                  s->conn.peer, smtp_reply_brief(r, brief, sizeof(brief)));
+	return rc;
+}
+
 int
 smtp_ehlo(struct smtp *s, const char *domain, bool allow_helo, struct err *e)
 {
@@ -490,29 +200,19 @@ smtp_ehlo(struct smtp *s, const char *domain, bool allow_helo, struct err *e)
 	int rc;
 
 	smtp_reply_init(&r);
-	if ((rc = smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "%s %s", verb, domain)) == 0 &&
-	    (rc = smtp_read_reply(s, &r, deadline(s, s->t.command), false, e)) == 0) {
-		if (s->ehlo_text)
-			keep_text(s->ehlo_text, &r, false);
-		if (r.code == 250) {
-			smtp_caps_parse(&s->caps, &r);
-		} else if (r.code >= 500 && allow_helo && !s->lmtp) {
-			memset(&s->caps, 0, sizeof(s->caps));
-			if ((rc = smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "HELO %s", domain)) ==
-			        0 &&
-			    (rc = smtp_read_reply(s, &r, deadline(s, s->t.command), false, e)) ==
-			        0 &&
-			    r.code != 250)
-				rc = err_set_code(e, kind_of(r.code, ERR_PERM), r.code,
-				                  "send HELO to %s: %s", s->conn.peer,
-				                  smtp_reply_brief(&r, brief, sizeof(brief)));
-		} else {
-			/* SEC-1: with TLS required there is no HELO fallback. */
-			rc = err_set_code(e, kind_of(r.code, ERR_PERM), r.code, "send %s to %s: %s",
-			                  verb, s->conn.peer,
-			                  smtp_reply_brief(&r, brief, sizeof(brief)));
-		}
-	}
+	rc = smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "%s %s", verb, domain);
+	if (rc == 0)
+		rc = smtp_read_reply(s, &r, smtp_deadline(s, s->t.command), false, e);
+	if (rc == 0 && s->ehlo_text)
+		smtp_reply_copy(s->ehlo_text, &r, false);
+	if (rc == 0 && r.code == 250)
+		smtp_caps_parse(&s->caps, &r);
+	else if (rc == 0 && r.code >= 500 && allow_helo && !s->lmtp)
+		rc = helo(s, &r, domain, e);
+	else if (rc == 0)
+		/* SEC-1: with TLS required there is no HELO fallback. */
+		rc = err_set_code(e, kind_of(r.code, ERR_PERM), r.code, "send %s to %s: %s", verb,
+		                  s->conn.peer, smtp_reply_brief(&r, brief, sizeof(brief)));
 	smtp_reply_fini(&r);
 	return rc;
 }
@@ -525,9 +225,10 @@ smtp_starttls(struct smtp *s, const struct tls_config *cfg, const char *domain, 
 	int rc;
 
 	smtp_reply_init(&r);
-	if ((rc = smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "STARTTLS")) == 0 &&
-	    (rc = smtp_read_reply(s, &r, deadline(s, s->t.command), false, e)) == 0 &&
-	    r.code != 220)
+	rc = smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "STARTTLS");
+	if (rc == 0)
+		rc = smtp_read_reply(s, &r, smtp_deadline(s, s->t.command), false, e);
+	if (rc == 0 && r.code != 220)
 		rc = err_set_code(
 		    e, kind_of(r.code, ERR_TLS), r.code,
 		    "start TLS with %s: server refused STARTTLS: %s; not sending anything in clear",
@@ -535,7 +236,7 @@ smtp_starttls(struct smtp *s, const struct tls_config *cfg, const char *domain, 
 	smtp_reply_fini(&r);
 	if (rc < 0)
 		return -1;
-	if (conn_start_tls(&s->conn, cfg, deadline(s, s->t.command), e) < 0)
+	if (conn_start_tls(&s->conn, cfg, smtp_deadline(s, s->t.command), e) < 0)
 		return -1;
 	s->tls = true;
 	log_info("TLS started: %s", tls_describe(s->conn.tls));
@@ -571,7 +272,7 @@ smtp_auth(struct smtp *s, const char *mech, const struct sasl_creds *c, struct e
 	                 : smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "AUTH %s", mech)) < 0)
 		goto out;
 	for (;;) {
-		if (smtp_read_reply(s, &r, deadline(s, s->t.command), true, e) < 0)
+		if (smtp_read_reply(s, &r, smtp_deadline(s, s->t.command), true, e) < 0)
 			goto out;
 		if (r.code != 334)
 			break;
@@ -585,7 +286,8 @@ smtp_auth(struct smtp *s, const char *mech, const struct sasl_creds *c, struct e
 			/* RFC 4954 §4: "*" cancels the exchange; the server answers 501. */
 			struct err ignore;
 			if (smtp_command(s, SMTP_COMMAND_MAX, NULL, &ignore, "*") == 0)
-				smtp_read_reply(s, &r, deadline(s, s->t.command), true, &ignore);
+				smtp_read_reply(s, &r, smtp_deadline(s, s->t.command), true,
+				                &ignore);
 			goto out;
 		}
 		if (smtp_command(s, SMTP_AUTH_LINE_MAX, "<redacted>", e, "%s", b.data) < 0)
@@ -627,7 +329,7 @@ smtp_quit_check(struct smtp *s, struct err *e)
 	s->quit_read = true;
 	smtp_reply_init(&r);
 	int wait = s->t.command < 2000 ? s->t.command : 2000;
-	if (smtp_read_reply(s, &r, deadline(s, wait), false, NULL) == 0 && r.code != 221)
+	if (smtp_read_reply(s, &r, smtp_deadline(s, wait), false, NULL) == 0 && r.code != 221)
 		rc = err_set_code(
 		    e, ERR_UNSURE, r.code,
 		    "send message to %s: the reply to QUIT was \"%s\", not 221: the server's "
@@ -700,6 +402,93 @@ send_rcpt(struct smtp *s, char *const *rcpts, const char *const *params, size_t 
 	                    p);
 }
 
+/* What the RCPT replies of one envelope said (SEC-36, SEC-38). */
+struct rcpt_tally {
+	size_t refused;  /* recipients refused */
+	bool perm;       /* one of them with 5xx */
+	const char *who; /* the first refused */
+	int who_code;
+	char who_reply[256];
+	const char *odd; /* the first answered neither 250/251 nor 4xx/5xx */
+	int odd_code;
+	char odd_reply[256];
+};
+
+/*
+ * Read the RCPT replies (sending each RCPT first without PIPELINING; then the first refusal
+ * ends the loop) into T, and into CODES when MAIL_OK. After a refused MAIL the replies are
+ * read (to stay in step) but say nothing about the recipients. -1 when one cannot be read.
+ */
+static int
+rcpt_replies(struct smtp *s, char *const *rcpts, const char *const *rcpt_params, size_t n,
+             int *codes, bool mail_ok, struct smtp_reply *r, struct rcpt_tally *t, struct err *e)
+{
+	bool pipe = s->caps.bits & SMTP_CAP_PIPELINING;
+
+	for (size_t i = 0; i < n && (pipe || mail_ok); i++) {
+		if (!pipe && send_rcpt(s, rcpts, rcpt_params, i, e) < 0)
+			return -1;
+		if (smtp_read_reply(s, r, smtp_deadline(s, s->t.command), false, e) < 0)
+			return -1;
+		if (codes && mail_ok)
+			codes[i] = r->code;
+		if (r->code == 250 || r->code == 251 || !mail_ok)
+			continue;
+		if (r->code < 400) {
+			/* SEC-36: RCPT takes 250 or 251; a 252 (VRFY's "cannot verify") or any
+			 * other 2xx or 3xx is a server out of step, not an accepted recipient. */
+			if (!t->odd) {
+				t->odd = rcpts[i];
+				t->odd_code = r->code;
+				smtp_reply_brief(r, t->odd_reply, sizeof(t->odd_reply));
+			}
+		} else {
+			t->perm = t->perm || r->code >= 500;
+			t->refused++;
+			if (t->refused == 1) {
+				t->who = rcpts[i];
+				t->who_code = r->code;
+				smtp_reply_brief(r, t->who_reply, sizeof(t->who_reply));
+			}
+		}
+		if (!pipe)
+			break;
+	}
+	return 0;
+}
+
+/*
+ * The reply to DATA (sent already with PIPELINING, now without, when OK): only 354 opens the
+ * data when the envelope is OK; a 354 after a refusal closes the connection. *OK becomes
+ * false, with the error in FIRST, when the reply refuses. -1 when DATA cannot be sent or its
+ * reply read.
+ */
+static int
+data_reply(struct smtp *s, struct smtp_reply *r, bool *ok, struct err *first, struct err *e)
+{
+	char brief[256];
+	bool pipe = s->caps.bits & SMTP_CAP_PIPELINING;
+
+	if (!pipe && *ok && smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "DATA") < 0)
+		return -1;
+	if (!pipe && !*ok)
+		return 0;
+	if (smtp_read_reply(s, r, smtp_deadline(s, s->t.data_init), false, e) < 0)
+		return -1;
+	if (r->code == 354 && !*ok) {
+		/* The server is now reading message data: no command can follow. Closing
+		 * without the end marker makes it drop the transaction. */
+		smtp_abandon(s);
+	} else if (r->code != 354 && *ok) {
+		/* Only 354 opens the data; a 2xx here is a server out of step. */
+		err_set_code(first, r->code < 400 ? ERR_PROTO : kind_of(r->code, ERR_PERM), r->code,
+		             "send DATA to %s: %s", s->conn.peer,
+		             smtp_reply_brief(r, brief, sizeof(brief)));
+		*ok = false;
+	}
+	return 0;
+}
+
 int
 smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char *const *rcpts,
               const char *const *rcpt_params, size_t n, int *codes, struct err *e)
@@ -708,14 +497,7 @@ smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char 
 	struct smtp_reply r;
 	char brief[256];
 	int rc = -1;
-	size_t refused = 0;
-	bool perm = false;
-	const char *who = NULL;
-	int who_code = 0;
-	char who_reply[256];
-	const char *odd = NULL; /* the first recipient answered neither 250/251 nor 4xx/5xx */
-	int odd_code = 0;
-	char odd_reply[256];
+	struct rcpt_tally t = {0};
 	struct err first;
 
 	err_clear(&first);
@@ -725,14 +507,12 @@ smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char 
 	if (smtp_command(s, max_with(mail_params, SMTP_MAIL_EXTRA), NULL, e, "MAIL FROM:<%s>%s",
 	                 sender, mail_params) < 0)
 		goto out;
-	if (pipe) {
-		for (size_t i = 0; i < n; i++)
-			if (send_rcpt(s, rcpts, rcpt_params, i, e) < 0)
-				goto out;
-		if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "DATA") < 0)
+	for (size_t i = 0; pipe && i < n; i++)
+		if (send_rcpt(s, rcpts, rcpt_params, i, e) < 0)
 			goto out;
-	}
-	if (smtp_read_reply(s, &r, deadline(s, s->t.command), false, e) < 0)
+	if (pipe && smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "DATA") < 0)
+		goto out;
+	if (smtp_read_reply(s, &r, smtp_deadline(s, s->t.command), false, e) < 0)
 		goto out;
 	bool mail_ok = r.code == 250;
 	/* SEC-36: MAIL takes 250; another 2xx or 3xx is a server out of step. */
@@ -742,67 +522,21 @@ smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char 
 		             smtp_reply_brief(&r, brief, sizeof(brief)),
 		             r.code < 400 ? ", not 250: the replies are out of step; not sent"
 		                          : "");
-	for (size_t i = 0; i < n && (pipe || mail_ok); i++) {
-		if (!pipe && send_rcpt(s, rcpts, rcpt_params, i, e) < 0)
-			goto out;
-		if (smtp_read_reply(s, &r, deadline(s, s->t.command), false, e) < 0)
-			goto out;
-		/* After a refused MAIL the RCPT replies (503) say nothing about the recipient. */
-		if (codes && mail_ok)
-			codes[i] = r.code;
-		if (r.code == 250 || r.code == 251 || !mail_ok)
-			continue;
-		if (r.code < 400) {
-			/* SEC-36: RCPT takes 250 or 251; a 252 (VRFY's "cannot verify") or any
-			 * other 2xx or 3xx is a server out of step, not an accepted recipient. */
-			if (!odd) {
-				odd = rcpts[i];
-				odd_code = r.code;
-				smtp_reply_brief(&r, odd_reply, sizeof(odd_reply));
-			}
-			if (!pipe)
-				break;
-			continue;
-		}
-		if (r.code >= 500)
-			perm = true;
-		if (refused++ == 0) {
-			who = rcpts[i];
-			who_code = r.code;
-			smtp_reply_brief(&r, who_reply, sizeof(who_reply));
-		}
-		if (!pipe)
-			break;
-	}
-	if (odd)
+	if (rcpt_replies(s, rcpts, rcpt_params, n, codes, mail_ok, &r, &t, e) < 0)
+		goto out;
+	if (t.odd)
 		err_set_code(
-		    &first, ERR_PROTO, odd_code,
+		    &first, ERR_PROTO, t.odd_code,
 		    "send to <%s>: the reply to RCPT TO was "
 		    "\"%s\", not 250 or 251: the replies are out of step; not sent to anyone",
-		    odd, odd_reply);
-	else if (refused)
+		    t.odd, t.odd_reply);
+	else if (t.refused)
 		/* SEC-38: one refusal abandons the whole transaction. */
-		refused_error(&first, refused, pipe ? n : refused, perm, who, who_code, who_reply);
-	bool ok = mail_ok && refused == 0 && !odd;
-	if (!pipe && ok) {
-		if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "DATA") < 0)
-			goto out;
-	}
-	if (pipe || ok) {
-		if (smtp_read_reply(s, &r, deadline(s, s->t.data_init), false, e) < 0)
-			goto out;
-		if (r.code == 354 && !ok) {
-			/* The server is now reading message data: no command can follow. Closing
-			 * without the end marker makes it drop the transaction. */
-			smtp_abandon(s);
-		} else if (r.code != 354 && ok) {
-			/* Only 354 opens the data; a 2xx here is a server out of step. */
-			err_set_code(&first, r.code < 400 ? ERR_PROTO : kind_of(r.code, ERR_PERM),
-			             r.code, "send DATA to %s: %s", s->conn.peer,
-			             smtp_reply_brief(&r, brief, sizeof(brief)));
-			ok = false;
-		}
-	}
+		refused_error(&first, t.refused, pipe ? n : t.refused, t.perm, t.who, t.who_code,
+		              t.who_reply);
+	bool ok = mail_ok && t.refused == 0 && !t.odd;
+	if (data_reply(s, &r, &ok, &first, e) < 0)
+		goto out;
 	if (!ok) {
 		if (e)
 			*e = first;
@@ -834,8 +568,8 @@ bdat_reply(struct smtp *s, struct err *e)
 	bool verdict = b->last_sent && i == b->n + b->chunks;
 
 	smtp_reply_init(&r);
-	if (smtp_read_reply(s, &r, deadline(s, verdict ? s->t.data_end : s->t.command), false, e) <
-	    0) {
+	if (smtp_read_reply(s, &r, smtp_deadline(s, verdict ? s->t.data_end : s->t.command), false,
+	                    e) < 0) {
 		smtp_reply_fini(&r);
 		/* With LAST out, a reply that cannot be parsed leaves the verdict unknown; a lost
 		 * connection or a timeout stays temporary (SEC-37: no reply after the end). */
@@ -881,7 +615,8 @@ bdat_reply(struct smtp *s, struct err *e)
 		             s->conn.peer, brief);
 		b->failed = b->mail_failed = true;
 	} else if (rcpt) {
-		if (b->refused++ == 0) {
+		b->refused++;
+		if (b->refused == 1) {
 			b->who = b->rcpts[i - 1];
 			b->who_code = code;
 			snprintf(b->who_reply, sizeof(b->who_reply), "%s", brief);
@@ -951,7 +686,8 @@ smtp_bdat_chunk(struct smtp *s, const char *p, size_t n, bool last, bool quit, s
 
 	if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "BDAT %zu%s", n, last ? " LAST" : "") < 0)
 		return -1;
-	if (check_end(s, e) < 0 || conn_write(&s->conn, p, n, deadline(s, s->t.data_block), e) < 0)
+	if (check_end(s, e) < 0 ||
+	    conn_write(&s->conn, p, n, smtp_deadline(s, s->t.data_block), e) < 0)
 		return note_end(s, e);
 	b->chunks++;
 	if (last) {
@@ -997,7 +733,8 @@ int
 smtp_data_sink(void *ctx, const char *p, size_t n, struct err *e)
 {
 	struct smtp *s = ctx;
-	if (check_end(s, e) < 0 || conn_write(&s->conn, p, n, deadline(s, s->t.data_block), e) < 0)
+	if (check_end(s, e) < 0 ||
+	    conn_write(&s->conn, p, n, smtp_deadline(s, s->t.data_block), e) < 0)
 		return note_end(s, e);
 	return 0;
 }
@@ -1025,7 +762,7 @@ lmtp_replies(struct smtp *s, char *const *rcpts, size_t n, int *codes, struct er
 		codes[i] = 0;
 	smtp_reply_init(&r);
 	for (size_t i = 0; i < n; i++) {
-		if (smtp_read_reply(s, &r, deadline(s, s->t.data_end), false, e) < 0) {
+		if (smtp_read_reply(s, &r, smtp_deadline(s, s->t.data_end), false, e) < 0) {
 			smtp_reply_fini(&r);
 			if (e && e->kind == ERR_PROTO)
 				unsure_read(e);
@@ -1048,7 +785,8 @@ lmtp_replies(struct smtp *s, char *const *rcpts, size_t n, int *codes, struct er
 			/* SEC-36: not 250, not a refusal: this recipient's outcome is not known. */
 			if (codes)
 				codes[i] = 0;
-			if (odd++ == 0)
+			odd++;
+			if (odd == 1)
 				err_set_code(
 				    &doubt, ERR_UNSURE, r.code,
 				    "send message to <%s>: "
@@ -1058,7 +796,8 @@ lmtp_replies(struct smtp *s, char *const *rcpts, size_t n, int *codes, struct er
 			continue;
 		}
 		perm = perm || r.code >= 500;
-		if (refused++ == 0)
+		refused++;
+		if (refused == 1)
 			err_set_code(&first, ERR_TEMP, r.code,
 			             "send message to <%s>: server "
 			             "refused it for this recipient: %s",
@@ -1113,7 +852,7 @@ smtp_data_end(struct smtp *s, bool quit, char *const *rcpts, size_t n, int *code
 	if (s->lmtp)
 		return lmtp_replies(s, rcpts, n, codes, e);
 	smtp_reply_init(&r);
-	rc = smtp_read_reply(s, &r, deadline(s, s->t.data_end), false, e);
+	rc = smtp_read_reply(s, &r, smtp_deadline(s, s->t.data_end), false, e);
 	/* SEC-37: no reply at all (closed, timed out) stays ERR_TEMP; a reply that cannot be
 	 * parsed is no verdict (SEC-36). */
 	if (rc < 0 && e && e->kind == ERR_PROTO)
@@ -1147,7 +886,7 @@ smtp_quit(struct smtp *s)
 	if (s->quit_read)
 		; /* the pipelined QUIT's reply was read with the verdict */
 	else if (s->quit_sent || smtp_command(s, SMTP_COMMAND_MAX, NULL, NULL, "QUIT") == 0)
-		smtp_read_reply(s, &r, deadline(s, wait), false, NULL);
+		smtp_read_reply(s, &r, smtp_deadline(s, wait), false, NULL);
 	smtp_reply_fini(&r);
 	conn_close(&s->conn);
 }
@@ -1161,7 +900,8 @@ smtp_rset(struct smtp *s)
 		return;
 	smtp_reply_init(&r);
 	if (smtp_command(s, SMTP_COMMAND_MAX, NULL, NULL, "RSET") < 0 ||
-	    smtp_read_reply(s, &r, deadline(s, s->t.command), false, NULL) < 0 || r.code != 250)
+	    smtp_read_reply(s, &r, smtp_deadline(s, s->t.command), false, NULL) < 0 ||
+	    r.code != 250)
 		conn_close(&s->conn);
 	smtp_reply_fini(&r);
 }

@@ -1,9 +1,10 @@
 /*
- * smtp: the protocol. Strict reply reading (SEC-31, SEC-32), EHLO capabilities (SEC-35),
- * the one function that writes a command line (SEC-19), STARTTLS with capabilities rebuilt
- * (SEC-1..4), AUTH (SEC-12, SEC-13, SEC-17), a pipelined envelope (RFC 2920) and the data
- * phase (SEC-30, SEC-33). RFC 5321, RFC 3207, RFC 4954, RFC 2920, RFC 1870; LMTP (RFC 2033);
- * DSN parameters (RFC 3461).
+ * smtp: the protocol, one function per command. Replies are read here (SEC-31, SEC-32) and
+ * parsed by reply.h, which also reads the EHLO capabilities (SEC-35); dsn.h builds the DSN
+ * parameters (RFC 3461). Here: the one function that writes a command line (SEC-19),
+ * STARTTLS with capabilities rebuilt (SEC-1..4), AUTH (SEC-12, SEC-13, SEC-17), a pipelined
+ * envelope (RFC 2920) and the data phase (SEC-30, SEC-33). RFC 5321, RFC 3207, RFC 4954,
+ * RFC 2920, RFC 1870; LMTP (RFC 2033).
  */
 #ifndef POSTIE_SMTP_H
 #define POSTIE_SMTP_H
@@ -12,42 +13,13 @@
 #include <stddef.h>
 #include "buf.h"
 #include "conn.h"
+#include "dsn.h"
 #include "err.h"
+#include "reply.h"
 #include "sasl.h"
 
-#define SMTP_REPLY_LINE_MAX 2048 /* RFC 5321 §4.5.3.1.5 says 512; margin for real servers */
-#define SMTP_REPLY_LINES_MAX 100 /* SEC-31 */
 #define SMTP_COMMAND_MAX 512     /* RFC 5321 §4.5.3.1.4, CRLF included */
 #define SMTP_AUTH_LINE_MAX 12288 /* RFC 4954 §4: SASL continuation lines */
-/* RFC 3461 §5: DSN parameters may make MAIL FROM 100 and RCPT TO 500 octets longer. SIZE
- * (RFC 1870 §3: 26), BODY=8BITMIME and SMTPUTF8 fit in the MAIL allowance beside them. */
-#define SMTP_MAIL_EXTRA 160
-#define SMTP_RCPT_EXTRA 500
-#define SMTP_ENVID_MAX 100 /* RFC 3461 §4.4: ENVID, as encoded */
-
-struct smtp_reply {
-	int code; /* from the final line */
-	size_t nlines;
-	struct buf text; /* each line's text after "NNN-" or "NNN ", lines joined by '\n' */
-};
-
-enum {
-	SMTP_CAP_PIPELINING = 1u << 0,
-	SMTP_CAP_STARTTLS = 1u << 1,
-	SMTP_CAP_AUTH = 1u << 2,
-	SMTP_CAP_SIZE = 1u << 3,
-	SMTP_CAP_8BITMIME = 1u << 4,
-	SMTP_CAP_SMTPUTF8 = 1u << 5,
-	SMTP_CAP_CHUNKING = 1u << 6,
-	SMTP_CAP_DSN = 1u << 7,
-	SMTP_CAP_ENHANCEDSTATUSCODES = 1u << 8,
-};
-
-struct smtp_caps {
-	unsigned bits;
-	char auth[512];     /* the AUTH mechanisms, space-separated, upper case */
-	unsigned long size; /* SIZE limit; 0: none given; ULONG_MAX: too large to matter */
-};
 
 struct smtp_timeouts { /* milliseconds; SEC-34, RFC 5321 §4.5.3.2 */
 	int connect, greeting, command, data_init, data_block, data_end;
@@ -103,46 +75,6 @@ struct smtp {
 	char final_text[256];      /* that reply, brief ("250 2.0.0 Ok: queued as X") */
 };
 
-/* Start an empty reply. */
-void smtp_reply_init(struct smtp_reply *r);
-void smtp_reply_fini(struct smtp_reply *r);
-
-/*
- * Feed one reply line (LINE, LEN bytes, without LF; a final CR is allowed) into R.
- * Returns 1 when the reply is complete, 0 when more lines follow, -1 with ERR_PROTO on a
- * malformed line: bad code, code not the same as the first line's, NUL or other control
- * character, too many lines.
- */
-int smtp_reply_feed(struct smtp_reply *r, const char *line, size_t len, struct err *e);
-
-/* Fill C from an EHLO reply, from scratch (SEC-4). Unknown keywords are ignored. */
-void smtp_caps_parse(struct smtp_caps *c, const struct smtp_reply *r);
-
-/*
- * RFC 3461 §4: xtext. Octets "!" to "~" except "+" and "=" stand for themselves; every
- * other one is "+" and two upper-case hex digits. Writes IN (LEN bytes) encoded into OUT
- * (N bytes, NUL-terminated). Returns the encoded length, or -1 when OUT is too small.
- */
-int smtp_xtext(const char *in, size_t len, char *out, size_t n);
-
-/*
- * The MAIL FROM parameters of RFC 3461 §4.3 and §4.4: " RET=FULL" or " RET=HDRS" for RET
- * (any case), " ENVID=xtext" for ENVID; either may be NULL. Appended to the string in OUT
- * (N bytes). ERR_USAGE for another RET or an ENVID longer than SMTP_ENVID_MAX encoded;
- * ERR_SOFTWARE when OUT is too small.
- */
-int smtp_dsn_mail(const char *ret, const char *envid, char *out, size_t n, struct err *e);
-
-/*
- * The RCPT TO parameters of RFC 3461 §4.1 and §4.2, appended to the string in OUT (N
- * bytes): " NOTIFY=..." when NOTIFY is not NULL ("NEVER", or one or more of SUCCESS,
- * FAILURE, DELAY joined by commas, each once, any case; sent upper case), and
- * " ORCPT=rfc822;xtext(ADDR)" when ADDR is not NULL and is printable ASCII (§4.2 allows no
- * other; a UTF-8 address goes without ORCPT) and the line stays within SMTP_RCPT_EXTRA.
- * ERR_USAGE for a bad NOTIFY; ERR_SOFTWARE when OUT is too small.
- */
-int smtp_dsn_rcpt(const char *notify, const char *addr, char *out, size_t n, struct err *e);
-
 /* The RFC 5321 default deadlines, or every one set to SECONDS when SECONDS > 0; and the
  * session's total from them (SMTP_SESSION_MIN_MS). */
 void smtp_timeouts_init(struct smtp_timeouts *t, int seconds);
@@ -169,9 +101,6 @@ int smtp_command(struct smtp *s, size_t max, const char *shown, struct err *e, c
  */
 int smtp_read_reply(struct smtp *s, struct smtp_reply *r, int64_t deadline, bool redact,
                     struct err *e);
-
-/* Describe reply R for a message: "550 5.1.1 no such user" (first line, cut to fit). */
-const char *smtp_reply_brief(const struct smtp_reply *r, char *out, size_t n);
 
 /* The commands, each a send and its reply(ies). All take deadlines from s->t. */
 

@@ -475,6 +475,20 @@ test_domain(void)
 	ok(strcmp(addr_domain("a@[192.0.2.1]"), "[192.0.2.1]") == 0, "addr_domain literal");
 }
 
+static void
+test_classes(void)
+{
+	ok(addr_is_atext('a') && addr_is_atext('Z') && addr_is_atext('7') && addr_is_atext('~') &&
+	       addr_is_atext('/'),
+	   "atext: letters, digits, the RFC 5322 symbols");
+	ok(!addr_is_atext('@') && !addr_is_atext('.') && !addr_is_atext(' ') &&
+	       !addr_is_atext('\0') && !addr_is_atext(0xc3),
+	   "not atext: specials, space, NUL, 8-bit");
+	ok(addr_is_ctl('\0') && addr_is_ctl('\t') && addr_is_ctl(0x1f) && addr_is_ctl(0x7f),
+	   "CTL: 0x00-0x1f and DEL");
+	ok(!addr_is_ctl(' ') && !addr_is_ctl('~') && !addr_is_ctl(0x80), "not CTL");
+}
+
 int
 main(void)
 {
@@ -484,5 +498,6 @@ main(void)
 	test_list_partial();
 	test_add_unique();
 	test_domain();
+	test_classes();
 	return tap_done();
 }

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "src/header.h"
 #include "src/msg.h"
 #include "tests/tap.h"
 
@@ -1412,9 +1413,43 @@ test_msgid(void)
 	msg_fini(&m);
 }
 
+/* header.h on its own: the scanner in pieces, the field walk and the unfolded value. */
+static void
+test_header_module(void)
+{
+	static const char text[] = "Subject: a\r\n b\nX-Y :z\n\nbody";
+	struct buf head, rest;
+	struct header_scan s;
+	struct header_field f;
+	struct err e;
+	size_t pos = 0, len = 0;
+	bool fed = true;
+
+	buf_init(&head, BUF_MAX_HEADER + 1024);
+	buf_init(&rest, 1024);
+	header_scan_start(&s, &head, &rest);
+	/* Split after the CR of the first line end: the CR waits for its LF. */
+	fed = header_scan_feed(&s, text, 11, &e) == 0 && !header_scan_done(&s) &&
+	      header_scan_feed(&s, text + 11, sizeof(text) - 12, &e) == 0;
+	ok(fed && header_scan_done(&s) && s.body_sep, "the scanner, in two pieces");
+	ok(head.len == 22 && strcmp(rest.data, "body") == 0, "header and rest split (%zu)",
+	   head.len);
+	ok(header_field_next(&head, &pos, &f) && header_field_is(&f, "subject"),
+	   "first field, name in any case");
+	char *v = header_unfold(&head, &f, &len);
+	ok(strcmp(v, " a b") == 0 && len == 4, "unfolded: \"%s\"", v);
+	free(v);
+	ok(header_field_next(&head, &pos, &f) && f.name_len == 3 && header_field_is(&f, "X-Y"),
+	   "WSP before the colon is not part of the name");
+	ok(!header_field_next(&head, &pos, &f), "two fields");
+	buf_fini(&head);
+	buf_fini(&rest);
+}
+
 int
 main(void)
 {
+	test_header_module();
 	test_scan_table();
 	test_scan_long_name();
 	test_nul();

@@ -15,6 +15,7 @@
 #include "src/buf.h"
 #include "src/codec.h"
 #include "src/sasl.h"
+#include "src/scram.h"
 #include "tests/tap.h"
 
 /* RFC 4648 §10. */
@@ -844,6 +845,34 @@ test_pick(void)
 	}
 }
 
+/* scram.h on its own: saslname, and a server-final e= handed back to the caller. */
+static void
+test_scram_module(void)
+{
+	struct scram sc = {0};
+	struct buf b, msg;
+	struct err e;
+	const char *said = NULL;
+	size_t said_len = 0;
+	const struct scram_creds c = {.user = "u", .pass = "p", .nonce = "abc"};
+
+	buf_init(&b, 64);
+	ok(scram_put_saslname(&b, "a,b=c", &e) == 0 && strcmp(b.data, "a=2Cb=3Dc") == 0,
+	   "saslname: \"%s\"", b.data);
+	buf_fini(&b);
+	buf_init(&msg, 1024);
+	ok(scram_build_first(&sc, "SCRAM-SHA-256", false, false, &c, &msg, &e) == 0 &&
+	       strcmp(msg.data, "n,,n=u,r=abc") == 0,
+	   "client-first without binding: \"%s\"", msg.data ? msg.data : "");
+	ok(scram_check_final(&sc, "e=other-error", 13, &said, &said_len, &e) == 1 &&
+	       said_len == 11 && memcmp(said, "other-error", 11) == 0 && !sc.verified,
+	   "e= is handed back, not verified");
+	ok(scram_check_final(&sc, "x=1", 3, &said, &said_len, &e) == -1 && e.kind == ERR_PROTO,
+	   "neither v= nor e=");
+	buf_fini(&msg);
+	scram_fini(&sc);
+}
+
 int
 main(void)
 {
@@ -857,5 +886,6 @@ main(void)
 	test_scram_misc();
 	test_other_mechs();
 	test_pick();
+	test_scram_module();
 	return tap_done();
 }

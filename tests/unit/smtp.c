@@ -147,6 +147,40 @@ test_caps(void)
 	smtp_reply_fini(&r);
 }
 
+/* reply.h: the keyword table behind smtp_caps_parse, and the serverinfo copy of a reply. */
+static void
+test_caps_table(void)
+{
+	struct smtp_reply r;
+	struct buf b;
+	struct err e;
+	unsigned bit = 0, all = 0;
+	size_t i = 0;
+
+	ok(smtp_caps_bit("pipelining", 10) == SMTP_CAP_PIPELINING, "keyword in any case");
+	ok(smtp_caps_bit("AUTH", 4) == SMTP_CAP_AUTH && smtp_caps_bit("SIZE", 4) == SMTP_CAP_SIZE,
+	   "AUTH and SIZE have bits");
+	ok(smtp_caps_bit("PIPELININGX", 11) == 0 && smtp_caps_bit("PIPE", 4) == 0,
+	   "only whole keywords count");
+	ok(strcmp(smtp_caps_flag(0, &bit), "PIPELINING") == 0 && bit == SMTP_CAP_PIPELINING,
+	   "the flags in serverinfo's order, PIPELINING first");
+	for (; smtp_caps_flag(i, &bit) != NULL; i++)
+		all |= bit;
+	ok(i == 7 && !(all & (SMTP_CAP_AUTH | SMTP_CAP_SIZE)) && all == (0x1ffu & ~0xcu),
+	   "seven flags, every bit but AUTH and SIZE");
+
+	smtp_reply_init(&r);
+	buf_init(&b, 1 << 16);
+	feed_all(&r, "220-first\n220-second\n220 last", &e);
+	smtp_reply_copy(&b, &r, true);
+	ok(strcmp(b.data, "220-first\n220-second\n220 last") == 0,
+	   "copy with codes, lines as sent");
+	smtp_reply_copy(&b, &r, false);
+	ok(strcmp(b.data, "first\nsecond\nlast") == 0, "copy of the text");
+	buf_fini(&b);
+	smtp_reply_fini(&r);
+}
+
 /*
  * Bug 5 of issue 10: a malformed line is quoted in the error with an explicit length. Each
  * line sits at the very end of its own heap block, without NUL or LF after it, as the last
@@ -710,6 +744,7 @@ main(void)
 	test_replies();
 	test_reply_overread();
 	test_caps();
+	test_caps_table();
 	test_command();
 	test_session_deadline();
 	test_session();
