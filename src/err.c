@@ -54,6 +54,20 @@ err_set_code(struct err *e, enum err_kind kind, int code, const char *fmt, ...)
 }
 
 void
+err_append(struct err *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!e)
+		return;
+	size_t at = strnlen(e->text, sizeof(e->text));
+	va_start(ap, fmt);
+	vsnprintf(e->text + at, sizeof(e->text) - at, fmt, ap);
+	va_end(ap);
+	clean(e->text + at);
+}
+
+void
 err_clear(struct err *e)
 {
 	e->kind = ERR_NONE;

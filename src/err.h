@@ -43,6 +43,10 @@ int err_set(struct err *e, enum err_kind kind, const char *fmt, ...)
 int err_set_code(struct err *e, enum err_kind kind, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Add printf output to the end of e's text (kind and code stay), cut at its size, control
+ * characters replaced as by err_set. A NULL e is allowed. */
+void err_append(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Reset e to "no error". */
 void err_clear(struct err *e);
 

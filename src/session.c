@@ -232,8 +232,7 @@ connect_ports(struct session *ss, const struct tls_config *tc, bool *implicit, s
 	}
 	if (e && np > 1) {
 		/* The last port's error, with the others named; worth retrying if any was. */
-		size_t at = strnlen(e->text, sizeof(e->text));
-		snprintf(e->text + at, sizeof(e->text) - at, " (ports %s failed first)", tried);
+		err_append(e, " (ports %s failed first)", tried);
 		if (temp)
 			e->kind = ERR_TEMP;
 	}

@@ -266,18 +266,6 @@ put_tls(FILE *out, struct tls *t)
 static void
 put_caps(FILE *out, const struct smtp_caps *c, const struct buf *ehlo, const char *when)
 {
-	static const struct {
-		const char *name;
-		unsigned bit;
-	} flags[] = {
-	    {"PIPELINING", SMTP_CAP_PIPELINING},
-	    {"CHUNKING", SMTP_CAP_CHUNKING},
-	    {"8BITMIME", SMTP_CAP_8BITMIME},
-	    {"SMTPUTF8", SMTP_CAP_SMTPUTF8},
-	    {"DSN", SMTP_CAP_DSN},
-	    {"ENHANCEDSTATUSCODES", SMTP_CAP_ENHANCEDSTATUSCODES},
-	    {"STARTTLS", SMTP_CAP_STARTTLS},
-	};
 	const char *p = ehlo->data ? ehlo->data : "";
 	const char *end = p + ehlo->len;
 	const char *nl = memchr(p, '\n', ehlo->len);
@@ -293,15 +281,13 @@ put_caps(FILE *out, const struct smtp_caps *c, const struct buf *ehlo, const cha
 	else
 		fprintf(out, "    SIZE: %lu bytes (%.1f MiB)\n", c->size,
 		        (double)c->size / (1024.0 * 1024.0));
-	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
-		fprintf(out, "    %s: %s\n", flags[i].name,
-		        (c->bits & flags[i].bit) ? "yes" : "no");
+	unsigned bit;
+	for (size_t i = 0; smtp_caps_flag(i, &bit); i++)
+		fprintf(out, "    %s: %s\n", smtp_caps_flag(i, &bit),
+		        (c->bits & bit) ? "yes" : "no");
 	fprintf(out, "    AUTH: %s\n",
 	        (c->bits & SMTP_CAP_AUTH) ? (c->auth[0] ? c->auth : "offered, no mechanisms named")
 	                                  : "not offered");
-	static const char *const known[] = {"PIPELINING", "CHUNKING", "8BITMIME",
-	                                    "SMTPUTF8",   "DSN",      "ENHANCEDSTATUSCODES",
-	                                    "STARTTLS",   "SIZE",     "AUTH"};
 	while (nl) {
 		p = nl + 1;
 		nl = memchr(p, '\n', (size_t)(end - p));
@@ -309,11 +295,7 @@ put_caps(FILE *out, const struct smtp_caps *c, const struct buf *ehlo, const cha
 		size_t k = 0;
 		while (k < n && p[k] != ' ' && p[k] != '=')
 			k++;
-		bool is_known = false;
-		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-			is_known =
-			    is_known || (strlen(known[i]) == k && strncasecmp(p, known[i], k) == 0);
-		if (!is_known)
+		if (!smtp_caps_bit(p, k))
 			put_lines(out, "    ", "Other: ", p, n);
 	}
 }

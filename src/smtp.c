@@ -1,9 +1,8 @@
 /*
  * smtp: the protocol engine. RFC 5321 (SMTP), RFC 3207 (STARTTLS), RFC 4954 (AUTH),
- * RFC 2920 (PIPELINING), RFC 1870 (SIZE), RFC 2033 (LMTP).
- * Every command line goes through smtp_command and
- * every reply through smtp_read_reply, so the checks of SEC-19, SEC-31..33 and the
- * redaction of SEC-13 have one home each. What a reply line or an EHLO keyword means is
+ * RFC 2920 (PIPELINING), RFC 1870 (SIZE), RFC 2033 (LMTP). Every command line goes through
+ * smtp_command and every reply through smtp_read_reply, so the checks of SEC-19, SEC-31..33
+ * and the redaction of SEC-13 have one home each. What a reply line or an EHLO keyword means is
  * reply.c's; the DSN parameters the commands carry are dsn.c's.
  */
 #include "smtp.h"
@@ -17,6 +16,7 @@
 
 #include "log.h"
 #include "sasl.h"
+#include "smtp_int.h"
 
 void
 smtp_timeouts_init(struct smtp_timeouts *t, int seconds)
@@ -54,24 +54,24 @@ smtp_deadline(const struct smtp *s, int ms)
  * Checked before each command, reply and piece of data, so that a loop ends there even
  * where every call would return at once.
  */
-static int
-check_end(const struct smtp *s, struct err *e)
+int
+smtp_check_end(const struct smtp *s, struct err *e)
 {
 	if (s->end && conn_clock_ms() >= s->end)
-		return err_set(e, ERR_TEMP,
-		               "talk to %s: the session's total deadline (%lld s) has "
-		               "passed; giving up",
-		               s->conn.peer, (long long)(s->t.session / 1000));
+		return err_set(
+		    e, ERR_TEMP,
+		    "talk to %s: the session's total deadline (%lld s) has passed; giving up",
+		    s->conn.peer, (long long)(s->t.session / 1000));
 	return 0;
 }
 
 /* After a failed read or write: when the session's total deadline cut the wait short,
  * say so rather than "timed out" alone. Returns -1. */
-static int
-note_end(const struct smtp *s, struct err *e)
+int
+smtp_note_end(const struct smtp *s, struct err *e)
 {
 	if (e && e->kind == ERR_TEMP && s->end && conn_clock_ms() >= s->end)
-		return check_end(s, e);
+		return smtp_check_end(s, e);
 	return -1;
 }
 
@@ -92,7 +92,7 @@ smtp_command(struct smtp *s, size_t max, const char *shown, struct err *e, const
 		if (line[i] == '\r' || line[i] == '\n' || line[i] == '\0')
 			return err_set(e, ERR_SOFTWARE,
 			               "send command: CR, LF or NUL inside a command; not sent");
-	if (check_end(s, e) < 0)
+	if (smtp_check_end(s, e) < 0)
 		return -1;
 	/* SEC-33: before a new exchange, nothing may be waiting that we did not ask for. */
 	if (s->awaited == 0 && conn_pending(&s->conn))
@@ -108,14 +108,14 @@ smtp_command(struct smtp *s, size_t max, const char *shown, struct err *e, const
 	s->awaited++;
 	int rc = conn_write(&s->conn, line, (size_t)n + 2, smtp_deadline(s, s->t.command), e);
 	explicit_bzero(line, sizeof(line));
-	return rc < 0 ? note_end(s, e) : 0;
+	return rc < 0 ? smtp_note_end(s, e) : 0;
 }
 
 int
 smtp_read_reply(struct smtp *s, struct smtp_reply *r, int64_t dl, bool redact, struct err *e)
 {
-	if (check_end(s, e) < 0 || conn_flush(&s->conn, dl, e) < 0)
-		return note_end(s, e);
+	if (smtp_check_end(s, e) < 0 || conn_flush(&s->conn, dl, e) < 0)
+		return smtp_note_end(s, e);
 	r->code = 0;
 	r->nlines = 0;
 	buf_reset(&r->text);
@@ -123,7 +123,7 @@ smtp_read_reply(struct smtp *s, struct smtp_reply *r, int64_t dl, bool redact, s
 		const char *line;
 		size_t len;
 		if (conn_getline(&s->conn, &line, &len, SMTP_REPLY_LINE_MAX, dl, e) < 0)
-			return note_end(s, e);
+			return smtp_note_end(s, e);
 		if (redact && len >= 3 && memcmp(line, "334", 3) == 0)
 			log_line(LOG_IN, "334 <redacted>", 14);
 		else
@@ -140,8 +140,8 @@ smtp_read_reply(struct smtp *s, struct smtp_reply *r, int64_t dl, bool redact, s
 }
 
 /* The error kind for a failure reply: 4xx is worth retrying, 5xx is not. */
-static enum err_kind
-kind_of(int code, enum err_kind perm)
+enum err_kind
+smtp_kind_of(int code, enum err_kind perm)
 {
 	return code >= 400 && code < 500 ? ERR_TEMP : perm;
 }
@@ -160,7 +160,7 @@ smtp_greeting(struct smtp *s, struct err *e)
 		smtp_reply_brief(&r, brief, sizeof(brief));
 		if (r.code >= 400) {
 			/* SEC-40: say goodbye, never EHLO. */
-			rc = err_set_code(e, kind_of(r.code, ERR_PERM), r.code,
+			rc = err_set_code(e, smtp_kind_of(r.code, ERR_PERM), r.code,
 			                  "greet %s: server refused the session: %s", s->conn.peer,
 			                  brief);
 			smtp_quit(s);
@@ -185,8 +185,9 @@ helo(struct smtp *s, struct smtp_reply *r, const char *domain, struct err *e)
 	if (rc == 0)
 		rc = smtp_read_reply(s, r, smtp_deadline(s, s->t.command), false, e);
 	if (rc == 0 && r->code != 250)
-		rc = err_set_code(e, kind_of(r->code, ERR_PERM), r->code, "send HELO to %s: %s",
-		                  s->conn.peer, smtp_reply_brief(r, brief, sizeof(brief)));
+		rc =
+		    err_set_code(e, smtp_kind_of(r->code, ERR_PERM), r->code, "send HELO to %s: %s",
+		                 s->conn.peer, smtp_reply_brief(r, brief, sizeof(brief)));
 	return rc;
 }
 
@@ -211,8 +212,8 @@ smtp_ehlo(struct smtp *s, const char *domain, bool allow_helo, struct err *e)
 		rc = helo(s, &r, domain, e);
 	else if (rc == 0)
 		/* SEC-1: with TLS required there is no HELO fallback. */
-		rc = err_set_code(e, kind_of(r.code, ERR_PERM), r.code, "send %s to %s: %s", verb,
-		                  s->conn.peer, smtp_reply_brief(&r, brief, sizeof(brief)));
+		rc = err_set_code(e, smtp_kind_of(r.code, ERR_PERM), r.code, "send %s to %s: %s",
+		                  verb, s->conn.peer, smtp_reply_brief(&r, brief, sizeof(brief)));
 	smtp_reply_fini(&r);
 	return rc;
 }
@@ -230,7 +231,7 @@ smtp_starttls(struct smtp *s, const struct tls_config *cfg, const char *domain, 
 		rc = smtp_read_reply(s, &r, smtp_deadline(s, s->t.command), false, e);
 	if (rc == 0 && r.code != 220)
 		rc = err_set_code(
-		    e, kind_of(r.code, ERR_TLS), r.code,
+		    e, smtp_kind_of(r.code, ERR_TLS), r.code,
 		    "start TLS with %s: server refused STARTTLS: %s; not sending anything in clear",
 		    s->conn.peer, smtp_reply_brief(&r, brief, sizeof(brief)));
 	smtp_reply_fini(&r);
@@ -299,7 +300,7 @@ smtp_auth(struct smtp *s, const char *mech, const struct sasl_creds *c, struct e
 		goto out;
 	}
 	const char *why = sasl_failure(sx);
-	err_set_code(e, kind_of(r.code, ERR_AUTH), r.code,
+	err_set_code(e, smtp_kind_of(r.code, ERR_AUTH), r.code,
 	             "authenticate to %s with %s: %s%s%s; check `user` and the password",
 	             s->conn.peer, mech, smtp_reply_brief(&r, brief, sizeof(brief)),
 	             why ? "; the server says: " : "", why ? why : "");
@@ -342,9 +343,9 @@ smtp_quit_check(struct smtp *s, struct err *e)
 
 /* The error for refused recipients of one transaction (SEC-38): 5xx anywhere means a retry
  * cannot fix it. */
-static void
-refused_error(struct err *e, size_t refused, size_t n, bool perm, const char *who, int code,
-              const char *brief)
+void
+smtp_refused_error(struct err *e, size_t refused, size_t n, bool perm, const char *who, int code,
+                   const char *brief)
 {
 	char count[96] = "";
 	if (refused > 1 || refused < n)
@@ -361,12 +362,12 @@ refused_error(struct err *e, size_t refused, size_t n, bool perm, const char *wh
  * delivered, yet not refused: ERR_UNSURE (76), and where there is a queue the message stays
  * in it. WHAT names the command the reply stands for. Returns -1.
  */
-static int
-unsure(struct err *e, int code, const char *peer, const char *what, const char *brief)
+int
+smtp_unsure(struct err *e, int code, const char *peer, const char *what, const char *brief)
 {
 	return err_set_code(e, ERR_UNSURE, code,
-	                    "send message to %s: the reply to %s was "
-	                    "\"%s\", not 250%s; not delivered, though the server may keep a copy",
+	                    "send message to %s: the reply to %s was \"%s\", not 250%s; not "
+	                    "delivered, though the server may keep a copy",
 	                    peer, what, brief,
 	                    code == 221 ? " (221 is a reply to QUIT, no verdict on the message)"
 	                                : "");
@@ -374,32 +375,44 @@ unsure(struct err *e, int code, const char *peer, const char *what, const char *
 
 /* A reply after the end of the data that could not be read as one (ERR_PROTO from
  * smtp_read_reply) is no verdict either (SEC-36). */
-static void
-unsure_read(struct err *e)
+void
+smtp_unsure_read(struct err *e)
 {
-	size_t at = strnlen(e->text, sizeof(e->text));
 	e->kind = ERR_UNSURE;
-	snprintf(e->text + at, sizeof(e->text) - at,
-	         " (after the end of the data: not delivered, "
-	         "though the server may keep a copy)");
+	err_append(
+	    e, " (after the end of the data: not delivered, though the server may keep a copy)");
 }
 
 /* The longest line a command may take with PARAMS added: SEC-19's 512 octets, plus what
  * RFC 3461 §5 allows for the parameters and no more. */
-static size_t
-max_with(const char *params, size_t extra)
+size_t
+smtp_max_with(const char *params, size_t extra)
 {
 	size_t k = params ? strlen(params) : 0;
 	return SMTP_COMMAND_MAX + (k < extra ? k : extra);
 }
 
 /* RCPT TO for recipient I, with its parameters. */
-static int
-send_rcpt(struct smtp *s, char *const *rcpts, const char *const *params, size_t i, struct err *e)
+int
+smtp_send_rcpt(struct smtp *s, char *const *rcpts, const char *const *params, size_t i,
+               struct err *e)
 {
 	const char *p = params && params[i] ? params[i] : "";
-	return smtp_command(s, max_with(p, SMTP_RCPT_EXTRA), NULL, e, "RCPT TO:<%s>%s", rcpts[i],
-	                    p);
+	return smtp_command(s, smtp_max_with(p, SMTP_RCPT_EXTRA), NULL, e, "RCPT TO:<%s>%s",
+	                    rcpts[i], p);
+}
+
+/* With PIPELINING, QUIT goes right behind the end of the data: the goodbye costs no extra
+ * round trip (its reply is read after the verdict). */
+int
+smtp_pipeline_quit(struct smtp *s, struct err *e)
+{
+	if (!(s->caps.bits & SMTP_CAP_PIPELINING))
+		return 0;
+	if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "QUIT") < 0)
+		return -1;
+	s->quit_sent = true;
+	return 0;
 }
 
 /* What the RCPT replies of one envelope said (SEC-36, SEC-38). */
@@ -426,7 +439,7 @@ rcpt_replies(struct smtp *s, char *const *rcpts, const char *const *rcpt_params,
 	bool pipe = s->caps.bits & SMTP_CAP_PIPELINING;
 
 	for (size_t i = 0; i < n && (pipe || mail_ok); i++) {
-		if (!pipe && send_rcpt(s, rcpts, rcpt_params, i, e) < 0)
+		if (!pipe && smtp_send_rcpt(s, rcpts, rcpt_params, i, e) < 0)
 			return -1;
 		if (smtp_read_reply(s, r, smtp_deadline(s, s->t.command), false, e) < 0)
 			return -1;
@@ -481,8 +494,8 @@ data_reply(struct smtp *s, struct smtp_reply *r, bool *ok, struct err *first, st
 		smtp_abandon(s);
 	} else if (r->code != 354 && *ok) {
 		/* Only 354 opens the data; a 2xx here is a server out of step. */
-		err_set_code(first, r->code < 400 ? ERR_PROTO : kind_of(r->code, ERR_PERM), r->code,
-		             "send DATA to %s: %s", s->conn.peer,
+		err_set_code(first, r->code < 400 ? ERR_PROTO : smtp_kind_of(r->code, ERR_PERM),
+		             r->code, "send DATA to %s: %s", s->conn.peer,
 		             smtp_reply_brief(r, brief, sizeof(brief)));
 		*ok = false;
 	}
@@ -504,11 +517,11 @@ smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char 
 	smtp_reply_init(&r);
 	/* RFC 2920 §3: MAIL, every RCPT and DATA go as one group; the replies come back in
 	 * order. Without PIPELINING each waits for its reply. */
-	if (smtp_command(s, max_with(mail_params, SMTP_MAIL_EXTRA), NULL, e, "MAIL FROM:<%s>%s",
-	                 sender, mail_params) < 0)
+	if (smtp_command(s, smtp_max_with(mail_params, SMTP_MAIL_EXTRA), NULL, e,
+	                 "MAIL FROM:<%s>%s", sender, mail_params) < 0)
 		goto out;
 	for (size_t i = 0; pipe && i < n; i++)
-		if (send_rcpt(s, rcpts, rcpt_params, i, e) < 0)
+		if (smtp_send_rcpt(s, rcpts, rcpt_params, i, e) < 0)
 			goto out;
 	if (pipe && smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "DATA") < 0)
 		goto out;
@@ -517,23 +530,22 @@ smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char 
 	bool mail_ok = r.code == 250;
 	/* SEC-36: MAIL takes 250; another 2xx or 3xx is a server out of step. */
 	if (!mail_ok)
-		err_set_code(&first, r.code < 400 ? ERR_PROTO : kind_of(r.code, ERR_PERM), r.code,
-		             "send MAIL FROM:<%s> to %s: %s%s", sender, s->conn.peer,
+		err_set_code(&first, r.code < 400 ? ERR_PROTO : smtp_kind_of(r.code, ERR_PERM),
+		             r.code, "send MAIL FROM:<%s> to %s: %s%s", sender, s->conn.peer,
 		             smtp_reply_brief(&r, brief, sizeof(brief)),
 		             r.code < 400 ? ", not 250: the replies are out of step; not sent"
 		                          : "");
 	if (rcpt_replies(s, rcpts, rcpt_params, n, codes, mail_ok, &r, &t, e) < 0)
 		goto out;
 	if (t.odd)
-		err_set_code(
-		    &first, ERR_PROTO, t.odd_code,
-		    "send to <%s>: the reply to RCPT TO was "
-		    "\"%s\", not 250 or 251: the replies are out of step; not sent to anyone",
-		    t.odd, t.odd_reply);
+		err_set_code(&first, ERR_PROTO, t.odd_code,
+		             "send to <%s>: the reply to RCPT TO was \"%s\", not 250 or 251: the "
+		             "replies are out of step; not sent to anyone",
+		             t.odd, t.odd_reply);
 	else if (t.refused)
 		/* SEC-38: one refusal abandons the whole transaction. */
-		refused_error(&first, t.refused, pipe ? n : t.refused, t.perm, t.who, t.who_code,
-		              t.who_reply);
+		smtp_refused_error(&first, t.refused, pipe ? n : t.refused, t.perm, t.who,
+		                   t.who_code, t.who_reply);
 	bool ok = mail_ok && t.refused == 0 && !t.odd;
 	if (data_reply(s, &r, &ok, &first, e) < 0)
 		goto out;
@@ -549,193 +561,13 @@ out:
 	return rc;
 }
 
-/*
- * Take the next BDAT-transaction reply: MAIL, then each RCPT, then one per chunk. 0 when a
- * reply was read, whatever it said: a refusal is kept in s->bdat (failed, first). -1 with e
- * set when none could be read (connection lost, timeout, malformed reply): callers stop
- * there, since a loop that read on would spin on a closed connection (SEC-34; issue 10,
- * bug 11).
- */
-static int
-bdat_reply(struct smtp *s, struct err *e)
-{
-	struct smtp_bdat *b = &s->bdat;
-	struct smtp_reply r;
-	char brief[256];
-	size_t i = b->replies;
-	bool rcpt = i >= 1 && i <= b->n;
-	/* The reply to the LAST chunk: the verdict on the message (SEC-36). */
-	bool verdict = b->last_sent && i == b->n + b->chunks;
-
-	smtp_reply_init(&r);
-	if (smtp_read_reply(s, &r, smtp_deadline(s, verdict ? s->t.data_end : s->t.command), false,
-	                    e) < 0) {
-		smtp_reply_fini(&r);
-		/* With LAST out, a reply that cannot be parsed leaves the verdict unknown; a lost
-		 * connection or a timeout stays temporary (SEC-37: no reply after the end). */
-		if (b->last_sent && e && e->kind == ERR_PROTO)
-			unsure_read(e);
-		return -1;
-	}
-	b->replies++;
-	int code = r.code;
-	smtp_reply_brief(&r, brief, sizeof(brief));
-	smtp_reply_fini(&r);
-	if (rcpt && b->codes && !b->mail_failed)
-		b->codes[i - 1] = code;
-	if (verdict) {
-		s->final_code = code;
-		snprintf(s->final_text, sizeof(s->final_text), "%s", brief);
-	}
-	/* SEC-36: 250 to MAIL and to every chunk, 250 or 251 to each RCPT. */
-	if (code == 250 || (rcpt && code == 251))
-		return 0;
-	/* After a refusal the later replies only echo it (503, 554). */
-	if (b->failed && (!rcpt || b->mail_failed || code < 400))
-		return 0;
-	if (code < 400) {
-		/* A 2xx or 3xx that is not the reply this command takes: the server is out of
-		 * step (it may be answering the QUIT behind the data). Once LAST is out it may
-		 * keep the message; before, nothing can be delivered. */
-		const char *what = i == 0    ? "MAIL FROM"
-		                   : rcpt    ? "RCPT TO"
-		                   : verdict ? "BDAT LAST"
-		                             : "a BDAT chunk";
-		if (b->last_sent)
-			unsure(&b->first, code, s->conn.peer, what, brief);
-		else
-			err_set_code(&b->first, ERR_PROTO, code,
-			             "send message to %s: the reply to "
-			             "%s was \"%s\", not %s: the replies are out of step; not sent",
-			             s->conn.peer, what, brief, rcpt ? "250 or 251" : "250");
-		b->failed = true;
-		b->mail_failed = b->mail_failed || i == 0;
-	} else if (i == 0) {
-		err_set_code(&b->first, kind_of(code, ERR_PERM), code, "send MAIL FROM to %s: %s",
-		             s->conn.peer, brief);
-		b->failed = b->mail_failed = true;
-	} else if (rcpt) {
-		b->refused++;
-		if (b->refused == 1) {
-			b->who = b->rcpts[i - 1];
-			b->who_code = code;
-			snprintf(b->who_reply, sizeof(b->who_reply), "%s", brief);
-		}
-		b->perm = b->perm || code >= 500;
-		refused_error(&b->first, b->refused, b->n, b->perm, b->who, b->who_code,
-		              b->who_reply);
-		b->failed = true;
-	} else {
-		err_set_code(&b->first, kind_of(code, ERR_PERM), code,
-		             "send message to %s: server refused it: %s", s->conn.peer, brief);
-		b->failed = true;
-	}
-	return 0;
-}
-
-/* The end of a BDAT reading loop: 0 when every reply owed (WANT) was read and none refused;
- * else -1 with the first refusal in e, or the failed read's error already there. */
-static int
-bdat_outcome(struct smtp *s, size_t want, struct err *e)
-{
-	struct smtp_bdat *b = &s->bdat;
-
-	if (!b->failed && b->replies == want)
-		return 0;
-	if (b->failed && e)
-		*e = b->first;
-	return -1;
-}
-
-int
-smtp_bdat_begin(struct smtp *s, const char *sender, const char *mail_params, char *const *rcpts,
-                const char *const *rcpt_params, size_t n, int *codes, bool wait, struct err *e)
-{
-	struct smtp_bdat *b = &s->bdat;
-
-	memset(b, 0, sizeof(*b));
-	err_clear(&b->first);
-	b->rcpts = rcpts;
-	b->n = n;
-	b->codes = codes;
-	if (smtp_command(s, max_with(mail_params, SMTP_MAIL_EXTRA), NULL, e, "MAIL FROM:<%s>%s",
-	                 sender, mail_params) < 0)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (send_rcpt(s, rcpts, rcpt_params, i, e) < 0)
-			return -1;
-	if (!wait)
-		return 0;
-	/* Read every envelope reply, so the error counts all refused recipients. A reply that
-	 * cannot be read ends the loop and the connection: a refusal read before it is still
-	 * the error to report (SEC-34: no loop outlives its connection). */
-	while (b->replies < n + 1) {
-		if (bdat_reply(s, e) < 0) {
-			smtp_abandon(s);
-			break;
-		}
-	}
-	b->envelope_read = true;
-	return bdat_outcome(s, n + 1, e);
-}
-
-int
-smtp_bdat_chunk(struct smtp *s, const char *p, size_t n, bool last, bool quit, struct err *e)
-{
-	struct smtp_bdat *b = &s->bdat;
-
-	if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "BDAT %zu%s", n, last ? " LAST" : "") < 0)
-		return -1;
-	if (check_end(s, e) < 0 ||
-	    conn_write(&s->conn, p, n, smtp_deadline(s, s->t.data_block), e) < 0)
-		return note_end(s, e);
-	b->chunks++;
-	if (last) {
-		b->last_sent = true;
-		if (quit && (s->caps.bits & SMTP_CAP_PIPELINING)) {
-			if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "QUIT") < 0)
-				return -1;
-			s->quit_sent = true;
-		}
-		return 0;
-	}
-	/* Replies to earlier commands that are already here are read now: the server is not
-	 * left blocked on a full socket, and a refusal stops the data early. */
-	while (b->replies < b->n + 1 + b->chunks && conn_pending(&s->conn)) {
-		if (bdat_reply(s, e) < 0)
-			return -1;
-		if (b->failed) {
-			if (e)
-				*e = b->first;
-			return -1;
-		}
-	}
-	return 0;
-}
-
-int
-smtp_bdat_end(struct smtp *s, struct err *e)
-{
-	struct smtp_bdat *b = &s->bdat;
-
-	/* Every reply is read, also after a refusal, so the session stays in step; a reply
-	 * that cannot be read ends the loop and the connection (SEC-34). */
-	while (b->replies < b->n + 1 + b->chunks) {
-		if (bdat_reply(s, e) < 0) {
-			smtp_abandon(s);
-			break;
-		}
-	}
-	return bdat_outcome(s, b->n + 1 + b->chunks, e);
-}
-
 int
 smtp_data_sink(void *ctx, const char *p, size_t n, struct err *e)
 {
 	struct smtp *s = ctx;
-	if (check_end(s, e) < 0 ||
+	if (smtp_check_end(s, e) < 0 ||
 	    conn_write(&s->conn, p, n, smtp_deadline(s, s->t.data_block), e) < 0)
-		return note_end(s, e);
+		return smtp_note_end(s, e);
 	return 0;
 }
 
@@ -765,12 +597,9 @@ lmtp_replies(struct smtp *s, char *const *rcpts, size_t n, int *codes, struct er
 		if (smtp_read_reply(s, &r, smtp_deadline(s, s->t.data_end), false, e) < 0) {
 			smtp_reply_fini(&r);
 			if (e && e->kind == ERR_PROTO)
-				unsure_read(e);
-			size_t at = e ? strnlen(e->text, sizeof(e->text)) : 0;
-			if (e)
-				snprintf(e->text + at, sizeof(e->text) - at,
-				         " (after the data; %zu of %zu recipients confirmed)",
-				         delivered, n);
+				smtp_unsure_read(e);
+			err_append(e, " (after the data; %zu of %zu recipients confirmed)",
+			           delivered, n);
 			return -1;
 		}
 		s->lmtp_read++;
@@ -787,21 +616,20 @@ lmtp_replies(struct smtp *s, char *const *rcpts, size_t n, int *codes, struct er
 				codes[i] = 0;
 			odd++;
 			if (odd == 1)
-				err_set_code(
-				    &doubt, ERR_UNSURE, r.code,
-				    "send message to <%s>: "
-				    "the reply for this recipient was \"%s\", not 250; not "
-				    "delivered to it, though the server may keep a copy",
-				    rcpts[i], brief);
+				err_set_code(&doubt, ERR_UNSURE, r.code,
+				             "send message to <%s>: the reply for this recipient "
+				             "was \"%s\", not 250; not delivered to it, though the "
+				             "server may keep a copy",
+				             rcpts[i], brief);
 			continue;
 		}
 		perm = perm || r.code >= 500;
 		refused++;
 		if (refused == 1)
-			err_set_code(&first, ERR_TEMP, r.code,
-			             "send message to <%s>: server "
-			             "refused it for this recipient: %s",
-			             rcpts[i], brief);
+			err_set_code(
+			    &first, ERR_TEMP, r.code,
+			    "send message to <%s>: server refused it for this recipient: %s",
+			    rcpts[i], brief);
 	}
 	smtp_reply_fini(&r);
 	if (!refused && !odd)
@@ -810,17 +638,13 @@ lmtp_replies(struct smtp *s, char *const *rcpts, size_t n, int *codes, struct er
 		/* A permanent refusal says most (67); else a reply that was no verdict (76). */
 		*e = odd && !perm ? doubt : first;
 		e->kind = perm ? ERR_NOUSER : odd ? ERR_UNSURE : ERR_TEMP;
-		size_t at = strnlen(e->text, sizeof(e->text));
 		if (odd)
-			snprintf(e->text + at, sizeof(e->text) - at,
-			         " (%zu of %zu recipients "
-			         "refused, %zu without a verdict%s)",
-			         refused, n, odd, delivered ? "; the others have the message" : "");
+			err_append(e, " (%zu of %zu recipients refused, %zu without a verdict%s)",
+			           refused, n, odd,
+			           delivered ? "; the others have the message" : "");
 		else
-			snprintf(e->text + at, sizeof(e->text) - at,
-			         " (%zu of %zu recipients "
-			         "refused%s)",
-			         refused, n, delivered ? "; the others have the message" : "");
+			err_append(e, " (%zu of %zu recipients refused%s)", refused, n,
+			           delivered ? "; the others have the message" : "");
 	}
 	return -1;
 }
@@ -843,12 +667,8 @@ smtp_data_end(struct smtp *s, bool quit, char *const *rcpts, size_t n, int *code
 	s->lmtp_read = 0;
 	/* LMTP: the end of data is owed one reply per recipient. */
 	s->awaited += s->lmtp ? (unsigned)n : 1;
-	if (quit && (s->caps.bits & SMTP_CAP_PIPELINING)) {
-		/* Pipelined QUIT: the goodbye costs no extra round trip. */
-		if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "QUIT") < 0)
-			return -1;
-		s->quit_sent = true;
-	}
+	if (quit && smtp_pipeline_quit(s, e) < 0)
+		return -1;
 	if (s->lmtp)
 		return lmtp_replies(s, rcpts, n, codes, e);
 	smtp_reply_init(&r);
@@ -856,7 +676,7 @@ smtp_data_end(struct smtp *s, bool quit, char *const *rcpts, size_t n, int *code
 	/* SEC-37: no reply at all (closed, timed out) stays ERR_TEMP; a reply that cannot be
 	 * parsed is no verdict (SEC-36). */
 	if (rc < 0 && e && e->kind == ERR_PROTO)
-		unsure_read(e);
+		smtp_unsure_read(e);
 	if (rc == 0) {
 		s->final_code = r.code;
 		smtp_reply_brief(&r, s->final_text, sizeof(s->final_text));
@@ -864,12 +684,12 @@ smtp_data_end(struct smtp *s, bool quit, char *const *rcpts, size_t n, int *code
 	/* SEC-36: only 250 is delivery; 4xx and 5xx refuse the message, anything else is out
 	 * of step (a 221 may be the reply to the QUIT behind the data). */
 	if (rc == 0 && r.code >= 400)
-		rc = err_set_code(e, kind_of(r.code, ERR_PERM), r.code,
+		rc = err_set_code(e, smtp_kind_of(r.code, ERR_PERM), r.code,
 		                  "send message to %s: server refused it: %s", s->conn.peer,
 		                  smtp_reply_brief(&r, brief, sizeof(brief)));
 	else if (rc == 0 && r.code != 250)
-		rc = unsure(e, r.code, s->conn.peer, "the end of the data",
-		            smtp_reply_brief(&r, brief, sizeof(brief)));
+		rc = smtp_unsure(e, r.code, s->conn.peer, "the end of the data",
+		                 smtp_reply_brief(&r, brief, sizeof(brief)));
 	smtp_reply_fini(&r);
 	return rc;
 }
