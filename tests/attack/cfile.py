@@ -21,10 +21,8 @@ CASES = ('netrc', 'credentials', 'keyring', 'oauth-cache')
 
 
 def main():
-    t = alib.Test('cfile')
+    t = alib.Test('cfile', CASES)
     source = t.case
-    if source not in CASES:
-        sys.exit('usage: cfile.py POSTIE SOURCE (one of %s)' % ', '.join(CASES))
     secret = SECRETS[source]
     victim = t.victim_server()
     log = victim_setup(t, source, victim.port)

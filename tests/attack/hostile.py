@@ -30,10 +30,8 @@ def quote_ok(err):
 
 
 def main():
-    t = alib.Test('hostile')
+    t = alib.Test('hostile', CASES)
     case = t.case
-    if case not in CASES:
-        sys.exit('usage: hostile.py POSTIE CASE (one of %s)' % ', '.join(CASES))
     script = {}
     if case == 'spin-rcpt':
         script = {'RCPT#1': ['550 5.1.1 alice: no such user', '!close']}
@@ -50,8 +48,7 @@ def main():
         script = {'GREETING': ['!raw ' + body]}
     server = t.victim_server('hostile-server', script=script,
                              chunking=case.startswith('spin'))
-    t.write(t.user_profile, 'account default\nhost localhost\nport %d\ntls_trust_file %s\n'
-            'from victim@example.test\ntimeout 5\nqueue off\n' % (server.port, t.ca))
+    t.write(t.user_profile, t.victim_profile(server.port, 'timeout 5\nqueue off\n'))
 
     if case == 'bare-cr':
         msg = (b'From: victim@example.test\r\nTo: a@example.test\rRCPT TO:<b@evil.test>\r\n'

@@ -17,14 +17,11 @@ CASES = ('stdin', 'fifo', 'dir')
 
 
 def main():
-    t = alib.Test('notregular')
+    t = alib.Test('notregular', CASES)
     case = t.case
-    if case not in CASES:
-        sys.exit('usage: notregular.py POSTIE CASE (one of %s)' % ', '.join(CASES))
     victim = t.victim_server()
     marker = os.path.join(t.tmp, 'eval-ran')
-    text = ('account default\nhost localhost\nport %d\ntls_trust_file %s\n'
-            'from victim@example.test\neval touch %s\n' % (victim.port, t.ca, marker))
+    text = t.victim_profile(victim.port, 'eval touch %s\n' % marker)
     what = '-C %s holding `eval touch FILE`' % {'stdin': '/dev/stdin (a pipe)',
                                                'fifo': 'a FIFO', 'dir': 'a directory'}[case]
     if case == 'stdin':

@@ -18,71 +18,15 @@
 #                   message, and the caller's entries are not touched by the user's flush
 
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'lib'))
-import postietest  # noqa: E402  (the path is set just above)
+import fakesmtp  # noqa: E402  (the path is set just above)
+import postietest  # noqa: E402
 
 CASES = ('msmtprc', 'symlinked-config', 'lifetime', 'bcc', 'crowd', 'fifo')
-
-
-class Sink:
-    """A plaintext SMTP sink on 127.0.0.1 that accepts everything and records each
-    message's data; it stops by itself after 60 s."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(('127.0.0.1', 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.messages = []
-        self.deadline = time.time() + 60
-        threading.Thread(target=self.loop, daemon=True).start()
-
-    def loop(self):
-        self.sock.settimeout(0.5)
-        while time.time() < self.deadline:
-            try:
-                c, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            threading.Thread(target=self.one, args=(c,), daemon=True).start()
-
-    def one(self, c):
-        c.settimeout(10)
-        f = c.makefile('rb')
-        c.sendall(b'220 sink ESMTP\r\n')
-        try:
-            while True:
-                line = f.readline()
-                if not line:
-                    return
-                verb = line[:4].upper()
-                if verb in (b'EHLO', b'HELO'):
-                    c.sendall(b'250 sink\r\n')
-                elif verb == b'DATA':
-                    c.sendall(b'354 go\r\n')
-                    data = b''
-                    while True:
-                        d = f.readline()
-                        if not d or d == b'.\r\n':
-                            break
-                        data += d
-                    self.messages.append(data)
-                    c.sendall(b'250 ok\r\n')
-                elif verb == b'QUIT':
-                    c.sendall(b'221 bye\r\n')
-                    return
-                else:
-                    c.sendall(b'250 ok\r\n')
-        except OSError:
-            return
-        finally:
-            c.close()
 
 
 class T(postietest.Tap):
@@ -190,11 +134,10 @@ def bcc(t):
 
 
 def crowd(t):
-    probe = socket.socket()
-    probe.bind(('127.0.0.1', 0))
-    down_port = probe.getsockname()[1]
-    probe.close()  # a port that refuses: everything queues
-    up = Sink()
+    # A port that refuses (bound, not listening): everything queues. The sink behind `up`
+    # accepts everything (tests/lib/fakesmtp.py).
+    down_port = fakesmtp.Sink(os.path.join(t.tmp, 'down'), listening=False).port
+    up = fakesmtp.Sink(os.path.join(t.tmp, 'up-sink'))
     own = t.write(os.path.join(t.cfg, 'config'),
                   'account default\nhost 127.0.0.1\nport %d\ntls off\nfrom me@example.test\n'
                   % down_port)
@@ -221,14 +164,14 @@ def crowd(t):
             % up.port)
     r = t.run(['second@example.test'], stdin=b'Subject: own-now\n\nnow\n')
     time.sleep(0.3)
-    got = b''.join(up.messages)
+    got = b''.join(up.bodies())
     t.ok(r.returncode == 0 and b'own-now' in got and b'own-queued' in got,
          'SEC-42: the user\'s due entry goes out behind the user\'s message, whatever the '
          'caller planted', show(r) + '\n' + got.decode(errors='replace'))
     t.ok(b'planted' not in got, 'SEC-42: none of the caller\'s entries went out', got)
     r = t.run(['-q'])
     time.sleep(0.3)
-    got = b''.join(up.messages)
+    got = b''.join(up.bodies())
     t.ok(b'planted' not in got and len(t.queue()) == 9 and not t.failed_dir(),
          'SEC-42: the user\'s flush leaves the caller\'s entries alone', show(r))
 

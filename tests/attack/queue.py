@@ -38,13 +38,10 @@ def still_queued(t, qid, what):
 
 
 def main():
-    t = alib.Test('queue')
+    t = alib.Test('queue', CASES)
     case = t.case
-    if case not in CASES:
-        sys.exit('usage: queue.py POSTIE CASE (one of %s)' % ', '.join(CASES))
     victim = t.victim_server(listening=False)
-    t.write(t.user_profile, 'account default\nhost localhost\nport %d\ntls_trust_file %s\n'
-            'from victim@example.test\ntimeout 10\n' % (victim.port, t.ca))
+    t.write(t.user_profile, t.victim_profile(victim.port, 'timeout 10\n'))
 
     r = t.run(['rcpt@example.test'], stdin=t.message(VICTIM_MARK))
     ids = t.queue_ids()
@@ -81,7 +78,7 @@ def main():
         r = t.run(['--proxy-host=127.0.0.1', '--proxy-port=%d' % p.port, 'attacker@evil.test'],
                   stdin=attacker_msg)
         t.exit_is(RULE, what + ' (its own message delivered)', r, 0)
-        through = [m for m in victim.messages if VICTIM_MARK.encode() in m]
+        through = [m for m in victim.bodies() if VICTIM_MARK.encode() in m]
         t.ok(not through, '%s: %s: the victim\'s queued message did not go through the '
              'attacker\'s proxy' % (RULE, what),
              'the victim\'s message was sent %d time(s) through the proxy' % len(through))
@@ -100,8 +97,7 @@ def main():
             t.no_leak(RULE, what)
             still_queued(t, qid, what)
     elif case == 'tempfail':
-        closed = alib.Server('closed', mode='plain', listening=False)
-        t.servers.append(closed)
+        closed = t.server('closed', mode='plain', listening=False)
         what = 'attacker run with --port of a closed port'
         r = t.run(['--port=%d' % closed.port, 'attacker@evil.test'], stdin=attacker_msg)
         t.exit_is(RULE, what + ' (a temporary failure is not queued)', r, 75)
@@ -145,7 +141,7 @@ def main():
     victim.listen()
     t.make_due()
     r = t.run(['-q'])
-    got = [m for m in victim.messages if VICTIM_MARK.encode() in m]
+    got = [m for m in victim.bodies() if VICTIM_MARK.encode() in m]
     t.ok(r.rc == 0 and len(got) == 1 and not t.queue_ids(),
          'control: the victim\'s own postie -q delivers the entry once to the victim\'s relay',
          '%r\nthe relay got it %d time(s); queue now %s' % (r, len(got), t.queue_ids()))

@@ -68,16 +68,13 @@ def bs_session(t):
 
 
 def main():
-    t = alib.Test('sec36')
+    t = alib.Test('sec36', CASES)
     case = t.case
-    if case not in CASES:
-        sys.exit('usage: sec36.py POSTIE CASE (one of %s)' % ', '.join(CASES))
     c = CASES[case]
     hostile = t.victim_server('hostile-server', script=c['script'],
                               chunking=c.get('chunking', False))
-    t.write(t.user_profile, 'account default\nhost localhost\nport %d\ntls_trust_file %s\n'
-            'from victim@example.test\ntimeout 3\n%s'
-            % (hostile.port, t.ca, '' if c['queue'] else 'queue off\n'))
+    t.write(t.user_profile, t.victim_profile(hostile.port, 'timeout 3\n%s'
+                                             % ('' if c['queue'] else 'queue off\n')))
     what = {'dot221': 'the end of DATA answered 221 and a hang-up',
             'dot221-queue': 'the end of DATA answered 221 and a hang-up, queue on',
             'bdat221-queue': 'BDAT LAST answered 221 and a hang-up, queue on',

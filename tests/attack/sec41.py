@@ -162,10 +162,8 @@ def routes(t, victim):
 
 
 def main():
-    t = alib.Test('sec41')
+    t = alib.Test('sec41', SECRETS)
     source = t.case
-    if source not in SECRETS:
-        sys.exit('usage: sec41.py POSTIE SOURCE (one of %s)' % ', '.join(SECRETS))
     secret = SECRETS[source]
     victim = t.victim_server()
     log = victim_setup(t, source, victim.port)

@@ -37,30 +37,26 @@ def bcc_leaks(msgs):
 
 
 def main():
-    t = alib.Test('sec43')
+    t = alib.Test('sec43', list(BCC_CASES) + list(FILE_CASES) + list(OTHER_CASES))
     case = t.case
-    if case not in BCC_CASES and case not in FILE_CASES and case not in OTHER_CASES:
-        sys.exit('usage: sec43.py POSTIE CASE (one of %s)'
-                 % ', '.join(list(BCC_CASES) + list(FILE_CASES) + list(OTHER_CASES)))
     victim = t.victim_server()
-    t.write(t.user_profile, 'account default\nhost localhost\nport %d\ntls_trust_file %s\n'
-            'from victim@example.test\ntimeout 10\n' % (victim.port, t.ca))
+    t.write(t.user_profile, t.victim_profile(victim.port, 'timeout 10\n'))
 
     if case in BCC_CASES:
         msg = t.message('bcc test', extra_headers='Bcc: Hidden <%s@example.test>\n' % BCC_MARK)
         r = t.run(['-t'], stdin=msg)
         rcpts = [c for c in victim.commands if c.upper().startswith('RCPT') and BCC_MARK in c]
         t.ok(r.rc == 0 and len(victim.messages) == 1 and rcpts and
-             not bcc_leaks(victim.messages),
+             not bcc_leaks(victim.bodies()),
              'control: -t delivers to the Bcc recipient and drops the Bcc header',
-             '%r\nmessages: %r' % (r, victim.messages))
+             '%r\nmessages: %r' % (r, victim.bodies()))
         before_conn, before_msgs = victim.connections, len(victim.messages)
         what = '-t %s on a message with a Bcc' % ' '.join(BCC_CASES[case])
         r = t.run(['-t'] + BCC_CASES[case], stdin=msg)
         t.exit_is(RULE, what, r, 64)
         t.ok(victim.connections == before_conn, '%s: %s: nothing was sent' % (RULE, what),
              '%d connection(s)' % (victim.connections - before_conn))
-        leaks = bcc_leaks(victim.messages[before_msgs:])
+        leaks = bcc_leaks(victim.bodies()[before_msgs:])
         t.ok(not leaks, '%s: %s: no Bcc header left' % (RULE, what),
              'the Bcc LEAKED in %d message(s) to every recipient' % len(leaks))
         t.finish()

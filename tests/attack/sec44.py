@@ -19,14 +19,11 @@ PRINTED = 'S3cr3t-printed-by-the-command-T44'
 
 
 def main():
-    t = alib.Test('sec44')
+    t = alib.Test('sec44', CASES)
     case = t.case
-    if case not in CASES:
-        sys.exit('usage: sec44.py POSTIE CASE (one of %s)' % ', '.join(CASES))
     victim = t.victim_server()
     logfile = os.path.join(t.tmp, 'postie.log')
-    base = ('account default\nhost localhost\nport %d\ntls_trust_file %s\n'
-            'from victim@example.test\nlogfile %s\ntimeout 10\n' % (victim.port, t.ca, logfile))
+    base = t.victim_profile(victim.port, 'logfile %s\ntimeout 10\n' % logfile)
     # `false` ignores its arguments and fails; the command line holds the token.
     cmd = 'false --client-secret %s' % TOKEN
     source = {'passwordeval': 'passwordeval', 'eval': 'eval',

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-# fakesmtp.py: THE fake SMTP server of the Python test suites (standard library only). Two
-# modes, one module:
+# fakesmtp.py: THE fake SMTP server of the Python test suites (standard library only). One
+# module, these modes:
 #
 #   the scripted server   one connection, every reply from a script (tests/proto/*.case's
 #                         <server> section; tests/proto/README.md documents the language),
@@ -8,10 +8,16 @@
 #                           fakesmtp.py --script FILE --certs DIR --out DIR [...]
 #                         Used by tests/proto (run.py) and tests/secret (fakeoauth.py).
 #   the sink              any number of connections, every accepted message recorded with its
-#                         envelope; it can refuse, reject and hold at any step. Imported
-#                         (Sink(dir, **behaviour)) by tests/queue, tests/serve and
-#                         tests/callers, or run as a program:
+#                         envelope; it can refuse, reject and hold at any step, take any
+#                         certificate (STARTTLS or implicit TLS, a client certificate asked
+#                         for), offer any AUTH mechanism, answer from a small script, and it
+#                         logs every byte and decoded base64 word it gets. Imported
+#                         (Sink(dir, **behaviour)) by tests/queue, tests/serve, tests/callers
+#                         and tests/attack (its victims' and attackers' servers), or run as a
+#                         program:
 #                           fakesmtp.py sink DIR [--hold STEP ...]
+#   the SOCKS5 proxy      Socks5Proxy(name, mode): forwards, diverts or refuses, and logs what
+#                         it is asked and every byte it gets (tests/attack).
 #
 # ==== the scripted server ====
 #
@@ -50,6 +56,7 @@
 
 import argparse
 import base64
+import binascii
 import json
 import os
 import re
@@ -125,6 +132,27 @@ def escape_line(raw):
         else:
             out.append('\\x%02x' % b)
     return ''.join(out)
+
+
+def server_context(cert, key, client_ca=None, require=False):
+    """A server TLS context with CERT and KEY (PEM paths); with CLIENT_CA it asks for a
+    client certificate of that CA (REQUIRE: the handshake fails without one)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    if client_ca:
+        ctx.verify_mode = ssl.CERT_REQUIRED if require else ssl.CERT_OPTIONAL
+        ctx.load_verify_locations(client_ca)
+    return ctx
+
+
+def peer_cn(sock):
+    """The commonName of the client certificate SOCK verified, or None."""
+    try:
+        peer = sock.getpeercert() if isinstance(sock, ssl.SSLSocket) else None
+    except (ValueError, ssl.SSLError):
+        peer = None
+    cn = [v for rdn in (peer or {}).get('subject', ()) for k, v in rdn if k == 'commonName']
+    return cn[0] if cn else None
 
 
 class Script:
@@ -557,16 +585,13 @@ class Session:
     # ---- TLS ------------------------------------------------------------------
 
     def start_tls(self):
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         # A certificate NAME.pem over a key of its own comes with NAME-key.pem.
         key = os.path.join(self.certs, self.script.cert + '-key.pem')
         if not os.path.exists(key):
             key = os.path.join(self.certs, 'server-key.pem')
-        ctx.load_cert_chain(os.path.join(self.certs, self.script.cert + '.pem'), key)
-        if self.script.client_cert:
-            ctx.verify_mode = (ssl.CERT_REQUIRED if self.script.client_cert == 'require'
-                               else ssl.CERT_OPTIONAL)
-            ctx.load_verify_locations(os.path.join(self.certs, 'ca.pem'))
+        ctx = server_context(os.path.join(self.certs, self.script.cert + '.pem'), key,
+                             os.path.join(self.certs, 'ca.pem') if self.script.client_cert
+                             else None, self.script.client_cert == 'require')
         if self.script.tls_max:
             # Old protocol versions on purpose (SEC-10 tests); silence Python's deprecation note.
             warnings.filterwarnings('ignore', category=DeprecationWarning)
@@ -592,9 +617,7 @@ class Session:
         client = ''
         if self.script.client_cert:
             # The client certificate, verified against ca.pem (getpeercert is empty without).
-            peer = self.sock.getpeercert() or {}
-            cn = [v for rdn in peer.get('subject', ()) for k, v in rdn if k == 'commonName']
-            client = ' client=%s' % (cn[0] if cn else 'none')
+            client = ' client=%s' % (peer_cn(self.sock) or 'none')
         self.rec.write('tls.txt', 'handshake ok %s%s\n' % (self.sock.version(), client))
 
     # ---- the dialogue -----------------------------------------------------------
@@ -622,8 +645,7 @@ class Session:
             data = bytes(self.buf[:n])
             self.consume(n)
             return data
-        ver, nmethods = take(2)
-        methods = take(nmethods)
+        ver, methods = socks5_greeting(take)
         self.rec.write('socks.txt', 'GREETING version %d methods %s\n'
                        % (ver, ','.join(str(m) for m in methods)))
         if ver != 5 or 0 not in methods:
@@ -631,20 +653,11 @@ class Session:
             self.close()
             raise Closed()
         self.send(b'\x05\x00')
-        ver, cmd, _, atyp = take(4)
-        if atyp == 1:
-            kind, addr = 'ipv4', socket.inet_ntop(socket.AF_INET, take(4))
-        elif atyp == 4:
-            kind, addr = 'ipv6', socket.inet_ntop(socket.AF_INET6, take(16))
-        elif atyp == 3:
-            kind, addr = 'domain', take(take(1)[0]).decode('latin-1')
-        else:
-            kind, addr = 'atyp%d' % atyp, '?'
-        port = int.from_bytes(take(2), 'big')
+        ver, cmd, kind, addr, port = socks5_request(take)
         self.rec.write('socks.txt', 'CONNECT %s %s:%d (version %d, command %d)\n'
                        % (kind, addr, port, ver, cmd))
         code = self.script.socks5
-        self.send(bytes([5, code, 0, 1, 0, 0, 0, 0, 0, 0]))
+        self.send(socks5_reply(code))
         if code != 0:
             self.close()
             raise Closed()
@@ -812,6 +825,15 @@ class Session:
         self.run_reply(pick(self.script.replies,
                             DEFAULT_REPLIES['LAST' if last else 'BDAT']))
 
+    def sasl_response(self, prompt):
+        """Send PROMPT (a 334 line) and return the client's response line, recorded as a
+        command ("(sasl)" in segments.txt and order.txt)."""
+        self.run_reply([prompt])
+        resp, bare = self.readline()
+        self.rec.command(resp, bare)
+        self.rec.item('(sasl)', self.line_arrival)
+        return resp.decode('latin-1')
+
     def auth(self, line, n):
         parts = line.decode('latin-1').split()
         mech = parts[1].upper() if len(parts) > 1 else ''
@@ -827,17 +849,10 @@ class Session:
             # Credentials are UTF-8 (RFC 4616); anything else shows as \xNN.
             return raw.decode('utf-8', 'backslashreplace')
 
-        def continuation(prompt):
-            self.run_reply([prompt])
-            resp, bare = self.readline()
-            self.rec.command(resp, bare)
-            self.rec.item('(sasl)', self.line_arrival)
-            return resp.decode('latin-1')
-
         if mech == 'PLAIN':
             resp = initial
             if resp is None:
-                resp = continuation('334 ')
+                resp = self.sasl_response('334 ')
             if resp == '*':
                 self.run_reply(['501 5.0.0 authentication cancelled'])
                 return
@@ -856,11 +871,11 @@ class Session:
             if initial is not None:
                 u = initial
             else:
-                u = continuation('334 VXNlcm5hbWU6')
+                u = self.sasl_response('334 VXNlcm5hbWU6')
             if u == '*':
                 self.run_reply(['501 5.0.0 authentication cancelled'])
                 return
-            p = continuation('334 UGFzc3dvcmQ6')
+            p = self.sasl_response('334 UGFzc3dvcmQ6')
             if p == '*':
                 self.run_reply(['501 5.0.0 authentication cancelled'])
                 return
@@ -874,13 +889,11 @@ class Session:
         elif mech == 'EXTERNAL':
             # RFC 4422 App. A: who we are comes from the TLS client certificate; the
             # response is the authzid ('=' for none). auth.txt: "EXTERNAL cert=CN authzid=Z".
-            resp = initial if initial is not None else continuation('334 ')
+            resp = initial if initial is not None else self.sasl_response('334 ')
             dec = b64(resp) if resp != '=' else b''
-            peer = self.sock.getpeercert() if isinstance(self.sock, ssl.SSLSocket) else None
-            cn = [v for rdn in (peer or {}).get('subject', ()) for k, v in rdn
-                  if k == 'commonName']
+            cn = peer_cn(self.sock)
             self.rec.write('auth.txt', 'EXTERNAL cert=%s authzid=%s\n'
-                           % (cn[0] if cn else 'none', text(dec) if dec is not None else '?'))
+                           % (cn or 'none', text(dec) if dec is not None else '?'))
             if not cn:
                 self.run_reply(['535 5.7.8 no client certificate'])
                 return
@@ -924,26 +937,47 @@ def listen(bind=None, port=0):
 
 
 
-# ==== the sink ====
+# ==== the many-connection servers: the sink and the SOCKS5 proxy ====
 #
-# It listens on 127.0.0.1 (an ephemeral port unless one is given), serves any number of
-# connections at once (one thread each), and records every message it accepts (the final
-# 2xx was decided) with its envelope: DIR/msg-NNNN.eml holds the message as received (dot-
-# stuffing undone), DIR/log.jsonl one JSON line per message (seq, conn, mode, mail_from,
-# rcpts, size, message_id). Counting Message-IDs in that log finds every duplicate.
+# Both listen on 127.0.0.1 (an ephemeral port unless one is given) or on a unix socket
+# (unix=PATH), serve any number of connections at once (one thread each), count them
+# (connections), and stop by themselves after `deadline` seconds (default 60) or at stop().
+# listening=False binds the port but refuses every connection (a stopped server) until
+# listen(). wait_idle() waits until every connection so far has ended, so what they recorded
+# is complete.
+#
+# ---- the sink ----
+#
+# It records every message it accepts (the final 2xx was decided) with its envelope:
+# DIR/msg-NNNN.eml holds the message as received (dot-stuffing undone), DIR/log.jsonl one
+# JSON line per message (seq, conn, mode, mail_from, rcpts, size, message_id). Counting
+# Message-IDs in that log finds every duplicate.
 #
 # What it can be told to do (Sink(...) keywords, or the flags of the command line):
 #   chunking     offer CHUNKING (RFC 3030) beside PIPELINING, so postie sends BDAT
 #   pipelining   offer PIPELINING (default on)
-#   listening    False: bind the port but refuse every connection (a stopped server) until
-#                listen() is called
+#   size=N       offer SIZE N (RFC 1870)
+#   hostname     its name in the greeting and the EHLO reply (default sink.test)
 #   refuse=N     answer refuse_reply (default 451 4.3.0; a 5xx works too) to the first N
 #                transactions (-1: to all), at refuse_at: 'mail', 'rcpt' (every RCPT of the
 #                transaction), 'data' (the DATA command) or 'dot' (the end of the data)
 #   reject       addresses whose RCPT is answered 550 5.1.1
 #   rcpt_reply   {address: reply}: the reply to RCPT of that address (e.g. a 452)
-#   certs=DIR    offer STARTTLS with DIR/server.pem and DIR/server-key.pem (tests/gencerts.sh),
-#                and AUTH PLAIN (any credentials are accepted)
+#   certs=DIR    TLS with DIR/server.pem and DIR/server-key.pem (tests/gencerts.sh); or
+#   cert, key    TLS with that certificate and key (PEM paths);
+#   client_ca    with TLS: ask for a client certificate of that CA (its commonName is noted
+#                in `decoded` as CLIENT-CERT:NAME)
+#   tls_mode     with TLS: 'starttls' (default: STARTTLS offered, AUTH only after it) or
+#                'implicit' (TLS from the first byte, RFC 8314)
+#   auth         the SASL mechanisms offered (default PLAIN with TLS, none without); any
+#                credentials are accepted (LOGIN asks for user and password, a mechanism
+#                without an initial response gets one 334)
+#   script       {KEY: [lines]}: replaces the reply to KEY, a verb (EHLO for EHLO, HELO and
+#                LHLO) or GREETING, DOT (the end of DATA), BDAT (a chunk), LAST (BDAT LAST);
+#                KEY#N (N counts KEY on the connection) goes before KEY. A line is a reply
+#                line, or `!raw TEXT` (sent as it is, after the escapes of tests/proto's
+#                language), `!close` (hang up) or `!hang` (say nothing more). A message whose
+#                end of data is answered by the script is recorded all the same.
 #   hold=STEP    stop at STEP of transaction hold_txn (1-based, counted per connection) of
 #                the first connection that gets there: write DIR/reached-STEP, set the
 #                event, and from then on say nothing (keep reading until the client goes):
@@ -960,23 +994,33 @@ def listen(bind=None, port=0):
 #                  quit        QUIT received, not answered
 #                A hold happens once; later connections are served normally.
 #
-# What it saw: messages (as in log.jsonl), sessions (per connection, the command verbs in
-# order: RSETs and QUITs can be counted), the events reached[STEP], sent['refused'] and
-# sent['accepted'] (set once such a reply has been written: a test can kill postie while it
-# records the outcome). configure(...) changes any of the above for what comes next.
-#
-# The server stops by itself after `deadline` seconds (default 60), or when stop() is
-# called, or (command line) when DIR/stop appears.
+# What it saw: messages (as in log.jsonl; bodies() gives their data), sessions (per
+# connection, the command verbs in order: RSETs and QUITs can be counted), commands (every
+# line received outside message data, SASL responses too, all connections), raw (every byte
+# received, after TLS), decoded (every base64 word of those lines, decoded, and the client
+# certificates), text() (raw and decoded as one string to search), the events
+# reached[STEP], sent['refused'] and sent['accepted'] (set once such a reply has been
+# written: a test can kill postie while it records the outcome). configure(...) changes any
+# of the behaviour above for what comes next.
 #
 #   python3 fakesmtp.py sink DIR [--port N] [--chunking] [--refuse N --refuse-at dot] [--reject A]
 #       [--hold STEP --hold-txn N] [--certs DIR] [--deadline S]
-# prints the port on its first line of output, then serves.
+# prints the port on its first line of output, then serves; it stops when DIR/stop appears.
+#
+# ---- the SOCKS5 proxy ----
+#
+# Socks5Proxy(name, mode): RFC 1928, no authentication; it records each request (requests:
+# "CONNECT HOST:PORT") and every byte the client sends (raw; text() has both), then
+# 'forward's to the requested destination when it is a loopback name, 'divert's to DIVERT
+# (host, port) whatever was asked, or 'refuse's (reply 5, connection refused). The scripted
+# server's `socks5 N` front parses the same requests (socks5_greeting, socks5_request).
 
 
 STEPS = ('greeting', 'mail', 'rcpt', 'data-mid', 'dot', 'dot-commit', 'reply', 'quit')
 REFUSE_AT = ('mail', 'rcpt', 'data', 'dot')
 DATA_READ = 1024      # message data is read in small pieces, so a hold can fall inside it
 LINE_MAX = 4096       # a command line longer than this closes the connection
+IO_POLL = 0.2         # how often a waiting thread looks whether the server is stopping
 MSGID_RE = re.compile(rb'^message-id:[ \t]*(<[^>\r\n]*>)', re.I | re.M)
 
 
@@ -985,54 +1029,87 @@ class Hang(Exception):
 
 
 class Gone(Exception):
-    """The client closed the connection, or the sink is stopping."""
+    """The client closed the connection, the server hung up, or it is stopping."""
 
 
-class Sink:
-    """The sink (see above). A subclass may serve with its own SinkConnection subclass."""
+def decode_words(line):
+    """Every word of LINE that is base64 (4 characters or more), decoded (latin-1)."""
+    out = []
+    for w in re.split(r'[ \t]+', line.strip()):
+        if len(w) < 4 or not re.fullmatch(r'[A-Za-z0-9+/]+=*', w):
+            continue
+        try:
+            raw = base64.b64decode(w + '=' * (-len(w) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        out.append(raw.decode('latin-1'))
+    return out
 
-    connection_class = None   # SinkConnection (set below it); a subclass may name its own
 
-    def __init__(self, directory, port=0, listening=True, chunking=False, pipelining=True,
-                 refuse=0, refuse_at='dot', refuse_reply='451 4.3.0 sink: try again later',
-                 reject=(), rcpt_reply=None, certs=None, hold=None, hold_txn=1, deadline=60.0):
-        if hold is not None and hold not in STEPS:
-            raise ValueError('unknown hold step %r' % hold)
-        if refuse_at not in REFUSE_AT:
-            raise ValueError('unknown refuse_at %r' % refuse_at)
-        self.dir = directory
-        os.makedirs(directory, exist_ok=True)
-        self.chunking = chunking
-        self.pipelining = pipelining
-        self.refuse = refuse
-        self.refuse_at = refuse_at
-        self.refuse_reply = refuse_reply
-        self.reject = {a.lower() for a in reject}
-        self.rcpt_reply = {k.lower(): v for k, v in (rcpt_reply or {}).items()}
-        self.hold = hold
-        self.hold_txn = hold_txn
-        self.tls = None
-        if certs:
-            self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            self.tls.load_cert_chain(os.path.join(certs, 'server.pem'),
-                                     os.path.join(certs, 'server-key.pem'))
+def drain(sock, limit=2.0):
+    """Wait (briefly) until no connection waits in listening SOCK's backlog: one a client
+    made just before it exited is then accepted and counted."""
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        try:
+            ready, _, _ = select.select([sock], [], [], 0)
+        except (OSError, ValueError):
+            return
+        if not ready:
+            return
+        time.sleep(0.01)
+
+
+def socks5_greeting(take):
+    """RFC 1928 §3: the client's greeting, read with TAKE(n) -> bytes: (version, methods)."""
+    ver, nmethods = take(2)
+    return ver, take(nmethods)
+
+
+def socks5_request(take):
+    """RFC 1928 §4: the client's request: (version, command, kind, address, port), kind
+    'ipv4', 'ipv6', 'domain' or 'atypN' (address '?': one this parser does not know)."""
+    ver, cmd, _, atyp = take(4)
+    if atyp == 1:
+        kind, addr = 'ipv4', socket.inet_ntop(socket.AF_INET, take(4))
+    elif atyp == 4:
+        kind, addr = 'ipv6', socket.inet_ntop(socket.AF_INET6, take(16))
+    elif atyp == 3:
+        kind, addr = 'domain', take(take(1)[0]).decode('latin-1')
+    else:
+        kind, addr = 'atyp%d' % atyp, '?'
+    return ver, cmd, kind, addr, int.from_bytes(take(2), 'big')
+
+
+def socks5_reply(code):
+    """RFC 1928 §6: the reply with CODE (0 succeeded, 5 connection refused), bound 0.0.0.0:0."""
+    return bytes([5, code, 0, 1, 0, 0, 0, 0, 0, 0])
+
+
+class Listener:
+    """What the sink and the proxy share (see above): the socket, the accept loop with one
+    thread per connection (handle(conn, number) in a subclass), the deadline, stop() and
+    wait_idle(). A subclass sets its own attributes before it calls __init__ (which may
+    start listening)."""
+
+    def __init__(self, name, port=0, unix=None, listening=True, deadline=60.0):
+        self.name = name
+        self.unix = unix
+        self.deadline = deadline
         self.lock = threading.Lock()
-        self.messages = []        # accepted messages: dicts as in log.jsonl
-        self.unaccepted = 0       # ends of data received and not accepted (hold 'dot', 4xx)
         self.connections = 0
-        self.sessions = []        # per connection: the command verbs received, in order
-        self.refused = 0
-        self.reached = {s: threading.Event() for s in STEPS}
-        # Set when a refusal (refuse_reply) or an acceptance (the 2xx to the end of the data)
-        # has been written to a client: a test can then kill postie while it records it.
-        self.sent = {'refused': threading.Event(), 'accepted': threading.Event()}
         self.stopping = threading.Event()
         self.threads = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # Bound but not listening: a connection is refused, as by a stopped server.
-        self.sock.bind(('127.0.0.1', port))
-        self.port = self.sock.getsockname()[1]
+        if unix:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.bind(unix)
+            self.port = None
+        else:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # Bound but not listening: a connection is refused, as by a stopped server.
+            self.sock.bind(('127.0.0.1', port))
+            self.port = self.sock.getsockname()[1]
         self.listening = False
         self.timer = threading.Timer(deadline, self.stop)
         self.timer.daemon = True
@@ -1040,19 +1117,125 @@ class Sink:
         if listening:
             self.listen()
 
-    # ---- control -------------------------------------------------------------------
-
     def listen(self):
         """Start accepting connections (until then every connect is refused)."""
         if self.listening:
             return
         self.listening = True
         self.sock.listen(256)
-        t = threading.Thread(target=self.accept_loop, daemon=True)
-        t.start()
+        threading.Thread(target=self.accept_loop, daemon=True).start()
+
+    def accept_loop(self):
+        self.sock.settimeout(IO_POLL)
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            with self.lock:
+                self.connections += 1
+                n = self.connections
+                self.opened(n)
+            t = threading.Thread(target=self.handle, args=(conn, n), daemon=True)
+            self.threads = [x for x in self.threads if x.is_alive()] + [t]
+            t.start()
+
+    def opened(self, number):
+        """Connection NUMBER was accepted (called with the lock held)."""
+
+    def handle(self, conn, number):
+        raise NotImplementedError
+
+    def wait_idle(self, timeout=10.0):
+        """Wait until every connection so far has ended: what it recorded is complete, and
+        what a killed client left in flight is answered under the old configuration, before
+        a test changes it."""
+        if self.listening and not self.stopping.is_set():
+            drain(self.sock)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            threads = list(self.threads)
+            if not any(t.ident is None or t.is_alive() for t in threads):
+                return True
+            for t in threads:
+                if t.ident is None:
+                    time.sleep(0.001)  # appended by accept_loop, about to start
+                else:
+                    t.join(max(0.0, end - time.monotonic()))
+        return False
+
+    def stop(self):
+        self.stopping.set()
+        self.timer.cancel()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        if self.unix:
+            try:
+                os.unlink(self.unix)
+            except OSError:
+                pass
+        for t in list(self.threads):
+            if t.ident is not None and t is not threading.current_thread():
+                t.join(2.0)
+
+
+class Sink(Listener):
+    """The sink (see above). A subclass may serve with its own SinkConnection subclass."""
+
+    connection_class = None   # SinkConnection (set below it); a subclass may name its own
+
+    def __init__(self, directory, port=0, listening=True, chunking=False, pipelining=True,
+                 refuse=0, refuse_at='dot', refuse_reply='451 4.3.0 sink: try again later',
+                 reject=(), rcpt_reply=None, certs=None, hold=None, hold_txn=1, deadline=60.0,
+                 name=None, unix=None, cert=None, key=None, client_ca=None,
+                 tls_mode='starttls', auth=None, size=None, hostname='sink.test', script=None):
+        if hold is not None and hold not in STEPS:
+            raise ValueError('unknown hold step %r' % hold)
+        if refuse_at not in REFUSE_AT:
+            raise ValueError('unknown refuse_at %r' % refuse_at)
+        if tls_mode not in ('starttls', 'implicit'):
+            raise ValueError('unknown tls_mode %r' % tls_mode)
+        self.dir = directory
+        os.makedirs(directory, exist_ok=True)
+        self.chunking = chunking
+        self.pipelining = pipelining
+        self.size = size
+        self.hostname = hostname
+        self.refuse = refuse
+        self.refuse_at = refuse_at
+        self.refuse_reply = refuse_reply
+        self.reject = {a.lower() for a in reject}
+        self.rcpt_reply = {k.lower(): v for k, v in (rcpt_reply or {}).items()}
+        self.hold = hold
+        self.hold_txn = hold_txn
+        self.script = dict(script or {})
+        if certs:
+            cert, key = os.path.join(certs, 'server.pem'), os.path.join(certs, 'server-key.pem')
+        self.tls = server_context(cert, key, client_ca) if cert else None
+        self.tls_mode = tls_mode if self.tls else None
+        self.auth = tuple(auth) if auth is not None else (('PLAIN',) if self.tls else ())
+        self.messages = []        # accepted messages: dicts as in log.jsonl
+        self.unaccepted = 0       # ends of data received and not accepted (hold 'dot', 4xx)
+        self.sessions = []        # per connection: the command verbs received, in order
+        self.commands = []        # every line received outside message data, in order
+        self.raw = bytearray()    # every byte received, after TLS
+        self.decoded = []         # base64 words of those lines, decoded; client certificates
+        self.refused = 0
+        self.reached = {s: threading.Event() for s in STEPS}
+        # Set when a refusal (refuse_reply) or an acceptance (the 2xx to the end of the data)
+        # has been written to a client: a test can then kill postie while it records it.
+        self.sent = {'refused': threading.Event(), 'accepted': threading.Event()}
+        super().__init__(name or os.path.basename(directory), port=port, unix=unix,
+                         listening=listening, deadline=deadline)
+
+    # ---- control -------------------------------------------------------------------
 
     def configure(self, **kw):
-        """Change behaviour for what comes next (hold, refuse, reject, ...)."""
+        """Change behaviour for what comes next (hold, refuse, reject, script, ...)."""
         with self.lock:
             for k, v in kw.items():
                 if k == 'reject':
@@ -1070,33 +1253,10 @@ class Sink:
             for ev in self.sent.values():
                 ev.clear()
 
-    def wait_idle(self, timeout=10.0):
-        """Wait until every connection so far has ended: what a killed client left in flight
-        is answered under the old configuration, before a test changes it."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            threads = list(self.threads)
-            if not any(t.ident is None or t.is_alive() for t in threads):
-                return True
-            for t in threads:
-                if t.ident is None:
-                    time.sleep(0.001)  # appended by accept_loop, about to start
-                else:
-                    t.join(max(0.0, end - time.monotonic()))
-        return False
-
     def wait_reached(self, step, timeout=10.0):
         return self.reached[step].wait(timeout)
 
-    def stop(self):
-        self.stopping.set()
-        self.timer.cancel()
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        for t in list(self.threads):
-            t.join(2.0)
+    # ---- what it saw ---------------------------------------------------------------
 
     def count_by_msgid(self):
         counts = {}
@@ -1105,25 +1265,44 @@ class Sink:
                 counts[m['message_id']] = counts.get(m['message_id'], 0) + 1
         return counts
 
+    def bodies(self):
+        """The data of every recorded message, in order (msg-NNNN.eml)."""
+        with self.lock:
+            seqs = [m['seq'] for m in self.messages]
+        out = []
+        for seq in seqs:
+            with open(os.path.join(self.dir, 'msg-%04d.eml' % seq), 'rb') as f:
+                out.append(f.read())
+        return out
+
+    def text(self):
+        """Everything this server received, and what it decoded, as one string to search."""
+        with self.lock:
+            return self.raw.decode('latin-1') + '\n' + '\n'.join(self.decoded)
+
     # ---- serving -------------------------------------------------------------------
 
-    def accept_loop(self):
-        self.sock.settimeout(0.2)
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            with self.lock:
-                self.connections += 1
-                n = self.connections
-                self.sessions.append([])
-            c = self.connection_class(self, conn, n)
-            t = threading.Thread(target=c.serve, daemon=True)
-            self.threads = [x for x in self.threads if x.is_alive()] + [t]
-            t.start()
+    def opened(self, number):
+        self.sessions.append([])
+
+    def handle(self, conn, number):
+        self.connection_class(self, conn, number).serve()
+
+    def received(self, data):
+        with self.lock:
+            self.raw += data
+
+    def heard(self, number, line, verb=None):
+        """Connection NUMBER sent LINE (a command: VERB, or a SASL response)."""
+        with self.lock:
+            self.commands.append(line)
+            self.decoded.extend(decode_words(line))
+            if verb is not None:
+                self.sessions[number - 1].append(verb)
+
+    def learnt(self, text):
+        with self.lock:
+            self.decoded.append(text)
 
     def take_hold(self, step, txn):
         """True when this connection must stop at STEP now (a hold happens once)."""
@@ -1162,12 +1341,17 @@ class Sink:
 
 
 class SinkConnection:
+    """One connection to the sink: the dialogue (RFC 5321 with PIPELINING, CHUNKING,
+    STARTTLS and AUTH), the sink's holds, refusals and script. command(line) handles one
+    command line: a subclass may wrap it."""
+
     def __init__(self, sink, sock, number):
         self.sink = sink
         self.sock = sock
         self.no = number
         self.buf = bytearray()
         self.txn = 0
+        self.counts = {}   # replies per script key on this connection
         self.reset()
 
     def reset(self):
@@ -1190,12 +1374,16 @@ class SinkConnection:
                 raise Gone()
             if not b:
                 raise Gone()
+            self.sink.received(b)
             self.buf += b
             return
 
-    def send(self, text):
+    def send(self, data):
+        """Send DATA: a reply line (str, CRLF added) or bytes as they are."""
+        if isinstance(data, str):
+            data = data.encode('utf-8') + b'\r\n'
         try:
-            self.sock.sendall(text.encode('utf-8') + b'\r\n')
+            self.sock.sendall(data)
         except (OSError, ssl.SSLError):
             raise Gone()
 
@@ -1210,6 +1398,12 @@ class SinkConnection:
                 raise Gone()
             self.recv(4096)
 
+    def sasl_line(self):
+        """One response line of a SASL exchange, recorded (and decoded) like a command."""
+        line = self.line()
+        self.sink.heard(self.no, line)
+        return line
+
     def hold(self, step, txn=None):
         if self.sink.take_hold(step, txn):
             raise Hang()
@@ -1223,19 +1417,51 @@ class SinkConnection:
         except Gone:
             pass
 
+    def answer(self, key, default):
+        """Send the reply to KEY: the sink's script for it, else DEFAULT (the lines). Returns
+        the code of the first reply line sent, or None."""
+        self.counts[key] = self.counts.get(key, 0) + 1
+        script = self.sink.script
+        lines = script.get('%s#%d' % (key, self.counts[key]), script.get(key, default))
+        code = None
+        for x in lines:
+            if x == '!close':
+                raise Gone()
+            if x == '!hang':
+                raise Hang()
+            if x.startswith('!raw '):
+                self.send(unescape(x[5:])[0])
+                continue
+            code = code or x[:3]
+            self.send(x)
+        return code
+
+    def start_tls(self):
+        try:
+            self.sock.settimeout(10)
+            self.sock = self.sink.tls.wrap_socket(self.sock, server_side=True)
+            self.sock.settimeout(IO_POLL)
+        except (OSError, ssl.SSLError):
+            raise Gone()
+        cn = peer_cn(self.sock)
+        if cn:
+            self.sink.learnt('CLIENT-CERT:%s' % cn)
+
     # ---- the session ---------------------------------------------------------------
 
     def serve(self):
-        self.sock.settimeout(0.2)
-        # Each reply goes out at once: without this, Nagle's algorithm holds the second of
-        # two pipelined replies for the client's delayed ACK (40 ms a transaction).
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.settimeout(IO_POLL)
+        if self.sock.family != socket.AF_UNIX:
+            # Each reply goes out at once: without this, Nagle's algorithm holds the second
+            # of two pipelined replies for the client's delayed ACK (40 ms a transaction).
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
+            if self.sink.tls_mode == 'implicit':
+                self.start_tls()
             self.hold('greeting')
-            self.send('220 sink.test ESMTP postie queue-test sink')
-            while True:
-                if not self.command(self.line()):
-                    break
+            self.answer('GREETING', ['220 %s ESMTP postie test sink' % self.sink.hostname])
+            while self.command(self.line()):
+                pass
         except Hang:
             self.hang()
         except Gone:
@@ -1248,99 +1474,123 @@ class SinkConnection:
 
     def caps(self):
         caps = ['8BITMIME', 'ENHANCEDSTATUSCODES']
+        if self.sink.size:
+            caps.append('SIZE %d' % self.sink.size)
         if self.sink.pipelining:
             caps.append('PIPELINING')
         if self.sink.chunking:
             caps.append('CHUNKING')
-        if self.sink.tls is not None:
-            caps.append('AUTH PLAIN' if isinstance(self.sock, ssl.SSLSocket) else 'STARTTLS')
+        if self.sink.tls_mode == 'starttls' and not isinstance(self.sock, ssl.SSLSocket):
+            caps.append('STARTTLS')
+        elif self.sink.auth:
+            caps.append('AUTH ' + ' '.join(self.sink.auth))
         return caps
 
+    # The handler of each verb: do_NAME(verb, arg), True to go on; do_other for the rest.
+    VERBS = {'EHLO': 'hello', 'HELO': 'hello', 'LHLO': 'hello', 'STARTTLS': 'starttls',
+             'AUTH': 'auth', 'MAIL': 'mail', 'RCPT': 'rcpt', 'DATA': 'data', 'BDAT': 'bdat',
+             'RSET': 'rset', 'QUIT': 'quit'}
+
     def command(self, line):
+        """Handle one command LINE; False: the connection ends."""
         verb, _, arg = line.partition(' ')
         verb = verb.upper()
-        with self.sink.lock:
-            self.sink.sessions[self.no - 1].append(verb)
-        if verb in ('EHLO', 'HELO'):
-            self.reset()
-            caps = self.caps() if verb == 'EHLO' else []
-            lines = ['sink.test'] + caps
-            for i, c in enumerate(lines):
-                self.send('250%s%s' % ('-' if i < len(lines) - 1 else ' ', c))
-        elif verb == 'STARTTLS' and self.sink.tls is not None:
-            if self.buf:
-                self.send('501 5.5.1 data after STARTTLS')
-                return False
-            self.send('220 2.0.0 go ahead')
-            try:
-                self.sock.settimeout(10)
-                self.sock = self.sink.tls.wrap_socket(self.sock, server_side=True)
-                self.sock.settimeout(0.2)
-            except (OSError, ssl.SSLError):
-                raise Gone()
-            self.reset()
-        elif verb == 'AUTH':
-            if arg.upper().strip() == 'PLAIN':
-                self.send('334 ')
-                self.line()
-            self.send('235 2.7.0 ok')
-        elif verb == 'MAIL':
-            if self.mail_from is not None:
-                # As Postfix: a transaction in progress needs RSET (or its end) first.
-                self.send('503 5.5.1 Error: nested MAIL command')
-                return True
-            self.txn += 1
-            self.reset()
-            self.hold('mail', self.txn)
-            if self.sink.take_refuse('mail'):
-                self.refused()
-                return True
-            m = re.match(r'(?i)FROM:<([^>]*)>', arg)
-            if not m:
-                self.send('501 5.5.4 syntax')
-                return True
-            self.mail_from = m.group(1)
-            self.send('250 2.1.0 ok')
-        elif verb == 'RCPT':
-            if self.mail_from is None:
-                self.send('503 5.5.1 MAIL first')
-                return True
-            if not self.rcpts:
-                self.hold('rcpt', self.txn)
-            m = re.match(r'(?i)TO:<([^>]*)>', arg)
-            if not m:
-                self.send('501 5.5.4 syntax')
-            elif m.group(1).lower() in self.sink.reject:
-                self.send('550 5.1.1 <%s>: no such user here' % m.group(1))
-            elif m.group(1).lower() in self.sink.rcpt_reply:
-                self.send(self.sink.rcpt_reply[m.group(1).lower()])
-            elif self.refuse_rcpt():
-                self.refused()
-            else:
-                self.rcpts.append(m.group(1))
-                self.send('250 2.1.5 ok')
-        elif verb == 'DATA':
-            if not self.rcpts:
-                self.send('554 5.5.1 no valid recipients')
-                return True
-            if self.sink.take_refuse('data'):
-                self.refused()
-                return True
-            self.send('354 go ahead')
-            self.end_of_data('DATA', self.read_data())
-        elif verb == 'BDAT':
-            return self.bdat_command(arg)
-        elif verb == 'RSET':
-            self.reset()
-            self.send('250 2.0.0 ok')
-        elif verb == 'NOOP':
-            self.send('250 2.0.0 ok')
-        elif verb == 'QUIT':
-            self.hold('quit')
-            self.send('221 2.0.0 bye')
+        self.sink.heard(self.no, line, verb)
+        return getattr(self, 'do_' + self.VERBS.get(verb, 'other'))(verb, arg)
+
+    def do_hello(self, verb, arg):
+        self.reset()
+        lines = [self.sink.hostname] + (self.caps() if verb != 'HELO' else [])
+        self.answer('EHLO', ['250%s%s' % ('-' if i < len(lines) - 1 else ' ', c)
+                             for i, c in enumerate(lines)])
+        return True
+
+    def do_starttls(self, verb, arg):
+        if self.sink.tls_mode != 'starttls' or isinstance(self.sock, ssl.SSLSocket):
+            return self.do_other(verb, arg)
+        if self.buf:
+            self.send('501 5.5.1 data after STARTTLS')
             return False
-        else:
-            self.send('500 5.5.2 unknown command')
+        if self.answer('STARTTLS', ['220 2.0.0 go ahead']) == '220':
+            self.start_tls()
+            self.reset()
+        return True
+
+    def do_auth(self, verb, arg):
+        words = arg.split()
+        mech = words[0].upper() if words else ''
+        if mech == 'LOGIN':
+            if len(words) < 2:
+                self.send('334 VXNlcm5hbWU6')
+                self.sasl_line()
+            self.send('334 UGFzc3dvcmQ6')
+            self.sasl_line()
+        elif len(words) < 2:
+            self.send('334 ')
+            self.sasl_line()
+        self.answer('AUTH', ['235 2.7.0 ok'])
+        return True
+
+    def do_mail(self, verb, arg):
+        if self.mail_from is not None:
+            # As Postfix: a transaction in progress needs RSET (or its end) first.
+            self.send('503 5.5.1 Error: nested MAIL command')
+            return True
+        self.txn += 1
+        self.reset()
+        self.hold('mail', self.txn)
+        if self.sink.take_refuse('mail'):
+            self.refused()
+            return True
+        m = re.match(r'(?i)FROM:<([^>]*)>', arg)
+        if not m:
+            self.send('501 5.5.4 syntax')
+        elif (self.answer('MAIL', ['250 2.1.0 ok']) or '').startswith('2'):
+            self.mail_from = m.group(1)
+        return True
+
+    def do_rcpt(self, verb, arg):
+        if self.mail_from is None:
+            self.send('503 5.5.1 MAIL first')
+            return True
+        if not self.rcpts:
+            self.hold('rcpt', self.txn)
+        m = re.match(r'(?i)TO:<([^>]*)>', arg)
+        if not m:
+            self.send('501 5.5.4 syntax')
+        elif m.group(1).lower() in self.sink.reject:
+            self.send('550 5.1.1 <%s>: no such user here' % m.group(1))
+        elif m.group(1).lower() in self.sink.rcpt_reply:
+            self.send(self.sink.rcpt_reply[m.group(1).lower()])
+        elif self.refuse_rcpt():
+            self.refused()
+        elif (self.answer('RCPT', ['250 2.1.5 ok']) or '').startswith('2'):
+            self.rcpts.append(m.group(1))
+        return True
+
+    def do_data(self, verb, arg):
+        if not self.rcpts:
+            self.send('554 5.5.1 no valid recipients')
+        elif self.sink.take_refuse('data'):
+            self.refused()
+        elif self.answer('DATA', ['354 go ahead']) == '354':
+            self.end_of_data('DATA', self.read_data())
+        return True
+
+    def do_rset(self, verb, arg):
+        self.reset()
+        self.answer('RSET', ['250 2.0.0 ok'])
+        return True
+
+    def do_quit(self, verb, arg):
+        self.hold('quit')
+        self.answer('QUIT', ['221 2.0.0 bye'])
+        return False
+
+    def do_other(self, verb, arg):
+        """NOOP, and every verb the sink does not know."""
+        self.answer(verb, ['250 2.0.0 ok'] if verb == 'NOOP' else
+                    ['500 5.5.2 unknown command'])
         return True
 
     def refuse_rcpt(self):
@@ -1370,7 +1620,7 @@ class SinkConnection:
                 self.hold('data-mid', self.txn)
             self.recv(DATA_READ)
 
-    def bdat_command(self, arg):
+    def do_bdat(self, verb, arg):
         m = re.fullmatch(r'(\d+)( +LAST)?', arg.strip(), re.I)
         if not m:
             self.send('501 5.5.4 BDAT syntax')
@@ -1394,7 +1644,7 @@ class SinkConnection:
             self.bdat = bytearray()
         self.bdat += chunk
         if not last:
-            self.send('250 2.0.0 %d octets received' % n)
+            self.answer('BDAT', ['250 2.0.0 %d octets received' % n])
             return True
         self.end_of_data('BDAT', bytes(self.bdat))
         return True
@@ -1412,13 +1662,108 @@ class SinkConnection:
             return
         seq = self.sink.accept(self.no, mode, self.mail_from, self.rcpts, data)
         self.hold('dot-commit', self.txn)
-        self.send('250 2.0.0 accepted as SINK%d' % seq)
-        self.sink.sent['accepted'].set()
+        key = 'DOT' if mode == 'DATA' else 'LAST'
+        if (self.answer(key, ['250 2.0.0 accepted as SINK%d' % seq]) or '').startswith('2'):
+            self.sink.sent['accepted'].set()
         self.reset()
         self.hold('reply', self.txn)
 
 
 Sink.connection_class = SinkConnection
+
+
+class Socks5Proxy(Listener):
+    """The SOCKS5 proxy (see above)."""
+
+    LOOPBACK = ('localhost', '127.0.0.1', '::1')
+
+    def __init__(self, name, mode='forward', divert=None, deadline=60.0):
+        if mode not in ('forward', 'divert', 'refuse'):
+            raise ValueError('unknown proxy mode %r' % mode)
+        self.mode = mode
+        self.divert = divert
+        self.raw = bytearray()
+        self.requests = []
+        super().__init__(name, deadline=deadline)
+
+    def text(self):
+        with self.lock:
+            return self.raw.decode('latin-1') + '\n' + '\n'.join(self.requests)
+
+    def read(self, c, n):
+        """N bytes from the client C, recorded."""
+        out = bytearray()
+        while len(out) < n:
+            b = c.recv(n - len(out))
+            if not b:
+                raise Gone()
+            with self.lock:
+                self.raw += b
+            out += b
+        return bytes(out)
+
+    def upstream(self, host, port):
+        """The connection to where the request goes, or None (refused)."""
+        if self.mode == 'divert':
+            target = self.divert
+        elif self.mode == 'forward' and host in self.LOOPBACK:
+            target = ('127.0.0.1' if host != '::1' else '::1', port)
+        else:
+            return None
+        try:
+            return socket.create_connection(target, timeout=5)
+        except OSError:
+            return None
+
+    def handle(self, c, number):
+        c.settimeout(5)
+        up = None
+        try:
+            socks5_greeting(lambda n: self.read(c, n))
+            c.sendall(b'\x05\x00')
+            _, _, _, host, port = socks5_request(lambda n: self.read(c, n))
+            with self.lock:
+                self.requests.append('CONNECT %s:%d' % (host, port))
+            up = self.upstream(host, port)
+            c.sendall(socks5_reply(0 if up is not None else 5))
+            if up is not None:
+                self.relay(c, up)
+        except (Gone, OSError, ValueError):
+            pass
+        finally:
+            for s in (c, up):
+                if s is not None:
+                    try:
+                        s.close()
+                    except OSError:
+                        pass
+
+    def relay(self, c, up):
+        """Bytes both ways until either side ends; those from the client are recorded."""
+        def pump(src, dst, record):
+            src.settimeout(IO_POLL)
+            try:
+                while not self.stopping.is_set():
+                    try:
+                        b = src.recv(65536)
+                    except socket.timeout:
+                        continue
+                    if not b:
+                        break
+                    if record:
+                        with self.lock:
+                            self.raw += b
+                    dst.sendall(b)
+            except OSError:
+                pass
+            try:
+                dst.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+        t = threading.Thread(target=pump, args=(up, c, False), daemon=True)
+        t.start()
+        pump(c, up, True)
+        t.join(self.deadline)
 
 
 # ==== the programs ====
