@@ -198,3 +198,16 @@ codec_is_b64token(const char *p, size_t n)
 		k++;
 	return k == n;
 }
+
+void
+codec_put_printable(FILE *out, const void *p, size_t n, const char *also)
+{
+	const unsigned char *s = p;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] >= 0x20 && s[i] < 0x7f && !strchr(also, s[i]))
+			putc(s[i], out);
+		else
+			fprintf(out, "\\x%02X", s[i]);
+	}
+}

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include "buf.h"
 #include "err.h"
 
@@ -38,5 +39,11 @@ int codec_base64_decode(struct buf *out, const char *text, size_t len, struct er
 /* RFC 6750 §2.1: P (N bytes) is a b64token, 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+"
  * / "/" ) *"=" — the shape of an OAuth bearer token. */
 bool codec_is_b64token(const char *p, size_t n);
+
+/*
+ * Write N bytes at P to OUT with every byte outside printable ASCII, and every byte in ALSO,
+ * as \xNN: text from a server shown on a terminal can then not act as control sequences.
+ */
+void codec_put_printable(FILE *out, const void *p, size_t n, const char *also);
 
 #endif

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "codec.h"
 #include "deliver.h"
 #include "flush.h"
 #include "profile.h"
@@ -211,19 +212,6 @@ show_pretend(const struct opts *o, struct err *e)
 	return rc;
 }
 
-/* Server text for the serverinfo report: printable ASCII as it is, anything else as \xNN. */
-static void
-put_safe(FILE *out, const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-		if (c >= 0x20 && c < 0x7f && c != '\\')
-			putc(c, out);
-		else
-			fprintf(out, "\\x%02X", c);
-	}
-}
-
 /* Each line of TEXT (lines joined by '\n') as "INDENT LABEL line". */
 static void
 put_lines(FILE *out, const char *indent, const char *label, const char *text, size_t n)
@@ -234,7 +222,7 @@ put_lines(FILE *out, const char *indent, const char *label, const char *text, si
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t k = nl ? (size_t)(nl - p) : (size_t)(end - p);
 		fprintf(out, "%s%s", indent, label);
-		put_safe(out, p, k);
+		codec_put_printable(out, p, k, "\\");
 		putc('\n', out);
 		p += k + (nl ? 1 : 0);
 	} while (p < end);

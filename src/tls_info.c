@@ -5,6 +5,7 @@
  * dates, SHA-256 fingerprint and SPKI pin (RFC 7469 §2.4). Text from certificates is shown
  * with control and non-ASCII bytes as \xNN.
  */
+#include "codec.h"
 #include "tls_int.h"
 
 #include <errno.h>
@@ -25,22 +26,6 @@ format_time(char *out, size_t outlen, time_t when)
 		snprintf(out, outlen, "unknown");
 }
 
-/* Print LEN bytes of S with everything outside printable ASCII as \xNN: certificate text
- * comes from the server, and a terminal must not take it for control sequences. (GnuTLS
- * writes a backslash of a name as "\\", RFC 4514 §2.4, so a "\x1B" shown is never text.) */
-static void
-put_safe(FILE *out, const void *p, size_t len)
-{
-	const unsigned char *s = p;
-
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] >= 0x20 && s[i] < 0x7f)
-			putc(s[i], out);
-		else
-			fprintf(out, "\\x%02X", s[i]);
-	}
-}
-
 static void
 print_dn(FILE *out, const char *label, gnutls_x509_crt_t crt, bool issuer)
 {
@@ -50,7 +35,7 @@ print_dn(FILE *out, const char *label, gnutls_x509_crt_t crt, bool issuer)
 
 	fprintf(out, "  %s: ", label);
 	if (r == 0 && d.size > 0)
-		put_safe(out, d.data, d.size);
+		codec_put_printable(out, d.data, d.size, "");
 	else
 		fputs("(none)", out);
 	putc('\n', out);
@@ -79,7 +64,7 @@ print_cert(struct tls *t, FILE *out, const gnutls_datum_t *der, unsigned i, unsi
 	tls_verify_san_matches(t, crt, &has_san, text, sizeof(text));
 	fputs("  Names: ", out);
 	if (text[0])
-		put_safe(out, text, strlen(text));
+		codec_put_printable(out, text, strlen(text), "");
 	else
 		fputs("(no subjectAltName)", out);
 	putc('\n', out);
@@ -127,7 +112,7 @@ print_client_cert(struct tls *t, FILE *out)
 		if (gnutls_x509_crt_import(crt, ours, GNUTLS_X509_FMT_DER) == 0 &&
 		    gnutls_x509_crt_get_dn3(crt, &dn, 0) == 0) {
 			fputs(": ", out);
-			put_safe(out, dn.data, dn.size);
+			codec_put_printable(out, dn.data, dn.size, "");
 		}
 		gnutls_free(dn.data);
 		gnutls_x509_crt_deinit(crt);

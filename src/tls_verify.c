@@ -422,6 +422,25 @@ revocation_reason(struct tls *t, char *out, size_t outlen)
 	}
 }
 
+/* The status bits whose reason is a fixed text, in the order they are reported. */
+static const struct {
+	unsigned bit;
+	const char *reason;
+} plain[] = {
+    {GNUTLS_CERT_REVOCATION_DATA_SUPERSEDED, "revocation data (CRL or OCSP response) out of date"},
+    {GNUTLS_CERT_REVOCATION_DATA_ISSUED_IN_FUTURE,
+     "revocation data (CRL or OCSP response) dated in the future"},
+    {GNUTLS_CERT_INSECURE_ALGORITHM, "signed with an insecure algorithm"},
+    {GNUTLS_CERT_SIGNATURE_FAILURE, "bad signature"},
+    {GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE, "issuer's constraints violated"},
+    {GNUTLS_CERT_PURPOSE_MISMATCH, "certificate is not for a TLS server"},
+    {GNUTLS_CERT_MISSING_OCSP_STATUS,
+     "the certificate requires a stapled OCSP response (must-staple) and the server sent none"},
+    {GNUTLS_CERT_INVALID_OCSP_STATUS, "the OCSP response the server stapled is not valid"},
+    {GNUTLS_CERT_UNKNOWN_CRIT_EXTENSIONS, "unknown critical extension"},
+    {GNUTLS_CERT_MISMATCH, "certificate differs from the expected one"},
+};
+
 /* The status bits from gnutls_certificate_verify_peers3, each with its reason (SEC-6). */
 static void
 chain_reasons(struct tls *t, unsigned status, gnutls_x509_crt_t crt, char *out, size_t outlen)
@@ -447,29 +466,9 @@ chain_reasons(struct tls *t, unsigned status, gnutls_x509_crt_t crt, char *out, 
 		revocation_reason(t, rr, sizeof(rr));
 		add_reason(out, outlen, rr);
 	}
-	if (status & GNUTLS_CERT_REVOCATION_DATA_SUPERSEDED)
-		add_reason(out, outlen, "revocation data (CRL or OCSP response) out of date");
-	if (status & GNUTLS_CERT_REVOCATION_DATA_ISSUED_IN_FUTURE)
-		add_reason(out, outlen,
-		           "revocation data (CRL or OCSP response) dated in the future");
-	if (status & GNUTLS_CERT_INSECURE_ALGORITHM)
-		add_reason(out, outlen, "signed with an insecure algorithm");
-	if (status & GNUTLS_CERT_SIGNATURE_FAILURE)
-		add_reason(out, outlen, "bad signature");
-	if (status & GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE)
-		add_reason(out, outlen, "issuer's constraints violated");
-	if (status & GNUTLS_CERT_PURPOSE_MISMATCH)
-		add_reason(out, outlen, "certificate is not for a TLS server");
-	if (status & GNUTLS_CERT_MISSING_OCSP_STATUS)
-		add_reason(out, outlen,
-		           "the certificate requires a stapled OCSP response (must-staple) and the "
-		           "server sent none");
-	if (status & GNUTLS_CERT_INVALID_OCSP_STATUS)
-		add_reason(out, outlen, "the OCSP response the server stapled is not valid");
-	if (status & GNUTLS_CERT_UNKNOWN_CRIT_EXTENSIONS)
-		add_reason(out, outlen, "unknown critical extension");
-	if (status & GNUTLS_CERT_MISMATCH)
-		add_reason(out, outlen, "certificate differs from the expected one");
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+		if (status & plain[i].bit)
+			add_reason(out, outlen, plain[i].reason);
 	if ((status & GNUTLS_CERT_INVALID) && !out[0]) {
 		snprintf(r, sizeof(r), "certificate not trusted (GnuTLS status 0x%x)", status);
 		add_reason(out, outlen, r);
