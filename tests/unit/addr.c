@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "src/addr.h"
-#include "tests/tap.h"
+#include "tests/lib/tap.h"
 
 #define S(x) x, sizeof(x) - 1
 

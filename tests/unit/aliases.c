@@ -16,7 +16,7 @@
 
 #include "src/aliases.h"
 #include "src/buf.h"
-#include "tests/tap.h"
+#include "tests/lib/tap.h"
 
 #define S(x) x, sizeof(x) - 1
 

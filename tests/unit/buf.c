@@ -1,7 +1,7 @@
 /* Unit tests of buf: ceilings are errors, never silent cuts. */
 #include <string.h>
 
-#include "tap.h"
+#include "tests/lib/tap.h"
 #include "buf.h"
 
 int

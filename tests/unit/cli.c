@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "src/cli.h"
-#include "tests/tap.h"
+#include "tests/lib/tap.h"
 
 #define MAXARGS 16
 #define ID100                                                                                      \

@@ -1,7 +1,7 @@
 /* Unit tests of codec: hex and fingerprints (the one copy the profile, TLS and the queue use). */
 #include <string.h>
 
-#include "tap.h"
+#include "tests/lib/tap.h"
 #include "codec.h"
 
 static void

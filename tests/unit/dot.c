@@ -15,7 +15,7 @@
 
 #include "src/buf.h"
 #include "src/dot.h"
-#include "tests/tap.h"
+#include "tests/lib/tap.h"
 
 #define S(x) x, sizeof(x) - 1
 

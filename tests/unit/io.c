@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tap.h"
+#include "tests/lib/tap.h"
 #include "io.h"
 
 static char dir[] = "/tmp/postie-io-XXXXXX";

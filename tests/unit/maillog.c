@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tap.h"
+#include "tests/lib/tap.h"
 #include "maillog.h"
 
 /* 2024-06-14 10:15:30 UTC */

@@ -18,7 +18,7 @@
 
 #include "src/header.h"
 #include "src/msg.h"
-#include "tests/tap.h"
+#include "tests/lib/tap.h"
 
 #define S(x) x, sizeof(x) - 1
 

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "profile.h"
-#include "tests/tap.h"
+#include "tests/lib/tap.h"
 
 #define RC "test.rc"
 

@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "tap.h"
+#include "tests/lib/tap.h"
 #include "queue.h"
 
 static char base[PATH_MAX];

@@ -16,7 +16,7 @@
 #include "src/codec.h"
 #include "src/sasl.h"
 #include "src/scram.h"
-#include "tests/tap.h"
+#include "tests/lib/tap.h"
 
 /* RFC 4648 §10. */
 static const struct {

@@ -25,7 +25,7 @@
 #include "src/oauth2.h"
 #include "src/secret.h"
 #include "src/spawn.h"
-#include "tests/tap.h"
+#include "tests/lib/tap.h"
 
 /* Open descriptors of this process. */
 static int

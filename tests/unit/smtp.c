@@ -8,7 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "tap.h"
+#include "tests/lib/tap.h"
 #include "smtp.h"
 
 /* Feed LINES (separated by '\n') into a reply; return the last feed's result. */

@@ -24,7 +24,7 @@
 #include "src/conn.h"
 #include "src/err.h"
 #include "src/tls.h"
-#include "tests/tap.h"
+#include "tests/lib/tap.h"
 
 #define BIG_LEN (1024 * 1024)
 
