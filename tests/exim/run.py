@@ -81,8 +81,7 @@ SCENARIOS = {
 }
 
 
-class Failed(Exception):
-    pass
+Failed = postietest.Failed
 
 
 class Skip(Exception):
@@ -495,22 +494,10 @@ def main():
     except Failed as e:
         print('FAIL: %s' % e)
         return 1
-    failed = 0
-    for n in names:
-        tmpdir = postietest.TempDir('exim')
-        work = tmpdir.path
-        os.chmod(work, 0o755)  # exim runs as another user in work/exim
-        good = False
-        try:
-            run_scenario(postie, binary, n, SCENARIOS[n], work)
-            print('ok %s' % n)
-            good = True
-        except Failed as e:
-            failed += 1
-            print('FAIL %s: %s' % (n, e))
-        finally:
-            tmpdir.end(not good)
-    return 1 if failed else 0
+    # exim runs as another user in work/exim
+    return postietest.run_named(
+        'exim', names, lambda n, work: run_scenario(postie, binary, n, SCENARIOS[n], work),
+        mode=0o755)
 
 
 if __name__ == '__main__':

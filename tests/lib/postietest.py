@@ -96,6 +96,32 @@ class TempDir:
         return False
 
 
+class Failed(Exception):
+    """A check of a scenario failed; the text says which and why."""
+
+
+def run_named(label, names, run_one, mode=None):
+    """Run RUN_ONE(name, folder) for each of NAMES, each in a private temp folder (MODE: its
+    chmod, for a server that runs as another user); print "ok NAME" or "FAIL NAME: why" (a
+    Failed exception). The exit status: 1 when any failed, else 0."""
+    failed = 0
+    for n in names:
+        tmpdir = TempDir(label)
+        if mode is not None:
+            os.chmod(tmpdir.path, mode)
+        good = False
+        try:
+            run_one(n, tmpdir.path)
+            print('ok %s' % n)
+            good = True
+        except Failed as e:
+            failed += 1
+            print('FAIL %s: %s' % (n, e))
+        finally:
+            tmpdir.end(not good)
+    return 1 if failed else 0
+
+
 def have_certtool():
     return shutil.which('certtool') is not None
 

@@ -156,8 +156,7 @@ CASES = {
 }
 
 
-class Failed(Exception):
-    pass
+Failed = postietest.Failed
 
 
 def run_case(postie, scramplus, name, case, tmp):
@@ -299,20 +298,8 @@ def main():
     if not postietest.have_certtool():
         print('SKIP: certtool (GnuTLS) is not installed (tests/gencerts.sh needs it)')
         return 77
-    failed = 0
-    for n in names:
-        tmpdir = postietest.TempDir('plus')
-        good = False
-        try:
-            run_case(postie, scramplus, n, CASES[n], tmpdir.path)
-            print('ok %s' % n)
-            good = True
-        except Failed as e:
-            failed += 1
-            print('FAIL %s: %s' % (n, e))
-        finally:
-            tmpdir.end(not good)
-    return 1 if failed else 0
+    return postietest.run_named(
+        'plus', names, lambda n, work: run_case(postie, scramplus, n, CASES[n], work))
 
 
 if __name__ == '__main__':

@@ -3,10 +3,11 @@
 #   - SECURITY.md, one TAP check per rule SEC-n: in its "Enforced in:" item, every backticked
 #     `src/NAME.c`, `src/NAME.h` or `cmd/NAME.c` exists, and every backticked identifier listed
 #     after it (up to the next file or a ';'; words in parentheses are notes and not checked)
-#     occurs as a word in that file's code, comments left out (a function, a static, a macro, a
-#     table or a member: occurrence is enough). In its "Tested by:" item, every number after
-#     "tests/proto" (and each of a range NNN-MMM) has a tests/proto/NNN-*.case, and every
-#     tests/... or fuzz/... path exists.
+#     occurs as a word in that file's code, comments, literals and #include lines left out (a
+#     function, a static, a macro, a table or a member: occurrence is enough), but for a
+#     function that another src/ or cmd/ .c file defines and this one only calls (it moved).
+#     In its "Tested by:" item, every number after "tests/proto" (and each of a range
+#     NNN-MMM) has a tests/proto/NNN-*.case, and every tests/... or fuzz/... path exists.
 #   - HACKING.md (when present), one check: every backticked src/ or cmd/ file exists, the
 #     identifiers listed after one as above occur in it, a backticked `table[]` or `struct name`
 #     just before "in `src/F`" or "(`src/F`)" occurs in F, and every tests/ path exists.
@@ -28,15 +29,16 @@ PROTO = re.compile(r'tests/proto((?:\s+\d{3}(?:-\d{3})?)+)')
 NAMED_IN = re.compile(r'`(?:struct ([A-Za-z_]\w*)|([A-Za-z_]\w*)\[\])`\s+(?:in\s+|\()'
                       r'`((?:src|cmd)/[A-Za-z0-9_]+\.[ch])`')
 
-# comments blanked, string and character literals kept: a name in a table's string counts
+# comments, string and character literals and #include lines blanked: a name in a comment,
+# a message or a header's name does not count
 _C_TOKEN = re.compile(r'//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'', re.S)
+_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[^\n]*$', re.M)
 
 
-def without_comments(text):
+def code_of(text):
     def blank(m):
-        s = m.group(0)
-        return re.sub(r'[^\n]', ' ', s) if s.startswith('/') else s
-    return _C_TOKEN.sub(blank, text)
+        return re.sub(r'[^\n]', ' ', m.group(0))
+    return _INCLUDE.sub('', _C_TOKEN.sub(blank, text))
 
 
 class Tree:
@@ -45,6 +47,7 @@ class Tree:
     def __init__(self, root):
         self.root = root
         self.code = {}
+        self.sources = None
 
     def exists(self, rel):
         return os.path.exists(os.path.join(self.root, rel))
@@ -52,8 +55,21 @@ class Tree:
     def has_word(self, rel, word):
         if rel not in self.code:
             with open(os.path.join(self.root, rel), encoding='utf-8', errors='replace') as f:
-                self.code[rel] = without_comments(f.read())
+                self.code[rel] = code_of(f.read())
         return re.search(r'\b%s\b' % re.escape(word), self.code[rel]) is not None
+
+    def defines(self, rel, word):
+        """Whether REL defines function WORD: its name starts a line (STYLE puts the return
+        type on the line above) and an opening parenthesis follows."""
+        self.has_word(rel, word)
+        return re.search(r'^%s\(' % re.escape(word), self.code[rel], re.M) is not None
+
+    def definers(self, word):
+        """The .c files of src/ and cmd/ that define function WORD."""
+        if self.sources is None:
+            self.sources = sorted(os.path.relpath(f, self.root) for d in ('src', 'cmd')
+                                  for f in glob.glob(os.path.join(self.root, d, '*.c')))
+        return [rel for rel in self.sources if self.defines(rel, word)]
 
     def proto_case(self, number):
         return bool(glob.glob(os.path.join(self.root, 'tests', 'proto', '%03d-*.case' % number)))
@@ -91,6 +107,12 @@ def check_code(tree, text, where):
         for ident in idents:
             if not tree.has_word(name, ident):
                 problems.append('%s: %s has no %s' % (where, name, ident))
+            elif name.endswith('.c') and not tree.defines(name, ident):
+                # only called there: the function moved and the document kept the caller
+                elsewhere = tree.definers(ident)
+                if elsewhere:
+                    problems.append('%s: %s only uses %s, defined in %s'
+                                    % (where, name, ident, ', '.join(elsewhere)))
     return problems
 
 
