@@ -258,6 +258,7 @@ profile_implicit_tls(const struct account *a, int port)
 		return false;
 	if (a->set & PROFILE_SET_TLS_STARTTLS)
 		return !a->tls_starttls;
-	/* RFC 8314 §3.3: 465 is the port for implicit TLS; the others upgrade with STARTTLS. */
+	/* SEC-5, RFC 8314 §3.3: 465 is the port for implicit TLS; the others upgrade with
+	 * STARTTLS. */
 	return port == 465;
 }

@@ -748,7 +748,7 @@ profile_known(const char *name)
 /*
  * What a profile -C names elsewhere may say although the command line may not: a password
  * written in it (it goes to that profile's own server), and the TLS trust and CRL files
- * (public data, never quoted; tls.c reads only regular files of sane size).
+ * (public data, never quoted; tls_cred.c reads only regular files of sane size).
  */
 static bool
 named_may(const char *name)

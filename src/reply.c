@@ -31,7 +31,8 @@ smtp_reply_fini(struct smtp_reply *r)
 }
 
 /* Reply-line = *( Reply-code "-" [ textstring ] CRLF ) Reply-code [ SP textstring ] CRLF
- * (RFC 5321 §4.2); every line of one reply carries the same code (§4.2.1). */
+ * (RFC 5321 §4.2); every line of one reply carries the same code (§4.2.1). SEC-32: anything
+ * else is a protocol error. */
 int
 smtp_reply_feed(struct smtp_reply *r, const char *line, size_t len, struct err *e)
 {

@@ -246,6 +246,7 @@ session_open(struct session *ss, const struct account *a, const char *password, 
 	struct tls_config tc;
 	bool implicit = false;
 
+	/* SEC-2: nothing but EHLO, STARTTLS and QUIT before ehlo_tls has TLS up. */
 	if (session_start(ss, a, &tc, e) < 0 || connect_ports(ss, &tc, &implicit, e) < 0 ||
 	    ehlo_tls(ss, &tc, implicit, e) < 0)
 		return -1;
@@ -265,7 +266,7 @@ session_open(struct session *ss, const struct account *a, const char *password, 
 		buf_init(&cb, 256);
 		if (!s->conn.tls || tls_channel_binding(s->conn.tls, &cb_type, &cb, NULL) < 0)
 			buf_reset(&cb);
-		/* With oauth2_token_command, PASSWORD is the OAuth token (submit.c). */
+		/* With oauth2_token_command, PASSWORD is the OAuth token (account.c). */
 		bool oauth = a->oauth2_token_command != NULL;
 		struct sasl_creds c = {
 		    .user = a->user,
