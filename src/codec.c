@@ -20,15 +20,20 @@ codec_hex_value(int c)
 	return -1;
 }
 
+char
+codec_hex_digit(unsigned v, bool upper)
+{
+	return (upper ? "0123456789ABCDEF" : "0123456789abcdef")[v & 15];
+}
+
 void
 codec_hex_encode(char *out, const void *p, size_t n)
 {
-	static const char digits[] = "0123456789abcdef";
 	const unsigned char *in = p;
 
 	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
+		out[2 * i] = codec_hex_digit(in[i] >> 4, false);
+		out[2 * i + 1] = codec_hex_digit(in[i], false);
 	}
 	out[2 * n] = '\0';
 }

@@ -11,6 +11,9 @@
 /* The value of hex digit C (either case), or -1. */
 int codec_hex_value(int c);
 
+/* The hex digit of V (0..15), upper or lower case. */
+char codec_hex_digit(unsigned v, bool upper);
+
 /* N bytes at P as 2N lower-case hex digits and a NUL into OUT (2N + 1 bytes). */
 void codec_hex_encode(char *out, const void *p, size_t n);
 

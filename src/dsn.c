@@ -13,10 +13,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "codec.h"
+
 int
 smtp_xtext(const char *in, size_t len, char *out, size_t n)
 {
-	static const char hex[] = "0123456789ABCDEF";
 	size_t k = 0;
 
 	for (size_t i = 0; i < len; i++) {
@@ -29,8 +30,8 @@ smtp_xtext(const char *in, size_t len, char *out, size_t n)
 			out[k++] = (char)c;
 		} else {
 			out[k++] = '+';
-			out[k++] = hex[c >> 4];
-			out[k++] = hex[c & 15];
+			out[k++] = codec_hex_digit(c >> 4, true);
+			out[k++] = codec_hex_digit(c, true);
 		}
 	}
 	if (k >= n)

@@ -14,6 +14,8 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "codec.h"
+
 #include "io.h"
 
 /* How much of the line the recipient list may take; the rest are counted ("...(+N)"). With
@@ -121,11 +123,10 @@ put_value(struct buf *out, const char *s, int how, struct err *e)
 				i++;
 			tmp[k++] = ' ';
 		} else if (must_escape(c, how)) {
-			static const char hex[] = "0123456789abcdef";
 			tmp[k++] = '\\';
 			tmp[k++] = 'x';
-			tmp[k++] = hex[c >> 4];
-			tmp[k++] = hex[c & 15];
+			tmp[k++] = codec_hex_digit(c >> 4, false);
+			tmp[k++] = codec_hex_digit(c, false);
 		} else {
 			tmp[k++] = (char)c;
 		}

@@ -214,14 +214,13 @@ tls_verify_set_name(struct tls *t, const char *host, struct err *e)
 void
 tls_verify_format_fingerprint(char *out, size_t outlen, const unsigned char *d)
 {
-	static const char hex[] = "0123456789ABCDEF";
 	size_t o = 0;
 
 	for (size_t i = 0; i < TLS_SHA256_LEN && o + 3 < outlen; i++) {
 		if (i > 0)
 			out[o++] = ':';
-		out[o++] = hex[d[i] >> 4];
-		out[o++] = hex[d[i] & 15];
+		out[o++] = codec_hex_digit(d[i] >> 4, true);
+		out[o++] = codec_hex_digit(d[i], true);
 	}
 	out[o] = '\0';
 }
