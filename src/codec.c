@@ -69,6 +69,15 @@ codec_hex_fingerprint(const char *s, unsigned char *out, size_t max)
 	return (int)(digits / 2);
 }
 
+/* Append the *K bytes of CHUNK to OUT and start the chunk again. */
+static int
+put_chunk(struct buf *out, const void *chunk, size_t *k, struct err *e)
+{
+	int rc = buf_append(out, chunk, *k, e);
+	*k = 0;
+	return rc;
+}
+
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 int
@@ -96,13 +105,11 @@ codec_base64_encode(struct buf *out, const void *p, size_t n, struct err *e)
 		chunk[k++] = alphabet[v >> 12 & 63];
 		chunk[k++] = i + 1 < n ? alphabet[v >> 6 & 63] : '=';
 		chunk[k++] = i + 2 < n ? alphabet[v & 63] : '=';
-		if (k == sizeof(chunk)) {
-			rc = buf_append(out, chunk, k, e);
-			k = 0;
-		}
+		if (k == sizeof(chunk))
+			rc = put_chunk(out, chunk, &k, e);
 	}
 	if (rc == 0 && k)
-		rc = buf_append(out, chunk, k, e);
+		rc = put_chunk(out, chunk, &k, e);
 	explicit_bzero(chunk, sizeof(chunk));
 	return rc;
 }
@@ -177,13 +184,11 @@ codec_base64_decode(struct buf *out, const char *text, size_t len, struct err *e
 			chunk[k++] = (unsigned char)(v >> 8);
 		if (have > 2)
 			chunk[k++] = (unsigned char)v;
-		if (k + 3 > sizeof(chunk)) {
-			rc = buf_append(out, chunk, k, e);
-			k = 0;
-		}
+		if (k + 3 > sizeof(chunk))
+			rc = put_chunk(out, chunk, &k, e);
 	}
 	if (rc == 0 && k)
-		rc = buf_append(out, chunk, k, e);
+		rc = put_chunk(out, chunk, &k, e);
 	explicit_bzero(chunk, sizeof(chunk));
 	return rc;
 }

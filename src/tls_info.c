@@ -15,17 +15,6 @@
 
 #include <gnutls/ocsp.h>
 
-/* "2024-01-31T12:00:00Z" (ISO 8601, UTC). */
-static void
-format_time(char *out, size_t outlen, time_t when)
-{
-	struct tm tm;
-
-	if (when == (time_t)-1 || !gmtime_r(&when, &tm) ||
-	    strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(out, outlen, "unknown");
-}
-
 static void
 print_dn(FILE *out, const char *label, gnutls_x509_crt_t crt, bool issuer)
 {
@@ -69,9 +58,9 @@ print_cert(struct tls *t, FILE *out, const gnutls_datum_t *der, unsigned i, unsi
 		fputs("(no subjectAltName)", out);
 	putc('\n', out);
 	print_dn(out, "Issuer", crt, true);
-	format_time(text, sizeof(text), gnutls_x509_crt_get_activation_time(crt));
+	tls_verify_format_utc(text, sizeof(text), gnutls_x509_crt_get_activation_time(crt), true);
 	fprintf(out, "  Not before: %s\n", text);
-	format_time(text, sizeof(text), gnutls_x509_crt_get_expiration_time(crt));
+	tls_verify_format_utc(text, sizeof(text), gnutls_x509_crt_get_expiration_time(crt), true);
 	fprintf(out, "  Not after: %s\n", text);
 	if (gnutls_fingerprint(GNUTLS_DIG_SHA256, der, d, &dlen) == 0 && dlen == sizeof(d)) {
 		tls_verify_format_fingerprint(text, sizeof(text), d);
@@ -132,8 +121,8 @@ print_ocsp(struct tls *t, FILE *out)
 		fputs("no response stapled\n", out);
 		return;
 	}
-	format_time(a, sizeof(a), tu);
-	format_time(b, sizeof(b), nu);
+	tls_verify_format_utc(a, sizeof(a), tu, true);
+	tls_verify_format_utc(b, sizeof(b), nu, true);
 	if (status == GNUTLS_OCSP_CERT_GOOD)
 		fputs("stapled response: good", out);
 	else if (status == GNUTLS_OCSP_CERT_REVOKED)
@@ -141,7 +130,7 @@ print_ocsp(struct tls *t, FILE *out)
 	else
 		fputs("stapled response: status unknown", out);
 	if (status == GNUTLS_OCSP_CERT_REVOKED) {
-		format_time(a, sizeof(a), rev);
+		tls_verify_format_utc(a, sizeof(a), rev, true);
 		fprintf(out, " on %s", a);
 	} else {
 		fprintf(out, " (this update %s, next update %s)", a, nu == (time_t)-1 ? "none" : b);

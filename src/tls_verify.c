@@ -357,14 +357,14 @@ add_reason(char *out, size_t outlen, const char *r)
 	append(out, outlen, r, strlen(r));
 }
 
-static void
-format_date(char *out, size_t outlen, time_t when)
+void
+tls_verify_format_utc(char *out, size_t outlen, time_t when, bool with_time)
 {
 	struct tm tm;
 
 	if (when == (time_t)-1 || !gmtime_r(&when, &tm) ||
-	    strftime(out, outlen, "%Y-%m-%d", &tm) == 0)
-		snprintf(out, outlen, "an unknown date");
+	    strftime(out, outlen, with_time ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d", &tm) == 0)
+		snprintf(out, outlen, with_time ? "unknown" : "an unknown date");
 }
 
 /*
@@ -409,7 +409,7 @@ revocation_reason(struct tls *t, char *out, size_t outlen)
 
 	if (tls_verify_stapled_status(t, &status, &tu, &nu, &when) == 0 &&
 	    status == GNUTLS_OCSP_CERT_REVOKED) {
-		format_date(date, sizeof(date), when);
+		tls_verify_format_utc(date, sizeof(date), when, false);
 		snprintf(out, outlen,
 		         "certificate revoked on %s (says the OCSP response the server stapled)",
 		         date);
@@ -451,12 +451,14 @@ chain_reasons(struct tls *t, unsigned status, gnutls_x509_crt_t crt, char *out, 
 	if (status & GNUTLS_CERT_SIGNER_NOT_CA)
 		add_reason(out, outlen, "issuer is not a certificate authority");
 	if (status & GNUTLS_CERT_EXPIRED) {
-		format_date(date, sizeof(date), gnutls_x509_crt_get_expiration_time(crt));
+		tls_verify_format_utc(date, sizeof(date), gnutls_x509_crt_get_expiration_time(crt),
+		                      false);
 		snprintf(r, sizeof(r), "certificate expired on %s", date);
 		add_reason(out, outlen, r);
 	}
 	if (status & GNUTLS_CERT_NOT_ACTIVATED) {
-		format_date(date, sizeof(date), gnutls_x509_crt_get_activation_time(crt));
+		tls_verify_format_utc(date, sizeof(date), gnutls_x509_crt_get_activation_time(crt),
+		                      false);
 		snprintf(r, sizeof(r), "certificate not yet valid (from %s)", date);
 		add_reason(out, outlen, r);
 	}
