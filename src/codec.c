@@ -8,6 +8,12 @@
 #include <stdbool.h>
 #include <string.h>
 
+bool
+codec_is_space(int c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
 int
 codec_hex_value(int c)
 {

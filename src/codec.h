@@ -8,6 +8,9 @@
 #include "buf.h"
 #include "err.h"
 
+/* C is a blank or a line end of the C locale (" \t\n\r\f\v"), whatever the locale. */
+bool codec_is_space(int c);
+
 /* The value of hex digit C (either case), or -1. */
 int codec_hex_value(int c);
 

@@ -68,5 +68,7 @@ void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
+/* free a string that may hold a secret, wiped first; NULL is a no-op. */
+void xfree_secret(char *s);
 
 #endif

@@ -176,8 +176,9 @@ io_home(void)
 }
 
 char *
-io_xdg_path(enum io_xdg which, const char *tail, bool make)
+io_xdg_path(enum io_xdg which, const char *tail, unsigned flags)
 {
+	bool make = flags & IO_XDG_MAKE;
 	static const struct {
 		const char *var, *fallback;
 	} base[] = {
@@ -193,7 +194,9 @@ io_xdg_path(enum io_xdg which, const char *tail, bool make)
 		if (buf_puts(&b, xdg, NULL) < 0)
 			goto fail;
 	} else {
-		const char *home = io_home();
+		const char *home = getenv("HOME");
+		if (!(home && home[0] == '/'))
+			home = flags & IO_XDG_PASSWD ? io_home() : NULL;
 		if (!home || buf_printf(&b, NULL, "%s%s", home, base[which].fallback) < 0)
 			goto fail;
 		/* ~/.local/state: ~/.local may be missing too. */
@@ -239,10 +242,12 @@ io_not_private(int fd, const char *path, char *why, size_t n)
 	}
 	if (st.st_uid != geteuid()) {
 		unsigned long me = (unsigned long)geteuid();
+		bool open = st.st_mode & 077;
 		snprintf(why, n,
 		         "it belongs to uid %lu, not to uid %lu who runs postie; run "
-		         "`chown %lu %s` (as root), or use a copy of your own",
-		         (unsigned long)st.st_uid, me, me, path);
+		         "`chown %lu %s` (as root)%s%s%s, or use a copy of your own",
+		         (unsigned long)st.st_uid, me, me, path, open ? " and `chmod 600 " : "",
+		         open ? path : "", open ? "`" : "");
 		return why;
 	}
 	if (st.st_mode & 077) {

@@ -62,19 +62,28 @@ enum io_xdg {
  */
 const char *io_home(void);
 
+/* How io_xdg_path finds and makes the folder. */
+enum {
+	IO_XDG_MAKE = 1,   /* create BASE and each folder of TAIL (mode 0700) when missing */
+	IO_XDG_PASSWD = 2, /* without an absolute $HOME, the passwd entry's home (io_home) */
+};
+
 /*
  * BASE/TAIL (TAIL like "postie/tls"), malloc'd, where BASE is the XDG variable when it holds
  * an absolute path (a relative one is invalid and ignored, as the specification says) else
- * its default under io_home(). NULL without a home. With MAKE, BASE and each folder of TAIL
- * are created (mode 0700) when missing; NULL with errno when that fails.
+ * its default under $HOME (absolute only; with IO_XDG_PASSWD, under io_home()). NULL
+ * without a home: what postie writes for itself (the queue, caches) goes only where the
+ * environment says, while the profile is also looked for in the passwd entry's home. With
+ * IO_XDG_MAKE the folders are made; NULL with errno when that fails.
  */
-char *io_xdg_path(enum io_xdg which, const char *tail, bool make);
+char *io_xdg_path(enum io_xdg which, const char *tail, unsigned flags);
 
 /*
  * The one rule for a file that may hold a secret or say where one goes (SEC-14): a regular
  * file of the effective user that grants group and others nothing. NULL when the file open
  * at FD (named PATH in the reason) is such a file, else the reason in WHY (N bytes), with
- * the command that fixes it ("run `chmod 600 PATH`").
+ * the commands that fix it ("run `chmod 600 PATH`"; for a file of another user `chown`,
+ * and `chmod` too when others may read it).
  */
 const char *io_not_private(int fd, const char *path, char *why, size_t n);
 

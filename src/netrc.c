@@ -19,6 +19,7 @@
 #include "io.h"
 #include "log.h"
 #include "spawn.h"
+#include "codec.h"
 
 /* The largest netrc file read (macros make them long; passwords do not). */
 #define NETRC_FILE_MAX (1024 * 1024)
@@ -28,12 +29,6 @@ struct lex {
 	size_t n, i;
 	unsigned line;
 };
-
-static bool
-is_blank(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
 
 /* Step past the end of the current line. */
 static void
@@ -52,7 +47,7 @@ static bool
 skip_blanks(struct lex *l, bool keyword)
 {
 	for (;;) {
-		while (l->i < l->n && is_blank(l->p[l->i])) {
+		while (l->i < l->n && codec_is_space(l->p[l->i])) {
 			if (l->p[l->i] == '\n')
 				l->line++;
 			l->i++;
@@ -107,7 +102,7 @@ next_word(struct lex *l, bool keyword, struct buf *tok, struct err *e)
 	if (l->p[l->i] == '"')
 		return quoted_word(l, start, tok, e);
 	size_t s = l->i;
-	while (l->i < l->n && !is_blank(l->p[l->i]))
+	while (l->i < l->n && !codec_is_space(l->p[l->i]))
 		l->i++;
 	if (buf_append(tok, l->p + s, l->i - s, NULL) < 0)
 		return err_set(e, ERR_CONFIG, "line %u: a word longer than %d bytes", start,

@@ -48,13 +48,6 @@ now_s(void)
 	return clock_hook ? clock_hook() : (long long)time(NULL);
 }
 
-/* Blanks and line ends, as they separate a token from its lifetime. */
-static bool
-is_blank(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
 /* Digits P (N bytes, 1..LIFETIME_DIGITS_MAX of them) as a number into *V. */
 static bool
 parse_lifetime(const char *p, size_t n, long *v)
@@ -413,12 +406,12 @@ oauth2_parse(const char *p, size_t n, struct buf *token, long *lifetime, struct 
 
 	*lifetime = -1;
 	token->secret = true;
-	while (i < n && is_blank(p[i]))
+	while (i < n && codec_is_space(p[i]))
 		i++;
 	if (i < n && p[i] == '{')
 		return oauth2_json(p + i, n - i, token, lifetime, e);
 	tok_start = i;
-	while (i < n && !is_blank(p[i]))
+	while (i < n && !codec_is_space(p[i]))
 		i++;
 	tok_end = i;
 	if (tok_end == tok_start)
@@ -430,18 +423,18 @@ oauth2_parse(const char *p, size_t n, struct buf *token, long *lifetime, struct 
 		return err_set(e, ERR_CONFIG,
 		               "its first word is not a bearer token (RFC 6750 "
 		               "b64token: letters, digits and -._~+/ then '=' padding)");
-	while (i < n && is_blank(p[i]))
+	while (i < n && codec_is_space(p[i]))
 		i++;
 	if (i < n) {
 		size_t s = i;
-		while (i < n && !is_blank(p[i]))
+		while (i < n && !codec_is_space(p[i]))
 			i++;
 		if (!parse_lifetime(p + s, i - s, lifetime))
 			return err_set(e, ERR_CONFIG,
 			               "after the token comes something that is "
 			               "not a lifetime in seconds (1 to %d digits)",
 			               LIFETIME_DIGITS_MAX);
-		while (i < n && is_blank(p[i]))
+		while (i < n && codec_is_space(p[i]))
 			i++;
 		if (i < n)
 			return err_set(e, ERR_CONFIG,
@@ -471,15 +464,9 @@ private_dir(const char *path)
 static char *
 cache_path(const struct account *a, bool make)
 {
-	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
 	struct buf b;
 
-	/* No $HOME and no $XDG_CACHE_HOME: no cache, as before io_xdg_path, which would fall
-	 * back to the passwd entry's home (a test or a stripped environment would then write
-	 * the token into a home it never named). */
-	if (!(xdg && xdg[0] == '/') && !(home && home[0] == '/'))
-		return NULL;
-	char *dir = io_xdg_path(IO_XDG_CACHE, "postie/oauth2", make);
+	char *dir = io_xdg_path(IO_XDG_CACHE, "postie/oauth2", make ? IO_XDG_MAKE : 0);
 	if (!dir)
 		return NULL;
 	if (make && !private_dir(dir)) {

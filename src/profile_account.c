@@ -104,11 +104,8 @@ cports(const struct account *a, size_t off)
 static void
 wipe_free(char **s)
 {
-	if (*s) {
-		explicit_bzero(*s, strlen(*s));
-		free(*s);
-		*s = NULL;
-	}
+	xfree_secret(*s);
+	*s = NULL;
 }
 
 void

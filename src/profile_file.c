@@ -119,7 +119,7 @@ load_file(struct profile *p, const char *path, enum missing missing, enum profil
 static char *
 default_user_file(void)
 {
-	char *dir = io_xdg_path(IO_XDG_CONFIG, "postie", false);
+	char *dir = io_xdg_path(IO_XDG_CONFIG, "postie", IO_XDG_PASSWD);
 	char *file = dir ? join(dir, "/config") : NULL;
 
 	free(dir);
@@ -137,7 +137,7 @@ default_user_file(void)
 static bool
 users_own(const char *path)
 {
-	char *own = io_xdg_path(IO_XDG_CONFIG, "postie", false);
+	char *own = io_xdg_path(IO_XDG_CONFIG, "postie", IO_XDG_PASSWD);
 	char *dir = own ? realpath(own, NULL) : NULL;
 	size_t n = dir ? strlen(dir) : 0;
 	struct stat st;

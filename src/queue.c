@@ -64,7 +64,7 @@ queue_close_fd(int *fd)
 char *
 queue_default_dir(void)
 {
-	return io_xdg_path(IO_XDG_STATE, "postie/queue", false);
+	return io_xdg_path(IO_XDG_STATE, "postie/queue", 0);
 }
 
 /* Make PATH and its missing parents, mode 0700 (mkdir -p). */

@@ -20,7 +20,7 @@
 #include "io.h"
 #include "smtp.h"
 
-/* Ids are made by make_id; anything else in a queue directory is not ours to touch. */
+/* Ids are made by queue_make_id; anything else in a queue directory is not ours to touch. */
 bool
 queue_valid_id(const char *s)
 {

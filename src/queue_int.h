@@ -24,22 +24,27 @@ struct queue_item {
 	char *account; /* NULL: the envelope could not be read (sorted last) */
 };
 
+/* Now, in seconds: the test clock when the queue has one (q->now), else time(). */
 time_t queue_now(const struct queue *q);
 
 /* An ERR_OS for writing WHAT of entry ID; "queue full" when it is a matter of space. */
 int queue_write_error(struct err *e, const struct queue *q, const char *what, const char *id,
                       int err);
 
+/* close *FD when it is open, and mark it closed (-1). */
 void queue_close_fd(int *fd);
 
-/* Ids are made by make_id; anything else in a queue directory is not ours to touch. */
+/* Ids are made by queue_make_id; anything else in a queue directory is not ours to touch. */
 bool queue_valid_id(const char *s);
 
 /* UTC time with microseconds (sorts by age), pid and 32 random bits (never collides). */
 void queue_make_id(char *out, size_t n);
 
+/* Replace the string *DST (freed) by a copy of S made one line (line ends and tabs as spaces,
+ * other controls as ?, trailing spaces cut); NULL: none. */
 void queue_set_text(char **dst, const char *s);
 
+/* Append the recipient ADDR (N bytes) to M, its state zeroed (pending); the new entry. */
 struct queue_rcpt *queue_add_rcpt(struct queue_meta *m, const char *addr, size_t n);
 
 /* Drop the recipients the server accepted: they must never get the message again. */
@@ -81,6 +86,7 @@ int queue_move_entry(int from, int to, const char *id, bool sync);
 int queue_list_ids(const struct queue *q, int fd, const char *name, char ***ids, size_t *n,
                    struct err *e);
 
+/* Free what queue_list_ids returned. */
 void queue_free_ids(char **ids, size_t n);
 
 /* A duration as mailq shows it: 45s, 12m, 3h, 5d. */

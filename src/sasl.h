@@ -15,9 +15,9 @@
  *                    response is redacted in transcripts (SEC-13).
  *   235:             sasl_finish() must return 0 too, or the session fails (ERR_AUTH): for
  *                    SCRAM it says whether the server proved that it knows the password.
- *   535 / other:     the usual auth_reply() error; sasl_failure() adds the reason a server
- *                    gave inside the mechanism (OAUTHBEARER/XOAUTH2 JSON status, SCRAM e=).
- *   sasl_free()      always, on every path.
+ *   535 / other:     smtp_auth's error from the reply (ERR_AUTH, or ERR_TEMP for 4xx);
+ * sasl_failure() adds the reason a server gave inside the mechanism (OAUTHBEARER/XOAUTH2 JSON
+ * status, SCRAM e=). sasl_free()      always, on every path.
  *
  * The number of 334 rounds per mechanism: PLAIN, EXTERNAL 0 (1 when the initial response
  * did not fit on the AUTH line: the server's empty 334 is answered with it by sasl_step);

@@ -30,22 +30,13 @@
 #define SCRAM_NONCE_MAX 256
 #define SCRAM_SALT_MAX 1024
 
-static void
-wipe_free(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
 void
 scram_fini(struct scram *sc)
 {
 	buf_fini(&sc->bare);
 	buf_fini(&sc->cbind);
-	wipe_free(sc->nonce);
-	wipe_free(sc->pass);
+	xfree_secret(sc->nonce);
+	xfree_secret(sc->pass);
 	explicit_bzero(sc, sizeof(*sc));
 }
 
@@ -350,7 +341,7 @@ salted_password(struct scram *sc, const struct server_first *f, unsigned char *s
 	buf_fini(&salt);
 	if (rc == 0) {
 		/* The password is not needed again. */
-		wipe_free(sc->pass);
+		xfree_secret(sc->pass);
 		sc->pass = NULL;
 	}
 	return rc;

@@ -48,7 +48,7 @@ host_ascii(struct session *ss, const char *host, struct err *e)
 static char *
 session_path(const struct account *a, bool make)
 {
-	char *dir = io_xdg_path(IO_XDG_CACHE, "postie/tls", make);
+	char *dir = io_xdg_path(IO_XDG_CACHE, "postie/tls", make ? IO_XDG_MAKE : 0);
 	struct buf b;
 
 	if (!dir)

@@ -64,7 +64,7 @@ test_xdg(void)
 {
 	setenv("HOME", dir, 1);
 	unsetenv("XDG_CACHE_HOME");
-	char *p = io_xdg_path(IO_XDG_CACHE, "postie/tls", true);
+	char *p = io_xdg_path(IO_XDG_CACHE, "postie/tls", IO_XDG_MAKE);
 	char want[512];
 	snprintf(want, sizeof(want), "%s/.cache/postie/tls", dir);
 	ok(p && strcmp(p, want) == 0, "cache under HOME: %s", p ? p : "(null)");
@@ -73,21 +73,36 @@ test_xdg(void)
 	   "MAKE created the folders, 0700");
 	free(p);
 
-	p = io_xdg_path(IO_XDG_STATE, "postie/queue", true);
+	p = io_xdg_path(IO_XDG_STATE, "postie/queue", IO_XDG_MAKE);
 	snprintf(want, sizeof(want), "%s/.local/state/postie/queue", dir);
 	ok(p && strcmp(p, want) == 0 && stat(want, &st) == 0, "state under HOME, ~/.local made");
 	free(p);
 
 	setenv("XDG_CONFIG_HOME", "relative/path", 1);
-	p = io_xdg_path(IO_XDG_CONFIG, "postie", false);
+	p = io_xdg_path(IO_XDG_CONFIG, "postie", 0);
 	snprintf(want, sizeof(want), "%s/.config/postie", dir);
 	ok(p && strcmp(p, want) == 0, "a relative XDG value is ignored");
 	free(p);
 	setenv("XDG_CONFIG_HOME", "/somewhere", 1);
-	p = io_xdg_path(IO_XDG_CONFIG, "postie", false);
+	p = io_xdg_path(IO_XDG_CONFIG, "postie", 0);
 	ok(p && strcmp(p, "/somewhere/postie") == 0, "an absolute XDG value is taken");
 	free(p);
 	unsetenv("XDG_CONFIG_HOME");
+
+	/* Without $HOME: nothing, unless the passwd entry may stand in. */
+	unsetenv("HOME");
+	unsetenv("XDG_CACHE_HOME");
+	ok(io_xdg_path(IO_XDG_CACHE, "postie/tls", 0) == NULL, "no HOME: no path");
+	const char *pw = io_home();
+	p = io_xdg_path(IO_XDG_CONFIG, "postie", IO_XDG_PASSWD);
+	if (pw) {
+		snprintf(want, sizeof(want), "%s/.config/postie", pw);
+		ok(p && strcmp(p, want) == 0, "no HOME, IO_XDG_PASSWD: the passwd entry's home");
+	} else {
+		ok(p == NULL, "no HOME and no passwd home: no path");
+	}
+	free(p);
+	setenv("HOME", dir, 1);
 }
 
 static void
@@ -102,6 +117,18 @@ test_private(void)
 	ok(io_not_private(fd, p, why, sizeof(why)) && strstr(why, "chmod 600") &&
 	       strstr(why, "0640"),
 	   "0640: not private, says what to run (%s)", why);
+	if (geteuid() == 0) {
+		ok(fchown(fd, 65534, 0) == 0 && fchmod(fd, 0644) == 0 &&
+		       io_not_private(fd, p, why, sizeof(why)) && strstr(why, "chown 0 ") &&
+		       strstr(why, "chmod 600"),
+		   "another user's file open to others: chown and chmod (%s)", why);
+		ok(fchmod(fd, 0600) == 0 && io_not_private(fd, p, why, sizeof(why)) &&
+		       strstr(why, "chown 0 ") && !strstr(why, "chmod"),
+		   "another user's private file: chown only (%s)", why);
+	} else {
+		ok(1, "another user's file: not root, not tried # SKIP");
+		ok(1, "another user's file: not root, not tried # SKIP");
+	}
 	close(fd);
 	fd = open(dir, O_RDONLY);
 	ok(io_not_private(fd, dir, why, sizeof(why)) && strstr(why, "not a regular file"),
