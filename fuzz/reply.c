@@ -1,5 +1,5 @@
 /*
- * fuzz/reply: SMTP replies and EHLO capabilities (src/reply.h; smtp_read_reply from
+ * fuzz/reply: SMTP replies and EHLO capabilities (src/smtp_reply.h; smtp_read_reply from
  * src/smtp.h), as a server sends them.
  *
  * The input is the server's byte stream. It goes through the reader twice:

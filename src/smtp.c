@@ -3,7 +3,7 @@
  * RFC 2920 (PIPELINING), RFC 1870 (SIZE), RFC 2033 (LMTP). Every command line goes through
  * smtp_command and every reply through smtp_read_reply, so the checks of SEC-19, SEC-31..33
  * and the redaction of SEC-13 have one home each. What a reply line or an EHLO keyword means is
- * reply.c's; the DSN parameters the commands carry are dsn.c's.
+ * smtp_reply.c's; the DSN parameters the commands carry are smtp_dsn.c's.
  */
 #include "smtp.h"
 

@@ -1,10 +1,10 @@
 /*
  * smtp: the protocol, one function per command. Replies are read here (SEC-31, SEC-32) and
- * parsed by reply.h, which also reads the EHLO capabilities (SEC-35); dsn.h builds the DSN
- * parameters (RFC 3461). Here: the one function that writes a command line (SEC-19),
- * STARTTLS with capabilities rebuilt (SEC-1..4), AUTH (SEC-12, SEC-13, SEC-17), a pipelined
- * envelope (RFC 2920) and the data phase (SEC-30, SEC-33). RFC 5321, RFC 3207, RFC 4954,
- * RFC 2920, RFC 1870; LMTP (RFC 2033).
+ * parsed by smtp_reply.h, which also reads the EHLO capabilities (SEC-35); smtp_dsn.h builds the
+ * DSN parameters (RFC 3461). Here: the one function that writes a command line (SEC-19), STARTTLS
+ * with capabilities rebuilt (SEC-1..4), AUTH (SEC-12, SEC-13, SEC-17), a pipelined envelope (RFC
+ * 2920) and the data phase (SEC-30, SEC-33). RFC 5321, RFC 3207, RFC 4954, RFC 2920, RFC 1870; LMTP
+ * (RFC 2033).
  */
 #ifndef POSTIE_SMTP_H
 #define POSTIE_SMTP_H
@@ -13,9 +13,9 @@
 #include <stddef.h>
 #include "buf.h"
 #include "conn.h"
-#include "dsn.h"
+#include "smtp_dsn.h"
 #include "err.h"
-#include "reply.h"
+#include "smtp_reply.h"
 #include "sasl.h"
 
 #define SMTP_COMMAND_MAX 512     /* RFC 5321 §4.5.3.1.4, CRLF included */

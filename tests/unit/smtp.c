@@ -147,7 +147,7 @@ test_caps(void)
 	smtp_reply_fini(&r);
 }
 
-/* reply.h: the keyword table behind smtp_caps_parse, and the serverinfo copy of a reply. */
+/* smtp_reply.h: the keyword table behind smtp_caps_parse, and the serverinfo copy of a reply. */
 static void
 test_caps_table(void)
 {

@@ -1,10 +1,10 @@
 /*
- * dsn: the Delivery Status Notification parameters postie adds to MAIL FROM and RCPT TO
+ * smtp_dsn: the Delivery Status Notification parameters postie adds to MAIL FROM and RCPT TO
  * (RFC 3461 §4): RET and ENVID, NOTIFY and ORCPT, with their xtext encoding. Pure string
  * building; smtp sends the commands they go into.
  */
-#ifndef POSTIE_DSN_H
-#define POSTIE_DSN_H
+#ifndef POSTIE_SMTP_DSN_H
+#define POSTIE_SMTP_DSN_H
 
 #include <stddef.h>
 #include "err.h"

@@ -1,12 +1,12 @@
 /*
- * reply: SMTP reply lines and EHLO capabilities, parsed strictly.
+ * smtp_reply: SMTP reply lines and EHLO capabilities, parsed strictly.
  *
  * Seam: this file reads text the server sent and says what it means; smtp.c sends commands,
  * reads replies from the connection (deadlines, transcript, redaction) and decides what each
  * reply means for its command. Nothing here does I/O, so the parsers are fuzzed on their own
- * (fuzz/reply.c).
+ * (fuzz/smtp_reply.c).
  */
-#include "reply.h"
+#include "smtp_reply.h"
 
 #include <ctype.h>
 #include <limits.h>

@@ -1,11 +1,11 @@
 /*
- * reply: what an SMTP server says, as text. Strict reply lines (RFC 5321 §4.2; SEC-31,
+ * smtp_reply: what an SMTP server says, as text. Strict reply lines (RFC 5321 §4.2; SEC-31,
  * SEC-32), the EHLO capabilities (SEC-35; RFC 5321 §4.1.1.1, RFC 4954 AUTH, RFC 1870 SIZE),
  * and a reply described for messages. Pure functions over memory: reading replies from the
  * connection, and what each command makes of them, are smtp's.
  */
-#ifndef POSTIE_REPLY_H
-#define POSTIE_REPLY_H
+#ifndef POSTIE_SMTP_REPLY_H
+#define POSTIE_SMTP_REPLY_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,10 +1,10 @@
 /*
- * dsn: RFC 3461 parameters for MAIL FROM and RCPT TO.
+ * smtp_dsn: RFC 3461 parameters for MAIL FROM and RCPT TO.
  *
  * Seam: these are values checked and encoded before any command is sent (a bad -N or -R is a
  * usage error, found before connecting); smtp.c only appends the result to its commands.
  */
-#include "dsn.h"
+#include "smtp_dsn.h"
 
 #include <ctype.h>
 #include <stdarg.h>
