@@ -19,15 +19,22 @@ static bool setgid_mode;
 static gid_t real_gid;
 static gid_t elevated_gid;
 
-/* Whether the variable NAME=VALUE at S must go: it moves files or loads code. */
+/* Whether the variable NAME=VALUE at S must go: it moves files or loads code (GnuTLS's
+ * configuration and debugging, the dynamic loader, message catalogues), or sends names
+ * elsewhere (the resolver's; glibc's secure mode drops those, and LD_*, too). */
 static bool
 dangerous(const char *s)
 {
+	static const char *const names[] = {"LOCALEDIR", "NLSPATH", "HOSTALIASES", "LOCALDOMAIN",
+	                                    "RES_OPTIONS"};
 	size_t n = strcspn(s, "=");
 
-	return strncmp(s, "GNUTLS_", 7) == 0 || strncmp(s, "LD_", 3) == 0 ||
-	       (n == 9 && strncmp(s, "LOCALEDIR", 9) == 0) ||
-	       (n == 7 && strncmp(s, "NLSPATH", 7) == 0);
+	if (strncmp(s, "GNUTLS_", 7) == 0 || strncmp(s, "LD_", 3) == 0)
+		return true;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strlen(names[i]) == n && strncmp(s, names[i], n) == 0)
+			return true;
+	return false;
 }
 
 /* Remove every dangerous variable from the environment, in place (an entry without '=' too,

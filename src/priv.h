@@ -20,8 +20,9 @@
  * First thing in main. When the effective group differs from the real one (setgid), remember
  * it, make the effective group the real one again (the elevated one stays the saved group),
  * make the process non-dumpable and remove from the environment what would change the files
- * or the code the group's opens use: GNUTLS_*, LD_*, LOCALEDIR, NLSPATH. ERR_OS when the group
- * cannot be dropped (the caller must stop).
+ * or the code the group's opens use, or where names resolve: GNUTLS_*, LD_*, LOCALEDIR,
+ * NLSPATH, HOSTALIASES, LOCALDOMAIN, RES_OPTIONS. ERR_OS when the group cannot be dropped (the
+ * caller must stop).
  */
 int priv_init(struct err *e);
 

@@ -323,6 +323,25 @@ def check_syntax_error(w, port):
     w.system_profile(port)
 
 
+def check_unsafe_profile(w, port):
+    """A system profile that its group or a user may write holds no secret and runs no
+    command for a setgid postie: root is told what to run, a user only that it is wrong."""
+    u1 = w.users[0]
+    gid = grp.getgrnam(w.group).gr_gid
+    for owner, mode, what in ((0, 0o660, 'root:GROUP 0660'),
+                              (pwd.getpwnam(u1).pw_uid, 0o640, 'a user\'s, 0640')):
+        w.system_profile(port)
+        os.chown(w.sysconf, owner, gid)
+        os.chmod(w.sysconf, mode)
+        r = w.as_user(u1, ['-a', 'ev', 'rcpt@example.test'], stdin=message(12))
+        tap.ok(r.returncode != 0 and no_secret(out(r)) and 'system profile' in out(r),
+               'system profile %s: its password and passwordeval are refused' % what, out(r))
+        r = w.as_user('root', ['-P', 'rcpt@example.test'], stdin=message(12))
+        tap.ok(r.returncode != 0 and 'chmod 640' in out(r) and no_secret(out(r)),
+               'system profile %s: root is told what to run' % what, out(r))
+    w.system_profile(port)
+
+
 def main():
     if len(sys.argv) != 3:
         print('usage: setgid.py SOURCE_DIR WORK_DIR', file=sys.stderr)
@@ -346,6 +365,7 @@ def main():
         check_attempts(w, sysink, evil)
         check_dumpable(w)
         check_syntax_error(w, sysink.port)
+        check_unsafe_profile(w, sysink.port)
         failed = tap.failed > 0
     except Exception:  # noqa: BLE001  (any failure ends the test, cleaned up)
         tap.ok(False, 'the scenario ran', traceback.format_exc())
