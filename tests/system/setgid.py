@@ -15,6 +15,7 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -233,8 +234,8 @@ def check_send(w, sysink, ownsink):
            'the system profile\'s password_file (root:GROUP 0640) is read with the group',
            out(r))
     r = w.as_user(u1, ['-a', 'ev', 'rcpt@example.test'], stdin=message(4))
-    tap.ok(r.returncode != 0 and FILE_SECRET not in sysink.text().split('pfuser')[0] and
-           no_secret(out(r)) and 'evuser' not in sysink.text(),
+    tap.ok(r.returncode != 0 and 'Permission denied' in out(r) and no_secret(out(r)) and
+           'evuser' not in sysink.text(),
            'passwordeval runs without the group: it cannot read the group\'s file', out(r))
 
 
@@ -352,6 +353,8 @@ def main():
     if missing:
         tap.skip_all('missing: %s' % ' '.join(missing))
     os.umask(0o022)
+    # meson's timeout sends SIGTERM: end through the finally below, which removes the users.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     w = World(os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2]))
     failed = True
     try:
