@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "err.h"
 #include "log.h"
+#include "priv.h"
 #include "deliver.h"
 #include "flush.h"
 #include "serve.h"
@@ -24,6 +25,11 @@ main(int argc, char **argv)
 	struct err e;
 
 	err_clear(&e);
+	/* SEC-45: a setgid postie gives its group up before it reads anything of the caller's. */
+	if (priv_init(&e) < 0) {
+		err_print(&e);
+		return err_exit_status(e.kind);
+	}
 	/* SEC-39: a closed connection is an error to report (EPIPE), not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
 	if (cli_parse(&o, argc, (const char *const *)argv, &e) < 0) {

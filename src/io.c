@@ -258,6 +258,33 @@ io_not_private(int fd, const char *path, char *why, size_t n)
 	return NULL;
 }
 
+const char *
+io_not_private_system(int fd, const char *path, gid_t gid, const char *group, char *why, size_t n)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0) {
+		snprintf(why, n, "%s", strerror(errno));
+		return why;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, n, "it is not a regular file");
+		return why;
+	}
+	mode_t allowed = st.st_gid == gid ? 0640 : 0600;
+	if (st.st_uid != 0 || (st.st_mode & 07777 & ~allowed)) {
+		snprintf(
+		    why, n,
+		    "it is uid %lu gid %lu mode %04o, and a setgid postie reads secrets only from "
+		    "a file of root that group %s may at most read; run `chown root:%s %s` and "
+		    "`chmod 640 %s` (as root)",
+		    (unsigned long)st.st_uid, (unsigned long)st.st_gid,
+		    (unsigned)(st.st_mode & 07777), group, group, path, path);
+		return why;
+	}
+	return NULL;
+}
+
 int
 io_anonymous(const char *dir)
 {

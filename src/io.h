@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdint.h>
 #include <sys/uio.h>
 #include "buf.h"
@@ -86,5 +87,15 @@ char *io_xdg_path(enum io_xdg which, const char *tail, unsigned flags);
  * and `chmod` too when others may read it).
  */
 const char *io_not_private(int fd, const char *path, char *why, size_t n);
+
+/*
+ * The same rule's variant for a setgid postie (SEC-45), only for the system profile and the
+ * password_file it names: a regular file of root that others may not use and that its group
+ * may at most read when it is the system group GID (root:GROUP 0640), else nothing (0600).
+ * NULL when it is such a file, else the reason in WHY (N bytes) with the commands that fix
+ * it; GROUP names the group there.
+ */
+const char *io_not_private_system(int fd, const char *path, gid_t gid, const char *group, char *why,
+                                  size_t n);
 
 #endif

@@ -25,6 +25,7 @@
 #include "codec.h"
 #include "io.h"
 #include "log.h"
+#include "priv.h"
 #include "spawn.h"
 
 /* A token cache file: a few short lines and the token. */
@@ -464,6 +465,11 @@ private_dir(const char *path)
 static char *
 cache_path(const struct account *a, bool make)
 {
+	/* SEC-45: a setgid postie keeps no cache of the system account's under the caller's
+	 * home: a TLS session's secrets or an OAuth token written there would be the caller's
+	 * to read, and a file planted there would be used. */
+	if (priv_setgid() && a->origin == PROFILE_ORIGIN_SYSTEM)
+		return NULL;
 	struct buf b;
 
 	char *dir = io_xdg_path(IO_XDG_CACHE, "postie/oauth2", make ? IO_XDG_MAKE : 0);

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "netrc.h"
 #include "oauth2.h"
+#include "priv.h"
 #include "spawn.h"
 
 /* The longest password typed at the prompt. */
@@ -44,13 +45,44 @@ secret_set_hooks(const struct secret_hooks *h)
 	oauth2_set_clock(hooks.now);
 }
 
+/* How file_first_line checks its file: not at all, SEC-14's rule, or SEC-45's variant for the
+ * password_file of a setgid postie's system profile (opened with the group). */
+enum check { CHECK_NONE, CHECK_PRIVATE, CHECK_SYSTEM };
+
+/* Open PATH for reading; with CHECK_SYSTEM, with the setgid group for that open alone. */
+static int
+open_secret_file(const char *path, enum check check)
+{
+	bool raise = check == CHECK_SYSTEM && priv_setgid();
+	int raised = raise ? priv_raise() : 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	int saved = errno;
+
+	if (raise && raised == 0)
+		priv_drop();
+	errno = saved;
+	return fd;
+}
+
+/* The reason the file open at FD fails CHECK, or NULL. */
+static const char *
+check_file(int fd, const char *path, enum check check, char *why, size_t n)
+{
+	if (check == CHECK_SYSTEM && priv_setgid())
+		return io_not_private_system(fd, path, priv_gid(), priv_group_name(), why, n);
+	if (check != CHECK_NONE)
+		return io_not_private(fd, path, why, n);
+	return NULL;
+}
+
 /*
- * The first line of the file PATH into OUT. WHAT names the source in errors. PRIVATE: refuse
- * a file that others may read or that is not ours (io_not_private). Returns 1 when read, 0
- * when the file does not exist and MAY_BE_MISSING, -1 with ERR_CONFIG otherwise.
+ * The first line of the file PATH into OUT. WHAT names the source in errors. CHECK: refuse a
+ * file that others may read or that is not ours (io_not_private, or its SEC-45 variant).
+ * Returns 1 when read, 0 when the file does not exist and MAY_BE_MISSING, -1 with ERR_CONFIG
+ * otherwise.
  */
 static int
-file_first_line(const char *what, const char *path, bool private, bool may_be_missing,
+file_first_line(const char *what, const char *path, enum check check, bool may_be_missing,
                 struct buf *out, struct err *e)
 {
 	char why[512];
@@ -58,14 +90,14 @@ file_first_line(const char *what, const char *path, bool private, bool may_be_mi
 	int rc = -1;
 
 	spawn_hold_secret();
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	int fd = open_secret_file(path, check);
 	if (fd < 0) {
 		if (errno == ENOENT && may_be_missing)
 			return 0;
 		return err_set(e, ERR_CONFIG, "read %s %s: %s; fix the path in the profile", what,
 		               path, strerror(errno));
 	}
-	if (private && io_not_private(fd, path, why, sizeof(why))) {
+	if (check_file(fd, path, check, why, sizeof(why))) {
 		close(fd);
 		return err_set(e, ERR_CONFIG, "read %s %s: %s", what, path, why);
 	}
@@ -112,7 +144,7 @@ credential(const struct account *a, struct buf *out, struct err *e)
 		buf_fini(&path);
 		return 0;
 	}
-	rc = file_first_line("systemd credential", path.data, false, true, out, e);
+	rc = file_first_line("systemd credential", path.data, CHECK_NONE, true, out, e);
 	if (rc == 1)
 		log_info("password for account %s from %s", a->name, path.data);
 	buf_fini(&path);
@@ -447,7 +479,10 @@ secret_get(const struct account *a, struct buf *out, struct err *e)
 	if (a->passwordeval)
 		return from_command(a, out, e);
 	if (a->password_file)
-		return file_first_line("password_file", a->password_file, true, false, out, e) < 0
+		return file_first_line("password_file", a->password_file,
+		                       a->origin == PROFILE_ORIGIN_SYSTEM ? CHECK_SYSTEM
+		                                                          : CHECK_PRIVATE,
+		                       false, out, e) < 0
 		           ? -1
 		           : 0;
 	/* The implicit sources need a server and a user to look for, and are not for an

@@ -16,6 +16,7 @@
 #include "dot.h"
 #include "io.h"
 #include "log.h"
+#include "priv.h"
 #include "sasl.h"
 #include "oauth2.h"
 
@@ -48,6 +49,11 @@ host_ascii(struct session *ss, const char *host, struct err *e)
 static char *
 session_path(const struct account *a, bool make)
 {
+	/* SEC-45: a setgid postie keeps no cache of the system account's under the caller's
+	 * home: a TLS session's secrets or an OAuth token written there would be the caller's
+	 * to read, and a file planted there would be used. */
+	if (priv_setgid() && a->origin == PROFILE_ORIGIN_SYSTEM)
+		return NULL;
 	char *dir = io_xdg_path(IO_XDG_CACHE, "postie/tls", make ? IO_XDG_MAKE : 0);
 	struct buf b;
 

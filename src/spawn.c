@@ -7,6 +7,7 @@
  */
 #include "spawn.h"
 
+#include "priv.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -106,6 +107,9 @@ child(int outfd, int errfd, char **argv)
 	struct sigaction sa;
 	int nul, err;
 
+	/* SEC-45: a command never runs with the setgid group, not even the saved one. */
+	if (priv_child() < 0)
+		goto fail;
 	if (outfd != STDOUT_FILENO) {
 		if (dup2(outfd, STDOUT_FILENO) < 0)
 			goto fail;

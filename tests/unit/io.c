@@ -136,6 +136,45 @@ test_private(void)
 	close(fd);
 }
 
+/* SEC-45's variant: root's file, the system group may at most read it. */
+static void
+test_private_system(void)
+{
+	char why[512];
+	char *p = path_of("system");
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	const gid_t g = 4242;
+
+	if (geteuid() != 0) {
+		fchmod(fd, 0600);
+		ok(io_not_private_system(fd, p, g, "postie", why, sizeof(why)) &&
+		       strstr(why, "chown root:postie ") && strstr(why, "chmod 640"),
+		   "system rule: a file not of root is refused, says what to run (%s)", why);
+		for (int i = 0; i < 5; i++)
+			ok(1, "system rule: not root, not tried # SKIP");
+		close(fd);
+		return;
+	}
+	struct {
+		uid_t uid;
+		gid_t gid;
+		mode_t mode;
+		int good;
+		const char *name;
+	} t[] = {
+	    {0, g, 0640, 1, "root:group 0640"}, {0, g, 0440, 1, "root:group 0440"},
+	    {0, 0, 0600, 1, "root:root 0600"},  {0, 0, 0640, 0, "root:root 0640 (another group)"},
+	    {0, g, 0660, 0, "root:group 0660"}, {0, g, 0644, 0, "root:group 0644"},
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int r = fchown(fd, t[i].uid, t[i].gid) == 0 && fchmod(fd, t[i].mode) == 0;
+		const char *bad = io_not_private_system(fd, p, g, "postie", why, sizeof(why));
+		ok(r && (t[i].good ? bad == NULL : bad != NULL && strstr(why, "chmod 640") != NULL),
+		   "system rule: %s %s", t[i].name, t[i].good ? "passes" : "is refused");
+	}
+	close(fd);
+}
+
 static void
 test_wait(void)
 {
@@ -159,6 +198,7 @@ main(void)
 	test_replace();
 	test_xdg();
 	test_private();
+	test_private_system();
 	test_wait();
 	char cmd[600];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

@@ -1,0 +1,53 @@
+/*
+ * priv: the one place that knows postie may run setgid (SEC-45). When the program file is
+ * setgid (a group such as "postie" that may read the system profile, root:postie 0640),
+ * priv_init drops the group at once; it is raised only around the open of the system profile
+ * and of the password_file that profile names (priv_raise, priv_drop), and never reaches a
+ * child (priv_child). Everything else is opened with the caller's rights. Not setgid: every
+ * function here does nothing.
+ *
+ * In setgid mode HOME and XDG_* are the caller's: they find the caller's own files (opened
+ * with the caller's rights), never a file read with the group.
+ */
+#ifndef POSTIE_PRIV_H
+#define POSTIE_PRIV_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include "err.h"
+
+/*
+ * First thing in main. When the effective group differs from the real one (setgid), remember
+ * it, make the effective group the real one again (the elevated one stays the saved group),
+ * make the process non-dumpable and remove from the environment what would change the files
+ * or the code the group's opens use, or where names resolve: GNUTLS_*, LD_*, LOCALEDIR,
+ * NLSPATH, HOSTALIASES, LOCALDOMAIN, RES_OPTIONS. ERR_OS when the group cannot be dropped (the
+ * caller must stop).
+ */
+int priv_init(struct err *e);
+
+/* Whether postie runs setgid (priv_init saw an elevated group). */
+bool priv_setgid(void);
+
+/* The elevated group (meaningful only when priv_setgid). */
+gid_t priv_gid(void);
+
+/* The system group's name for messages: the build's system-group, else "its group". */
+const char *priv_group_name(void);
+
+/*
+ * Take the elevated group as effective group, for one open; priv_drop right after it. 0, or
+ * an errno value. Nothing when not setgid.
+ */
+int priv_raise(void);
+
+/* Give the elevated group up again after priv_raise. Aborts when it cannot. */
+void priv_drop(void);
+
+/*
+ * In a child between fork and exec: real, effective and saved group all the real one, so a
+ * command never runs with the group. Async-signal-safe; -1 with errno when it failed.
+ */
+int priv_child(void);
+
+#endif

@@ -1,0 +1,406 @@
+#!/usr/bin/env python3
+# tests/system/setgid.py: issue 11's first slice end to end (SEC-45). A setgid postie is
+# built and installed into a private prefix under the build dir (meson install sets the mode:
+# the test runs as root), with a system profile root:GROUP 0640 that holds the system
+# account's password; two throw-away system users send mail with it, and try to get at it.
+#
+#   python3 tests/system/setgid.py SOURCE_DIR WORK_DIR
+#
+# Skipped (77) when not root or without useradd/groupadd/setpriv/certtool/meson/ninja. The
+# group and the users (random names) are removed at the end whatever happens; POSTIE_TEST_KEEP
+# keeps the work folder.
+
+import grp
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
+
+import fakesmtp  # noqa: E402
+import postietest  # noqa: E402
+
+SYS_USER = 'sysuser'
+SYS_SECRET = 'Sys-Secret-PW45'
+FILE_SECRET = 'Sys-FileSecret-PF45'
+OWN_USER = 'ownuser'
+OWN_SECRET = 'Own-Secret-OW45'
+TOOLS = ('useradd', 'groupadd', 'userdel', 'groupdel', 'setpriv', 'certtool', 'meson', 'ninja')
+
+tap = postietest.Tap('system-setgid')
+if os.environ.get('POSTIE_TEST_SHOW'):
+    # Every check's detail, also of the checks that passed (to see why they passed).
+    _ok = tap.ok
+
+    def _show(cond, what, detail=None, max_lines=None):
+        if cond and detail is not None:
+            postietest.Tap.note('%s:\n%s' % (what, detail))
+        return _ok(cond, what, detail, max_lines)
+
+    tap.ok = _show
+
+
+def run(argv, **kw):
+    kw.setdefault('capture_output', True)
+    kw.setdefault('timeout', 600)
+    return subprocess.run(argv, **kw)
+
+
+def message(n):
+    return ('From: Someone <someone@example.test>\nTo: rcpt@example.test\n'
+            'Date: Mon, 01 Jan 2024 00:00:00 +0000\nMessage-ID: <setgid-%d@example.test>\n'
+            'Subject: setgid %d\n\nHello %d.\n' % (n, n, n)).encode()
+
+
+def crlf(b):
+    return b.replace(b'\n', b'\r\n')
+
+
+class World:
+    """The group, the users, the build and the sinks; end() removes what it made."""
+
+    def __init__(self, src, workdir):
+        self.src = src
+        suffix = secrets.token_hex(3)
+        self.group = 'postie-t' + suffix
+        self.users = ['pt1' + suffix, 'pt2' + suffix]
+        self.made_users = []
+        self.made_group = False
+        self.dir = tempfile.mkdtemp(prefix='setgid-', dir=workdir)
+        os.chmod(self.dir, 0o755)
+        self.sinks = []
+
+    def end(self, failed):
+        for s in self.sinks:
+            s.stop()
+        for u in self.made_users:
+            run(['userdel', u])
+            run(['groupdel', u])
+        if self.made_group:
+            run(['groupdel', self.group])
+        if postietest.keep_temp(failed):
+            print('# kept %s' % self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def make_accounts(self):
+        r = run(['groupadd', '--system', self.group])
+        if r.returncode != 0:
+            raise RuntimeError('groupadd: %s' % r.stderr.decode(errors='replace'))
+        self.made_group = True
+        self.home2 = os.path.join(self.dir, 'home2')
+        for u, home in ((self.users[0], '/nonexistent'), (self.users[1], self.home2)):
+            r = run(['useradd', '--system', '--no-create-home', '--user-group', '--home-dir',
+                     home, '--shell', '/usr/sbin/nologin', u])
+            if r.returncode != 0:
+                raise RuntimeError('useradd: %s' % r.stderr.decode(errors='replace'))
+            self.made_users.append(u)
+
+    def build(self):
+        self.prefix = os.path.join(self.dir, 'prefix')
+        bdir = os.path.join(self.dir, 'build')
+        steps = [['meson', 'setup', '--prefix=' + self.prefix,
+                  '--sysconfdir=' + os.path.join(self.prefix, 'etc'),
+                  '-Dsystem-group=' + self.group, '-Dtests=false', '-Dman-pages=disabled',
+                  bdir, self.src],
+                 ['ninja', '-C', bdir],
+                 ['meson', 'install', '-C', bdir, '--no-rebuild']]
+        for argv in steps:
+            r = run(argv)
+            if r.returncode != 0:
+                raise RuntimeError('%s: %s%s' % (' '.join(argv[:2]),
+                                                 r.stdout.decode(errors='replace')[-2000:],
+                                                 r.stderr.decode(errors='replace')[-2000:]))
+        self.install_out = r.stdout.decode(errors='replace')
+        self.postie = os.path.join(self.prefix, 'sbin', 'postie')
+        self.sysconf = os.path.join(self.prefix, 'etc', 'postie.conf')
+        os.makedirs(os.path.dirname(self.sysconf), mode=0o755, exist_ok=True)
+
+    def certs(self):
+        self.certdir = os.path.join(self.dir, 'certs')
+        r = postietest.gencerts(self.certdir)
+        if r.returncode != 0:
+            raise RuntimeError('gencerts: %s' % r.stderr.decode(errors='replace'))
+        os.chmod(self.certdir, 0o755)
+        self.ca = os.path.join(self.certdir, 'ca.pem')
+        os.chmod(self.ca, 0o644)
+
+    def sink(self, name):
+        s = fakesmtp.Sink(os.path.join(self.dir, 'sinks', name), certs=self.certdir,
+                          auth=('PLAIN',), hostname='sink.test', deadline=300.0)
+        self.sinks.append(s)
+        return s
+
+    def group_file(self, path, text, mode=0o640):
+        with open(path, 'w', encoding='utf-8') as f:
+            f.write(text)
+        os.chown(path, 0, grp.getgrnam(self.group).gr_gid)
+        os.chmod(path, mode)
+
+    def system_profile(self, port, extra=''):
+        pwfile = os.path.join(self.prefix, 'etc', 'postie.password')
+        self.pwfile = pwfile
+        self.group_file(pwfile, FILE_SECRET + '\n')
+        self.group_file(self.sysconf, (
+            'defaults\ntls on\ntls_starttls on\ntls_trust_file %s\n'
+            'account system\nhost localhost\nport %d\nfrom system@example.test\n'
+            'auth plain\nuser %s\npassword %s\n'
+            'account pf\nhost localhost\nport %d\nfrom pf@example.test\n'
+            'auth plain\nuser pfuser\npassword_file %s\n'
+            'account ev\nhost localhost\nport %d\nfrom ev@example.test\n'
+            'auth plain\nuser evuser\npasswordeval cat %s\n%s'
+            'account default : system\n'
+            % (self.ca, port, SYS_USER, SYS_SECRET, port, pwfile, port, pwfile, extra)))
+
+    def own_profile(self, user, cfgdir, text):
+        pw = pwd.getpwnam(user)
+        os.makedirs(os.path.join(cfgdir, 'postie'), exist_ok=True)
+        for d in (cfgdir, os.path.join(cfgdir, 'postie')):
+            os.chown(d, pw.pw_uid, pw.pw_gid)
+            os.chmod(d, 0o700)
+        path = os.path.join(cfgdir, 'postie', 'config')
+        with open(path, 'w', encoding='utf-8') as f:
+            f.write(text)
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+        os.chmod(path, 0o600)
+        return path
+
+    def as_user(self, user, argv, stdin=b'', env=None, home='/nonexistent', popen=False):
+        """Run ARGV (the installed postie when it starts with '-' or is empty) as USER, with
+        a minimal environment (HOME=HOME) plus ENV."""
+        pw = pwd.getpwnam(user)
+        if not argv or argv[0].startswith('-') or '@' in argv[0]:
+            argv = [self.postie] + argv
+        e = {'HOME': home, 'PATH': '/usr/sbin:/usr/bin:/sbin:/bin', 'LC_ALL': 'C.UTF-8',
+             'TZ': 'UTC'}
+        e.update(env or {})
+        full = ['setpriv', '--reuid', str(pw.pw_uid), '--regid', str(pw.pw_gid),
+                '--clear-groups', '--'] + argv
+        if popen:
+            return subprocess.Popen(full, env=e, stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        return run(full, input=stdin, env=e, timeout=60)
+
+
+def out(r):
+    return (r.stdout + b'\n' + r.stderr).decode('utf-8', 'replace')
+
+
+def no_secret(text):
+    return SYS_SECRET not in text and FILE_SECRET not in text
+
+
+def check_install(w):
+    st = os.stat(w.postie)
+    gid = grp.getgrnam(w.group).gr_gid
+    tap.ok(stat.S_IMODE(st.st_mode) == 0o2755 and st.st_gid == gid,
+           'meson install as root: postie is %s mode 2755' % w.group,
+           'mode %04o gid %d; install said:\n%s' % (stat.S_IMODE(st.st_mode), st.st_gid,
+                                                    w.install_out))
+
+
+def check_send(w, sysink, ownsink):
+    u1, u2 = w.users
+    r = w.as_user(u1, ['rcpt@example.test'], stdin=message(1))
+    bodies = sysink.bodies()
+    tap.ok(r.returncode == 0 and bodies and bodies[-1] == crlf(message(1)),
+           'a user without a profile sends with the system account: the message arrives '
+           'byte-exact', out(r))
+    tap.ok('\0%s\0%s' % (SYS_USER, SYS_SECRET) in sysink.text(),
+           'with the system account\'s AUTH PLAIN', out(r))
+    n_sys = len(sysink.bodies())
+    w.own_profile(u2, os.path.join(w.home2, '.config'), (
+        'account default\nhost localhost\nport %d\ntls on\ntls_starttls on\n'
+        'tls_trust_file %s\nfrom own@example.test\nauth plain\nuser %s\npassword %s\n'
+        % (ownsink.port, w.ca, OWN_USER, OWN_SECRET)))
+    os.chown(w.home2, pwd.getpwnam(u2).pw_uid, pwd.getpwnam(u2).pw_gid)
+    os.chmod(w.home2, 0o700)
+    r = w.as_user(u2, ['rcpt@example.test'], stdin=message(2), home=w.home2)
+    own = ownsink.bodies()
+    tap.ok(r.returncode == 0 and own and own[-1] == crlf(message(2)) and
+           len(sysink.bodies()) == n_sys and '\0%s\0%s' % (OWN_USER, OWN_SECRET)
+           in ownsink.text(), 'a user with its own profile uses its own account', out(r))
+    r = w.as_user(u1, ['-a', 'pf', 'rcpt@example.test'], stdin=message(3))
+    tap.ok(r.returncode == 0 and '\0pfuser\0%s' % FILE_SECRET in sysink.text(),
+           'the system profile\'s password_file (root:GROUP 0640) is read with the group',
+           out(r))
+    r = w.as_user(u1, ['-a', 'ev', 'rcpt@example.test'], stdin=message(4))
+    tap.ok(r.returncode != 0 and 'Permission denied' in out(r) and no_secret(out(r)) and
+           'evuser' not in sysink.text(),
+           'passwordeval runs without the group: it cannot read the group\'s file', out(r))
+
+
+def check_attempts(w, sysink, evil):
+    u1 = w.users[0]
+    r = w.as_user(u1, ['cat', w.sysconf])
+    tap.ok(r.returncode != 0 and no_secret(out(r)), 'the user cannot read the system profile')
+    r = w.as_user(u1, ['cat', w.pwfile])
+    tap.ok(r.returncode != 0 and no_secret(out(r)), 'nor its password_file')
+    for args, what in ((['-C', w.sysconf, 'rcpt@example.test'], '-C naming it'),
+                       (['-C', w.sysconf, '-P', 'rcpt@example.test'], '-C naming it, -P'),
+                       (['-C', w.sysconf, '-v', 'rcpt@example.test'], '-C naming it, -v')):
+        n = len(sysink.bodies())
+        r = w.as_user(u1, args, stdin=message(5))
+        tap.ok(r.returncode != 0 and no_secret(out(r)) and len(sysink.bodies()) == n,
+               '%s: refused (opened with the caller\'s rights), no secret' % what, out(r))
+    r = w.as_user(u1, ['-P', 'rcpt@example.test'], stdin=message(6))
+    tap.ok(r.returncode == 0 and 'password = *' in out(r) and no_secret(out(r)),
+           '--pretend shows the system account without its password', out(r))
+    r = w.as_user(u1, ['-v', 'rcpt@example.test'], stdin=message(7))
+    tap.ok(r.returncode == 0 and no_secret(out(r)), '-v: the transcript hides AUTH', out(r))
+    r = w.as_user(u1, ['--serverinfo'])
+    tap.ok(no_secret(out(r)), '--serverinfo shows no secret', out(r))
+    # The environment cannot move the system files or load code.
+    prio = os.path.join(w.dir, 'prio')
+    with open(prio, 'w', encoding='ascii') as f:
+        f.write('[overrides]\ndisabled-version = tls1.2\ndisabled-version = tls1.3\n')
+    os.chmod(prio, 0o644)
+    n = len(sysink.bodies())
+    r = w.as_user(u1, ['-v', 'rcpt@example.test'], stdin=message(8), env={
+        'LD_PRELOAD': '/nonexistent/evil.so', 'LD_LIBRARY_PATH': w.dir,
+        'GNUTLS_SYSTEM_PRIORITY_FILE': prio, 'GNUTLS_DEBUG_LEVEL': '99',
+        'LOCALEDIR': w.dir, 'NLSPATH': w.dir + '/%N'})
+    tap.ok(r.returncode == 0 and len(sysink.bodies()) == n + 1 and no_secret(out(r)),
+           'LD_*, GNUTLS_* (debug, priority file), LOCALEDIR, NLSPATH: no effect, no secret',
+           out(r))
+    cfg = os.path.join(w.dir, 'u1cfg')
+    w.own_profile(u1, cfg, 'account system\nhost localhost\nport %d\nfrom x@example.test\n'
+                  'tls on\ntls_starttls on\ntls_trust_file %s\nauth plain\nuser %s\n'
+                  % (evil.port, w.ca, SYS_USER))
+    r = w.as_user(u1, ['-a', 'system', 'rcpt@example.test'], stdin=message(9),
+                  env={'XDG_CONFIG_HOME': cfg})
+    tap.ok(no_secret(evil.text()) and no_secret(out(r)),
+           'XDG_CONFIG_HOME: the user\'s own "account system" toward another server never '
+           'gets the system password', out(r))
+    shutil.rmtree(cfg)
+    # A logfile in the user's own profile never opens with the group.
+    logf = os.path.join(w.prefix, 'etc', 'group.log')
+    w.group_file(logf, '', 0o660)
+    cfg = os.path.join(w.dir, 'u1log')
+    w.own_profile(u1, cfg, 'account default\nhost localhost\nport %d\ntls on\n'
+                  'tls_starttls on\ntls_trust_file %s\nfrom own@example.test\nauth off\n'
+                  'logfile %s\n' % (evil.port, w.ca, logf))
+    r = w.as_user(u1, ['rcpt@example.test'], stdin=message(10), env={'XDG_CONFIG_HOME': cfg})
+    tap.ok(os.path.getsize(logf) == 0, 'a logfile root:GROUP 0660 is not written (no group '
+           'rights)', out(r))
+
+
+def check_caches(w, sysink):
+    """SEC-45: no cache of the system account's under the caller's home (a TLS session's
+    secrets, an OAuth token); the caller's own account still has its TLS session cache."""
+    u1, u2 = w.users
+    home1 = os.path.join(w.dir, 'home1')
+    os.makedirs(home1, exist_ok=True)
+    pw = pwd.getpwnam(u1)
+    os.chown(home1, pw.pw_uid, pw.pw_gid)
+    os.chmod(home1, 0o700)
+    n = len(sysink.bodies())
+    for k in range(2):
+        r = w.as_user(u1, ['rcpt@example.test'], stdin=message(30 + k), home=home1)
+    cached = []
+    for base, _, files in os.walk(os.path.join(home1, '.cache')):
+        cached += [os.path.join(base, f) for f in files]
+    tap.ok(r.returncode == 0 and len(sysink.bodies()) == n + 2 and not cached,
+           'the system account leaves no cache in the caller\'s home (TLS session, OAuth '
+           'token)', '%s %s' % (cached, out(r)))
+    own = os.path.join(w.home2, '.cache', 'postie', 'tls')
+    tap.ok(os.path.isdir(own) and os.listdir(own),
+           'the caller\'s own account keeps its TLS session cache (control)',
+           str(os.listdir(own) if os.path.isdir(own) else 'no %s' % own))
+
+
+def check_dumpable(w):
+    """Non-dumpable: /proc/PID/status belongs to root while postie waits for its message."""
+    p = w.as_user(w.users[0], ['rcpt@example.test'], popen=True)
+    owner = None
+    try:
+        for _ in range(50):
+            time.sleep(0.1)
+            try:
+                with open('/proc/%d/cmdline' % p.pid, 'rb') as f:
+                    if w.postie.encode() not in f.read():
+                        continue
+                owner = os.stat('/proc/%d/status' % p.pid).st_uid
+                break
+            except OSError:
+                break
+    finally:
+        p.kill()
+        p.communicate()
+    tap.ok(owner == 0, 'postie is not dumpable (/proc/PID/status is root\'s): no core file',
+           'owner %r' % owner)
+
+
+def check_syntax_error(w, port):
+    w.system_profile(port, extra='account broken\nport %s\n' % SYS_SECRET)
+    r = w.as_user(w.users[0], ['rcpt@example.test'], stdin=message(11))
+    tap.ok(r.returncode != 0 and no_secret(out(r)) and 'system profile' in out(r),
+           'a syntax error in the system profile is not quoted to a user', out(r))
+    w.system_profile(port)
+
+
+def check_unsafe_profile(w, port):
+    """A system profile that its group or a user may write holds no secret and runs no
+    command for a setgid postie: root is told what to run, a user only that it is wrong."""
+    u1 = w.users[0]
+    gid = grp.getgrnam(w.group).gr_gid
+    for owner, mode, what in ((0, 0o660, 'root:GROUP 0660'),
+                              (pwd.getpwnam(u1).pw_uid, 0o640, 'a user\'s, 0640')):
+        w.system_profile(port)
+        os.chown(w.sysconf, owner, gid)
+        os.chmod(w.sysconf, mode)
+        r = w.as_user(u1, ['-a', 'ev', 'rcpt@example.test'], stdin=message(12))
+        tap.ok(r.returncode != 0 and no_secret(out(r)) and 'system profile' in out(r),
+               'system profile %s: its password and passwordeval are refused' % what, out(r))
+        r = w.as_user('root', ['-P', 'rcpt@example.test'], stdin=message(12))
+        tap.ok(r.returncode != 0 and 'chmod 640' in out(r) and no_secret(out(r)),
+               'system profile %s: root is told what to run' % what, out(r))
+    w.system_profile(port)
+
+
+def main():
+    if len(sys.argv) != 3:
+        print('usage: setgid.py SOURCE_DIR WORK_DIR', file=sys.stderr)
+        return 2
+    if os.geteuid() != 0:
+        tap.skip_all('not root')
+    missing = [t for t in TOOLS if not shutil.which(t)]
+    if missing:
+        tap.skip_all('missing: %s' % ' '.join(missing))
+    os.umask(0o022)
+    # meson's timeout sends SIGTERM: end through the finally below, which removes the users.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    w = World(os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2]))
+    failed = True
+    try:
+        w.make_accounts()
+        w.build()
+        w.certs()
+        sysink, ownsink, evil = w.sink('system'), w.sink('own'), w.sink('evil')
+        w.system_profile(sysink.port)
+        check_install(w)
+        check_send(w, sysink, ownsink)
+        check_attempts(w, sysink, evil)
+        check_caches(w, sysink)
+        check_dumpable(w)
+        check_syntax_error(w, sysink.port)
+        check_unsafe_profile(w, sysink.port)
+        failed = tap.failed > 0
+    except Exception:  # noqa: BLE001  (any failure ends the test, cleaned up)
+        tap.ok(False, 'the scenario ran', traceback.format_exc())
+    finally:
+        w.end(failed)
+    return tap.plan()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
