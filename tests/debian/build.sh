@@ -106,8 +106,8 @@ lacks() { # lacks LIST PATTERN: no line of LIST matches PATTERN
 	! grep -E "$2" "$1"
 }
 
-# the binary is an ordinary one: not setgid until the least-privilege code is merged
-ok "postie: /usr/sbin/postie, root:root 0755 (not setgid)" \
+# the binary ships root:root 0755; the postinst's statoverride makes it root:postie 2755
+ok "postie: /usr/sbin/postie, root:root 0755 in the package (the postinst sets the group)" \
 	has "$tmp/main.list" "-rwxr-xr-x root/root" usr/sbin/postie
 ok "postie: postie(1)" has "$tmp/main.list" "-rw-r--r--" usr/share/man/man1/postie.1.gz
 ok "postie: postie.conf(5)" has "$tmp/main.list" "-rw-r--r--" usr/share/man/man5/postie.conf.5.gz
@@ -157,8 +157,13 @@ makes_group() {
 	grep -E '^[[:space:]]*addgroup --system( --quiet)? postie$' "$postinst"
 }
 ok "postie: the postinst adds the system group postie" makes_group
-ok "postie: the postinst makes nothing setgid (dpkg-statoverride only in comments)" \
-	lacks "$postinst" '^[[:space:]]*[^#[:space:]].*(dpkg-statoverride|chmod|chown|chgrp)'
+statoverride() {
+	grep -E '^[[:space:]]*dpkg-statoverride --update --add root postie 2755 /usr/sbin/postie$' \
+		"$postinst"
+}
+ok "postie: the postinst makes postie root:postie 2755 (dpkg-statoverride)" statoverride
+ok "postie: the postinst changes no other mode or owner (no chmod, chown, chgrp)" \
+	lacks "$postinst" '^[[:space:]]*[^#[:space:]].*(chmod|chown|chgrp)'
 # dh_installsystemduser --no-enable: the one "enable" is for a user who had enabled it
 not_enabled() {
 	awk '/deb-systemd-helper.*--user enable/ && prev !~ /was-enabled/ { bad = 1; print }
