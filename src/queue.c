@@ -204,9 +204,9 @@ system_refusal(const char *path, const char *sub, const char *why, struct err *e
 	snprintf(g, sizeof(g), "%lu", (unsigned long)priv_gid());
 #endif
 	return err_set(e, ERR_CONFIG,
-	               "open system queue %s%s: %s; as root run: install -d -o root -g %s -m 1770 "
-	               "%s %s/tmp %s/queue %s/failed %s/corrupt",
-	               path, sub, why, g, path, path, path, path, path);
+	               "open system queue %s%s: %s; as root run: for d in '' tmp queue failed "
+	               "corrupt; do install -d -o root -g %s -m 1770 %s/$d; done",
+	               path, sub, why, g, path);
 }
 
 /* SEC-45: the system spool and its directories are root:GROUP 1770, nothing else. */
