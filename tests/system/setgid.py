@@ -462,6 +462,35 @@ def check_root_retry(w, sysink):
            not os.path.exists(entry), 'the owner\'s postie -q then delivers it', out(r))
 
 
+def check_kill9(w, sysink):
+    """A postie killed (-9) mid-transaction leaves its copy in the system queue's tmp/, its
+    owner's: another user's postie -q leaves it alone, root's recovers and delivers it."""
+    u1, u2 = w.users
+    before = set(spool_entries(w, 'tmp'))
+    sysink.configure(refuse=0, hold='dot')
+    p = w.as_user(u1, ['rcpt@example.test'], popen=True)
+    p.stdin.write(message(43))
+    p.stdin.close()
+    reached = sysink.wait_reached('dot', 20)
+    p.kill()
+    p.wait()
+    left = sorted(set(spool_entries(w, 'tmp')) - before)
+    entry = os.path.join(w.spool, 'tmp', left[0]) if len(left) == 1 else '/nonexistent'
+    owner = os.stat(entry).st_uid if os.path.exists(entry) else None
+    tap.ok(reached and owner == pwd.getpwnam(u1).pw_uid,
+           'kill -9 mid-transaction: the copy stays in the system queue\'s tmp/, its owner\'s',
+           '%s %r' % (left, owner))
+    n = len(sysink.bodies())
+    r = w.as_user(u2, ['-q'])
+    tap.ok(len(sysink.bodies()) == n and os.path.exists(entry),
+           'another user\'s postie -q leaves it alone', out(r))
+    r = w.as_user('root', ['-q'])
+    bodies = sysink.bodies()
+    tap.ok(r.returncode == 0 and len(bodies) == n + 1 and bodies[-1] == crlf(message(43)) and
+           not os.path.exists(entry) and left[0] not in spool_entries(w),
+           'root\'s postie -q recovers it and delivers it once, byte-exact', out(r))
+
+
 def check_spool_missing(w, sysink):
     """postie never makes the system queue: without it a temporary failure is 75, and the
     message says what root runs."""
@@ -509,6 +538,7 @@ def main():
         check_spool_install(w)
         check_system_queue(w, sysink)
         check_root_retry(w, sysink)
+        check_kill9(w, sysink)
         check_spool_missing(w, sysink)
         failed = tap.failed > 0
     except Exception:  # noqa: BLE001  (any failure ends the test, cleaned up)
