@@ -17,6 +17,7 @@
 #include "account.h"
 #include "log.h"
 #include "maillog.h"
+#include "priv.h"
 
 /* After this many attempts whose verdict was out of step (SEC-36), a queued message moves
  * to failed/ instead of going to that server again. */
@@ -101,14 +102,31 @@ flush_log_attempt(const struct flush_attempt *t, int rc, const struct err *e)
 	maillog_record(t->acct, &m);
 }
 
+/* SEC-45: a setgid postie queues a system account's mail in the system spool, never in the
+ * caller's home (a caller such as www-data may have none); unless the account names its
+ * queue_dir. */
+bool
+flush_system_queue(const struct account *a)
+{
+	return priv_setgid() && a->origin == PROFILE_ORIGIN_SYSTEM && !a->queue_dir;
+}
+
 /* Open the account's queue; a queue that cannot be used is a warning, not a failure. */
 bool
 flush_open_queue(struct queue *q, const struct account *a, bool create)
 {
-	char *dir = a->queue_dir ? xstrdup(a->queue_dir) : queue_default_dir();
 	struct err e;
 	bool ok = false;
 
+	if (flush_system_queue(a)) {
+		ok = queue_open_system(q, POSTIE_SYSTEM_SPOOL, create, &e) == 0;
+		if (!ok)
+			warn("%s", e.text);
+		if (ok && a->queue_lifetime > 0)
+			q->lifetime = a->queue_lifetime;
+		return ok;
+	}
+	char *dir = a->queue_dir ? xstrdup(a->queue_dir) : queue_default_dir();
 	if (!dir)
 		warn("open queue: no HOME or XDG_STATE_HOME; set `queue_dir`");
 	else if (queue_open(q, dir, create, &e) < 0)

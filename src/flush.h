@@ -39,8 +39,12 @@ void flush_log_attempt(const struct flush_attempt *t, int rc, const struct err *
  */
 bool flush_is_temporary(const struct err *e);
 
-/* Open A's queue (its queue_dir, else queue_default_dir, and its queue_lifetime) into Q; a
- * queue that cannot be used is a warning (false), not a failure. */
+/* Whether A's queue is the system spool (POSTIE_SYSTEM_SPOOL, queue_open_system): a setgid
+ * postie, an account of the system profile, no queue_dir (SEC-45). */
+bool flush_system_queue(const struct account *a);
+
+/* Open A's queue (the system spool, else its queue_dir, else queue_default_dir, and its
+ * queue_lifetime) into Q; a queue that cannot be used is a warning (false), not a failure. */
 bool flush_open_queue(struct queue *q, const struct account *a, bool create);
 
 /*

@@ -2,7 +2,8 @@
  * priv: the one place that knows postie may run setgid (SEC-45). When the program file is
  * setgid (a group such as "postie" that may read the system profile, root:postie 0640),
  * priv_init drops the group at once; it is raised only around the open of the system profile
- * and of the password_file that profile names (priv_raise, priv_drop), and never reaches a
+ * and of the password_file that profile names (priv_raise, priv_drop), and around the
+ * lookups of postie's own names in the system queue (queue_open_system), and never reaches a
  * child (priv_child). Everything else is opened with the caller's rights. Not setgid: every
  * function here does nothing.
  *

@@ -25,8 +25,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "io.h"
 #include "log.h"
+#include "priv.h"
 
 time_t
 queue_now(const struct queue *q)
@@ -171,6 +173,105 @@ fail:
 }
 
 void
+queue_group_hold(struct queue *q)
+{
+	if (!q || !q->system)
+		return;
+	/* A failure shows as the lookups' own (EACCES), reported where they fail. */
+	if (q->held++ == 0)
+		(void)priv_raise();
+}
+
+void
+queue_group_let_go(struct queue *q)
+{
+	if (!q || !q->system || q->held == 0)
+		return;
+	if (--q->held == 0)
+		priv_drop();
+}
+
+/* The system spool at PATH (SUB one of its directories, or "") cannot be used: WHY, and the
+ * command root runs to make it as it must be (postie never makes it). */
+static int
+system_refusal(const char *path, const char *sub, const char *why, struct err *e)
+{
+	char g[64];
+
+#ifdef POSTIE_SYSTEM_GROUP
+	snprintf(g, sizeof(g), "%s", POSTIE_SYSTEM_GROUP);
+#else
+	snprintf(g, sizeof(g), "%lu", (unsigned long)priv_gid());
+#endif
+	return err_set(e, ERR_CONFIG,
+	               "open system queue %s%s: %s; as root run: for d in '' tmp queue failed "
+	               "corrupt; do install -d -o root -g %s -m 1770 %s/$d; done",
+	               path, sub, why, g, path);
+}
+
+/* SEC-45: the system spool and its directories are root:GROUP 1770, nothing else. */
+static int
+check_system_dir(int fd, const char *path, const char *sub, struct err *e)
+{
+	struct stat st;
+	char why[96];
+
+	if (fstat(fd, &st) < 0)
+		return system_refusal(path, sub, strerror(errno), e);
+	if (S_ISDIR(st.st_mode) && st.st_uid == 0 && st.st_gid == priv_gid() &&
+	    (st.st_mode & 07777) == 01770)
+		return 0;
+	snprintf(why, sizeof(why), "not a folder root:%s mode 1770 (uid %lu, gid %lu, mode %04o)",
+	         priv_group_name(), (unsigned long)st.st_uid, (unsigned long)st.st_gid,
+	         (unsigned)(st.st_mode & 07777));
+	return system_refusal(path, sub, why, e);
+}
+
+/* Open and check the system spool's directories (the group held by the caller). */
+static int
+open_system(struct queue *q, const char *path, bool create, struct err *e)
+{
+	static const char *const names[] = {"tmp", "queue", "failed", "corrupt"};
+	int *fds[] = {&q->tmp, &q->wait, &q->failed, &q->corrupt};
+
+	q->root = open(path, DIR_FLAGS & ~O_NOFOLLOW);
+	if (q->root < 0 && errno == ENOENT && !create)
+		return 0; /* an empty queue: mailq, postie -q */
+	if (q->root < 0)
+		return system_refusal(path, "", strerror(errno), e);
+	if (check_system_dir(q->root, path, "", e) < 0)
+		return -1;
+	for (size_t i = 0; i < 4; i++) {
+		char sub[32];
+		snprintf(sub, sizeof(sub), "/%s", names[i]);
+		*fds[i] = openat(q->root, names[i], DIR_FLAGS);
+		if (*fds[i] < 0)
+			return system_refusal(path, sub, strerror(errno), e);
+		if (check_system_dir(*fds[i], path, sub, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+queue_open_system(struct queue *q, const char *path, bool create, struct err *e)
+{
+	memset(q, 0, sizeof(*q));
+	q->root = q->tmp = q->wait = q->failed = q->corrupt = -1;
+	q->lifetime = QUEUE_LIFETIME_DEFAULT;
+	q->path = xstrdup(path);
+	q->system = true;
+	q->mine_only = getuid() != 0;
+	/* The group only for these opens; later calls hold it around their own lookups. */
+	queue_group_hold(q);
+	int rc = open_system(q, path, create, e);
+	queue_group_let_go(q);
+	if (rc < 0)
+		queue_close(q);
+	return rc;
+}
+
+void
 queue_close(struct queue *q)
 {
 	if (!q->path)
@@ -250,6 +351,18 @@ queue_move_entry(int from, int to, const char *id, bool sync)
 	return err ? err : err2;
 }
 
+/* Whether the entry ID in directory FD may be seen: on the system spool, by a caller other
+ * than root, only when the caller owns it (SEC-45). */
+static bool
+mine(const struct queue *q, int fd, const char *id)
+{
+	struct stat st;
+
+	if (!q->mine_only)
+		return true;
+	return fstatat(fd, id, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_uid == getuid();
+}
+
 /* The names in directory FD that are entry ids. */
 int
 queue_list_ids(const struct queue *q, int fd, const char *name, char ***ids, size_t *n,
@@ -274,7 +387,7 @@ queue_list_ids(const struct queue *q, int fd, const char *name, char ***ids, siz
 		de = readdir(d);
 		if (!de)
 			break;
-		if (!queue_valid_id(de->d_name))
+		if (!queue_valid_id(de->d_name) || !mine(q, fd, de->d_name))
 			continue;
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 16;
@@ -306,8 +419,8 @@ queue_free_ids(char **ids, size_t n)
 
 /* --- the copy written while streaming --- */
 
-int
-queue_copy_begin(struct queue *q, struct queue_copy *c, struct err *e)
+static int
+copy_begin(struct queue *q, struct queue_copy *c, struct err *e)
 {
 	memset(c, 0, sizeof(*c));
 	c->q = q;
@@ -462,8 +575,8 @@ queue_copy_complete(struct queue_copy *c, const struct queue_meta *m, struct err
 	return 0;
 }
 
-int
-queue_copy_commit(struct queue_copy *c, const char *last_reply, struct err *e)
+static int
+copy_commit(struct queue_copy *c, const char *last_reply, struct err *e)
 {
 	struct queue *q = c->q;
 	size_t pending, failed;
@@ -516,8 +629,8 @@ queue_copy_commit(struct queue_copy *c, const char *last_reply, struct err *e)
 	return 0;
 }
 
-void
-queue_copy_discard(struct queue_copy *c)
+static void
+copy_discard(struct queue_copy *c)
 {
 	if (c->dir >= 0 && c->q && c->q->tmp >= 0)
 		queue_remove_entry(c->q->tmp, c->id, c->dir);
@@ -525,6 +638,36 @@ queue_copy_discard(struct queue_copy *c)
 	queue_close_fd(&c->dir);
 	queue_meta_fini(&c->meta);
 	c->complete = false;
+}
+
+int
+queue_copy_begin(struct queue *q, struct queue_copy *c, struct err *e)
+{
+	queue_group_hold(q);
+	int rc = copy_begin(q, c, e);
+	queue_group_let_go(q);
+	return rc;
+}
+
+int
+queue_copy_commit(struct queue_copy *c, const char *last_reply, struct err *e)
+{
+	struct queue *q = c->q;
+
+	queue_group_hold(q);
+	int rc = copy_commit(c, last_reply, e);
+	queue_group_let_go(q);
+	return rc;
+}
+
+void
+queue_copy_discard(struct queue_copy *c)
+{
+	struct queue *q = c->q;
+
+	queue_group_hold(q);
+	copy_discard(c);
+	queue_group_let_go(q);
 }
 
 /* --- mailq --- */
@@ -565,8 +708,8 @@ collect(int fd, bool failed, char **ids, size_t n, struct listed *out, size_t *k
 	}
 }
 
-int
-queue_list(struct queue *q, FILE *out, struct err *e)
+static int
+list_entries(struct queue *q, FILE *out, struct err *e)
 {
 	char **wait_ids = NULL, **failed_ids = NULL, **corrupt_ids = NULL;
 	size_t nw = 0, nf = 0, nc = 0, k = 0;
@@ -635,6 +778,15 @@ queue_list(struct queue *q, FILE *out, struct err *e)
 	if (fflush(out) != 0 || ferror(out))
 		return err_set(e, ERR_OS, "print the queue: %s", strerror(errno));
 	return 0;
+}
+
+int
+queue_list(struct queue *q, FILE *out, struct err *e)
+{
+	queue_group_hold(q);
+	int rc = list_entries(q, out, e);
+	queue_group_let_go(q);
+	return rc;
 }
 
 /* A duration as mailq shows it: 45s, 12m, 3h, 5d. */

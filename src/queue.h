@@ -17,6 +17,21 @@
  *   corrupt/  copies that must not be sent: input never read to its end (postie was stopped
  *             while reading), or an envelope that cannot be read
  *
+ * THE SYSTEM SPOOL (SEC-45). A setgid postie (the build's system-group) queues a message of
+ * an account of the system profile that sets no queue_dir in the system spool instead
+ * (POSTIE_SYSTEM_SPOOL, the build option system-spool, default /var/spool/postie): callers
+ * without a home (www-data) can queue too. The spool and its four directories are
+ * root:GROUP mode 1770: only the group may enter them, and the sticky bit lets only an
+ * entry's owner (or root) rename or remove it. The install (cmd/install-setgid.sh, meson
+ * install as root) makes them; postie never does, and refuses to queue there, naming the
+ * command to run, when they are missing or not so. Each entry is made by the caller, with
+ * the caller's rights: its directory mode 0700 and its files 0600, owned by the caller (the
+ * group's rights on them are none), so another user, even holding the group, can neither
+ * read, change nor remove it; root can. The group is held only while postie's own paths in
+ * the spool are looked up (the directories give others nothing). A caller other than root
+ * lists (mailq) and flushes (postie -q) only its own entries; root (the system timer's
+ * postie -q) all of them, and an envelope root rewrites stays its entry's owner's.
+ *
  * Each entry is a directory named by its id, e.g. 20240614101530.123456-4242-00a1b2c3: the
  * UTC time it was created (YYYYMMDDhhmmss.microseconds), the process id and 32 random bits,
  * so ids sort by age and never collide. An entry directory holds two files:
@@ -112,6 +127,9 @@ struct queue {
 	int tmp, wait, failed, corrupt;
 	time_t lifetime; /* queue_lifetime: QUEUE_LIFETIME_DEFAULT after queue_open */
 	time_t now;      /* 0: the system clock; tests set a fixed time */
+	bool system;     /* the system spool (queue_open_system): the group held around lookups */
+	bool mine_only;  /* only the entries the real user owns are seen (the system spool) */
+	int held;        /* private: how deep the group is held (nested queue calls) */
 };
 
 enum queue_rcpt_state {
@@ -214,6 +232,17 @@ char *queue_default_dir(void);
  * cannot be made or opened. On failure Q holds nothing to close.
  */
 int queue_open(struct queue *q, const char *path, bool create, struct err *e);
+
+/*
+ * Open the system spool at PATH (SEC-45, see above) with the group held for those opens
+ * only; later calls on Q hold it around their lookups in the spool. PATH and its four
+ * directories must exist, be root:GROUP (priv_gid) and mode 1770: else ERR_CONFIG naming
+ * the command root runs to make them (nothing is ever created here). Without CREATE a
+ * missing PATH is an empty queue (mailq, postie -q). Unless the real user is root, only the
+ * real user's own entries are seen (listed, flushed, recovered). On failure Q holds nothing
+ * to close.
+ */
+int queue_open_system(struct queue *q, const char *path, bool create, struct err *e);
 
 /* Close what queue_open opened. Safe on a zeroed or failed struct. */
 void queue_close(struct queue *q);

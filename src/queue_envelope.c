@@ -457,6 +457,22 @@ queue_meta_parse(struct queue_meta *m, const char *p, size_t n, struct err *e)
 	return 0;
 }
 
+/* SEC-45: root (the system timer's flush) rewriting an entry of the system spool gives the
+ * new envelope FD to the entry's owner, who must still read and change it. 0 or errno. */
+static int
+keep_owner(const struct queue *q, int dir, int fd)
+{
+	struct stat st;
+
+	if (!q->system || geteuid() != 0)
+		return 0;
+	if (fstat(dir, &st) < 0)
+		return errno;
+	if (st.st_uid != 0 && fchown(fd, st.st_uid, st.st_gid) < 0)
+		return errno;
+	return 0;
+}
+
 /* Replace DIR/envelope with M: written to envelope.new, renamed; with SYNC both synced. */
 int
 queue_write_envelope(const struct queue *q, const char *id, int dir, const struct queue_meta *m,
@@ -474,6 +490,8 @@ queue_write_envelope(const struct queue *q, const char *id, int dir, const struc
 	    openat(dir, ENVELOPE_NEW, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		err = errno;
+	if (!err)
+		err = keep_owner(q, dir, fd);
 	if (!err)
 		err = io_write_all(fd, b.data, b.len);
 	if (!err && sync)

@@ -24,6 +24,16 @@ struct queue_item {
 	char *account; /* NULL: the envelope could not be read (sorted last) */
 };
 
+/*
+ * SEC-45: on the system spool (root:GROUP 1770, nothing for others) every lookup of a name
+ * in it (openat, mkdirat, renameat, unlinkat, fstatat through its directory descriptors)
+ * needs the group: hold it from queue_group_hold to queue_group_let_go around a queue
+ * operation (nested calls count). The names are postie's own (the four directories, entry
+ * ids, message, envelope), never the caller's. Nothing on another queue.
+ */
+void queue_group_hold(struct queue *q);
+void queue_group_let_go(struct queue *q);
+
 /* Now, in seconds: the test clock when the queue has one (q->now), else time(). */
 time_t queue_now(const struct queue *q);
 

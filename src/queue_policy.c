@@ -246,9 +246,8 @@ item_cmp(const void *pa, const void *pb)
 	return strcmp(a->id, b->id);
 }
 
-int
-queue_iter_start(struct queue *q, struct queue_iter *it, const struct queue_filter *f,
-                 struct err *e)
+static int
+iter_start(struct queue *q, struct queue_iter *it, const struct queue_filter *f, struct err *e)
 {
 	char **ids;
 	size_t n;
@@ -442,8 +441,8 @@ take(struct queue_iter *it, const char *id, struct queue_entry *en, struct err *
 	return 1;
 }
 
-int
-queue_iter_next(struct queue_iter *it, struct queue_entry *en, struct err *e)
+static int
+iter_next(struct queue_iter *it, struct queue_entry *en, struct err *e)
 {
 	while (it->next < it->n) {
 		if (it->f.max && it->given >= it->f.max)
@@ -459,8 +458,8 @@ queue_iter_next(struct queue_iter *it, struct queue_entry *en, struct err *e)
 	return 0;
 }
 
-int
-queue_entry_done(struct queue_entry *en, struct err *e)
+static int
+entry_done(struct queue_entry *en, struct err *e)
 {
 	struct queue *q = en->q;
 	int rc = 0;
@@ -481,8 +480,8 @@ queue_entry_done(struct queue_entry *en, struct err *e)
 	return rc;
 }
 
-int
-queue_entry_retry(struct queue_entry *en, const char *last_reply, struct err *e)
+static int
+entry_retry(struct queue_entry *en, const char *last_reply, struct err *e)
 {
 	struct queue_meta *m = &en->meta;
 	size_t pending, failed;
@@ -506,8 +505,8 @@ queue_entry_retry(struct queue_entry *en, const char *last_reply, struct err *e)
 	return rc;
 }
 
-int
-queue_entry_fail(struct queue_entry *en, const char *reason, struct err *e)
+static int
+entry_fail(struct queue_entry *en, const char *reason, struct err *e)
 {
 	size_t pending, failed;
 
@@ -518,5 +517,59 @@ queue_entry_fail(struct queue_entry *en, const char *reason, struct err *e)
 		queue_set_text(&en->meta.last_reply, reason);
 	int rc = to_failed(en, e);
 	queue_entry_release(en);
+	return rc;
+}
+
+int
+queue_iter_start(struct queue *q, struct queue_iter *it, const struct queue_filter *f,
+                 struct err *e)
+{
+	queue_group_hold(q);
+	int rc = iter_start(q, it, f, e);
+	queue_group_let_go(q);
+	return rc;
+}
+
+int
+queue_iter_next(struct queue_iter *it, struct queue_entry *en, struct err *e)
+{
+	struct queue *q = it->q;
+
+	queue_group_hold(q);
+	int rc = iter_next(it, en, e);
+	queue_group_let_go(q);
+	return rc;
+}
+
+int
+queue_entry_done(struct queue_entry *en, struct err *e)
+{
+	struct queue *q = en->q;
+
+	queue_group_hold(q);
+	int rc = entry_done(en, e);
+	queue_group_let_go(q);
+	return rc;
+}
+
+int
+queue_entry_retry(struct queue_entry *en, const char *last_reply, struct err *e)
+{
+	struct queue *q = en->q;
+
+	queue_group_hold(q);
+	int rc = entry_retry(en, last_reply, e);
+	queue_group_let_go(q);
+	return rc;
+}
+
+int
+queue_entry_fail(struct queue_entry *en, const char *reason, struct err *e)
+{
+	struct queue *q = en->q;
+
+	queue_group_hold(q);
+	int rc = entry_fail(en, reason, e);
+	queue_group_let_go(q);
 	return rc;
 }

@@ -200,7 +200,9 @@ show_pretend(const struct opts *o, struct err *e)
 	buf_init(&b, 4096);
 	for (int i = 0; i < np; i++)
 		buf_printf(&b, NULL, "%s%d", i ? " " : "", ports[i]);
-	char *qdir = a->queue_dir ? NULL : queue_default_dir();
+	char *qdir = a->queue_dir            ? NULL
+	             : flush_system_queue(a) ? xstrdup(POSTIE_SYSTEM_SPOOL)
+	                                     : queue_default_dir();
 
 	put_connection(a, b.data);
 	put_message(o, a, d.sender, qdir);

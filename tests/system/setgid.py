@@ -111,6 +111,7 @@ class World:
         steps = [['meson', 'setup', '--prefix=' + self.prefix,
                   '--sysconfdir=' + os.path.join(self.prefix, 'etc'),
                   '-Dsystem-group=' + self.group, '-Dtests=false', '-Dman-pages=disabled',
+                  '-Dsystem-spool=' + os.path.join(self.prefix, 'var', 'spool', 'postie'),
                   bdir, self.src],
                  ['ninja', '-C', bdir],
                  ['meson', 'install', '-C', bdir, '--no-rebuild']]
@@ -122,6 +123,7 @@ class World:
                                                  r.stderr.decode(errors='replace')[-2000:]))
         self.install_out = r.stdout.decode(errors='replace')
         self.postie = os.path.join(self.prefix, 'sbin', 'postie')
+        self.spool = os.path.join(self.prefix, 'var', 'spool', 'postie')
         self.sysconf = os.path.join(self.prefix, 'etc', 'postie.conf')
         os.makedirs(os.path.dirname(self.sysconf), mode=0o755, exist_ok=True)
 
@@ -174,17 +176,21 @@ class World:
         os.chmod(path, 0o600)
         return path
 
-    def as_user(self, user, argv, stdin=b'', env=None, home='/nonexistent', popen=False):
+    def as_user(self, user, argv, stdin=b'', env=None, home='/nonexistent', popen=False,
+                with_group=False):
         """Run ARGV (the installed postie when it starts with '-' or is empty) as USER, with
-        a minimal environment (HOME=HOME) plus ENV."""
+        a minimal environment (HOME=HOME) plus ENV; WITH_GROUP: the system group among its
+        groups too."""
         pw = pwd.getpwnam(user)
         if not argv or argv[0].startswith('-') or '@' in argv[0]:
             argv = [self.postie] + argv
         e = {'HOME': home, 'PATH': '/usr/sbin:/usr/bin:/sbin:/bin', 'LC_ALL': 'C.UTF-8',
              'TZ': 'UTC'}
         e.update(env or {})
-        full = ['setpriv', '--reuid', str(pw.pw_uid), '--regid', str(pw.pw_gid),
-                '--clear-groups', '--'] + argv
+        groups = (['--groups', str(grp.getgrnam(self.group).gr_gid)] if with_group
+                  else ['--clear-groups'])
+        full = ['setpriv', '--reuid', str(pw.pw_uid), '--regid', str(pw.pw_gid)] + groups + \
+            ['--'] + argv
         if popen:
             return subprocess.Popen(full, env=e, stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -367,6 +373,141 @@ def check_unsafe_profile(w, port):
     w.system_profile(port)
 
 
+def spool_entries(w, sub='queue'):
+    d = os.path.join(w.spool, sub)
+    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+
+def check_spool_install(w):
+    gid = grp.getgrnam(w.group).gr_gid
+    bad = []
+    for sub in ('', 'tmp', 'queue', 'failed', 'corrupt'):
+        st = os.stat(os.path.join(w.spool, sub))
+        if st.st_uid != 0 or st.st_gid != gid or stat.S_IMODE(st.st_mode) != 0o1770:
+            bad.append('%s: uid %d gid %d mode %04o' % (sub or '.', st.st_uid, st.st_gid,
+                                                        stat.S_IMODE(st.st_mode)))
+    tap.ok(not bad, 'meson install as root: the system queue and its folders are root:%s '
+           'mode 1770' % w.group, '\n'.join(bad) + '\n' + w.install_out)
+
+
+def check_system_queue(w, sysink):
+    """Issue 11: the system spool. A user's message for the system account waits there, the
+    user's own; another user (even holding the group) cannot read, remove or list it, nor
+    flush it; root's postie -q (the system timer) delivers it."""
+    u1, u2 = w.users
+    pw1 = pwd.getpwnam(u1)
+    before = set(spool_entries(w))
+    sysink.configure(refuse=-1, refuse_at='mail', refuse_reply='451 4.3.0 sink: not now')
+    r = w.as_user(u1, ['rcpt@example.test'], stdin=message(40))
+    new = sorted(set(spool_entries(w)) - before)
+    entry = os.path.join(w.spool, 'queue', new[0]) if len(new) == 1 else None
+    owned = False
+    if entry:
+        st, sm = os.stat(entry), os.stat(os.path.join(entry, 'message'))
+        owned = (st.st_uid == sm.st_uid == pw1.pw_uid and stat.S_IMODE(st.st_mode) == 0o700
+                 and stat.S_IMODE(sm.st_mode) == 0o600)
+    tap.ok(r.returncode == 0 and owned,
+           'a temporary failure queues the user\'s message in the system queue: exit 0, an '
+           'entry of the user\'s own (0700, message 0600)', '%s %s' % (new, out(r)))
+    if not entry:
+        return
+    msgfile = os.path.join(entry, 'message')
+    r = w.as_user(u2, ['cat', msgfile], with_group=True)
+    tap.ok(r.returncode != 0 and b'Hello 40' not in r.stdout,
+           'another user, even holding the group, cannot read it', out(r))
+    r = w.as_user(u2, ['sh', '-c', 'rm -f "$1/message"; rm -rf "$1"; mv "$1" "$1.x"; exit 0',
+                       'sh', entry], with_group=True)
+    tap.ok(os.path.isfile(msgfile) and not os.path.exists(entry + '.x'),
+           'nor remove or rename it (sticky, 0700)', out(r))
+    r = w.as_user(u2, ['-bp'])
+    r1 = w.as_user(u1, ['-bp'])
+    tap.ok(new[0] not in out(r) and new[0] in out(r1),
+           'mailq as another user does not list it (its owner\'s does)',
+           'other:\n%s\nowner:\n%s' % (out(r), out(r1)))
+    sysink.configure(refuse=0)
+    n = len(sysink.bodies())
+    r = w.as_user(u2, ['-q'])
+    tap.ok(len(sysink.bodies()) == n and os.path.isfile(msgfile),
+           'postie -q as another user does not send it', out(r))
+    r = w.as_user('root', ['-q'])
+    bodies = sysink.bodies()
+    tap.ok(r.returncode == 0 and len(bodies) == n + 1 and bodies[-1] == crlf(message(40)) and
+           not os.path.exists(entry),
+           'postie -q as root (the system timer) delivers it byte-exact; the entry is gone',
+           out(r))
+
+
+def check_root_retry(w, sysink):
+    """Root's postie -q that fails again rewrites the envelope: it stays the owner's, whose
+    own postie -q then delivers it."""
+    u1 = w.users[0]
+    before = set(spool_entries(w))
+    sysink.configure(refuse=-1, refuse_at='mail', refuse_reply='451 4.3.0 sink: not now')
+    r = w.as_user(u1, ['rcpt@example.test'], stdin=message(42))
+    new = sorted(set(spool_entries(w)) - before)
+    r = w.as_user('root', ['-q'])
+    entry = os.path.join(w.spool, 'queue', new[0]) if len(new) == 1 else '/nonexistent'
+    env = os.path.join(entry, 'envelope')
+    uid = os.stat(env).st_uid if os.path.exists(env) else None
+    with open(env, encoding='utf-8') if uid is not None else open(os.devnull) as f:
+        attempts = 'attempts 2' in f.read()
+    tap.ok(uid == pwd.getpwnam(u1).pw_uid and attempts,
+           'root\'s failed retry leaves the envelope its owner\'s', '%s uid %r %s' % (
+               new, uid, out(r)))
+    sysink.configure(refuse=0)
+    n = len(sysink.bodies())
+    r = w.as_user(u1, ['-q'])
+    bodies = sysink.bodies()
+    tap.ok(r.returncode == 0 and len(bodies) == n + 1 and bodies[-1] == crlf(message(42)) and
+           not os.path.exists(entry), 'the owner\'s postie -q then delivers it', out(r))
+
+
+def check_kill9(w, sysink):
+    """A postie killed (-9) mid-transaction leaves its copy in the system queue's tmp/, its
+    owner's: another user's postie -q leaves it alone, root's recovers and delivers it."""
+    u1, u2 = w.users
+    before = set(spool_entries(w, 'tmp'))
+    sysink.configure(refuse=0, hold='dot')
+    p = w.as_user(u1, ['rcpt@example.test'], popen=True)
+    p.stdin.write(message(43))
+    p.stdin.close()
+    reached = sysink.wait_reached('dot', 20)
+    p.kill()
+    p.wait()
+    left = sorted(set(spool_entries(w, 'tmp')) - before)
+    entry = os.path.join(w.spool, 'tmp', left[0]) if len(left) == 1 else '/nonexistent'
+    owner = os.stat(entry).st_uid if os.path.exists(entry) else None
+    tap.ok(reached and owner == pwd.getpwnam(u1).pw_uid,
+           'kill -9 mid-transaction: the copy stays in the system queue\'s tmp/, its owner\'s',
+           '%s %r' % (left, owner))
+    n = len(sysink.bodies())
+    r = w.as_user(u2, ['-q'])
+    tap.ok(len(sysink.bodies()) == n and os.path.exists(entry),
+           'another user\'s postie -q leaves it alone', out(r))
+    r = w.as_user('root', ['-q'])
+    bodies = sysink.bodies()
+    tap.ok(r.returncode == 0 and len(bodies) == n + 1 and bodies[-1] == crlf(message(43)) and
+           not os.path.exists(entry) and left[0] not in spool_entries(w),
+           'root\'s postie -q recovers it and delivers it once, byte-exact', out(r))
+
+
+def check_spool_missing(w, sysink):
+    """postie never makes the system queue: without it a temporary failure is 75, and the
+    message says what root runs."""
+    off = w.spool + '.off'
+    os.rename(w.spool, off)
+    try:
+        sysink.configure(refuse=-1, refuse_at='mail', refuse_reply='451 4.3.0 sink: not now')
+        r = w.as_user(w.users[0], ['rcpt@example.test'], stdin=message(41))
+        sysink.configure(refuse=0)
+        tap.ok(r.returncode == 75 and 'install -d -o root' in out(r) and
+               not os.path.exists(w.spool),
+               'without the system queue: not made by postie, exit 75, root is told what to '
+               'run', out(r))
+    finally:
+        os.rename(off, w.spool)
+
+
 def main():
     if len(sys.argv) != 3:
         print('usage: setgid.py SOURCE_DIR WORK_DIR', file=sys.stderr)
@@ -394,6 +535,11 @@ def main():
         check_dumpable(w)
         check_syntax_error(w, sysink.port)
         check_unsafe_profile(w, sysink.port)
+        check_spool_install(w)
+        check_system_queue(w, sysink)
+        check_root_retry(w, sysink)
+        check_kill9(w, sysink)
+        check_spool_missing(w, sysink)
         failed = tap.failed > 0
     except Exception:  # noqa: BLE001  (any failure ends the test, cleaned up)
         tap.ok(False, 'the scenario ran', traceback.format_exc())

@@ -1295,6 +1295,32 @@ test_params(void)
 	   "params encode: none is NULL");
 }
 
+/* The system spool (SEC-45) is never made by postie, and only root:GROUP 1770 will do: here
+ * (not setgid) a folder of the test's own is refused, with the command root runs. */
+static void
+test_system_spool(void)
+{
+	struct queue q;
+	struct err e;
+	char path[PATH_MAX + 16];
+
+	snprintf(path, sizeof(path), "%s/system-spool", base);
+	ok(queue_open_system(&q, path, false, &e) == 0 && q.root < 0 && q.system,
+	   "system spool missing, listing: an empty queue");
+	struct queue_iter it;
+	ok(queue_iter_start(&q, &it, NULL, &e) == 0 && it.n == 0, "and nothing to flush");
+	queue_iter_fini(&it);
+	queue_close(&q);
+	ok(queue_open_system(&q, path, true, &e) < 0 && e.kind == ERR_CONFIG &&
+	       strstr(e.text, "install -d -o root") && access(path, F_OK) < 0,
+	   "system spool missing, to write: refused, not made: %s", e.text);
+	mkdir(path, 01770);
+	chmod(path, 01770);
+	ok(queue_open_system(&q, path, true, &e) < 0 && e.kind == ERR_CONFIG &&
+	       (getuid() == 0 || strstr(e.text, "mode 1770")),
+	   "a system spool that is not root:GROUP 1770 is refused: %s", e.text);
+}
+
 int
 main(void)
 {
@@ -1319,6 +1345,7 @@ main(void)
 	test_concurrency();
 	test_full_tmpfs();
 	test_full_fsize();
+	test_system_spool();
 	rm_rf(base);
 	return tap_done();
 }
