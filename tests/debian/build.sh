@@ -162,6 +162,11 @@ statoverride() {
 		"$postinst"
 }
 ok "postie: the postinst makes postie root:postie 2755 (dpkg-statoverride)" statoverride
+spool() {
+	grep -E '^[[:space:]]*install -d -o root -g postie -m 1770 "/var/spool/postie/\$d"$' \
+		"$postinst"
+}
+ok "postie: the postinst makes the system queue root:postie 1770" spool
 ok "postie: the postinst changes no other mode or owner (no chmod, chown, chgrp)" \
 	lacks "$postinst" '^[[:space:]]*[^#[:space:]].*(chmod|chown|chgrp)'
 # dh_installsystemduser --no-enable: the one "enable" is for a user who had enabled it
