@@ -214,6 +214,28 @@ def check_install(w):
                                                     w.install_out))
 
 
+def check_php(w, sysink):
+    """PHP's mail() (sendmail_path "postie -t -i") as www-data (HOME=/var/www, no profile of
+    its own; a throwaway user where there is no www-data): the system account sends it."""
+    if not shutil.which('php'):
+        tap.ok(True, 'PHP mail() through the system account # SKIP no php')
+        return
+    try:
+        user = pwd.getpwnam('www-data').pw_name  # Debian's web server user (base-passwd)
+    except KeyError:
+        user = w.users[0]
+    n = len(sysink.bodies())
+    code = ('exit(mail("rcpt@example.test", "from php", "Hello from PHP.\\n", '
+            '"From: php@example.test") ? 0 : 1);')
+    r = w.as_user(user, ['php', '-n', '-d', 'sendmail_path=%s -t -i' % w.postie, '-r', code],
+                  home='/var/www')
+    bodies = sysink.bodies()
+    tap.ok(r.returncode == 0 and len(bodies) == n + 1 and b'Hello from PHP.' in bodies[-1] and
+           b'Subject: from php' in bodies[-1] and
+           '\0%s\0%s' % (SYS_USER, SYS_SECRET) in sysink.text(),
+           'PHP mail() (-t -i) as %s: sent with the system account' % user, out(r))
+
+
 def check_send(w, sysink, ownsink):
     u1, u2 = w.users
     r = w.as_user(u1, ['rcpt@example.test'], stdin=message(1))
@@ -530,6 +552,7 @@ def main():
         w.system_profile(sysink.port)
         check_install(w)
         check_send(w, sysink, ownsink)
+        check_php(w, sysink)
         check_attempts(w, sysink, evil)
         check_caches(w, sysink)
         check_dumpable(w)
