@@ -20,13 +20,14 @@ static gid_t real_gid;
 static gid_t elevated_gid;
 
 /* Whether the variable NAME=VALUE at S must go: it moves files or loads code (GnuTLS's
- * configuration and debugging, the dynamic loader, message catalogues), or sends names
- * elsewhere (the resolver's; glibc's secure mode drops those, and LD_*, too). */
+ * configuration and debugging, the dynamic loader, message catalogues), writes TLS secrets
+ * (SSLKEYLOGFILE, GNUTLS_KEYLOGFILE), or sends names elsewhere (the resolver's; glibc's
+ * secure mode drops those, and LD_*, too). */
 static bool
 dangerous(const char *s)
 {
-	static const char *const names[] = {"LOCALEDIR", "NLSPATH", "HOSTALIASES", "LOCALDOMAIN",
-	                                    "RES_OPTIONS"};
+	static const char *const names[] = {"LOCALEDIR",   "NLSPATH",     "HOSTALIASES",
+	                                    "LOCALDOMAIN", "RES_OPTIONS", "SSLKEYLOGFILE"};
 	size_t n = strcspn(s, "=");
 
 	if (strncmp(s, "GNUTLS_", 7) == 0 || strncmp(s, "LD_", 3) == 0)
@@ -98,6 +99,9 @@ priv_raise(void)
 		return 0;
 	if (setresgid((gid_t)-1, elevated_gid, (gid_t)-1) < 0)
 		return errno;
+	/* Changing a credential sets the process dumpable as fs.suid_dumpable says (1 would
+	 * allow a core with the secret in it): not dumpable again, every time. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	return 0;
 }
 
@@ -108,6 +112,7 @@ priv_drop(void)
 		return;
 	if (setresgid((gid_t)-1, real_gid, (gid_t)-1) < 0 || getegid() != real_gid)
 		abort();
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); /* as in priv_raise */
 }
 
 int

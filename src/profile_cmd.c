@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "codec.h"
+#include "priv.h"
 #include "spawn.h"
 
 #include <limits.h>
@@ -115,14 +116,35 @@ not_private(struct parse *ps, unsigned line, const struct command *c, struct err
 	               ps->file, line, c->name, ps->file);
 }
 
+/*
+ * SEC-45: a setgid postie's system profile runs no command (passwordeval, eval,
+ * oauth2_token_command), for root neither, so what works for root works for everyone: the
+ * command would run as the caller, who could steer it (PATH, ptrace; its output is a line
+ * of the system profile with eval) and read it in /proc/PID/cmdline.
+ */
+static int
+system_command(struct parse *ps, unsigned line, const struct command *c, struct err *e)
+{
+	if (ps->origin != PROFILE_ORIGIN_SYSTEM || !priv_setgid())
+		return 0;
+	return err_set(e, ERR_CONFIG,
+	               "%s:%u: '%s': the system profile of a setgid postie runs no command (it "
+	               "would run as whoever calls postie); use `password` or `password_file` "
+	               "(root:%s 0640)",
+	               ps->file, line, c->name, priv_group_name());
+}
+
 /* password, passwordeval, oauth2_token_command: empty unsets; only in a private file
- * (SEC-14). The value itself never goes into a message. */
+ * (SEC-14); a command not in a setgid postie's system profile (SEC-45). The value itself
+ * never goes into a message. */
 static int
 read_secret(struct parse *ps, unsigned line, const struct command *c, const char *arg,
             struct err *e)
 {
 	if (arg[0] && !ps->private)
 		return not_private(ps, line, c, e);
+	if (arg[0] && strcmp(c->name, "password") != 0 && system_command(ps, line, c, e) < 0)
+		return -1;
 	profile_account_set_str(ps->cur, c->off, arg[0] ? xstrdup(arg) : NULL);
 	return 0;
 }
@@ -605,6 +627,8 @@ read_eval(struct parse *ps, unsigned line, const struct command *c, const char *
 		return needs_arg(ps, line, c, e);
 	if (!ps->private)
 		return not_private(ps, line, c, e);
+	if (system_command(ps, line, c, e) < 0)
+		return -1;
 	if (ps->eval_depth)
 		return err_set(e, ERR_CONFIG,
 		               "%s:%u: eval: a command's output must not be another eval", ps->file,

@@ -158,10 +158,9 @@ class World:
             'auth plain\nuser %s\npassword %s\n'
             'account pf\nhost localhost\nport %d\nfrom pf@example.test\n'
             'auth plain\nuser pfuser\npassword_file %s\n'
-            'account ev\nhost localhost\nport %d\nfrom ev@example.test\n'
-            'auth plain\nuser evuser\npasswordeval cat %s\n%s'
+            '%s'
             'account default : system\n'
-            % (self.ca, port, SYS_USER, SYS_SECRET, port, pwfile, port, pwfile, extra)))
+            % (self.ca, port, SYS_USER, SYS_SECRET, port, pwfile, extra)))
 
     def own_profile(self, user, cfgdir, text):
         pw = pwd.getpwnam(user)
@@ -261,10 +260,36 @@ def check_send(w, sysink, ownsink):
     tap.ok(r.returncode == 0 and '\0pfuser\0%s' % FILE_SECRET in sysink.text(),
            'the system profile\'s password_file (root:GROUP 0640) is read with the group',
            out(r))
-    r = w.as_user(u1, ['-a', 'ev', 'rcpt@example.test'], stdin=message(4))
-    tap.ok(r.returncode != 0 and 'Permission denied' in out(r) and no_secret(out(r)) and
-           'evuser' not in sysink.text(),
-           'passwordeval runs without the group: it cannot read the group\'s file', out(r))
+
+
+def check_commands(w, sysink, evil):
+    """SEC-45: a setgid postie's system profile runs no command. With eval, a user's PATH
+    (a fake echo) would make the system account's line, e.g. a host of the user's."""
+    u1 = w.users[0]
+    fake = os.path.join(w.dir, 'fakebin')
+    os.makedirs(fake, exist_ok=True)
+    with open(os.path.join(fake, 'echo'), 'w', encoding='ascii') as f:
+        f.write('#!/bin/sh\nprintf "port %d\\n"\n' % evil.port)
+    os.chmod(os.path.join(fake, 'echo'), 0o755)
+    os.chmod(fake, 0o755)
+    for what, extra in (('eval', 'account ev\nhost localhost\nfrom ev@example.test\n'
+                                 'auth plain\nuser evuser\npassword %s\neval echo port 1\n'
+                                 % SYS_SECRET),
+                        ('passwordeval', 'account ev\nhost localhost\nport %d\n'
+                                         'from ev@example.test\nauth plain\nuser evuser\n'
+                                         'passwordeval cat %s\n' % (sysink.port, w.pwfile))):
+        w.system_profile(sysink.port, extra)
+        n = len(sysink.bodies())
+        r = w.as_user(u1, ['-a', 'ev', 'rcpt@example.test'], stdin=message(4),
+                      env={'PATH': fake + ':/usr/sbin:/usr/bin:/sbin:/bin'})
+        tap.ok(r.returncode != 0 and no_secret(out(r)) and 'system profile' in out(r) and
+               not evil.bodies() and no_secret(evil.text()) and len(sysink.bodies()) == n,
+               'a system profile with %s: refused for a user (nothing runs, nothing sent)'
+               % what, out(r))
+        r = w.as_user('root', ['-P', '-a', 'ev', 'rcpt@example.test'], stdin=message(4))
+        tap.ok(r.returncode != 0 and 'runs no command' in out(r),
+               'a system profile with %s: root is told it runs no command' % what, out(r))
+    w.system_profile(sysink.port)
 
 
 def check_attempts(w, sysink, evil):
@@ -293,13 +318,20 @@ def check_attempts(w, sysink, evil):
         f.write('[overrides]\ndisabled-version = tls1.2\ndisabled-version = tls1.3\n')
     os.chmod(prio, 0o644)
     n = len(sysink.bodies())
+    # SSLKEYLOGFILE: TLS secrets written there would open the AUTH exchange to the user.
+    keylog_dir = os.path.join(w.dir, 'keylog')
+    os.makedirs(keylog_dir, exist_ok=True)
+    os.chmod(keylog_dir, 0o1777)
+    keylog = os.path.join(keylog_dir, 'keys')
     r = w.as_user(u1, ['-v', 'rcpt@example.test'], stdin=message(8), env={
         'LD_PRELOAD': '/nonexistent/evil.so', 'LD_LIBRARY_PATH': w.dir,
         'GNUTLS_SYSTEM_PRIORITY_FILE': prio, 'GNUTLS_DEBUG_LEVEL': '99',
+        'GNUTLS_KEYLOGFILE': keylog, 'SSLKEYLOGFILE': keylog,
         'LOCALEDIR': w.dir, 'NLSPATH': w.dir + '/%N'})
-    tap.ok(r.returncode == 0 and len(sysink.bodies()) == n + 1 and no_secret(out(r)),
-           'LD_*, GNUTLS_* (debug, priority file), LOCALEDIR, NLSPATH: no effect, no secret',
-           out(r))
+    tap.ok(r.returncode == 0 and len(sysink.bodies()) == n + 1 and no_secret(out(r)) and
+           not os.path.exists(keylog),
+           'LD_*, GNUTLS_* (debug, priority file, key log), SSLKEYLOGFILE, LOCALEDIR, NLSPATH: '
+           'no effect, no secret, no key log', out(r))
     cfg = os.path.join(w.dir, 'u1cfg')
     w.own_profile(u1, cfg, 'account system\nhost localhost\nport %d\nfrom x@example.test\n'
                   'tls on\ntls_starttls on\ntls_trust_file %s\nauth plain\nuser %s\n'
@@ -386,9 +418,9 @@ def check_unsafe_profile(w, port):
         w.system_profile(port)
         os.chown(w.sysconf, owner, gid)
         os.chmod(w.sysconf, mode)
-        r = w.as_user(u1, ['-a', 'ev', 'rcpt@example.test'], stdin=message(12))
+        r = w.as_user(u1, ['-a', 'pf', 'rcpt@example.test'], stdin=message(12))
         tap.ok(r.returncode != 0 and no_secret(out(r)) and 'system profile' in out(r),
-               'system profile %s: its password and passwordeval are refused' % what, out(r))
+               'system profile %s: its password and password_file are refused' % what, out(r))
         r = w.as_user('root', ['-P', 'rcpt@example.test'], stdin=message(12))
         tap.ok(r.returncode != 0 and 'chmod 640' in out(r) and no_secret(out(r)),
                'system profile %s: root is told what to run' % what, out(r))
@@ -553,6 +585,7 @@ def main():
         check_install(w)
         check_send(w, sysink, ownsink)
         check_php(w, sysink)
+        check_commands(w, sysink, evil)
         check_attempts(w, sysink, evil)
         check_caches(w, sysink)
         check_dumpable(w)
