@@ -486,9 +486,14 @@ queue_write_envelope(const struct queue *q, const char *id, int dir, const struc
 		buf_fini(&b);
 		return -1;
 	}
-	int fd =
-	    openat(dir, ENVELOPE_NEW, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
+	/* A new file of our own (O_EXCL), never one that is there: a leftover of a crash, or a
+	 * link someone put there, is removed first. */
+	if (unlinkat(dir, ENVELOPE_NEW, 0) < 0 && errno != ENOENT)
+		err = errno;
+	int fd = err ? -1
+	             : openat(dir, ENVELOPE_NEW,
+	                      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 && !err)
 		err = errno;
 	if (!err)
 		err = keep_owner(q, dir, fd);
@@ -522,7 +527,7 @@ queue_read_envelope(int dir, struct queue_meta *m, bool *missing, struct err *e)
 
 	*missing = false;
 	memset(m, 0, sizeof(*m));
-	int fd = openat(dir, ENVELOPE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(dir, ENVELOPE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		*missing = errno == ENOENT;
 		return err_set(e, ERR_DATA, "read queue envelope: %s", strerror(errno));

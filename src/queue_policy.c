@@ -123,14 +123,15 @@ recover_one(struct queue_iter *it, const char *id)
 	int dir = openat(q->tmp, id, DIR_FLAGS);
 	if (dir < 0)
 		return;
-	int fd = openat(dir, MESSAGE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO put there cannot hang the flush (it is no regular file below). */
+	int fd = openat(dir, MESSAGE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		no_message(q, id, dir, errno == ENOENT);
 		close(dir);
 		return;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0 || !queue_still_there(q->tmp, id, dir, fd) ||
-	    fstat(fd, &st) < 0) {
+	    fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
 		close(fd);
 		close(dir);
 		return;
@@ -352,7 +353,7 @@ lock_entry(struct queue *q, const char *id, struct queue_entry *en, struct stat 
 	en->dir = openat(q->wait, id, DIR_FLAGS);
 	if (en->dir < 0)
 		return 0; /* delivered or moved by someone else since the snapshot */
-	en->fd = openat(en->dir, MESSAGE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	en->fd = openat(en->dir, MESSAGE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (en->fd < 0) {
 		/* The message goes first when an entry is removed: this is the rest of one. */
 		if (errno == ENOENT)
@@ -368,7 +369,10 @@ lock_entry(struct queue *q, const char *id, struct queue_entry *en, struct stat 
 		return err_set(e, ERR_OS, "lock queue entry %s in %s: %s", id, q->path,
 		               strerror(err));
 	}
-	if (!queue_still_there(q->wait, id, en->dir, en->fd) || fstat(en->fd, st) < 0) {
+	/* A message is a regular file with one name, the queue's: anything else was put there
+	 * (a FIFO, a hard link to another file) and is not read, let alone sent. */
+	if (!queue_still_there(q->wait, id, en->dir, en->fd) || fstat(en->fd, st) < 0 ||
+	    !S_ISREG(st->st_mode) || st->st_nlink != 1) {
 		queue_entry_release(en);
 		return 0;
 	}

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "tests/lib/tap.h"
+#include "src/io.h"
 #include "queue.h"
 
 static char base[PATH_MAX];
@@ -697,6 +698,42 @@ test_retry(void)
 
 /* --- lifetime --- */
 
+/* A message that is not the queue's own regular file (a FIFO, a hard link to another file,
+ * put there by someone who reaches the entry) is not taken: a flush neither hangs on it nor
+ * reads it. */
+static void
+test_planted(void)
+{
+	char dir[PATH_MAX], id[QUEUE_ID_MAX], msg[PATH_MAX * 2], other[PATH_MAX * 2];
+	struct queue q;
+	struct queue_iter it;
+	struct queue_entry en;
+	struct err e;
+	struct queue_filter force = {.force = true};
+
+	fresh(dir, sizeof(dir), "planted");
+	queue_open(&q, dir, true, &e);
+	ok(queue_msg(&q, "work", "a@x", "r@x", "hello\n", "421 busy", id, &e) == 0, "queue one");
+	snprintf(msg, sizeof(msg), "%.1000s/queue/%.100s/message", dir, id);
+	ok(unlink(msg) == 0 && mkfifo(msg, 0600) == 0, "its message is now a FIFO");
+	int64_t t0 = io_clock_ms();
+	ok(queue_iter_start(&q, &it, &force, &e) == 0 && queue_iter_next(&it, &en, &e) == 0 &&
+	       io_clock_ms() - t0 < 5000,
+	   "a flush does not hang on it, and does not take it");
+	queue_iter_fini(&it);
+	snprintf(other, sizeof(other), "%.1000s/other", dir);
+	FILE *f = fopen(other, "w");
+	if (f) {
+		fputs("not mail\n", f);
+		fclose(f);
+	}
+	ok(unlink(msg) == 0 && link(other, msg) == 0, "its message is now a hard link");
+	ok(queue_iter_start(&q, &it, &force, &e) == 0 && queue_iter_next(&it, &en, &e) == 0,
+	   "a flush does not take a message with two names");
+	queue_iter_fini(&it);
+	queue_close(&q);
+}
+
 static void
 test_lifetime(void)
 {
@@ -1339,6 +1376,7 @@ main(void)
 	test_open();
 	test_roundtrip();
 	test_retry();
+	test_planted();
 	test_lifetime();
 	test_filters();
 	test_recovery();
