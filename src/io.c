@@ -227,19 +227,28 @@ fail:;
 	return NULL;
 }
 
+/* fstat FD into ST: true for a regular file, else false with the reason in WHY (N bytes). */
+static bool
+regular(int fd, struct stat *st, char *why, size_t n)
+{
+	if (fstat(fd, st) < 0) {
+		snprintf(why, n, "%s", strerror(errno));
+		return false;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		snprintf(why, n, "it is not a regular file");
+		return false;
+	}
+	return true;
+}
+
 const char *
 io_not_private(int fd, const char *path, char *why, size_t n)
 {
 	struct stat st;
 
-	if (fstat(fd, &st) < 0) {
-		snprintf(why, n, "%s", strerror(errno));
+	if (!regular(fd, &st, why, n))
 		return why;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(why, n, "it is not a regular file");
-		return why;
-	}
 	if (st.st_uid != geteuid()) {
 		unsigned long me = (unsigned long)geteuid();
 		bool open = st.st_mode & 077;
@@ -263,14 +272,8 @@ io_not_private_system(int fd, const char *path, gid_t gid, const char *group, ch
 {
 	struct stat st;
 
-	if (fstat(fd, &st) < 0) {
-		snprintf(why, n, "%s", strerror(errno));
+	if (!regular(fd, &st, why, n))
 		return why;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(why, n, "it is not a regular file");
-		return why;
-	}
 	mode_t allowed = st.st_gid == gid ? 0640 : 0600;
 	if (st.st_uid != 0 || (st.st_mode & 07777 & ~allowed)) {
 		snprintf(

@@ -8,10 +8,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
+
+#include "io.h"
 
 extern char **environ;
 
@@ -121,4 +124,26 @@ priv_child(void)
 	if (!setgid_mode)
 		return 0;
 	return setresgid(real_gid, real_gid, real_gid);
+}
+
+int
+priv_open(const char *path, int flags, bool system)
+{
+	bool raise = system && setgid_mode;
+	int raised = raise ? priv_raise() : 0;
+	int fd = open(path, flags);
+	int saved = errno;
+
+	if (raise && raised == 0)
+		priv_drop();
+	errno = saved;
+	return fd;
+}
+
+const char *
+priv_not_private(int fd, const char *path, bool system, char *why, size_t n)
+{
+	if (system && setgid_mode)
+		return io_not_private_system(fd, path, elevated_gid, priv_group_name(), why, n);
+	return io_not_private(fd, path, why, n);
 }

@@ -14,6 +14,7 @@
 #define POSTIE_PRIV_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 #include "err.h"
 
@@ -44,6 +45,20 @@ int priv_raise(void);
 
 /* Give the elevated group up again after priv_raise. Aborts when it cannot. */
 void priv_drop(void);
+
+/*
+ * open(PATH, FLAGS), with the elevated group for that open alone when SYSTEM (a file the
+ * system profile names, or the profile itself) and postie runs setgid. The descriptor, or -1
+ * with open's errno.
+ */
+int priv_open(const char *path, int flags, bool system);
+
+/*
+ * Why the file open at FD (named PATH) may not hold a secret, or NULL: SEC-14's rule
+ * (io_not_private), or for a SYSTEM file of a setgid postie SEC-45's (io_not_private_system:
+ * root's, at most readable by the group). The reason goes to WHY (N bytes).
+ */
+const char *priv_not_private(int fd, const char *path, bool system, char *why, size_t n);
 
 /*
  * In a child between fork and exec: real, effective and saved group all the real one, so a

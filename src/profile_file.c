@@ -81,37 +81,6 @@ read_profile(int fd, const char *path, struct buf *text, struct err *e)
 }
 
 /*
- * Open PATH for reading. The system profile alone is opened with a setgid postie's group
- * (SEC-45); every other profile with the caller's rights.
- */
-static int
-open_profile(const char *path, enum profile_origin origin)
-{
-	bool raise = origin == PROFILE_ORIGIN_SYSTEM && priv_setgid();
-	int raised = raise ? priv_raise() : 0;
-	/* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	int saved = errno;
-
-	if (raise && raised == 0)
-		priv_drop();
-	errno = saved;
-	return fd;
-}
-
-/*
- * SEC-14's rule for the profile open at FD; for the system profile of a setgid postie, its
- * variant (SEC-45): root's, and at most readable by the system group.
- */
-static const char *
-not_private(int fd, const char *path, enum profile_origin origin, char *why, size_t n)
-{
-	if (origin == PROFILE_ORIGIN_SYSTEM && priv_setgid())
-		return io_not_private_system(fd, path, priv_gid(), priv_group_name(), why, n);
-	return io_not_private(fd, path, why, n);
-}
-
-/*
  * SEC-45: a caller who is not root learns nothing of a setgid postie's system profile from
  * its errors (a line quoted could be a secret); the administrator runs postie as root.
  */
@@ -134,7 +103,10 @@ static int
 load_file(struct profile *p, const char *path, enum missing missing, enum profile_origin origin,
           struct err *e)
 {
-	int fd = open_profile(path, origin);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below. The system
+	 * profile alone is opened with a setgid postie's group (SEC-45). */
+	int fd = priv_open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+	                   origin == PROFILE_ORIGIN_SYSTEM);
 	struct buf text;
 	char why[512];
 	int r;
@@ -152,7 +124,8 @@ load_file(struct profile *p, const char *path, enum missing missing, enum profil
 	r = read_profile(fd, path, &text, e);
 	if (r == 0) {
 		/* SEC-14: ours, and nothing for group or others - also for root. */
-		const char *bad = not_private(fd, path, origin, why, sizeof(why));
+		const char *bad =
+		    priv_not_private(fd, path, origin == PROFILE_ORIGIN_SYSTEM, why, sizeof(why));
 		r = profile_parse_text(p, path, text.data ? text.data : "", text.len, !bad, bad,
 		                       origin, e);
 		if (r < 0)

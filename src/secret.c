@@ -49,32 +49,6 @@ secret_set_hooks(const struct secret_hooks *h)
  * password_file of a setgid postie's system profile (opened with the group). */
 enum check { CHECK_NONE, CHECK_PRIVATE, CHECK_SYSTEM };
 
-/* Open PATH for reading; with CHECK_SYSTEM, with the setgid group for that open alone. */
-static int
-open_secret_file(const char *path, enum check check)
-{
-	bool raise = check == CHECK_SYSTEM && priv_setgid();
-	int raised = raise ? priv_raise() : 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	int saved = errno;
-
-	if (raise && raised == 0)
-		priv_drop();
-	errno = saved;
-	return fd;
-}
-
-/* The reason the file open at FD fails CHECK, or NULL. */
-static const char *
-check_file(int fd, const char *path, enum check check, char *why, size_t n)
-{
-	if (check == CHECK_SYSTEM && priv_setgid())
-		return io_not_private_system(fd, path, priv_gid(), priv_group_name(), why, n);
-	if (check != CHECK_NONE)
-		return io_not_private(fd, path, why, n);
-	return NULL;
-}
-
 /*
  * The first line of the file PATH into OUT. WHAT names the source in errors. CHECK: refuse a
  * file that others may read or that is not ours (io_not_private, or its SEC-45 variant).
@@ -90,14 +64,15 @@ file_first_line(const char *what, const char *path, enum check check, bool may_b
 	int rc = -1;
 
 	spawn_hold_secret();
-	int fd = open_secret_file(path, check);
+	int fd = priv_open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY, check == CHECK_SYSTEM);
 	if (fd < 0) {
 		if (errno == ENOENT && may_be_missing)
 			return 0;
 		return err_set(e, ERR_CONFIG, "read %s %s: %s; fix the path in the profile", what,
 		               path, strerror(errno));
 	}
-	if (check_file(fd, path, check, why, sizeof(why))) {
+	if (check != CHECK_NONE &&
+	    priv_not_private(fd, path, check == CHECK_SYSTEM, why, sizeof(why))) {
 		close(fd);
 		return err_set(e, ERR_CONFIG, "read %s %s: %s", what, path, why);
 	}
