@@ -33,7 +33,7 @@ conn_clock_ms(void)
 int
 conn_wait(int fd, short events, int64_t deadline, struct err *e)
 {
-	int r = io_wait(fd, events, deadline);
+	int r = io_wait_peer(fd, events, deadline);
 
 	if (r == 0)
 		return 0;

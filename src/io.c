@@ -28,9 +28,9 @@ io_clock_ms(void)
 }
 
 int
-io_wait(int fd, short events, int64_t deadline)
+io_wait_peer(int fd, short events, int64_t deadline)
 {
-	/* Before waiting for a peer, ask for immediate ACKs: a server that wrote a small
+	/* Before waiting for the peer, ask for immediate ACKs: a server that wrote a small
 	 * record (a TLS 1.3 session ticket) holds its next small write (the reply) under
 	 * Nagle until that record is acknowledged, and a delayed ACK costs 40 ms. The kernel
 	 * drops back to delayed ACKs by itself, so this is set before every wait. Not TCP (a
@@ -39,6 +39,12 @@ io_wait(int fd, short events, int64_t deadline)
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
 	}
+	return io_wait(fd, events, deadline);
+}
+
+int
+io_wait(int fd, short events, int64_t deadline)
+{
 	for (;;) {
 		int64_t left = deadline - io_clock_ms();
 		if (left <= 0)

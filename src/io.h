@@ -22,6 +22,13 @@ int64_t io_clock_ms(void);
  */
 int io_wait(int fd, short events, int64_t deadline);
 
+/*
+ * io_wait on a connection to a server (TCP, or a socketpair in tests): before a wait for
+ * input, ask the kernel for immediate ACKs (TCP_QUICKACK), so that a server holding a small
+ * reply under Nagle does not wait 40 ms for our delayed ACK. Same results as io_wait.
+ */
+int io_wait_peer(int fd, short events, int64_t deadline);
+
 /* Write all N bytes at P to FD (EINTR retried). 0, or the errno (EIO for a 0-byte write). */
 int io_write_all(int fd, const void *p, size_t n);
 

@@ -60,7 +60,7 @@ static int
 wait_io(struct tls *t, const char *what, int64_t deadline, struct err *e)
 {
 	short ev = gnutls_record_get_direction(t->session) ? POLLOUT : POLLIN;
-	int r = io_wait(t->fd, ev, deadline);
+	int r = io_wait_peer(t->fd, ev, deadline);
 
 	if (r == 0)
 		return 0;
