@@ -15,6 +15,7 @@
 #include "aliases.h"
 #include "flush.h"
 #include "log.h"
+#include "priv.h"
 #include "session.h"
 #include "smtp.h"
 #include "source.h"
@@ -276,7 +277,14 @@ prepare(struct delivery *d, struct source *src, int fd, struct err *e)
 	src->at_end = !d->msg.has_body_sep;
 	if (source_read_ahead(src, e) < 0)
 		return -1;
-	return account_get_password(d->acct, &d->password, e);
+	if (account_get_password(d->acct, &d->password, e) < 0)
+		return -1;
+	/* SEC-45: the secrets are read; from here on a setgid postie needs its group only for
+	 * the system queue. Without it, the group is given up for good (not in -bs, where the
+	 * next message may be a system account's). */
+	if (!d->o->serving && !(d->acct->queue && flush_system_queue(d->acct)))
+		priv_give_up();
+	return 0;
 }
 
 /*

@@ -118,6 +118,16 @@ priv_drop(void)
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); /* as in priv_raise */
 }
 
+void
+priv_give_up(void)
+{
+	if (!setgid_mode)
+		return;
+	if (setresgid(real_gid, real_gid, real_gid) < 0 || getegid() != real_gid)
+		abort();
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); /* as in priv_raise */
+}
+
 int
 priv_child(void)
 {

@@ -47,6 +47,14 @@ int priv_raise(void);
 void priv_drop(void);
 
 /*
+ * Give the elevated group up for good (real, effective and saved group the real one), once
+ * nothing left to do needs it: priv_raise fails (EPERM) from then on, so a fault later in
+ * the run (a hostile server's replies, a TLS bug) can never take the group back. Aborts when
+ * it cannot. Nothing when not setgid.
+ */
+void priv_give_up(void);
+
+/*
  * open(PATH, FLAGS), with the elevated group for that open alone when SYSTEM (a file the
  * system profile names, or the profile itself) and postie runs setgid. The descriptor, or -1
  * with open's errno.

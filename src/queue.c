@@ -490,6 +490,10 @@ queue_copy_write(struct queue_copy *c, const void *p, size_t n, struct err *e)
 		return copy_failed(c, e);
 	if (c->fd < 0 || c->complete)
 		return err_set(e, ERR_SOFTWARE, "write queue copy: not open for writing");
+	if (n > c->limit - c->size) {
+		queue_system_over(c->q, c->size + n, &c->failed);
+		return copy_failed(c, e);
+	}
 	int err = io_write_all(c->fd, p, n);
 	if (err) {
 		queue_write_error(&c->failed, c->q, "write queue copy", c->id, err);
@@ -506,6 +510,12 @@ queue_copy_pull(struct queue_copy *c, int fd, size_t max)
 
 	if (c->failed.kind != ERR_NONE || c->fd < 0 || c->complete || fstat(fd, &st) < 0)
 		return -2;
+	/* At the share's end: whatever comes next is read the plain way, and a byte more
+	 * fails the copy there (queue_copy_write). */
+	if (c->size >= c->limit)
+		return -2;
+	if (max > c->limit - c->size)
+		max = (size_t)(c->limit - c->size);
 	/* The bytes go from FD to the copy inside the kernel (a pipe's pages are moved, a
 	 * file's are copied), so a large message costs one call per MAX, not per read. */
 	loff_t off = (loff_t)c->size;
@@ -582,13 +592,14 @@ copy_commit(struct queue_copy *c, const char *last_reply, struct err *e)
 	size_t pending, failed;
 	int err;
 
-	if (c->fd < 0)
-		return err_set(e, ERR_SOFTWARE, "queue message: no copy was started");
+	/* First: a copy refused from the start (the user's share, SEC-46) has no file. */
 	if (c->failed.kind != ERR_NONE) {
 		copy_failed(c, e);
 		queue_copy_discard(c);
 		return -1;
 	}
+	if (c->fd < 0)
+		return err_set(e, ERR_SOFTWARE, "queue message: no copy was started");
 	if (!c->complete) {
 		queue_copy_discard(c);
 		return err_set(
@@ -643,8 +654,23 @@ copy_discard(struct queue_copy *c)
 int
 queue_copy_begin(struct queue *q, struct queue_copy *c, struct err *e)
 {
+	uint64_t room;
+	struct err re;
+	int rc = 0;
+
+	err_clear(&re);
 	queue_group_hold(q);
-	int rc = copy_begin(q, c, e);
+	if (queue_system_room(q, &room, &re) < 0) {
+		/* SEC-46: no room for this user. The delivery goes on without a copy; only if it
+		 * must wait does the commit fail, with this reason (exit 75, nothing lost). */
+		memset(c, 0, sizeof(*c));
+		c->q = q;
+		c->dir = c->fd = -1;
+		c->failed = re;
+	} else {
+		rc = copy_begin(q, c, e);
+		c->limit = room;
+	}
 	queue_group_let_go(q);
 	return rc;
 }

@@ -13,7 +13,8 @@
  *   tmp/      copies being written by a running postie
  *   queue/    messages waiting for the next attempt
  *   failed/   messages given up on (a permanent refusal, or older than queue_lifetime);
- *             postie never deletes them: read them, then remove them yourself
+ *             postie never deletes them (but root's flush of the system spool, after
+ *             the build's keep-days): read them, then remove them yourself
  *   corrupt/  copies that must not be sent: input never read to its end (postie was stopped
  *             while reading), or an envelope that cannot be read
  *
@@ -30,7 +31,10 @@
  * read, change nor remove it; root can. The group is held only while postie's own paths in
  * the spool are looked up (the directories give others nothing). A caller other than root
  * lists (mailq) and flushes (postie -q) only its own entries; root (the system timer's
- * postie -q) all of them, and an envelope root rewrites stays its entry's owner's.
+ * postie -q) all of them, and an envelope root rewrites stays its entry's owner's. A caller
+ * other than root has a share of the spool and never takes the last part of its file system
+ * (SEC-46, queue_share.c); root's flush removes failed/ and corrupt/ entries past the
+ * build's keep-days.
  *
  * Each entry is a directory named by its id, e.g. 20240614101530.123456-4242-00a1b2c3: the
  * UTC time it was created (YYYYMMDDhhmmss.microseconds), the process id and 32 random bits,
@@ -175,6 +179,7 @@ struct queue_copy {
 	int dir; /* tmp/ID */
 	int fd;  /* tmp/ID/message, locked */
 	uint64_t size;
+	uint64_t limit; /* the most it may hold: UINT64_MAX, or the user's share (SEC-46) */
 	bool complete;
 	struct queue_meta meta;
 	struct err failed; /* the first write error, kept (kind ERR_NONE: none) */

@@ -99,6 +99,21 @@ int queue_list_ids(const struct queue *q, int fd, const char *name, char ***ids,
 /* Free what queue_list_ids returned. */
 void queue_free_ids(char **ids, size_t n);
 
+/*
+ * SEC-46 (queue_share.c). The bytes the caller may still queue in Q: UINT64_MAX unless Q is
+ * the system spool and the caller is not root; there, the rest of the caller's share
+ * (entries and MiB over tmp/, queue/, failed/, corrupt/) and of the file system above its
+ * kept part. ERR_TEMP, saying which and what to do, when there is none.
+ */
+int queue_system_room(struct queue *q, uint64_t *room, struct err *e);
+
+/* The ERR_TEMP for a copy that outgrew its room (SIZE bytes). */
+int queue_system_over(const struct queue *q, uint64_t size, struct err *e);
+
+/* Root's flush of the system spool: remove failed/ and corrupt/ entries older than the
+ * build's keep-days, saying so. Nothing on another queue or for another caller. */
+void queue_system_tidy(struct queue *q);
+
 /* A duration as mailq shows it: 45s, 12m, 3h, 5d. */
 void queue_format_age(time_t age, char *out, size_t n);
 

@@ -257,6 +257,7 @@ iter_start(struct queue *q, struct queue_iter *it, const struct queue_filter *f,
 	it->q = q;
 	if (f)
 		it->f = *f;
+	queue_system_tidy(q); /* root's flush of the system spool: what nobody sends (SEC-46) */
 	if (recover_tmp(it, e) < 0 || queue_list_ids(q, q->wait, "queue", &ids, &n, e) < 0)
 		return -1;
 	it->items = xcalloc(n ? n : 1, sizeof(*it->items));

@@ -94,14 +94,15 @@ class World:
                 raise RuntimeError('useradd: %s' % r.stderr.decode(errors='replace'))
             self.made_users.append(u)
 
-    def build(self):
-        self.prefix = os.path.join(self.dir, 'prefix')
-        bdir = os.path.join(self.dir, 'build')
+    def build(self, tag='', options=()):
+        """Build and install a setgid postie into DIR/prefixTAG (meson OPTIONS added)."""
+        self.prefix = os.path.join(self.dir, 'prefix' + tag)
+        bdir = os.path.join(self.dir, 'build' + tag)
         steps = [['meson', 'setup', '--prefix=' + self.prefix,
                   '--sysconfdir=' + os.path.join(self.prefix, 'etc'),
                   '-Dsystem-group=' + self.group, '-Dtests=false', '-Dman-pages=disabled',
-                  '-Dsystem-spool=' + os.path.join(self.prefix, 'var', 'spool', 'postie'),
-                  bdir, self.src],
+                  '-Dsystem-spool=' + os.path.join(self.prefix, 'var', 'spool', 'postie')] +
+                 list(options) + [bdir, self.src],
                  ['ninja', '-C', bdir],
                  ['meson', 'install', '-C', bdir, '--no-rebuild']]
         for argv in steps:
