@@ -115,6 +115,16 @@ ok "postie: the systemd user service" \
 	has "$tmp/main.list" "-rw-r--r--" usr/lib/systemd/user/postie-flush.service
 ok "postie: the systemd user timer" \
 	has "$tmp/main.list" "-rw-r--r--" usr/lib/systemd/user/postie-flush.timer
+ok "postie: the system queue's service (as root)" \
+	has "$tmp/main.list" "-rw-r--r--" lib/systemd/system/postie-queue.service
+ok "postie: the system queue's timer" \
+	has "$tmp/main.list" "-rw-r--r--" lib/systemd/system/postie-queue.timer
+unit_path() { # the installed units run the installed postie
+	dpkg-deb --fsys-tarfile "$main" | tar -xO ./lib/systemd/system/postie-queue.service \
+		./usr/lib/systemd/user/postie-flush.service | grep -x 'ExecStart=/usr/sbin/postie -q' |
+		wc -l | grep -qx 2
+}
+ok "postie: both services run /usr/sbin/postie -q" unit_path
 ok "postie: README.Debian" has "$tmp/main.list" "-" usr/share/doc/postie/README.Debian
 ok "postie: copyright" has "$tmp/main.list" "-" usr/share/doc/postie/copyright
 ok "postie: the example crontab" has "$tmp/main.list" "-" usr/share/doc/postie/examples/crontab
@@ -174,7 +184,12 @@ not_enabled() {
 	awk '/deb-systemd-helper.*--user enable/ && prev !~ /was-enabled/ { bad = 1; print }
 		NF && $1 !~ /^#/ { prev = $0 } END { exit bad }' "$postinst"
 }
-ok "postie: the postinst enables no unit" not_enabled
+ok "postie: the postinst enables no user unit" not_enabled
+enables_queue_timer() {
+	grep -E "deb-systemd-helper( --quiet)? enable .*postie-queue\.timer" "$postinst"
+}
+ok "postie: the postinst enables the system queue's timer (postie-queue.timer)" \
+	enables_queue_timer
 
 run_lintian() {
 	lintian --fail-on error --display-info --pedantic "$changes" >"$tmp/lintian.out" 2>&1

@@ -34,6 +34,22 @@ def check_install(w):
                                                     w.install_out))
 
 
+def check_units(w):
+    """meson install with the group installs the system queue's units (root's postie -q of
+    this very install) beside the user units."""
+    want = 'ExecStart=%s -q' % w.postie
+    found = {}
+    for kind, name in (('system', 'postie-queue.service'), ('system', 'postie-queue.timer'),
+                       ('user', 'postie-flush.service'), ('user', 'postie-flush.timer')):
+        path = os.path.join(w.prefix, 'lib', 'systemd', kind, name)
+        found[name] = open(path, encoding='utf-8').read() if os.path.exists(path) else None
+    services = [found['postie-queue.service'], found['postie-flush.service']]
+    tap.ok(all(v is not None for v in found.values()) and
+           all(want in v.splitlines() for v in services),
+           'meson install: the system queue\'s units (lib/systemd/system/postie-queue.*) and '
+           'the user units, running the installed postie', repr(found))
+
+
 def check_php(w, sysink):
     """PHP's mail() (sendmail_path "postie -t -i") as www-data (HOME=/var/www, no profile of
     its own; a throwaway user where there is no www-data): the system account sends it."""
@@ -399,6 +415,7 @@ def main():
         sysink, ownsink, evil = w.sink('system'), w.sink('own'), w.sink('evil')
         w.system_profile(sysink.port)
         check_install(w)
+        check_units(w)
         check_send(w, sysink, ownsink)
         check_php(w, sysink)
         check_commands(w, sysink, evil)
