@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -457,20 +458,36 @@ queue_meta_parse(struct queue_meta *m, const char *p, size_t n, struct err *e)
 	return 0;
 }
 
-/* SEC-45: root (the system timer's flush) rewriting an entry of the system spool gives the
- * new envelope FD to the entry's owner, who must still read and change it. 0 or errno. */
+/*
+ * Create DIR/envelope.new, a new file of its own. SEC-45: when root (the system timer's
+ * flush) rewrites an entry of the system spool, the file is created as the entry's owner
+ * (fsuid and fsgid set to the folder's for that one call), who must still read and change
+ * it; created as root and given away after, a kill -9 in between would leave a file of
+ * root's in a user's entry. The descriptor, or -1 with errno.
+ */
 static int
-keep_owner(const struct queue *q, int dir, int fd)
+open_new(const struct queue *q, int dir)
 {
+	const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
 	struct stat st;
 
 	if (!q->system || geteuid() != 0)
-		return 0;
+		return openat(dir, ENVELOPE_NEW, flags, 0600);
 	if (fstat(dir, &st) < 0)
-		return errno;
-	if (st.st_uid != 0 && fchown(fd, st.st_uid, st.st_gid) < 0)
-		return errno;
-	return 0;
+		return -1;
+	if (st.st_uid == 0)
+		return openat(dir, ENVELOPE_NEW, flags, 0600);
+	uid_t old_uid = (uid_t)setfsuid(st.st_uid);
+	gid_t old_gid = (gid_t)setfsgid(st.st_gid);
+	int fd = openat(dir, ENVELOPE_NEW, flags, 0600);
+	int saved = errno;
+	setfsgid(old_gid);
+	setfsuid(old_uid);
+	/* setfsuid reports no failure: the previous value tells whether it took. */
+	if ((uid_t)setfsuid((uid_t)-1) != old_uid || (gid_t)setfsgid((gid_t)-1) != old_gid)
+		abort();
+	errno = saved;
+	return fd;
 }
 
 /* Replace DIR/envelope with M: written to envelope.new, renamed; with SYNC both synced. */
@@ -490,13 +507,9 @@ queue_write_envelope(const struct queue *q, const char *id, int dir, const struc
 	 * link someone put there, is removed first. */
 	if (unlinkat(dir, ENVELOPE_NEW, 0) < 0 && errno != ENOENT)
 		err = errno;
-	int fd = err ? -1
-	             : openat(dir, ENVELOPE_NEW,
-	                      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int fd = err ? -1 : open_new(q, dir);
 	if (fd < 0 && !err)
 		err = errno;
-	if (!err)
-		err = keep_owner(q, dir, fd);
 	if (!err)
 		err = io_write_all(fd, b.data, b.len);
 	if (!err && sync)
