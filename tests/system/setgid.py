@@ -20,6 +20,7 @@ import sys
 import time
 import traceback
 
+import sg_attacks
 from sglib import (FILE_SECRET, OWN_SECRET, OWN_USER, SYS_SECRET, SYS_USER, TOOLS, World,
                    crlf, message, no_secret, out, spool_entries, tap)
 
@@ -411,6 +412,7 @@ def main():
         check_root_retry(w, sysink)
         check_kill9(w, sysink)
         check_spool_missing(w, sysink)
+        sg_attacks.run(w, sysink, evil)
         failed = tap.failed > 0
     except Exception:  # noqa: BLE001  (any failure ends the test, cleaned up)
         tap.ok(False, 'the scenario ran', traceback.format_exc())
