@@ -288,14 +288,27 @@ def attempt_ptrace(w, sysink, u, atk, ctl):
         traced = f.read()
     opened = [line for line in traced.splitlines() if w.sysconf in line]
     sent = arrived(sysink, n, message(61))
+    # Control: root's strace (CAP_SYS_PTRACE) running it as the user (-u) keeps the group,
+    # and its trace shows the read() of the system profile with the password in it.
+    rootdir = os.path.join(w.dir, 'root-only')
+    os.makedirs(rootdir, mode=0o700, exist_ok=True)
+    ctl_trace = os.path.join(rootdir, 'strace-u.txt')
+    subprocess.run(['strace', '-f', '-u', u, '-s', '4096', '-o', ctl_trace, '-e',
+                    'trace=read', w.postie, '-P'], capture_output=True, timeout=60,
+                   env={'PATH': '/usr/sbin:/usr/bin:/sbin:/bin', 'HOME': '/nonexistent',
+                        'LC_ALL': 'C.UTF-8'})
+    with open(ctl_trace, encoding='utf-8', errors='replace') as f:
+        ctl_shows = SYS_SECRET in f.read()
     check(bool(opened) and all('EACCES' in line for line in opened) and clean(traced) and
-          clean(r.text) and clean(since(sysink, m)) and sent == 0,
+          clean(r.text) and clean(since(sysink, m)) and sent == 0 and ctl_shows,
           '1. strace -f launching postie: run without the group, the system profile is '
-          'not readable, nothing sent, no secret in the trace',
+          'not readable, nothing sent, no secret in the trace (control: root\'s strace -u, '
+          'which keeps the group, shows the password in the read())',
           'no group under ptrace; no secret in the trace',
-          'exit %r, sent %d; open of the system profile: %s; postie said: %s' % (
-              r.rc, sent, '; '.join(x.split(',', 1)[-1].strip() for x in opened)[:160],
-              r.text.strip().splitlines()[-1][:160] if r.text.strip() else ''),
+          'exit %r, sent %d; open of the system profile: %s; control shows it: %s; postie '
+          'said: %s' % (
+              r.rc, sent, '; '.join(x.rsplit('=', 1)[-1].strip() for x in opened)[:160],
+              ctl_shows, last_line(r.text)[:160]),
           traced[-3000:])
 
 
@@ -440,8 +453,9 @@ def attempt_core(w, sysink, u, atk, ctl):
               'the user\'s: it dies, no core file, no secret in any new file (a control '
               'without the group leaves one); %s' % (sig.name, how),
               'killed, no core, no secret',
-              'exit %r; new or changed files: %s' % (
-                  rc, [os.path.relpath(p, w.dir) for p in changed] or 'none'),
+              'exit %r; new or changed files: %s; with a secret: %s' % (
+                  rc, [os.path.relpath(p, w.dir) for p in changed] or 'none',
+                  [os.path.relpath(p, w.dir) for p in hits] or 'none'),
               r.text + h.text)
 
 
@@ -482,32 +496,34 @@ def attempt_own_files(w, sysink, evil, u, atk):
     head = ('account default\nhost localhost\nport %d\ntls on\ntls_starttls on\n'
             'from own@example.test\n' % evil.port)
     trust = 'tls_trust_file %s\n' % w.ca
+    # (what, profile, the file postie must fail to open: EACCES, its rights are the user's;
+    # with the group it would open it, and only SEC-14 might refuse it then)
     cases = [
         ('4. aliases naming the system profile', head + trust + 'auth off\naliases %s\n'
-         % w.sysconf),
+         % w.sysconf, w.sysconf),
         ('4. aliases naming the password_file', head + trust + 'auth off\naliases %s\n'
-         % w.pwfile),
+         % w.pwfile, w.pwfile),
         ('5. password_file naming the password_file', head + trust +
-         'auth plain\nuser x\npassword_file %s\n' % w.pwfile),
+         'auth plain\nuser x\npassword_file %s\n' % w.pwfile, w.pwfile),
         ('5. password_file naming the system profile', head + trust +
-         'auth plain\nuser x\npassword_file %s\n' % w.sysconf),
+         'auth plain\nuser x\npassword_file %s\n' % w.sysconf, w.sysconf),
         ('5. password_file through a symbolic link of the user\'s', head + trust +
-         'auth plain\nuser x\npassword_file %s\n' % pw_link),
+         'auth plain\nuser x\npassword_file %s\n' % pw_link, pw_link),
         ('5. tls_trust_file naming the system profile', head +
-         'tls_trust_file %s\nauth off\n' % w.sysconf),
+         'tls_trust_file %s\nauth off\n' % w.sysconf, w.sysconf),
         ('5. tls_crl_file naming the system profile', head + trust +
-         'tls_crl_file %s\nauth off\n' % w.sysconf),
+         'tls_crl_file %s\nauth off\n' % w.sysconf, w.sysconf),
         ('5. tls_cert_file/tls_key_file naming the system profile', head + trust +
-         'tls_cert_file %s\ntls_key_file %s\nauth off\n' % (w.sysconf, w.sysconf)),
+         'tls_cert_file %s\ntls_key_file %s\nauth off\n' % (w.sysconf, w.sysconf), w.sysconf),
         ('5. tls_key_file naming the password_file', head + trust +
-         'tls_cert_file %s\ntls_key_file %s\nauth off\n' % (w.ca, w.pwfile)),
+         'tls_cert_file %s\ntls_key_file %s\nauth off\n' % (w.ca, w.pwfile), w.pwfile),
     ]
-    for what, text in cases:
+    for what, text, denied in cases:
         r = own_try(w, u, cfg, text, evil, sysink)
-        check(r.rc != 0 and clean(r.text) and not quoted(r.text) and clean(r.leak) and
-              r.sent == 0,
-              '%s (the user\'s own profile): refused, nothing read with the group, no '
-              'secret, nothing quoted' % what,
+        check(r.rc != 0 and '%s: Permission denied' % denied in r.text and clean(r.text) and
+              not quoted(r.text) and clean(r.leak) and r.sent == 0,
+              '%s (the user\'s own profile): refused, nothing read with the group (EACCES), '
+              'no secret, nothing quoted' % what,
               'an error, no secret',
               'exit %d: %s' % (r.rc, last_line(r.text)), r.text)
     shutil.rmtree(cfg, ignore_errors=True)
@@ -515,6 +531,7 @@ def attempt_own_files(w, sysink, evil, u, atk):
 
 def attempt_links(w, sysink, u, atk):
     link_dir = user_dir(w, u, 'links', 0o755)
+    denied = '%s: Permission denied' % w.sysconf   # opened with the user's rights
     link = os.path.join(link_dir, 'sys-link')
     if not os.path.lexists(link):
         os.symlink(w.sysconf, link)
@@ -523,10 +540,10 @@ def attempt_links(w, sysink, u, atk):
         m, n = mark(sysink), len(sysink.bodies())
         r = urun(w, u, [w.postie] + args + ['rcpt@example.test'], stdin=message(63))
         sent = arrived(sysink, n, message(63))
-        check(r.rc != 0 and clean(r.text) and not quoted(r.text) and sent == 0 and
-              clean(since(sysink, m)),
-              '6. a symbolic link of the user\'s to the system profile as %s: refused, '
-              'nothing sent, no secret' % what,
+        check(r.rc != 0 and denied in r.text and clean(r.text) and
+              not quoted(r.text) and sent == 0 and clean(since(sysink, m)),
+              '6. a symbolic link of the user\'s to the system profile as %s: refused '
+              '(EACCES), nothing sent, no secret' % what,
               'an error, nothing sent',
               'exit %d: %s' % (r.rc, last_line(r.text)), r.text)
     # The user's own profile (XDG_CONFIG_HOME/postie/config) a link to the system profile.
@@ -543,10 +560,10 @@ def attempt_links(w, sysink, u, atk):
         m, n = mark(sysink), len(sysink.bodies())
         r = urun(w, u, [w.postie] + args, stdin=message(64), env={'XDG_CONFIG_HOME': cfg})
         sent = arrived(sysink, n, message(64))
-        check(r.rc != 0 and clean(r.text) and not quoted(r.text) and sent == 0 and
-              clean(since(sysink, m)),
+        check(r.rc != 0 and denied in r.text and clean(r.text) and
+              not quoted(r.text) and sent == 0 and clean(since(sysink, m)),
               '6. the user\'s own profile a symbolic link to the system profile, %s: '
-              'refused, nothing sent, no secret' % what,
+              'refused (EACCES), nothing sent, no secret' % what,
               'an error, nothing sent',
               'exit %d: %s' % (r.rc, last_line(r.text)), r.text)
     # A hard link: fs.protected_hardlinks forbids one to a file the user may not read;
@@ -556,8 +573,8 @@ def attempt_links(w, sysink, u, atk):
     m, n = mark(sysink), len(sysink.bodies())
     r = urun(w, u, [w.postie, '-C', hard, 'rcpt@example.test'], stdin=message(65))
     sent = arrived(sysink, n, message(65))
-    check(r.rc != 0 and clean(r.text) and not quoted(r.text) and sent == 0 and
-          clean(since(sysink, m)),
+    check(r.rc != 0 and (ln.rc != 0 or denied in r.text) and clean(r.text) and
+          not quoted(r.text) and sent == 0 and clean(since(sysink, m)),
           '6. a hard link of the user\'s to the system profile (where the kernel allows '
           'one) as -C: refused, nothing sent, no secret',
           'no link, or an error',
@@ -605,7 +622,7 @@ def attempt_argv(w, sysink, evil, u):
     # sink: same certificate, so TLS would pass): SEC-41 refuses to send it the secret.
     port = '--port=%d' % evil.port
     routes = [
-        [port], ['--host=127.0.0.1', port], [port, '--tls-nocertcheck'],
+        [port], ['--host=127.0.0.1', port], [port, '--tls-certcheck=off'],
         [port, '--tls=off', '--tls-starttls=off'], ['--tls=off', '--tls-starttls=off'],
         ['--proxy-host=127.0.0.1', '--proxy-port=%d' % evil.port],
         [port, '--tls-trust-file=system'], [port, '--tls-host-override=sink.test'],
