@@ -20,7 +20,8 @@ import sys
 import time
 import traceback
 
-import sg_share  # noqa: E402
+import sg_attacks
+import sg_share
 from sglib import (FILE_SECRET, OWN_SECRET, OWN_USER, SYS_SECRET, SYS_USER, TOOLS, World,
                    crlf, message, no_secret, out, spool_entries, tap)
 
@@ -430,6 +431,7 @@ def main():
         check_kill9(w, sysink)
         check_spool_missing(w, sysink)
         sg_share.run(w, sysink, ownsink)
+        sg_attacks.run(w, sysink, evil)
         failed = tap.failed > 0
     except Exception:  # noqa: BLE001  (any failure ends the test, cleaned up)
         tap.ok(False, 'the scenario ran', traceback.format_exc())
