@@ -20,6 +20,7 @@ import sys
 import time
 import traceback
 
+import sg_queue
 from sglib import (FILE_SECRET, OWN_SECRET, OWN_USER, SYS_SECRET, SYS_USER, TOOLS, World,
                    crlf, message, no_secret, out, spool_entries, tap)
 
@@ -410,6 +411,7 @@ def main():
         check_system_queue(w, sysink)
         check_root_retry(w, sysink)
         check_kill9(w, sysink)
+        sg_queue.run(w, sysink)
         check_spool_missing(w, sysink)
         failed = tap.failed > 0
     except Exception:  # noqa: BLE001  (any failure ends the test, cleaned up)
