@@ -427,7 +427,7 @@ def mailq_ids(text):
     return ids
 
 
-def check_concurrent(c, stopped_port):
+def check_concurrent(c, other, stopped_port):
     """PER_USER postie processes of each user at once against a stopped server (bound, not
     listening), then root's flush and both users' own postie -q at the same time."""
     u1, u2 = c.w.users
@@ -468,6 +468,12 @@ def check_concurrent(c, stopped_port):
                                                     out(lists[u])[:1500]) for u in (u1, u2)))
     w.system_profile(c.s.port)
     c.s.configure(refuse=0, hold=None)
+    r = w.as_user(other, ['-bp'])
+    r2 = c.flush(other)
+    n, _ = c.delivered([t for _, t in senders])
+    tap.ok(not mailq_ids(out(r)) and not sum(n.values()) and c.locate() == where,
+           'concurrent: a third user\'s mailq lists none of the %d, its postie -q sends and '
+           'moves none' % len(senders), '%s\n%s\n%s' % (n, out(r), out(r2)))
     t1 = time.monotonic()
     fl = [c.spawn(u, ['-q']) for u in ('root', u1, u2)]
     ftexts = [reap(p) for p in fl]
@@ -563,7 +569,7 @@ def run(w, sysink):
         # Bound, never listening: every connection is refused, as by a stopped server.
         stopped = socket.socket()
         stopped.bind(('127.0.0.1', 0))
-        qsecs, fsecs = check_concurrent(c, stopped.getsockname()[1])
+        qsecs, fsecs = check_concurrent(c, other, stopped.getsockname()[1])
         check_recovered_owner(c)
     finally:
         c.end()
