@@ -21,6 +21,7 @@ import time
 import traceback
 
 import sg_attacks
+import sg_queue
 import sg_share
 from sglib import (FILE_SECRET, OWN_SECRET, OWN_USER, SYS_SECRET, SYS_USER, TOOLS, World,
                    crlf, message, no_secret, out, spool_entries, tap)
@@ -429,6 +430,7 @@ def main():
         check_system_queue(w, sysink)
         check_root_retry(w, sysink)
         check_kill9(w, sysink)
+        sg_queue.run(w, sysink)
         check_spool_missing(w, sysink)
         sg_share.run(w, sysink, ownsink)
         sg_attacks.run(w, sysink, evil)
