@@ -21,7 +21,10 @@
 #define TLS_PEM_FILE_MAX (16 * 1024 * 1024)
 
 /* Whether FILE is a readable regular file of sane size; else ERR_CONFIG naming WHAT. GnuTLS
- * says only "error while reading file": ask the system why first. */
+ * says only "error while reading file": ask the system why first. access() is a diagnosis,
+ * not a guard: GnuTLS opens the file later with the effective group, which in a setgid postie
+ * is already the caller's own (SEC-45: the group is raised only around the system profile's
+ * opens), so the two can never disagree in the caller's favour. */
 static int
 check_pem_file(const char *what, const char *file, struct err *e)
 {
