@@ -23,7 +23,7 @@ function __postie_profile_C
     while test $i -le (count $words)
         switch $words[$i]
             case -C --file
-                set f $words[(math $i + 1)..-1][1]
+                set f $words[(math $i + 1)]
             case '--file=?*'
                 set f (string replace -- --file= '' $words[$i])
             case '-C?*'
@@ -102,7 +102,7 @@ function __postie_queue_ids
     while test $i -le (count $words)
         switch $words[$i]
             case -a --account
-                set a $words[(math $i + 1)..-1][1]
+                set a $words[(math $i + 1)]
             case '--account=?*'
                 set a (string replace -- --account= '' $words[$i])
             case '-a?*'
@@ -168,12 +168,17 @@ complete -c postie -n __postie_queue_command -x -a '(__postie_queue_ids)'
 complete -c postie -l version -d 'Print the version'
 complete -c postie -l help -d 'Print a short help'
 complete -c postie -s X -r -F -d 'Ignored with a warning'
-for flag in G U m n c x
-    complete -c postie -s $flag -d Ignored
-end
-for flag in h L O e p
-    complete -c postie -s $flag -x -d Ignored
-end
+complete -c postie -s G -d 'Ignored: relayed submission'
+complete -c postie -s U -d 'Ignored: initial submission'
+complete -c postie -s m -d 'Ignored: me too'
+complete -c postie -s n -d 'Ignored: no alias expansion'
+complete -c postie -s c -d Ignored
+complete -c postie -s x -d Ignored
+complete -c postie -s h -x -d 'Ignored: hop count'
+complete -c postie -s L -x -d 'Ignored: syslog label'
+complete -c postie -s O -x -d 'Ignored: sendmail.cf option'
+complete -c postie -s e -x -d 'Ignored: error mode'
+complete -c postie -s p -x -d 'Ignored: protocol'
 complete -c postie -s A -x -a 'm c' -d Ignored
 
 # msmtp's long options: --NAME=VALUE or --NAME VALUE
@@ -225,7 +230,7 @@ for spec in "auth:on off scram-sha-256-plus scram-sha-1-plus scram-sha-256 scram
     set -l values (string split ' ' -- $part[2])
     complete -c postie -n "__postie_optional_value $part[1]" -x -a (string join ' ' -- --$part[1]=$values)
 end
-set -e spec part flag
+set -e spec
 
 # sendmail and mailq: only when they are links to a postie
 for cmd in sendmail mailq
