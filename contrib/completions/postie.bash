@@ -229,6 +229,8 @@ _postie()
 			;;
 		-?*)
 			for ((j = 1; j < ${#w}; j++)); do
+				# -q takes the rest of the word (-qIID), never the next one
+				[[ ${w:j:1} == q ]] && break
 				[[ " ${_postie_short_value[*]} " == *" -${w:j:1} "* ]] || continue
 				if ((j == ${#w} - 1)); then
 					want=-${w:j:1}
@@ -258,7 +260,7 @@ _postie()
 		return 0
 	fi
 	# After --queue-delete or --queue-retry: queue ids. Recipients are not completed.
-	if ((ids)) && [[ $cur != -* ]] || ((ids && operands)); then
+	if ((ids)) && { ((operands)) || [[ $cur != -* ]]; }; then
 		_postie_profile_files
 		_postie_add "" "$cur" "$(_postie_queue_ids "$1")"
 		return 0
