@@ -6,6 +6,7 @@ set -eu
 pkgs="meson ninja-build pkg-config gcc libc6-dev libgnutls28-dev libidn2-dev libpopt-dev
 gnutls-bin scdoc python3 postfix dovecot-core strace openssl softhsm2 clang-format-14
 build-essential debhelper dpkg-dev fakeroot lintian"
+pkgs="$pkgs zsh fish" # tests/completions drives the zsh and fish completions in them
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

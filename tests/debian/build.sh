@@ -125,6 +125,12 @@ unit_path() { # the installed units run the installed postie
 		wc -l | grep -qx 2
 }
 ok "postie: both services run /usr/sbin/postie -q" unit_path
+ok "postie: the bash completion" \
+	has "$tmp/main.list" "-rw-r--r--" usr/share/bash-completion/completions/postie
+ok "postie: the zsh completion (Debian's vendor-completions)" \
+	has "$tmp/main.list" "-rw-r--r--" usr/share/zsh/vendor-completions/_postie
+ok "postie: the fish completion" \
+	has "$tmp/main.list" "-rw-r--r--" usr/share/fish/vendor_completions.d/postie.fish
 ok "postie: README.Debian" has "$tmp/main.list" "-" usr/share/doc/postie/README.Debian
 ok "postie: copyright" has "$tmp/main.list" "-" usr/share/doc/postie/copyright
 ok "postie: the example crontab" has "$tmp/main.list" "-" usr/share/doc/postie/examples/crontab
