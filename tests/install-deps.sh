@@ -1,11 +1,12 @@
 #!/bin/sh
 # install-deps.sh: the Debian packages that building and testing postie need (clang-format-14
 # for tests/style's format check; build-essential, debhelper, dpkg-dev, fakeroot and lintian for
-# tests/debian's package build). Idempotent; quick when everything is already there.
+# tests/debian's package build, debootstrap for its fresh Debian root). Idempotent; quick when
+# everything is already there.
 set -eu
 pkgs="meson ninja-build pkg-config gcc libc6-dev libgnutls28-dev libidn2-dev libpopt-dev
 gnutls-bin scdoc python3 postfix dovecot-core strace openssl softhsm2 clang-format-14
-build-essential debhelper dpkg-dev fakeroot lintian"
+build-essential debhelper dpkg-dev fakeroot lintian debootstrap"
 pkgs="$pkgs zsh fish" # tests/completions drives the zsh and fish completions in them
 missing=""
 for p in $pkgs; do
