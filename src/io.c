@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
+
 int64_t
 io_clock_ms(void)
 {
@@ -168,17 +170,44 @@ io_replace(const char *path, const struct iovec *iov, int iovcnt, unsigned mode,
 	return durable ? sync_parent(path) : 0;
 }
 
+/* The passwd entry's home of the real user, when absolute. */
+static const char *
+passwd_home(void)
+{
+	struct passwd *pw = getpwuid(getuid());
+	return pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : NULL;
+}
+
+/*
+ * $HOME when absolute. An existing folder of another user's there is a daemon's environment
+ * passed on, not the caller's home: cron started from root's shell runs a user's mailer with
+ * HOME=/root, sudo may keep the invoker's HOME. Then the caller's passwd entry's home counts
+ * (unless it names that very folder: www-data's /var/www is root's and its home).
+ */
+static const char *
+env_home(void)
+{
+	const char *h = getenv("HOME");
+	struct stat st;
+
+	if (!h || h[0] != '/')
+		return NULL;
+	if (stat(h, &st) == 0 && st.st_uid != getuid()) {
+		const char *p = passwd_home();
+		if (p && strcmp(p, h) != 0) {
+			log_info("HOME %s is not yours (owner uid %lu): using %s", h,
+			         (unsigned long)st.st_uid, p);
+			return p;
+		}
+	}
+	return h;
+}
+
 const char *
 io_home(void)
 {
-	const char *h = getenv("HOME");
-
-	if (h && h[0] == '/')
-		return h;
-	struct passwd *pw = getpwuid(geteuid());
-	if (pw && pw->pw_dir && pw->pw_dir[0] == '/')
-		return pw->pw_dir;
-	return NULL;
+	const char *h = env_home();
+	return h ? h : passwd_home();
 }
 
 char *
@@ -200,9 +229,9 @@ io_xdg_path(enum io_xdg which, const char *tail, unsigned flags)
 		if (buf_puts(&b, xdg, NULL) < 0)
 			goto fail;
 	} else {
-		const char *home = getenv("HOME");
-		if (!(home && home[0] == '/'))
-			home = flags & IO_XDG_PASSWD ? io_home() : NULL;
+		const char *home = env_home();
+		if (!home)
+			home = flags & IO_XDG_PASSWD ? passwd_home() : NULL;
 		if (!home || buf_printf(&b, NULL, "%s%s", home, base[which].fallback) < 0)
 			goto fail;
 		/* ~/.local/state: ~/.local may be missing too. */

@@ -65,8 +65,10 @@ enum io_xdg {
 };
 
 /*
- * The home folder: $HOME when it is an absolute path, else the passwd entry's of the
- * effective user when that is absolute, else NULL.
+ * The home folder: $HOME when it is an absolute path and not an existing folder of another
+ * user's (a daemon's environment passed on: cron started from root's shell runs a user's
+ * mailer with HOME=/root), else the passwd entry's of the real user when that is absolute,
+ * else NULL.
  */
 const char *io_home(void);
 
@@ -79,7 +81,8 @@ enum {
 /*
  * BASE/TAIL (TAIL like "postie/tls"), malloc'd, where BASE is the XDG variable when it holds
  * an absolute path (a relative one is invalid and ignored, as the specification says) else
- * its default under $HOME (absolute only; with IO_XDG_PASSWD, under io_home()). NULL
+ * its default under $HOME (absolute only, and another user's folder there counts as the
+ * passwd entry's home, as in io_home; with IO_XDG_PASSWD, under io_home()). NULL
  * without a home: what postie writes for itself (the queue, caches) goes only where the
  * environment says, while the profile is also looked for in the passwd entry's home. With
  * IO_XDG_MAKE the folders are made; NULL with errno when that fails.

@@ -1,6 +1,7 @@
 /* Unit tests of io: the atomic replace, the XDG paths, the private-file rule, waiting. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,8 @@
 #include "io.h"
 
 static char dir[] = "/tmp/postie-io-XXXXXX";
+
+static void test_foreign_home(void);
 
 static char *
 path_of(const char *name)
@@ -102,6 +105,38 @@ test_xdg(void)
 		ok(p == NULL, "no HOME and no passwd home: no path");
 	}
 	free(p);
+	setenv("HOME", dir, 1);
+	test_foreign_home();
+}
+
+/* A HOME that is another user's folder (cron started from root's shell gives a user's mailer
+ * HOME=/root) is not the caller's: the passwd entry's home counts. Root only (chown). */
+static void
+test_foreign_home(void)
+{
+	char want[PATH_MAX], other[PATH_MAX];
+	snprintf(other, sizeof(other), "%s", path_of("others-home"));
+	const char *pw = io_home();
+
+	if (getuid() != 0 || !pw) {
+		ok(1, "a HOME of another user's # SKIP not root, or no passwd home");
+		return;
+	}
+	mkdir(other, 0755);
+	ok(chown(other, 12345, 12345) == 0, "a folder of uid 12345 made");
+	setenv("HOME", other, 1);
+	const char *h = io_home();
+	ok(h && strcmp(h, other) != 0, "HOME another user's folder: io_home is not it");
+	char *p = io_xdg_path(IO_XDG_CONFIG, "postie", 0);
+	snprintf(want, sizeof(want), "%s/.config/postie", h ? h : "");
+	ok(p && strcmp(p, want) == 0 && strncmp(p, other, strlen(other)) != 0,
+	   "nor is it the base of the XDG paths");
+	free(p);
+	int mine = chown(other, getuid(), getgid());
+	h = io_home();
+	ok(mine == 0 && h && strcmp(h, other) == 0,
+	   "the same folder, the caller's own: it is the home");
+	rmdir(other);
 	setenv("HOME", dir, 1);
 }
 
