@@ -89,6 +89,8 @@ doctor_expiry_note(long long not_after, long long now, char *buf, size_t n)
 		strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", &tm);
 	if (not_after <= now)
 		snprintf(buf, n, "expired on %s", date);
+	else if (not_after - now < 86400)
+		snprintf(buf, n, "expires in less than a day (%s)", date);
 	else
 		snprintf(buf, n, "expires in %lld day%s (%s)", (not_after - now) / 86400,
 		         (not_after - now) / 86400 == 1 ? "" : "s", date);

@@ -37,7 +37,8 @@ int doctor_run(const struct opts *o, FILE *out, struct err *e);
 /*
  * The note on a certificate that expires at NOT_AFTER, at NOW (both seconds since the
  * epoch), into BUF (N bytes): "" when it is more than DOCTOR_EXPIRY_WARN_DAYS days away,
- * else "expires in D days (DATE)" or "expired on DATE". For doctor_run and the unit tests.
+ * else "expires in D days (DATE)", "expires in less than a day (DATE)" or "expired on DATE". For
+ * doctor_run and the unit tests.
  */
 void doctor_expiry_note(long long not_after, long long now, char *buf, size_t n);
 
