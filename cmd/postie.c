@@ -14,6 +14,7 @@
 #include "log.h"
 #include "priv.h"
 #include "deliver.h"
+#include "doctor.h"
 #include "flush.h"
 #include "serve.h"
 #include "show.h"
@@ -69,6 +70,14 @@ main(int argc, char **argv)
 		break;
 	case CLI_SERVERINFO:
 		rc = show_serverinfo(&o, &e);
+		break;
+	case CLI_CHECK:
+		/* The report on standard output has said what failed: only the status is left. */
+		rc = doctor_run(&o, stdout, &e);
+		if (rc < 0) {
+			cli_fini(&o);
+			return err_exit_status(e.kind);
+		}
 		break;
 	/* newaliases, -bi, -I: postie keeps no alias database (the profile's aliases file is
 	 * read as it is), so there is nothing to rebuild; say nothing, as Postfix does. */

@@ -39,6 +39,7 @@ enum {
 	OPT_SERVERINFO,
 	OPT_PRETEND,
 	OPT_ENVELOPE_FROM,
+	OPT_CHECK,
 	OPT_LONG = 0x100,     /* + the index in longopts[] */
 	OPT_IGNORED = 0x1000, /* + the flag's letter */
 };
@@ -77,6 +78,8 @@ static const struct poptOption sendmail_flags[] = {
     {"debug", 'd', POPT_ARG_NONE, NULL, OPT_VERBOSE, NULL, NULL},
     {"serverinfo", 'S', POPT_ARG_NONE, NULL, OPT_SERVERINFO, NULL, NULL},
     {"pretend", 'P', POPT_ARG_NONE, NULL, OPT_PRETEND, NULL, NULL},
+    /* postie's own: check the account's path to its server, send nothing (doctor.c). */
+    {"check", '\0', POPT_ARG_NONE, NULL, OPT_CHECK, NULL, NULL},
     {"read-envelope-from", '\0', POPT_ARG_NONE, NULL, OPT_ENVELOPE_FROM, NULL, NULL},
     {"flush", '\0', POPT_ARG_NONE, NULL, OPT_FLUSH, NULL, NULL},
     /* Long only: -V is sendmail's envelope id and -h its hop count. */
@@ -522,6 +525,9 @@ parse_switch(struct opts *o, int rc)
 	case OPT_PRETEND:
 		o->mode = CLI_PRETEND;
 		return true;
+	case OPT_CHECK:
+		o->mode = CLI_CHECK;
+		return true;
 	default:
 		return false;
 	}
@@ -673,6 +679,8 @@ mode_without_rcpts(enum cli_mode m)
 		return "-bi (newaliases)";
 	case CLI_SERVERINFO:
 		return "--serverinfo";
+	case CLI_CHECK:
+		return "--check";
 	default:
 		return NULL;
 	}
@@ -815,6 +823,7 @@ cli_usage(FILE *f)
 	      "  -bi, -I                newaliases: nothing to do, exits 0\n"
 	      "  -S, --serverinfo       show what the server offers\n"
 	      "  -P, --pretend          show the settings that would be used, send nothing\n"
+	      "      --check            check the account's path step by step, send nothing\n"
 	      "\n"
 	      "  -v, -d, --debug        show the SMTP session on stderr (secrets redacted)\n"
 	      "      --version          print the version\n"

@@ -33,6 +33,7 @@ struct opts {
 		CLI_NEWALIASES,
 		CLI_PRETEND,
 		CLI_SERVERINFO,
+		CLI_CHECK, /* --check: walk a send's path, send nothing (doctor.h) */
 	} mode;
 	/* -N / --dsn-notify: NULL, "NEVER" or a list of SUCCESS,FAILURE,DELAY (upper case, in
 	 * that order). msmtp's "off" leaves it NULL and adds the override dsn_notify=off, so a

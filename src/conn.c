@@ -155,21 +155,23 @@ name_address(const struct addrinfo *ai, char *out, size_t n)
  * WHAT names the peer in messages ("" for the server, "SOCKS5 proxy " for the proxy) and
  * CMD the profile command that names it.
  */
+/* getaddrinfo for HOST:PORT into *RES (the caller frees it), with the errors of
+ * connect_host. */
 static int
-connect_host(const char *host, int port, const struct source_addr *src, int64_t deadline,
-             const char *what, const char *cmd, char *addr, size_t addrn, struct err *e)
+lookup(const char *host, int port, const char *what, const char *cmd, struct addrinfo **res,
+       struct err *e)
 {
 	struct addrinfo hints = {
 	    .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
-	struct addrinfo *res = NULL;
 	char service[16];
 
+	*res = NULL;
 	snprintf(service, sizeof(service), "%d", port);
-	int r = getaddrinfo(host, service, &hints, &res);
+	int r = getaddrinfo(host, service, &hints, res);
 	if (r == EAI_NONAME && hints.ai_flags) {
 		/* AI_ADDRCONFIG hides loopback-only hosts on machines with no other address. */
 		hints.ai_flags = 0;
-		r = getaddrinfo(host, service, &hints, &res);
+		r = getaddrinfo(host, service, &hints, res);
 	}
 	if (r != 0) {
 		enum err_kind kind = (r == EAI_NONAME || r == EAI_FAIL
@@ -179,10 +181,22 @@ connect_host(const char *host, int port, const struct source_addr *src, int64_t 
 		                      )
 		                         ? ERR_NOHOST
 		                         : ERR_TEMP;
+		*res = NULL;
 		return err_set(e, kind, "resolve %s%s: %s; check `%s` in the profile",
 		               *what ? what : "host ", host,
 		               r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r), cmd);
 	}
+	return 0;
+}
+
+static int
+connect_host(const char *host, int port, const struct source_addr *src, int64_t deadline,
+             const char *what, const char *cmd, char *addr, size_t addrn, struct err *e)
+{
+	struct addrinfo *res = NULL;
+
+	if (lookup(host, port, what, cmd, &res, e) < 0)
+		return -1;
 	struct err last;
 	err_clear(&last);
 	int fd = -1;
@@ -429,6 +443,24 @@ connect_unix(const char *path, int64_t deadline, struct err *e)
 		               path, saved == ETIMEDOUT ? "timed out" : strerror(saved));
 	}
 	return fd;
+}
+
+int
+conn_resolve(const char *host, bool proxy, char *first, size_t n, struct err *e)
+{
+	struct addrinfo *res = NULL;
+
+	if (n)
+		first[0] = '\0';
+	if (lookup(host, 25, proxy ? "SOCKS5 proxy " : "", proxy ? "proxy_host" : "host", &res, e) <
+	    0)
+		return -1;
+	int count = 0;
+	for (const struct addrinfo *ai = res; ai; ai = ai->ai_next, count++)
+		if (count == 0 && n)
+			name_address(ai, first, n);
+	freeaddrinfo(res);
+	return count;
 }
 
 int

@@ -43,6 +43,14 @@ int conn_wait(int fd, short events, int64_t deadline, struct err *e);
  */
 int conn_open(struct conn *c, const char *host, int port, int64_t deadline, struct err *e);
 
+/*
+ * Resolve HOST (an A-label or IP literal; with PROXY, the SOCKS5 proxy's name) as
+ * conn_open_route would, without connecting (postie --check). Returns how many addresses
+ * (stream sockets) it has, the first one as text in FIRST (N bytes), or -1 with the errors
+ * conn_open_route gives for a name: ERR_NOHOST, ERR_TEMP.
+ */
+int conn_resolve(const char *host, bool proxy, char *first, size_t n, struct err *e);
+
 /* How to reach the server besides its name and port (msmtp's commands of the same names). */
 struct conn_route {
 	const char *source_ip;  /* a numeric address (IPv4 or IPv6) to bind to before connecting;

@@ -186,9 +186,8 @@ session_no_starttls(struct session *ss, struct err *e)
 	return -1;
 }
 
-/* EHLO (LHLO), and with STARTTLS the upgrade and EHLO again (SEC-1..4). */
-static int
-ehlo_tls(struct session *ss, const struct tls_config *tc, bool implicit, struct err *e)
+int
+session_ehlo_tls(struct session *ss, const struct tls_config *tc, bool implicit, struct err *e)
 {
 	struct smtp *s = &ss->s;
 	const struct account *a = ss->acct;
@@ -248,76 +247,87 @@ connect_ports(struct session *ss, const struct tls_config *tc, bool *implicit, s
 int
 session_open(struct session *ss, const struct account *a, const char *password, struct err *e)
 {
-	struct smtp *s = &ss->s;
 	struct tls_config tc;
 	bool implicit = false;
 
-	/* SEC-2: nothing but EHLO, STARTTLS and QUIT before ehlo_tls has TLS up. */
+	/* SEC-2: nothing but EHLO, STARTTLS and QUIT before session_ehlo_tls has TLS up. */
 	if (session_start(ss, a, &tc, e) < 0 || connect_ports(ss, &tc, &implicit, e) < 0 ||
-	    ehlo_tls(ss, &tc, implicit, e) < 0)
+	    session_ehlo_tls(ss, &tc, implicit, e) < 0)
 		return -1;
-	if (a->auth) {
-		if (!(s->caps.bits & SMTP_CAP_AUTH)) {
-			err_set(e, ERR_PERM,
-			        "authenticate to %s: the server offers no AUTH; remove "
-			        "`user`/`auth` from account %s if it needs none",
-			        s->conn.peer, a->name);
-			smtp_quit(s);
-			return -1;
-		}
-		/* SEC-4: only the mechanisms offered under TLS; channel binding when the
-		 * session can give it (SCRAM-*-PLUS, RFC 5802 §6, RFC 9266). */
-		struct buf cb;
-		const char *cb_type = NULL;
-		buf_init(&cb, 256);
-		if (!s->conn.tls || tls_channel_binding(s->conn.tls, &cb_type, &cb, NULL) < 0)
-			buf_reset(&cb);
-		/* With oauth2_token_command, PASSWORD is the OAuth token (account.c). */
-		bool oauth = a->oauth2_token_command != NULL;
-		struct sasl_creds c = {
-		    .user = a->user,
-		    .pass = oauth ? NULL : password,
-		    .token = oauth ? password : NULL,
-		    .host = ss->host,
-		    .port = ss->port,
-		    .cb = cb.len ? (const unsigned char *)cb.data : NULL,
-		    .cb_len = cb.len,
-		    .cb_type = cb.len ? cb_type : NULL,
-		    .offered = s->caps.auth,
-		    .have_cert = s->conn.tls && tls_client_cert_sent(s->conn.tls),
-		};
-		const char *mech = sasl_pick(s->caps.auth, a->auth_mech, &c, e);
-		int arc = mech ? smtp_auth(s, mech, &c, e) : -1;
-		if (arc < 0 && oauth && mech && e && e->kind == ERR_AUTH && password) {
-			/* The token may have expired or been revoked before the time its cache
-			 * entry says: forget it, ask the command once more, and try a new token
-			 * once on this connection (RFC 4954 §4: a failed AUTH may be followed by
-			 * another). The same token again would only be refused again. */
-			struct buf fresh;
-			struct err why = *e;
-			oauth2_forget(a);
-			if (oauth2_token(a, true, &fresh, e) < 0) {
-				arc = -1; /* the command's failure (ERR_CONFIG) says what to fix */
-			} else if (fresh.len && strcmp(fresh.data, password) != 0) {
-				log_info("the server refused the OAuth token; trying a new one");
-				c.token = fresh.data;
-				arc = smtp_auth(s, mech, &c, e);
-				if (arc < 0)
-					oauth2_forget(a); /* refused too: not worth keeping */
-			} else {
-				*e = why;
-			}
-			buf_fini(&fresh);
-		}
-		buf_fini(&cb);
-		if (arc < 0) {
-			if (!mech || (e && e->kind == ERR_AUTH))
-				smtp_quit(s);
-			return -1;
-		}
-		log_info("authenticated with %s", mech);
-	}
+	const char *mech = NULL;
+	if (a->auth && session_auth(ss, password, &mech, e) < 0)
+		return -1;
 	ss->open = true;
+	return 0;
+}
+
+int
+session_auth(struct session *ss, const char *password, const char **mech_out, struct err *e)
+{
+	struct smtp *s = &ss->s;
+	const struct account *a = ss->acct;
+
+	*mech_out = NULL;
+	if (!(s->caps.bits & SMTP_CAP_AUTH)) {
+		err_set(e, ERR_PERM,
+		        "authenticate to %s: the server offers no AUTH; remove "
+		        "`user`/`auth` from account %s if it needs none",
+		        s->conn.peer, a->name);
+		smtp_quit(s);
+		return -1;
+	}
+	/* SEC-4: only the mechanisms offered under TLS; channel binding when the
+	 * session can give it (SCRAM-*-PLUS, RFC 5802 §6, RFC 9266). */
+	struct buf cb;
+	const char *cb_type = NULL;
+	buf_init(&cb, 256);
+	if (!s->conn.tls || tls_channel_binding(s->conn.tls, &cb_type, &cb, NULL) < 0)
+		buf_reset(&cb);
+	/* With oauth2_token_command, PASSWORD is the OAuth token (account.c). */
+	bool oauth = a->oauth2_token_command != NULL;
+	struct sasl_creds c = {
+	    .user = a->user,
+	    .pass = oauth ? NULL : password,
+	    .token = oauth ? password : NULL,
+	    .host = ss->host,
+	    .port = ss->port,
+	    .cb = cb.len ? (const unsigned char *)cb.data : NULL,
+	    .cb_len = cb.len,
+	    .cb_type = cb.len ? cb_type : NULL,
+	    .offered = s->caps.auth,
+	    .have_cert = s->conn.tls && tls_client_cert_sent(s->conn.tls),
+	};
+	const char *mech = sasl_pick(s->caps.auth, a->auth_mech, &c, e);
+	*mech_out = mech;
+	int arc = mech ? smtp_auth(s, mech, &c, e) : -1;
+	if (arc < 0 && oauth && mech && e && e->kind == ERR_AUTH && password) {
+		/* The token may have expired or been revoked before the time its cache
+		 * entry says: forget it, ask the command once more, and try a new token
+		 * once on this connection (RFC 4954 §4: a failed AUTH may be followed by
+		 * another). The same token again would only be refused again. */
+		struct buf fresh;
+		struct err why = *e;
+		oauth2_forget(a);
+		if (oauth2_token(a, true, &fresh, e) < 0) {
+			arc = -1; /* the command's failure (ERR_CONFIG) says what to fix */
+		} else if (fresh.len && strcmp(fresh.data, password) != 0) {
+			log_info("the server refused the OAuth token; trying a new one");
+			c.token = fresh.data;
+			arc = smtp_auth(s, mech, &c, e);
+			if (arc < 0)
+				oauth2_forget(a); /* refused too: not worth keeping */
+		} else {
+			*e = why;
+		}
+		buf_fini(&fresh);
+	}
+	buf_fini(&cb);
+	if (arc < 0) {
+		if (!mech || (e && e->kind == ERR_AUTH))
+			smtp_quit(s);
+		return -1;
+	}
+	log_info("authenticated with %s", mech);
 	return 0;
 }
 
@@ -332,6 +342,19 @@ needs_smtputf8(const char *sender, char *const *rcpts, size_t n)
 				return a;
 	}
 	return NULL;
+}
+
+/* SEC-25: an address the server cannot take as UTF-8 (UTF8, from needs_smtputf8) is not
+ * sent mangled. */
+static int
+check_smtputf8(const struct smtp *s, const char *utf8, struct err *e)
+{
+	if (utf8 && !(s->caps.bits & SMTP_CAP_SMTPUTF8))
+		return err_set(e, ERR_PERM,
+		               "send to %s: the address <%s> needs SMTPUTF8, which the "
+		               "server does not offer; use an ASCII address",
+		               s->conn.peer, utf8);
+	return 0;
 }
 
 /*
@@ -652,12 +675,8 @@ session_send(struct session *ss, const char *sender, char *const *rcpts, size_t 
 	if (reset_if_dirty(ss, e) < 0)
 		return -1;
 	const char *utf8 = needs_smtputf8(sender, rcpts, n);
-	if (utf8 && !(s->caps.bits & SMTP_CAP_SMTPUTF8))
-		/* SEC-25: an address the server cannot take as UTF-8 is not sent mangled. */
-		return err_set(e, ERR_PERM,
-		               "send to %s: the address <%s> needs SMTPUTF8, which the "
-		               "server does not offer; use an ASCII address",
-		               s->conn.peer, utf8);
+	if (check_smtputf8(s, utf8, e) < 0)
+		return -1;
 	bool dsn = dsn_wanted(ss);
 	if (mail_params(ss, src, utf8 != NULL, dsn, params, sizeof(params), e) < 0)
 		return -1;
@@ -685,6 +704,29 @@ session_send(struct session *ss, const char *sender, char *const *rcpts, size_t 
 	if (rc == 0)
 		delivered(ss, src);
 	free_rcpt_params(rp, n);
+	return rc;
+}
+
+int
+session_try_envelope(struct session *ss, const char *sender, char *const *rcpts, size_t n,
+                     int *codes, struct err *e)
+{
+	struct smtp *s = &ss->s;
+
+	if (!ss->open)
+		return err_set(e, ERR_SOFTWARE, "try envelope: the session is not open");
+	if (reset_if_dirty(ss, e) < 0)
+		return -1;
+	const char *utf8 = needs_smtputf8(sender, rcpts, n);
+	if (check_smtputf8(s, utf8, e) < 0)
+		return -1;
+	int rc = smtp_try_envelope(s, sender, utf8 ? " SMTPUTF8" : "", rcpts, n, codes, e);
+	/* A reply out of step, or none, leaves nothing to reset (a refusal has its code). */
+	if (rc < 0 && e && (e->kind == ERR_PROTO || e->code == 0))
+		smtp_abandon(s);
+	else
+		smtp_rset(s);
+	ss->open = s->conn.fd >= 0;
 	return rc;
 }
 

@@ -70,6 +70,15 @@ int session_send(struct session *ss, const char *sender, char *const *rcpts, siz
                  struct source *src, bool last, struct err *e);
 
 /*
+ * MAIL FROM SENDER and RCPT TO each of RCPTS, as session_send would send them (SMTPUTF8 when
+ * an address needs it, SEC-25), with the same verdicts and errors, but no DATA; then RSET.
+ * Nothing is sent (postie --check). CODES as for session_send. The session stays open when
+ * the connection does.
+ */
+int session_try_envelope(struct session *ss, const char *sender, char *const *rcpts, size_t n,
+                         int *codes, struct err *e);
+
+/*
  * QUIT (if not yet sent) and close. WHY is the error that ends the session, or NULL: after
  * a timeout, a lost connection, a protocol or TLS failure no QUIT is sent. Safe to call on a
  * session that failed to open.
@@ -106,6 +115,18 @@ int session_start(struct session *ss, const struct account *a, struct tls_config
  */
 int session_connect_port(struct session *ss, const struct tls_config *tc, int port, bool implicit,
                          bool *next, struct err *e);
+
+/*
+ * The rest of session_open once session_connect_port has a greeting, for postie --check to
+ * walk it step by step. session_ehlo_tls: EHLO (LHLO), and with STARTTLS (not IMPLICIT, TLS
+ * on) the upgrade and EHLO again (SEC-1..4). session_auth: AUTH as session_open does it
+ * (the caller has checked acct->auth): the mechanism sasl_pick chooses from those offered
+ * under TLS (SEC-4), channel binding where there is one, an OAuth token asked for again
+ * once when refused; *MECH gets the mechanism's name (static), NULL when none could be
+ * chosen. Neither sets ss->open; the caller does once both succeeded.
+ */
+int session_ehlo_tls(struct session *ss, const struct tls_config *tc, bool implicit, struct err *e);
+int session_auth(struct session *ss, const char *password, const char **mech, struct err *e);
 
 /* SEC-1: TLS is required and the server offers no STARTTLS: ERR_TLS (with the fix), QUIT,
  * -1. No silent downgrade. */

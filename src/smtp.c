@@ -502,9 +502,11 @@ data_reply(struct smtp *s, struct smtp_reply *r, bool *ok, struct err *first, st
 	return 0;
 }
 
-int
-smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char *const *rcpts,
-              const char *const *rcpt_params, size_t n, int *codes, struct err *e)
+/* smtp_envelope, and with DATA false smtp_try_envelope: the same commands and verdicts,
+ * without DATA. */
+static int
+envelope(struct smtp *s, const char *sender, const char *mail_params, char *const *rcpts,
+         const char *const *rcpt_params, size_t n, int *codes, bool data, struct err *e)
 {
 	bool pipe = s->caps.bits & SMTP_CAP_PIPELINING;
 	struct smtp_reply r;
@@ -523,7 +525,7 @@ smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char 
 	for (size_t i = 0; pipe && i < n; i++)
 		if (smtp_send_rcpt(s, rcpts, rcpt_params, i, e) < 0)
 			goto out;
-	if (pipe && smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "DATA") < 0)
+	if (pipe && data && smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "DATA") < 0)
 		goto out;
 	if (smtp_read_reply(s, &r, smtp_deadline(s, s->t.command), false, e) < 0)
 		goto out;
@@ -547,7 +549,7 @@ smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char 
 		smtp_refused_error(&first, t.refused, pipe ? n : t.refused, t.perm, t.who,
 		                   t.who_code, t.who_reply);
 	bool ok = mail_ok && t.refused == 0 && !t.odd;
-	if (data_reply(s, &r, &ok, &first, e) < 0)
+	if (data && data_reply(s, &r, &ok, &first, e) < 0)
 		goto out;
 	if (!ok) {
 		if (e)
@@ -559,6 +561,20 @@ smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char 
 out:
 	smtp_reply_fini(&r);
 	return rc;
+}
+
+int
+smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, char *const *rcpts,
+              const char *const *rcpt_params, size_t n, int *codes, struct err *e)
+{
+	return envelope(s, sender, mail_params, rcpts, rcpt_params, n, codes, true, e);
+}
+
+int
+smtp_try_envelope(struct smtp *s, const char *sender, const char *mail_params, char *const *rcpts,
+                  size_t n, int *codes, struct err *e)
+{
+	return envelope(s, sender, mail_params, rcpts, NULL, n, codes, false, e);
 }
 
 int

@@ -146,6 +146,14 @@ int smtp_envelope(struct smtp *s, const char *sender, const char *mail_params, c
                   const char *const *rcpt_params, size_t n, int *codes, struct err *e);
 
 /*
+ * MAIL FROM and every RCPT TO as smtp_envelope sends them, with the same verdicts and errors,
+ * but no DATA: whether the server would take this envelope, with nothing sent (postie
+ * --check). The caller sends RSET (smtp_rset) after it, success or not.
+ */
+int smtp_try_envelope(struct smtp *s, const char *sender, const char *mail_params,
+                      char *const *rcpts, size_t n, int *codes, struct err *e);
+
+/*
  * CHUNKING (RFC 3030), used only with PIPELINING (and not with LMTP). Queue MAIL FROM and
  * every RCPT TO (parameters as for smtp_envelope). With
  * WAIT (more than one recipient) their replies are read now, so one refused recipient stops

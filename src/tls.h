@@ -103,6 +103,18 @@ const char *tls_describe(const struct tls *t);
  */
 int tls_print_info(struct tls *t, FILE *out, struct err *e);
 
+/* The server's certificate in brief, for postie --check. The text is the certificate's:
+ * show it through codec_put_printable. */
+struct tls_summary {
+	char names[256];   /* its subjectAltNames of the kind the host name is, or "" */
+	char issuer[256];  /* its issuer's CN (else the DN), "unknown" when there is none */
+	int64_t not_after; /* its expiry, seconds since the epoch; -1: unknown */
+};
+
+/* The summary of the server's certificate (the first of the chain it sent) into OUT. -1
+ * when the session has none (a resumed session, no certificate sent). */
+int tls_summarize(struct tls *t, struct tls_summary *out);
+
 /*
  * True when this session authenticates us with a client certificate (SASL EXTERNAL,
  * RFC 4422 App. A): GnuTLS sent one in this handshake, or the session resumed one made

@@ -3,7 +3,8 @@
  * exchange and signature, resumption, the client certificate, the stapled OCSP response
  * (RFC 6960), the verdict, and each certificate of the server's chain with its names,
  * dates, SHA-256 fingerprint and SPKI pin (RFC 7469 §2.4). Text from certificates is shown
- * with control and non-ASCII bytes as \xNN.
+ * with control and non-ASCII bytes as \xNN. tls_summarize: the same of the server's own
+ * certificate in brief, for postie --check.
  */
 #include "codec.h"
 #include "tls_int.h"
@@ -173,4 +174,28 @@ tls_print_info(struct tls *t, FILE *out, struct err *e)
 	if (fflush(out) != 0 || ferror(out))
 		return err_set(e, ERR_OS, "write the TLS information: %s", strerror(errno));
 	return 0;
+}
+
+int
+tls_summarize(struct tls *t, struct tls_summary *out)
+{
+	const gnutls_datum_t *certs;
+	unsigned n = 0;
+	gnutls_x509_crt_t crt;
+	bool has_san;
+
+	*out = (struct tls_summary){.not_after = -1};
+	certs = gnutls_certificate_get_peers(t->session, &n);
+	if (!certs || n == 0 || gnutls_x509_crt_init(&crt) < 0)
+		return -1;
+	int rc = -1;
+	if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) == 0) {
+		tls_verify_san_matches(t, crt, &has_san, out->names, sizeof(out->names));
+		tls_verify_issuer_name(crt, out->issuer, sizeof(out->issuer));
+		time_t end = gnutls_x509_crt_get_expiration_time(crt);
+		out->not_after = end == (time_t)-1 ? -1 : (int64_t)end;
+		rc = 0;
+	}
+	gnutls_x509_crt_deinit(crt);
+	return rc;
 }

@@ -96,6 +96,10 @@ bool tls_verify_san_matches(const struct tls *t, gnutls_x509_crt_t crt, bool *ha
 int tls_verify_stapled_status(struct tls *t, unsigned *status, time_t *this_upd, time_t *next_upd,
                               time_t *revoked);
 
+/* The issuer's CN of CRT (or its whole DN when it has no CN) into OUT, "unknown" when there
+ * is none, for messages. */
+void tls_verify_issuer_name(gnutls_x509_crt_t crt, char *out, size_t outlen);
+
 /* WHEN in UTC into OUT: "2024-01-31T12:00:00Z" (ISO 8601) WITH_TIME, else "2024-01-31";
  * "unknown" / "an unknown date" when it cannot be told. */
 void tls_verify_format_utc(char *out, size_t outlen, time_t when, bool with_time);

@@ -243,9 +243,8 @@ append(char *out, size_t outlen, const char *s, size_t len)
 	out[o + len] = '\0';
 }
 
-/* The issuer's CN (or its whole DN when it has no CN), for messages. */
-static void
-issuer_name(gnutls_x509_crt_t crt, char *out, size_t outlen)
+void
+tls_verify_issuer_name(gnutls_x509_crt_t crt, char *out, size_t outlen)
 {
 	size_t len = outlen;
 
@@ -546,7 +545,7 @@ read_peer(struct tls *t, gnutls_session_t session, struct peer *p)
 		p->crt = NULL;
 		return -1;
 	}
-	issuer_name(p->crt, p->issuer, sizeof(p->issuer));
+	tls_verify_issuer_name(p->crt, p->issuer, sizeof(p->issuer));
 	return 0;
 }
 

@@ -265,6 +265,16 @@ static const struct row rows[] = {
      {0}},
     {"-P rcpt", {"postie", "-P", "a@x.org", NULL}, NULL, {.mode = CLI_PRETEND, .rcpts = "a@x.org"}},
     {"--pretend", {"postie", "--pretend", NULL}, NULL, {.mode = CLI_PRETEND}},
+    /* postie --check (doctor.c) */
+    {"--check", {"postie", "--check", NULL}, NULL, {.mode = CLI_CHECK}},
+    {"--check -a",
+     {"postie", "--check", "-a", "work", NULL},
+     NULL,
+     {.mode = CLI_CHECK, .account = "work"}},
+    {"--check with a recipient",
+     {"postie", "--check", "a@x.org", NULL},
+     "--check takes no recipients",
+     {0}},
     {"--read-envelope-from",
      {"postie", "--read-envelope-from", "-t", NULL},
      NULL,
@@ -698,8 +708,8 @@ usage(void)
 	cli_usage(f);
 	fclose(f);
 	static const char *const want[] = {
-	    "-t",           "-f ADDR", "-N never",       "-bs",        "-bv", "--pretend",
-	    "--serverinfo", "-X FILE", "--tls[=on|off]", "Exit status"};
+	    "-t",           "-f ADDR", "-N never",       "-bs",         "-bv",    "--pretend",
+	    "--serverinfo", "-X FILE", "--tls[=on|off]", "Exit status", "--check"};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		ok(strstr(text, want[i]) != NULL, "usage mentions %s", want[i]);
 	free(text);
