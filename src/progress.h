@@ -17,14 +17,14 @@
 #define PROGRESS_LINE_MAX 160
 
 struct progress {
-	FILE *out;       /* NULL: off (every call does nothing) */
-	uint64_t total;  /* the message's size as sent, 0: not known */
-	int64_t start;   /* clock at progress_start */
-	int64_t last;    /* clock at the last draw */
-	bool drawn;      /* a draw happened since start (or the last clear) */
-	size_t width;    /* columns the line must stay within (one is left free) */
-	size_t shown;    /* columns on the terminal the line may cover, 0: none */
-	char peer[96];   /* where the message goes: "HOST [ADDRESS]:PORT" */
+	FILE *out;      /* NULL: off (every call does nothing) */
+	uint64_t total; /* the message's size as sent, 0: not known */
+	int64_t start;  /* clock at progress_start */
+	int64_t last;   /* clock at the last draw */
+	bool drawn;     /* a draw happened since start (or the last clear) */
+	size_t width;   /* columns the line must stay within (one is left free) */
+	size_t shown;   /* columns on the terminal the line may cover, 0: none */
+	char peer[96];  /* where the message goes: "HOST [ADDRESS]:PORT" */
 };
 
 /*
@@ -36,8 +36,8 @@ FILE *progress_terminal(bool verbose, size_t *width);
 
 /* Start P on OUT (NULL: off) for a message of TOTAL octets (0: not known) going to PEER, at
  * NOW (milliseconds, any clock that only goes forward). Nothing is drawn yet. */
-void progress_start(struct progress *p, FILE *out, uint64_t total, const char *peer,
-                    size_t width, int64_t now);
+void progress_start(struct progress *p, FILE *out, uint64_t total, const char *peer, size_t width,
+                    int64_t now);
 
 /*
  * SENT octets have gone at NOW. Draws the line when the message is known to be, or has

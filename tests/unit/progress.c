@@ -88,7 +88,8 @@ test_when(void)
 	progress_clear(&p);
 	const char *t = screen_text(&s);
 	size_t len = strlen(t);
-	ok(len >= 2 && t[len - 1] == '\r' && t[len - 2] == ' ', "cleared: blanks, back to column 0");
+	ok(len >= 2 && t[len - 1] == '\r' && t[len - 2] == ' ',
+	   "cleared: blanks, back to column 0");
 	ok(!progress_update(&p, 2 * MIB, 1602) || 1, "after a clear the next update may draw");
 	screen_close(&s);
 
@@ -123,7 +124,7 @@ test_shorter(void)
 	/* A shorter line after a longer one blanks the rest of the old one. */
 	screen_open(&s);
 	progress_start(&p, s.f, 0, "peer", 80, 0);
-	progress_update(&p, 900 * MIB, 1);   /* 900.0 MiB, 900000.0 MiB/s */
+	progress_update(&p, 900 * MIB, 1);      /* 900.0 MiB, 900000.0 MiB/s */
 	progress_update(&p, 901 * MIB, 100000); /* a slower rate: a shorter line */
 	const char *t = screen_text(&s);
 	ok(strstr(t, "  \r\rpostie: 901.0 MiB") != NULL || strstr(t, " \r\rpostie: 901.0") != NULL,
