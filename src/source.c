@@ -135,8 +135,11 @@ measure_rest(struct source *src, struct dot *enc, struct err *e)
 	if (fstat(src->fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return 0;
 	off_t off = lseek(src->fd, 0, SEEK_CUR);
-	if (off < 0)
+	/* Bytes pulled into the queue copy but not given yet come before FD's offset. */
+	uint64_t held = src->pulling ? src->copy->size - src->pull_off : 0;
+	if (off < 0 || (uint64_t)off < held)
 		return 0;
+	off -= (off_t)held;
 	char *chunk = xmalloc(SOURCE_READ_CHUNK);
 	int rc = 1;
 	while (!enc->ended) {
