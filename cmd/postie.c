@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "about.h"
 #include "cli.h"
 #include "err.h"
 #include "log.h"
@@ -43,7 +44,7 @@ main(int argc, char **argv)
 		return EX_OK;
 	}
 	if (o.version) {
-		printf("postie %s\n", POSTIE_VERSION);
+		about_print(stdout);
 		cli_fini(&o);
 		return EX_OK;
 	}

@@ -105,12 +105,14 @@ finish_connect(int fd, int64_t deadline)
 
 /*
  * Connect one address before DEADLINE, bound to SRC first when it has an address; returns
- * the socket, or -1 with the reason in e (ERR_TEMP, or ERR_CONFIG when the bind fails).
+ * the socket, or -1 with the reason in e (ERR_TEMP, or ERR_CONFIG when the bind fails) and
+ * *REFUSED telling whether nothing listens there (ECONNREFUSED).
  */
 static int
 connect_one(const struct addrinfo *ai, const struct source_addr *src, int64_t deadline,
-            struct err *e)
+            bool *refused, struct err *e)
 {
+	*refused = false;
 	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
 	if (fd < 0)
 		return err_set(e, ERR_TEMP, "%s", strerror(errno));
@@ -134,6 +136,7 @@ connect_one(const struct addrinfo *ai, const struct source_addr *src, int64_t de
 fail:;
 	int saved = errno;
 	close(fd);
+	*refused = saved == ECONNREFUSED;
 	return err_set(e, ERR_TEMP, "%s", saved == ETIMEDOUT ? "timed out" : strerror(saved));
 }
 
@@ -150,11 +153,6 @@ name_address(const struct addrinfo *ai, char *out, size_t n)
 	snprintf(out, n, "%s", host);
 }
 
-/*
- * Resolve HOST and connect to PORT from SRC: the socket, with the address used in ADDR, or -1.
- * WHAT names the peer in messages ("" for the server, "SOCKS5 proxy " for the proxy) and
- * CMD the profile command that names it.
- */
 /* getaddrinfo for HOST:PORT into *RES (the caller frees it), with the errors of
  * connect_host. */
 static int
@@ -189,11 +187,22 @@ lookup(const char *host, int port, const char *what, const char *cmd, struct add
 	return 0;
 }
 
+/*
+ * Resolve HOST and connect to PORT from SRC: the socket, with the address used in ADDR, or -1.
+ * WHAT names the peer in messages ("" for the server, "SOCKS5 proxy " for the proxy) and
+ * CMD the profile command that names it. *REFUSED (when not NULL) tells whether every
+ * address tried refused the connection: nothing listens on PORT there.
+ */
 static int
 connect_host(const char *host, int port, const struct source_addr *src, int64_t deadline,
-             const char *what, const char *cmd, char *addr, size_t addrn, struct err *e)
+             const char *what, const char *cmd, char *addr, size_t addrn, bool *refused,
+             struct err *e)
 {
 	struct addrinfo *res = NULL;
+	bool all_refused = false, one_refused;
+
+	if (refused)
+		*refused = false;
 
 	if (lookup(host, port, what, cmd, &res, e) < 0)
 		return -1;
@@ -208,14 +217,18 @@ connect_host(const char *host, int port, const struct source_addr *src, int64_t 
 			skipped++;
 			continue;
 		}
+		bool first = !addr[0];
 		name_address(ai, addr, addrn);
-		fd = connect_one(ai, src, deadline, &last);
+		fd = connect_one(ai, src, deadline, &one_refused, &last);
+		all_refused = one_refused && (first || all_refused);
 		if (fd >= 0 || last.kind == ERR_CONFIG || io_clock_ms() >= deadline)
 			break;
 	}
 	freeaddrinfo(res);
 	if (fd >= 0)
 		return fd;
+	if (refused)
+		*refused = all_refused;
 	if (last.kind == ERR_CONFIG) {
 		if (e)
 			*e = last;
@@ -493,7 +506,7 @@ conn_open_route(struct conn *c, const char *host, int port, const struct conn_ro
 	} else if (route->proxy_host) {
 		int pport = route->proxy_port ? route->proxy_port : 1080;
 		fd = connect_host(route->proxy_host, pport, &src, deadline, "SOCKS5 proxy ",
-		                  "proxy_host", addr, sizeof(addr), e);
+		                  "proxy_host", addr, sizeof(addr), NULL, e);
 		if (fd < 0)
 			return -1;
 		if (socks5_connect(fd, route->proxy_host, host, port, deadline, e) < 0) {
@@ -503,7 +516,8 @@ conn_open_route(struct conn *c, const char *host, int port, const struct conn_ro
 		snprintf(c->peer, sizeof(c->peer), "%s:%d via SOCKS5 proxy %s [%s]:%d", host, port,
 		         route->proxy_host, addr, pport);
 	} else {
-		fd = connect_host(host, port, &src, deadline, "", "host", addr, sizeof(addr), e);
+		fd = connect_host(host, port, &src, deadline, "", "host", addr, sizeof(addr),
+		                  &c->refused, e);
 		if (fd < 0)
 			return -1;
 		snprintf(c->peer, sizeof(c->peer), "%s [%s]:%d", host, addr, port);

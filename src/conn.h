@@ -24,6 +24,8 @@ struct conn {
 	size_t wlen;
 	unsigned long writes; /* write calls made (for -v and benchmarks) */
 	char peer[128];       /* "host [address]:port" for messages */
+	bool refused; /* the last conn_open_route failed because nothing listens on the port:
+	                 every address of the host refused (ECONNREFUSED); direct routes only */
 };
 
 /* Monotonic clock in milliseconds: io_clock_ms(), the clock of every deadline here. */

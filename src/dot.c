@@ -112,11 +112,28 @@ put(struct stage *st, const char *p, size_t n)
 	return put_slow(st, p, n);
 }
 
+/*
+ * A line of LEN octets ended: count it, and remember the first one over DOT_LINE_MAX. A
+ * stuffed dot is transport, not text (RFC 5321 §4.5.3.1.6), so it does not count there.
+ */
+static void
+note_line(struct dot *d, size_t len)
+{
+	len -= d->stuffed && len > 0;
+	d->stuffed = false;
+	d->lines++;
+	if (len > DOT_LINE_MAX && d->long_lines++ == 0) {
+		d->long_first = d->lines;
+		d->long_first_len = len;
+	}
+}
+
 static void
 end_line(struct dot *d)
 {
 	if (d->line_len > d->max_line)
 		d->max_line = d->line_len;
+	note_line(d, d->line_len);
 	d->line_len = 0;
 }
 
@@ -168,6 +185,8 @@ struct copier {
 	const char *oe;     /* where the output must stop: three bytes before the stage ends */
 	size_t len, max;    /* line lengths, as in struct dot */
 	int next;           /* S_MID, or the state the stretch ended in */
+	uint64_t lines;     /* lines ended here (all shorter than SHORT_LINE + 8) */
+	bool stuffed;       /* the open line got a stuffed dot */
 };
 
 /*
@@ -182,6 +201,8 @@ copy_short(struct copier *z, bool stop_at_dot, bool stuff)
 	const char *p = z->p, *pe = z->pe, *oe = z->oe;
 	char *o = z->o;
 	size_t len = z->len, max = z->max;
+	uint64_t lines = 0;
+	bool stuffed = z->stuffed;
 	bool wide = true; /* the last line had 8 bytes or more: try eight at a time */
 
 	while (p < pe && o < oe) {
@@ -213,6 +234,8 @@ copy_short(struct copier *z, bool stop_at_dot, bool stuff)
 			break;
 		char ch = *p++;
 		max = len > max ? len : max;
+		lines++;
+		stuffed = false;
 		wide = len >= 8;
 		len = 0;
 		if (ch == '\r') {
@@ -240,6 +263,7 @@ copy_short(struct copier *z, bool stop_at_dot, bool stuff)
 			if (stuff) {
 				*o++ = '.';
 				len++;
+				stuffed = true;
 			}
 		}
 	}
@@ -247,6 +271,8 @@ copy_short(struct copier *z, bool stop_at_dot, bool stuff)
 	z->o = o;
 	z->len = len;
 	z->max = max;
+	z->lines = lines;
+	z->stuffed = stuffed;
 }
 
 /* Record 8-bit text among the N bytes at P (once per call: cheaper than per span). */
@@ -319,6 +345,7 @@ at_bol(struct pass *r, struct dot *d)
 	r->s = r->i;
 	r->i++;
 	d->line_len += 2;
+	d->stuffed = true;
 	d->state = S_MID;
 	return 0;
 }
@@ -335,10 +362,17 @@ copy_lines(struct pass *r, struct dot *d, size_t nul, size_t *len, size_t *max)
 		return -1;
 	if (STAGE_SIZE - r->st.len < 2 * SHORT_LINE && flush(&r->st) < 0)
 		return -1;
-	struct copier z = {
-	    r->in + r->i, r->in + nul, r->st.buf + r->st.len, r->st.buf + STAGE_SIZE - 2, *len,
-	    *max,         S_MID};
+	struct copier z = {.p = r->in + r->i,
+	                   .pe = r->in + nul,
+	                   .o = r->st.buf + r->st.len,
+	                   .oe = r->st.buf + STAGE_SIZE - 2,
+	                   .len = *len,
+	                   .max = *max,
+	                   .next = S_MID,
+	                   .stuffed = d->stuffed};
 	copy_short(&z, d->stop_at_dot, !d->bdat);
+	d->lines += z.lines;
+	d->stuffed = z.stuffed;
 	r->st.len = (size_t)(z.o - r->st.buf);
 	r->i = r->s = (size_t)(z.p - r->in);
 	*len = z.len;
@@ -366,6 +400,7 @@ span_line(struct pass *r, size_t nul, size_t *len, size_t *max)
 		return S_MID;
 	r->short_prev = *len < SHORT_LINE;
 	*max = *len > *max ? *len : *max;
+	note_line(r->st.d, *len);
 	*len = 0;
 	if (r->in[q] == '\r') {
 		/* CRLF or bare CR, a CR goes out: keep it in the run. */
@@ -453,6 +488,7 @@ held_dot(struct pass *r, struct dot *d)
 	}
 	/* A line that starts with '.' but is more than ".": stuffed, in DATA. */
 	d->line_len = d->bdat ? 1 : 2;
+	d->stuffed = !d->bdat;
 	if (put(&r->st, "..", d->line_len) < 0)
 		return -1;
 	d->state = S_MID;
@@ -536,6 +572,7 @@ dot_finish(struct dot *d, dot_sink sink, void *ctx, struct err *e)
 	case S_DOT:
 		/* A last line "." without a line end is not the end marker: stuffed, in DATA. */
 		d->line_len = d->bdat ? 1 : 2;
+		d->stuffed = !d->bdat;
 		end_line(d);
 		if (d->bdat)
 			rc = emit(d, ".\r\n", 3, sink, ctx, e);

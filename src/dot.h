@@ -23,14 +23,22 @@ struct dot {
 	 * stop_at_dot as in DATA. dot_init clears it; set it before the first dot_encode.
 	 */
 	bool bdat;
-	bool stop_at_dot;   /* a line holding only "." ends the input (sendmail without -i) */
-	bool ended;         /* set when such a line was seen; later input is ignored */
-	bool eight_bit;     /* a byte >= 0x80 was seen */
-	uint64_t in_bytes;  /* input bytes consumed */
-	uint64_t out_bytes; /* exactly the sum of N over the sink calls that returned 0 */
-	size_t line_len;    /* length of the current output line so far, without CRLF */
-	size_t max_line;    /* longest output line, without CRLF */
+	bool stop_at_dot;      /* a line holding only "." ends the input (sendmail without -i) */
+	bool ended;            /* set when such a line was seen; later input is ignored */
+	bool eight_bit;        /* a byte >= 0x80 was seen */
+	uint64_t in_bytes;     /* input bytes consumed */
+	uint64_t out_bytes;    /* exactly the sum of N over the sink calls that returned 0 */
+	size_t line_len;       /* length of the current output line so far, without CRLF */
+	size_t max_line;       /* longest output line, without CRLF */
+	uint64_t lines;        /* output lines ended so far (the last one once dot_finish ran) */
+	uint64_t long_lines;   /* of them, longer than DOT_LINE_MAX octets (RFC 5322 §2.1.1) */
+	uint64_t long_first;   /* the line number (from 1) of the first such line, 0: none */
+	size_t long_first_len; /* and its length, without CRLF */
+	bool stuffed;          /* private: the open line got a stuffed dot (not counted above) */
 };
+
+/* RFC 5322 §2.1.1: a line MUST be no longer than 998 characters, excluding the CRLF. */
+#define DOT_LINE_MAX 998
 
 /* Start a DATA encoding (bdat off). Nothing to free. */
 void dot_init(struct dot *d, bool stop_at_dot);

@@ -17,6 +17,8 @@
 #include "io.h"
 #include "log.h"
 #include "priv.h"
+#include "progress.h"
+#include "reach.h"
 #include "sasl.h"
 #include "oauth2.h"
 
@@ -96,6 +98,7 @@ session_start(struct session *ss, const struct account *a, struct tls_config *tc
 	smtp_timeouts_init(&ss->s.t, a->timeout);
 	/* SEC-34: the session's total deadline runs from here, over every port tried. */
 	smtp_start_clock(&ss->s);
+	ss->since = io_clock_ms();
 	if (host_ascii(ss, a->host, e) < 0)
 		return -1;
 	ss->cache = a->tls ? session_path(a, false) : NULL;
@@ -117,6 +120,53 @@ session_start(struct session *ss, const struct account *a, struct tls_config *tc
 	if (a->tls && tls_check_config(tc, e) < 0)
 		return -1;
 	return 0;
+}
+
+/*
+ * Whether this run remembers which ports of the account's server answered (reach.h). Not
+ * over a local socket or a proxy (a refusal there says nothing of the server's port), and
+ * (SEC-45) not for the system account of a setgid postie: nothing of it goes under the
+ * caller's home, so its refusals never say "never reached".
+ */
+static bool
+keeps_reach(const struct account *a)
+{
+	return !a->socket && !a->proxy_host &&
+	       !(priv_setgid() && a->origin == PROFILE_ORIGIN_SYSTEM);
+}
+
+/*
+ * Every port of the list refused the connection (nothing listens there): say so, which
+ * ports submission servers use, and, when this user's postie never reached the server on
+ * any of them, that the port is likely wrong (a queued message would never get through).
+ */
+static void
+explain_refused(const struct session *ss, const int *ports, int np, struct err *e)
+{
+	const struct account *a = ss->acct;
+	bool ever = false, known = keeps_reach(a);
+	char list[64] = "";
+	size_t k = 0;
+
+	for (int i = 0; i < np; i++) {
+		int w = snprintf(list + k, sizeof(list) - k, "%s%d", i ? ", " : "", ports[i]);
+		if (w > 0 && (size_t)w < sizeof(list) - k)
+			k += (size_t)w;
+		int seen = known ? reach_seen(ss->host, ports[i]) : -1;
+		known = known && seen >= 0;
+		ever = ever || seen == 1;
+	}
+	int p = ports[0];
+	err_append(e, ": nothing listens on %s port%s %s; %s", ss->host, np > 1 ? "s" : "", list,
+	           np == 1 && p == 587   ? "the provider may use 465 (implicit TLS) instead"
+	           : np == 1 && p == 465 ? "the provider may use 587 (STARTTLS) instead"
+	                                 : "submission servers listen on 587 (STARTTLS) or 465 "
+	                                   "(implicit TLS)");
+	if (known && !ever)
+		err_append(e,
+		           "; postie has never reached %s on %s, so check `host` and `port` of "
+		           "account %s in %s",
+		           ss->host, np > 1 ? "these ports" : "this port", a->name, a->file);
 }
 
 /* Back to "not connected" before the next port: nothing of the last one carries over. */
@@ -164,6 +214,8 @@ session_connect_port(struct session *ss, const struct tls_config *tc, int port, 
 		*next = pe.code >= 400;
 		goto fail;
 	}
+	if (keeps_reach(a))
+		reach_note(ss->host, port);
 	return 0;
 fail:
 	if (e)
@@ -210,12 +262,14 @@ connect_ports(struct session *ss, const struct tls_config *tc, bool *implicit, s
 	int np = session_ports(a, ports);
 	char tried[96] = "";
 	size_t tl = 0;
-	bool temp = false;
+	bool temp = false, refused = np > 0;
 
 	for (int i = 0; i < np; i++) {
 		bool next;
 		*implicit = profile_implicit_tls(a, ports[i]);
-		if (session_connect_port(ss, tc, ports[i], *implicit, &next, e) == 0) {
+		int rc = session_connect_port(ss, tc, ports[i], *implicit, &next, e);
+		refused = refused && rc < 0 && ss->s.conn.refused;
+		if (rc == 0) {
 			if (np > 1 || i > 0)
 				log_info("using port %d (%s)", ports[i],
 				         *implicit ? "implicit TLS"
@@ -241,6 +295,8 @@ connect_ports(struct session *ss, const struct tls_config *tc, bool *implicit, s
 		if (temp)
 			e->kind = ERR_TEMP;
 	}
+	if (e && refused && !a->socket)
+		explain_refused(ss, ports, np, e);
 	return -1;
 }
 
@@ -372,7 +428,7 @@ mail_params(struct session *ss, const struct source *src, bool utf8, bool dsn, c
 	size_t k = 0;
 
 	out[0] = '\0';
-	if ((s->caps.bits & SMTP_CAP_SIZE) && src->complete) {
+	if ((s->caps.bits & SMTP_CAP_SIZE) && (src->complete || src->sized)) {
 		if (s->caps.size && s->caps.size != (unsigned long)-1 && src->size > s->caps.size)
 			return err_set(
 			    e, ERR_DATA,
@@ -384,7 +440,7 @@ mail_params(struct session *ss, const struct source *src, bool utf8, bool dsn, c
 	/* Only a message read whole is known to be 7-bit; anything else may hold 8-bit
 	 * octets further on, and is declared as 8-bit when the server takes it. */
 	if ((s->caps.bits & SMTP_CAP_8BITMIME) && body != 7 &&
-	    (body == 8 || !src->complete || source_8bit(src)))
+	    (body == 8 || !(src->complete || src->sized) || source_8bit(src)))
 		k += (size_t)snprintf(out + k, n - k, " BODY=8BITMIME");
 	if (utf8)
 		snprintf(out + k, n - k, " SMTPUTF8");
@@ -464,19 +520,64 @@ out_of_step(const struct err *e)
 	return e && (e->kind == ERR_PROTO || e->kind == ERR_UNSURE);
 }
 
+/*
+ * What the data loops report as they go: the progress line of a big send on a terminal
+ * (progress.h; not under -v, whose lines it would break) and, once a message, the warning
+ * about lines over 998 octets (source_warn_lines), with the progress line out of its way.
+ */
+struct watch {
+	struct progress pg;
+	struct source *src;
+};
+
+static void
+watch_start(struct watch *w, const struct smtp *s, struct source *src)
+{
+	size_t width;
+	FILE *out = progress_terminal(log_is_verbose(), &width);
+	uint64_t total = src->complete || src->sized ? src->size : 0;
+
+	progress_start(&w->pg, out, total, s->conn.peer, width, io_clock_ms());
+	w->src = src;
+}
+
+static void
+watch_step(struct watch *w, const struct dot *enc)
+{
+	if (source_note_lines(w->src, enc)) {
+		progress_clear(&w->pg);
+		source_warn_lines(w->src);
+	}
+	progress_update(&w->pg, enc->out_bytes, io_clock_ms());
+}
+
+/* The data is out (or abandoned): the line goes, the counts of the whole message stay. */
+static void
+watch_end(struct watch *w, const struct dot *enc)
+{
+	progress_clear(&w->pg);
+	if (source_note_lines(w->src, enc))
+		source_warn_lines(w->src);
+}
+
 /* Stream the source through the DATA encoder: head, read-ahead, then the fd to its end. */
 static int
 send_data(struct smtp *s, struct source *src, struct err *e)
 {
 	struct dot enc;
+	struct watch w;
 	dot_init(&enc, !src->ignore_dots);
+	watch_start(&w, s, src);
 	if (dot_encode(&enc, src->head ? src->head : "", src->head_len, smtp_data_sink, s, e) < 0 ||
 	    dot_encode(&enc, src->ahead.data ? src->ahead.data : "", src->ahead.len, smtp_data_sink,
-	               s, e) < 0)
+	               s, e) < 0) {
+		watch_end(&w, &enc);
 		return -1;
+	}
 	char *chunk = xmalloc(SOURCE_READ_CHUNK);
 	int rc = 0;
 	for (;;) {
+		watch_step(&w, &enc);
 		rc = check_limit(s, &enc, e);
 		if (rc < 0 || src->at_end || enc.ended)
 			break;
@@ -493,6 +594,7 @@ send_data(struct smtp *s, struct source *src, struct err *e)
 	free(chunk);
 	if (rc == 0)
 		rc = dot_finish(&enc, smtp_data_sink, s, e);
+	watch_end(&w, &enc);
 	if (rc == 0)
 		log_info("message: %llu bytes sent in %lu writes",
 		         (unsigned long long)enc.out_bytes, s->conn.writes);
@@ -516,10 +618,12 @@ send_bdat(struct smtp *s, struct source *src, bool quit, struct err *e)
 {
 	struct dot enc;
 	struct buf chunk;
+	struct watch w;
 	int rc = -1;
 
 	dot_init(&enc, !src->ignore_dots);
 	enc.bdat = true;
+	watch_start(&w, s, src);
 	buf_init(&chunk, 4 * SOURCE_READ_CHUNK);
 	char *in = xmalloc(SOURCE_READ_CHUNK);
 	if (dot_encode(&enc, src->head ? src->head : "", src->head_len, chunk_sink, &chunk, e) <
@@ -528,6 +632,7 @@ send_bdat(struct smtp *s, struct source *src, bool quit, struct err *e)
 	               &chunk, e) < 0)
 		goto out;
 	while (check_limit(s, &enc, e) == 0) {
+		watch_step(&w, &enc);
 		if (src->at_end || enc.ended) {
 			source_complete(src);
 			if (dot_finish(&enc, chunk_sink, &chunk, e) < 0 ||
@@ -551,6 +656,7 @@ send_bdat(struct smtp *s, struct source *src, bool quit, struct err *e)
 			goto out;
 	}
 out:
+	watch_end(&w, &enc);
 	free(in);
 	buf_fini(&chunk);
 	return rc;
@@ -660,6 +766,38 @@ delivered(struct session *ss, struct source *src)
 	free(path);
 }
 
+/* Whether E is the server's 5xx to the message itself (the end of the data, or a BDAT
+ * chunk), not to the envelope: only then may lines over 998 octets be why. */
+static bool
+data_refused(const struct smtp *s, const struct err *e)
+{
+	if (!e || e->code < 500 || e->code > 599)
+		return false;
+	if (s->final_code >= 500)
+		return true;
+	const struct smtp_bdat *b = &s->bdat;
+	return b->chunks > 0 && b->failed && !b->mail_failed && b->refused == 0;
+}
+
+/* -v: one line for a delivered message, "delivered to 3 recipients in 1.2 s: 250 2.0.0 Ok",
+ * timed from the start of the session (or the end of the transaction before). */
+static void
+summary(const struct session *ss, size_t n)
+{
+	char reply[sizeof(ss->s.final_text)];
+	int64_t ms = io_clock_ms() - ss->since;
+
+	if (!log_is_verbose())
+		return;
+	/* The server's text, shown as the transcript shows it: no control characters. */
+	snprintf(reply, sizeof(reply), "%s", ss->s.final_text);
+	for (char *p = reply; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	log_info("delivered to %zu recipient%s in %lld.%lld s: %s", n, n == 1 ? "" : "s",
+	         (long long)(ms / 1000), (long long)(ms % 1000 / 100), reply[0] ? reply : "250");
+}
+
 int
 session_send(struct session *ss, const char *sender, char *const *rcpts, size_t n, int *codes,
              struct source *src, bool last, struct err *e)
@@ -670,6 +808,8 @@ session_send(struct session *ss, const char *sender, char *const *rcpts, size_t 
 	int rc;
 
 	ss->per_rcpt = false;
+	s->final_code = 0;
+	s->final_text[0] = '\0';
 	if (!ss->open)
 		return err_set(e, ERR_SOFTWARE, "send message: the session is not open");
 	if (reset_if_dirty(ss, e) < 0)
@@ -703,6 +843,11 @@ session_send(struct session *ss, const char *sender, char *const *rcpts, size_t 
 	}
 	if (rc == 0)
 		delivered(ss, src);
+	if (rc == 0)
+		summary(ss, n);
+	else if (data_refused(s, e))
+		source_lines_hint(src, e);
+	ss->since = io_clock_ms();
 	free_rcpt_params(rp, n);
 	return rc;
 }

@@ -34,6 +34,8 @@ struct session {
 	                    has the message even when session_send failed (a reply that was
 	                    neither 250 nor a refusal is 0 there: not known, SEC-36) */
 	unsigned sent;   /* transactions completed */
+	int64_t since;   /* io_clock_ms when the session started, or the last transaction ended:
+	                    the -v summary's time */
 };
 
 /* SS closed and empty: safe for session_close, ready for session_open (set ss->params after). */

@@ -99,10 +99,9 @@ smtp_command(struct smtp *s, size_t max, const char *shown, struct err *e, const
 		return err_set(e, ERR_PROTO,
 		               "send command to %s: the server sent data nobody asked for",
 		               s->conn.peer);
-	if (shown)
-		log_line(LOG_OUT, shown, strlen(shown));
-	else
-		log_line(LOG_OUT, line, (size_t)n);
+	/* s->hush: a BDAT chunk of a group, shown with its group (smtp_bdat.c). */
+	if (!s->hush)
+		log_line(LOG_OUT, shown ? shown : line, shown ? strlen(shown) : (size_t)n);
 	line[n] = '\r';
 	line[n + 1] = '\n';
 	s->awaited++;
@@ -124,9 +123,11 @@ smtp_read_reply(struct smtp *s, struct smtp_reply *r, int64_t dl, bool redact, s
 		size_t len;
 		if (conn_getline(&s->conn, &line, &len, SMTP_REPLY_LINE_MAX, dl, e) < 0)
 			return smtp_note_end(s, e);
+		/* s->hush: a chunk's plain 250 is counted in its group's line (smtp_bdat.c). */
+		bool hushed = s->hush && r->nlines == 0 && len >= 4 && memcmp(line, "250 ", 4) == 0;
 		if (redact && len >= 3 && memcmp(line, "334", 3) == 0)
 			log_line(LOG_IN, "334 <redacted>", 14);
-		else
+		else if (!hushed)
 			log_line(LOG_IN, line, len && line[len - 1] == '\r' ? len - 1 : len);
 		int rc = smtp_reply_feed(r, line, len, e);
 		if (rc < 0)

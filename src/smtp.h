@@ -54,7 +54,14 @@ struct smtp_bdat {
 	const char *who; /* the first refused */
 	int who_code;
 	char who_reply[256];
+	/* -v: the chunks before LAST are shown as groups (SMTP_BDAT_GROUP), not one by one */
+	size_t group_first;           /* the first chunk of the group not shown yet (from 1) */
+	unsigned long long group_len; /* its octets so far */
+	size_t chunks_ok;             /* chunks answered 250 so far */
 };
+
+/* -v: how many BDAT chunks one transcript line stands for (about 1 MiB of 64 KiB chunks). */
+#define SMTP_BDAT_GROUP 16
 
 struct smtp {
 	struct conn conn;
@@ -71,8 +78,9 @@ struct smtp {
 	struct buf *ehlo_text;     /* when not NULL: receives the last EHLO reply's text */
 	int64_t end;               /* the session's total deadline (conn_clock_ms time), 0: none;
 	                              every step's deadline is cut to it (SEC-34) */
-	int final_code;            /* the last transaction's reply to the end of data, 0: none */
-	char final_text[256];      /* that reply, brief ("250 2.0.0 Ok: queued as X") */
+	bool hush; /* -v: the next command, and a one-line 250 reply, are not shown (BDAT groups) */
+	int final_code;       /* the last transaction's reply to the end of data, 0: none */
+	char final_text[256]; /* that reply, brief ("250 2.0.0 Ok: queued as X") */
 };
 
 /* The RFC 5321 default deadlines, or every one set to SECONDS when SECONDS > 0; and the

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "log.h"
+
 /*
  * Take the next BDAT-transaction reply: MAIL, then each RCPT, then one per chunk. 0 when a
  * reply was read, whatever it said: a refusal is kept in s->bdat (failed, first). -1 with e
@@ -27,8 +29,12 @@ bdat_reply(struct smtp *s, struct err *e)
 	bool verdict = b->last_sent && i == b->n + b->chunks;
 
 	smtp_reply_init(&r);
-	if (smtp_read_reply(s, &r, smtp_deadline(s, verdict ? s->t.data_end : s->t.command), false,
-	                    e) < 0) {
+	/* -v: a chunk's 250 is counted in its group's line (bdat_group), not shown alone. */
+	s->hush = log_is_verbose() && i > b->n && !verdict;
+	int rrc = smtp_read_reply(s, &r, smtp_deadline(s, verdict ? s->t.data_end : s->t.command),
+	                          false, e);
+	s->hush = false;
+	if (rrc < 0) {
 		smtp_reply_fini(&r);
 		/* With LAST out, a reply that cannot be parsed leaves the verdict unknown; a lost
 		 * connection or a timeout stays temporary (SEC-37: no reply after the end). */
@@ -46,6 +52,7 @@ bdat_reply(struct smtp *s, struct err *e)
 		s->final_code = code;
 		snprintf(s->final_text, sizeof(s->final_text), "%s", brief);
 	}
+	b->chunks_ok += i > b->n && code == 250;
 	/* SEC-36: 250 to MAIL and to every chunk, 250 or 251 to each RCPT. */
 	if (code == 250 || (rcpt && code == 251))
 		return 0;
@@ -138,17 +145,45 @@ smtp_bdat_begin(struct smtp *s, const char *sender, const char *mail_params, cha
 	return bdat_outcome(s, n + 1, e);
 }
 
+/* -v: one line for the chunks sent since the last such line (before LAST, or every
+ * SMTP_BDAT_GROUP chunks), with how many chunks the server has answered 250 so far. */
+static void
+bdat_group(struct smtp *s)
+{
+	struct smtp_bdat *b = &s->bdat;
+
+	if (b->group_first == 0)
+		return;
+	log_info("BDAT chunks %zu-%zu sent: %llu octets; %zu of %zu chunks answered 250 so far",
+	         b->group_first, b->chunks, b->group_len, b->chunks_ok, b->chunks);
+	b->group_first = 0;
+	b->group_len = 0;
+}
+
 int
 smtp_bdat_chunk(struct smtp *s, const char *p, size_t n, bool last, bool quit, struct err *e)
 {
 	struct smtp_bdat *b = &s->bdat;
+	bool verbose = log_is_verbose();
 
-	if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "BDAT %zu%s", n, last ? " LAST" : "") < 0)
+	if (verbose && last)
+		bdat_group(s);
+	s->hush = verbose && !last;
+	int rc = smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "BDAT %zu%s", n, last ? " LAST" : "");
+	s->hush = false;
+	if (rc < 0)
 		return -1;
 	if (smtp_check_end(s, e) < 0 ||
 	    conn_write(&s->conn, p, n, smtp_deadline(s, s->t.data_block), e) < 0)
 		return smtp_note_end(s, e);
 	b->chunks++;
+	if (verbose && !last) {
+		if (b->group_first == 0)
+			b->group_first = b->chunks;
+		b->group_len += n;
+		if (b->chunks - b->group_first + 1 >= SMTP_BDAT_GROUP)
+			bdat_group(s);
+	}
 	if (last) {
 		b->last_sent = true;
 		return quit ? smtp_pipeline_quit(s, e) : 0;
@@ -159,6 +194,8 @@ smtp_bdat_chunk(struct smtp *s, const char *p, size_t n, bool last, bool quit, s
 		if (bdat_reply(s, e) < 0)
 			return -1;
 		if (b->failed) {
+			if (log_is_verbose())
+				bdat_group(s);
 			if (e)
 				*e = b->first;
 			return -1;

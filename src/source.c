@@ -10,10 +10,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
-
-#include "dot.h"
 
 void
 source_init(struct source *src, const char *head, size_t head_len, int fd, bool ignore_dots,
@@ -121,6 +122,54 @@ source_complete(struct source *src)
 		queue_copy_complete(src->copy, src->meta, NULL);
 }
 
+/*
+ * FD is a regular file: give the rest of it, from FD's offset to its end, to ENC (a measure)
+ * with pread, so that FD's offset and so the stream stay where they are. 1 when it was
+ * measured, 0 when FD is no regular file (nothing to do), -1 with e set (a NUL, ERR_DATA).
+ */
+static int
+measure_rest(struct source *src, struct dot *enc, struct err *e)
+{
+	struct stat st;
+
+	if (fstat(src->fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	off_t off = lseek(src->fd, 0, SEEK_CUR);
+	/* Bytes pulled into the queue copy but not given yet come before FD's offset. */
+	uint64_t held = src->pulling ? src->copy->size - src->pull_off : 0;
+	if (off < 0 || (uint64_t)off < held)
+		return 0;
+	off -= (off_t)held;
+	char *chunk = xmalloc(SOURCE_READ_CHUNK);
+	int rc = 1;
+	while (!enc->ended) {
+		ssize_t n = pread(src->fd, chunk, SOURCE_READ_CHUNK, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = 0; /* the send's own reads will say what is wrong */
+			break;
+		}
+		if (n == 0)
+			break;
+		if (dot_encode(enc, chunk, (size_t)n, count_sink, NULL, e) < 0) {
+			rc = -1;
+			break;
+		}
+		off += n;
+	}
+	free(chunk);
+	return rc;
+}
+
+/* Lines over 998 octets that a measure found: warned about now, before any connection. */
+static void
+warn_measured(struct source *src, const struct dot *enc)
+{
+	if (source_note_lines(src, enc))
+		source_warn_lines(src);
+}
+
 int
 source_read_ahead(struct source *src, struct err *e)
 {
@@ -145,11 +194,24 @@ source_read_ahead(struct source *src, struct err *e)
 	    dot_encode(&enc, src->ahead.data ? src->ahead.data : "", src->ahead.len, count_sink,
 	               NULL, e) < 0)
 		return -1;
-	if (!src->at_end && !enc.ended)
+	if (!src->at_end && !enc.ended) {
+		/* A file given as standard input is measured whole: SIZE= then lets the server
+		 * refuse a message too big before any of it goes (RFC 1870 §6). */
+		rc = measure_rest(src, &enc, e);
+		if (rc <= 0 || dot_finish(&enc, count_sink, NULL, e) < 0) {
+			warn_measured(src, &enc);
+			return rc < 0 ? -1 : 0;
+		}
+		src->size = enc.out_bytes;
+		src->sized = true;
+		src->sized_8bit = enc.eight_bit;
+		warn_measured(src, &enc);
 		return 0;
+	}
 	if (dot_finish(&enc, count_sink, NULL, e) < 0)
 		return -1;
 	src->size = enc.out_bytes;
+	warn_measured(src, &enc);
 	source_complete(src);
 	return 0;
 }
@@ -175,6 +237,8 @@ source_drain(struct source *src, struct err *e)
 bool
 source_8bit(const struct source *src)
 {
+	if (src->sized)
+		return src->sized_8bit;
 	const unsigned char *parts[] = {(const unsigned char *)src->head,
 	                                (const unsigned char *)src->ahead.data};
 	size_t lens[] = {src->head ? src->head_len : 0, src->ahead.data ? src->ahead.len : 0};
@@ -183,4 +247,58 @@ source_8bit(const struct source *src)
 			if (parts[k][i] >= 0x80)
 				return true;
 	return false;
+}
+
+bool
+source_note_lines(struct source *src, const struct dot *enc)
+{
+	if (enc->long_lines > src->long_lines) {
+		src->long_lines = enc->long_lines;
+		src->long_first = enc->long_first;
+		src->long_first_len = enc->long_first_len;
+	}
+	return src->long_lines > 0 && !src->long_warned;
+}
+
+/* Where the first long line is: "line N of the body" (the header as sent comes first). */
+static void
+long_place(const struct source *src, char *out, size_t n)
+{
+	uint64_t head = 0;
+	for (size_t i = 0; src->head && i < src->head_len; i++)
+		head += src->head[i] == '\n';
+	if (src->long_first > head)
+		snprintf(out, n, "line %" PRIu64 " of the body", src->long_first - head);
+	else
+		snprintf(out, n, "line %" PRIu64 " of the header", src->long_first);
+}
+
+void
+source_warn_lines(struct source *src)
+{
+	char place[64];
+
+	if (src->long_lines == 0 || src->long_warned)
+		return;
+	src->long_warned = true;
+	long_place(src, place, sizeof(place));
+	warn("%s is %zu octets long; RFC 5322 §2.1.1 allows %d, and a server may refuse the "
+	     "message: wrap the lines, or encode the body (quoted-printable or base64)",
+	     place, src->long_first_len, DOT_LINE_MAX);
+}
+
+void
+source_lines_hint(const struct source *src, struct err *e)
+{
+	char place[64];
+
+	if (!e || src->long_lines == 0)
+		return;
+	long_place(src, place, sizeof(place));
+	err_append(e,
+	           "; the message has %s over %d octets (the first: %s, %zu octets), which "
+	           "RFC 5322 §2.1.1 forbids, and this is likely why: wrap them, or encode the "
+	           "body (quoted-printable or base64)",
+	           src->long_lines == 1 ? "a line" : "lines", DOT_LINE_MAX, place,
+	           src->long_first_len);
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "buf.h"
+#include "dot.h"
 #include "err.h"
 #include "queue.h"
 
@@ -36,6 +37,14 @@ struct source {
 	bool no_pull;            /* that cannot be done: read FD and write the copy */
 	uint64_t pull_off;       /* when pulling: the copy's offset of the next byte to give */
 	const struct queue_meta *meta; /* the copy's envelope, written once complete */
+	bool sized;      /* FD is a regular file and SIZE holds the exact size before the end
+	                    is read (source_read_ahead measured the rest with pread) */
+	bool sized_8bit; /* when sized: the whole message holds an octet above 127 */
+	/* Lines over DOT_LINE_MAX octets (RFC 5322 §2.1.1), as far as an encoder has seen */
+	uint64_t long_lines;
+	uint64_t long_first; /* the first one's line number in the message as sent */
+	size_t long_first_len;
+	bool long_warned; /* the warning was given (once a message) */
 };
 
 /* Set up SRC over HEAD and FD. Nothing is read yet. */
@@ -47,7 +56,10 @@ void source_fini(struct source *src);
  * Read up to SOURCE_READ_AHEAD bytes (after what AHEAD already holds). When the message
  * ends within them, measure it as it will be sent (line ends made CRLF, no dot-stuffing:
  * the message, not its transport) and mark it complete; a NUL there is found before any
- * connection (ERR_DATA). ERR_OS when reading fails.
+ * connection (ERR_DATA). When it does not and FD is a regular file, the rest is measured
+ * the same way with pread, FD's offset untouched (src->sized; a NUL anywhere is found now).
+ * Lines over 998 octets seen by either measure are warned about at once. ERR_OS when
+ * reading fails.
  */
 int source_read_ahead(struct source *src, struct err *e);
 
@@ -65,7 +77,25 @@ int source_drain(struct source *src, struct err *e);
  */
 ssize_t source_read(struct source *src, char *p, size_t n, struct err *e);
 
-/* Whether the part of the message read so far holds an octet above 127 (RFC 6152). */
+/* Whether the part of the message read so far (the whole of it when sized) holds an octet
+ * above 127 (RFC 6152). */
 bool source_8bit(const struct source *src);
+
+/*
+ * Take the line counts of ENC, an encoder of this message's bytes (the send's, or the
+ * measure's). True when the message has just been found to hold a line over DOT_LINE_MAX
+ * octets and no warning has been given: call source_warn_lines (after clearing whatever
+ * shares the terminal line).
+ */
+bool source_note_lines(struct source *src, const struct dot *enc);
+
+/* "postie: warning: line N of the body is M octets long; ..." on stderr, once a message. */
+void source_warn_lines(struct source *src);
+
+/*
+ * When the message holds lines over DOT_LINE_MAX octets, append to E why a server may have
+ * refused it for that, with the first one's place and how to fix it.
+ */
+void source_lines_hint(const struct source *src, struct err *e);
 
 #endif

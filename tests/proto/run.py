@@ -207,6 +207,12 @@ class Runner:
         if 'stdin' in self.sections:
             attrs, lines = self.lines('stdin')
             stdin = section_bytes(attrs, lines)
+            if 'file' in attrs:
+                # Standard input is a regular file, not a pipe: run_postie opens it.
+                path = os.path.join(tmp, 'stdin.eml')
+                with open(path, 'wb') as f:
+                    f.write(stdin)
+                stdin = path
 
         # The fake server.
         script = os.path.join(tmp, 'server.script')
@@ -348,9 +354,14 @@ class Runner:
 
     @staticmethod
     def run_postie(argv, stdin, env, cwd, sig):
-        """Run postie; with sig = (signum, seconds), send it that signal after a delay."""
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        """Run postie; with sig = (signum, seconds), send it that signal after a delay. STDIN is
+        the message's bytes (given through a pipe), or the path of a file to give instead."""
+        stdin_file = open(stdin, 'rb') if isinstance(stdin, str) else None
+        proc = subprocess.Popen(argv, stdin=stdin_file or subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=env, cwd=cwd)
+        if stdin_file:
+            stdin_file.close()
+            stdin = None
         timer = None
         if sig:
             timer = threading.Timer(sig[1], lambda: proc.poll() is None and proc.send_signal(sig[0]))

@@ -1133,9 +1133,76 @@ test_speed(void)
 	free(in);
 }
 
+/*
+ * The line counts (RFC 5322 §2.1.1's 998 octets): against the output itself, split at its
+ * CRLFs, for inputs of short and long lines with every kind of line end, fed whole and in
+ * chunks of several sizes, in DATA and BDAT mode.
+ */
+static void
+test_long_lines(void)
+{
+	static const size_t lens[] = {0, 5, 998, 999, 31, 40, 3000, 997, 1200, 1, 998, 70000, 2};
+	static const char *const ends[] = {"\n", "\r\n", "\r"};
+	static const size_t chunks[] = {1, 7, 64, 999, 4096, 1 << 20};
+	struct buf in;
+
+	buf_init(&in, 1 << 20);
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		for (size_t k = 0; k < lens[i]; k++)
+			buf_append(&in, k == 0 && i % 3 == 1 ? "." : "x", 1, NULL);
+		const char *end = ends[i % 3];
+		buf_append(&in, end, strlen(end), NULL);
+	}
+	buf_append(&in, "no line end", 11, NULL);
+	for (int bdat = 0; bdat < 2; bdat++) {
+		for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
+			struct dot d;
+			struct buf out;
+			struct err e;
+			int rc = 0;
+			buf_init(&out, 1 << 21);
+			dot_init(&d, false);
+			d.bdat = bdat;
+			for (size_t at = 0; at < in.len && rc == 0; at += chunks[c]) {
+				size_t n = in.len - at < chunks[c] ? in.len - at : chunks[c];
+				rc = dot_encode(&d, in.data + at, n, sink_buf, &out, &e);
+			}
+			rc = rc ? rc : dot_finish(&d, sink_buf, &out, &e);
+			/* The reference: the output's lines, less DATA's end marker. */
+			uint64_t lines = 0, longs = 0, first = 0;
+			size_t first_len = 0, start = 0;
+			for (size_t i = 0; i + 1 < out.len; i++) {
+				if (out.data[i] != '\r' || out.data[i + 1] != '\n')
+					continue;
+				size_t len = i - start;
+				start = i + 2;
+				if (!bdat && len == 1 && start == out.len)
+					break; /* the "." that ends the data */
+				lines++;
+				/* A stuffed dot is not text (RFC 5321 §4.5.3.1.6). */
+				if (!bdat && len >= 2 && out.data[i - len] == '.')
+					len--;
+				if (len > DOT_LINE_MAX && longs++ == 0) {
+					first = lines;
+					first_len = len;
+				}
+			}
+			ok(rc == 0 && d.lines == lines && d.long_lines == longs &&
+			       d.long_first == first && d.long_first_len == first_len,
+			   "%s, chunks of %zu: %" PRIu64 " lines (%" PRIu64 "), %" PRIu64
+			   " long (%" PRIu64 "), first %" PRIu64 " (%" PRIu64 ") of %zu (%zu)",
+			   bdat ? "BDAT" : "DATA", chunks[c], d.lines, lines, d.long_lines, longs,
+			   d.long_first, first, d.long_first_len, first_len);
+			buf_fini(&out);
+		}
+	}
+	buf_fini(&in);
+}
+
 int
 main(void)
 {
+	test_long_lines();
 	test_table();
 	test_counters();
 	test_sink_error();
