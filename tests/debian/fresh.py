@@ -26,7 +26,8 @@
 #      (password = *), and cannot list the system queue.
 #   7. With Postfix stopped the user's and www-data's messages are queued (exit 0, "queued
 #      as"); root's mailq lists both, each user's only its own; Postfix starts again and the
-#      ExecStart of the packaged postie-flush.service (`postie -q`), run as root, sends both;
+#      ExecStart of the packaged system unit postie-queue.service (`postie -q`; the postinst
+#      enables its timer), run as root, sends both;
 #      the queue is empty after.
 #
 # Exit: 0 passed, 1 failed, 77 skipped (not root, or debootstrap, dpkg-buildpackage, the
@@ -262,7 +263,7 @@ class Fresh:
         tap.ok(r.stdout.decode().splitlines() == ['root:postie 1770 directory'] * 5,
                'the system queue /var/spool/postie and its tmp queue failed corrupt are '
                'root:postie 1770', out(r))
-        flush = os.path.join(self.root, 'usr/lib/systemd/user/postie-flush.service')
+        flush = os.path.join(self.root, 'lib/systemd/system/postie-queue.service')
         self.flush_argv = []
         if os.path.exists(flush):
             with open(flush, encoding='utf-8') as f:
@@ -270,8 +271,13 @@ class Fresh:
                     if line.startswith('ExecStart='):
                         self.flush_argv = shlex.split(line.split('=', 1)[1])
         tap.ok(self.flush_argv[:1] == ['/usr/sbin/postie'],
-               'the packaged postie-flush.service runs %s' % ' '.join(self.flush_argv),
-               'no ExecStart=/usr/sbin/postie in %s' % flush)
+               'the packaged system unit postie-queue.service runs %s'
+               % ' '.join(self.flush_argv), 'no ExecStart=/usr/sbin/postie in %s' % flush)
+        wants = os.path.join(self.root, 'etc/systemd/system/timers.target.wants/'
+                             'postie-queue.timer')
+        tap.ok(os.path.islink(wants) and os.readlink(wants).endswith('/postie-queue.timer'),
+               'the postinst enabled postie-queue.timer (timers.target.wants)',
+               '%s: %s' % (wants, os.readlink(wants) if os.path.islink(wants) else 'missing'))
 
     def start_server(self):
         r = sh(['bash', SERVER, 'start', self.srv], env=self.env, timeout=300)
@@ -544,7 +550,7 @@ class Fresh:
                       out(r)):
             return
         r = self.run_in('root', self.flush_argv)
-        tap.ok(r.returncode == 0, 'root: %s (postie-flush.service) exits 0'
+        tap.ok(r.returncode == 0, 'root: %s (postie-queue.service) exits 0'
                % ' '.join(self.flush_argv), out(r))
         got_user = self.wait_mail(q_user)
         got_php = self.wait_mail(q_php)
