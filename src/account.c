@@ -9,12 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "addr.h"
 #include "log.h"
 #include "sasl.h"
 #include "oauth2.h"
+#include "priv.h"
 #include "secret.h"
 
 static bool
@@ -26,6 +28,56 @@ has_override(const struct opts *o, const char *name)
 	return false;
 }
 
+/*
+ * The accounts of P by name, for a message: "a, b, c", or "" when it has none. SEC-45: a
+ * setgid postie shows a caller who is not root no name of the system profile's.
+ */
+static void
+account_names(const struct profile *p, struct buf *out)
+{
+	bool hide = priv_setgid() && getuid() != 0;
+
+	for (size_t i = 0; i < p->n; i++) {
+		const struct account *a = p->accounts[i];
+		if (hide && a->origin == PROFILE_ORIGIN_SYSTEM)
+			continue;
+		buf_printf(out, NULL, "%s%s", out->len ? ", " : "", a->name);
+	}
+}
+
+/*
+ * ERR_CONFIG: no account called NAME (-a's, or "default"). Says which files were read or
+ * looked for, which accounts they hold, and what to write where.
+ */
+static int
+no_account(const struct profile *p, const char *name, struct err *e)
+{
+	struct buf names;
+	const char *looked = p->looked && *p->looked ? p->looked : "none";
+	const char *where = p->user_file ? p->user_file : "~/.config/postie/config";
+	int r;
+
+	buf_init(&names, 4096);
+	account_names(p, &names);
+	if (p->n == 0)
+		r = err_set(e, ERR_CONFIG,
+		            "choose account: no profile defines an account (files looked for: %s); "
+		            "write one to ~/.config/postie/config (see postie.conf(5))",
+		            looked);
+	else if (strcmp(name, "default") != 0)
+		r = err_set(e, ERR_CONFIG,
+		            "choose account %s: no such account (the accounts: %s; files: %s); "
+		            "check -a",
+		            name, names.len ? names.data : "none you may see", looked);
+	else
+		r = err_set(e, ERR_CONFIG,
+		            "choose account: none given and no default (the accounts: %s; files: "
+		            "%s); pass -a NAME or add `account default : NAME` to %s",
+		            names.len ? names.data : "none you may see", looked, where);
+	buf_fini(&names);
+	return r;
+}
+
 static int
 choose_account(struct account_choice *c, struct err *e)
 {
@@ -33,12 +85,7 @@ choose_account(struct account_choice *c, struct err *e)
 
 	if (o->account) {
 		c->acct = profile_find(&c->prof, o->account);
-		if (!c->acct)
-			return err_set(
-			    e, ERR_CONFIG,
-			    "choose account %s: no such account in the profile; check -a",
-			    o->account);
-		return 0;
+		return c->acct ? 0 : no_account(&c->prof, o->account, e);
 	}
 	if (c->claimed) {
 		char *norm = NULL;
@@ -50,11 +97,7 @@ choose_account(struct account_choice *c, struct err *e)
 			return 0;
 	}
 	c->acct = profile_find(&c->prof, "default");
-	if (!c->acct)
-		return err_set(e, ERR_CONFIG,
-		               "choose account: none given and no default; pass -a NAME or add "
-		               "`account default : NAME` to ~/.config/postie/config");
-	return 0;
+	return c->acct ? 0 : no_account(&c->prof, "default", e);
 }
 
 /* msmtp(1), `domain`: %H, %C and %M work there as in `from`. */
@@ -189,7 +232,10 @@ account_check_policy(const struct account *a, struct err *e)
 		c.token = "x";
 	else
 		c.pass = "x";
-	if (a->auth && a->auth_mech && !sasl_pick(a->auth_mech, a->auth_mech, &c, e))
+	/* An obsolete mechanism (DIGEST-MD5) is refused once the server's list is known, so
+	 * that the refusal can say what to use instead. */
+	if (a->auth && a->auth_mech && !sasl_obsolete(a->auth_mech) &&
+	    !sasl_pick(a->auth_mech, a->auth_mech, &c, e))
 		return -1;
 	return 0;
 }
@@ -217,6 +263,14 @@ account_get_password(const struct account *a, struct buf *out, struct err *e)
 		    "or systemd credentials (SEC-41): add `password`, `passwordeval` or "
 		    "`password_file` to it",
 		    a->name, a->file);
+	if (out->len == 0 && !a->tls_cert_file && a->auth_mech &&
+	    (strcasecmp(a->auth_mech, "XOAUTH2") == 0 ||
+	     strcasecmp(a->auth_mech, "OAUTHBEARER") == 0))
+		return err_set(e, ERR_CONFIG,
+		               "authenticate: account %s (%s) logs in with %s and has no access "
+		               "token; add `oauth2_token_command` (or, msmtp's way, `passwordeval` "
+		               "printing the token)",
+		               a->name, a->file, a->auth_mech);
 	if (out->len == 0 && !a->tls_cert_file)
 		return err_set(
 		    e, ERR_CONFIG,

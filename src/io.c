@@ -277,6 +277,21 @@ regular(int fd, struct stat *st, char *why, size_t n)
 	return true;
 }
 
+/* Whether the real path of PATH lies in the user's home folder (io_home's). */
+static bool
+in_home(const char *path)
+{
+	const char *home = io_home();
+	char *h = home ? realpath(home, NULL) : NULL;
+	char *r = realpath(path, NULL);
+	size_t k = h ? strlen(h) : 0;
+	bool yes = h && r && strncmp(r, h, k) == 0 && (k == 1 || r[k] == '/');
+
+	free(h);
+	free(r);
+	return yes;
+}
+
 const char *
 io_not_private(int fd, const char *path, char *why, size_t n)
 {
@@ -284,6 +299,18 @@ io_not_private(int fd, const char *path, char *why, size_t n)
 
 	if (!regular(fd, &st, why, n))
 		return why;
+	/* Outside the user's home a file of another user is likely shared (a team's profile,
+	 * another user's file root runs with): telling each user to chown it to themselves
+	 * would have them take it from one another. A secret's file is one user's alone. */
+	if (st.st_uid != geteuid() && !in_home(path)) {
+		snprintf(
+		    why, n,
+		    "it belongs to uid %lu, not to uid %lu who runs postie; a file that holds a "
+		    "secret must be the file of the one user who runs postie, so each user "
+		    "needs a copy of their own (mode 0600)",
+		    (unsigned long)st.st_uid, (unsigned long)geteuid());
+		return why;
+	}
 	if (st.st_uid != geteuid()) {
 		unsigned long me = (unsigned long)geteuid();
 		bool open = st.st_mode & 077;

@@ -93,8 +93,10 @@ char *io_xdg_path(enum io_xdg which, const char *tail, unsigned flags);
  * The one rule for a file that may hold a secret or say where one goes (SEC-14): a regular
  * file of the effective user that grants group and others nothing. NULL when the file open
  * at FD (named PATH in the reason) is such a file, else the reason in WHY (N bytes), with
- * the commands that fix it ("run `chmod 600 PATH`"; for a file of another user `chown`,
- * and `chmod` too when others may read it).
+ * the commands that fix it ("run `chmod 600 PATH`"; for a file of another user in the
+ * user's home `chown`, and `chmod` too when others may read it; for one outside it, which
+ * several users may share, a copy of the user's own: the advice never has two users take
+ * one file from each other).
  */
 const char *io_not_private(int fd, const char *path, char *why, size_t n);
 

@@ -219,8 +219,11 @@ profile_parse_line(struct parse *ps, unsigned line, const char *s, size_t n, str
 		c = profile_cmd_find(s, wl);
 		if (!c) {
 			size_t show = wl > PROFILE_SHOW ? PROFILE_SHOW : wl;
-			return err_set(e, ERR_CONFIG, "%s:%u: unknown command '%.*s%s'", ps->file,
-			               line, (int)show, s, wl > show ? "..." : "");
+			const char *near = profile_cmd_nearest(s, wl);
+			return err_set(e, ERR_CONFIG, "%s:%u: unknown command '%.*s%s'%s%s%s",
+			               ps->file, line, (int)show, s, wl > show ? "..." : "",
+			               near ? "; did you mean '" : "", near ? near : "",
+			               near ? "'?" : "");
 		}
 		/* msmtp 1.8 refuses settings before the first section; so do we. */
 		if (!ps->cur)
@@ -391,7 +394,11 @@ profile_fini(struct profile *p)
 		profile_account_free(p->accounts[i]);
 	free(p->accounts);
 	free(p->default_name);
+	free(p->looked);
+	free(p->user_file);
 	p->accounts = NULL;
 	p->n = 0;
 	p->default_name = NULL;
+	p->looked = NULL;
+	p->user_file = NULL;
 }

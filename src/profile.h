@@ -151,19 +151,26 @@ struct profile {
 	struct account **accounts; /* in the order they were defined; owned */
 	size_t n;
 	char *default_name; /* the account "default" points at (account default : NAME) */
+	char *looked;       /* for messages, after profile_load: each file it looked for and
+	                       what became of it, "PATH (read), PATH (does not exist), ..." */
+	char *user_file;    /* the user profile profile_load read (-C's, postie's own or
+	                       msmtp's in its place; its real path), or NULL */
 };
 
 /*
  * Load the system profile SYSFILE (skipped when it does not exist) and then the user profile
  * USERFILE; an account in USERFILE replaces a system account of the same name. When
  * USERFILE is NULL the default path is used ($XDG_CONFIG_HOME/postie/config, else
- * ~/.config/postie/config; a missing default file is not an error). An explicit USERFILE
- * (-C) must exist. Only a regular file is a profile (not a pipe, a device or /dev/stdin). A
- * file that holds password or passwordeval must not be readable by group or others and must
- * be owned by the effective user (SEC-14). Each account records its file's real path and its
- * origin: USER for the default file (or -C naming it), SYSTEM for SYSFILE, NAMED for another
- * -C file. Every error is ERR_CONFIG with "FILE:LINE: reason". Unknown msmtp commands of
- * later issues give a warning on stderr.
+ * ~/.config/postie/config; a missing default file is not an error); when it does not
+ * exist, msmtp's (~/.msmtprc, else $XDG_CONFIG_HOME/msmtp/config) is the user's profile if
+ * nobody else can have written it (SEC-47: else ERR_CONFIG). Likewise msmtprc beside
+ * SYSFILE when SYSFILE does not exist. An explicit USERFILE (-C) must exist. Only a regular file is
+ * a profile (not a pipe, a device or /dev/stdin). A file that holds password or passwordeval must
+ * not be readable by group or others and must be owned by the effective user (SEC-14). Each account
+ * records its file's real path and its origin: USER for the default file (or -C naming it, or
+ * msmtp's profile read in its place), SYSTEM for SYSFILE (or msmtp's), NAMED for another -C file.
+ * P's looked and user_file say which files were looked for and read. Every error is ERR_CONFIG with
+ * "FILE:LINE: reason". Unknown msmtp commands of later issues give a warning on stderr.
  */
 int profile_load(struct profile *p, const char *sysfile, const char *userfile, struct err *e);
 

@@ -11,6 +11,7 @@
 #include "priv.h"
 #include "spawn.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -761,6 +762,65 @@ profile_cmd_find(const char *w, size_t n)
 		if (strlen(commands[i].name) == n && memcmp(commands[i].name, w, n) == 0)
 			return &commands[i];
 	return NULL;
+}
+
+/* Letters alike but for case (commands are lower case; a word in capitals is near). */
+static bool
+alike(char a, char b)
+{
+	return tolower((unsigned char)a) == tolower((unsigned char)b);
+}
+
+/* The optimal string alignment distance of A (LA bytes) and B, stopping at LIMIT + 1: the
+ * edits (a letter added, removed, changed, or two swapped; case aside) that make one the
+ * other. */
+static size_t
+edits(const char *a, size_t la, const char *b, size_t limit)
+{
+	size_t lb = strlen(b);
+	size_t d[3][PROFILE_NEAR_MAX + 1];
+
+	if (la > PROFILE_NEAR_MAX || lb > PROFILE_NEAR_MAX)
+		return limit + 1;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t *cur = d[i % 3], *up = d[(i - 1) % 3], *up2 = d[(i + 1) % 3];
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cost = !alike(a[i - 1], b[j - 1]);
+			size_t v = up[j - 1] + cost;
+			if (up[j] + 1 < v)
+				v = up[j] + 1;
+			if (cur[j - 1] + 1 < v)
+				v = cur[j - 1] + 1;
+			if (i > 1 && j > 1 && alike(a[i - 1], b[j - 2]) &&
+			    alike(a[i - 2], b[j - 1]) && up2[j - 2] + 1 < v)
+				v = up2[j - 2] + 1;
+			cur[j] = v;
+		}
+	}
+	return d[la % 3][lb];
+}
+
+const char *
+profile_cmd_nearest(const char *w, size_t n)
+{
+	static const char *const sections[] = {"account", "defaults"};
+	/* A third of the word, at least one edit and at most three: "pasword", "tls_startls". */
+	size_t limit = n / 3 < 1 ? 1 : n / 3 > 3 ? 3 : n / 3;
+	const char *best = NULL;
+	size_t best_d = limit + 1;
+
+	for (size_t i = 0; i < NCOMMANDS + 2; i++) {
+		const char *name = i < NCOMMANDS ? commands[i].name : sections[i - NCOMMANDS];
+		size_t d = edits(w, n, name, limit);
+		if (d < best_d) {
+			best_d = d;
+			best = name;
+		}
+	}
+	return best;
 }
 
 bool

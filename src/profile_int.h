@@ -57,6 +57,15 @@ struct command {
 /* The command called W (N bytes), or NULL. */
 const struct command *profile_cmd_find(const char *w, size_t n);
 
+/* The longest word profile_cmd_nearest compares. */
+#define PROFILE_NEAR_MAX 40
+
+/*
+ * The known command (or "account", "defaults") nearest to the unknown word W (N bytes):
+ * at most a third of its letters apart (one to three edits), for "did you mean"; or NULL.
+ */
+const char *profile_cmd_nearest(const char *w, size_t n);
+
 /* Apply one setting line (command C, argument ARG) to ps->cur and record its bit. */
 int profile_cmd_apply(struct parse *ps, unsigned line, const struct command *c, const char *arg,
                       struct err *e);

@@ -195,6 +195,19 @@ mech_find(const char *name)
 	return NULL;
 }
 
+/*
+ * The bearer token M sends: C's token, else, msmtp's way, its password. msmtp has no token
+ * command: with `auth xoauth2` or `auth oauthbearer` its `password` or `passwordeval` is
+ * the access token, and every guide for msmtp with Gmail or Microsoft 365 (oama,
+ * mutt_oauth2.py, oauth2ms) relies on it. The automatic choice never takes a password for
+ * a token (eligible): only a profile that names the mechanism does.
+ */
+static const char *
+token_of(const struct sasl_creds *c)
+{
+	return has(c->token) ? c->token : c->pass;
+}
+
 /* Why C cannot be used with M (a phrase to follow the mechanism's name), or NULL. */
 static const char *
 misfit(const struct mech_info *m, const struct sasl_creds *c)
@@ -203,8 +216,9 @@ misfit(const struct mech_info *m, const struct sasl_creds *c)
 		return "needs a user name; set user";
 	if ((m->flags & NEEDS_PASS) && !has(c->pass))
 		return "needs a password; set password or passwordeval";
-	if ((m->flags & NEEDS_TOKEN) && !has(c->token))
-		return "needs an OAuth 2.0 access token";
+	if ((m->flags & NEEDS_TOKEN) && !has(token_of(c)))
+		return "needs an OAuth 2.0 access token; set oauth2_token_command, or (msmtp's "
+		       "way) password or passwordeval to the token";
 	if ((m->flags & NEEDS_CERT) && !c->have_cert)
 		return "needs a TLS client certificate";
 	if ((m->flags & NEEDS_CB) && !has_cb(c))
@@ -245,13 +259,73 @@ not_offered(const char *words, const char *before, const char *what, const char 
 		        before, what, after);
 }
 
+/* Mechanisms msmtp may name that postie refuses on purpose, and why. */
+struct obsolete_mech {
+	const char *name;
+	const char *why;
+};
+
+static const struct obsolete_mech obsolete[] = {
+    {"DIGEST-MD5", "obsolete (RFC 6331 moved it to Historic: its integrity and privacy "
+                   "layers are weak and it has no channel binding)"},
+};
+
+static const struct obsolete_mech *
+obsolete_find(const char *name)
+{
+	for (size_t i = 0; name && i < sizeof(obsolete) / sizeof(obsolete[0]); i++)
+		if (strcasecmp(name, obsolete[i].name) == 0)
+			return &obsolete[i];
+	return NULL;
+}
+
+bool
+sasl_obsolete(const char *name)
+{
+	return obsolete_find(name) != NULL;
+}
+
+/* ERR_CONFIG for the obsolete mechanism O the profile asks for, with what the server offers
+ * (WORDS) and what postie would use of it. */
+static void
+refuse_obsolete(const char *offered, const char *words, const struct obsolete_mech *o,
+                const struct sasl_creds *c, struct err *e)
+{
+	const char *name = o->name, *why = o->why;
+	struct err ignore;
+	const char *instead = words[0] ? sasl_pick(offered, NULL, c, &ignore) : NULL;
+
+	if (!words[0])
+		err_set(e, ERR_CONFIG,
+		        "choose AUTH mechanism: %s is %s, and postie does not offer it; the server "
+		        "offers no AUTH mechanism: write `auth off` instead of `auth %s` if it "
+		        "needs no login",
+		        name, why, name);
+	else if (instead)
+		err_set(e, ERR_CONFIG,
+		        "choose AUTH mechanism: %s is %s, and postie does not offer it; the server "
+		        "offers %s: write `auth on` instead of `auth %s` and postie uses %s",
+		        name, why, words, name, instead);
+	else
+		err_set(e, ERR_CONFIG,
+		        "choose AUTH mechanism: %s is %s, and postie does not offer it; the server "
+		        "offers %s, none of which fits this account's credentials: ask its "
+		        "administrator for SCRAM-SHA-256 or PLAIN over TLS",
+		        name, why, words);
+}
+
 /* The mechanism the profile names, when C fits it and the server offers it. */
 static const char *
 pick_wanted(const char *offered, const char *words, const char *wanted, const struct sasl_creds *c,
             struct err *e)
 {
 	const struct mech_info *m = mech_find(wanted);
+	const struct obsolete_mech *o = obsolete_find(wanted);
 
+	if (o) {
+		refuse_obsolete(offered, words, o, c, e);
+		return NULL;
+	}
 	if (!m) {
 		err_set(e, ERR_CONFIG,
 		        "choose AUTH mechanism: mechanism %.64s is not supported (postie "
@@ -379,17 +453,23 @@ check_name(const struct sasl *s, const char *what, const char *v, struct err *e)
 	return 0;
 }
 
-/* RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
+/* RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+ * C's token, else its password taken for one (token_of). */
 static int
-check_token(const struct sasl *s, const char *t, struct err *e)
+check_token(const struct sasl *s, const struct sasl_creds *c, struct err *e)
 {
+	const char *t = token_of(c);
+
 	if (!codec_is_b64token(t, strlen(t)))
-		return err_set(
-		    e, ERR_CONFIG,
-		    "authenticate with %s: the OAuth token is not a bearer token (RFC 6750 "
-		    "b64token: letters, digits and -._~+/ then '=' padding); check the "
-		    "command that prints it",
-		    s->m->name);
+		return err_set(e, ERR_CONFIG,
+		               "authenticate with %s: the %s is not a bearer token (RFC 6750 "
+		               "b64token: letters, digits and -._~+/ then '=' padding); %s",
+		               s->m->name,
+		               has(c->token) ? "OAuth token" : "password (the access token for it)",
+		               has(c->token)
+		                   ? "check the command that prints it"
+		                   : "give the OAuth 2.0 access token as the password, or use "
+		                     "oauth2_token_command");
 	return 0;
 }
 
@@ -478,7 +558,7 @@ sasl_start(struct sasl **out, const char *mech, const struct sasl_creds *c, size
 	    (has(c->authzid) && check_name(s, "authzid", c->authzid, e) < 0) ||
 	    (has(c->host) && (m->id == MECH_OAUTHBEARER) &&
 	     check_name(s, "host name", c->host, e) < 0) ||
-	    ((m->flags & NEEDS_TOKEN) && check_token(s, c->token, e) < 0))
+	    ((m->flags & NEEDS_TOKEN) && check_token(s, c, e) < 0))
 		goto fail;
 
 	if (m->id == MECH_LOGIN || m->id == MECH_CRAM_MD5) {
@@ -493,7 +573,11 @@ sasl_start(struct sasl **out, const char *mech, const struct sasl_creds *c, size
 	msg.secret = true;
 	buf_init(&b64, SASL_MESSAGE_MAX / 3 * 4 + 4);
 	b64.secret = true;
-	int rc = first_message(s, c, &msg, e);
+	/* The OAuth mechanisms send the token, or the password taken for one (token_of). */
+	struct sasl_creds tc = *c;
+	if (m->flags & NEEDS_TOKEN)
+		tc.token = token_of(c);
+	int rc = first_message(s, &tc, &msg, e);
 	if (rc == 0)
 		rc = codec_base64_encode(&b64, msg.data, msg.len, e);
 	buf_fini(&msg);

@@ -64,6 +64,8 @@ struct sasl_creds {
  * that OFFERED holds of SCRAM-SHA-256-PLUS, SCRAM-SHA-1-PLUS (both only with channel binding
  * data), SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, LOGIN, CRAM-MD5 when C has a password; when it
  * has none, OAUTHBEARER, XOAUTH2 with a token, then EXTERNAL with a client certificate.
+ * A WANTED OAUTHBEARER or XOAUTH2 takes C's password for the token when it has none
+ * (msmtp's way: there the password is the access token); the automatic choice never does.
  * Mechanisms that cannot carry an authzid are skipped when one is set. Returns a static
  * upper-case name, or NULL with e set: ERR_CONFIG for a mechanism postie does not implement
  * or credentials that do not fit it (no password, no token...), ERR_PERM when the server
@@ -71,6 +73,14 @@ struct sasl_creds {
  */
 const char *sasl_pick(const char *offered, const char *wanted, const struct sasl_creds *c,
                       struct err *e);
+
+/*
+ * Whether NAME (any case) is a mechanism msmtp offers that postie refuses as obsolete
+ * (DIGEST-MD5, RFC 6331). sasl_pick refuses it with ERR_CONFIG, naming what the server
+ * offers instead; before a connection there is nothing to name, so the account's checks
+ * leave it to that refusal.
+ */
+bool sasl_obsolete(const char *name);
 
 struct sasl;
 

@@ -122,9 +122,12 @@ put_connection(const struct account *a, const char *ports)
 	put("domain", a->domain);
 	put("auth", !a->auth ? "off" : a->auth_mech ? a->auth_mech : "on");
 	put("user", a->user);
+	/* "*" only for a password the profile gives (written, a command's or a file's): an
+	 * account with none, or that logs in with an OAuth token command, has none to hide. */
 	put("password",
-	    a->password || a->passwordeval || a->password_file || a->oauth2_token_command ? "*"
-	                                                                                  : NULL);
+	    (a->password || a->passwordeval || a->password_file) && !a->oauth2_token_command
+	        ? "*"
+	        : NULL);
 	put("passwordeval", hidden(a->passwordeval));
 	put("password_file", a->password_file);
 	put("oauth2_token_command", hidden(a->oauth2_token_command));

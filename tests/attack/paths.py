@@ -2,8 +2,12 @@
 # paths.py POSTIE CASE: what a caller's profile can reach, by where it lies (SEC-41, SEC-42,
 # SEC-43; found by review after the first cut of issue 10). Each case has its own temp HOME
 # and XDG_CONFIG_HOME; a marker file shows whether a profile's eval ran.
-#   msmtprc         the caller creates ~/.msmtprc (the user has no msmtp) with an eval and
-#                   names it with -C: it is not the user's own profile, the eval never runs
+#   msmtprc         the caller creates ~/.msmtprc (the user has no msmtp) with an eval: beside a
+#                   postie profile it is not the user's (SEC-43), named with -C or not, and
+#                   its eval never runs; without one (SEC-47) it is read as the user's only
+#                   when nobody else can have written it, so one group may write, or in a
+#                   folder others may write, never runs; an empty postie profile turns the
+#                   fallback off
 #   symlinked-config  the user's profile is a link to ~/postierc; a caller's file elsewhere
 #                   in $HOME is still not in the user's config folder: its eval never runs;
 #                   -C naming the user's profile itself (the link) still works
@@ -79,18 +83,53 @@ def show(r):
 
 def msmtprc(t):
     mark = os.path.join(t.tmp, 'ran-msmtprc')
-    rc = t.write(os.path.join(t.home, '.msmtprc'),
-                 'account default\nhost 127.0.0.1\neval touch %s\n' % mark)
+    own = t.write(os.path.join(t.cfg, 'config'), 'account default\nhost 127.0.0.1\n')
+    text = 'account default\nhost 127.0.0.1\neval touch %s\n' % mark
+    rc = t.write(os.path.join(t.home, '.msmtprc'), text)
     r = t.run(['-C', rc, '-P'])
     t.ok(r.returncode == 78 and not os.path.exists(mark),
-         'SEC-43: a ~/.msmtprc the caller created is not the user\'s: its eval never runs',
-         show(r))
+         'SEC-43: beside a postie profile, a ~/.msmtprc the caller created is not the '
+         'user\'s: its eval never runs', show(r))
     link = os.path.join(t.tmp, 'up', 'link.conf')
     os.makedirs(os.path.dirname(link))
     os.symlink(rc, link)
     r = t.run(['-C', link, '-P'])
     t.ok(r.returncode == 78 and not os.path.exists(mark),
          'SEC-43: nor through a link to it', show(r))
+    r = t.run(['-P'])
+    t.ok(r.returncode == 0 and not os.path.exists(mark),
+         'SEC-47: without -C the postie profile is read, ~/.msmtprc is not', show(r))
+
+    # No postie profile: msmtp's is read in its place only when nobody else can have
+    # written it (SEC-47); one its group may write, or in a folder others may write, is
+    # refused before its eval could run.
+    os.unlink(own)
+    t.write(rc, text, mode=0o620)
+    r = t.run(['-P'])
+    t.ok(r.returncode == 78 and b'SEC-47' in r.stderr and not os.path.exists(mark),
+         'SEC-47: a ~/.msmtprc its group may write is refused, its eval never runs', show(r))
+    t.write(rc, text)
+    os.chmod(t.home, 0o777)
+    r = t.run(['-P'])
+    os.chmod(t.home, 0o700)
+    t.ok(r.returncode == 78 and b'SEC-47' in r.stderr and not os.path.exists(mark),
+         'SEC-47: a ~/.msmtprc in a home others may write is refused', show(r))
+    shared = os.path.join(t.tmp, 'shared')
+    os.makedirs(shared)
+    os.chmod(shared, 0o1777)
+    t.write(os.path.join(shared, 'rc'), text)
+    os.unlink(rc)
+    os.symlink(os.path.join(shared, 'rc'), rc)
+    r = t.run(['-P'])
+    t.ok(r.returncode == 78 and b'SEC-47' in r.stderr and not os.path.exists(mark),
+         'SEC-47: a ~/.msmtprc linked into a folder others may write is refused', show(r))
+    # Any postie profile, even an empty one, turns the fallback off.
+    os.unlink(rc)
+    t.write(rc, text)
+    t.write(own, '')
+    r = t.run(['-P'])
+    t.ok(r.returncode == 78 and not os.path.exists(mark),
+         'SEC-47: an empty postie profile turns the fallback off', show(r))
 
 
 def symlinked_config(t):

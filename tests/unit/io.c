@@ -160,7 +160,15 @@ test_private(void)
 		ok(fchmod(fd, 0600) == 0 && io_not_private(fd, p, why, sizeof(why)) &&
 		       strstr(why, "chown 0 ") && !strstr(why, "chmod"),
 		   "another user's private file: chown only (%s)", why);
+		/* Outside the home: likely shared, so never "chown it to yourself" (each user of
+		 * it would be told to take it from the others). */
+		setenv("HOME", "/nonexistent-home", 1);
+		ok(io_not_private(fd, p, why, sizeof(why)) && !strstr(why, "chown") &&
+		       strstr(why, "a copy of their own") && strstr(why, "uid 65534"),
+		   "another user's file outside the home: a copy of one's own (%s)", why);
+		setenv("HOME", dir, 1);
 	} else {
+		ok(1, "another user's file: not root, not tried # SKIP");
 		ok(1, "another user's file: not root, not tried # SKIP");
 		ok(1, "another user's file: not root, not tried # SKIP");
 	}

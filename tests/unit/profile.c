@@ -284,7 +284,11 @@ struct error_case {
 };
 
 static const struct error_case errors[] = {
-    {"account a\nhots smtp.example\n", RC ":2: unknown command 'hots'"},
+    {"account a\nhots smtp.example\n", RC ":2: unknown command 'hots'; did you mean 'host'?"},
+    {"account a\npasword x\n", "unknown command 'pasword'; did you mean 'password'?"},
+    {"account a\ntls_startls on\n", "'tls_startls'; did you mean 'tls_starttls'?"},
+    {"acount a\n", "unknown command 'acount'; did you mean 'account'?"},
+    {"account a\nPasswordEval x\n", "'PasswordEval'; did you mean 'passwordeval'?"},
     {"host smtp.example\n", RC ":1: first command must be 'account' or 'defaults'"},
     {"\n# c\nlogfile x\n", RC ":3: first command must be 'account' or 'defaults'"},
     {"account a\nport\n", RC ":2: command 'port' needs an argument"},
@@ -354,6 +358,12 @@ test_errors(void)
 	ok(has(parse_error(longcmd, true), "unknown command 'xxxx") && has(e.text, "...'") &&
 	       strlen(e.text) < 120,
 	   "long unknown command shortened");
+	/* Nothing near: no suggestion; a word of one or two letters gets one edit at most. */
+	ok(has(parse_error("account a\nxyzzy 1\n", true), "unknown command 'xyzzy'") &&
+	       !has(e.text, "did you mean"),
+	   "nothing near: no suggestion (%s)", e.text);
+	ok(!has(parse_error("account a\nhx 1\n", true), "did you mean"),
+	   "two letters: nothing is one edit away (%s)", e.text);
 }
 
 /* ---- SEC-9: fingerprints ---- */
@@ -634,12 +644,28 @@ test_files(void)
 	write_file(f, pw, strlen(pw), 0600);
 	if (geteuid() == 0) {
 		ok(chown(f, 65534, 65534) == 0, "chown to nobody");
+		const char *old_home = getenv("HOME");
+		char *saved = old_home ? strdup(old_home) : NULL;
+		setenv("HOME", tmpdir, 1);
 		ok(load(&p, NULL, f) < 0 && has(e.text, "belongs to uid 65534") &&
 		       has(e.text, "run `chown "),
-		   "SEC-14: root refuses someone else's file: %s", e.text);
+		   "SEC-14: root refuses someone else's file in its home, says chown: %s", e.text);
 		profile_fini(&p);
+		/* Outside the home the file may be shared: no user is told to take it. */
+		setenv("HOME", "/nonexistent-home", 1);
+		ok(load(&p, NULL, f) < 0 && has(e.text, "belongs to uid 65534") &&
+		       !has(e.text, "chown") && has(e.text, "a copy of their own"),
+		   "SEC-14: someone else's file elsewhere: a copy of one's own, no chown: %s",
+		   e.text);
+		profile_fini(&p);
+		if (saved)
+			setenv("HOME", saved, 1);
+		else
+			unsetenv("HOME");
+		free(saved);
 		ok(chown(f, 0, 0) == 0, "chown back");
 	} else {
+		ok(1, "# SKIP owner check needs root");
 		ok(1, "# SKIP owner check needs root");
 		ok(1, "# SKIP owner check needs root");
 		ok(1, "# SKIP owner check needs root");

@@ -746,7 +746,8 @@ test_other_mechs(void)
 	    {"PLAIN", {.pass = "p"}, ERR_CONFIG, "needs a user name"},
 	    {"XOAUTH2", {.user = "u", .token = "t", .authzid = "a"}, ERR_CONFIG, "authzid"},
 	    {"CRAM-MD5", {.user = "u", .pass = "p", .authzid = "a"}, ERR_CONFIG, "authzid"},
-	    {"OAUTHBEARER", {.user = "u", .pass = "p"}, ERR_CONFIG, "OAuth 2.0 access token"},
+	    {"OAUTHBEARER", {.user = "u"}, ERR_CONFIG, "OAuth 2.0 access token"},
+	    {"XOAUTH2", {.user = "u"}, ERR_CONFIG, "or (msmtp's way) password or passwordeval"},
 	    {"EXTERNAL", {.user = "u"}, ERR_CONFIG, "client certificate"},
 	    {"GSSAPI", {.user = "u", .pass = "p"}, ERR_SOFTWARE, "unknown mechanism"},
 	};
@@ -758,6 +759,51 @@ test_other_mechs(void)
 	}
 	sasl_free(NULL);
 	ok(1, "sasl_free(NULL) is a no-op");
+}
+
+/*
+ * msmtp's way (issue 12): with `auth xoauth2` or `auth oauthbearer`, the password is the
+ * access token. Tokens here as in every msmtp guide: the password sent as the bearer token.
+ */
+static void
+test_msmtp_oauth(void)
+{
+	char got[1024];
+	struct ex x;
+	size_t n;
+	struct sasl_creds pw = {.user = "me@example.com", .pass = "ya29.tok-EN_1"};
+
+	ok(ex_start(&x, "XOAUTH2", &pw, SIZE_MAX) == 0 && x.has_init,
+	   "msmtp's way: XOAUTH2 with a password starts (%s)", x.e.text);
+	n = dec(&x.init, got, sizeof(got));
+	static const char xo[] = "user=me@example.com\001auth=Bearer ya29.tok-EN_1\001\001";
+	ok_mem(got, n, xo, sizeof(xo) - 1,
+	       "msmtp's way: XOAUTH2 sends the password as the bearer token");
+	ok(x.init.secret, "the initial response is a secret buffer");
+	ex_end(&x);
+	pw.host = "smtp.example.com";
+	pw.port = 587;
+	ok(ex_start(&x, "OAUTHBEARER", &pw, SIZE_MAX) == 0 && x.has_init,
+	   "msmtp's way: OAUTHBEARER with a password starts (%s)", x.e.text);
+	n = dec(&x.init, got, sizeof(got));
+	static const char ob[] = "n,a=me@example.com,\001host=smtp.example.com\001port=587\001"
+	                         "auth=Bearer ya29.tok-EN_1\001\001";
+	ok_mem(got, n, ob, sizeof(ob) - 1, "msmtp's way: OAUTHBEARER sends it as the token");
+	ex_end(&x);
+	/* A token wins over the password when both are there. */
+	struct sasl_creds both = {.user = "u", .pass = "pw", .token = "tok"};
+	ex_start(&x, "XOAUTH2", &both, SIZE_MAX);
+	n = dec(&x.init, got, sizeof(got));
+	static const char tok[] = "user=u\001auth=Bearer tok\001\001";
+	ok_mem(got, n, tok, sizeof(tok) - 1, "a token goes before a password");
+	ex_end(&x);
+	/* A password that is no bearer token: refused, not shown, the message says why. */
+	struct sasl_creds bad = {.user = "u", .pass = "correct horse"};
+	ok(ex_start(&x, "XOAUTH2", &bad, SIZE_MAX) == -1 && x.e.kind == ERR_CONFIG &&
+	       has_text(&x.e, "the password (the access token for it) is not a bearer token") &&
+	       !has_text(&x.e, "horse"),
+	   "a password that is no token is refused without showing it (%s)", x.e.text);
+	ex_end(&x);
 }
 
 static void
@@ -820,13 +866,26 @@ test_pick(void)
 	    {&P, "PLAIN", "LOGIN", NULL, ERR_PERM,
 	     "server offers only PLAIN; the profile asks for LOGIN"},
 	    {&P, all, "SCRAM-SHA-256-PLUS", NULL, ERR_CONFIG, "channel binding"},
-	    {&P, all, "XOAUTH2", NULL, ERR_CONFIG, "XOAUTH2 needs an OAuth 2.0 access token"},
+	    /* msmtp's way: a named OAuth mechanism takes the password for the token. */
+	    {&P, all, "XOAUTH2", "XOAUTH2", ERR_NONE, NULL},
+	    {&P, all, "oauthbearer", "OAUTHBEARER", ERR_NONE, NULL},
+	    {&P, "PLAIN", "XOAUTH2", NULL, ERR_PERM, "server offers only PLAIN"},
+	    {&NONE, all, "XOAUTH2", NULL, ERR_CONFIG, "XOAUTH2 needs an OAuth 2.0 access token"},
 	    {&T, all, "PLAIN", NULL, ERR_CONFIG, "PLAIN needs a password"},
 	    {&PT, all, "OAUTHBEARER", "OAUTHBEARER", ERR_NONE, NULL},
 	    {&P, all, "EXTERNAL", NULL, ERR_CONFIG, "EXTERNAL needs a TLS client certificate"},
 	    {&C, "EXTERNAL", "external", "EXTERNAL", ERR_NONE, NULL},
 	    {&P, all, "GSSAPI", NULL, ERR_CONFIG, "mechanism GSSAPI is not supported"},
-	    {&P, all, "DIGEST-MD5", NULL, ERR_CONFIG, "postie supports SCRAM-SHA-256-PLUS"},
+	    /* DIGEST-MD5 (msmtp offers it): obsolete, and what the server offers instead. */
+	    {&P, "DIGEST-MD5 CRAM-MD5 PLAIN", "digest-md5", NULL, ERR_CONFIG,
+	     "DIGEST-MD5 is obsolete (RFC 6331"},
+	    {&P, "DIGEST-MD5 CRAM-MD5 PLAIN", "DIGEST-MD5", NULL, ERR_CONFIG,
+	     "the server offers DIGEST-MD5 CRAM-MD5 PLAIN: write `auth on` instead of `auth "
+	     "DIGEST-MD5` and postie uses PLAIN"},
+	    {&P, "DIGEST-MD5 GSSAPI", "DIGEST-MD5", NULL, ERR_CONFIG,
+	     "the server offers DIGEST-MD5 GSSAPI, none of which fits"},
+	    {&P, "", "DIGEST-MD5", NULL, ERR_CONFIG,
+	     "offers no AUTH mechanism: write `auth off` instead of `auth DIGEST-MD5`"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -843,6 +902,16 @@ test_pick(void)
 			   cases[i].offered ? cases[i].offered : "(null)",
 			   cases[i].wanted ? cases[i].wanted : "auto", e.text);
 	}
+}
+
+/* The mechanisms postie refuses as obsolete: DIGEST-MD5 only, in any case. */
+static void
+test_obsolete(void)
+{
+	ok(sasl_obsolete("DIGEST-MD5") && sasl_obsolete("digest-md5"), "DIGEST-MD5 is obsolete");
+	ok(!sasl_obsolete("CRAM-MD5") && !sasl_obsolete("GSSAPI") && !sasl_obsolete("") &&
+	       !sasl_obsolete(NULL),
+	   "nothing else is");
 }
 
 /* scram.h on its own: saslname, and a server-final e= handed back to the caller. */
@@ -886,6 +955,8 @@ main(void)
 	test_scram_misc();
 	test_other_mechs();
 	test_pick();
+	test_msmtp_oauth();
+	test_obsolete();
 	test_scram_module();
 	return tap_done();
 }
