@@ -120,7 +120,8 @@ status_of(const char *reply, char *out, size_t n)
 	size_t a = strspn(p, "0123456789.");
 
 	snprintf(out, n, "%c.0.0", reply[0]);
-	if (reply[3] != ' ' || p[0] != reply[0] || p[1] != '.' || a < 5 || a > 9)
+	if ((reply[3] != ' ' && reply[3] != '-') || p[0] != reply[0] || p[1] != '.' || a < 5 ||
+	    a > 9)
 		return;
 	/* class "." 1*3digit "." 1*3digit */
 	const char *dot = memchr(p + 2, '.', a - 2);
