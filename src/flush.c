@@ -720,7 +720,8 @@ flush_admin(const struct opts *o, struct err *e)
 		const char *where;
 		struct err ae;
 		if (queue_admin(&q, op, o->rcpts[i], id, &where, &ae) < 0) {
-			err_print(&ae);
+			if (o->nrcpts > 1)
+				err_print(&ae); /* one id: its error is the run's */
 			if (failed++ == 0)
 				first = ae;
 		} else if (op == QUEUE_ADMIN_DELETE) {
@@ -739,6 +740,10 @@ flush_admin(const struct opts *o, struct err *e)
 	profile_fini(&prof);
 	if (failed == 0)
 		return 0;
-	return err_set(e, first.kind, "%s: %zu of %zu %s not done (see above)", verb, failed,
-	               o->nrcpts, o->nrcpts == 1 ? "id was" : "ids were");
+	if (o->nrcpts == 1) {
+		*e = first;
+		return -1;
+	}
+	return err_set(e, first.kind, "%s: %zu of %zu id%s %s not done (see above)", verb,
+	               failed, o->nrcpts, o->nrcpts == 1 ? "" : "s", failed == 1 ? "was" : "were");
 }
