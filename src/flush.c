@@ -744,6 +744,6 @@ flush_admin(const struct opts *o, struct err *e)
 		*e = first;
 		return -1;
 	}
-	return err_set(e, first.kind, "%s: %zu of %zu id%s %s not done (see above)", verb,
-	               failed, o->nrcpts, o->nrcpts == 1 ? "" : "s", failed == 1 ? "was" : "were");
+	return err_set(e, first.kind, "%s: %zu of %zu id%s %s not done (see above)", verb, failed,
+	               o->nrcpts, o->nrcpts == 1 ? "" : "s", failed == 1 ? "was" : "were");
 }
