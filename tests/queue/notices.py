@@ -9,6 +9,7 @@
 #     the entry records "notice sent"; a second flush sends nothing more
 #   expiry: the notice says 4.4.7
 #   queue_notify ADDRESS: the notice goes there instead
+#   two accounts: each notice over its own account's session of the flush
 #   the null sender: no notice; -N never: no notice
 #   the notice refused (550 to its recipient): dropped with a warning, nothing queued, no
 #     notice about the notice; a 451 to it: still due, the next flush sends it
@@ -176,6 +177,26 @@ def notice_refused(t):
     t.ok(notices(s) == [], 'no later flush tries it again', (f, s.messages))
 
 
+def two_accounts(t):
+    """Entries of two accounts fail in one flush: each account's notice goes over that
+    account's own session, before the flush moves on to the next account."""
+    sa, sb = t.sink('sink-a'), t.sink('sink-b')
+    qdir = t.tmp + '/q-two'
+    prof = t.profile(sa.port, qdir=qdir, path=t.tmp + '/profile-two',
+                     extra='account two\nhost 127.0.0.1\nport %d\ntls off\n'
+                           'from sender@example.test\nqueue_dir %s\n' % (sb.port, qdir))
+    for s, acct in ((sa, 'default'), (sb, 'two')):
+        queue_one(t, s, prof, 'two-' + acct, args=['-a', acct])
+        s.configure(reject=['x@example.test'])
+    f = t.flush(profile=prof)
+    t.ok(len(notices(sa)) == 1 and len(notices(sb)) == 1,
+         'two accounts: a notice through each', (f, sa.messages, sb.messages))
+    t.ok([x.count('MAIL') for x in sa.sessions] == [1, 2]
+         and [x.count('MAIL') for x in sb.sessions] == [1, 2],
+         'two accounts: each notice over its account\'s session of the flush',
+         (sa.sessions, sb.sessions))
+
+
 def waiting_line(t):
     s = t.sink('sink-wait', listening=False)
     qdir = t.tmp + '/q-wait'
@@ -201,6 +222,7 @@ def main():
     expired(t)
     notify_elsewhere(t)
     no_notice(t)
+    two_accounts(t)
     notice_refused(t)
     waiting_line(t)
     t.finish()
