@@ -20,6 +20,7 @@ import sys
 import time
 import traceback
 
+import sg_admin  # noqa: E402
 import sg_share  # noqa: E402
 from sglib import (FILE_SECRET, OWN_SECRET, OWN_USER, SYS_SECRET, SYS_USER, TOOLS, World,
                    crlf, message, no_secret, out, spool_entries, tap)
@@ -427,6 +428,7 @@ def main():
         check_spool_install(w)
         check_system_queue(w, sysink)
         check_root_retry(w, sysink)
+        sg_admin.run(w, sysink)
         check_kill9(w, sysink)
         check_spool_missing(w, sysink)
         sg_share.run(w, sysink, ownsink)
