@@ -10,6 +10,7 @@
 #   expiry: the notice says 4.4.7
 #   queue_notify ADDRESS: the notice goes there instead
 #   two accounts: each notice over its own account's session of the flush
+#   an entry that fails in an ordinary run (after its own message): the notice goes too
 #   the null sender: no notice; -N never: no notice
 #   the notice refused (550 to its recipient): dropped with a warning, nothing queued, no
 #     notice about the notice; a 451 to it: still due, the next flush sends it
@@ -197,6 +198,25 @@ def two_accounts(t):
          (sa.sessions, sb.sessions))
 
 
+def during_run(t):
+    """An entry that fails for good while an ordinary run sends it after its own message:
+    the notice goes over that run's session too."""
+    s = t.sink('sink-run')
+    qdir = t.tmp + '/q-run'
+    prof = t.profile(s.port, qdir=qdir, path=t.tmp + '/profile-run')
+    queue_one(t, s, prof, 'piggy')
+    t.make_due(qdir)
+    s.configure(reject=['x@example.test'])
+    n0 = len(s.sessions)
+    r = t.send('own', rcpts=['other@example.test'], profile=prof)
+    n = notices(s)
+    t.ok(r.rc == 0 and len(n) == 1 and n[0]['rcpts'] == [SENDER],
+         'a run: the entry it sent after its own message failed, and its notice went',
+         (r, s.messages))
+    t.ok(len(s.sessions) == n0 + 1 and s.sessions[-1].count('MAIL') == 3,
+         'a run: its own message, the entry, the notice: one session', s.sessions[n0:])
+
+
 def waiting_line(t):
     s = t.sink('sink-wait', listening=False)
     qdir = t.tmp + '/q-wait'
@@ -223,6 +243,7 @@ def main():
     notify_elsewhere(t)
     no_notice(t)
     two_accounts(t)
+    during_run(t)
     notice_refused(t)
     waiting_line(t)
     t.finish()
