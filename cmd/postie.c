@@ -80,6 +80,10 @@ main(int argc, char **argv)
 			return err_exit_status(e.kind);
 		}
 		break;
+	case CLI_QUEUE_DELETE:
+	case CLI_QUEUE_RETRY:
+		rc = flush_admin(&o, &e);
+		break;
 	/* newaliases, -bi, -I: postie keeps no alias database (the profile's aliases file is
 	 * read as it is), so there is nothing to rebuild; say nothing, as Postfix does. */
 	case CLI_NEWALIASES:

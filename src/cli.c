@@ -40,6 +40,8 @@ enum {
 	OPT_PRETEND,
 	OPT_ENVELOPE_FROM,
 	OPT_CHECK,
+	OPT_QUEUE_DELETE,
+	OPT_QUEUE_RETRY,
 	OPT_LONG = 0x100,     /* + the index in longopts[] */
 	OPT_IGNORED = 0x1000, /* + the flag's letter */
 };
@@ -82,6 +84,9 @@ static const struct poptOption sendmail_flags[] = {
     {"check", '\0', POPT_ARG_NONE, NULL, OPT_CHECK, NULL, NULL},
     {"read-envelope-from", '\0', POPT_ARG_NONE, NULL, OPT_ENVELOPE_FROM, NULL, NULL},
     {"flush", '\0', POPT_ARG_NONE, NULL, OPT_FLUSH, NULL, NULL},
+    /* postie's own: the operands are queue ids (or the start of one), not recipients. */
+    {"queue-delete", '\0', POPT_ARG_NONE, NULL, OPT_QUEUE_DELETE, NULL, NULL},
+    {"queue-retry", '\0', POPT_ARG_NONE, NULL, OPT_QUEUE_RETRY, NULL, NULL},
     /* Long only: -V is sendmail's envelope id and -h its hop count. */
     {"version", '\0', POPT_ARG_NONE, NULL, OPT_VERSION, NULL, NULL},
     {"help", '\0', POPT_ARG_NONE, NULL, OPT_HELP, NULL, NULL},
@@ -528,6 +533,12 @@ parse_switch(struct opts *o, int rc)
 	case OPT_CHECK:
 		o->mode = CLI_CHECK;
 		return true;
+	case OPT_QUEUE_DELETE:
+		o->mode = CLI_QUEUE_DELETE;
+		return true;
+	case OPT_QUEUE_RETRY:
+		o->mode = CLI_QUEUE_RETRY;
+		return true;
 	default:
 		return false;
 	}
@@ -734,6 +745,12 @@ cli_parse(struct opts *o, int argc, const char *const *argv, struct err *e)
 			                 "parse flags: %s takes no recipients; "
 			                 "remove %s",
 			                 flag, o->rcpts[0]) < 0;
+		if (n == 0 && (o->mode == CLI_QUEUE_DELETE || o->mode == CLI_QUEUE_RETRY))
+			failed =
+			    err_set(e, ERR_USAGE,
+			            "parse flags: --queue-%s needs one or more queue ids (mailq "
+			            "lists them)",
+			            o->mode == CLI_QUEUE_DELETE ? "delete" : "retry") < 0;
 	}
 	poptFreeContext(pc);
 	for (size_t i = 0; i < nmade; i++)
@@ -817,7 +834,9 @@ cli_usage(FILE *f)
 	      "Modes:\n"
 	      "  -bm                    deliver the message (the default)\n"
 	      "  -q, --flush            deliver the queue now (-qRsubstr, -qIsubstr select)\n"
-	      "  -bp                    list the queue (also as mailq)\n"
+	      "  -bp                    list the queue (also as mailq; -v: every detail)\n"
+	      "  --queue-delete ID...   remove these queue entries (an id or its unique start)\n"
+	      "  --queue-retry ID...    make these entries due now; failed ones wait again\n"
 	      "  -bs                    speak SMTP on standard input and output\n"
 	      "  -bv                    print the recipients a delivery would use, send nothing\n"
 	      "  -bi, -I                newaliases: nothing to do, exits 0\n"

@@ -34,6 +34,8 @@ struct opts {
 		CLI_PRETEND,
 		CLI_SERVERINFO,
 		CLI_CHECK, /* --check: walk a send's path, send nothing (doctor.h) */
+		CLI_QUEUE_DELETE, /* --queue-delete ID...: the operands are queue ids */
+		CLI_QUEUE_RETRY,  /* --queue-retry ID...: likewise */
 	} mode;
 	/* -N / --dsn-notify: NULL, "NEVER" or a list of SUCCESS,FAILURE,DELAY (upper case, in
 	 * that order). msmtp's "off" leaves it NULL and adds the override dsn_notify=off, so a
@@ -59,7 +61,7 @@ struct opts {
 	                     shown as '?', for one log_info line under -v; NULL: none */
 	char *queue_rcpt; /* -qR: only entries with a recipient containing this */
 	char *queue_id;   /* -qI: only entries whose id contains this */
-	char **rcpts;     /* operands, owned */
+	char **rcpts;     /* operands, owned (queue ids for --queue-delete, --queue-retry) */
 	size_t nrcpts;
 };
 

@@ -322,6 +322,8 @@ queue_message(struct delivery *d, struct source *src, const int *lmtp_codes, str
 		        "postie: queued as %s: %s; `postie -q` or the next run sends "
 		        "it\n",
 		        d->copy.id, why.text);
+	char waiting[128];
+	fprintf(stderr, "postie: %s\n", flush_waiting(&d->q, waiting, sizeof(waiting)));
 	return 0;
 }
 
@@ -342,6 +344,9 @@ piggyback(struct session *ss, struct queue_iter *it)
 		}
 		flush_entry(ss, &en, false);
 	}
+	/* Senders of entries that failed meanwhile hear of it over this session. */
+	if (ss->open)
+		flush_send_notices(ss, it->q, &it->f);
 }
 
 /*

@@ -15,6 +15,8 @@
 
 #include "config.h"
 #include "account.h"
+#include "addr.h"
+#include "dsn.h"
 #include "log.h"
 #include "maillog.h"
 #include "priv.h"
@@ -137,6 +139,22 @@ flush_open_queue(struct queue *q, const struct account *a, bool create)
 		q->lifetime = a->queue_lifetime;
 	free(dir);
 	return ok;
+}
+
+const char *
+flush_waiting(struct queue *q, char *out, size_t n)
+{
+	size_t waiting, failed;
+	struct err e;
+
+	if (queue_count(q, &waiting, &failed, &e) < 0)
+		snprintf(out, n, "the queue cannot be counted: %s", e.text);
+	else if (failed)
+		snprintf(out, n, "%zu waiting in the queue, %zu failed (see mailq)", waiting,
+		         failed);
+	else
+		snprintf(out, n, "%zu waiting in the queue (see mailq)", waiting);
+	return out;
 }
 
 /* The recipients still pending in M, copied (queue_entry_retry frees the entry's before
@@ -320,7 +338,9 @@ struct flush {
 	bool ready;        /* a is checked and has its password */
 	char *current;     /* the account of the open session, or of the last failure */
 	struct err why;    /* why the current account cannot be reached, or none */
-	size_t delivered, deferred, others;
+	size_t delivered, deferred, others, notices;
+	struct queue *q;                  /* the queue being flushed */
+	const struct queue_filter *which; /* what the flush takes (its notices too) */
 };
 
 /*
@@ -362,34 +382,224 @@ switch_account(struct flush *f, const char *name)
 		warn("%s", f->why.text);
 }
 
+/* The session of the current account, opened when it is not (f->ss.open says). */
+static void
+open_session(struct flush *f)
+{
+	if (!f->a || f->ss.open || f->why.kind != ERR_NONE)
+		return;
+	/* The first entry of the account, or the last one abandoned its connection: a new
+	 * one for this one. */
+	session_close(&f->ss, NULL);
+	if (!f->ready && flush_ready(f->a, &f->password, &f->why) < 0) {
+		warn("%s", f->why.text);
+	} else {
+		f->ready = true;
+		if (session_open(&f->ss, f->a, f->password.data, &f->why) < 0)
+			warn("flush queue: account %s: %s", f->current, f->why.text);
+	}
+}
+
+/* A notice that cannot be sent is tried by later flushes for this long after the failure
+ * (the queue's lifetime), then dropped. */
+static bool
+notice_past(const struct queue_entry *en)
+{
+	time_t life = en->q->lifetime > 0 ? en->q->lifetime : QUEUE_LIFETIME_DEFAULT;
+	return time(NULL) - en->meta.failed >= life;
+}
+
+/* The notice about EN into MSG (0: none is to be made, -1: it cannot be). TO is whom. */
+static int
+notice_make(const struct queue_entry *en, const char *to, struct buf *msg, struct err *e)
+{
+	char host[256];
+	struct buf head;
+
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	buf_init(&head, DSN_HEADER_MAX);
+	char *p = xmalloc(DSN_HEADER_MAX);
+	ssize_t n = pread(en->fd, p, DSN_HEADER_MAX, 0);
+	if (n > 0)
+		buf_append(&head, p, (size_t)n, NULL);
+	free(p);
+	struct dsn_input in = {.m = &en->meta,
+	                       .id = en->id,
+	                       .mta = host,
+	                       .to = to,
+	                       .header = head.data,
+	                       .header_len = head.len,
+	                       .now = time(NULL)};
+	int rc = dsn_build(&in, msg, e);
+	buf_fini(&head);
+	return rc;
+}
+
+/* Send MSG to TO over SS with the null reverse-path (RFC 3464 §2: nothing answers a notice),
+ * and log it as any message (maillog). 0 when the server took it. */
+static int
+notice_send(struct session *ss, char *to, const struct buf *msg, struct err *e)
+{
+	struct source src;
+	const struct txn_params *saved = ss->params;
+	struct txn_params plain = {0};
+	int code = 0, rc;
+
+	source_init(&src, msg->data, msg->len, -1, true, NULL);
+	src.at_end = true;
+	ss->params = &plain;
+	rc = source_read_ahead(&src, e);
+	if (rc == 0)
+		rc = session_send(ss, "", &to, 1, &code, &src, false, e);
+	ss->params = saved;
+	const char *text;
+	struct flush_attempt t = {.acct = ss->acct,
+	                          .tls = session_tls(ss),
+	                          .auth = ss->acct->auth,
+	                          .port = ss->port,
+	                          .sender = "",
+	                          .rcpts = &to,
+	                          .n = 1,
+	                          .size = (long long)src.size,
+	                          .final_code = session_final(ss, &text)};
+	t.final_text = text;
+	flush_log_attempt(&t, rc, e);
+	source_fini(&src);
+	return rc;
+}
+
+/*
+ * Send the notice about failed entry EN (RFC 3464) over SS, the session of EN's account: to
+ * its queue_notify, else to the entry's sender, with the null reverse-path (so nothing ever
+ * answers it: no loop). Recorded in the entry: sent, or dropped when refused for good (a
+ * notice is never queued), or still due for the next flush when the failure is temporary.
+ * EN is released.
+ */
+static bool
+notice_one(struct session *ss, struct queue_entry *en)
+{
+	const struct account *a = ss->acct;
+	char *to = NULL;
+	struct buf msg;
+	struct err e;
+	int made = -1, sent = -1;
+
+	err_clear(&e);
+	buf_init(&msg, DSN_HEADER_MAX + QUEUE_ENVELOPE_MAX);
+	if (addr_envelope(a->queue_notify ? a->queue_notify : en->meta.sender, false, ERR_CONFIG,
+	                  &to, &e) == 0)
+		made = notice_make(en, to, &msg, &e);
+	if (made > 0)
+		sent = notice_send(ss, to, &msg, &e);
+	if (made == 0) {
+		log_info("queued message %s: no notice of its failure was asked for", en->id);
+		queue_entry_noticed(en, QUEUE_NOTICE_NONE, NULL);
+	} else if (sent == 0) {
+		log_info("queued message %s: notice of its failure sent to <%s>", en->id, to);
+		queue_entry_noticed(en, QUEUE_NOTICE_SENT, NULL);
+	} else if ((flush_is_temporary(&e) || e.kind == ERR_CONFIG) && !notice_past(en)) {
+		warn("queued message %s: the notice of its failure could not be sent now: %s; the "
+		     "next flush tries again",
+		     en->id, e.text);
+		queue_entry_release(en);
+	} else {
+		warn("queued message %s: the notice of its failure to <%s> was not taken: %s; "
+		     "dropped (a notice is never queued)",
+		     en->id, to ? to : "?", e.text);
+		queue_entry_noticed(en, QUEUE_NOTICE_DROPPED, NULL);
+	}
+	buf_fini(&msg);
+	free(to);
+	return sent == 0;
+}
+
+/* The notices due in the queue (of ACCOUNT, or of every account), each over its account's
+ * session: the one open, else a new one. */
+static void
+flush_notices(struct flush *f, const char *account)
+{
+	struct queue_filter nf = {.account = account ? account : f->which->account,
+	                          .id = f->which->id,
+	                          .profiles = f->which->profiles,
+	                          .legacy = f->which->legacy,
+	                          .notices = true};
+	struct queue_iter it;
+	struct queue_entry en;
+	struct err e;
+
+	if (queue_iter_start(f->q, &it, &nf, &e) < 0) {
+		warn("flush queue: the notices of failed entries: %s", e.text);
+		queue_iter_fini(&it);
+		return;
+	}
+	while (queue_iter_next(&it, &en, NULL) > 0) {
+		if (!f->current || strcmp(f->current, en.meta.account) != 0)
+			switch_account(f, en.meta.account);
+		if (f->a && !flush_entry_bound(&en.meta, f->a)) {
+			queue_entry_release(&en); /* SEC-42: not this profile's account */
+			continue;
+		}
+		open_session(f);
+		if (!f->ss.open)
+			queue_entry_release(&en); /* still due: the next flush tries again */
+		else if (notice_one(&f->ss, &en))
+			f->notices++;
+	}
+	queue_iter_fini(&it);
+}
+
+void
+flush_send_notices(struct session *ss, struct queue *q, const struct queue_filter *f)
+{
+	struct queue_filter nf = {.account = ss->acct->name,
+	                          .profiles = f->profiles,
+	                          .legacy = f->legacy,
+	                          .notices = true};
+	struct queue_iter it;
+	struct queue_entry en;
+
+	if (queue_iter_start(q, &it, &nf, NULL) == 0)
+		while (ss->open && queue_iter_next(&it, &en, NULL) > 0) {
+			if (flush_entry_bound(&en.meta, ss->acct))
+				notice_one(ss, &en);
+			else
+				queue_entry_release(&en); /* SEC-42 */
+		}
+	queue_iter_fini(&it);
+}
+
+/* The entries of EN's account come now (switching sessions when it is another's): false
+ * (EN released) when EN was queued through another file's account of that name (SEC-42). */
+static bool
+take_account(struct flush *f, struct queue_entry *en)
+{
+	if (!f->current || strcmp(f->current, en->meta.account) != 0) {
+		/* The notices of the account done with go over its session first. */
+		if (f->current && f->ss.open)
+			flush_notices(f, f->current);
+		switch_account(f, en->meta.account);
+	}
+	if (!f->a || flush_entry_bound(&en->meta, f->a))
+		return true;
+	/* An account of that name, but from another file than the entry's. */
+	warn("flush queue: queued message %s was queued through account %s of %s, not of "
+	     "%s: left in the queue",
+	     en->id, f->current, en->meta.profile ? en->meta.profile : "the user's own profile",
+	     f->a->file);
+	queue_entry_release(en);
+	f->others++;
+	return false;
+}
+
 /* Send EN, or leave it for later with the reason the account cannot be reached. */
 static void
 flush_one(struct flush *f, struct queue_entry *en)
 {
-	if (!f->current || strcmp(f->current, en->meta.account) != 0)
-		switch_account(f, en->meta.account);
-	if (f->a && !flush_entry_bound(&en->meta, f->a)) {
-		/* An account of that name, but from another file than the entry's. */
-		warn("flush queue: queued message %s was queued through account %s of %s, not of "
-		     "%s: left in the queue",
-		     en->id, f->current,
-		     en->meta.profile ? en->meta.profile : "the user's own profile", f->a->file);
-		queue_entry_release(en);
-		f->others++;
+	if (!take_account(f, en))
 		return;
-	}
-	if (f->a && !f->ss.open && f->why.kind == ERR_NONE) {
-		/* The first entry of the account, or the last one abandoned its connection: a
-		 * new one for this one. */
-		session_close(&f->ss, NULL);
-		if (!f->ready && flush_ready(f->a, &f->password, &f->why) < 0) {
-			warn("%s", f->why.text);
-		} else {
-			f->ready = true;
-			if (session_open(&f->ss, f->a, f->password.data, &f->why) < 0)
-				warn("flush queue: account %s: %s", f->current, f->why.text);
-		}
-	}
+	open_session(f);
 	if (!f->ss.open) {
 		/* The account cannot be reached now: every entry of it waits. */
 		queue_entry_retry(en, f->why.text, NULL);
@@ -408,6 +618,7 @@ flush_queue(struct flush *f, struct queue *q, const struct opts *o, struct err *
 	struct queue_iter it;
 	struct queue_entry en;
 	bool legacy;
+	char waiting[128];
 	const char **files = profile_files(&f->prof, o->profile, &legacy);
 	struct queue_filter filter = {
 	    .account = o->account,
@@ -420,6 +631,8 @@ flush_queue(struct flush *f, struct queue *q, const struct opts *o, struct err *
 	int rc = queue_iter_start(q, &it, &filter, e);
 	int got = 0;
 
+	f->q = q;
+	f->which = &filter;
 	while (rc == 0) {
 		got = queue_iter_next(&it, &en, e);
 		if (got <= 0)
@@ -428,12 +641,18 @@ flush_queue(struct flush *f, struct queue *q, const struct opts *o, struct err *
 	}
 	if (rc == 0 && got < 0)
 		rc = -1;
+	/* The senders of entries that failed hear of it: over the session still open, and
+	 * for other accounts (expired entries, notices earlier flushes could not send) new
+	 * ones. */
+	if (rc == 0)
+		flush_notices(f, NULL);
 	session_close(&f->ss, f->why.kind ? &f->why : NULL);
 	queue_iter_fini(&it);
 	/* Quiet when all went (cron mails whatever a job prints). */
 	if (f->deferred || it.expired)
-		fprintf(stderr, "postie: flush queue: %zu delivered, %zu not yet (see mailq)%s\n",
-		        f->delivered, f->deferred, it.expired ? "; some expired into failed/" : "");
+		fprintf(stderr, "postie: flush queue: %zu delivered, %zu not yet%s; %s\n",
+		        f->delivered, f->deferred, it.expired ? ", some expired into failed/" : "",
+		        flush_waiting(q, waiting, sizeof(waiting)));
 	else
 		log_info("flush queue: %zu delivered%s", f->delivered,
 		         f->others ? "; entries of other accounts of that name left alone" : "");
@@ -473,4 +692,58 @@ flush_run(const struct opts *o, struct err *e)
 	queue_close(&q);
 	profile_fini(&f.prof);
 	return rc;
+}
+
+int
+flush_admin(const struct opts *o, struct err *e)
+{
+	struct profile prof = {0};
+	struct queue q;
+	enum queue_admin_op op =
+	    o->mode == CLI_QUEUE_DELETE ? QUEUE_ADMIN_DELETE : QUEUE_ADMIN_RETRY;
+	const char *verb = op == QUEUE_ADMIN_DELETE ? "--queue-delete" : "--queue-retry";
+	size_t failed = 0;
+	struct err first;
+
+	err_clear(&first);
+	if (profile_load(&prof, POSTIE_SYSCONFIG, o->profile, e) < 0)
+		return -1;
+	/* The queue of the default account (or -a's), as mailq and postie -q. */
+	const struct account *a = profile_find(&prof, o->account ? o->account : "default");
+	struct account none = {.queue = true};
+	if (!flush_open_queue(&q, a ? a : &none, false)) {
+		profile_fini(&prof);
+		return err_set(e, ERR_OS, "%s: the queue cannot be opened", verb);
+	}
+	for (size_t i = 0; i < o->nrcpts; i++) {
+		char id[QUEUE_ID_MAX];
+		const char *where;
+		struct err ae;
+		if (queue_admin(&q, op, o->rcpts[i], id, &where, &ae) < 0) {
+			if (o->nrcpts > 1)
+				err_print(&ae); /* one id: its error is the run's */
+			if (failed++ == 0)
+				first = ae;
+		} else if (op == QUEUE_ADMIN_DELETE) {
+			fprintf(stderr, "postie: queue entry %s deleted (it was in %s/)\n", id,
+			        where);
+		} else {
+			fprintf(stderr,
+			        "postie: queue entry %s is due now%s; `postie -q` or the next run "
+			        "sends it\n",
+			        id,
+			        strcmp(where, "failed") == 0 ? ", its recipients pending again"
+			                                     : "");
+		}
+	}
+	queue_close(&q);
+	profile_fini(&prof);
+	if (failed == 0)
+		return 0;
+	if (o->nrcpts == 1) {
+		*e = first;
+		return -1;
+	}
+	return err_set(e, first.kind, "%s: %zu of %zu id%s %s not done (see above)", verb, failed,
+	               o->nrcpts, o->nrcpts == 1 ? "" : "s", failed == 1 ? "was" : "were");
 }

@@ -48,6 +48,13 @@ bool flush_system_queue(const struct account *a);
 bool flush_open_queue(struct queue *q, const struct account *a, bool create);
 
 /*
+ * What Q holds, for the one line a run that leaves something in the queue says on stderr:
+ * "3 waiting in the queue, 1 failed (see mailq)" (the caller's own entries on the system
+ * spool) into OUT (N bytes), which is returned.
+ */
+const char *flush_waiting(struct queue *q, char *out, size_t n);
+
+/*
  * SEC-42: whether queue entry M may be sent through account A (found by M's account name):
  * A must be defined in the very file M was queued from (an entry of postie 0.1 names no
  * file: then the user's own or the system profile), and nothing of where A sends its mail
@@ -81,5 +88,24 @@ int flush_entry(struct session *ss, struct queue_entry *en, bool last);
  * ERR_USAGE for an option of O that would move the mail (the overrides are not applied).
  */
 int flush_run(const struct opts *o, struct err *e);
+
+/*
+ * Over SS (open), send the notices due in Q (failed entries whose senders have not heard
+ * of it yet, RFC 3464) of SS's account, those F's profiles (SEC-42) select: to the
+ * account's queue_notify, else to each entry's sender, with the null reverse-path. A notice
+ * refused for good is dropped with a warning, never queued; one that cannot go now stays
+ * due for the next flush, until the queue's lifetime after the failure.
+ */
+void flush_send_notices(struct session *ss, struct queue *q, const struct queue_filter *f);
+
+/*
+ * postie --queue-delete ID... and --queue-retry ID... (O's mode; the ids are O's operands,
+ * each a whole id or the start of one): each entry of the default account's queue (or
+ * -a's) deleted, or made due now (queue_admin), saying so on stderr, one line each. Every
+ * id is tried; an id that fails is said (err_print) and the others go on. -1 when the
+ * profile or the queue cannot be read, or when some id failed: then E counts them, with
+ * the kind of the first failure (ERR_USAGE: no such entry; ERR_TEMP: being sent now).
+ */
+int flush_admin(const struct opts *o, struct err *e);
 
 #endif

@@ -60,6 +60,7 @@ enum {
 #define PROFILE_SET_TLS_MIN_VERSION (UINT64_C(1) << 42)
 #define PROFILE_SET_OAUTH2_TOKEN_COMMAND (UINT64_C(1) << 43)
 #define PROFILE_SET_PASSWORD_FILE (UINT64_C(1) << 44)
+#define PROFILE_SET_QUEUE_NOTIFY (UINT64_C(1) << 45)
 
 /* At most this many ports in "port 465 587 2525". */
 #define PROFILE_MAX_PORTS 8
@@ -115,6 +116,7 @@ struct account {
 	bool queue;              /* keep a message a temporary failure stopped; default on */
 	char *queue_dir;         /* NULL: the default ($XDG_STATE_HOME/postie/queue) */
 	int queue_lifetime;      /* seconds before a queued message is given up; 0: 5 days */
+	char *queue_notify;      /* who hears of a failed entry (dsn.c); NULL: its sender */
 
 	/* The rest of msmtp's commands (msmtp(1), "ACCOUNT COMMANDS"). */
 	char *logfile;             /* NULL: none; "-": standard output */

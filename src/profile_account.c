@@ -45,6 +45,7 @@ static const struct field fields[] = {
     FIELD(PROFILE_SET_QUEUE, F_BOOL, queue),
     FIELD(PROFILE_SET_QUEUE_DIR, F_STR, queue_dir),
     FIELD(PROFILE_SET_QUEUE_LIFETIME, F_INT, queue_lifetime),
+    FIELD(PROFILE_SET_QUEUE_NOTIFY, F_STR, queue_notify),
     FIELD(PROFILE_SET_LOGFILE, F_STR, logfile),
     FIELD(PROFILE_SET_LOGFILE_TIME_FORMAT, F_STR, logfile_time_format),
     FIELD(PROFILE_SET_SYSLOG, F_STR, syslog),

@@ -64,6 +64,7 @@ static const struct argv_rule_entry {
     {"aliases", ARGV_NEVER, NULL, "read any file"},
     {"queue_dir", ARGV_NEVER, NULL, "write any file"},
     {"queue_lifetime", ARGV_NEVER, NULL, "expire the queued mail"},
+    {"queue_notify", ARGV_NEVER, NULL, "send the notices about failed mail elsewhere"},
     /* msmtp's older command, the inverse of remove_bcc_headers: only "off" is taken. */
     {"keepbcc", ARGV_NEVER, "off", "reveal the Bcc recipients to everyone"},
     {"remove_bcc_headers", ARGV_NOT_OFF, NULL, "reveal the Bcc recipients to everyone"},

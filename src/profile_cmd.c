@@ -707,6 +707,7 @@ static const struct command commands[] = {
     CMD("queue", read_bool, PROFILE_SET_QUEUE, queue),
     CMD("queue_dir", read_path, PROFILE_SET_QUEUE_DIR, queue_dir),
     CMD("queue_lifetime", read_duration, PROFILE_SET_QUEUE_LIFETIME, queue_lifetime),
+    CMD("queue_notify", read_text, PROFILE_SET_QUEUE_NOTIFY, queue_notify),
 
     /* The rest of msmtp 1.8's commands. */
     CMD("logfile", read_path, PROFILE_SET_LOGFILE, logfile),

@@ -69,7 +69,13 @@
  *   next-attempt T        not before this time, unless forced (postie -q)
  *   last-reply TEXT       optional: the server's last reply or the reason it failed
  *   failed T              optional: when the entry was given up (it is in failed/)
- *   failed-reason TEXT    optional: why, e.g. expiry
+ *   failed-reason TEXT    optional: why, e.g. expiry ("expired: ...")
+ *   notice STATE          optional, failed/ only: the delivery status notification to the
+ *                         sender (RFC 3464): "due" (to be sent by the next flush), "sent",
+ *                         "dropped" (refused, or not sendable within queue_lifetime of the
+ *                         failure); absent: none is made (the null sender)
+ *   retried T             optional: when a user last asked for a retry (postie
+ *                         --queue-retry); queue_lifetime counts from it, not from queued
  *   rcpt ADDR             one per recipient still to be delivered, in order; each may be
  *   rcpt-params TEXT        followed by its RCPT parameters to repeat (RFC 3461 NOTIFY=,
  *   rcpt-state failed       ORCPT=), by "failed" when it was refused permanently (it is
@@ -82,7 +88,9 @@
  *
  * Backoff: the next attempt comes 1 minute after the first, then 2, 4, 8, ... minutes after
  * each one, at most 1 hour (queue_backoff). An entry older than queue_lifetime (default 5
- * days) moves to failed/ at the next flush and is reported.
+ * days; counted from the last --queue-retry when there was one) moves to failed/ at the next
+ * flush and is reported. An entry that moves to failed/ with a sender gets "notice due": the
+ * flush sends the sender a delivery status notification (flush.c, dsn.c).
  *
  * Locking: the owner of an entry holds flock(LOCK_EX) on its message file, from its
  * creation until the entry is removed, moved or released (every descriptor is
@@ -110,6 +118,7 @@
 #define QUEUE_BACKOFF_MAX 3600                 /* the doubling stops here */
 #define QUEUE_ENVELOPE_MAX (1024 * 1024)       /* ceiling on an envelope file */
 #define QUEUE_REPLY_MAX 1000                   /* a stored reply is cut to this */
+#define QUEUE_EXPIRED "expired:"               /* how the failed-reason of an expiry begins */
 
 struct queue_item; /* private to queue.c */
 
@@ -142,6 +151,14 @@ enum queue_rcpt_state {
 	QUEUE_RCPT_FAILED,      /* refused permanently: kept, reported, never tried again */
 };
 
+/* The notice (delivery status notification) of a failed entry: the envelope's "notice". */
+enum queue_notice {
+	QUEUE_NOTICE_NONE = 0, /* none to send (not failed, or the null sender) */
+	QUEUE_NOTICE_DUE,      /* to be sent by the next flush */
+	QUEUE_NOTICE_SENT,     /* the server took it */
+	QUEUE_NOTICE_DROPPED,  /* refused, or past its time: never sent, never queued */
+};
+
 struct queue_rcpt {
 	char *addr;   /* RCPT TO address without angle brackets, owned */
 	char *params; /* RCPT parameters to send (RFC 3461 NOTIFY=, ORCPT=), or NULL; owned */
@@ -167,6 +184,8 @@ struct queue_meta {
 	char *last_reply;  /* or NULL */
 	time_t failed;     /* 0: not failed */
 	char *fail_reason; /* or NULL */
+	enum queue_notice notice;
+	time_t retried; /* 0: never; else the last --queue-retry (the lifetime counts from it) */
 };
 
 /*
@@ -191,6 +210,8 @@ struct queue_filter {
 	const char *rcpt;    /* -qR: a recipient address contains this (any case), or NULL */
 	const char *sender;  /* -qS: the sender contains this (any case), or NULL */
 	const char *id;      /* -qI: the id contains this (any case), or NULL */
+	bool notices;        /* instead: the failed/ entries whose notice is due (F's account,
+	                        id and profiles apply; the rest of F does not) */
 	bool force;          /* also entries whose next attempt is still to come (postie -q) */
 	size_t max;          /* at most this many entries; 0: no limit */
 	/* SEC-42: only entries queued from one of these profile files (real paths, NULL-ended)
@@ -351,13 +372,51 @@ int queue_entry_fail(struct queue_entry *en, const char *reason, struct err *e);
 void queue_entry_release(struct queue_entry *en);
 
 /*
- * mailq: one line per entry in queue/ and failed/ (id, then '!' for a failed one, size,
- * age, sender, recipients, the last reply or the reason it failed, in parentheses), oldest
- * first, then a summary line, and a line counting the copies in corrupt/ when there are
- * any; "Mail queue is empty" when there is no entry. Takes no lock.
- * ERR_OS when a directory cannot be read.
+ * A notice about failed entry EN (queue_iter with f.notices) was sent (QUEUE_NOTICE_SENT),
+ * refused for good or past its time (QUEUE_NOTICE_DROPPED), or was not asked for
+ * (QUEUE_NOTICE_NONE): record it (synced), so no flush sends it again; releases EN in
+ * every case. ERR_OS when the envelope cannot be written (then the notice stays due).
+ */
+int queue_entry_noticed(struct queue_entry *en, enum queue_notice state, struct err *e);
+
+/*
+ * mailq, in Postfix's layout: a title line; then one block per entry in queue/ and failed/,
+ * oldest first, each followed by an empty line: the id ('!' after it for a failed entry),
+ * the size, the arrival time and the sender ("<>" for the null one) on the first line; then
+ * each recipient on a line of its own, indented, preceded by its reason in parentheses
+ * (the last reply, or why it failed) where that differs from the previous recipient's,
+ * folded to 80 columns. With log_is_verbose() (postie -bp -v) each block also gives the
+ * account, the profile file, the attempts, the last and next attempt, the MAIL and RCPT
+ * parameters and the notice's state. Then a summary line "-- N Kbytes in M Requests." (and
+ * the failed entries' count), and a line counting the copies in corrupt/ when there are
+ * any; "Mail queue is empty" when there is no entry. Takes no lock. ERR_OS when a directory
+ * cannot be read.
  */
 int queue_list(struct queue *q, FILE *out, struct err *e);
+
+/* How many entries wait in queue/ (*WAITING) and were given up in failed/ (*FAILED): the
+ * caller's own on the system spool. ERR_OS when a directory cannot be read. */
+int queue_count(struct queue *q, size_t *waiting, size_t *failed, struct err *e);
+
+/* What postie --queue-delete and --queue-retry do to one entry. */
+enum queue_admin_op {
+	QUEUE_ADMIN_DELETE, /* remove it from queue/, failed/ or corrupt/ */
+	QUEUE_ADMIN_RETRY,  /* make it due now; from failed/, back into queue/ with every
+	                       recipient pending again; the lifetime counts anew from now */
+};
+
+/*
+ * Do OP to the entry named NAME: its whole id, or the start of exactly one id (in queue/,
+ * failed/ and, for a deletion, corrupt/; on the system spool only the caller's own entries,
+ * but root's, are looked at). The entry's lock is taken first: an entry another postie is
+ * sending right now is not touched (ERR_TEMP, "being sent right now"). The whole id goes
+ * to ID (QUEUE_ID_MAX bytes) and, in *WHERE, "queue", "failed" or "corrupt". ERR_USAGE when
+ * NAME is no entry's id nor the start of one, or the start of several (how many said);
+ * ERR_USAGE when OP is a retry of a copy in corrupt/ (it can never be sent); ERR_OS when
+ * the entry cannot be changed.
+ */
+int queue_admin(struct queue *q, enum queue_admin_op op, const char *name, char *id,
+                const char **where, struct err *e);
 
 /*
  * Write M as an envelope file to OUT (format above). ERR_SOFTWARE when a value holds a

@@ -168,9 +168,14 @@ put_num(struct buf *b, const char *key, unsigned long long v, struct err *e)
 	return buf_printf(b, e, "%s %llu\n", key, v);
 }
 
+/* The envelope's "notice" values, by enum queue_notice. */
+static const char *const notice_names[] = {"none", "due", "sent", "dropped"};
+
 int
 queue_meta_format(const struct queue_meta *m, struct buf *out, struct err *e)
 {
+	if ((unsigned)m->notice >= sizeof(notice_names) / sizeof(notice_names[0]))
+		return err_set(e, ERR_SOFTWARE, "write queue envelope: unknown notice state");
 	if (!m->account || !m->account[0] || !m->sender)
 		return err_set(e, ERR_SOFTWARE, "write queue envelope: no account or no sender");
 	if (m->nrcpts == 0)
@@ -190,7 +195,9 @@ queue_meta_format(const struct queue_meta *m, struct buf *out, struct err *e)
 	    put_num(out, "next-attempt", (unsigned long long)m->next_attempt, e) < 0 ||
 	    (m->last_reply && put(out, "last-reply", m->last_reply, e) < 0) ||
 	    (m->failed && put_num(out, "failed", (unsigned long long)m->failed, e) < 0) ||
-	    (m->fail_reason && put(out, "failed-reason", m->fail_reason, e) < 0))
+	    (m->fail_reason && put(out, "failed-reason", m->fail_reason, e) < 0) ||
+	    (m->notice && put(out, "notice", notice_names[m->notice], e) < 0) ||
+	    (m->retried && put_num(out, "retried", (unsigned long long)m->retried, e) < 0))
 		return -1;
 	for (size_t i = 0; i < m->nrcpts; i++) {
 		const struct queue_rcpt *r = &m->rcpts[i];
@@ -245,6 +252,8 @@ enum {
 	SEEN_REASON = 1 << 11,
 	SEEN_PROFILE = 1 << 12,
 	SEEN_UNSURE = 1 << 13,
+	SEEN_NOTICE = 1 << 14,
+	SEEN_RETRIED = 1 << 15,
 	SEEN_REQUIRED = SEEN_ACCOUNT | SEEN_SENDER | SEEN_DOTS | SEEN_SIZE | SEEN_QUEUED |
 	                SEEN_ATTEMPTS | SEEN_NEXT,
 };
@@ -307,6 +316,13 @@ parse_text(struct queue_meta *m, unsigned bit, const char *v, size_t vn, const c
 	case SEEN_REASON:
 		m->fail_reason = xstrndup(v, vn);
 		return 1;
+	case SEEN_NOTICE:
+		for (size_t i = 0; i < sizeof(notice_names) / sizeof(notice_names[0]); i++)
+			if (strlen(notice_names[i]) == vn && memcmp(v, notice_names[i], vn) == 0) {
+				m->notice = (enum queue_notice)i;
+				return 1;
+			}
+		return *why = "unknown notice state", -1;
 	case SEEN_DOTS:
 		if (vn == 3 && memcmp(v, "yes", 3) == 0)
 			m->ignore_dots = true;
@@ -349,6 +365,9 @@ parse_number(struct queue_meta *m, unsigned bit, const char *v, size_t vn, const
 	case SEEN_FAILED:
 		m->failed = (time_t)num;
 		break;
+	case SEEN_RETRIED:
+		m->retried = (time_t)num;
+		break;
 	default:
 		break;
 	}
@@ -371,6 +390,7 @@ parse_line(struct queue_meta *m, const char *k, size_t kn, const char *v, size_t
 	    {"next-attempt", SEEN_NEXT},  {"last-reply", SEEN_REPLY},
 	    {"failed", SEEN_FAILED},      {"failed-reason", SEEN_REASON},
 	    {"profile", SEEN_PROFILE},    {"unsure", SEEN_UNSURE},
+	    {"notice", SEEN_NOTICE},      {"retried", SEEN_RETRIED},
 	};
 
 	if (key_is(k, kn, "rcpt") || (kn > 5 && memcmp(k, "rcpt-", 5) == 0))

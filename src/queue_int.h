@@ -1,8 +1,8 @@
 /*
- * queue_int: what the queue's parts share (queue.c: the directories, the copy, mailq;
+ * queue_int: what the queue's parts share (queue.c: the directories, the copy;
  * queue_envelope.c: the on-disk format; queue_policy.c: due, backoff, lifetime, flush
- * selection). Internal to the queue: no other module includes it; the queue's contract is
- * queue.h.
+ * selection; queue_share.c: the system spool's shares; queue_admin.c: mailq, delete, retry).
+ * Internal to the queue: no other module includes it; the queue's contract is queue.h.
  */
 #ifndef POSTIE_QUEUE_INT_H
 #define POSTIE_QUEUE_INT_H

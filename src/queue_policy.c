@@ -196,10 +196,12 @@ contains(const char *hay, const char *needle)
 	return n == 0;
 }
 
+/* The lifetime counts from the arrival, or from the last --queue-retry. */
 static bool
 expired(const struct queue *q, const struct queue_meta *m, time_t t)
 {
-	return q->lifetime > 0 && t - m->queued >= q->lifetime;
+	time_t from = m->retried > m->queued ? m->retried : m->queued;
+	return q->lifetime > 0 && t - from >= q->lifetime;
 }
 
 /* Does F select the entry ID with envelope M at time T? Expired entries always go on. */
@@ -219,6 +221,8 @@ selected(const struct queue_iter *it, const char *id, const struct queue_meta *m
 		if (!mine)
 			return false;
 	}
+	if (f->notices)
+		return m->notice == QUEUE_NOTICE_DUE;
 	if (f->sender && !contains(m->sender, f->sender))
 		return false;
 	if (f->rcpt) {
@@ -257,8 +261,13 @@ iter_start(struct queue *q, struct queue_iter *it, const struct queue_filter *f,
 	it->q = q;
 	if (f)
 		it->f = *f;
-	queue_system_tidy(q); /* root's flush of the system spool: what nobody sends (SEC-46) */
-	if (recover_tmp(it, e) < 0 || queue_list_ids(q, q->wait, "queue", &ids, &n, e) < 0)
+	int parent = it->f.notices ? q->failed : q->wait;
+	if (!it->f.notices) {
+		queue_system_tidy(q); /* root's flush of the system spool (SEC-46) */
+		if (recover_tmp(it, e) < 0)
+			return -1;
+	}
+	if (queue_list_ids(q, parent, it->f.notices ? "failed" : "queue", &ids, &n, e) < 0)
 		return -1;
 	it->items = xcalloc(n ? n : 1, sizeof(*it->items));
 	time_t t = queue_now(q);
@@ -266,7 +275,7 @@ iter_start(struct queue *q, struct queue_iter *it, const struct queue_filter *f,
 		struct queue_meta m;
 		struct err pe;
 		bool missing;
-		int dir = openat(q->wait, ids[i], DIR_FLAGS);
+		int dir = openat(parent, ids[i], DIR_FLAGS);
 		if (dir < 0)
 			continue;
 		/* Unlocked: the envelope is only ever replaced whole, so this reads a whole one. */
@@ -278,8 +287,8 @@ iter_start(struct queue *q, struct queue_iter *it, const struct queue_filter *f,
 			queue_meta_fini(&m);
 			continue;
 		}
-		/* An unreadable envelope goes on, to be set aside once locked. */
-		if (rc < 0 && it->f.id && !contains(ids[i], it->f.id))
+		/* An unreadable envelope goes on, to be set aside once locked (not in failed/). */
+		if (rc < 0 && (it->f.notices || (it->f.id && !contains(ids[i], it->f.id))))
 			continue;
 		struct queue_item *item = &it->items[it->n++];
 		snprintf(item->id, sizeof(item->id), "%s", ids[i]);
@@ -316,6 +325,9 @@ to_failed(struct queue_entry *en, struct err *e)
 	struct queue *q = en->q;
 
 	en->meta.failed = queue_now(q);
+	/* The sender hears of it (flush.c), but never the null sender: no notice about a
+	 * notice, so no loop. */
+	en->meta.notice = en->meta.sender[0] ? QUEUE_NOTICE_DUE : QUEUE_NOTICE_NONE;
 	if (queue_write_envelope(q, en->id, en->dir, &en->meta, true, e) < 0)
 		return -1;
 	int err = queue_move_entry(q->wait, q->failed, en->id, true);
@@ -341,24 +353,25 @@ report_expired(const struct queue_entry *en)
 }
 
 /*
- * Open queue/ID into EN and take its lock; *ST describes its message. 1 when EN is ours, 0
- * when it is gone or another postie has it (EN released), -1 with ERR_OS.
+ * Open PARENT/ID (queue/ or failed/) into EN and take its lock; *ST describes its message. 1
+ * when EN is ours, 0 when it is gone or another postie has it (EN released), -1 with ERR_OS.
  */
 static int
-lock_entry(struct queue *q, const char *id, struct queue_entry *en, struct stat *st, struct err *e)
+lock_entry(struct queue *q, int parent, const char *id, struct queue_entry *en, struct stat *st,
+           struct err *e)
 {
 	memset(en, 0, sizeof(*en));
 	en->q = q;
 	en->fd = en->dir = -1;
 	snprintf(en->id, sizeof(en->id), "%s", id);
-	en->dir = openat(q->wait, id, DIR_FLAGS);
+	en->dir = openat(parent, id, DIR_FLAGS);
 	if (en->dir < 0)
 		return 0; /* delivered or moved by someone else since the snapshot */
 	en->fd = openat(en->dir, MESSAGE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (en->fd < 0) {
 		/* The message goes first when an entry is removed: this is the rest of one. */
 		if (errno == ENOENT)
-			queue_remove_remains(q->wait, id, en->dir);
+			queue_remove_remains(parent, id, en->dir);
 		queue_entry_release(en);
 		return 0;
 	}
@@ -372,7 +385,7 @@ lock_entry(struct queue *q, const char *id, struct queue_entry *en, struct stat 
 	}
 	/* A message is a regular file with one name, the queue's: anything else was put there
 	 * (a FIFO, a hard link to another file) and is not read, let alone sent. */
-	if (!queue_still_there(q->wait, id, en->dir, en->fd) || fstat(en->fd, st) < 0 ||
+	if (!queue_still_there(parent, id, en->dir, en->fd) || fstat(en->fd, st) < 0 ||
 	    !S_ISREG(st->st_mode) || st->st_nlink != 1) {
 		queue_entry_release(en);
 		return 0;
@@ -409,10 +422,17 @@ take(struct queue_iter *it, const char *id, struct queue_entry *en, struct err *
 	struct stat st;
 	bool missing;
 
-	int rc = lock_entry(q, id, en, &st, e);
+	int rc = lock_entry(q, it->f.notices ? q->failed : q->wait, id, en, &st, e);
 	if (rc <= 0)
 		return rc;
 	rc = queue_read_envelope(en->dir, &en->meta, &missing, &pe);
+	if (it->f.notices) {
+		/* failed/: nothing is moved from there; a notice no longer due is skipped. */
+		if (rc == 0 && selected(it, id, &en->meta, queue_now(q)))
+			return 1;
+		queue_entry_release(en);
+		return 0;
+	}
 	if (rc < 0 && pe.kind == ERR_CONFIG) {
 		queue_entry_release(en); /* another postie's format: left alone */
 		return 0;
@@ -575,6 +595,19 @@ queue_entry_fail(struct queue_entry *en, const char *reason, struct err *e)
 
 	queue_group_hold(q);
 	int rc = entry_fail(en, reason, e);
+	queue_group_let_go(q);
+	return rc;
+}
+
+int
+queue_entry_noticed(struct queue_entry *en, enum queue_notice state, struct err *e)
+{
+	struct queue *q = en->q;
+
+	queue_group_hold(q);
+	en->meta.notice = state;
+	int rc = queue_write_envelope(q, en->id, en->dir, &en->meta, true, e);
+	queue_entry_release(en);
 	queue_group_let_go(q);
 	return rc;
 }

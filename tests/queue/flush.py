@@ -65,8 +65,10 @@ def after_refusal(t):
     sess = s.sessions[n0:]
     t.ok(sent(s, 'rset-good') == 1 and sent(s, 'rset-bad') == 0,
          'after a refusal: the next entry is delivered on the same flush', (f, sess))
-    t.ok(len(sess) == 1 and sess[0].count('RSET') == 1 and sess[0].count('MAIL') == 2,
-         'after a refusal: one session, RSET between the two transactions', sess)
+    # The third MAIL is the notice of the failure to the sender, over the same session.
+    t.ok(len(sess) == 1 and sess[0].count('RSET') == 1 and sess[0].count('MAIL') == 3,
+         'after a refusal: one session, RSET between the two transactions, then the notice',
+         sess)
     t.ok(t.state(qdir)['failed'] == 1 and t.state(qdir)['queue'] == 0,
          'after a refusal: the refused entry is in failed/, nothing waits', t.state(qdir))
 

@@ -220,3 +220,38 @@ def table(rows, header):
     for r in rows:
         out.append('  '.join(str(c).ljust(w[i]) for i, c in enumerate(r)))
     return '\n'.join(out)
+
+
+def mailq_blocks(text):
+    """Parse `postie -bp` (Postfix's layout, see queue_list in src/queue.h) into one dict per
+    entry: id, failed (the '!'), size, arrival, sender, rcpts [(address, its reason or None)]
+    and lines (the block's lines as printed). Raises ValueError on a line out of place."""
+    blocks, cur, reason = [], None, None
+    lines = text.split('\n')
+    for i, line in enumerate(lines):
+        if line.startswith('-Queue ID-') or line.startswith('-- ') or line == '' \
+                or line == 'Mail queue is empty':
+            cur, reason = None if line == '' else cur, None if line == '' else reason
+            continue
+        if line[0] not in ' (':
+            head = line.split(None, 3)
+            if len(head) < 4 and '(' not in line:
+                raise ValueError('entry line %r' % line)
+            cur = {'id': head[0].rstrip('!'), 'failed': head[0].endswith('!'),
+                   'size': head[1], 'arrival': line[49:61], 'sender': line[62:],
+                   'rcpts': [], 'lines': [line]}
+            blocks.append(cur)
+            reason = None
+            continue
+        if cur is None:
+            raise ValueError('line outside a block: %r' % line)
+        cur['lines'].append(line)
+        if line.startswith('('):
+            reason = line[1:]
+        elif line.startswith(' ') and line[1:2] != ' ' and reason is not None:
+            reason += ' ' + line[1:]  # a reason folded at 80 columns
+        elif line.startswith(' ' * 40):
+            cur['rcpts'].append((line[40:], reason[:-1] if reason else None))
+        elif not line.startswith('  '):  # -v's details are indented by two
+            raise ValueError('line %r' % line)
+    return blocks

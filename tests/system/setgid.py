@@ -20,6 +20,7 @@ import sys
 import time
 import traceback
 
+import sg_admin
 import sg_attacks
 import sg_queue
 import sg_share
@@ -429,6 +430,7 @@ def main():
         check_spool_install(w)
         check_system_queue(w, sysink)
         check_root_retry(w, sysink)
+        sg_admin.run(w, sysink)
         check_kill9(w, sysink)
         sg_queue.run(w, sysink)
         check_spool_missing(w, sysink)

@@ -136,6 +136,28 @@ static const struct row rows[] = {
      "-q takes no recipients; remove a@example.org",
      {0}},
 
+    /* --queue-delete, --queue-retry: the operands are queue ids */
+    {"--queue-delete ID ID",
+     {"postie", "--queue-delete", "20240614101530.1-42-ab", "2024061410", NULL},
+     NULL,
+     {.mode = CLI_QUEUE_DELETE, .rcpts = "20240614101530.1-42-ab|2024061410"}},
+    {"--queue-retry -a work ID",
+     {"postie", "--queue-retry", "-a", "work", "2024", NULL},
+     NULL,
+     {.mode = CLI_QUEUE_RETRY, .account = "work", .rcpts = "2024"}},
+    {"--queue-delete without an id",
+     {"postie", "--queue-delete", NULL},
+     "--queue-delete needs one or more queue ids",
+     {0}},
+    {"--queue-retry without an id",
+     {"postie", "-v", "--queue-retry", NULL},
+     "--queue-retry needs one or more queue ids",
+     {0}},
+    {"--queue-delete=ID refused: it takes no value",
+     {"postie", "--queue-delete=2024", NULL},
+     "--queue-delete",
+     {0}},
+
     /* -b modes */
     {"-bm", {"postie", "-bm", NULL}, NULL, {.mode = CLI_SEND}},
     {"-b m (separate)", {"postie", "-b", "m", "a@x.org", NULL}, NULL, {.rcpts = "a@x.org"}},

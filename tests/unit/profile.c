@@ -802,12 +802,14 @@ test_msmtp_commands(void)
 	                  "proxy_port 9050\nsocket /run/x\nprotocol lmtp\ntls_cert_file c.pem\n"
 	                  "tls_key_file ~/k.pem\ntls_crl_file crl.pem\nallow_from_override off\n"
 	                  "from_full_name \"Joe Q\"\ntls_min_version 1.3\npassword_file ~/pw\n"
-	                  "oauth2_token_command oama access x@y\n");
+	                  "oauth2_token_command oama access x@y\n"
+	                  "queue_notify postmaster@example.org\n");
 	ok(a != NULL, "every msmtp command parses (%s)", e.text);
 	if (a) {
 		ok(eq(a->logfile, "/home/tester/.msmtp.log"), "logfile, ~ expanded");
 		ok(eq(a->logfile_time_format, "%Y"), "logfile_time_format");
 		ok(eq(a->syslog, "LOG_MAIL"), "syslog facility");
+		ok(eq(a->queue_notify, "postmaster@example.org"), "queue_notify");
 		ok(eq(a->aliases, "/etc/aliases"), "aliases");
 		ok(a->auto_from && eq(a->maildomain, "example.org"), "auto_from, maildomain");
 		ok(eq(a->dsn_notify, "FAILURE,DELAY"), "dsn_notify upper case (%s)",
@@ -1017,6 +1019,9 @@ test_apply(void)
 	       has(ae.text, "--bogus: no such profile command"),
 	   "unknown command");
 	ok(a && profile_apply(a, "eval", "echo host x", &ae) < 0, "no eval from the command line");
+	ok(a && profile_apply(a, "queue_notify", "x@example.org", &ae) < 0 && !a->queue_notify &&
+	       has(ae.text, "--queue-notify: not taken from the command line"),
+	   "queue_notify is a destination: never from the command line");
 	ok(a && profile_apply(a, "from", "a@b\r\nRCPT TO:<x>", &ae) < 0 &&
 	       has(ae.text, "line break"),
 	   "no CR/LF in a value (SEC-24)");

@@ -131,6 +131,9 @@ read_all(int fd, char *out, size_t n)
 	return k;
 }
 
+/* How mailq indents a recipient: 40 columns. */
+#define RCPT_INDENT "                                        "
+
 /* The queue listing as a string (static). */
 static const char *
 listing(struct queue *q)
@@ -517,14 +520,25 @@ test_roundtrip(void)
 	queue_meta_fini(&m);
 
 	const char *l = listing(&q);
-	char line[512];
+	char line[1024], when[32];
+	struct tm tm;
+	time_t arrived = q.now;
+	strftime(when, sizeof(when), "%b %e %H:%M", localtime_r(&arrived, &tm));
 	snprintf(line, sizeof(line),
-	         "%-39s %9zu %5s  alice@example.org -> bob@example.com, "
-	         "carol@example.net (451-4.7.1 greylisted 451 4.7.1 come back later)\n",
-	         id, sizeof(header) - 1 + sizeof(body) - 1, "0s");
+	         "%-39s %8zu %-12s alice@example.org\n"
+	         "(451-4.7.1 greylisted 451 4.7.1 come back later)\n"
+	         "%40sbob@example.com\n%40scarol@example.net\n\n",
+	         id, sizeof(header) - 1 + sizeof(body) - 1, when, "", "");
 	if (!ok(strstr(l, line) != NULL,
-	        "mailq: one line with id, size, age, sender, recipients, last reply"))
+	        "mailq: a block: id, size, arrival, sender; the reason; each recipient"))
 		diag(l), diag(line);
+	bool narrow = true;
+	for (const char *s = l; *s;) {
+		size_t w = strcspn(s, "\n");
+		narrow &= w <= 80;
+		s += w + (s[w] == '\n');
+	}
+	ok(narrow, "mailq: no line wider than 80 columns");
 	ok(strstr(l, "-Queue ID-") == l, "a title line first");
 	ok(strstr(l, "-- 1 Kbytes in 1 Request.\n") != NULL, "and a summary");
 
@@ -563,7 +577,8 @@ test_roundtrip(void)
 
 	/* Release leaves it due. */
 	ok(queue_msg(&q, "work", "", "bob@example.com", "x\n", NULL, id, &e) == 0, "queue another");
-	ok(strstr(listing(&q), " <> -> bob@example.com\n") != NULL, "the null sender as <>");
+	ok(strstr(listing(&q), " <>\n") != NULL && strstr(listing(&q), " bob@example.com\n"),
+	   "the null sender as <>");
 	struct queue_filter force = {.force = true};
 	ok(queue_iter_start(&q, &it, &force, &e) == 0 && queue_iter_next(&it, &en, &e) == 1,
 	   "force takes an entry that is not due");
@@ -576,7 +591,7 @@ test_roundtrip(void)
 	queue_iter_fini(&it);
 	ok(exists(dir, "failed", id) && !exists(dir, "queue", id), "fail moves it to failed/");
 	l = listing(&q);
-	if (!ok(strstr(l, "!") && strstr(l, "(failed: 554 5.7.1 rejected)") &&
+	if (!ok(strstr(l, "!") && strstr(l, "(given up: 554 5.7.1 rejected)") &&
 	            strstr(l, "1 failed (kept in"),
 	        "mailq marks it failed"))
 		diag(l);
@@ -645,7 +660,9 @@ test_retry(void)
 	ok(steps, "backoff doubles from 1 minute to 1 hour across retries");
 
 	const char *l = listing(&q);
-	if (!ok(strstr(l, "r1@x [refused], r2@x") != NULL, "mailq shows the refused recipient"))
+	if (!ok(strstr(l, "(refused for good: 550 5.1.1 unknown)\n" RCPT_INDENT "r1@x\n(452 4.2.2 "
+	                  "full)\n" RCPT_INDENT "r2@x\n") != NULL,
+	        "mailq shows the refused recipient with its reason, then the other's"))
 		diag(l);
 	struct queue_filter r1 = {.force = true, .rcpt = "R1@"};
 	ok(queue_iter_start(&q, &it, &r1, &e) == 0 && queue_iter_next(&it, &en, &e) == 0,
@@ -760,8 +777,8 @@ test_lifetime(void)
 	queue_iter_fini(&it);
 	ok(exists(dir, "failed", old) && !exists(dir, "queue", old), "and moved to failed/");
 	const char *l = listing(&q);
-	if (!ok(strstr(l, "old@x (failed: expired: in the queue longer than 5d (queue_lifetime); "
-	                  "last reply: 451 greylisted)") != NULL,
+	if (!ok(strstr(l, "(given up: expired: in the queue longer than 5d (queue_lifetime); last "
+	                  "reply:\n 451 greylisted)\n" RCPT_INDENT "old@x\n") != NULL,
 	        "mailq says why"))
 		diag(l);
 	ok(strstr(l, "2 Requests, 1 failed") != NULL, "summary counts it");
