@@ -33,7 +33,7 @@ struct opts {
 		CLI_NEWALIASES,
 		CLI_PRETEND,
 		CLI_SERVERINFO,
-		CLI_CHECK, /* --check: walk a send's path, send nothing (doctor.h) */
+		CLI_CHECK,        /* --check: walk a send's path, send nothing (doctor.h) */
 		CLI_QUEUE_DELETE, /* --queue-delete ID...: the operands are queue ids */
 		CLI_QUEUE_RETRY,  /* --queue-retry ID...: likewise */
 	} mode;

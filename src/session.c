@@ -4,6 +4,7 @@
  * RFC 3030 (CHUNKING), RFC 1870 (SIZE), RFC 6531 (SMTPUTF8).
  */
 #include "session.h"
+#include "session_int.h"
 
 #include <errno.h>
 #include <idn2.h>
@@ -499,167 +500,12 @@ free_rcpt_params(char **v, size_t n)
 	free(v);
 }
 
-/* SEC-35: a message of unknown size is stopped, never ended, when it outgrows the limit. */
-static int
-check_limit(struct smtp *s, const struct dot *enc, struct err *e)
-{
-	unsigned long limit = s->caps.size;
-	if (limit && limit != (unsigned long)-1 && enc->out_bytes > limit)
-		return err_set(e, ERR_DATA,
-		               "send message to %s: larger than the server's limit "
-		               "of %lu bytes (SIZE); nothing was delivered",
-		               s->conn.peer, limit);
-	return 0;
-}
-
 /* The server's replies no longer match the commands (a 2xx that is not the one the command
  * takes, a verdict not in step): the connection cannot carry another transaction. */
 static bool
 out_of_step(const struct err *e)
 {
 	return e && (e->kind == ERR_PROTO || e->kind == ERR_UNSURE);
-}
-
-/*
- * What the data loops report as they go: the progress line of a big send on a terminal
- * (progress.h; not under -v, whose lines it would break) and, once a message, the warning
- * about lines over 998 octets (source_warn_lines), with the progress line out of its way.
- */
-struct watch {
-	struct progress pg;
-	struct source *src;
-};
-
-static void
-watch_start(struct watch *w, const struct smtp *s, struct source *src)
-{
-	size_t width;
-	FILE *out = progress_terminal(log_is_verbose(), &width);
-	uint64_t total = src->complete || src->sized ? src->size : 0;
-
-	progress_start(&w->pg, out, total, s->conn.peer, width, io_clock_ms());
-	w->src = src;
-}
-
-static void
-watch_step(struct watch *w, const struct dot *enc)
-{
-	if (source_note_lines(w->src, enc)) {
-		progress_clear(&w->pg);
-		source_warn_lines(w->src);
-	}
-	progress_update(&w->pg, enc->out_bytes, io_clock_ms());
-}
-
-/* The data is out (or abandoned): the line goes, the counts of the whole message stay. */
-static void
-watch_end(struct watch *w, const struct dot *enc)
-{
-	progress_clear(&w->pg);
-	if (source_note_lines(w->src, enc))
-		source_warn_lines(w->src);
-}
-
-/* Stream the source through the DATA encoder: head, read-ahead, then the fd to its end. */
-static int
-send_data(struct smtp *s, struct source *src, struct err *e)
-{
-	struct dot enc;
-	struct watch w;
-	dot_init(&enc, !src->ignore_dots);
-	watch_start(&w, s, src);
-	if (dot_encode(&enc, src->head ? src->head : "", src->head_len, smtp_data_sink, s, e) < 0 ||
-	    dot_encode(&enc, src->ahead.data ? src->ahead.data : "", src->ahead.len, smtp_data_sink,
-	               s, e) < 0) {
-		watch_end(&w, &enc);
-		return -1;
-	}
-	char *chunk = xmalloc(SOURCE_READ_CHUNK);
-	int rc = 0;
-	for (;;) {
-		watch_step(&w, &enc);
-		rc = check_limit(s, &enc, e);
-		if (rc < 0 || src->at_end || enc.ended)
-			break;
-		ssize_t n = source_read(src, chunk, SOURCE_READ_CHUNK, e);
-		if (n < 0)
-			rc = -1;
-		else if (n > 0)
-			rc = dot_encode(&enc, chunk, (size_t)n, smtp_data_sink, s, e);
-		if (rc < 0)
-			break;
-	}
-	if (rc == 0 && enc.ended)
-		source_complete(src);
-	free(chunk);
-	if (rc == 0)
-		rc = dot_finish(&enc, smtp_data_sink, s, e);
-	watch_end(&w, &enc);
-	if (rc == 0)
-		log_info("message: %llu bytes sent in %lu writes",
-		         (unsigned long long)enc.out_bytes, s->conn.writes);
-	return rc;
-}
-
-/* A dot_sink that gathers BDAT chunk bytes. */
-static int
-chunk_sink(void *ctx, const char *p, size_t n, struct err *e)
-{
-	return buf_append(ctx, p, n, e);
-}
-
-/*
- * The body as BDAT chunks (RFC 3030): line ends made CRLF, no dot-stuffing, no end marker.
- * A message that was read whole goes as one "BDAT n LAST" in the same write as MAIL and
- * RCPT; a longer one as chunks of about SOURCE_READ_CHUNK, the last one marked LAST.
- */
-static int
-send_bdat(struct smtp *s, struct source *src, bool quit, struct err *e)
-{
-	struct dot enc;
-	struct buf chunk;
-	struct watch w;
-	int rc = -1;
-
-	dot_init(&enc, !src->ignore_dots);
-	enc.bdat = true;
-	watch_start(&w, s, src);
-	buf_init(&chunk, 4 * SOURCE_READ_CHUNK);
-	char *in = xmalloc(SOURCE_READ_CHUNK);
-	if (dot_encode(&enc, src->head ? src->head : "", src->head_len, chunk_sink, &chunk, e) <
-	        0 ||
-	    dot_encode(&enc, src->ahead.data ? src->ahead.data : "", src->ahead.len, chunk_sink,
-	               &chunk, e) < 0)
-		goto out;
-	while (check_limit(s, &enc, e) == 0) {
-		watch_step(&w, &enc);
-		if (src->at_end || enc.ended) {
-			source_complete(src);
-			if (dot_finish(&enc, chunk_sink, &chunk, e) < 0 ||
-			    smtp_bdat_chunk(s, chunk.data ? chunk.data : "", chunk.len, true, quit,
-			                    e) < 0 ||
-			    smtp_bdat_end(s, e) < 0)
-				goto out;
-			log_info("message: %llu bytes sent as %zu BDAT chunk%s in %lu writes",
-			         (unsigned long long)enc.out_bytes, s->bdat.chunks,
-			         s->bdat.chunks == 1 ? "" : "s", s->conn.writes);
-			rc = 0;
-			break;
-		}
-		if (chunk.len >= SOURCE_READ_CHUNK) {
-			if (smtp_bdat_chunk(s, chunk.data, chunk.len, false, false, e) < 0)
-				goto out;
-			buf_reset(&chunk);
-		}
-		ssize_t n = source_read(src, in, SOURCE_READ_CHUNK, e);
-		if (n < 0 || (n > 0 && dot_encode(&enc, in, (size_t)n, chunk_sink, &chunk, e) < 0))
-			goto out;
-	}
-out:
-	watch_end(&w, &enc);
-	free(in);
-	buf_fini(&chunk);
-	return rc;
 }
 
 /* The last transaction failed part-way: start afresh (RFC 5321 §4.1.1.5). */
@@ -694,7 +540,7 @@ by_bdat(struct session *ss, const char *sender, const char *params, char *const 
 		ss->open = ss->dirty = s->conn.fd >= 0;
 		return -1;
 	}
-	if (send_bdat(s, src, last, e) < 0) {
+	if (session_data_bdat(s, src, last, e) < 0) {
 		/* A refusal after the last chunk leaves the session in step; anything else
 		 * abandons the transaction (SEC-30), and so does a server out of step (SEC-36). */
 		if (!(s->bdat.last_sent && s->bdat.failed) || out_of_step(e))
@@ -719,7 +565,7 @@ by_data(struct session *ss, const char *sender, const char *params, char *const 
 		ss->open = ss->dirty = s->conn.fd >= 0;
 		return -1;
 	}
-	if (send_data(s, src, e) < 0) {
+	if (session_data_send(s, src, e) < 0) {
 		/* SEC-30: a message that could not be read or encoded whole is never ended. */
 		smtp_abandon(s);
 		ss->open = false;
