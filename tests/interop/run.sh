@@ -21,7 +21,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../lib/env.sh
 . "$here/../lib/env.sh"
 scenarios=(starttls-plain starttls-login implicit-tls wrong-password bcc body dot-ends-input
-	big profile passwordeval minimal-profile untrusted added-headers resume mechanisms)
+	big profile passwordeval minimal-profile untrusted added-headers resume mechanisms msmtp-oauth)
 
 if [ $# -lt 2 ]; then
 	echo "usage: run.sh POSTIE SCENARIO...|all" >&2
@@ -617,6 +617,46 @@ sc_resume() {
 	expect_rc 0 || return
 	grep -q 'TLS started: .*(resumed)' "$err" && fail "a damaged cache entry was resumed"
 	wait_mail resume-bob@example.org 3 > /dev/null || fail "the third message did not arrive"
+}
+
+# An msmtp user's profile, unchanged (issue 12): ~/.msmtprc, no postie profile, the access
+# token as the password the msmtp way (passwordeval for XOAUTH2, a literal password for
+# OAUTHBEARER, as the oama/mutt_oauth2 guides set it up). Dovecot 2.3 checks the token as
+# carol's password; Postfix's log names the mechanism.
+sc_msmtp_oauth() {
+	local d=$cfg/$sc m
+	[ -e "$XDG_CONFIG_HOME/postie/config" ] && { fail "a postie profile exists: no fallback"; return; }
+	for m in xoauth2 oauthbearer; do
+		local secret="passwordeval \"echo ya29.tok3n-for-carol\""
+		[ "$m" = oauthbearer ] && secret="password ya29.tok3n-for-carol"
+		profile "$HOME/.msmtprc" <<-EOF
+			# msmtp's own syntax and defaults, as an msmtp user has it
+			defaults
+			tls on
+			tls_starttls on
+			tls_trust_file $CA_FILE
+
+			account carol
+			host 127.0.0.1
+			port $SUBMISSION_PORT
+			auth $m
+			user carol
+			$secret
+			from carol@example.org
+
+			account default : carol
+		EOF
+		msg "$d/in-$m" "msmtp-$m@example.org" "an msmtp profile with $m"
+		send "$d/in-$m" -v "msmtp-$m@example.org"
+		expect_rc 0 || continue
+		grep -q "\.msmtprc" "$err" || fail "$m: -v does not say that ~/.msmtprc was read"
+		grep -Eq "authenticated with ${m^^}" "$err" || fail "$m: the transcript does not say ${m^^}"
+		grep -qF 'tok3n-for-carol' "$out" "$err" && fail "$m: the token appears in the -v output"
+		wait_mail "msmtp-$m@example.org" 1 > /dev/null || fail "$m: the message did not arrive"
+	done
+	rm -f "$HOME/.msmtprc"
+	log_has 'sasl_method=XOAUTH2, sasl_username=carol$' "XOAUTH2 from ~/.msmtprc accepted"
+	log_has 'sasl_method=OAUTHBEARER, sasl_username=carol$' "OAUTHBEARER from ~/.msmtprc accepted"
 }
 
 # ---- run ---------------------------------------------------------------------

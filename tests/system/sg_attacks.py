@@ -286,7 +286,9 @@ def attempt_ptrace(w, sysink, u, atk, ctl):
     with open(trace, encoding='utf-8', errors='replace') if os.path.exists(trace) \
             else open(os.devnull, encoding='ascii') as f:
         traced = f.read()
-    opened = [line for line in traced.splitlines() if w.sysconf in line]
+    # The opens of the system profile (its name also appears in postie's error message).
+    opened = [line for line in traced.splitlines() if w.sysconf in line and 'open' in line
+              and 'write(' not in line]
     sent = arrived(sysink, n, message(61))
     # Control: root's strace (CAP_SYS_PTRACE) running it as the user (-u) keeps the group,
     # and its trace shows the read() of the system profile with the password in it.
