@@ -152,6 +152,12 @@ def check_attempts(w, sysink, evil):
     tap.ok(r.returncode == 0 and no_secret(out(r)), '-v: the transcript hides AUTH', out(r))
     r = w.as_user(u1, ['--serverinfo'])
     tap.ok(no_secret(out(r)), '--serverinfo shows no secret', out(r))
+    n = len(sysink.bodies())
+    r = w.as_user(u1, ['--check'])
+    tap.ok(r.returncode == 0 and 'result   ok' in out(r) and no_secret(out(r)) and
+           'password_file' not in out(r) and len(sysink.bodies()) == n,
+           '--check: the system account\'s real login works for a user, shows no secret nor '
+           'where it is kept, sends nothing', out(r))
     # The environment cannot move the system files or load code.
     prio = os.path.join(w.dir, 'prio')
     with open(prio, 'w', encoding='ascii') as f:
