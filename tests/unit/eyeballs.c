@@ -121,6 +121,13 @@ test_race(void)
 	   "every attempt refused: all_refused, the last one named (%s)", e.text);
 
 	v[0] = to(&shut);
+	v[0].len = 2; /* connect fails at once with EINVAL: not a refusal */
+	v[1] = to(&shut);
+	fd = eyeballs_connect(v, 2, NULL, 0, io_clock_ms() + 10000, 250, &r, &e);
+	ok(fd < 0 && !r.all_refused && r.last == 1 && strstr(e.text, "refused"),
+	   "one attempt failed otherwise, the last refused: not all refused (%s)", e.text);
+
+	v[0] = to(&shut);
 	v[1] = to(&hole);
 	t0 = io_clock_ms();
 	fd = eyeballs_connect(v, 2, NULL, 0, t0 + 400, 250, &r, &e);
