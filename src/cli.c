@@ -42,6 +42,8 @@ enum {
 	OPT_CHECK,
 	OPT_QUEUE_DELETE,
 	OPT_QUEUE_RETRY,
+	OPT_IPV4,
+	OPT_IPV6,
 	OPT_LONG = 0x100,     /* + the index in longopts[] */
 	OPT_IGNORED = 0x1000, /* + the flag's letter */
 };
@@ -87,6 +89,9 @@ static const struct poptOption sendmail_flags[] = {
     /* postie's own: the operands are queue ids (or the start of one), not recipients. */
     {"queue-delete", '\0', POPT_ARG_NONE, NULL, OPT_QUEUE_DELETE, NULL, NULL},
     {"queue-retry", '\0', POPT_ARG_NONE, NULL, OPT_QUEUE_RETRY, NULL, NULL},
+    /* postie's own (sendmail has neither): ip_family 4 or 6 for this run. */
+    {NULL, '4', POPT_ARG_NONE, NULL, OPT_IPV4, NULL, NULL},
+    {NULL, '6', POPT_ARG_NONE, NULL, OPT_IPV6, NULL, NULL},
     /* Long only: -V is sendmail's envelope id and -h its hop count. */
     {"version", '\0', POPT_ARG_NONE, NULL, OPT_VERSION, NULL, NULL},
     {"help", '\0', POPT_ARG_NONE, NULL, OPT_HELP, NULL, NULL},
@@ -176,6 +181,7 @@ static const struct longopt {
     {"aliases", false},
     {"allow-from-override", true},
     {"from-full-name", false},
+    {"ip-family", false}, /* postie's own: ip_family any|4|6 */
 };
 
 #define NLONG (sizeof(longopts) / sizeof(longopts[0]))
@@ -539,6 +545,10 @@ parse_switch(struct opts *o, int rc)
 	case OPT_QUEUE_RETRY:
 		o->mode = CLI_QUEUE_RETRY;
 		return true;
+	case OPT_IPV4:
+	case OPT_IPV6:
+		add_override(o, "ip_family", rc == OPT_IPV4 ? "4" : "6");
+		return true;
 	default:
 		return false;
 	}
@@ -830,6 +840,8 @@ cli_usage(FILE *f)
 	      "  --host=, --port=, --tls[=on|off], --auth[=on|off|MECH], --user=, ...\n"
 	      "                         msmtp's long options: set that profile command\n"
 	      "                         for this run (see postie(1))\n"
+	      "  -4, -6, --ip-family=any|4|6\n"
+	      "                         connect over IPv4 only, IPv6 only, or both (raced)\n"
 	      "\n"
 	      "Modes:\n"
 	      "  -bm                    deliver the message (the default)\n"

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "eyeballs.h"
 #include "io.h"
 
 int64_t
@@ -103,52 +104,15 @@ finish_connect(int fd, int64_t deadline)
 	return 0;
 }
 
-/*
- * Connect one address before DEADLINE, bound to SRC first when it has an address; returns
- * the socket, or -1 with the reason in e (ERR_TEMP, or ERR_CONFIG when the bind fails) and
- * *REFUSED telling whether nothing listens there (ECONNREFUSED).
- */
-static int
-connect_one(const struct addrinfo *ai, const struct source_addr *src, int64_t deadline,
-            bool *refused, struct err *e)
-{
-	*refused = false;
-	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-	if (fd < 0)
-		return err_set(e, ERR_TEMP, "%s", strerror(errno));
-	if (src->family && bind(fd, (const struct sockaddr *)&src->sa, src->len) < 0) {
-		int saved = errno;
-		close(fd);
-		return err_set(e, ERR_CONFIG,
-		               "bind to source_ip %s: %s; check `source_ip` in the "
-		               "profile",
-		               src->text, strerror(saved));
-	}
-	if (set_nonblock(fd) < 0)
-		goto fail;
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		if (errno != EINPROGRESS || finish_connect(fd, deadline) < 0)
-			goto fail;
-	}
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return fd;
-fail:;
-	int saved = errno;
-	close(fd);
-	*refused = saved == ECONNREFUSED;
-	return err_set(e, ERR_TEMP, "%s", saved == ETIMEDOUT ? "timed out" : strerror(saved));
-}
-
 static void
-name_address(const struct addrinfo *ai, char *out, size_t n)
+name_address(int family, const struct sockaddr *sa, char *out, size_t n)
 {
 	char host[INET6_ADDRSTRLEN] = "?";
-	if (ai->ai_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, host,
-		          sizeof(host));
-	else if (ai->ai_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)ai->ai_addr)->sin_addr, host,
+	if (family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+		          host, sizeof(host));
+	else if (family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, host,
 		          sizeof(host));
 	snprintf(out, n, "%s", host);
 }
@@ -187,58 +151,78 @@ lookup(const char *host, int port, const char *what, const char *cmd, struct add
 	return 0;
 }
 
+static const char *
+family_name(int family)
+{
+	return family == AF_INET ? "IPv4" : "IPv6";
+}
+
 /*
- * Resolve HOST and connect to PORT from SRC: the socket, with the address used in ADDR, or -1.
- * WHAT names the peer in messages ("" for the server, "SOCKS5 proxy " for the proxy) and
- * CMD the profile command that names it. *REFUSED (when not NULL) tells whether every
- * address tried refused the connection: nothing listens on PORT there.
+ * Resolve HOST and connect to PORT from SRC, only to addresses of FAMILY (AF_INET, AF_INET6;
+ * 0: both), racing them as RFC 8305 asks (eyeballs): the socket, with the address used in
+ * ADDR, or -1. WHAT names the peer in messages ("" for the server, "SOCKS5 proxy " for the
+ * proxy) and CMD the profile command that names it. *REFUSED (when not NULL) tells whether
+ * every address tried refused the connection: nothing listens on PORT there.
  */
 static int
-connect_host(const char *host, int port, const struct source_addr *src, int64_t deadline,
-             const char *what, const char *cmd, char *addr, size_t addrn, bool *refused,
-             struct err *e)
+connect_host(const char *host, int port, const struct source_addr *src, int family,
+             int64_t deadline, const char *what, const char *cmd, char *addr, size_t addrn,
+             bool *refused, struct err *e)
 {
 	struct addrinfo *res = NULL;
-	bool all_refused = false, one_refused;
+	struct eyeballs_addr v[EYEBALLS_MAX];
+	size_t n = 0, skipped = 0, other = 0;
 
 	if (refused)
 		*refused = false;
-
+	addr[0] = '\0';
 	if (lookup(host, port, what, cmd, &res, e) < 0)
 		return -1;
+	for (const struct addrinfo *ai = res; ai && n < EYEBALLS_MAX; ai = ai->ai_next) {
+		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+			continue;
+		/* ip_family (-4, -6) keeps one family; source_ip binds one family. */
+		if (family && ai->ai_family != family)
+			other++;
+		else if (src->family && ai->ai_family != src->family)
+			skipped++;
+		else
+			v[n++] =
+			    (struct eyeballs_addr){ai->ai_family, ai->ai_socktype, ai->ai_protocol,
+			                           ai->ai_addr, ai->ai_addrlen};
+	}
+	int fd = -1;
+	struct eyeballs_result r = {0};
 	struct err last;
 	err_clear(&last);
-	int fd = -1;
-	size_t skipped = 0;
-	addr[0] = '\0';
-	for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		/* source_ip binds one family: the other family's addresses cannot be used. */
-		if (src->family && ai->ai_family != src->family) {
-			skipped++;
-			continue;
-		}
-		bool first = !addr[0];
-		name_address(ai, addr, addrn);
-		fd = connect_one(ai, src, deadline, &one_refused, &last);
-		all_refused = one_refused && (first || all_refused);
-		if (fd >= 0 || last.kind == ERR_CONFIG || io_clock_ms() >= deadline)
-			break;
+	if (n > 0) {
+		eyeballs_order(v, n);
+		fd = eyeballs_connect(v, n, (const struct sockaddr *)&src->sa,
+		                      src->family ? src->len : 0, deadline, EYEBALLS_DELAY_MS, &r,
+		                      &last);
+		name_address(v[fd >= 0 ? r.winner : r.last].family,
+		             v[fd >= 0 ? r.winner : r.last].sa, addr, addrn);
 	}
 	freeaddrinfo(res);
 	if (fd >= 0)
 		return fd;
 	if (refused)
-		*refused = all_refused;
-	if (last.kind == ERR_CONFIG) {
-		if (e)
-			*e = last;
-		return -1;
-	}
-	if (!addr[0] && skipped)
+		*refused = n > 0 && r.all_refused;
+	if (last.kind == ERR_CONFIG)
+		return err_set(e, ERR_CONFIG,
+		               "bind to source_ip %s: %s; check `source_ip` in the "
+		               "profile",
+		               src->text, last.text);
+	if (n == 0 && other && !skipped)
+		return err_set(e, ERR_NOHOST,
+		               "connect to %s%s: it has no %s address, and postie was told to use "
+		               "%s only; check -4, -6 and `ip_family` in the profile",
+		               what, host, family_name(family), family_name(family));
+	if (n == 0 && skipped)
 		return err_set(e, ERR_CONFIG,
 		               "connect to %s%s: it has no %s address to go with "
 		               "source_ip %s; check `source_ip` in the profile",
-		               what, host, src->family == AF_INET ? "IPv4" : "IPv6", src->text);
+		               what, host, family_name(src->family), src->text);
 	return err_set(e, ERR_TEMP, "connect to %s%s [%s]:%d: %s", what, host, addr, port,
 	               last.text[0] ? last.text : "no address");
 }
@@ -471,7 +455,7 @@ conn_resolve(const char *host, bool proxy, char *first, size_t n, struct err *e)
 	int count = 0;
 	for (const struct addrinfo *ai = res; ai; ai = ai->ai_next, count++)
 		if (count == 0 && n)
-			name_address(ai, first, n);
+			name_address(ai->ai_family, ai->ai_addr, first, n);
 	freeaddrinfo(res);
 	return count;
 }
@@ -503,10 +487,16 @@ conn_open_route(struct conn *c, const char *host, int port, const struct conn_ro
 		snprintf(c->peer, sizeof(c->peer), "%s [unix:%s]", host, route->socket);
 	} else if (parse_source(route->source_ip, &src, e) < 0) {
 		return -1;
+	} else if (src.family && route->family && src.family != route->family) {
+		return err_set(
+		    e, ERR_CONFIG,
+		    "connect to %s: source_ip %s is an %s address, and postie was told to "
+		    "use %s only; check `source_ip`, `ip_family`, -4 and -6",
+		    host, src.text, family_name(src.family), family_name(route->family));
 	} else if (route->proxy_host) {
 		int pport = route->proxy_port ? route->proxy_port : 1080;
-		fd = connect_host(route->proxy_host, pport, &src, deadline, "SOCKS5 proxy ",
-		                  "proxy_host", addr, sizeof(addr), NULL, e);
+		fd = connect_host(route->proxy_host, pport, &src, route->family, deadline,
+		                  "SOCKS5 proxy ", "proxy_host", addr, sizeof(addr), NULL, e);
 		if (fd < 0)
 			return -1;
 		if (socks5_connect(fd, route->proxy_host, host, port, deadline, e) < 0) {
@@ -516,8 +506,8 @@ conn_open_route(struct conn *c, const char *host, int port, const struct conn_ro
 		snprintf(c->peer, sizeof(c->peer), "%s:%d via SOCKS5 proxy %s [%s]:%d", host, port,
 		         route->proxy_host, addr, pport);
 	} else {
-		fd = connect_host(host, port, &src, deadline, "", "host", addr, sizeof(addr),
-		                  &c->refused, e);
+		fd = connect_host(host, port, &src, route->family, deadline, "", "host", addr,
+		                  sizeof(addr), &c->refused, e);
 		if (fd < 0)
 			return -1;
 		snprintf(c->peer, sizeof(c->peer), "%s [%s]:%d", host, addr, port);

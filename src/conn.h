@@ -1,8 +1,9 @@
 /*
- * conn: one buffered byte stream to the server over TCP or TLS. Connects to every address of
- * the host in turn with a deadline (from a chosen source address, through a SOCKS5 proxy, or
- * to a local socket instead), keeps one 64 KiB buffer per direction, flushes only when the
- * buffer is full or a reply must be awaited, and turns Nagle off (TCP_NODELAY). RFC 1928.
+ * conn: one buffered byte stream to the server over TCP or TLS. Connects to the host with a
+ * deadline, racing its IPv6 and IPv4 addresses (RFC 8305, module eyeballs), from a chosen
+ * source address, through a SOCKS5 proxy, or to a local socket instead; keeps one 64 KiB buffer per
+ * direction, flushes only when the buffer is full or a reply must be awaited, and turns Nagle off
+ * (TCP_NODELAY). RFC 1928.
  */
 #ifndef POSTIE_CONN_H
 #define POSTIE_CONN_H
@@ -39,8 +40,9 @@ int64_t conn_clock_ms(void);
 int conn_wait(int fd, short events, int64_t deadline, struct err *e);
 
 /*
- * Resolve HOST (A-label or IP literal) and connect to PORT, trying every address (IPv6 and
- * IPv4, as getaddrinfo orders them) until one answers before DEADLINE. ERR_NOHOST when the
+ * Resolve HOST (A-label or IP literal) and connect to PORT: its addresses race (RFC 8305:
+ * IPv6 and IPv4 interleaved, a new attempt every 250 ms or when one fails, the first to
+ * connect wins) until one answers before DEADLINE. ERR_NOHOST when the
  * name does not resolve, ERR_TEMP when no address could be reached.
  */
 int conn_open(struct conn *c, const char *host, int port, int64_t deadline, struct err *e);
@@ -62,13 +64,16 @@ struct conn_route {
 	int proxy_port;         /* 0: 1080 */
 	const char *socket;     /* a local (unix) socket to connect to instead of HOST:PORT (and
 	                           instead of the proxy); NULL: none */
+	int family;             /* AF_INET or AF_INET6: that family's addresses only (of HOST,
+	                           or of the proxy); 0: both, raced (RFC 8305) */
 };
 
 /*
  * conn_open along ROUTE (NULL: directly). Errors: ERR_NOHOST (HOST, or the proxy's name,
  * does not resolve), ERR_TEMP (nothing could be reached; the proxy could not connect: its
  * reply code is named), ERR_CONFIG (source_ip not a numeric address or not of this host, no
- * address of its family, socket path too long), ERR_PROTO (the proxy does not speak SOCKS5
+ * address of its family, not of ROUTE's family, socket path too long), ERR_NOHOST also when
+ * the name has no address of ROUTE's family, ERR_PROTO (the proxy does not speak SOCKS5
  * or wants authentication). On success c->peer names the route: "host [address]:port",
  * "host:port via SOCKS5 proxy name [address]:port", "host [unix:/path]".
  */

@@ -61,6 +61,7 @@ enum {
 #define PROFILE_SET_OAUTH2_TOKEN_COMMAND (UINT64_C(1) << 43)
 #define PROFILE_SET_PASSWORD_FILE (UINT64_C(1) << 44)
 #define PROFILE_SET_QUEUE_NOTIFY (UINT64_C(1) << 45)
+#define PROFILE_SET_IP_FAMILY (UINT64_C(1) << 46)
 
 /* At most this many ports in "port 465 587 2525". */
 #define PROFILE_MAX_PORTS 8
@@ -134,6 +135,7 @@ struct account {
 	char *dsn_notify;            /* NULL: off; "NEVER" or a list of SUCCESS,FAILURE,DELAY */
 	char *dsn_return;            /* NULL: off; "FULL" or "HDRS" */
 	char *source_ip;             /* bind to this address before connecting; NULL: any */
+	int ip_family;               /* ip_family, -4, -6: 4 or 6 for that family only; 0: any */
 	char *proxy_host;            /* SOCKS5 proxy; NULL: none */
 	int proxy_port;              /* 0: 1080 */
 	char *socket;                /* a local socket to connect to instead of host; NULL: none */

@@ -61,6 +61,7 @@ static const struct field fields[] = {
     FIELD(PROFILE_SET_DSN_NOTIFY, F_STR, dsn_notify),
     FIELD(PROFILE_SET_DSN_RETURN, F_STR, dsn_return),
     FIELD(PROFILE_SET_SOURCE_IP, F_STR, source_ip),
+    FIELD(PROFILE_SET_IP_FAMILY, F_INT, ip_family),
     FIELD(PROFILE_SET_PROXY_HOST, F_STR, proxy_host),
     FIELD(PROFILE_SET_PROXY_PORT, F_INT, proxy_port),
     FIELD(PROFILE_SET_SOCKET, F_STR, socket),

@@ -42,6 +42,10 @@ static const struct argv_rule_entry {
     {"proxy_port", ARGV_ROUTE, NULL, NULL},
     {"socket", ARGV_ROUTE, NULL, NULL},
     {"source_ip", ARGV_ROUTE, NULL, NULL},
+    /* ip_family (-4, -6) is not here, on purpose: it picks among the addresses of the same
+     * host name, which all are that server's; the host, the port, the TLS settings and the
+     * name the certificate is checked against stay the profile's. At worst it makes the
+     * connection fail (a family the host lacks), which a caller can do anyway. */
     {"protocol", ARGV_ROUTE, NULL, NULL},
     {"tls", ARGV_ROUTE, NULL, NULL},
     {"tls_starttls", ARGV_ROUTE, NULL, NULL},

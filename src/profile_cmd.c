@@ -517,6 +517,17 @@ read_protocol(struct parse *ps, unsigned line, const struct command *c, const ch
 	return 0;
 }
 
+/* any, 4, 6 (postie's own; -4 and -6 on the command line). */
+static int
+read_ip_family(struct parse *ps, unsigned line, const struct command *c, const char *arg,
+               struct err *e)
+{
+	if (strcmp(arg, "any") && strcmp(arg, "4") && strcmp(arg, "6"))
+		return invalid(ps, line, c, arg, "any, 4 or 6", e);
+	ps->cur->ip_family = arg[0] == 'a' ? 0 : arg[0] - '0';
+	return 0;
+}
+
 /* 1.2, 1.3. */
 static int
 read_tls_min(struct parse *ps, unsigned line, const struct command *c, const char *arg,
@@ -752,6 +763,7 @@ static const struct command commands[] = {
     CMD("oauth2_token_command", read_secret, PROFILE_SET_OAUTH2_TOKEN_COMMAND,
         oauth2_token_command),
     CMD("password_file", read_path, PROFILE_SET_PASSWORD_FILE, password_file),
+    CMD("ip_family", read_ip_family, PROFILE_SET_IP_FAMILY, ip_family),
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

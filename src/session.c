@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "dot.h"
@@ -191,6 +192,9 @@ session_connect_port(struct session *ss, const struct tls_config *tc, int port, 
 	    .proxy_host = a->proxy_host,
 	    .proxy_port = a->proxy_port,
 	    .socket = a->socket,
+	    .family = a->ip_family == 4   ? AF_INET
+	              : a->ip_family == 6 ? AF_INET6
+	                                  : 0,
 	};
 	struct err pe;
 

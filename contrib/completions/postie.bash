@@ -167,6 +167,7 @@ _postie_value()
 		;;
 	-R | --dsn-return) _postie_add "$pre" "$cur" $'full\nhdrs\noff' ;;
 	--protocol) _postie_add "$pre" "$cur" $'smtp\nlmtp' ;;
+	--ip-family) _postie_add "$pre" "$cur" $'any\n4\n6' ;;
 	--auth)
 		_postie_add "$pre" "$cur" "$(printf '%s\n' on off scram-sha-256-plus scram-sha-1-plus \
 			scram-sha-256 scram-sha-1 plain login cram-md5 xoauth2 oauthbearer external)"
@@ -187,7 +188,7 @@ _postie_value()
 }
 
 # Flags without a value, and those whose value may be attached or the next word.
-_postie_short_plain=(-t -i -I -v -d -S -P -G -U -m -n -c -x)
+_postie_short_plain=(-t -i -I -v -d -S -P -G -U -m -n -c -x -4 -6)
 _postie_short_value=(-f -r -F -o -b -B -N -R -V -a -C -X -h -L -O -A -e -p)
 _postie_long_plain=(--read-recipients --read-envelope-from --verbose --debug --serverinfo
 	--pretend --flush --check --queue-delete --queue-retry --version --help)
@@ -196,7 +197,7 @@ _postie_long_value=(--from --dsn-notify --dsn-return --account --file --host --p
 	--protocol --domain --user --passwordeval --tls-trust-file --tls-crl-file --tls-fingerprint
 	--tls-key-file --tls-cert-file --tls-priorities --tls-host-override --tls-min-dh-prime-bits
 	--maildomain --source-ip --proxy-host --proxy-port --socket --logfile --logfile-time-format
-	--aliases --from-full-name)
+	--aliases --from-full-name --ip-family)
 # --NAME alone, or --NAME=VALUE (never the next word)
 _postie_long_optional=(--auth --tls --tls-starttls --tls-certcheck --auto-from --keepbcc
 	--set-from-header --set-date-header --set-msgid-header --remove-bcc-headers

@@ -199,6 +199,9 @@ complete -c postie -l tls-host-override -x -a '(__fish_print_hostnames)' -d 'The
 complete -c postie -l tls-min-dh-prime-bits -x -d Ignored
 complete -c postie -l maildomain -x -d 'Domain for unqualified addresses'
 complete -c postie -l source-ip -x -d 'The local address to connect from'
+complete -c postie -s 4 -d 'Connect over IPv4 only'
+complete -c postie -s 6 -d 'Connect over IPv6 only'
+complete -c postie -l ip-family -x -a 'any 4 6' -d 'The address family to connect over'
 complete -c postie -l proxy-host -x -a '(__fish_print_hostnames)' -d 'SOCKS proxy'
 complete -c postie -l proxy-port -x -d 'SOCKS proxy port'
 complete -c postie -l socket -r -F -d 'Connect to this local socket'

@@ -337,6 +337,16 @@ static const struct row rows[] = {
      {"postie", "-f", "--tls", "--tls", NULL},
      NULL,
      {.sender = "--tls", .overrides = "tls=on"}},
+    {"-4",
+     {"postie", "-4", "a@x.org", NULL},
+     NULL,
+     {.rcpts = "a@x.org", .overrides = "ip_family=4"}},
+    {"-6 in a cluster", {"postie", "-t6", NULL}, NULL, {.t = true, .overrides = "ip_family=6"}},
+    {"-4 then -6: the last wins in the profile",
+     {"postie", "-4", "-6", NULL},
+     NULL,
+     {.overrides = "ip_family=4|ip_family=6"}},
+    {"--ip-family=any", {"postie", "--ip-family=any", NULL}, NULL, {.overrides = "ip_family=any"}},
     {"--rmqs is not offered", {"postie", "--rmqs=x", NULL}, "--rmqs=x: unknown option", {0}},
     {"--tls-force-sslv3 is not offered",
      {"postie", "--tls-force-sslv3", NULL},
@@ -558,6 +568,7 @@ long_options(void)
 	    {"logfile-time-format", false},
 	    {"syslog", true},
 	    {"from-full-name", false},
+	    {"ip-family", false},
 	};
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {

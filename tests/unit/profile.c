@@ -916,6 +916,9 @@ test_msmtp_commands(void)
 	    {"set_from_header maybe\n", "auto, on or off"},
 	    {"set_date_header on\n", "auto or off"},
 	    {"protocol esmtp\n", "smtp or lmtp"},
+	    {"ip_family 5\n", "any, 4 or 6"},
+	    {"ip_family ipv6\n", "any, 4 or 6"},
+	    {"ip_family\n", "any, 4 or 6"},
 	    {"tls_min_version 1.1\n", "never goes below TLS 1.2"},
 	    {"tls_fingerprint sha256//AAAA\n", "44 characters"},
 	    {"tls_fingerprint sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB=\n",
@@ -994,6 +997,33 @@ test_warnings(void)
 	unlink(log);
 }
 
+/* ip_family (issue #14): any, 4, 6; the command line may set it and it is no route setting. */
+static void
+test_ip_family(void)
+{
+	struct profile p = {0};
+	struct account *a = parse_account(&p, "");
+	struct err ae;
+
+	ok(a && a->ip_family == 0, "ip_family: default any (0)");
+	profile_fini(&p);
+	a = parse_account(&p, "ip_family 6\n");
+	ok(a && a->ip_family == 6 && (a->set & PROFILE_SET_IP_FAMILY), "ip_family 6");
+	profile_fini(&p);
+	a = parse_account(&p, "ip_family 4\nip_family any\n");
+	ok(a && a->ip_family == 0, "ip_family any after 4: any");
+	profile_fini(&p);
+	a = parse_account(&p, "ip_family 4\n");
+	err_clear(&ae);
+	ok(a && profile_apply(a, "ip_family", "6", &ae) == 0 && a->ip_family == 6 && !a->argv_route,
+	   "--ip-family=6 overrides 4 and is not a route setting (SEC-41: %s)",
+	   a && a->argv_route ? a->argv_route : "none");
+	ok(a && profile_apply(a, "ip_family", "both", &ae) < 0 && ae.kind == ERR_USAGE &&
+	       has(ae.text, "--ip-family: invalid argument 'both'"),
+	   "--ip-family=both refused (%s)", ae.text);
+	profile_fini(&p);
+}
+
 /* Command-line overrides (msmtp's long options) through profile_apply. */
 static void
 test_apply(void)
@@ -1057,6 +1087,7 @@ main(void)
 	test_msmtp_commands();
 	test_eval();
 	test_apply();
+	test_ip_family();
 	test_tilde();
 	test_warnings();
 
