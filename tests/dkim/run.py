@@ -12,7 +12,7 @@
 #                     dkim_headers list, queue off. Each also with negative controls: the
 #                     body, a signed field, or a second From changed after the fact fails.
 #   queue             a 451 at the end of the data queues the message; `postie -q` sends the
-#                     stored bytes, whose signature (the same b=) still verifies.
+#                     stored bytes, whose signature still verifies; and postie -bs signs.
 #   refused           an RSA key under 2048 bits, a key others may read, a key that is no
 #                     key, no dkim_selector, no From domain: each refused (exit 78 or 65)
 #                     before any connection.
@@ -263,7 +263,25 @@ def queue(t):
         t.ok(got[0].startswith(b'DKIM-Signature: ') and got[0].count(b'DKIM-Signature:') == 1,
              'the queued message carries its signature, once', got[0][:300])
         t.ok(verify(got[0], rec), 'the queued signature verifies after the retry', got[0])
+        # Not signed again at the flush: the refused first attempt carried the same b=.
+        b = signature_tags(got[0]).get('b', '')
+        with t.sink.lock:
+            raw = bytes(t.sink.raw)
+        first = raw.replace(b'\r\n\t', b'').count(b'b=' + b[:40].encode())
+        t.ok(len(b) > 40 and first == 2,
+             'the retry sent the very signature of the first attempt (stored, not re-signed)',
+             first)
     t.note('sink files: %s' % refused)
+    # -bs: the message arrives dot-stuffed over SMTP on stdin; it is signed as delivered.
+    r = t.run(['-bs'], b'EHLO client.test\r\nMAIL FROM:<sender@example.test>\r\n'
+              b'RCPT TO:<r@example.test>\r\nDATA\r\nFrom: a@example.test\r\n'
+              b'Subject: bs\r\n\r\n..dotted\r\nbody\r\n.\r\nQUIT\r\n')
+    got = t.received()
+    t.ok(r.returncode == 0 and len(got) == 1, 'postie -bs delivers one message', r.err)
+    if got:
+        t.ok(got[0].startswith(b'DKIM-Signature: ') and b'\r\n.dotted\r\n' in got[0],
+             '-bs: signed, the SMTP dot-stuffing undone before signing', got[0])
+        t.ok(verify(got[0], rec), '-bs: the signature verifies', got[0])
 
 
 def refused(t):
