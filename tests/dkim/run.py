@@ -303,6 +303,11 @@ def refused(t):
         t.ok(r.returncode == status and words in r.err,
              '%s: refused with exit %d saying "%s"' % (name, status, words),
              'exit %s: %s' % (r.returncode, r.err))
+    # No From to take d= from (set_from_header off, none in the message): 65, nothing sent.
+    t.profile(good, 'set_from_header off\n')
+    r = t.run(['r@example.test'], b'Subject: no from\n\nbody\n')
+    t.ok(r.returncode == 65 and 'From' in r.err,
+         'no From field and no dkim_domain: refused with 65', 'exit %s: %s' % (r.returncode, r.err))
     named = t.profile(good)
     r = t.run(['--dkim-key=' + good, 'r@example.test'], msg)
     t.ok(r.returncode != 0, 'the command line cannot name a DKIM key', r.err)
