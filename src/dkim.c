@@ -416,6 +416,23 @@ fold_b64(struct fold *f, const struct buf *b64, struct err *e)
 	return buf_append(f->out, "\r\n", 2, e);
 }
 
+/* A domain name or selector as RFC 6376 §3.1 and §3.5 have them: letters, digits, '-', '.'
+ * (and '_', which DNS takes); nothing that could end the tag or the field. */
+static bool
+dns_name_ok(const char *n)
+{
+	size_t len = strlen(n);
+	if (len == 0 || len > 253)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = n[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '.' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
 /* The tags before h=, and bh= after it, into F. */
 static int
 put_tags(const struct dkim_sign *s, struct fold *f, const unsigned char bh[DKIM_HASH_LEN],
@@ -435,21 +452,24 @@ put_tags(const struct dkim_sign *s, struct fold *f, const unsigned char bh[DKIM_
 		buf_fini(&b);
 		return rc;
 	}
+	if (!dns_name_ok(s->domain) || !dns_name_ok(s->selector))
+		return err_set(e, ERR_CONFIG,
+		               "sign with DKIM: \"%s\" is no %s; give letters, digits, '-' and '.' "
+		               "in dkim_%s",
+		               dns_name_ok(s->domain) ? s->selector : s->domain,
+		               dns_name_ok(s->domain) ? "selector" : "domain name",
+		               dns_name_ok(s->domain) ? "selector" : "domain");
 	const char *tags[] = {"v=1;", s->key->ed25519 ? "a=ed25519-sha256;" : "a=rsa-sha256;",
 	                      "c=relaxed/relaxed;"};
 	for (size_t i = 0; i < sizeof(tags) / sizeof(*tags); i++)
 		if (fold_word(f, tags[i], strlen(tags[i]), " ", e) < 0)
 			return -1;
 	n = snprintf(w, sizeof(w), "d=%s;", s->domain);
-	if (n < 0 || (size_t)n >= sizeof(w) || fold_word(f, w, (size_t)n, " ", e) < 0)
-		return n < 0 || (size_t)n >= sizeof(w)
-		           ? err_set(e, ERR_CONFIG, "sign with DKIM: the domain is too long")
-		           : -1;
+	if (fold_word(f, w, (size_t)n, " ", e) < 0)
+		return -1;
 	n = snprintf(w, sizeof(w), "s=%s;", s->selector);
-	if (n < 0 || (size_t)n >= sizeof(w) || fold_word(f, w, (size_t)n, " ", e) < 0)
-		return n < 0 || (size_t)n >= sizeof(w)
-		           ? err_set(e, ERR_CONFIG, "sign with DKIM: the selector is too long")
-		           : -1;
+	if (fold_word(f, w, (size_t)n, " ", e) < 0)
+		return -1;
 	n = snprintf(w, sizeof(w), "t=%lld;", (long long)s->now);
 	return fold_word(f, w, (size_t)n, " ", e);
 }

@@ -104,13 +104,14 @@ test_header(void)
 	ok(canon_is("X-8", " \xc3\xbc  \xa0", "x-8:\xc3\xbc \xa0\r\n"), "8-bit bytes kept");
 }
 
-/* Sign HEAD with HEADERS and a key that is never used (the refusals come first). */
+/* Sign a header with DOMAIN, SELECTOR, HEADERS and a key that is never used (the refusals
+ * come first). */
 static int
-sign_err(const char *headers, struct err *e)
+sign_named(const char *domain, const char *selector, const char *headers, struct err *e)
 {
 	struct dkim_key k = {0};
 	struct dkim_sign s = {
-	    .key = &k, .domain = "example.test", .selector = "s", .headers = headers};
+	    .key = &k, .domain = domain, .selector = selector, .headers = headers};
 	struct buf out;
 	unsigned char bh[DKIM_HASH_LEN] = {0};
 	const char *head = "From: a@example.test\r\n\r\n";
@@ -119,6 +120,12 @@ sign_err(const char *headers, struct err *e)
 	int rc = dkim_sign_header(&s, head, strlen(head), bh, &out, e);
 	buf_fini(&out);
 	return rc;
+}
+
+static int
+sign_err(const char *headers, struct err *e)
+{
+	return sign_named("example.test", "s", headers, e);
 }
 
 static void
@@ -132,6 +139,12 @@ test_refusals(void)
 	       strstr(e.text, "bad field name"),
 	   "a field name with a space: ERR_CONFIG");
 	ok(sign_err("from::to", &e) < 0 && e.kind == ERR_CONFIG, "an empty field name: ERR_CONFIG");
+	ok(sign_named("example.test; x=y", "s", NULL, &e) < 0 && e.kind == ERR_CONFIG &&
+	       strstr(e.text, "no domain name"),
+	   "a domain that would add a tag: ERR_CONFIG (%s)", e.text);
+	ok(sign_named("example.test", "s 1", NULL, &e) < 0 && e.kind == ERR_CONFIG &&
+	       strstr(e.text, "no selector"),
+	   "a selector with a space: ERR_CONFIG");
 }
 
 /* A real Ed25519 key in a private file, signed with: the h= list and the folding. */
