@@ -385,12 +385,24 @@ def session_seeds():
     script(0x00, g + '\n250 unasked greeting extra', ehlo)
 
 
+DKIM_BODIES = [
+    b'B : Y\t\r\n\tZ  \r\n C \r\nD \t E\r\n\r\n\r\n',
+    b'Subject:  a   b \n\nbody  \t\n \n\n',
+    b'X:\r\n\r\nno final line end  ',
+    b'From: a@b\n.dot\n..two\n.\n\xc3\xbc \xa0\n\r\n',
+    b'',
+]
+
+
 def main():
     all_cases = list(cases())
     reply_seeds(all_cases)
     addr_seeds(all_cases)
     header_seeds(all_cases)
     dot_seeds()
+    for body in DKIM_BODIES:
+        for cut in (0, 3):
+            write('dkim_canon', bytes([cut]) + body)
     shapes = set()
     for name, s in all_cases:
         for _, prof in s.get('profile', []):

@@ -11,8 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "aliases.h"
+#include "dkim.h"
 #include "flush.h"
 #include "log.h"
 #include "priv.h"
@@ -31,6 +34,8 @@ deliver_init(struct delivery *d, const struct opts *o)
 	msg_init(&d->msg);
 	buf_init(&d->password, BUF_MAX_SECRET);
 	d->password.secret = true;
+	buf_init(&d->signed_head, 2 * BUF_MAX_HEADER);
+	d->spool = -1;
 }
 
 void
@@ -42,6 +47,9 @@ deliver_fini(struct delivery *d)
 	if (d->queue_open)
 		queue_close(&d->q);
 	buf_fini(&d->password);
+	buf_fini(&d->signed_head);
+	if (d->spool >= 0)
+		close(d->spool);
 	free(d->claimed);
 	free(d->sender);
 	free(d->mail_params);
@@ -216,6 +224,91 @@ build_params(struct delivery *d, struct err *e)
 }
 
 static int
+body_tap(void *ctx, const char *p, size_t n, struct err *e)
+{
+	(void)e;
+	dkim_body_feed(ctx, p, n);
+	return 0;
+}
+
+/* The d= of the signature: dkim_domain, else the domain of the From field postie sends. */
+static int
+dkim_domain(struct delivery *d, char **out, struct err *e)
+{
+	char *from = NULL;
+
+	if (d->acct->dkim_domain) {
+		*out = xstrdup(d->acct->dkim_domain);
+		return 0;
+	}
+	struct msg view = d->msg;
+	view.head = d->msg.out;
+	if (view.head.len >= 2)
+		view.head.len -= 2; /* the empty line */
+	if (msg_sender(&view, &from, e) < 0)
+		return -1;
+	const char *dom = addr_domain(from);
+	*out = dom && *dom ? xstrdup(dom) : NULL;
+	free(from);
+	if (!*out)
+		return err_set(e, ERR_DATA,
+		               "sign with DKIM: the From field has no domain; set dkim_domain in "
+		               "account %s",
+		               d->acct->name);
+	return 0;
+}
+
+/*
+ * DKIM (dkim_key): the signature goes before the header, so the body is read whole first,
+ * into d->spool as it will be sent, hashing it on the way; then the rewritten header is
+ * signed and d->signed_head is the signature field and that header. What is queued is this
+ * signed message: a retry sends the same signature (t= is when it was signed).
+ */
+static int
+sign_message(struct delivery *d, int fd, struct err *e)
+{
+	const struct account *a = d->acct;
+	struct dkim_key key;
+	struct dkim_body body;
+	unsigned char bh[DKIM_HASH_LEN];
+	char *domain = NULL;
+
+	if (!a->dkim_selector || !*a->dkim_selector)
+		return err_set(e, ERR_CONFIG,
+		               "sign with DKIM: account %s has dkim_key but no dkim_selector; add "
+		               "`dkim_selector NAME` to it in %s",
+		               a->name, a->file);
+	if (dkim_domain(d, &domain, e) < 0)
+		return -1;
+	if (dkim_key_load(&key, a->dkim_key, e) < 0 || dkim_body_init(&body, e) < 0) {
+		dkim_key_fini(&key);
+		free(domain);
+		return -1;
+	}
+	d->spool = source_spool(d->queue_open ? d->q.tmp : -1, d->msg.rest.data, d->msg.rest.len,
+	                        fd, d->msg.has_body_sep, !d->o->ignore_dots, body_tap, &body, e);
+	int rc = d->spool < 0 ? -1 : 0;
+	if (rc == 0) {
+		dkim_body_end(&body, bh);
+		struct dkim_sign s = {.key = &key,
+		                      .domain = domain,
+		                      .selector = a->dkim_selector,
+		                      .headers = a->dkim_headers,
+		                      .now = time(NULL)};
+		rc = dkim_sign_header(&s, d->msg.out.data, d->msg.out.len, bh, &d->signed_head, e);
+	}
+	if (rc == 0)
+		rc = buf_append(&d->signed_head, d->msg.out.data, d->msg.out.len, e);
+	dkim_body_fini(&body);
+	dkim_key_fini(&key);
+	free(domain);
+	if (rc == 0)
+		log_info("signed with DKIM: d=%s s=%s", a->dkim_domain ? a->dkim_domain : "(From)",
+		         a->dkim_selector);
+	return rc;
+}
+
+static int
 prepare(struct delivery *d, struct source *src, int fd, struct err *e)
 {
 	const struct opts *o = d->o;
@@ -249,12 +342,16 @@ prepare(struct delivery *d, struct source *src, int fd, struct err *e)
 	 * body as read (the header scanner's read-ahead first). */
 	if (d->acct->queue)
 		d->queue_open = flush_open_queue(&d->q, d->acct, true);
+	bool signing = d->acct->dkim_key != NULL;
+	if (signing && sign_message(d, fd, e) < 0)
+		return -1;
+	const struct buf *head = signing ? &d->signed_head : &d->msg.out;
 	if (d->queue_open) {
 		if (queue_copy_begin(&d->q, &d->copy, e) < 0)
 			return -1;
 		d->copying = true;
-		queue_copy_write(&d->copy, d->msg.out.data, d->msg.out.len, NULL);
-		if (d->msg.rest.len)
+		queue_copy_write(&d->copy, head->data, head->len, NULL);
+		if (d->msg.rest.len && !signing)
 			queue_copy_write(&d->copy, d->msg.rest.data, d->msg.rest.len, NULL);
 		d->meta.account = d->acct->name;
 		d->meta.profile = d->acct->file; /* SEC-42: only this file's account sends it */
@@ -268,13 +365,15 @@ prepare(struct delivery *d, struct source *src, int fd, struct err *e)
 			d->meta.rcpts[i].params = d->rcpt_params;
 		}
 	}
-	source_init(src, d->msg.out.data, d->msg.out.len, fd, o->ignore_dots,
+	/* Signed, the body is the spool's: no "." line is left in it (-i or not). */
+	source_init(src, head->data, head->len, signing ? d->spool : fd, signing || o->ignore_dots,
 	            d->copying ? &d->copy : NULL);
 	src->meta = d->copying ? &d->meta : NULL;
 	/* The header scanner read past the header: those bytes come first. */
-	if (d->msg.rest.len && buf_append(&src->ahead, d->msg.rest.data, d->msg.rest.len, e) < 0)
+	if (!signing && d->msg.rest.len &&
+	    buf_append(&src->ahead, d->msg.rest.data, d->msg.rest.len, e) < 0)
 		return -1;
-	src->at_end = !d->msg.has_body_sep;
+	src->at_end = !signing && !d->msg.has_body_sep;
 	if (source_read_ahead(src, e) < 0)
 		return -1;
 	if (account_get_password(d->acct, &d->password, e) < 0)

@@ -36,6 +36,8 @@ struct delivery {
 	struct txn_params params; /* DSN and BODY for MAIL and RCPT */
 	char *mail_params;        /* the same as the queue keeps them, or NULL */
 	char *rcpt_params;
+	struct buf signed_head; /* DKIM: the signature field, then msg.out */
+	int spool;              /* DKIM: the body, read whole before the signature; -1: none */
 };
 
 /* D empty, for the run O asks for. */

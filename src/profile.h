@@ -62,6 +62,10 @@ enum {
 #define PROFILE_SET_PASSWORD_FILE (UINT64_C(1) << 44)
 #define PROFILE_SET_QUEUE_NOTIFY (UINT64_C(1) << 45)
 #define PROFILE_SET_IP_FAMILY (UINT64_C(1) << 46)
+#define PROFILE_SET_DKIM_KEY (UINT64_C(1) << 47)
+#define PROFILE_SET_DKIM_SELECTOR (UINT64_C(1) << 48)
+#define PROFILE_SET_DKIM_DOMAIN (UINT64_C(1) << 49)
+#define PROFILE_SET_DKIM_HEADERS (UINT64_C(1) << 50)
 
 /* At most this many ports in "port 465 587 2525". */
 #define PROFILE_MAX_PORTS 8
@@ -149,6 +153,10 @@ struct account {
 	                               "tls_fingerprint sha256//BASE64" (same bit as tls_fingerprint) */
 	char *oauth2_token_command; /* prints an access token [and its lifetime]; NULL: none */
 	char *password_file; /* a private file whose first line is the password; NULL: none */
+	char *dkim_key;      /* DKIM signing key (PEM, Ed25519 or RSA), private; NULL: no signing */
+	char *dkim_selector; /* s= */
+	char *dkim_domain;   /* d=; NULL: the From field's domain */
+	char *dkim_headers;  /* h=, colon-separated; NULL: DKIM_HEADERS_DEFAULT */
 };
 
 struct profile {

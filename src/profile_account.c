@@ -74,6 +74,10 @@ static const struct field fields[] = {
     FIELD(PROFILE_SET_TLS_FINGERPRINT, F_STR, tls_pin_spki),
     FIELD(PROFILE_SET_OAUTH2_TOKEN_COMMAND, F_STR, oauth2_token_command),
     FIELD(PROFILE_SET_PASSWORD_FILE, F_STR, password_file),
+    FIELD(PROFILE_SET_DKIM_KEY, F_STR, dkim_key),
+    FIELD(PROFILE_SET_DKIM_SELECTOR, F_STR, dkim_selector),
+    FIELD(PROFILE_SET_DKIM_DOMAIN, F_STR, dkim_domain),
+    FIELD(PROFILE_SET_DKIM_HEADERS, F_STR, dkim_headers),
 };
 
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))

@@ -745,6 +745,10 @@ static const struct command commands[] = {
     CMD("tls_cert_file", read_path, PROFILE_SET_TLS_CERT_FILE, tls_cert_file),
     CMD("tls_key_file", read_path, PROFILE_SET_TLS_KEY_FILE, tls_key_file),
     CMD("tls_crl_file", read_path, PROFILE_SET_TLS_CRL_FILE, tls_crl_file),
+    CMD("dkim_key", read_path, PROFILE_SET_DKIM_KEY, dkim_key),
+    CMD("dkim_selector", read_text, PROFILE_SET_DKIM_SELECTOR, dkim_selector),
+    CMD("dkim_domain", read_text, PROFILE_SET_DKIM_DOMAIN, dkim_domain),
+    CMD("dkim_headers", read_text, PROFILE_SET_DKIM_HEADERS, dkim_headers),
     CMD("eval", read_eval, 0, host),
     /* msmtp's older spellings. */
     CMD("add_missing_from_header", read_add_header, PROFILE_SET_SET_FROM_HEADER, set_from_header),

@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io.h"
+
 void
 source_init(struct source *src, const char *head, size_t head_len, int fd, bool ignore_dots,
             struct queue_copy *copy)
@@ -102,6 +104,85 @@ source_read(struct source *src, char *p, size_t n, struct err *e)
 			queue_copy_write(src->copy, p, (size_t)r, NULL);
 		return r;
 	}
+}
+
+/* The spool's sink: the tap, then the file. */
+struct spool {
+	int fd;
+	dot_sink tap;
+	void *ctx;
+};
+
+static int
+spool_sink(void *ctx, const char *p, size_t n, struct err *e)
+{
+	struct spool *s = ctx;
+	if (s->tap(s->ctx, p, n, e) < 0)
+		return -1;
+	int r = io_write_all(s->fd, p, n);
+	if (r)
+		return err_set(e, ERR_OS,
+		               "write the message's spool file: %s; nothing was delivered",
+		               strerror(r));
+	return 0;
+}
+
+/* An unlinked file to write and read: O_TMPFILE where the file system has it. */
+static int
+spool_open(int dirfd, struct err *e)
+{
+	const char *tmp = getenv("TMPDIR");
+	if (!tmp || tmp[0] != '/')
+		tmp = "/tmp";
+	int fd = dirfd >= 0 ? openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)
+	                    : open(tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
+	char path[4096];
+	if (snprintf(path, sizeof(path), "%s/postie-spool-XXXXXX", tmp) >= (int)sizeof(path))
+		return err_set(e, ERR_OS, "make the message's spool file: TMPDIR is too long");
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0)
+		return err_set(e, ERR_OS, "make the message's spool file in %s: %s; set TMPDIR",
+		               tmp, strerror(errno));
+	unlink(path);
+	return fd;
+}
+
+int
+source_spool(int dirfd, const char *rest, size_t n, int fd, bool more, bool stop_at_dot,
+             dot_sink tap, void *ctx, struct err *e)
+{
+	struct spool s = {.fd = spool_open(dirfd, e), .tap = tap, .ctx = ctx};
+	if (s.fd < 0)
+		return -1;
+	struct dot enc;
+	dot_init(&enc, stop_at_dot);
+	enc.bdat = true;
+	char *chunk = xmalloc(SOURCE_READ_CHUNK);
+	int rc = dot_encode(&enc, n ? rest : "", n, spool_sink, &s, e);
+	while (rc == 0 && more && !enc.ended) {
+		ssize_t r = read(fd, chunk, SOURCE_READ_CHUNK);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			rc = err_set(e, ERR_OS, "read message: %s; nothing was delivered",
+			             strerror(errno));
+		else if (r == 0)
+			break;
+		else
+			rc = dot_encode(&enc, chunk, (size_t)r, spool_sink, &s, e);
+	}
+	free(chunk);
+	if (rc == 0)
+		rc = dot_finish(&enc, spool_sink, &s, e);
+	if (rc == 0 && lseek(s.fd, 0, SEEK_SET) < 0)
+		rc = err_set(e, ERR_OS, "rewind the message's spool file: %s", strerror(errno));
+	if (rc < 0) {
+		close(s.fd);
+		return -1;
+	}
+	return s.fd;
 }
 
 static int

@@ -47,6 +47,18 @@ struct source {
 	bool long_warned; /* the warning was given (once a message) */
 };
 
+/*
+ * Read the whole message body, REST (N bytes, what the header scanner read past the header)
+ * then, when MORE, FD to its end, into an unlinked temporary file in the directory DIRFD (or
+ * $TMPDIR, else /tmp, when DIRFD is -1), as it will be sent: every line end CRLF, no
+ * dot-stuffing, up to a line of "." when STOP_AT_DOT (the dot encoder in BDAT mode; a NUL is
+ * ERR_DATA). TAP (with CTX) sees those bytes too, as they are written. Returns the file's
+ * fd at offset 0 (the caller closes it), or -1 with ERR_OS or ERR_DATA. For a signature that
+ * goes before the header (DKIM): the input is still read once, memory stays flat.
+ */
+int source_spool(int dirfd, const char *rest, size_t n, int fd, bool more, bool stop_at_dot,
+                 dot_sink tap, void *ctx, struct err *e);
+
 /* Set up SRC over HEAD and FD. Nothing is read yet. */
 void source_init(struct source *src, const char *head, size_t head_len, int fd, bool ignore_dots,
                  struct queue_copy *copy);

@@ -8,6 +8,7 @@ pkgs="meson ninja-build pkg-config gcc libc6-dev libgnutls28-dev libidn2-dev lib
 gnutls-bin scdoc python3 postfix dovecot-core strace openssl softhsm2 clang-format-14
 build-essential debhelper dpkg-dev fakeroot lintian debootstrap"
 pkgs="$pkgs zsh fish" # tests/completions drives the zsh and fish completions in them
+pkgs="$pkgs python3-dkim python3-nacl" # tests/dkim: the independent verifier (nacl: Ed25519)
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

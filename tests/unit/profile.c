@@ -786,6 +786,27 @@ parse_account(struct profile *p, const char *lines)
 }
 
 /* The rest of msmtp's commands, each into its field. */
+/* Issue 14: the DKIM commands; the command line may set none of them (SEC-43). */
+static void
+test_dkim(void)
+{
+	struct profile p = {0};
+	struct account *a;
+	struct err why;
+
+	setenv("HOME", "/home/tester", 1);
+	a = parse_account(&p, "dkim_key ~/dkim.pem\ndkim_selector s2026\n"
+	                      "dkim_domain example.org\ndkim_headers from:to:subject\n");
+	ok(a && eq(a->dkim_key, "/home/tester/dkim.pem") && eq(a->dkim_selector, "s2026") &&
+	       eq(a->dkim_domain, "example.org") && eq(a->dkim_headers, "from:to:subject"),
+	   "dkim_key (~ expanded), dkim_selector, dkim_domain, dkim_headers");
+	const char *names[] = {"dkim_key", "dkim_selector", "dkim_domain", "dkim_headers"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		ok(profile_argv_check(names[i], "x", &why) < 0 && why.kind == ERR_USAGE,
+		   "--%s is not taken from the command line", names[i]);
+	profile_fini(&p);
+}
+
 static void
 test_msmtp_commands(void)
 {
@@ -1085,6 +1106,7 @@ main(void)
 	test_override();
 	test_files();
 	test_msmtp_commands();
+	test_dkim();
 	test_eval();
 	test_apply();
 	test_ip_family();

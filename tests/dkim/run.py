@@ -1,0 +1,341 @@
+#!/usr/bin/env python3
+# run.py POSTIE CASE: DKIM signing (issue 14), checked by an independent verifier: Debian's
+# python3-dkim (dkimpy), with the public key handed to it by a DNS stub. The real postie
+# sends to tests/lib/fakesmtp.py's sink, which records each message as received; dkimpy
+# verifies what was recorded.
+#   ed25519-data ed25519-bdat rsa-data rsa-bdat   every edge case below, one key type, DATA
+#                     or BDAT (the sink offers CHUNKING): LF and CRLF input, trailing WSP and
+#                     WSP runs, empty lines at the end, folded headers, an 8-bit body, lines
+#                     starting with '.' (with -i, and without it: the "." line ends the
+#                     message), no final newline, no body, a body past the read-ahead,
+#                     From/Date/Message-ID added and Bcc removed before signing, a
+#                     dkim_headers list, queue off. Each also with negative controls: the
+#                     body, a signed field, or a second From changed after the fact fails.
+#   queue             a 451 at the end of the data queues the message; `postie -q` sends the
+#                     stored bytes, whose signature still verifies; and postie -bs signs.
+#   refused           an RSA key under 2048 bits, a key others may read, a key that is no
+#                     key, no dkim_selector, no From domain: each refused (exit 78 or 65)
+#                     before any connection.
+# The key pair comes from certtool, and the DNS record from the documented line
+# (postie.conf(5), dkim_key): certtool --load-privkey KEY --pubkey-info --outder | base64
+# (Ed25519: the last 32 bytes of it, RFC 8463 §4).
+#   meson test -C build --suite dkim
+#   /usr/bin/python3 tests/dkim/run.py build/cmd/postie ed25519-data
+
+import base64
+import os
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
+import postietest  # noqa: E402
+
+try:
+    import dkim  # noqa: E402
+except ImportError:
+    # dkimpy is a Debian package: a Python from elsewhere (pyenv) may lack it.
+    if os.path.realpath(sys.executable) != os.path.realpath('/usr/bin/python3') and \
+            os.path.exists('/usr/bin/python3'):
+        os.execv('/usr/bin/python3', ['/usr/bin/python3'] + sys.argv)
+    dkim = None
+
+import fakesmtp  # noqa: E402
+
+CASES = ('ed25519-data', 'ed25519-bdat', 'rsa-data', 'rsa-bdat', 'queue', 'refused')
+DOMAIN = 'example.test'
+SELECTOR = 'sel'
+
+BIG = ''.join('line %06d of a body past the read-ahead \t with  WSP  \n' % i
+              for i in range(60000))
+
+# (name, stdin, extra argv, extra profile lines): what the edge cases send.
+EDGES = [
+    ('lf', 'From: a@example.test\nTo: r@example.test\nSubject: hi\n\nbody\nline 2\n', [], ''),
+    ('crlf', 'From: a@example.test\r\nTo: r@example.test\r\nSubject: hi\r\n\r\nbody\r\n'
+     'line 2\r\n', [], ''),
+    ('trailing-wsp', 'From: a@example.test \nSubject:  spaced   out \t \n\nbody  \t\n'
+     '  lead  and   runs\t\tof WSP \n \t \nend\n', [], ''),
+    ('empty-lines-at-end', 'From: a@example.test\nSubject: e\n\nbody\n\n\n\r\n \n\n', [], ''),
+    ('folded', 'From: a@example.test\nSubject: a folded\n\tsubject   line\n  and more\n'
+     'To: r@example.test,\n    s@example.test\n\nbody\n', [], ''),
+    ('8bit', 'From: a@example.test\nSubject: 8bit\nContent-Type: text/plain; charset=UTF-8\n'
+     'Content-Transfer-Encoding: 8bit\n\nGrüße — ünïcödé\n\xa0non-breaking\n', [], ''),
+    ('dots-i', 'From: a@example.test\nSubject: dots\n\n.leading dot\n..two\n.\nafter\n',
+     ['-i'], ''),
+    ('dots-end', 'From: a@example.test\nSubject: dots\n\n.leading dot\n..two\n.\nnot sent\n',
+     [], ''),
+    ('no-final-newline', 'From: a@example.test\nSubject: nn\n\nbody without  \nend', [], ''),
+    ('no-body', 'From: a@example.test\nSubject: no body\n', [], ''),
+    ('empty-body', 'From: a@example.test\nSubject: empty body\n\n', [], ''),
+    ('big', 'From: a@example.test\nSubject: big\n\n' + BIG, [], ''),
+    ('added-fields', 'To: r@example.test\nBcc: hidden@example.test\nSubject: added\n\nbody\n',
+     [], ''),
+    ('headers-list', 'From: a@example.test\nSubject: list\nX-Mine: signed\n\nbody\n', [],
+     'dkim_headers from:subject:x-mine\n'),
+    ('queue-off', 'From: a@example.test\nSubject: no queue\n\nbody\n', [], 'queue off\n'),
+]
+
+
+class Test(postietest.Tap):
+    def __init__(self, case):
+        super().__init__('dkim-' + case)
+        self.postie = os.path.abspath(sys.argv[1])
+        self.case = case
+        if dkim is None:
+            self.skip_all('python3-dkim is not installed (tests/install-deps.sh)')
+        if shutil.which('certtool') is None:
+            self.skip_all('certtool is not installed (gnutls-bin)')
+        self.tmpdir = postietest.TempDir('dkim-%s' % case)
+        self.tmp = self.tmpdir.path
+        self.home = os.path.join(self.tmp, 'home')
+        self.env = postietest.private_env(self.home)
+        self.sink = fakesmtp.Sink(os.path.join(self.tmp, 'sink'), deadline=300,
+                                  chunking=case.endswith('-bdat'))
+        self.seen = 0
+
+    def key(self, kind, bits=2048, mode=0o600):
+        """A private key file (KIND ed25519 or rsa) and its DNS TXT record."""
+        path = os.path.join(self.tmp, '%s-%d.pem' % (kind, bits))
+        args = ['certtool', '--generate-privkey', '--key-type=' + kind, '--outfile', path]
+        if kind == 'rsa':
+            args.append('--bits=%d' % bits)
+        subprocess.run(args, check=True, capture_output=True)
+        os.chmod(path, mode)
+        der = subprocess.run(['certtool', '--load-privkey', path, '--pubkey-info', '--outder'],
+                             check=True, capture_output=True).stdout
+        if kind == 'ed25519':
+            der = der[-32:]
+        rec = 'v=DKIM1; k=%s; p=%s' % (kind, base64.b64encode(der).decode())
+        return path, rec.encode()
+
+    def profile(self, key, extra='', queue=True, selector=SELECTOR):
+        path = os.path.join(self.env['XDG_CONFIG_HOME'], 'postie', 'config')
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        text = ('defaults\ntls off\nqueue %s\nqueue_dir %s\n\n'
+                'account default\nhost 127.0.0.1\nport %d\nfrom sender@example.test\n'
+                'dkim_key %s\n%s%s'
+                % ('on' if queue else 'off', os.path.join(self.tmp, 'queue'), self.sink.port,
+                   key, 'dkim_selector %s\n' % selector if selector else '', extra))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, 'w', encoding='utf-8') as f:
+            f.write(text)
+        return path
+
+    def run(self, args, stdin):
+        r = subprocess.run([self.postie] + args, input=stdin, capture_output=True,
+                           env=self.env, timeout=120, cwd=self.tmp)
+        r.err = r.stderr.decode('utf-8', 'replace')
+        return r
+
+    def received(self):
+        """The messages the sink took since the last call, as bytes."""
+        self.sink.wait_idle()
+        out = []
+        with self.sink.lock:
+            recs = self.sink.messages[self.seen:]
+            self.seen = len(self.sink.messages)
+        for rec in recs:
+            with open(os.path.join(self.sink.dir, 'msg-%04d.eml' % rec['seq']), 'rb') as f:
+                out.append(f.read())
+        return out
+
+    def finish(self):
+        self.sink.stop()
+        status = self.plan()
+        self.tmpdir.end(self.failed)
+        sys.exit(status)
+
+
+def verify(msg, record):
+    def dns(name, timeout=5):
+        if name in ((b'%s._domainkey.%s.' % (SELECTOR.encode(), DOMAIN.encode())),
+                    (b'%s._domainkey.%s' % (SELECTOR.encode(), DOMAIN.encode()))):
+            return record
+        return None
+    try:
+        return dkim.verify(msg, dnsfunc=dns)
+    except Exception as x:  # dkimpy raises on malformed signatures: a failure
+        print('# dkimpy: %s' % x)
+        return False
+
+
+def split(msg):
+    head, _, body = msg.partition(b'\r\n\r\n')
+    return head, body
+
+
+def signature_tags(msg):
+    head, _ = split(msg)
+    text = head.split(b'\r\n')
+    fields, cur = [], None
+    for ln in text:
+        if ln[:1] in (b' ', b'\t') and cur is not None:
+            cur += ln
+        else:
+            cur = ln
+            fields.append(cur)
+        fields[-1] = cur
+    sig = [f for f in fields if f.lower().startswith(b'dkim-signature:')]
+    if not sig:
+        return {}
+    tags = {}
+    for part in sig[0].split(b':', 1)[1].split(b';'):
+        if b'=' in part:
+            k, v = part.split(b'=', 1)
+            tags[k.strip().decode()] = b''.join(v.split()).decode()
+    return tags
+
+
+def edges(t, kind):
+    key, rec = t.key(kind)
+    for name, text, args, extra in EDGES:
+        t.profile(key, extra, queue=name != 'queue-off')
+        r = t.run(['-t'] + args if 'To:' in text else args + ['r@example.test'],
+                  text.encode('utf-8'))
+        got = t.received()
+        if not t.ok(r.returncode == 0 and len(got) == 1, '%s: sent (exit %s)' %
+                    (name, r.returncode), r.err):
+            continue
+        m = got[0]
+        t.ok(m.startswith(b'DKIM-Signature: '), '%s: the signature comes first' % name,
+             m[:200])
+        lines = split(m)[0].split(b'\r\n')
+        sig = lines[:1] + [x for x in lines[1:] if x[:1] == b'\t'][:len(lines)]
+        sig = sig[:next((i for i, x in enumerate(lines[1:], 1) if x[:1] != b'\t'), 1)]
+        t.ok(len(sig) > 1 and all(len(x.expandtabs(8)) <= 78 for x in sig),
+             '%s: the signature field is folded at 78 columns' % name, sig)
+        tags = signature_tags(m)
+        t.ok(tags.get('a') == ('ed25519-sha256' if kind == 'ed25519' else 'rsa-sha256') and
+             tags.get('c') == 'relaxed/relaxed' and tags.get('d') == DOMAIN and
+             tags.get('s') == SELECTOR, '%s: a=, c=, d=, s= as configured' % name, tags)
+        h = tags.get('h', '').split(':')
+        t.ok(h.count('from') == split(m)[0].lower().count(b'\r\nfrom:') + 1,
+             '%s: From is oversigned (h= names it once more than present)' % name, tags)
+        t.ok(verify(m, rec), '%s: dkimpy verifies the signature' % name, m[:1500])
+        head, body = split(m)
+        # Negative controls: the verifier really checks the body and the fields.
+        t.ok(not verify(head + b'\r\n\r\n' + body + b'tampered\r\n', rec),
+             '%s: a body with a line added fails' % name)
+        bad = m.replace(b'\r\nSubject:', b'\r\nSubject: X', 1) if b'\r\nSubject:' in m \
+            else None
+        if bad is not None:
+            t.ok(not verify(bad, rec), '%s: a changed Subject fails' % name)
+        t.ok(not verify(head + b'\r\nFrom: evil@example.test\r\n\r\n' + body, rec),
+             '%s: a second From added fails (oversigned)' % name)
+        if name == 'dots-end':
+            t.ok(b'not sent' not in m and b'\r\n..two\r\n' in m and b'\r\n.\r\n' not in m,
+                 'dots-end: the message ends at the "." line, dots unstuffed', m[-200:])
+        if name == 'dots-i':
+            t.ok(b'\r\n.\r\nafter\r\n' in m, 'dots-i: the "." line is data with -i', m[-200:])
+        if name == 'added-fields':
+            t.ok(b'\r\nbcc:' not in head.lower() and 'date' in h and 'message-id' in h,
+                 'added-fields: Bcc removed, the added Date and Message-ID signed', tags)
+        if name == 'headers-list':
+            t.ok(h == ['from', 'from', 'subject', 'x-mine'],
+                 'headers-list: h= is dkim_headers, From oversigned', tags)
+        if name == 'big':
+            t.ok(len(body) > 3 * 1024 * 1024, 'big: the whole body was sent', len(body))
+    with t.sink.lock:
+        verbs = {c.split(b' ')[0].upper() if isinstance(c, bytes) else c.split(' ')[0].upper()
+                 for c in t.sink.commands}
+    bdat = t.case.endswith('-bdat')
+    t.ok(('BDAT' in verbs) == bdat and ('DATA' in verbs) != bdat,
+         'the messages went by %s' % ('BDAT' if bdat else 'DATA'), verbs)
+
+
+def queue(t):
+    key, rec = t.key('ed25519')
+    t.profile(key)
+    t.sink.configure(refuse=1, refuse_at='dot')
+    r = t.run(['r@example.test'],
+              b'From: a@example.test\nSubject: retry\n\nbody  \n\n')
+    t.ok(r.returncode == 0 and 'queued as' in r.err, 'a 451 at the end queues the message',
+         r.err)
+    first = t.received()
+    t.ok(not first, 'nothing delivered the first time')
+    refused = [x for x in os.listdir(t.sink.dir) if x.endswith('.eml')]
+    r = t.run(['-q'], b'')
+    got = t.received()
+    t.ok(r.returncode == 0 and len(got) == 1, 'postie -q sends the queued entry', r.err)
+    if got:
+        t.ok(got[0].startswith(b'DKIM-Signature: ') and got[0].count(b'DKIM-Signature:') == 1,
+             'the queued message carries its signature, once', got[0][:300])
+        t.ok(verify(got[0], rec), 'the queued signature verifies after the retry', got[0])
+        # Not signed again at the flush: the refused first attempt carried the same b=.
+        b = signature_tags(got[0]).get('b', '')
+        with t.sink.lock:
+            raw = bytes(t.sink.raw)
+        first = raw.replace(b'\r\n\t', b'').count(b'b=' + b[:40].encode())
+        t.ok(len(b) > 40 and first == 2,
+             'the retry sent the very signature of the first attempt (stored, not re-signed)',
+             first)
+    t.note('sink files: %s' % refused)
+    # -bs: the message arrives dot-stuffed over SMTP on stdin; it is signed as delivered.
+    r = t.run(['-bs'], b'EHLO client.test\r\nMAIL FROM:<sender@example.test>\r\n'
+              b'RCPT TO:<r@example.test>\r\nDATA\r\nFrom: a@example.test\r\n'
+              b'Subject: bs\r\n\r\n..dotted\r\nbody\r\n.\r\nQUIT\r\n')
+    got = t.received()
+    t.ok(r.returncode == 0 and len(got) == 1, 'postie -bs delivers one message', r.err)
+    if got:
+        t.ok(got[0].startswith(b'DKIM-Signature: ') and b'\r\n.dotted\r\n' in got[0],
+             '-bs: signed, the SMTP dot-stuffing undone before signing', got[0])
+        t.ok(verify(got[0], rec), '-bs: the signature verifies', got[0])
+
+
+def refused(t):
+    msg = b'From: a@example.test\nSubject: x\n\nbody\n'
+    weak, _ = t.key('rsa', bits=1024)
+    cases = [('rsa-1024', weak, SELECTOR, 78, 'at least 2048')]
+    open_key, _ = t.key('ed25519', mode=0o644)
+    cases.append(('key-others-read', open_key, SELECTOR, 78, 'chmod 600'))
+    junk = os.path.join(t.tmp, 'junk.pem')
+    with open(junk, 'w') as f:
+        f.write('-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n')
+    os.chmod(junk, 0o600)
+    cases.append(('not-a-key', junk, SELECTOR, 78, 'load dkim_key'))
+    good, _ = t.key('ed25519', bits=1)
+    cases.append(('no-selector', good, None, 78, 'no dkim_selector'))
+    for name, key, selector, status, words in cases:
+        t.profile(key, selector=selector if selector is None else SELECTOR)
+        r = t.run(['r@example.test'], msg)
+        t.ok(r.returncode == status and words in r.err,
+             '%s: refused with exit %d saying "%s"' % (name, status, words),
+             'exit %s: %s' % (r.returncode, r.err))
+    # No From to take d= from (set_from_header off, none in the message): 65, nothing sent.
+    t.profile(good, 'set_from_header off\n')
+    r = t.run(['r@example.test'], b'Subject: no from\n\nbody\n')
+    t.ok(r.returncode == 65 and 'From' in r.err,
+         'no From field and no dkim_domain: refused with 65', 'exit %s: %s' % (r.returncode, r.err))
+    named = t.profile(good)
+    r = t.run(['--dkim-key=' + good, 'r@example.test'], msg)
+    t.ok(r.returncode != 0, 'the command line cannot name a DKIM key', r.err)
+    # SEC-43: a profile a caller wrote elsewhere must not make postie sign with the user's
+    # key (a signing oracle for the user's domain).
+    other = os.path.join(t.tmp, 'caller.conf')
+    with open(named) as f, open(other, 'w') as g:
+        g.write(''.join(x for x in f if not x.startswith('queue_dir')))
+    os.chmod(other, 0o600)
+    r = t.run(['-C', other, 'r@example.test'], msg)
+    t.ok(r.returncode == 78 and "'dkim_key' is not taken from a profile that -C names" in r.err,
+         'a profile -C names outside the config folder may not set dkim_key (SEC-43)', r.err)
+    t.ok(t.sink.connections == 0, 'nothing connected to the server')
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[2] not in CASES:
+        sys.exit('usage: run.py POSTIE {%s}' % '|'.join(CASES))
+    case = sys.argv[2]
+    t = Test(case)
+    if case == 'queue':
+        queue(t)
+    elif case == 'refused':
+        refused(t)
+    else:
+        edges(t, case.split('-')[0])
+    t.finish()
+
+
+if __name__ == '__main__':
+    main()
