@@ -2,7 +2,7 @@
  * ehlo_cache: the EHLO replies of servers that offered early pipelining (PIPECONNECT,
  * draft-harris-early-pipe), one private file per server, port, TLS mode and EHLO name under
  * $XDG_CACHE_HOME/postie/ehlo. A file says "this server took EHLO before its greeting last
- * time": the next session may send EHLO right after connecting (SEC-47). The capabilities
+ * time": the next session may send EHLO right after connecting (SEC-48). The capabilities
  * that decide anything are always the ones of the reply read in this session, never the
  * cached ones.
  */

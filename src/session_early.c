@@ -4,7 +4,7 @@
  * (after the handshake with implicit TLS), before the greeting: one wait fewer. Only EHLO:
  * with STARTTLS nothing else goes before TLS is up and its EHLO reply has been read (SEC-2,
  * SEC-4), and what the session does next is decided by the reply read now, never by the
- * cache (SEC-47).
+ * cache (SEC-48).
  */
 #include "session.h"
 #include "session_int.h"
