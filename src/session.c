@@ -177,13 +177,13 @@ reset_port(struct smtp *s)
 {
 	conn_close(&s->conn);
 	memset(&s->caps, 0, sizeof(s->caps));
-	s->tls = s->quit_sent = s->quit_read = false;
+	s->tls = s->quit_sent = s->quit_read = s->ehlo_early = false;
 	s->awaited = 0;
 }
 
 /* One connection to PORT as session_connect_port makes it; with EARLY, EHLO may go before
- * the greeting (session_early_begin) and its reply is read here. *RETRY: the greeting was
- * 220 but the early EHLO failed (the server may no longer take it). */
+ * the greeting (session_early_begin) and its reply is read here. *RETRY: the greeting
+ * refused the session, or the early EHLO failed (the server may no longer take it). */
 static int
 connect_once(struct session *ss, const struct tls_config *tc, int port, bool implicit, bool early,
              bool *next, bool *retry, struct err *e)
@@ -222,6 +222,9 @@ connect_once(struct session *ss, const struct tls_config *tc, int port, bool imp
 		goto fail;
 	if (smtp_greeting(s, &pe) < 0) {
 		*next = pe.code >= 400;
+		/* Exim refuses an early EHLO it no longer invited with "554 SMTP synchronization
+		 * error" in place of its greeting: a refusal is worth one more plain try. */
+		*retry = pe.code >= 400;
 		goto fail;
 	}
 	if (ss->early && session_early_ehlo(ss, implicit, false, &pe) < 0) {
@@ -248,14 +251,14 @@ session_connect_port(struct session *ss, const struct tls_config *tc, int port, 
 		return 0;
 	if (!ss->early)
 		return -1;
-	/* A session refused with EHLO sent early: no early EHLO there next time. When the
-	 * greeting was 220 and the EHLO failed, the cache was likely stale (the server no
-	 * longer takes EHLO before its greeting): once more the plain way. */
+	/* A session refused with EHLO sent early: no early EHLO there next time. The cache
+	 * may be stale (the server no longer takes EHLO before its greeting and says so with a
+	 * refusal): once more the plain way, whose verdict stands. A timeout is not retried. */
 	session_early_forget(ss, implicit);
 	ss->early = false;
 	if (!retry)
 		return -1;
-	log_info("early pipelining: the early EHLO failed; connecting again without it");
+	log_info("early pipelining: refused with EHLO sent early; connecting again without it");
 	return connect_once(ss, tc, port, implicit, false, next, &retry, e);
 }
 

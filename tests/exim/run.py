@@ -89,6 +89,10 @@ SCENARIOS = {
                                  delivered=True),
     'pipeconnect-implicit': dict(verify='try', cert='client', implicit=True,
                                  pipeconnect=True, exit=0, delivered=True),
+    # the second run meets an exim restarted on the same ports without PIPECONNECT: the
+    # cache is stale; postie still delivers and removes the entry
+    'pipeconnect-withdrawn': dict(verify='try', cert=None, auth=False, plain=True,
+                                  pipeconnect=True, withdrawn=True, exit=0, delivered=True),
 }
 
 
@@ -305,8 +309,9 @@ ext:
 
 
 class Exim:
-    def __init__(self, binary, work, certs, verify, pipeconnect=False, open_relay=False):
-        self.dir = os.path.join(work, 'exim')
+    def __init__(self, binary, work, certs, verify, pipeconnect=False, open_relay=False,
+                 ports=None, name='exim'):
+        self.dir = os.path.join(work, name)
         d = self.dir
         for sub in ('', 'spool', 'log', 'maildir'):
             os.makedirs(os.path.join(d, sub), exist_ok=True)
@@ -314,7 +319,7 @@ class Exim:
         os.chmod(os.path.join(d, 'exim'), 0o755)  # no setuid: it runs as its user only
         for f in ('server.pem', 'server-key.pem', 'ca.pem'):
             shutil.copy(os.path.join(certs, f), d)
-        self.port, self.tls_port = free_ports(2)
+        self.port, self.tls_port = ports or free_ports(2)
         with open(os.path.join(d, 'exim.conf'), 'w') as f:
             conf = CONFIG
             for k, v in (('@DIR@', d), ('@USER@', EXIM_USER), ('@PORT@', str(self.port)),
@@ -331,7 +336,7 @@ class Exim:
                 shutil.chown(os.path.join(root, n), EXIM_USER, EXIM_USER)
         os.chmod(os.path.join(d, 'server-key.pem'), 0o600)
         os.chown(os.path.join(d, 'exim.conf'), 0, 0)  # exim wants its config owned by root
-        self.out = open(os.path.join(work, 'exim.stderr'), 'wb')
+        self.out = open(os.path.join(work, name + '.stderr'), 'wb')
         self.proc = subprocess.Popen(
             ['setpriv', '--reuid=' + EXIM_USER, '--regid=' + EXIM_USER, '--clear-groups',
              os.path.join(d, 'exim'), '-C', os.path.join(d, 'exim.conf'), '-bdf',
@@ -425,21 +430,33 @@ def run_pipeconnect(postie, binary, sc, work):
             f.write('\n'.join(profile_lines(sc, exim, certs, extra)) + '\n')
         os.chmod(profile, 0o600)
         env = postietest.private_env(os.path.join(work, 'home'))
-        for _ in range(2):
+        for i in range(2):
+            if i == 1 and sc.get('withdrawn'):
+                # the same ports, no PIPECONNECT: what an admin's change looks like
+                files0, log0 = exim.delivered(), exim.log()
+                exim.wait_delivery()
+                exim.stop()
+                exim = Exim(binary, work, certs, sc['verify'], open_relay=True,
+                            ports=(exim.port, exim.tls_port), name='exim2')
             try:
                 runs.append(subprocess.run([postie, '-v', '-C', profile, 'rcpt@example.test'],
                                            input=MESSAGE, capture_output=True, env=env,
                                            timeout=90))
             except subprocess.TimeoutExpired:
                 raise Failed('postie did not finish within 90 s')
+        want = 1 if sc.get('withdrawn') else 2
         end = time.monotonic() + 30
-        while exim.mainlog().count('Completed') < 2 and time.monotonic() < end:
+        while exim.mainlog().count('Completed') < want and time.monotonic() < end:
             time.sleep(0.1)
         files = exim.delivered()
         log = exim.log()
+        if sc.get('withdrawn'):
+            files, log = files0 + files, log0 + log
     finally:
         exim.stop()
     err = [r.stderr.decode('utf-8', 'replace') for r in runs]
+    if sc.get('withdrawn'):
+        return check_withdrawn(runs, err, files, log, work)
     if os.environ.get('EXIM_VERBOSE'):
         print('# first run:\n%s# second run:\n%s%s' % (err[0], err[1], log))
     fails = []
@@ -473,6 +490,28 @@ def run_pipeconnect(postie, binary, sc, work):
         got = strip_received(open(f, 'rb').read())
         if got != MESSAGE:
             fails.append('the message landed changed: %r' % got)
+    if fails:
+        raise Failed('; '.join(fails) + '\n# first run:\n' + err[0] + '# second run:\n'
+                     + err[1] + log)
+
+
+def check_withdrawn(runs, err, files, log, work):
+    """The second run met a stale cache: delivered all the same, the entry removed."""
+    fails = []
+    for i, r in enumerate(runs):
+        if r.returncode != 0:
+            fails.append('run %d: exit status %d' % (i + 1, r.returncode))
+    if 'EHLO goes before the greeting' not in err[1]:
+        fails.append('the second run did not try EHLO early')
+    if not re.search(r'no longer offers PIPECONNECT|connecting again without it', err[1]):
+        fails.append('the second run did not see the stale cache')
+    if glob.glob(os.path.join(work, 'home', '.cache', 'postie', 'ehlo', '*')):
+        fails.append('the stale cache entry is still there')
+    if len(files) != 2:
+        fails.append('%d messages in the maildirs, expected 2' % len(files))
+    for f in files:
+        if strip_received(open(f, 'rb').read()) != MESSAGE:
+            fails.append('a message landed changed')
     if fails:
         raise Failed('; '.join(fails) + '\n# first run:\n' + err[0] + '# second run:\n'
                      + err[1] + log)
