@@ -177,13 +177,16 @@ reset_port(struct smtp *s)
 {
 	conn_close(&s->conn);
 	memset(&s->caps, 0, sizeof(s->caps));
-	s->tls = s->quit_sent = s->quit_read = false;
+	s->tls = s->quit_sent = s->quit_read = s->ehlo_early = false;
 	s->awaited = 0;
 }
 
-int
-session_connect_port(struct session *ss, const struct tls_config *tc, int port, bool implicit,
-                     bool *next, struct err *e)
+/* One connection to PORT as session_connect_port makes it; with EARLY, EHLO may go before
+ * the greeting (session_early_begin) and its reply is read here. *RETRY: the greeting
+ * refused the session, or the early EHLO failed (the server may no longer take it). */
+static int
+connect_once(struct session *ss, const struct tls_config *tc, int port, bool implicit, bool early,
+             bool *next, bool *retry, struct err *e)
 {
 	struct smtp *s = &ss->s;
 	const struct account *a = ss->acct;
@@ -215,10 +218,20 @@ session_connect_port(struct session *ss, const struct tls_config *tc, int port, 
 		s->tls = true;
 		log_info("TLS started: %s", tls_describe(s->conn.tls));
 	}
+	if (early && session_early_begin(ss, implicit, &pe) < 0)
+		goto fail;
 	if (smtp_greeting(s, &pe) < 0) {
 		*next = pe.code >= 400;
+		/* Exim refuses an early EHLO it no longer invited with "554 SMTP synchronization
+		 * error" in place of its greeting: a refusal is worth one more plain try. */
+		*retry = pe.code >= 400;
 		goto fail;
 	}
+	if (ss->early && session_early_ehlo(ss, implicit, false, &pe) < 0) {
+		*retry = true;
+		goto fail;
+	}
+	ss->ehlo_read = ss->early;
 	if (keeps_reach(a))
 		reach_note(ss->host, port);
 	return 0;
@@ -226,6 +239,27 @@ fail:
 	if (e)
 		*e = pe;
 	return -1;
+}
+
+int
+session_connect_port(struct session *ss, const struct tls_config *tc, int port, bool implicit,
+                     bool *next, struct err *e)
+{
+	bool retry = false;
+	ss->early = ss->ehlo_read = false;
+	if (connect_once(ss, tc, port, implicit, true, next, &retry, e) == 0)
+		return 0;
+	if (!ss->early)
+		return -1;
+	/* A session refused with EHLO sent early: no early EHLO there next time. The cache
+	 * may be stale (the server no longer takes EHLO before its greeting and says so with a
+	 * refusal): once more the plain way, whose verdict stands. A timeout is not retried. */
+	session_early_forget(ss, implicit);
+	ss->early = false;
+	if (!retry)
+		return -1;
+	log_info("early pipelining: refused with EHLO sent early; connecting again without it");
+	return connect_once(ss, tc, port, implicit, false, next, &retry, e);
 }
 
 int
@@ -249,8 +283,10 @@ session_ehlo_tls(struct session *ss, const struct tls_config *tc, bool implicit,
 	struct smtp *s = &ss->s;
 	const struct account *a = ss->acct;
 
-	if (smtp_ehlo(s, a->domain, !a->tls, e) < 0)
+	/* After early pipelining the EHLO reply was read with the greeting. */
+	if (!ss->ehlo_read && session_early_ehlo(ss, implicit, !a->tls, e) < 0)
 		return -1;
+	ss->ehlo_read = false;
 	if (!a->tls || implicit)
 		return 0;
 	if (!(s->caps.bits & SMTP_CAP_STARTTLS))

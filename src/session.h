@@ -34,6 +34,8 @@ struct session {
 	                    has the message even when session_send failed (a reply that was
 	                    neither 250 nor a refusal is 0 there: not known, SEC-36) */
 	unsigned sent;   /* transactions completed */
+	bool early;      /* EHLO went before the greeting on this connection (PIPECONNECT) */
+	bool ehlo_read;  /* and its reply was read with the greeting (session_connect_port) */
 	int64_t since;   /* io_clock_ms when the session started, or the last transaction ended:
 	                    the -v summary's time */
 };

@@ -73,6 +73,7 @@ struct smtp {
 	bool quit_sent;   /* QUIT went out pipelined behind the data */
 	bool quit_read;   /* and its reply was read */
 	bool lmtp;        /* LMTP (RFC 2033): LHLO, one reply per recipient after the data */
+	bool ehlo_early;  /* EHLO went before the greeting (smtp_ehlo_early); its reply is owed */
 	size_t lmtp_read; /* LMTP: replies read after the last end of data */
 	struct buf *greeting_text; /* when not NULL: receives the greeting's lines (serverinfo) */
 	struct buf *ehlo_text;     /* when not NULL: receives the last EHLO reply's text */
@@ -124,6 +125,13 @@ int smtp_greeting(struct smtp *s, struct err *e);
  * HELO with empty capabilities; else ERR_PERM.
  */
 int smtp_ehlo(struct smtp *s, const char *domain, bool allow_helo, struct err *e);
+
+/*
+ * Early pipelining (PIPECONNECT, draft-harris-early-pipe): queue EHLO DOMAIN before the
+ * greeting has been read; smtp_greeting's read sends it, and the next smtp_ehlo only reads
+ * its reply. Only for a server that offered it (the caller's cache); never with LMTP.
+ */
+int smtp_ehlo_early(struct smtp *s, const char *domain, struct err *e);
 
 /*
  * STARTTLS, the handshake, and EHLO again (SEC-1..4). The caller has checked the

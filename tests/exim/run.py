@@ -78,6 +78,21 @@ SCENARIOS = {
     # a verified certificate of somebody exim does not accept: 535
     'wrong-subject': dict(verify='try', cert='mallory', exit=77, delivered=False,
                           stderr=[r'^postie: .*535']),
+    # Early pipelining (PIPECONNECT, draft-harris-early-pipe): exim advertises it to
+    # 127.0.0.1 (pipelining_connect_advertise_hosts); postie runs twice with one home: the
+    # first session caches the EHLO reply, the second sends EHLO before the greeting, and
+    # both messages land byte-exact. Plain (no TLS, no AUTH: exim takes mail from loopback
+    # here), STARTTLS + AUTH EXTERNAL, implicit TLS + AUTH EXTERNAL.
+    'pipeconnect-plain': dict(verify='try', cert=None, auth=False, plain=True,
+                              pipeconnect=True, exit=0, delivered=True),
+    'pipeconnect-starttls': dict(verify='try', cert='client', pipeconnect=True, exit=0,
+                                 delivered=True),
+    'pipeconnect-implicit': dict(verify='try', cert='client', implicit=True,
+                                 pipeconnect=True, exit=0, delivered=True),
+    # the second run meets an exim restarted on the same ports without PIPECONNECT: the
+    # cache is stale; postie still delivers and removes the entry
+    'pipeconnect-withdrawn': dict(verify='try', cert=None, auth=False, plain=True,
+                                  pipeconnect=True, withdrawn=True, exit=0, delivered=True),
 }
 
 
@@ -252,6 +267,7 @@ host_lookup =
 rfc1413_hosts =
 keep_environment =
 tls_advertise_hosts = *
+pipelining_connect_advertise_hosts = @PIPECONNECT@
 tls_certificate = @DIR@/server.pem
 tls_privatekey = @DIR@/server-key.pem
 tls_verify_certificates = @DIR@/ca.pem
@@ -262,7 +278,7 @@ log_selector = +tls_peerdn +tls_certificate_verified +received_recipients
 
 begin acl
 acl_rcpt:
-  accept authenticated = *
+@OPEN@  accept authenticated = *
   deny message = authentication required
 
 begin routers
@@ -293,8 +309,9 @@ ext:
 
 
 class Exim:
-    def __init__(self, binary, work, certs, verify):
-        self.dir = os.path.join(work, 'exim')
+    def __init__(self, binary, work, certs, verify, pipeconnect=False, open_relay=False,
+                 ports=None, name='exim'):
+        self.dir = os.path.join(work, name)
         d = self.dir
         for sub in ('', 'spool', 'log', 'maildir'):
             os.makedirs(os.path.join(d, sub), exist_ok=True)
@@ -302,11 +319,13 @@ class Exim:
         os.chmod(os.path.join(d, 'exim'), 0o755)  # no setuid: it runs as its user only
         for f in ('server.pem', 'server-key.pem', 'ca.pem'):
             shutil.copy(os.path.join(certs, f), d)
-        self.port, self.tls_port = free_ports(2)
+        self.port, self.tls_port = ports or free_ports(2)
         with open(os.path.join(d, 'exim.conf'), 'w') as f:
             conf = CONFIG
             for k, v in (('@DIR@', d), ('@USER@', EXIM_USER), ('@PORT@', str(self.port)),
                          ('@TLS_PORT@', str(self.tls_port)), ('@SUBJECT@', SUBJECT),
+                         ('@PIPECONNECT@', '127.0.0.1' if pipeconnect else ''),
+                         ('@OPEN@', '  accept hosts = 127.0.0.1\n' if open_relay else ''),
                          ('@VERIFY@', 'tls_verify_hosts' if verify == 'require'
                           else 'tls_try_verify_hosts')):
                 conf = conf.replace(k, v)
@@ -317,7 +336,7 @@ class Exim:
                 shutil.chown(os.path.join(root, n), EXIM_USER, EXIM_USER)
         os.chmod(os.path.join(d, 'server-key.pem'), 0o600)
         os.chown(os.path.join(d, 'exim.conf'), 0, 0)  # exim wants its config owned by root
-        self.out = open(os.path.join(work, 'exim.stderr'), 'wb')
+        self.out = open(os.path.join(work, name + '.stderr'), 'wb')
         self.proc = subprocess.Popen(
             ['setpriv', '--reuid=' + EXIM_USER, '--regid=' + EXIM_USER, '--clear-groups',
              os.path.join(d, 'exim'), '-C', os.path.join(d, 'exim.conf'), '-bdf',
@@ -380,22 +399,131 @@ def strip_received(data):
     return b'\n'.join(lines[i:])
 
 
+def profile_lines(sc, exim, certs, extra):
+    implicit = sc.get('implicit', False)
+    lines = ['account default', 'host 127.0.0.1',
+             'port %d' % (exim.tls_port if implicit else exim.port)]
+    if sc.get('plain'):
+        lines.append('tls off')
+    else:
+        lines += ['tls on', 'tls_starttls ' + ('off' if implicit else 'on'),
+                  'tls_trust_file ' + os.path.join(certs, 'ca.pem')]
+    lines += ['from sender@example.test', 'queue off', 'timeout 30']
+    if sc.get('auth', True):
+        lines.append('auth external')
+    if sc['cert']:
+        lines += ['tls_cert_file ' + os.path.join(extra, sc['cert'] + '.pem'),
+                  'tls_key_file ' + os.path.join(extra, sc['cert'] + '-key.pem')]
+    return lines + sc.get('profile', [])
+
+
+def run_pipeconnect(postie, binary, sc, work):
+    """Two runs of postie with one home against an exim that offers PIPECONNECT."""
+    certs, extra = make_certs(work)
+    exim = Exim(binary, work, certs, sc['verify'], pipeconnect=True,
+                open_relay=not sc.get('auth', True))
+    runs = []
+    try:
+        profile = os.path.join(work, 'home', '.config', 'postie', 'profile')
+        os.makedirs(os.path.dirname(profile), exist_ok=True)
+        with open(profile, 'w') as f:
+            f.write('\n'.join(profile_lines(sc, exim, certs, extra)) + '\n')
+        os.chmod(profile, 0o600)
+        env = postietest.private_env(os.path.join(work, 'home'))
+        for i in range(2):
+            if i == 1 and sc.get('withdrawn'):
+                # the same ports, no PIPECONNECT: what an admin's change looks like
+                files0, log0 = exim.delivered(), exim.log()
+                exim.wait_delivery()
+                exim.stop()
+                exim = Exim(binary, work, certs, sc['verify'], open_relay=True,
+                            ports=(exim.port, exim.tls_port), name='exim2')
+            try:
+                runs.append(subprocess.run([postie, '-v', '-C', profile, 'rcpt@example.test'],
+                                           input=MESSAGE, capture_output=True, env=env,
+                                           timeout=90))
+            except subprocess.TimeoutExpired:
+                raise Failed('postie did not finish within 90 s')
+        want = 1 if sc.get('withdrawn') else 2
+        end = time.monotonic() + 30
+        while exim.mainlog().count('Completed') < want and time.monotonic() < end:
+            time.sleep(0.1)
+        files = exim.delivered()
+        log = exim.log()
+        if sc.get('withdrawn'):
+            files, log = files0 + files, log0 + log
+    finally:
+        exim.stop()
+    err = [r.stderr.decode('utf-8', 'replace') for r in runs]
+    if sc.get('withdrawn'):
+        return check_withdrawn(runs, err, files, log, work)
+    if os.environ.get('EXIM_VERBOSE'):
+        print('# first run:\n%s# second run:\n%s%s' % (err[0], err[1], log))
+    fails = []
+    for i, r in enumerate(runs):
+        if r.returncode != 0:
+            fails.append('run %d: exit status %d' % (i + 1, r.returncode))
+    # exim's EHLO reply names the keyword (PIPECONNECT; X_PIPE_CONNECT before 4.94)
+    if not re.search(r'^<-- 250[- ](X_PIPE_CONNECT|PIPECONNECT)', err[0], re.M):
+        fails.append('exim did not offer PIPECONNECT')
+    if 'offers PIPECONNECT; its EHLO reply is cached' not in err[0]:
+        fails.append('the first run did not cache the EHLO reply')
+    if 'EHLO goes before the greeting' in err[0]:
+        fails.append('the first run sent EHLO early (no cache yet)')
+    if 'EHLO goes before the greeting' not in err[1]:
+        fails.append('the second run did not send EHLO early')
+    if 'the EHLO reply matches the cached one' not in err[1]:
+        fails.append('the second run did not find the cached reply matching')
+    if 'connecting again' in err[1] or 'differs from the cached' in err[1]:
+        fails.append('the second run fell back')
+    # the early EHLO is the first line postie sent, before the greeting came in
+    lines = [l for l in err[1].splitlines() if l.startswith(('-->', '<--'))]
+    if not lines or not lines[0].startswith('--> EHLO'):
+        fails.append('the second run did not start with EHLO: %r' % lines[:2])
+    if sc.get('auth', True):
+        for i in range(2):
+            if not re.search(r'^postie: authenticated with EXTERNAL$', err[i], re.M):
+                fails.append('run %d did not authenticate with EXTERNAL' % (i + 1))
+    if len(files) != 2:
+        fails.append('%d messages in the maildir, expected 2' % len(files))
+    for f in files:
+        got = strip_received(open(f, 'rb').read())
+        if got != MESSAGE:
+            fails.append('the message landed changed: %r' % got)
+    if fails:
+        raise Failed('; '.join(fails) + '\n# first run:\n' + err[0] + '# second run:\n'
+                     + err[1] + log)
+
+
+def check_withdrawn(runs, err, files, log, work):
+    """The second run met a stale cache: delivered all the same, the entry removed."""
+    fails = []
+    for i, r in enumerate(runs):
+        if r.returncode != 0:
+            fails.append('run %d: exit status %d' % (i + 1, r.returncode))
+    if 'EHLO goes before the greeting' not in err[1]:
+        fails.append('the second run did not try EHLO early')
+    if not re.search(r'no longer offers PIPECONNECT|connecting again without it', err[1]):
+        fails.append('the second run did not see the stale cache')
+    if glob.glob(os.path.join(work, 'home', '.cache', 'postie', 'ehlo', '*')):
+        fails.append('the stale cache entry is still there')
+    if len(files) != 2:
+        fails.append('%d messages in the maildirs, expected 2' % len(files))
+    for f in files:
+        if strip_received(open(f, 'rb').read()) != MESSAGE:
+            fails.append('a message landed changed')
+    if fails:
+        raise Failed('; '.join(fails) + '\n# first run:\n' + err[0] + '# second run:\n'
+                     + err[1] + log)
+
+
 def run_scenario(postie, binary, name, sc, work):
+    if sc.get('pipeconnect'):
+        return run_pipeconnect(postie, binary, sc, work)
     certs, extra = make_certs(work)
     exim = Exim(binary, work, certs, sc['verify'])
     try:
-        implicit = sc.get('implicit', False)
-        lines = ['account default', 'host 127.0.0.1',
-                 'port %d' % (exim.tls_port if implicit else exim.port), 'tls on',
-                 'tls_starttls ' + ('off' if implicit else 'on'),
-                 'tls_trust_file ' + os.path.join(certs, 'ca.pem'),
-                 'from sender@example.test', 'queue off', 'timeout 30']
-        if sc.get('auth', True):
-            lines.append('auth external')
-        if sc['cert']:
-            lines += ['tls_cert_file ' + os.path.join(extra, sc['cert'] + '.pem'),
-                      'tls_key_file ' + os.path.join(extra, sc['cert'] + '-key.pem')]
-        lines += sc.get('profile', [])
+        lines = profile_lines(sc, exim, certs, extra)
         # In the user's config folder: a profile -C names elsewhere may not name key files
         # (SEC-43).
         profile = os.path.join(work, 'home', '.config', 'postie', 'profile')
