@@ -14,6 +14,7 @@
 #   unrelated-N          20 CAs of other names
 #   skeleton.pem         a block shaped like a certificate up to its subject, and nothing
 #                        GnuTLS can read after that
+# Bundles hold these; bundle-leaf.pem the server's certificate itself, as some pin it.
 # What a server sends (NAME.pem, key NAME-key.pem): normal, withroot, crossB, crosschain,
 # expint, nc, self. Bundles: bundle-*.pem. "done" is written last.
 set -eu
@@ -84,6 +85,7 @@ cp decoyA.pem bundle-decoy.pem
 cat decoyA.pem unrelated.pem rootA.pem > bundle-decoy-and-A.pem
 cat unrelated.pem selfleaf.pem > bundle-self.pem
 cat skeleton.pem rootA.pem > bundle-skeleton.pem
+cat unrelated.pem leaf.pem > bundle-leaf.pem
 # The same CAs as bundle-many.pem, each block labelled "X509 CERTIFICATE": GnuTLS reads
 # them alike, postie's scan leaves the file to GnuTLS (the whole store, as before).
 sed 's/CERTIFICATE-----/X509 CERTIFICATE-----/' bundle-many.pem > bundle-many-x509.pem

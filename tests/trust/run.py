@@ -35,6 +35,7 @@ CASES = [
     ('self', 'self', 'localhost', True, 'some', 'a self-signed server certificate trusted'),
     ('self', 'A', 'localhost', False, 'all', 'a self-signed server certificate not trusted'),
     ('normal', 'A', 'other.example', False, 'some', 'a name the certificate is not for'),
+    ('normal', 'leaf', 'localhost', None, 'some', 'the server certificate itself in the bundle'),
     ('normal', 'many-x509', 'localhost', True, 'all', 'blocks the scan leaves to GnuTLS'),
 ]
 
