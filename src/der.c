@@ -6,6 +6,7 @@
  */
 #include "der.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "codec.h"
@@ -14,24 +15,35 @@
 #define DER_INTEGER 0x02
 #define DER_VERSION 0xa0 /* [0] EXPLICIT Version, RFC 5280 §4.1 */
 
-int
-der_read(const unsigned char *p, size_t len, unsigned *tag, struct der_span *content, size_t *total)
+/* The tag and length at the start of P (LEN bytes): *HDR their size, *N the length stated,
+ * which may be more than what is left. */
+static int
+header(const unsigned char *p, size_t len, unsigned *tag, size_t *hdr, size_t *n)
 {
 	if (len < 2 || (p[0] & 0x1f) == 0x1f)
 		return -1;
-	size_t hdr = 2, n = p[1];
-	if (n & 0x80) {
-		size_t bytes = n & 0x7f;
+	*hdr = 2;
+	*n = p[1];
+	if (*n & 0x80) {
+		size_t bytes = *n & 0x7f;
 		if (bytes == 0 || bytes > 4 || len < 2 + bytes)
 			return -1; /* 0x80 is BER's indefinite length: never in DER */
-		n = 0;
+		*n = 0;
 		for (size_t i = 0; i < bytes; i++)
-			n = (n << 8) | p[2 + i];
-		hdr += bytes;
+			*n = (*n << 8) | p[2 + i];
+		*hdr += bytes;
 	}
-	if (n > len - hdr)
-		return -1;
 	*tag = p[0];
+	return 0;
+}
+
+int
+der_read(const unsigned char *p, size_t len, unsigned *tag, struct der_span *content, size_t *total)
+{
+	size_t hdr, n;
+
+	if (header(p, len, tag, &hdr, &n) < 0 || n > len - hdr)
+		return -1;
 	content->p = p + hdr;
 	content->len = n;
 	*total = hdr + n;
@@ -57,18 +69,34 @@ take(struct der_span *s, unsigned want, struct der_span *tlv)
 	return 0;
 }
 
-int
-der_cert_names(const unsigned char *der, size_t len, struct der_span *issuer,
-               struct der_span *subject)
+/* The content of the SEQUENCE at the start of *S into *C. WHOLE: it must fit; else only
+ * what of it is there (a prefix of the certificate). */
+static int
+enter(const struct der_span *s, bool whole, struct der_span *c)
 {
 	unsigned tag;
-	struct der_span cert, tbs;
-	size_t total;
+	size_t hdr, n;
+
+	if (header(s->p, s->len, &tag, &hdr, &n) < 0 || tag != DER_SEQUENCE)
+		return -1;
+	if (whole && n > s->len - hdr)
+		return -1;
+	c->p = s->p + hdr;
+	c->len = n < s->len - hdr ? n : s->len - hdr;
+	return 0;
+}
+
+/* der_cert_names over the whole certificate (WHOLE) or a prefix of it. */
+static int
+walk(const unsigned char *der, size_t len, bool whole, struct der_span *issuer,
+     struct der_span *subject)
+{
+	struct der_span all = {der, len}, cert, tbs;
 
 	/* Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue } */
-	if (der_read(der, len, &tag, &cert, &total) < 0 || tag != DER_SEQUENCE || total != len)
+	if (enter(&all, whole, &cert) < 0 || (whole && cert.p + cert.len != der + len))
 		return -1;
-	if (der_read(cert.p, cert.len, &tag, &tbs, &total) < 0 || tag != DER_SEQUENCE)
+	if (enter(&cert, whole, &tbs) < 0)
 		return -1;
 	/* TBSCertificate ::= SEQUENCE { [0] version OPTIONAL, serialNumber, signature, issuer,
 	 * validity, subject, ... } */
@@ -79,6 +107,20 @@ der_cert_names(const unsigned char *der, size_t len, struct der_span *issuer,
 	    take(&tbs, DER_SEQUENCE, subject) < 0)
 		return -1;
 	return 0;
+}
+
+int
+der_cert_names(const unsigned char *der, size_t len, struct der_span *issuer,
+               struct der_span *subject)
+{
+	return walk(der, len, true, issuer, subject);
+}
+
+int
+der_cert_names_prefix(const unsigned char *der, size_t len, struct der_span *issuer,
+                      struct der_span *subject)
+{
+	return walk(der, len, false, issuer, subject);
 }
 
 /* Where NEEDLE (NUL-terminated) first occurs in TEXT[from, len), or len. */
@@ -102,23 +144,72 @@ find(const char *text, size_t len, size_t from, const char *needle)
 #define PEM_CERT_BEGIN "-----BEGIN CERTIFICATE-----"
 #define PEM_CERT_END "-----END CERTIFICATE-----"
 
-int
-der_pem_next(const char *text, size_t len, size_t *pos, struct buf *out)
+/* Each byte's meaning in base64 text: a digit's value, B64_SPACE, B64_PAD or B64_BAD. A
+ * table, as the scan decodes some 70 KB of the system bundle on every first run. */
+#define B64_SPACE 64
+#define B64_PAD 65
+#define B64_BAD 255
+/* clang-format off */
+static const unsigned char b64_value[256] = {
+	255, 255, 255, 255, 255, 255, 255, 255, 255,  64,  64, 255, 255,  64, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	 64, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,  62, 255, 255, 255,  63,
+	 52,  53,  54,  55,  56,  57,  58,  59,  60,  61, 255, 255, 255,  65, 255, 255,
+	255,   0,   1,   2,   3,   4,   5,   6,   7,   8,   9,  10,  11,  12,  13,  14,
+	 15,  16,  17,  18,  19,  20,  21,  22,  23,  24,  25, 255, 255, 255, 255, 255,
+	255,  26,  27,  28,  29,  30,  31,  32,  33,  34,  35,  36,  37,  38,  39,  40,
+	 41,  42,  43,  44,  45,  46,  47,  48,  49,  50,  51, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+};
+/* clang-format on */
+
+/* The first LIMIT bytes or so that TEXT[start, end) encodes, into OUT: only what comes
+ * before any padding, whole groups of 4 digits. -1 for a character base64 has not. */
+static int
+decode_prefix(const char *text, size_t start, size_t end, size_t limit, struct buf *out)
+{
+	unsigned char bytes[3 * 64];
+	size_t nb = 0;
+	unsigned v = 0, k = 0;
+
+	for (size_t i = start; i < end && out->len + nb < limit; i++) {
+		unsigned d = b64_value[(unsigned char)text[i]];
+		if (d == B64_SPACE)
+			continue;
+		if (d == B64_PAD)
+			break;
+		if (d == B64_BAD)
+			return -1;
+		v = v << 6 | d;
+		if (++k < 4)
+			continue;
+		bytes[nb++] = (unsigned char)(v >> 16);
+		bytes[nb++] = (unsigned char)(v >> 8);
+		bytes[nb++] = (unsigned char)v;
+		v = k = 0;
+		if (nb == sizeof(bytes)) {
+			if (buf_append(out, bytes, nb, NULL) < 0)
+				return -1;
+			nb = 0;
+		}
+	}
+	return nb > 0 ? buf_append(out, bytes, nb, NULL) : 0;
+}
+
+/* TEXT[start, end) decoded whole into OUT, strictly (codec_base64_decode). */
+static int
+decode_whole(const char *text, size_t start, size_t end, struct buf *out)
 {
 	char b64[4096];
 	size_t bl = 0;
-	size_t at = find(text, len, *pos, PEM_BEGIN);
 
-	buf_reset(out);
-	if (at == len)
-		return 0;
-	size_t start = at + strlen(PEM_CERT_BEGIN);
-	if (len - at < strlen(PEM_CERT_BEGIN) ||
-	    memcmp(text + at, PEM_CERT_BEGIN, strlen(PEM_CERT_BEGIN)) != 0)
-		return -1;
-	size_t end = find(text, len, start, PEM_CERT_END);
-	if (end == len)
-		return -1;
 	/* The base64 without its line breaks, piece by piece into OUT: a multiple of 4
 	 * characters at a time, so each piece decodes on its own. */
 	for (size_t i = start; i < end; i++) {
@@ -135,6 +226,28 @@ der_pem_next(const char *text, size_t len, size_t *pos, struct buf *out)
 	}
 	if (bl > 0 && codec_base64_decode(out, b64, bl, NULL) < 0)
 		return -1;
+	return 0;
+}
+
+int
+der_pem_next(const char *text, size_t len, size_t *pos, size_t limit, struct buf *out)
+{
+	size_t at = find(text, len, *pos, PEM_BEGIN);
+
+	buf_reset(out);
+	if (at == len)
+		return 0;
+	size_t start = at + strlen(PEM_CERT_BEGIN);
+	if (len - at < strlen(PEM_CERT_BEGIN) ||
+	    memcmp(text + at, PEM_CERT_BEGIN, strlen(PEM_CERT_BEGIN)) != 0)
+		return -1;
+	size_t end = find(text, len, start, PEM_CERT_END);
+	if (end == len)
+		return -1;
+	int rc = limit ? decode_prefix(text, start, end, limit, out)
+	               : decode_whole(text, start, end, out);
+	if (rc < 0 || out->len == 0)
+		return -1;
 	*pos = end + strlen(PEM_CERT_END);
-	return out->len > 0 ? 1 : -1;
+	return 1;
 }

@@ -34,11 +34,22 @@ int der_cert_names(const unsigned char *der, size_t len, struct der_span *issuer
                    struct der_span *subject);
 
 /*
+ * The same for the first LEN bytes of a certificate (a prefix of its DER): 0 when its issuer
+ * and subject lie whole within them, as the certificate's own lengths say; -1 otherwise
+ * (not enough of it, or not shaped like a certificate). Nothing past the subject is looked
+ * at: der_cert_names on the whole is the check that it is one.
+ */
+int der_cert_names_prefix(const unsigned char *der, size_t len, struct der_span *issuer,
+                          struct der_span *subject);
+
+/*
  * The next PEM block of TEXT (LEN bytes) from *POS on: 1 when it is a "CERTIFICATE" block,
  * its DER then in OUT (emptied first) and *POS after its END line; 0 when there is no block
  * left; -1 for anything else (another label, a missing END line, headers, bad base64, more
- * than OUT->max bytes), so the caller can leave the file to a full parser.
+ * than OUT->max bytes), so the caller can leave the file to a full parser. LIMIT 0 decodes
+ * the whole block, strictly; else only its first LIMIT bytes or so (what a scan for names
+ * needs), checking only the characters it decodes.
  */
-int der_pem_next(const char *text, size_t len, size_t *pos, struct buf *out);
+int der_pem_next(const char *text, size_t len, size_t *pos, size_t limit, struct buf *out);
 
 #endif

@@ -34,6 +34,9 @@
 #define ANCHOR_MATCHES_MAX 16
 #define ANCHOR_FILE_MAX (16 * 1024 * 1024)
 #define ANCHOR_CERT_MAX (64 * 1024)
+/* How much of each certificate is decoded to find its subject: the names of real CAs end
+ * within the first 500 bytes (Debian 12's bundle: at most 489); a longer one is decoded whole. */
+#define ANCHOR_PREFIX 512
 
 /* The names an anchor of the server's chain can have. */
 struct wanted {
@@ -97,32 +100,52 @@ matches_free(struct matches *m)
 	m->n = 0;
 }
 
+/* Whether the block at *POS of TEXT is one W wants: decoded in part (DER), which is
+ * enough for nearly every certificate to tell that it is not, else whole. 1 and *POS past
+ * it, its whole DER in DER, when it is; 0 when it is not; 2 at the end; -1 when the scan
+ * cannot tell. */
+static int
+next_wanted(const struct buf *text, size_t *pos, const struct wanted *w, struct buf *der)
+{
+	struct der_span issuer, subject;
+	size_t at = *pos;
+	int r = der_pem_next(text->data, text->len, pos, ANCHOR_PREFIX, der);
+
+	if (r <= 0)
+		return r == 0 ? 2 : -1;
+	if (der_cert_names_prefix((const unsigned char *)der->data, der->len, &issuer, &subject) ==
+	        0 &&
+	    !is_wanted(w, &subject))
+		return 0;
+	*pos = at;
+	if (der_pem_next(text->data, text->len, pos, 0, der) != 1 ||
+	    der_cert_names((const unsigned char *)der->data, der->len, &issuer, &subject) < 0)
+		return -1;
+	return is_wanted(w, &subject) ? 1 : 0;
+}
+
 /* Scan TEXT's blocks for the CAs W wants into M: 0, or -1 when the scan cannot be sure. */
 static int
 scan(const struct buf *text, const struct wanted *w, struct matches *m)
 {
 	struct buf der;
 	size_t pos = 0;
-	int r, rc = 0;
+	int r;
 
 	buf_init(&der, ANCHOR_CERT_MAX);
-	while (rc == 0 && (r = der_pem_next(text->data, text->len, &pos, &der)) != 0) {
-		struct der_span issuer, subject;
-		if (r < 0 || der_cert_names((const unsigned char *)der.data, der.len, &issuer,
-		                            &subject) < 0) {
-			rc = -1;
-		} else if (is_wanted(w, &subject)) {
-			if (m->n == ANCHOR_MATCHES_MAX) {
-				rc = -1;
-				continue;
-			}
-			m->der[m->n].data = xmalloc(der.len);
-			memcpy(m->der[m->n].data, der.data, der.len);
-			m->der[m->n++].size = (unsigned)der.len;
+	while ((r = next_wanted(text, &pos, w, &der)) == 0 || r == 1) {
+		if (r == 0)
+			continue;
+		if (m->n == ANCHOR_MATCHES_MAX) {
+			r = -1;
+			break;
 		}
+		m->der[m->n].data = xmalloc(der.len);
+		memcpy(m->der[m->n].data, der.data, der.len);
+		m->der[m->n++].size = (unsigned)der.len;
 	}
 	buf_fini(&der);
-	return rc;
+	return r == 2 ? 0 : -1;
 }
 
 int

@@ -1,4 +1,5 @@
 /* Unit tests of der: the TLV reader, a certificate's issuer and subject, PEM blocks. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,6 +89,29 @@ test_names(void)
 		}
 	}
 	ok(1, "every cut short of the whole is refused (and read in bounds under ASan)");
+	/* A prefix: enough when it holds the subject (which ends at byte 32). */
+	for (size_t n = 0; n <= sizeof(cert_v3); n++) {
+		unsigned char *cut = malloc(n ? n : 1);
+		memcpy(cut, cert_v3, n);
+		int r = der_cert_names_prefix(cut, n, &is, &sub);
+		bool good = n >= 32
+		                ? r == 0 && sub.p == cut + 25 && sub.len == 7 && is.p == cut + 14
+		                : r == -1;
+		free(cut);
+		if (!good) {
+			ok(0, "prefix of %zu bytes: %s", n, n >= 32 ? "names found" : "refused");
+			return;
+		}
+	}
+	ok(1, "a prefix up to the subject's end is refused, from there on the names are found");
+	memcpy(c, cert_v3, sizeof(c));
+	c[1] = 0x7f; /* the certificate says it is longer than what there is: fine for a prefix */
+	ok(der_cert_names_prefix(c, sizeof(c), &is, &sub) == 0 &&
+	       der_cert_names(c, sizeof(c), &is, &sub) == -1,
+	   "a prefix may be shorter than the certificate says; the whole may not");
+	c[14] = 0x31;
+	ok(der_cert_names_prefix(c, sizeof(c), &is, &sub) == -1,
+	   "a prefix whose issuer is not a SEQUENCE is refused");
 }
 
 static void
@@ -100,13 +124,13 @@ test_pem(void)
 	                  "-----END CERTIFICATE-----\n";
 
 	buf_init(&out, 65536);
-	ok(der_pem_next(two, strlen(two), &pos, &out) == 1 && out.len == 4 &&
+	ok(der_pem_next(two, strlen(two), &pos, 0, &out) == 1 && out.len == 4 &&
 	       memcmp(out.data, "\x30\x2a\x00\x01", 4) == 0,
 	   "first block, line breaks and CR skipped");
-	ok(der_pem_next(two, strlen(two), &pos, &out) == 1 && out.len == 3 &&
+	ok(der_pem_next(two, strlen(two), &pos, 0, &out) == 1 && out.len == 3 &&
 	       memcmp(out.data, "\x00\x01\x02", 3) == 0,
 	   "second block");
-	ok(der_pem_next(two, strlen(two), &pos, &out) == 0, "then no more");
+	ok(der_pem_next(two, strlen(two), &pos, 0, &out) == 0, "then no more");
 	const char *bad[] = {
 	    "-----BEGIN X509 CERTIFICATE-----\nAAEC\n-----END X509 CERTIFICATE-----\n",
 	    "-----BEGIN TRUSTED CERTIFICATE-----\nAAEC\n-----END TRUSTED CERTIFICATE-----\n",
@@ -118,10 +142,11 @@ test_pem(void)
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		pos = 0;
-		ok(der_pem_next(bad[i], strlen(bad[i]), &pos, &out) == -1, "refused: bad[%zu]", i);
+		ok(der_pem_next(bad[i], strlen(bad[i]), &pos, 0, &out) == -1, "refused: bad[%zu]",
+		   i);
 	}
 	pos = 0;
-	ok(der_pem_next("", 0, &pos, &out) == 0, "empty text: no block");
+	ok(der_pem_next("", 0, &pos, 0, &out) == 0, "empty text: no block");
 	/* A block longer than one piece of the decoder: padding inside it is refused. */
 	size_t n = 4096 + 8;
 	char *big = malloc(n + 64);
@@ -130,15 +155,33 @@ test_pem(void)
 	memcpy(big + 28 + 4096 - 1, "=", 1);
 	memcpy(big + 28 + n, "\n-----END CERTIFICATE-----\n", 28);
 	pos = 0;
-	ok(der_pem_next(big, 28 + n + 27, &pos, &out) == -1, "padding in mid-block is refused");
+	ok(der_pem_next(big, 28 + n + 27, &pos, 0, &out) == -1, "padding in mid-block is refused");
 	big[28 + 4096 - 1] = 'A';
 	pos = 0;
-	ok(der_pem_next(big, 28 + n + 27, &pos, &out) == 1 && out.len == n / 4 * 3,
+	ok(der_pem_next(big, 28 + n + 27, &pos, 0, &out) == 1 && out.len == n / 4 * 3,
 	   "a block over several pieces decodes whole (%zu bytes)", out.len);
 	buf_reset(&out);
 	out.max = 100;
 	pos = 0;
-	ok(der_pem_next(big, 28 + n + 27, &pos, &out) == -1, "more than OUT's ceiling: refused");
+	ok(der_pem_next(big, 28 + n + 27, &pos, 0, &out) == -1, "more than OUT's ceiling: refused");
+	buf_reset(&out);
+	out.max = 65536;
+	pos = 0;
+	ok(der_pem_next(big, 28 + n + 27, &pos, 512, &out) == 1 && out.len >= 512 &&
+	       out.len < 512 + 192 && pos == 28 + n + 26,
+	   "LIMIT 512: only the first %zu bytes, and past the END line", out.len);
+	pos = 0;
+	ok(der_pem_next(two, strlen(two), &pos, 2, &out) == 1 && out.len == 3 &&
+	       memcmp(out.data, "\x30\x2a\x00", 3) == 0,
+	   "LIMIT: whole groups of 4 digits");
+	const char *pad = "-----BEGIN CERTIFICATE-----\nAAEC\nAA==\n-----END CERTIFICATE-----\n";
+	pos = 0;
+	ok(der_pem_next(pad, strlen(pad), &pos, 512, &out) == 1 && out.len == 3,
+	   "LIMIT: decoding stops at the padding");
+	const char *odd = "-----BEGIN CERTIFICATE-----\nAA!C\n-----END CERTIFICATE-----\n";
+	pos = 0;
+	ok(der_pem_next(odd, strlen(odd), &pos, 512, &out) == -1,
+	   "LIMIT: a character base64 has not is refused");
 	free(big);
 	buf_fini(&out);
 }
