@@ -133,9 +133,12 @@ scan(const struct buf *text, const struct wanted *w, struct matches *m)
 	int r;
 
 	buf_init(&der, ANCHOR_CERT_MAX);
-	while ((r = next_wanted(text, &pos, w, &der)) == 0 || r == 1) {
+	for (;;) {
+		r = next_wanted(text, &pos, w, &der);
 		if (r == 0)
 			continue;
+		if (r != 1)
+			break;
 		if (m->n == ANCHOR_MATCHES_MAX) {
 			r = -1;
 			break;
