@@ -5,6 +5,11 @@
  * postie then does). Prints "full=STATUS lazy=STATUS added=N" (GnuTLS status bits in hex;
  * "error" when the bundle cannot be loaded), exits 0 when it could run. tests/trust/run.py
  * compares the two.
+ *
+ * trust-compare --system: each CA of POSTIE_SYSTEM_TRUST_FILE sent alone as a chain, verified
+ * with GnuTLS's own system trust and with what tls_anchor_add (FILE NULL) picks. Prints
+ * "roots=N same=S picked=P": S of the N verdicts equal, P chains with CAs picked. Exit 77
+ * without the file.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +18,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include "config.h"
 #include "tls_int.h"
 
 static int
@@ -35,6 +41,49 @@ show(const char *label, int loaded, int rc, unsigned status)
 		printf("%s=0x%x", label, status);
 }
 
+/* Each system CA as a chain: GnuTLS's system trust and tls_anchor_add's picks agree. */
+static int
+system_roots(void)
+{
+	gnutls_datum_t pem = {NULL, 0}, der;
+	gnutls_x509_crt_t *crts = NULL;
+	gnutls_x509_trust_list_t full;
+	unsigned n = 0, same = 0, picked = 0;
+
+	if (!POSTIE_SYSTEM_TRUST_FILE[0] || gnutls_load_file(POSTIE_SYSTEM_TRUST_FILE, &pem) < 0 ||
+	    gnutls_x509_crt_list_import2(&crts, &n, &pem, GNUTLS_X509_FMT_PEM, 0) < 0) {
+		printf("no system trust file\n");
+		return 77;
+	}
+	gnutls_x509_trust_list_init(&full, 0);
+	gnutls_x509_trust_list_add_system_trust(full, GNUTLS_TL_USE_IN_TLS, 0);
+	for (unsigned i = 0; i < n; i++) {
+		gnutls_x509_trust_list_t lazy;
+		unsigned sf = 0, sl = 0;
+		gnutls_x509_crt_export2(crts[i], GNUTLS_X509_FMT_DER, &der);
+		gnutls_x509_trust_list_init(&lazy, 0);
+		int added = tls_anchor_add(lazy, NULL, &der, 1);
+		if (added > 0)
+			picked++;
+		else
+			gnutls_x509_trust_list_add_system_trust(lazy, GNUTLS_TL_USE_IN_TLS, 0);
+		int rf = verify(full, &crts[i], 1, "localhost", &sf);
+		int rl = verify(lazy, &crts[i], 1, "localhost", &sl);
+		if (rf == rl && sf == sl)
+			same++;
+		else
+			printf("differs: root %u: full 0x%x, picked 0x%x\n", i, sf, sl);
+		gnutls_x509_trust_list_deinit(lazy, 1);
+		gnutls_free(der.data);
+		gnutls_x509_crt_deinit(crts[i]);
+	}
+	gnutls_x509_trust_list_deinit(full, 1);
+	gnutls_free(crts);
+	gnutls_free(pem.data);
+	printf("roots=%u same=%u picked=%u\n", n, same, picked);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -43,6 +92,8 @@ main(int argc, char **argv)
 	gnutls_x509_trust_list_t full, lazy;
 	unsigned n = 0, sfull = 0, slazy = 0;
 
+	if (argc == 2 && strcmp(argv[1], "--system") == 0)
+		return system_roots();
 	if (argc != 4) {
 		fprintf(stderr, "usage: trust-compare BUNDLE CHAIN HOST\n");
 		return 2;

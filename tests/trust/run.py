@@ -74,6 +74,23 @@ def compare(tap, exe, certs):
             else 'the whole bundle, as before'), 'added=%d' % added)
 
 
+def system_roots(tap, exe):
+    """Each CA of the system bundle sent alone: the same verdict with GnuTLS's system trust
+    and with what the scan picks (FILE NULL: -Dsystem-trust-file), and each one picked."""
+    r = subprocess.run([exe, '--system'], capture_output=True, text=True, timeout=120)
+    if r.returncode == 77:
+        tap.note('no system trust file: the system-store checks are not made')
+        return
+    m = re.search(r'roots=(\d+) same=(\d+) picked=(\d+)', r.stdout)
+    if not tap.ok(r.returncode == 0 and m, 'trust-compare --system runs', r.stdout + r.stderr):
+        return
+    n, same, picked = (int(x) for x in m.groups())
+    tap.ok(n > 0 and same == n, 'system store: each of its %d CAs sent alone gets the same '
+           'verdict from the CAs picked as from GnuTLS\'s system trust' % n, r.stdout)
+    tap.ok(picked == n, 'system store: the scan finds each CA by its name (%d of %d)'
+           % (picked, n), r.stdout)
+
+
 def start_server(tmp, certs, chain, n):
     script = os.path.join(tmp, 'script-%d' % n)
     out = os.path.join(tmp, 'out-%d' % n)
@@ -161,6 +178,7 @@ def main():
         if tap.ok(r.returncode == 0, 'mkchains.sh makes the chains', r.stderr):
             env = postietest.private_env(os.path.join(tmp, 'home'))
             compare(tap, exe, certs)
+            system_roots(tap, exe)
             end_to_end(tap, postie, tmp, certs, env)
     finally:
         tmpdir.end(tap.failed > 0)
