@@ -51,6 +51,7 @@ struct tls {
 	char *crl_file;    /* for messages; NULL: none */
 	char *cert_file;   /* for messages; NULL: none */
 	bool trust_loaded; /* loaded on first need, in the verify callback */
+	bool trust_some;   /* only the CAs one chain needed (tls_anchor.c) */
 	bool resumed;      /* the handshake resumed a cached session */
 	unsigned char params[TLS_SHA256_LEN]; /* what a cached session must have been made with */
 	char desc[96];
@@ -117,6 +118,19 @@ int tls_cred_load_crl(gnutls_certificate_credentials_t cred, const char *file, s
  * SEC-14); sets t->client_cert and t->cert_file. ERR_CONFIG naming the setting and file.
  */
 int tls_cred_load_client(struct tls *t, const struct tls_config *cfg, struct err *e);
+
+/* ---- tls_anchor.c ---- */
+
+/*
+ * Add to TL the CAs of the PEM bundle FILE (NULL: the system's, POSTIE_SYSTEM_TRUST_FILE)
+ * that can anchor the chain CERTS (NCERTS, DER, as the server sent it): those whose subject
+ * is the issuer or the subject of one of CERTS. The number added, or -1 when the caller must
+ * load the whole store to verify as strictly as ever: nothing matched, the file is no plain
+ * PEM bundle, a certificate (the server's or the bundle's) does not walk. A -1 may leave
+ * some CAs added.
+ */
+int tls_anchor_add(gnutls_x509_trust_list_t tl, const char *file, const gnutls_datum_t *certs,
+                   unsigned ncerts);
 
 /* ---- tls_cache.c ---- */
 

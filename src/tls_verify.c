@@ -575,16 +575,29 @@ check_pins(const struct tls *t, const struct peer *p, struct refusal *r)
 
 /*
  * The trust store is read only when a certificate must be checked against it: a pinned or
- * resumed session never pays for it (the system store is about 140 certificates). -1 with
+ * resumed session never pays for it (the system store is about 140 certificates). And then
+ * only the CAs that can anchor the chain the server sent, when the store can be scanned for
+ * them (tls_anchor.c); otherwise, or when a second chain comes, the whole store. -1 with
  * t->verr set when it cannot be read.
  */
 static int
-load_trust_once(struct tls *t)
+load_trust_once(struct tls *t, gnutls_session_t session)
 {
 	struct err le;
+	gnutls_x509_trust_list_t tl;
+	const gnutls_datum_t *certs;
+	unsigned ncerts = 0;
 
-	if (t->trust_loaded)
+	if (t->trust_loaded && !t->trust_some)
 		return 0;
+	if (!t->trust_loaded) {
+		certs = gnutls_certificate_get_peers(session, &ncerts);
+		gnutls_certificate_get_trust_list(t->cred, &tl);
+		if (certs && tls_anchor_add(tl, t->trust_file, certs, ncerts) > 0) {
+			t->trust_loaded = t->trust_some = true;
+			return 0;
+		}
+	}
 	err_clear(&le);
 	if (tls_cred_load_trust(t->cred, t->trust_file, &le) < 0) {
 		t->verr = le;
@@ -592,6 +605,7 @@ load_trust_once(struct tls *t)
 		return -1;
 	}
 	t->trust_loaded = true;
+	t->trust_some = false;
 	return 0;
 }
 
@@ -698,7 +712,8 @@ tls_verify_peer(gnutls_session_t session)
 		return -1;
 	if (t->pinned || t->spki_pinned) {
 		rc = check_pins(t, &p, &r);
-	} else if (load_trust_once(t) == 0 && check_chain(t, session, &p, &status, &r) == 0) {
+	} else if (load_trust_once(t, session) == 0 &&
+	           check_chain(t, session, &p, &status, &r) == 0) {
 		check_name(t, &p, status, &r);
 		rc = r.reason[0] ? -1 : 0;
 	}
