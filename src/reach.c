@@ -19,11 +19,13 @@
 
 #define REACH_FILE_MAX (64 * 1024)
 
-/* The file's contents into OUT (empty when there is none); -1 when it cannot be read. */
+/* The file's contents into OUT (empty when there is none); -1 when it cannot be read.
+ * O_NONBLOCK: a FIFO planted there would hold the open (and every send) for ever; it is no
+ * regular file, so it is refused below. */
 static int
 load(const char *path, struct buf *out)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -1;
 	struct stat st;

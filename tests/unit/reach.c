@@ -70,6 +70,15 @@ main(void)
 	mkdir(path, 0700);
 	ok(reach_seen("smtp.example.org", 587) == -1, "a folder is not read");
 	rmdir(path);
+	/* A FIFO would hold a blocking open for ever: the alarm fails the test instead. */
+	ok(mkfifo(path, 0600) == 0, "a FIFO in the file's place");
+	alarm(10);
+	ok(reach_seen("smtp.example.org", 587) == -1, "a FIFO is not read (nor waited on)");
+	reach_note("smtp.example.org", 587);
+	alarm(0);
+	struct stat fst;
+	ok(lstat(path, &fst) == 0 && S_ISFIFO(fst.st_mode), "noting leaves the FIFO alone");
+	unlink(path);
 
 	unsetenv("XDG_STATE_HOME");
 	setenv("HOME", "relative", 1);
