@@ -11,8 +11,10 @@
 #include "queue_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -122,6 +124,23 @@ queue_system_over(const struct queue *q, uint64_t size, struct err *e)
 	return no_room(q, why, e);
 }
 
+/*
+ * Remove DIR (PARENT/ID) when its message's lock is free and it is still there: a
+ * --queue-retry holds the lock while it moves an entry back into queue/. true when removed.
+ */
+static bool
+remove_unlocked(int parent, const char *id, int dir)
+{
+	/* O_NONBLOCK: a FIFO there cannot hang root's flush (flock on it fails below). */
+	int fd = openat(dir, MESSAGE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return errno == ENOENT && queue_remove_entry(parent, id, dir) == 0;
+	bool gone = flock(fd, LOCK_EX | LOCK_NB) == 0 && queue_still_there(parent, id, dir, fd) &&
+	            queue_remove_entry(parent, id, dir) == 0;
+	close(fd);
+	return gone;
+}
+
 /* Remove the entries of directory FD (NAME) that were put there more than KEEP days ago. */
 static void
 tidy_dir(struct queue *q, int fd, const char *name)
@@ -138,14 +157,11 @@ tidy_dir(struct queue *q, int fd, const char *name)
 		int dir = openat(fd, ids[i], DIR_FLAGS);
 		/* The folder's time is its last change: the envelope written as it failed, or the
 		 * copy's last file made (corrupt/). */
-		if (dir < 0 || fstat(dir, &st) < 0 || st.st_mtime > limit) {
-			if (dir >= 0)
-				close(dir);
-			continue;
-		}
-		if (queue_remove_entry(fd, ids[i], dir) == 0)
+		if (dir >= 0 && fstat(dir, &st) == 0 && st.st_mtime <= limit &&
+		    remove_unlocked(fd, ids[i], dir))
 			removed++;
-		close(dir);
+		if (dir >= 0)
+			close(dir);
 	}
 	queue_free_ids(ids, n);
 	/* Said, not only logged: these messages are gone for good. */
