@@ -141,6 +141,26 @@ def fingerprints(certdir):
     return fps
 
 
+def wait_for(pred, timeout=5.0, step=0.005):
+    """Poll PRED until it holds or TIMEOUT seconds pass; its last value."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+def table(rows, header):
+    """Rows of strings as an aligned text table (for the figures)."""
+    w = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    out = ['  '.join(str(h).ljust(w[i]) for i, h in enumerate(header))]
+    out.append('  '.join('-' * x for x in w))
+    for r in rows:
+        out.append('  '.join(str(c).ljust(w[i]) for i, c in enumerate(r)))
+    return '\n'.join(out)
+
+
 class Tap:
     """TAP lines: one numbered check per ok(), the plan at the end (plan())."""
 

@@ -17,6 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
 
 import postietest  # noqa: E402  (the path is set just above)
+from postietest import table, wait_for  # noqa: E402,F401  (the queue tests import them here)
 from fakesmtp import Sink  # noqa: E402
 
 SUBDIRS = ('tmp', 'queue', 'failed', 'corrupt')
@@ -201,25 +202,6 @@ class Test(postietest.Tap):
             with open(os.path.join(d, 'envelope.tmp'), 'w', encoding='utf-8') as f:
                 f.write('\n'.join(lines))
             os.rename(os.path.join(d, 'envelope.tmp'), os.path.join(d, 'envelope'))
-
-
-def wait_for(pred, timeout=5.0, step=0.005):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
-
-
-def table(rows, header):
-    """Rows of strings as an aligned text table (for the figures)."""
-    w = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-    out = ['  '.join(str(h).ljust(w[i]) for i, h in enumerate(header))]
-    out.append('  '.join('-' * x for x in w))
-    for r in rows:
-        out.append('  '.join(str(c).ljust(w[i]) for i, c in enumerate(r)))
-    return '\n'.join(out)
 
 
 def mailq_blocks(text):

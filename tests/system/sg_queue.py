@@ -31,7 +31,8 @@ import stat
 import subprocess
 import time
 
-from sglib import crlf, out, run as sgrun, tap
+from sglib import crlf, out, run as sgrun, tap  # sglib puts tests/lib on the path
+from postietest import table, wait_for  # noqa: E402
 
 SUBS = ('tmp', 'queue', 'failed', 'corrupt')
 SIZE = 30000  # under postie's 64 KiB read-ahead: read whole before it connects
@@ -78,15 +79,6 @@ def letter(tag, size=SIZE):
 
 def mid_of(tag):
     return '<sgq-%s@example.test>' % tag
-
-
-def wait_for(pred, timeout=5.0, step=0.01):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 class Ctx:
@@ -573,14 +565,6 @@ def check_kill_at_create(c):
            and not c.audit(), 'and its sender\'s own postie -q delivers it once, the entry '
            'gone whole', '%s %s\n%s' % (n, wrong, out(r)))
     c.rows.append(['root -q', 'create', 'rewriting an envelope (strace)', 0, n[tag], 0])
-
-
-def table(rows, header):
-    w = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-    lines = ['  '.join(str(h).ljust(w[i]) for i, h in enumerate(header)),
-             '  '.join('-' * x for x in w)]
-    lines += ['  '.join(str(x).ljust(w[i]) for i, x in enumerate(r)) for r in rows]
-    return '\n'.join(lines)
 
 
 def run(w, sysink):
