@@ -15,11 +15,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "dot.h"
 #include "io.h"
 #include "log.h"
 #include "priv.h"
-#include "progress.h"
 #include "reach.h"
 #include "sasl.h"
 #include "oauth2.h"
