@@ -280,7 +280,8 @@ sign_message(struct delivery *d, int fd, struct err *e)
 		               a->name, a->file);
 	if (dkim_domain(d, &domain, e) < 0)
 		return -1;
-	if (dkim_key_load(&key, a->dkim_key, e) < 0 || dkim_body_init(&body, e) < 0) {
+	if (dkim_key_load(&key, a->dkim_key, a->origin == PROFILE_ORIGIN_SYSTEM, e) < 0 ||
+	    dkim_body_init(&body, e) < 0) {
 		dkim_key_fini(&key);
 		free(domain);
 		return -1;

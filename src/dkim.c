@@ -18,6 +18,7 @@
 #include "codec.h"
 #include "header.h"
 #include "io.h"
+#include "priv.h"
 
 /* A folded line of the signature field is at most this long (RFC 5322 §2.1.1's SHOULD). */
 #define FOLD_AT 78
@@ -155,16 +156,17 @@ dkim_canon_header(struct buf *out, const char *name, size_t nlen, const char *va
 	return buf_append(out, "\r\n", 2, e);
 }
 
-/* SEC-14: the key is a secret; its file must be ours alone. */
+/* SEC-14: the key is a secret; its file must be ours alone (SEC-45: or root's and the
+ * group's, for the system profile of a setgid postie, opened with the group). */
 static int
-read_key_file(const char *file, struct buf *pem, struct err *e)
+read_key_file(const char *file, bool system, struct buf *pem, struct err *e)
 {
 	char why[512];
 
-	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	int fd = priv_open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, system);
 	if (fd < 0)
 		return err_set(e, ERR_CONFIG, "load dkim_key %s: %s", file, strerror(errno));
-	const char *bad = io_not_private(fd, file, why, sizeof(why));
+	const char *bad = priv_not_private(fd, file, system, why, sizeof(why));
 	int rc = bad ? EPERM : io_read_all(fd, pem);
 	close(fd);
 	if (bad)
@@ -176,7 +178,7 @@ read_key_file(const char *file, struct buf *pem, struct err *e)
 }
 
 int
-dkim_key_load(struct dkim_key *k, const char *file, struct err *e)
+dkim_key_load(struct dkim_key *k, const char *file, bool system, struct err *e)
 {
 	struct buf pem;
 	gnutls_privkey_t key = NULL;
@@ -185,7 +187,7 @@ dkim_key_load(struct dkim_key *k, const char *file, struct err *e)
 	memset(k, 0, sizeof(*k));
 	buf_init(&pem, KEY_MAX);
 	pem.secret = true;
-	if (read_key_file(file, &pem, e) < 0) {
+	if (read_key_file(file, system, &pem, e) < 0) {
 		buf_fini(&pem);
 		return -1;
 	}

@@ -67,10 +67,12 @@ struct dkim_key {
 
 /*
  * Load the PEM private key in FILE, which must pass SEC-14's private-file rule
- * (io_not_private). Ed25519, or RSA of at least 2048 bits (RFC 8301 §3.2); anything else is
- * ERR_CONFIG naming the file and saying what to make instead.
+ * (priv_not_private). SYSTEM: FILE is named by the system profile, so a setgid postie opens it
+ * with its group and may accept it root:GROUP 0640 (SEC-45, as a password_file); otherwise it
+ * is opened with the caller's own rights. Ed25519, or RSA of at least 2048 bits (RFC 8301
+ * §3.2); anything else is ERR_CONFIG naming the file and saying what to make instead.
  */
-int dkim_key_load(struct dkim_key *k, const char *file, struct err *e);
+int dkim_key_load(struct dkim_key *k, const char *file, bool system, struct err *e);
 void dkim_key_fini(struct dkim_key *k);
 
 /* What one signature says. */

@@ -21,6 +21,7 @@ import time
 import traceback
 
 import sg_admin
+import sg_dkim
 import sg_attacks
 import sg_queue
 import sg_share
@@ -437,6 +438,7 @@ def main():
         check_system_queue(w, sysink)
         check_root_retry(w, sysink)
         sg_admin.run(w, sysink)
+        sg_dkim.run(w, sysink)
         check_kill9(w, sysink)
         sg_queue.run(w, sysink)
         check_spool_missing(w, sysink)

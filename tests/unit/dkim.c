@@ -169,10 +169,12 @@ test_sign(void)
 	close(fd);
 	gnutls_free(pem.data);
 	gnutls_x509_privkey_deinit(x);
-	ok(dkim_key_load(&k, path, &e) == 0 && k.ed25519, "load an Ed25519 key (%s)", e.text);
+	ok(dkim_key_load(&k, path, false, &e) == 0 && k.ed25519, "load an Ed25519 key (%s)",
+	   e.text);
 	chmod(path, 0644);
 	struct dkim_key k2;
-	ok(dkim_key_load(&k2, path, &e) < 0 && e.kind == ERR_CONFIG && strstr(e.text, "chmod"),
+	ok(dkim_key_load(&k2, path, false, &e) < 0 && e.kind == ERR_CONFIG &&
+	       strstr(e.text, "chmod"),
 	   "a key others may read is refused (SEC-14): %s", e.text);
 	unlink(path);
 
