@@ -22,7 +22,6 @@
 #   meson test -C build --suite dkim
 #   /usr/bin/python3 tests/dkim/run.py build/cmd/postie ed25519-data
 
-import base64
 import os
 import shutil
 import subprocess
@@ -31,15 +30,11 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
 import postietest  # noqa: E402
+import dkimtest  # noqa: E402
+from dkimtest import EDGES, split, signature_tags  # noqa: E402
 
-try:
-    import dkim  # noqa: E402
-except ImportError:
-    # dkimpy is a Debian package: a Python from elsewhere (pyenv) may lack it.
-    if os.path.realpath(sys.executable) != os.path.realpath('/usr/bin/python3') and \
-            os.path.exists('/usr/bin/python3'):
-        os.execv('/usr/bin/python3', ['/usr/bin/python3'] + sys.argv)
-    dkim = None
+# dkimpy is a Debian package: a Python from elsewhere (pyenv) may lack it.
+dkimtest.system_python()
 
 import fakesmtp  # noqa: E402
 
@@ -47,43 +42,13 @@ CASES = ('ed25519-data', 'ed25519-bdat', 'rsa-data', 'rsa-bdat', 'queue', 'refus
 DOMAIN = 'example.test'
 SELECTOR = 'sel'
 
-BIG = ''.join('line %06d of a body past the read-ahead \t with  WSP  \n' % i
-              for i in range(60000))
-
-# (name, stdin, extra argv, extra profile lines): what the edge cases send.
-EDGES = [
-    ('lf', 'From: a@example.test\nTo: r@example.test\nSubject: hi\n\nbody\nline 2\n', [], ''),
-    ('crlf', 'From: a@example.test\r\nTo: r@example.test\r\nSubject: hi\r\n\r\nbody\r\n'
-     'line 2\r\n', [], ''),
-    ('trailing-wsp', 'From: a@example.test \nSubject:  spaced   out \t \n\nbody  \t\n'
-     '  lead  and   runs\t\tof WSP \n \t \nend\n', [], ''),
-    ('empty-lines-at-end', 'From: a@example.test\nSubject: e\n\nbody\n\n\n\r\n \n\n', [], ''),
-    ('folded', 'From: a@example.test\nSubject: a folded\n\tsubject   line\n  and more\n'
-     'To: r@example.test,\n    s@example.test\n\nbody\n', [], ''),
-    ('8bit', 'From: a@example.test\nSubject: 8bit\nContent-Type: text/plain; charset=UTF-8\n'
-     'Content-Transfer-Encoding: 8bit\n\nGrüße — ünïcödé\n\xa0non-breaking\n', [], ''),
-    ('dots-i', 'From: a@example.test\nSubject: dots\n\n.leading dot\n..two\n.\nafter\n',
-     ['-i'], ''),
-    ('dots-end', 'From: a@example.test\nSubject: dots\n\n.leading dot\n..two\n.\nnot sent\n',
-     [], ''),
-    ('no-final-newline', 'From: a@example.test\nSubject: nn\n\nbody without  \nend', [], ''),
-    ('no-body', 'From: a@example.test\nSubject: no body\n', [], ''),
-    ('empty-body', 'From: a@example.test\nSubject: empty body\n\n', [], ''),
-    ('big', 'From: a@example.test\nSubject: big\n\n' + BIG, [], ''),
-    ('added-fields', 'To: r@example.test\nBcc: hidden@example.test\nSubject: added\n\nbody\n',
-     [], ''),
-    ('headers-list', 'From: a@example.test\nSubject: list\nX-Mine: signed\n\nbody\n', [],
-     'dkim_headers from:subject:x-mine\n'),
-    ('queue-off', 'From: a@example.test\nSubject: no queue\n\nbody\n', [], 'queue off\n'),
-]
-
 
 class Test(postietest.Tap):
     def __init__(self, case):
         super().__init__('dkim-' + case)
         self.postie = os.path.abspath(sys.argv[1])
         self.case = case
-        if dkim is None:
+        if dkimtest.dkim is None:
             self.skip_all('python3-dkim is not installed (tests/install-deps.sh)')
         if shutil.which('certtool') is None:
             self.skip_all('certtool is not installed (gnutls-bin)')
@@ -97,18 +62,7 @@ class Test(postietest.Tap):
 
     def key(self, kind, bits=2048, mode=0o600):
         """A private key file (KIND ed25519 or rsa) and its DNS TXT record."""
-        path = os.path.join(self.tmp, '%s-%d.pem' % (kind, bits))
-        args = ['certtool', '--generate-privkey', '--key-type=' + kind, '--outfile', path]
-        if kind == 'rsa':
-            args.append('--bits=%d' % bits)
-        subprocess.run(args, check=True, capture_output=True)
-        os.chmod(path, mode)
-        der = subprocess.run(['certtool', '--load-privkey', path, '--pubkey-info', '--outder'],
-                             check=True, capture_output=True).stdout
-        if kind == 'ed25519':
-            der = der[-32:]
-        rec = 'v=DKIM1; k=%s; p=%s' % (kind, base64.b64encode(der).decode())
-        return path, rec.encode()
+        return dkimtest.make_key(self.tmp, kind, bits, mode)
 
     def profile(self, key, extra='', queue=True, selector=SELECTOR):
         path = os.path.join(self.env['XDG_CONFIG_HOME'], 'postie', 'config')
@@ -149,43 +103,7 @@ class Test(postietest.Tap):
 
 
 def verify(msg, record):
-    def dns(name, timeout=5):
-        if name in ((b'%s._domainkey.%s.' % (SELECTOR.encode(), DOMAIN.encode())),
-                    (b'%s._domainkey.%s' % (SELECTOR.encode(), DOMAIN.encode()))):
-            return record
-        return None
-    try:
-        return dkim.verify(msg, dnsfunc=dns)
-    except Exception as x:  # dkimpy raises on malformed signatures: a failure
-        print('# dkimpy: %s' % x)
-        return False
-
-
-def split(msg):
-    head, _, body = msg.partition(b'\r\n\r\n')
-    return head, body
-
-
-def signature_tags(msg):
-    head, _ = split(msg)
-    text = head.split(b'\r\n')
-    fields, cur = [], None
-    for ln in text:
-        if ln[:1] in (b' ', b'\t') and cur is not None:
-            cur += ln
-        else:
-            cur = ln
-            fields.append(cur)
-        fields[-1] = cur
-    sig = [f for f in fields if f.lower().startswith(b'dkim-signature:')]
-    if not sig:
-        return {}
-    tags = {}
-    for part in sig[0].split(b':', 1)[1].split(b';'):
-        if b'=' in part:
-            k, v = part.split(b'=', 1)
-            tags[k.strip().decode()] = b''.join(v.split()).decode()
-    return tags
+    return dkimtest.verify(msg, record, SELECTOR, DOMAIN)
 
 
 def edges(t, kind):

@@ -3,6 +3,8 @@
 #
 # AUTH EXTERNAL (RFC 4422 Appendix A, RFC 4954) with a TLS client certificate, against a real
 # Exim that asks for one.
+# Also early pipelining (PIPECONNECT), and DKIM signing checked by dkimpy on the files exim
+# delivered (the dkim scenario; exim's own DKIM check is off: dkim_disable_verify).
 #
 # Debian's exim4-daemon-heavy conflicts with the postfix package the other interop tests
 # need, so it is not installed: `apt-get download` fetches the .deb once into a cache
@@ -36,6 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
 
 import postietest  # noqa: E402  (the path is set just above)
+import dkimtest  # noqa: E402
 
 GENCERTS = postietest.GENCERTS
 CACHE = os.environ.get('EXIM_CACHE', '/var/cache/postie-tests/exim')
@@ -93,7 +96,13 @@ SCENARIOS = {
     # cache is stale; postie still delivers and removes the entry
     'pipeconnect-withdrawn': dict(verify='try', cert=None, auth=False, plain=True,
                                   pipeconnect=True, withdrawn=True, exit=0, delivered=True),
+    # DKIM signing (issue 14): every edge case of tests/lib/dkimtest.py, signed with an
+    # Ed25519 and an RSA-2048 key, sent with STARTTLS + AUTH EXTERNAL (BDAT: exim offers
+    # CHUNKING); dkimpy, not exim, verifies each delivered file, and fails it with one body
+    # byte changed.
+    'dkim': dict(verify='try', cert='client', dkim=True, exit=0, delivered=True),
 }
+DKIM_SELECTORS = {'ed25519': 'ed', 'rsa': 'rsa'}
 
 
 Failed = postietest.Failed
@@ -278,6 +287,8 @@ log_selector = +tls_peerdn +tls_certificate_verified +received_recipients
 
 begin acl
 acl_rcpt:
+  # exim checks no DKIM signature (it would ask the DNS; dkimpy is the tests' verifier)
+  warn control = dkim_disable_verify
 @OPEN@  accept authenticated = *
   deny message = authentication required
 
@@ -517,9 +528,91 @@ def check_withdrawn(runs, err, files, log, work):
                      + err[1] + log)
 
 
+def send_signed(postie, exim, profile, env):
+    """Each dkimtest edge case signed with each key, one at a time, each waited for in the
+    maildir: [(label, kind, From domain, postie's result, the delivered file's bytes)]."""
+    out = []
+    for kind in DKIM_SELECTORS:
+        for name, text, args, extra in dkimtest.EDGES:
+            with open(profile + '.' + kind) as f, open(profile, 'w') as g:
+                g.write(f.read() + extra)
+            before = set(exim.delivered())
+            t0 = time.monotonic()
+            try:
+                r = subprocess.run([postie, '-v', '-C', profile] + args + ['rcpt@example.test'],
+                                   input=text.encode('utf-8'), capture_output=True, env=env,
+                                   timeout=90)
+            except subprocess.TimeoutExpired:
+                raise Failed('%s %s: postie did not finish within 90 s' % (kind, name))
+            postietest.wait_for(lambda: r.returncode != 0 or set(exim.delivered()) - before,
+                                timeout=30, step=0.02)
+            if os.environ.get('EXIM_VERBOSE'):
+                print('# %s %s: exit %d after %.2f s' % (kind, name, r.returncode,
+                                                         time.monotonic() - t0))
+            new = sorted(set(exim.delivered()) - before)
+            data = open(new[0], 'rb').read() if len(new) == 1 else None
+            out.append(('%s %s' % (kind, name), kind,
+                        'example.test' if 'From:' in text else 'sender.example', r, data))
+    return out
+
+
+def run_dkim(postie, binary, sc, work):
+    """Signed messages through exim, each delivered file verified by dkimpy."""
+    certs, extra = make_certs(work)
+    keys = os.path.join(work, 'keys')
+    os.makedirs(keys, mode=0o700)
+    exim = Exim(binary, work, certs, sc['verify'])
+    try:
+        profile = os.path.join(work, 'home', '.config', 'postie', 'profile')
+        os.makedirs(os.path.dirname(profile), exist_ok=True)
+        records = {}
+        for kind, sel in DKIM_SELECTORS.items():
+            path, records[kind] = dkimtest.make_key(keys, kind)
+            lines = profile_lines(sc, exim, certs, extra)
+            lines = [l for l in lines if not l.startswith('from ')]
+            lines += ['from sender@sender.example', 'dkim_key ' + path, 'dkim_selector ' + sel]
+            for p in (profile, profile + '.' + kind):
+                with open(p, 'w') as f:
+                    f.write('\n'.join(lines) + '\n')
+                os.chmod(p, 0o600)
+        got = send_signed(postie, exim, profile, postietest.private_env(
+            os.path.join(work, 'home')))
+        log = exim.log()
+    finally:
+        exim.stop()
+    fails = []
+    for label, kind, domain, r, data in got:
+        err = r.stderr.decode('utf-8', 'replace')
+        if r.returncode != 0 or data is None:
+            fails.append('%s: exit %d, %s delivered\n%s' % (label, r.returncode,
+                         'one file' if data else 'no single file', err[-2000:]))
+            continue
+        lines = data.split(b'\n')
+        sig = next((i for i, x in enumerate(lines) if x.startswith(b'DKIM-Signature: ')), -1)
+        if not (lines[0].startswith(b'Received: from ') and sig > 0 and
+                re.search(rb'\(Exim 4\.\d+\)', b'\n'.join(lines[:sig]))):
+            fails.append('%s: exim\'s Received: is not above the signature: %r'
+                         % (label, data[:600]))
+        if not re.search(r'^--> BDAT \d+ LAST', err, re.M):
+            fails.append('%s: the message did not go by BDAT' % label)
+        if not dkimtest.verify(data, records[kind], DKIM_SELECTORS[kind], domain):
+            fails.append('%s: dkimpy does not verify the delivered file: %r'
+                         % (label, data[:1500]))
+        if dkimtest.verify(dkimtest.tamper_body(data), records[kind], DKIM_SELECTORS[kind],
+                           domain, say=lambda x: None):
+            fails.append('%s: the delivered file with a body byte changed still verifies'
+                         % label)
+    if os.environ.get('EXIM_VERBOSE'):
+        print('# %d signed messages delivered and checked\n%s' % (len(got), log))
+    if fails:
+        raise Failed('; '.join(fails) + '\n' + log[-3000:])
+
+
 def run_scenario(postie, binary, name, sc, work):
     if sc.get('pipeconnect'):
         return run_pipeconnect(postie, binary, sc, work)
+    if sc.get('dkim'):
+        return run_dkim(postie, binary, sc, work)
     certs, extra = make_certs(work)
     exim = Exim(binary, work, certs, sc['verify'])
     try:
@@ -614,6 +707,13 @@ def main():
         for tool in ('apt-get', 'dpkg', 'certtool', 'setpriv', 'ldd'):
             if shutil.which(tool) is None:
                 raise Skip('%s is not installed' % tool)
+        if 'dkim' in names:
+            dkimtest.system_python()  # dkimpy is a Debian package: a pyenv Python lacks it
+            if dkimtest.dkim is None:
+                if names == ['dkim']:
+                    raise Skip('python3-dkim is not installed (tests/install-deps.sh)')
+                print('# dkim left out: python3-dkim is not installed')
+                names.remove('dkim')
         binary = get_exim()
         ensure_user()
     except Skip as e:
