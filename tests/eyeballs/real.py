@@ -14,6 +14,10 @@
 #                delivered
 #   --check      resolves and connects with the family the send would use: the resolve line
 #                names it (-4: one address, 127.0.0.1, one TCP open; -6: the hole, EX_TEMPFAIL)
+#   Exim         the real Exim of tests/exim (its cached Debian binary and configuration, a
+#                certificate for dual.test): STARTTLS + AUTH EXTERNAL, any family delivered
+#                byte-exact with IPv6 tried first (2 TCP opens), -4 with one. Left out, with a
+#                note, where tests/exim would skip (the binary cannot be had).
 #
 # TCP opens are counted as run.py counts them (/proc/net/snmp of the namespace); the one time
 # bound is "under a third of the timeout". Skips (77) where its siblings skip: not root, no
@@ -21,6 +25,7 @@
 # Postfix and Dovecot are stopped at the end (server.sh stop), and the namespaces end with
 # the test.
 
+import importlib.util
 import os
 import re
 import shutil
@@ -37,6 +42,30 @@ SERVER = os.path.join(HERE, '..', 'interop', 'server.sh')
 GENCERTS = os.path.join(HERE, '..', 'gencerts.sh')
 HOSTS = {'dual.test': [blackhole.HOLE, '127.0.0.1']}
 PASSWORD = 's3cret pass'
+NO_EXIM = 'POSTIE_EYEBALLS_NO_EXIM'  # set (to the reason) when Exim cannot be had
+
+
+def exim_module():
+    """tests/exim/run.py as a module (its Exim class, its cached binary)."""
+    spec = importlib.util.spec_from_file_location(
+        'eximrun', os.path.join(HERE, '..', 'exim', 'run.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def exim_ready():
+    """Outside the namespaces (apt may need the network): the Exim binary fetched and its
+    user made, as tests/exim does; else NO_EXIM says why."""
+    try:
+        ex = exim_module()
+        for tool in ('apt-get', 'dpkg', 'setpriv', 'ldd'):
+            if shutil.which(tool) is None:
+                raise ex.Skip('%s is not installed' % tool)
+        ex.get_exim()
+        ex.ensure_user()
+    except Exception as err:  # Skip, Failed, or anything else: the Exim part is left out
+        os.environ[NO_EXIM] = str(err) or type(err).__name__
 
 
 def message(rcpt):
@@ -197,6 +226,48 @@ def checks(t, e, srv):
     t.ok(opens == 1, '--check -6: one TCP open, no IPv4 (got %d)' % opens, out)
 
 
+def exim_sends(t, postie, tmp):
+    """STARTTLS + AUTH EXTERNAL to the real Exim on dual.test: any family and -4."""
+    if os.environ.get(NO_EXIM):
+        t.note('Exim left out: %s' % os.environ[NO_EXIM])
+        return
+    ex = exim_module()
+    work = os.path.join(tmp, 'exim-work')
+    dual_certs(os.path.join(work, 'certs'))
+    certs, extra = ex.make_certs(work)  # gencerts.sh keeps the directory: dual.test's server.pem
+    exim = ex.Exim(ex.get_exim(), work, certs, 'try')
+    try:
+        e = Env(postie, tmp, {})
+        for n, (args, want) in enumerate(((['-v'], 2), (['-v', '-4'], 1))):
+            with open(e.profile, 'w', encoding='ascii') as f:
+                f.write('account default\nhost dual.test\nport %d\ntls on\ntls_starttls on\n'
+                        'tls_trust_file %s\nauth external\ntls_cert_file %s\n'
+                        'tls_key_file %s\nfrom sender@example.test\nqueue off\ntimeout 30\n'
+                        % (exim.port, os.path.join(certs, 'ca.pem'),
+                           os.path.join(extra, 'client.pem'),
+                           os.path.join(extra, 'client-key.pem')))
+            os.chmod(e.profile, 0o600)
+            rcpt = 'exim%d@example.org' % n
+            opens = blackhole.active_opens()
+            t0 = time.monotonic()
+            p = subprocess.run([postie] + args + [rcpt], input=message(rcpt),
+                               capture_output=True, env=e.env, timeout=120)
+            took, opens = time.monotonic() - t0, blackhole.active_opens() - opens
+            err = p.stderr.decode(errors='replace')
+            what = 'Exim, %s' % (' '.join(args[1:]) or 'any family')
+            t.note('%s: %.3f s, %d TCP opens' % (what, took, opens))
+            t.ok(p.returncode == 0 and took < 10 and opens == want and
+                 re.search(r'^--> AUTH EXTERNAL', err, re.M),
+                 '%s: STARTTLS + AUTH EXTERNAL, exit 0 in %.2f s, %d TCP opens (want %d)'
+                 % (what, took, opens, want), err)
+            wait_for(lambda: len(exim.delivered()) > n, timeout=20, step=0.05)
+            got = [ex.strip_received(open(f, 'rb').read()) for f in exim.delivered()]
+            t.ok(message(rcpt) in got, '%s: delivered byte-exact into the maildir' % what,
+                 '%r\n%s' % (got, exim.log()[-2000:]))
+    finally:
+        exim.stop()
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit('usage: real.py POSTIE')
@@ -209,6 +280,7 @@ def main():
         for p in ('postfix', 'dovecot', 'certtool'):
             if not shutil.which(p):
                 Tap.skip_all('%s not installed (tests/interop/install-deps.sh)' % p)
+        exim_ready()
         blackhole.reexec()
     t = Tap('eyeballs-real')
     tmp = TempDir('eyeballs-real')
@@ -223,6 +295,7 @@ def main():
             e = Env(postie, tmp.path, srv)
             sends(t, e, srv, srv['MAILLOG'])
             checks(t, e, srv)
+        exim_sends(t, postie, tmp.path)
     finally:
         subprocess.run([SERVER, 'stop', srvdir], capture_output=True)
         rc = t.plan()
