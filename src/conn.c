@@ -443,7 +443,7 @@ connect_unix(const char *path, int64_t deadline, struct err *e)
 }
 
 int
-conn_resolve(const char *host, bool proxy, char *first, size_t n, struct err *e)
+conn_resolve(const char *host, bool proxy, int family, char *first, size_t n, struct err *e)
 {
 	struct addrinfo *res = NULL;
 
@@ -453,10 +453,20 @@ conn_resolve(const char *host, bool proxy, char *first, size_t n, struct err *e)
 	    0)
 		return -1;
 	int count = 0;
-	for (const struct addrinfo *ai = res; ai; ai = ai->ai_next, count++)
-		if (count == 0 && n)
+	for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		/* ip_family (-4, -6): only the addresses a connection would try. */
+		if (family && ai->ai_family != family)
+			continue;
+		if (count++ == 0 && n)
 			name_address(ai->ai_family, ai->ai_addr, first, n);
+	}
 	freeaddrinfo(res);
+	if (count == 0 && family)
+		return err_set(e, ERR_NOHOST,
+		               "resolve %s%s: it has no %s address, and postie was told to use %s "
+		               "only; check -4, -6 and `ip_family` in the profile",
+		               proxy ? "SOCKS5 proxy " : "", host, family_name(family),
+		               family_name(family));
 	return count;
 }
 

@@ -49,11 +49,12 @@ int conn_open(struct conn *c, const char *host, int port, int64_t deadline, stru
 
 /*
  * Resolve HOST (an A-label or IP literal; with PROXY, the SOCKS5 proxy's name) as
- * conn_open_route would, without connecting (postie --check). Returns how many addresses
+ * conn_open_route would, without connecting (postie --check), keeping only the addresses of
+ * FAMILY (AF_INET, AF_INET6; 0: both) as conn_route.family does. Returns how many addresses
  * (stream sockets) it has, the first one as text in FIRST (N bytes), or -1 with the errors
- * conn_open_route gives for a name: ERR_NOHOST, ERR_TEMP.
+ * conn_open_route gives for a name: ERR_NOHOST (also: none of FAMILY), ERR_TEMP.
  */
-int conn_resolve(const char *host, bool proxy, char *first, size_t n, struct err *e);
+int conn_resolve(const char *host, bool proxy, int family, char *first, size_t n, struct err *e);
 
 /* How to reach the server besides its name and port (msmtp's commands of the same names). */
 struct conn_route {

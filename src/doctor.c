@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -267,12 +268,17 @@ step_resolve(struct doctor *dr, struct err *e)
 		return 0;
 	}
 	const char *name = a->proxy_host ? a->proxy_host : dr->ss.host;
-	int n = conn_resolve(name, a->proxy_host != NULL, first, sizeof(first), e);
+	/* ip_family (-4, -6) as the send's connection keeps it (session.c). */
+	const char *only = a->ip_family == 4   ? " (IPv4 only)"
+	                   : a->ip_family == 6 ? " (IPv6 only)"
+	                                       : "";
+	int family = a->ip_family == 4 ? AF_INET : a->ip_family == 6 ? AF_INET6 : 0;
+	int n = conn_resolve(name, a->proxy_host != NULL, family, first, sizeof(first), e);
 	if (n < 0)
 		return fail(dr, "resolve", e, NULL);
-	say(dr, MARK_OK, "resolve %s%s: %d address%s, first %s%s%s", a->proxy_host ? "proxy " : "",
-	    name, n, n == 1 ? "" : "es", first, a->proxy_host ? "; the proxy resolves " : "",
-	    a->proxy_host ? dr->ss.host : "");
+	say(dr, MARK_OK, "resolve %s%s%s: %d address%s, first %s%s%s",
+	    a->proxy_host ? "proxy " : "", name, only, n, n == 1 ? "" : "es", first,
+	    a->proxy_host ? "; the proxy resolves " : "", a->proxy_host ? dr->ss.host : "");
 	return 0;
 }
 

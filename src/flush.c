@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,6 +51,21 @@ flush_entry_bound(const struct queue_meta *m, const struct account *a)
 	if (m->profile)
 		return strcmp(m->profile, a->file) == 0;
 	return a->origin == PROFILE_ORIGIN_USER || a->origin == PROFILE_ORIGIN_SYSTEM;
+}
+
+bool
+flush_family_fits(const struct session *ss, const struct queue_meta *m)
+{
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+
+	if (!m || m->ip_family == 0 || m->ip_family == QUEUE_IP_ANY)
+		return true;
+	if (getpeername(ss->s.conn.fd, (struct sockaddr *)&sa, &len) != 0)
+		return false;
+	if (sa.ss_family != AF_INET && sa.ss_family != AF_INET6)
+		return true; /* a local socket: no family to keep */
+	return sa.ss_family == (m->ip_family == 4 ? AF_INET : AF_INET6);
 }
 
 /*
@@ -335,6 +351,7 @@ struct flush {
 	struct session ss;
 	struct buf password;
 	struct account *a; /* the account of the current entries, or NULL */
+	int family;        /* a's ip_family as the profile gives it (entries may change a's) */
 	bool ready;        /* a is checked and has its password */
 	char *current;     /* the account of the open session, or of the last failure */
 	struct err why;    /* why the current account cannot be reached, or none */
@@ -373,6 +390,8 @@ static void
 switch_account(struct flush *f, const char *name)
 {
 	session_close(&f->ss, f->why.kind ? &f->why : NULL);
+	if (f->a)
+		f->a->ip_family = f->family;
 	free(f->current);
 	f->current = xstrdup(name);
 	err_clear(&f->why);
@@ -380,6 +399,26 @@ switch_account(struct flush *f, const char *name)
 	f->a = flush_account(&f->prof, f->current, &f->why);
 	if (!f->a)
 		warn("%s", f->why.text);
+	f->family = f->a ? f->a->ip_family : 0;
+}
+
+/* The session for entry M (NULL: a notice): an entry queued with -4 or -6 goes only over a
+ * connection of that family, so a session of the other is closed and the account's
+ * ip_family set for the next (the profile's again for an entry that kept none). */
+static void
+use_family(struct flush *f, const struct queue_meta *m)
+{
+	if (!f->a || (f->ss.open && flush_family_fits(&f->ss, m)))
+		return;
+	int want = !m || !m->ip_family            ? f->family
+	           : m->ip_family == QUEUE_IP_ANY ? 0
+	                                          : m->ip_family;
+	if (want == f->a->ip_family)
+		return;
+	session_close(&f->ss, NULL);
+	f->a->ip_family = want;
+	if (f->ready)
+		err_clear(&f->why); /* the account failed with the other family: try this one */
 }
 
 /* The session of the current account, opened when it is not (f->ss.open says). */
@@ -541,6 +580,7 @@ flush_notices(struct flush *f, const char *account)
 			queue_entry_release(&en); /* SEC-42: not this profile's account */
 			continue;
 		}
+		use_family(f, NULL);
 		open_session(f);
 		if (!f->ss.open)
 			queue_entry_release(&en); /* still due: the next flush tries again */
@@ -599,6 +639,7 @@ flush_one(struct flush *f, struct queue_entry *en)
 {
 	if (!take_account(f, en))
 		return;
+	use_family(f, &en->meta);
 	open_session(f);
 	if (!f->ss.open) {
 		/* The account cannot be reached now: every entry of it waits. */

@@ -63,6 +63,12 @@ const char *flush_waiting(struct queue *q, char *out, size_t n);
 bool flush_entry_bound(const struct queue_meta *m, const struct account *a);
 
 /*
+ * Whether SS (open) may carry queue entry M: M was queued with -4 or -6 (its ip-family) and
+ * SS is connected over that family, or M keeps no family (or any), or SS is a local socket.
+ */
+bool flush_family_fits(const struct session *ss, const struct queue_meta *m);
+
+/*
  * The replies of one attempt noted in M: CODES holds one per recipient still pending, in
  * order, as session_send gave them. A reply of 500 or more refuses its recipient for good
  * (REPLY kept with it); with PER_RCPT (LMTP's replies after the data, RFC 2033 §4.2) a 250

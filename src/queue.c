@@ -562,6 +562,7 @@ queue_copy_complete(struct queue_copy *c, const struct queue_meta *m, struct err
 	d->sender = m->sender ? xstrdup(m->sender) : NULL;
 	d->mail_params = m->mail_params ? xstrdup(m->mail_params) : NULL;
 	d->ignore_dots = m->ignore_dots;
+	d->ip_family = m->ip_family;
 	for (size_t i = 0; i < m->nrcpts; i++) {
 		const char *a = m->rcpts[i].addr ? m->rcpts[i].addr : "";
 		struct queue_rcpt *r = queue_add_rcpt(d, a, strlen(a));

@@ -60,6 +60,10 @@
  *   mail-params TEXT      optional: MAIL parameters to repeat (RFC 3461 RET=, ENVID=)
  *   ignore-dots yes|no    -i/-oi: whether a line of "." is data (no: it ends the message
  *                         and the encoder ignores what follows, as on the first attempt)
+ *   ip-family 4|6|any     optional: -4, -6 or --ip-family of the run that queued it; every
+ *                         attempt connects with that family only (any: both, whatever the
+ *                         profile's ip_family). Absent: the profile's ip_family, read anew
+ *                         at each attempt (so in entries of postie before issue #14)
  *   size N                bytes in the message file
  *   queued T              when the message arrived (seconds since 1970-01-01 UTC)
  *   attempts N            delivery attempts so far
@@ -119,6 +123,7 @@
 #define QUEUE_ENVELOPE_MAX (1024 * 1024)       /* ceiling on an envelope file */
 #define QUEUE_REPLY_MAX 1000                   /* a stored reply is cut to this */
 #define QUEUE_EXPIRED "expired:"               /* how the failed-reason of an expiry begins */
+#define QUEUE_IP_ANY 1                         /* ip-family any (queue_meta.ip_family) */
 
 struct queue_item; /* private to queue.c */
 
@@ -173,6 +178,7 @@ struct queue_meta {
 	char *sender;      /* "" for the null sender */
 	char *mail_params; /* or NULL */
 	bool ignore_dots;
+	int ip_family; /* the queuing run's -4, -6, --ip-family: 4, 6 or QUEUE_IP_ANY; 0: none */
 	struct queue_rcpt *rcpts;
 	size_t nrcpts;
 	uint64_t size;

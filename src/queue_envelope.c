@@ -171,6 +171,13 @@ put_num(struct buf *b, const char *key, unsigned long long v, struct err *e)
 /* The envelope's "notice" values, by enum queue_notice. */
 static const char *const notice_names[] = {"none", "due", "sent", "dropped"};
 
+/* The envelope's "ip-family" value of queue_meta.ip_family F; NULL: none is written. */
+static const char *
+family_name(int f)
+{
+	return f == 4 ? "4" : f == 6 ? "6" : f == QUEUE_IP_ANY ? "any" : NULL;
+}
+
 int
 queue_meta_format(const struct queue_meta *m, struct buf *out, struct err *e)
 {
@@ -180,12 +187,15 @@ queue_meta_format(const struct queue_meta *m, struct buf *out, struct err *e)
 		return err_set(e, ERR_SOFTWARE, "write queue envelope: no account or no sender");
 	if (m->nrcpts == 0)
 		return err_set(e, ERR_SOFTWARE, "write queue envelope: no recipient");
+	if (m->ip_family && !family_name(m->ip_family))
+		return err_set(e, ERR_SOFTWARE, "write queue envelope: unknown ip family");
 	if (buf_printf(out, e, "postie-queue %d\n", QUEUE_VERSION) < 0 ||
 	    put(out, "account", m->account, e) < 0 ||
 	    (m->profile && put(out, "profile", m->profile, e) < 0) ||
 	    put(out, "sender", m->sender, e) < 0 ||
 	    (m->mail_params && put(out, "mail-params", m->mail_params, e) < 0) ||
 	    put(out, "ignore-dots", m->ignore_dots ? "yes" : "no", e) < 0 ||
+	    (m->ip_family && put(out, "ip-family", family_name(m->ip_family), e) < 0) ||
 	    put_num(out, "size", m->size, e) < 0 ||
 	    put_num(out, "queued", (unsigned long long)m->queued, e) < 0 ||
 	    put_num(out, "attempts", m->attempts, e) < 0 ||
@@ -254,6 +264,7 @@ enum {
 	SEEN_UNSURE = 1 << 13,
 	SEEN_NOTICE = 1 << 14,
 	SEEN_RETRIED = 1 << 15,
+	SEEN_FAMILY = 1 << 16,
 	SEEN_REQUIRED = SEEN_ACCOUNT | SEEN_SENDER | SEEN_DOTS | SEEN_SIZE | SEEN_QUEUED |
 	                SEEN_ATTEMPTS | SEEN_NEXT,
 };
@@ -323,6 +334,14 @@ parse_text(struct queue_meta *m, unsigned bit, const char *v, size_t vn, const c
 				return 1;
 			}
 		return *why = "unknown notice state", -1;
+	case SEEN_FAMILY:
+		for (int f = 1; f <= 6; f++)
+			if (family_name(f) && strlen(family_name(f)) == vn &&
+			    memcmp(v, family_name(f), vn) == 0) {
+				m->ip_family = f;
+				return 1;
+			}
+		return *why = "ip-family is none of 4, 6, any", -1;
 	case SEEN_DOTS:
 		if (vn == 3 && memcmp(v, "yes", 3) == 0)
 			m->ignore_dots = true;
@@ -391,6 +410,7 @@ parse_line(struct queue_meta *m, const char *k, size_t kn, const char *v, size_t
 	    {"failed", SEEN_FAILED},      {"failed-reason", SEEN_REASON},
 	    {"profile", SEEN_PROFILE},    {"unsure", SEEN_UNSURE},
 	    {"notice", SEEN_NOTICE},      {"retried", SEEN_RETRIED},
+	    {"ip-family", SEEN_FAMILY},
 	};
 
 	if (key_is(k, kn, "rcpt") || (kn > 5 && memcmp(k, "rcpt-", 5) == 0))

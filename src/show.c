@@ -113,6 +113,10 @@ put_connection(const struct account *a, const char *ports)
 	put("port", ports);
 	put("socket", a->socket);
 	put("source_ip", a->source_ip);
+	/* postie's own (msmtp has none): a line only when set, so msmtp's lines stay as they are.
+	 */
+	if (a->ip_family)
+		put("ip_family", a->ip_family == 4 ? "4" : "6");
 	put("proxy_host", a->proxy_host);
 	snprintf(num, sizeof(num), "%d", a->proxy_port ? a->proxy_port : 1080);
 	put("proxy_port", a->proxy_host ? num : NULL);

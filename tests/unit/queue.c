@@ -1375,6 +1375,60 @@ test_system_spool(void)
 	   "a system spool that is not root:GROUP 1770 is refused: %s", e.text);
 }
 
+/* ip-family (issue #14): -4, -6, --ip-family=any kept with the entry; an envelope without the
+ * key (every postie before it) loads as "none given", and a bad value is refused. */
+static void
+test_ip_family(void)
+{
+	static const struct {
+		int family;
+		const char *line; /* NULL: no ip-family line */
+	} fams[] = {{4, "\nip-family 4\n"},
+	            {6, "\nip-family 6\n"},
+	            {QUEUE_IP_ANY, "\nip-family any\n"},
+	            {0, NULL}};
+	struct queue_meta m, p;
+	struct buf b;
+	struct err e;
+
+	buf_init(&b, QUEUE_ENVELOPE_MAX);
+	for (size_t i = 0; i < sizeof(fams) / sizeof(fams[0]); i++) {
+		meta_make(&m, "work", "alice@example.org", "bob@example.com");
+		m.ip_family = fams[i].family;
+		buf_reset(&b);
+		int rc = queue_meta_format(&m, &b, &e);
+		ok(rc == 0 && (fams[i].line ? strstr(b.data, fams[i].line) != NULL
+		                            : strstr(b.data, "ip-family") == NULL),
+		   "ip_family %d: written as %s", fams[i].family,
+		   fams[i].line ? "its ip-family line" : "no line (the profile's, as before)");
+		ok(rc == 0 && queue_meta_parse(&p, b.data, b.len, &e) == 0 &&
+		       p.ip_family == fams[i].family,
+		   "ip_family %d: read back", fams[i].family);
+		queue_meta_fini(&p);
+		queue_meta_fini(&m);
+	}
+	meta_make(&m, "work", "alice@example.org", "bob@example.com");
+	m.ip_family = 5;
+	buf_reset(&b);
+	ok(queue_meta_format(&m, &b, &e) == -1 && e.kind == ERR_SOFTWARE,
+	   "ip_family 5: not written");
+	queue_meta_fini(&m);
+	buf_fini(&b);
+
+	static const char head[] = "postie-queue 1\naccount a\nsender s@x\nignore-dots no\n";
+	static const char tail[] = "size 0\nqueued 1\nattempts 0\nnext-attempt 1\nrcpt r@x\nend\n";
+	static const char *const bad[] = {"ip-family 5\n", "ip-family \n", "ip-family 4 \n",
+	                                  "ip-family ANY\n", "ip-family 4\nip-family 6\n"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[512];
+		snprintf(text, sizeof(text), "%s%s%s", head, bad[i], tail);
+		int rc = queue_meta_parse(&p, text, strlen(text), &e);
+		ok(rc == -1 && e.kind == ERR_DATA, "parse refuses ip-family line %zu: %s", i,
+		   rc == -1 ? e.text : "accepted");
+		queue_meta_fini(&p);
+	}
+}
+
 int
 main(void)
 {
@@ -1389,6 +1443,7 @@ main(void)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0); /* children fork: nothing buffered twice */
 	test_format();
+	test_ip_family();
 	test_params();
 	test_open();
 	test_roundtrip();
