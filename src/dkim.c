@@ -231,6 +231,29 @@ dkim_key_fini(struct dkim_key *k)
 	k->priv = NULL;
 }
 
+int
+dkim_key_record(const struct dkim_key *k, struct buf *out, struct err *e)
+{
+	gnutls_pubkey_t pub = NULL;
+	gnutls_datum_t der = {NULL, 0};
+
+	int r = gnutls_pubkey_init(&pub);
+	if (r >= 0)
+		r = gnutls_pubkey_import_privkey(pub, (gnutls_privkey_t)k->priv, 0, 0);
+	if (r >= 0)
+		r = gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &der);
+	gnutls_pubkey_deinit(pub);
+	if (r < 0)
+		return err_set(e, ERR_CONFIG, "make the DKIM record: %s", gnutls_strerror(r));
+	/* Ed25519's SubjectPublicKeyInfo ends with the 32 bytes of the key (RFC 8410 §4). */
+	size_t off = k->ed25519 && der.size >= 32 ? der.size - 32 : 0;
+	int rc = buf_printf(out, e, "v=DKIM1; k=%s; p=", k->ed25519 ? "ed25519" : "rsa");
+	if (rc == 0)
+		rc = codec_base64_encode(out, der.data + off, der.size - off, e);
+	gnutls_free(der.data);
+	return rc;
+}
+
 /* A field name of the h= list: printable ASCII but ':' (RFC 5322 §3.6.8), lower-cased. */
 static bool
 name_ok(const char *n, size_t len)

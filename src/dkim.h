@@ -75,6 +75,14 @@ struct dkim_key {
 int dkim_key_load(struct dkim_key *k, const char *file, bool system, struct err *e);
 void dkim_key_fini(struct dkim_key *k);
 
+/*
+ * Append to OUT the DNS TXT record that publishes K's public key: "v=DKIM1; k=ed25519; p=..."
+ * (RFC 8463 §4: the bare 32-byte key) or "v=DKIM1; k=rsa; p=..." (the SubjectPublicKeyInfo,
+ * RFC 6376 §3.6.1), as the documented certtool line makes it. ERR_CONFIG when GnuTLS cannot
+ * export the key.
+ */
+int dkim_key_record(const struct dkim_key *k, struct buf *out, struct err *e);
+
 /* What one signature says. */
 struct dkim_sign {
 	const struct dkim_key *key;

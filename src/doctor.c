@@ -21,9 +21,11 @@
 #include <unistd.h>
 
 #include "account.h"
+#include "addr.h"
 #include "codec.h"
 #include "conn.h"
 #include "deliver.h"
+#include "dkim.h"
 #include "priv.h"
 #include "profile.h"
 #include "session.h"
@@ -210,6 +212,52 @@ step_account(struct doctor *dr, struct err *e)
 	                   : "(mechanism chosen from the server's)",
 	    a->auth && a->user ? " as " : "", a->auth && a->user ? a->user : "", d->sender);
 	buf_fini(&ports);
+	return 0;
+}
+
+/*
+ * DKIM (dkim_key): the key loads as a send loads it (with the group for the system profile's,
+ * so before step_secret gives the group up, SEC-45), and the line gives the TXT record to
+ * publish. The record in the DNS is not looked up.
+ */
+static int
+step_dkim(struct doctor *dr, struct err *e)
+{
+	const struct account *a = dr->d.acct;
+	struct dkim_key key;
+	struct buf rec;
+
+	if (!a->dkim_key)
+		return 0;
+	if (!a->dkim_selector || !*a->dkim_selector) {
+		err_set(e, ERR_CONFIG,
+		        "account %s has dkim_key but no dkim_selector; add `dkim_selector NAME` to "
+		        "it in %s",
+		        a->name, a->file);
+		return fail(dr, "DKIM", e, NULL);
+	}
+	if (dkim_key_load(&key, a->dkim_key, a->origin == PROFILE_ORIGIN_SYSTEM, e) < 0)
+		return fail(dr, "DKIM", e, NULL);
+	buf_init(&rec, 8192);
+	int rc = dkim_key_record(&key, &rec, e);
+	bool ed = key.ed25519;
+	dkim_key_fini(&key);
+	if (rc < 0) {
+		buf_fini(&rec);
+		return fail(dr, "DKIM", e, NULL);
+	}
+	/* Without dkim_domain a send signs for the From field's domain: this account's own
+	 * address's when the message does not say otherwise. */
+	const char *dom = a->dkim_domain                  ? a->dkim_domain
+	                  : dr->d.sender && *dr->d.sender ? addr_domain(dr->d.sender)
+	                                                  : NULL;
+	if (!dom || !*dom)
+		dom = "DOMAIN";
+	say(dr, MARK_OK,
+	    "DKIM: %s key %s, selector %s, domain %s; publish %s._domainkey.%s TXT \"%s\"",
+	    ed ? "Ed25519" : "RSA", a->dkim_key, a->dkim_selector,
+	    a->dkim_domain ? dom : "the From field's", a->dkim_selector, dom, rec.data);
+	buf_fini(&rec);
 	return 0;
 }
 
@@ -538,8 +586,8 @@ doctor_run(const struct opts *o, FILE *out, struct err *e)
 {
 	struct doctor dr = {.out = out};
 	int (*const steps[])(struct doctor *, struct err *) = {
-	    step_account, step_secret, step_resolve,  step_connect,
-	    step_ehlo,    step_auth,   step_envelope,
+	    step_account, step_dkim, step_secret, step_resolve,
+	    step_connect, step_ehlo, step_auth,   step_envelope,
 	};
 
 	deliver_init(&dr.d, o);

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "codec.h"
 #include "deliver.h"
+#include "dkim.h"
 #include "flush.h"
 #include "profile.h"
 #include "queue.h"
@@ -184,6 +185,13 @@ put_message(const struct opts *o, const struct account *a, const char *sender, c
 	snprintf(num, sizeof(num), "%d",
 	         a->queue_lifetime ? a->queue_lifetime : QUEUE_LIFETIME_DEFAULT);
 	put("queue_lifetime", num);
+	/* postie's own (msmtp does not sign): lines only for an account that signs. */
+	if (a->dkim_key) {
+		put("dkim_key", a->dkim_key);
+		put("dkim_selector", a->dkim_selector);
+		put("dkim_domain", a->dkim_domain ? a->dkim_domain : "(the From field's domain)");
+		put("dkim_headers", a->dkim_headers ? a->dkim_headers : DKIM_HEADERS_DEFAULT);
+	}
 }
 
 int

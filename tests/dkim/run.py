@@ -23,6 +23,7 @@
 #   /usr/bin/python3 tests/dkim/run.py build/cmd/postie ed25519-data
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -38,7 +39,7 @@ dkimtest.system_python()
 
 import fakesmtp  # noqa: E402
 
-CASES = ('ed25519-data', 'ed25519-bdat', 'rsa-data', 'rsa-bdat', 'queue', 'refused')
+CASES = ('ed25519-data', 'ed25519-bdat', 'rsa-data', 'rsa-bdat', 'queue', 'refused', 'check')
 DOMAIN = 'example.test'
 SELECTOR = 'sel'
 
@@ -241,6 +242,49 @@ def refused(t):
     t.ok(t.sink.connections == 0, 'nothing connected to the server')
 
 
+def check(t):
+    """postie --check: the key loads as a send loads it, and the TXT record its line gives is
+    the one that verifies what postie signs (the record dkimpy gets is the line's, not the
+    certtool one); an unusable key or no selector fails the check as a send would fail."""
+    msg = b'From: a@example.test\nSubject: x\n\nbody\n'
+    for kind in ('ed25519', 'rsa'):
+        key, rec = t.key(kind)
+        t.profile(key)
+        r = t.run(['--check'], b'')
+        out = r.stdout.decode('utf-8', 'replace')
+        m = re.search(r'^ok +DKIM: (\S+) key .*; publish %s\._domainkey\.(\S+) TXT "([^"]+)"$'
+                      % SELECTOR, out, re.M)
+        t.ok(r.returncode == 0 and m and m.group(1) == {'ed25519': 'Ed25519', 'rsa': 'RSA'}[kind] and
+             m.group(2) == 'example.test',
+             '%s: --check has a DKIM line naming the key type, selector and the From domain'
+             % kind, out)
+        t.ok(m and m.group(3).encode() == rec,
+             '%s: the record --check prints is the one the documented certtool line makes'
+             % kind, '%s\n%s' % (out, rec))
+        r = t.run(['r@example.test'], msg)
+        got = t.received()
+        t.ok(m and r.returncode == 0 and len(got) == 1 and verify(got[0], m.group(3).encode()),
+             '%s: with the record --check printed, dkimpy verifies what postie signs' % kind,
+             r.err)
+    junk = os.path.join(t.tmp, 'junk.pem')
+    with open(junk, 'w') as f:
+        f.write('-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n')
+    os.chmod(junk, 0o600)
+    good, _ = t.key('ed25519', bits=1)
+    loose, _ = t.key('ed25519', bits=2, mode=0o644)
+    for name, key, selector, words in (('not a key', junk, SELECTOR, 'load dkim_key'),
+                                       ('others may read it', loose, SELECTOR, 'chmod 600'),
+                                       ('no selector', good, None, 'no dkim_selector')):
+        t.profile(key, selector=selector)
+        r = t.run(['--check'], b'')
+        out = r.stdout.decode('utf-8', 'replace')
+        t.ok(r.returncode == 78 and re.search(r'^error +DKIM: .*%s' % re.escape(words), out,
+                                              re.M) and 'failed at DKIM' in out,
+             '--check, %s: "error DKIM" saying "%s", exit 78, as a send' % (name, words), out)
+    t.ok(t.sink.connections == 4, 'two whole checks and two sends connected; a check that '
+         'failed at DKIM connected nowhere', t.sink.connections)
+
+
 def main():
     if len(sys.argv) != 3 or sys.argv[2] not in CASES:
         sys.exit('usage: run.py POSTIE {%s}' % '|'.join(CASES))
@@ -250,6 +294,8 @@ def main():
         queue(t)
     elif case == 'refused':
         refused(t)
+    elif case == 'check':
+        check(t)
     else:
         edges(t, case.split('-')[0])
     t.finish()

@@ -13,7 +13,7 @@ import os
 import shutil
 import subprocess
 
-from sglib import message, out, tap
+from sglib import message, no_secret, out, tap
 
 SELECTOR = 'sgsel'
 DOMAIN = 'example.test'
@@ -82,6 +82,12 @@ def run(w, sysink):
                'signed, and dkimpy verifies it', out(r))
         tap.ok(ok and not verifies(py, got[0].replace(b'Hello 90.', b'Hello 91.'), record),
                'dkim: control: the same message with its body changed does not verify')
+        # --check loads the system key with the group too (before it gives the group up).
+        r = w.as_user(u1, ['--check', '-a', 'signed'])
+        tap.ok('\nok       DKIM: Ed25519 key %s' % key in '\n' + out(r) and
+               '"%s"' % record in out(r) and no_secret(out(r)),
+               'dkim: the user\'s --check of the system account loads its key and prints the '
+               'record to publish, no secret', out(r))
         # The same key through the caller's own rights: the user's own profile, and -C.
         cfg = os.path.join(w.dir, 'dkim-own')
         os.makedirs(cfg, exist_ok=True)
