@@ -176,6 +176,7 @@ reset_port(struct smtp *s)
 	conn_close(&s->conn);
 	memset(&s->caps, 0, sizeof(s->caps));
 	s->tls = s->quit_sent = s->quit_read = s->ehlo_early = false;
+	s->starttls_early = s->starttls_ok = false;
 	s->awaited = 0;
 }
 
@@ -227,6 +228,11 @@ connect_once(struct session *ss, const struct tls_config *tc, int port, bool imp
 	}
 	if (ss->early && session_early_ehlo(ss, implicit, false, &pe) < 0) {
 		*retry = true;
+		goto fail;
+	}
+	/* STARTTLS went behind the early EHLO: a refusal means the cache is stale. */
+	if (ss->early && s->starttls_early && smtp_starttls_reply(s, &pe) < 0) {
+		*retry = pe.code >= 400;
 		goto fail;
 	}
 	ss->ehlo_read = ss->early;

@@ -1,10 +1,10 @@
 /*
  * session_early: early pipelining (PIPECONNECT, draft-harris-early-pipe) for the session.
  * When the server offered it last time (ehlo_cache.h), EHLO goes right after the connection
- * (after the handshake with implicit TLS), before the greeting: one wait fewer. Only EHLO:
- * with STARTTLS nothing else goes before TLS is up and its EHLO reply has been read (SEC-2,
- * SEC-4), and what the session does next is decided by the reply read now, never by the
- * cache (SEC-48).
+ * (after the handshake with implicit TLS), before the greeting: one wait fewer; for an
+ * account that requires STARTTLS, STARTTLS goes behind it: one more. Nothing else goes
+ * early: the mechanism, the envelope and its parameters are decided by the replies read in
+ * this session, never by the cache (SEC-48); after TLS, EHLO is read over TLS (SEC-4).
  */
 #include "session.h"
 #include "session_int.h"
@@ -58,6 +58,14 @@ session_early_begin(struct session *ss, bool implicit, struct err *e)
 		         ss->host);
 		rc = smtp_ehlo_early(&ss->s, ss->acct->domain, e);
 		ss->early = rc == 0;
+		/* "EHLO,STARTTLS": the account requires STARTTLS whatever the server says, so it
+		 * goes too; its 220 is read after the EHLO reply, and a refusal is a stale cache.
+		 */
+		if (rc == 0 && !implicit && ss->acct->tls) {
+			log_info(
+			    "early pipelining: STARTTLS goes behind it (the account requires TLS)");
+			rc = smtp_starttls_early(&ss->s, e);
+		}
 	}
 	buf_fini(&text);
 	free(path);

@@ -234,24 +234,41 @@ smtp_ehlo_early(struct smtp *s, const char *domain, struct err *e)
 }
 
 int
-smtp_starttls(struct smtp *s, const struct tls_config *cfg, const char *domain, struct err *e)
+smtp_starttls_early(struct smtp *s, struct err *e)
+{
+	if (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "STARTTLS") < 0)
+		return -1;
+	s->starttls_early = true;
+	return 0;
+}
+
+int
+smtp_starttls_reply(struct smtp *s, struct err *e)
 {
 	struct smtp_reply r;
 	char brief[256];
-	int rc;
 
+	s->starttls_early = false;
 	smtp_reply_init(&r);
-	rc = smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "STARTTLS");
-	if (rc == 0)
-		rc = smtp_read_reply(s, &r, smtp_deadline(s, s->t.command), false, e);
+	int rc = smtp_read_reply(s, &r, smtp_deadline(s, s->t.command), false, e);
 	if (rc == 0 && r.code != 220)
 		rc = err_set_code(
 		    e, smtp_kind_of(r.code, ERR_TLS), r.code,
 		    "start TLS with %s: server refused STARTTLS: %s; not sending anything in clear",
 		    s->conn.peer, smtp_reply_brief(&r, brief, sizeof(brief)));
 	smtp_reply_fini(&r);
-	if (rc < 0)
+	s->starttls_ok = rc == 0;
+	return rc;
+}
+
+int
+smtp_starttls(struct smtp *s, const struct tls_config *cfg, const char *domain, struct err *e)
+{
+	/* After early pipelining the 220 was read with the greeting and the EHLO reply. */
+	if (!s->starttls_ok && (smtp_command(s, SMTP_COMMAND_MAX, NULL, e, "STARTTLS") < 0 ||
+	                        smtp_starttls_reply(s, e) < 0))
 		return -1;
+	s->starttls_ok = false;
 	if (conn_start_tls(&s->conn, cfg, smtp_deadline(s, s->t.command), e) < 0)
 		return -1;
 	s->tls = true;

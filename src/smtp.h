@@ -74,7 +74,9 @@ struct smtp {
 	bool quit_read;   /* and its reply was read */
 	bool lmtp;        /* LMTP (RFC 2033): LHLO, one reply per recipient after the data */
 	bool ehlo_early;  /* EHLO went before the greeting (smtp_ehlo_early); its reply is owed */
-	size_t lmtp_read; /* LMTP: replies read after the last end of data */
+	bool starttls_early; /* STARTTLS went behind it (smtp_starttls_early); its reply is owed */
+	bool starttls_ok;    /* that reply was 220: smtp_starttls goes straight to the handshake */
+	size_t lmtp_read;    /* LMTP: replies read after the last end of data */
 	struct buf *greeting_text; /* when not NULL: receives the greeting's lines (serverinfo) */
 	struct buf *ehlo_text;     /* when not NULL: receives the last EHLO reply's text */
 	int64_t end;               /* the session's total deadline (conn_clock_ms time), 0: none;
@@ -134,8 +136,18 @@ int smtp_ehlo(struct smtp *s, const char *domain, bool allow_helo, struct err *e
 int smtp_ehlo_early(struct smtp *s, const char *domain, struct err *e);
 
 /*
- * STARTTLS, the handshake, and EHLO again (SEC-1..4). The caller has checked the
- * capability. 454 and other 4xx: ERR_TEMP; 5xx: ERR_TLS; unread bytes after 220: ERR_PROTO.
+ * Early pipelining with STARTTLS ("EHLO,STARTTLS" in draft-harris-early-pipe): queue STARTTLS
+ * behind the early EHLO, for an account that requires it whatever the server says (SEC-48).
+ * smtp_starttls_reply reads its reply once the EHLO's is read: 220, or an error as
+ * smtp_starttls gives it; after 220 smtp_starttls neither sends nor reads STARTTLS again.
+ */
+int smtp_starttls_early(struct smtp *s, struct err *e);
+int smtp_starttls_reply(struct smtp *s, struct err *e);
+
+/*
+ * STARTTLS (unless smtp_starttls_reply took its 220 already), the handshake, and EHLO again
+ * (SEC-1..4). The caller has checked the capability. 454 and other 4xx: ERR_TEMP; 5xx: ERR_TLS;
+ * unread bytes after 220: ERR_PROTO.
  */
 int smtp_starttls(struct smtp *s, const struct tls_config *cfg, const char *domain, struct err *e);
 

@@ -491,6 +491,14 @@ def run_pipeconnect(postie, binary, sc, work):
     lines = [l for l in err[1].splitlines() if l.startswith(('-->', '<--'))]
     if not lines or not lines[0].startswith('--> EHLO'):
         fails.append('the second run did not start with EHLO: %r' % lines[:2])
+    # with STARTTLS, STARTTLS goes right behind it ("EHLO,STARTTLS"), and exim takes it
+    starttls = not sc.get('plain') and not sc.get('implicit')
+    if starttls and [l.split()[:2] for l in lines[:3]] != [['-->', 'EHLO'], ['-->', 'STARTTLS'],
+                                                           ['<--', '220']]:
+        fails.append('the second run did not send EHLO and STARTTLS before the greeting: %r'
+                     % lines[:3])
+    if not starttls and 'STARTTLS goes behind it' in err[1]:
+        fails.append('STARTTLS went early without STARTTLS')
     if sc.get('auth', True):
         for i in range(2):
             if not re.search(r'^postie: authenticated with EXTERNAL$', err[i], re.M):
