@@ -416,6 +416,12 @@ def main():
     os.umask(0o022)
     # meson's timeout sends SIGTERM: end through the finally below, which removes the users.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    # A run started in the background by a shell without job control (`cmd &` in a script)
+    # inherits SIGINT and SIGQUIT ignored (POSIX), and so would every postie it starts: the
+    # attempts that send them (sg_attacks' core files) need what a user's own shell gives.
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     w = World(os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2]))
     failed = True
     try:
