@@ -425,7 +425,7 @@ dkim_record_compare(const char *ours, const char *pub, size_t len, char *why, si
 	if (!bad && !r.p.set)
 		bad = "no p= tag";
 	if (bad) {
-		snprintf(why, n, "not a DKIM key record (RFC 6376 §3.6.1): %s", bad);
+		snprintf(why, n, "not a DKIM key record: %s", bad);
 		return DKIM_RECORD_INVALID;
 	}
 	record_parse(ours, strlen(ours), &mine);
