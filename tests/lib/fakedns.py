@@ -3,7 +3,7 @@
 Used by tests/dkim/run.py's `dns` case (issue 14: postie --check looks the DKIM record up).
 glibc's resolver asks port 53 of the addresses in /etc/resolv.conf, so the test needs a port
 53 of its own and a resolv.conf of its own: as root, `reexec()` runs the calling script again
-inside new network and mount namespaces (`unshare --net --mount`); there, `setup(text)` puts
+inside new network and mount namespaces (`unshare --net --mount`, blackhole.py's); there, `setup(text)` puts
 lo up and bind-mounts a private file over /etc/resolv.conf (in this mount namespace only),
 and `Server(table)` answers on 127.0.0.1:53, UDP only.
 
@@ -25,22 +25,21 @@ import shutil
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 
-MARK = 'POSTIE_FAKEDNS_NS'
+import blackhole
+
 TXT = 16
 
 
 def why_not():
     """The reason the namespaces cannot be made here, or None."""
-    if os.geteuid() != 0:
-        return 'not root (needs network and mount namespaces)'
-    for tool in ('unshare', 'ip', 'mount'):
-        if not shutil.which(tool):
-            return 'no %s' % tool
+    missing = [x for x in ('unshare', 'ip', 'mount') if not shutil.which(x)]
+    if os.geteuid() != 0 or missing:
+        return 'no %s' % missing[0] if missing else \
+            'not root (needs network and mount namespaces)'
     r = subprocess.run(['unshare', '--net', '--mount', '--', 'ip', 'link', 'set', 'lo', 'up'],
                        capture_output=True, text=True)
     if r.returncode != 0:
@@ -48,16 +47,9 @@ def why_not():
     return None
 
 
-def inside():
-    return os.environ.get(MARK) == '1'
-
-
-def reexec():
-    """Outside: run this script again in the namespaces and exit with its status."""
-    env = dict(os.environ, **{MARK: '1'})
-    r = subprocess.run(['unshare', '--net', '--mount', '--', sys.executable] + sys.argv,
-                       env=env)
-    sys.exit(r.returncode)
+# The namespaces are blackhole.py's (network and mount), without its veth pair.
+inside = blackhole.inside
+reexec = blackhole.reexec
 
 
 class Resolv:
