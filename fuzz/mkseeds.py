@@ -394,6 +394,41 @@ DKIM_BODIES = [
 ]
 
 
+# ---- dns_txt: DNS answers and DKIM key records ------------------------------------------
+
+DKIM_RECORDS = [
+    b'v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=',
+    b'  v = DKIM1 ;\tk=ed25519;\r\n p=11qYAYKxCrfVS/7Ty WQHOg7hcvPapiMlrwIaaPcHURo= ; ',
+    b'v=DKIM1; k=rsa; h=sha1:sha256; s=email; t=y; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKC',
+    b'v=DKIM1; p=',
+    b'v=spf1 -all',
+]
+
+
+def dns_answer(records, rcode=0, owner=b'\xc0\x0c'):
+    """An answer to sel._domainkey.example.test TXT holding RECORDS (lists of strings)."""
+    q = b''.join(bytes([len(x)]) + x for x in b'sel._domainkey.example.test'.split(b'.'))
+    out = bytes([0x12, 0x34, 0x81, 0x80 | rcode, 0, 1, 0, len(records), 0, 0, 0, 0])
+    out += q + b'\0\0\x10\0\x01'
+    for strings in records:
+        data = b''.join(bytes([len(s)]) + s for s in strings)
+        out += owner + b'\0\x10\0\x01\0\0\x01\x2c' + bytes([len(data) >> 8, len(data) & 255])
+        out += data
+    return out
+
+
+def dns_txt_seeds():
+    for r in DKIM_RECORDS:
+        write('dns_txt', r)
+        write('dns_txt', dns_answer([[r]]))
+    rsa = b'v=DKIM1; k=rsa; p=' + b'A' * 392
+    write('dns_txt', dns_answer([[rsa[:255], rsa[255:]]]))
+    write('dns_txt', dns_answer([[b'one'], [b'two', b''], [b'']]))
+    write('dns_txt', dns_answer([], rcode=3))
+    write('dns_txt', dns_answer([], rcode=2))
+    write('dns_txt', dns_answer([[b'loop']], owner=b'\xc0\x2d'))
+
+
 def main():
     all_cases = list(cases())
     reply_seeds(all_cases)
@@ -432,6 +467,7 @@ def main():
         write('serve', s)
     sasl_seeds()
     session_seeds()
+    dns_txt_seeds()
 
 
 if __name__ == '__main__':

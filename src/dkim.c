@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "codec.h"
@@ -252,6 +253,215 @@ dkim_key_record(const struct dkim_key *k, struct buf *out, struct err *e)
 		rc = codec_base64_encode(out, der.data + off, der.size - off, e);
 	gnutls_free(der.data);
 	return rc;
+}
+
+/* ---- the key record in the DNS ---- */
+
+#define RECORD_MAX_TAGS 32
+
+/* One tag's value in a key record, without the whitespace around it. */
+struct tag_value {
+	const char *p;
+	size_t n;
+	bool set;
+};
+
+/* What dkim_record_compare reads of a key record. */
+struct key_record {
+	struct tag_value v, k, p, h, s;
+	const char *names[RECORD_MAX_TAGS]; /* every tag name seen, to refuse a second one */
+	size_t nlen[RECORD_MAX_TAGS];
+	size_t ntags;
+};
+
+/* Whitespace in a TXT record: WSP, and the CR LF of FWS. */
+static bool
+record_wsp(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static bool
+record_alpha(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* S (*N bytes) without whitespace at either end. */
+static const char *
+record_trim(const char *s, size_t *n)
+{
+	while (*n && record_wsp(s[0])) {
+		s++;
+		(*n)--;
+	}
+	while (*n && record_wsp(s[*n - 1]))
+		(*n)--;
+	return s;
+}
+
+/* Whether NAME (N bytes) is a tag-name (ALPHA *(ALPHA / DIGIT / "_"), §3.2). */
+static bool
+record_name_ok(const char *name, size_t n)
+{
+	if (n == 0 || !record_alpha(name[0]))
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!record_alpha(name[i]) && !(name[i] >= '0' && name[i] <= '9') && name[i] != '_')
+			return false;
+	return true;
+}
+
+/* The tag-spec SPEC (N bytes), the FIRST of the list or not, into R: NULL or what is wrong. */
+static const char *
+record_tag(const char *spec, size_t n, bool first, struct key_record *r)
+{
+	const char *eq = memchr(spec, '=', n);
+	if (!eq)
+		return "a tag without '='";
+	size_t nl = (size_t)(eq - spec), vl = n - nl - 1;
+	const char *name = record_trim(spec, &nl);
+	const char *value = record_trim(eq + 1, &vl);
+	if (!record_name_ok(name, nl))
+		return "a tag name that is not letters, digits and '_'";
+	for (size_t i = 0; i < vl; i++)
+		if (!record_wsp(value[i]) && (value[i] < '!' || value[i] > '~' || value[i] == ';'))
+			return "a byte outside printable ASCII in a value";
+	for (size_t i = 0; i < r->ntags; i++)
+		if (r->nlen[i] == nl && memcmp(r->names[i], name, nl) == 0)
+			return "a tag given twice";
+	if (r->ntags == RECORD_MAX_TAGS)
+		return "too many tags";
+	r->names[r->ntags] = name;
+	r->nlen[r->ntags++] = nl;
+	struct tag_value *t = NULL;
+	if (nl == 1)
+		t = name[0] == 'v'   ? &r->v
+		    : name[0] == 'k' ? &r->k
+		    : name[0] == 'p' ? &r->p
+		    : name[0] == 'h' ? &r->h
+		    : name[0] == 's' ? &r->s
+		                     : NULL;
+	if (t == &r->v && !first)
+		return "v= is not the first tag";
+	if (t)
+		*t = (struct tag_value){value, vl, true};
+	return NULL;
+}
+
+/* The tag list TEXT (LEN bytes) into R: NULL or what is wrong. A ';' may end the list. */
+static const char *
+record_parse(const char *text, size_t len, struct key_record *r)
+{
+	memset(r, 0, sizeof(*r));
+	for (size_t i = 0, k = 0;; k++) {
+		const char *semi = memchr(text + i, ';', len - i);
+		size_t end = semi ? (size_t)(semi - text) : len;
+		size_t n = end - i;
+		const char *spec = record_trim(text + i, &n);
+		if (n == 0 && (semi || k == 0))
+			return semi ? "an empty tag" : "an empty record";
+		if (n > 0) {
+			const char *why = record_tag(spec, n, k == 0, r);
+			if (why)
+				return why;
+		}
+		if (!semi)
+			return NULL;
+		i = end + 1;
+	}
+}
+
+/* Whether the colon-separated list T names WORD (ignoring case and whitespace). */
+static bool
+record_list_has(const struct tag_value *t, const char *word)
+{
+	size_t wl = strlen(word);
+
+	for (size_t i = 0; i <= t->n;) {
+		const char *colon = memchr(t->p + i, ':', t->n - i);
+		size_t end = colon ? (size_t)(colon - t->p) : t->n;
+		size_t n = end - i;
+		const char *item = record_trim(t->p + i, &n);
+		if (n == wl && strncasecmp(item, word, wl) == 0)
+			return true;
+		i = end + 1;
+	}
+	return false;
+}
+
+/* The bytes p= encodes (whitespace inside dropped) into OUT: 0, or -1 when not base64. */
+static int
+record_key(const struct tag_value *p, struct buf *out)
+{
+	struct buf b64;
+	struct err e;
+	int rc = 0;
+
+	buf_init(&b64, p->n + 1);
+	for (size_t i = 0; i < p->n && rc == 0; i++)
+		if (!record_wsp(p->p[i]))
+			rc = buf_append(&b64, p->p + i, 1, &e);
+	if (rc == 0)
+		rc = codec_base64_decode(out, b64.data ? b64.data : "", b64.len, &e);
+	buf_fini(&b64);
+	return rc;
+}
+
+/* Quote at most 40 bytes of T. */
+#define TAG_QUOTE(t) (int)((t).n < 40 ? (t).n : 40), (t).p
+
+enum dkim_record_verdict
+dkim_record_compare(const char *ours, const char *pub, size_t len, char *why, size_t n)
+{
+	struct key_record mine, r;
+	const char *bad = record_parse(pub, len, &r);
+
+	why[0] = '\0';
+	if (!bad && r.v.set && !(r.v.n == 5 && memcmp(r.v.p, "DKIM1", 5) == 0)) {
+		snprintf(why, n, "v=%.*s, not DKIM1: not a DKIM key record", TAG_QUOTE(r.v));
+		return DKIM_RECORD_INVALID;
+	}
+	if (!bad && !r.p.set)
+		bad = "no p= tag";
+	if (bad) {
+		snprintf(why, n, "not a DKIM key record: %s", bad);
+		return DKIM_RECORD_INVALID;
+	}
+	record_parse(ours, strlen(ours), &mine);
+	if (r.p.n == 0) {
+		snprintf(why, n, "p= is empty: the key of this selector is revoked");
+		return DKIM_RECORD_REVOKED;
+	}
+	struct tag_value k = r.k.set ? r.k : (struct tag_value){"rsa", 3, true};
+	if (k.n != mine.k.n || strncasecmp(k.p, mine.k.p, k.n) != 0) {
+		snprintf(why, n, "k=%.*s%s, but the key is k=%.*s", TAG_QUOTE(k),
+		         r.k.set ? "" : " (no k=)", TAG_QUOTE(mine.k));
+		return DKIM_RECORD_OTHER_TYPE;
+	}
+	if (r.h.set && !record_list_has(&r.h, "sha256")) {
+		snprintf(why, n, "h=%.*s does not allow sha256, the hash postie signs with",
+		         TAG_QUOTE(r.h));
+		return DKIM_RECORD_INVALID;
+	}
+	if (r.s.set && !record_list_has(&r.s, "email") && !record_list_has(&r.s, "*")) {
+		snprintf(why, n, "s=%.*s does not allow email", TAG_QUOTE(r.s));
+		return DKIM_RECORD_INVALID;
+	}
+	struct buf a, b;
+	buf_init(&a, len + 1);
+	buf_init(&b, strlen(ours) + 1);
+	enum dkim_record_verdict v = DKIM_RECORD_MATCH;
+	if (record_key(&r.p, &a) < 0) {
+		snprintf(why, n, "p= is not base64: not a DKIM key record");
+		v = DKIM_RECORD_INVALID;
+	} else if (record_key(&mine.p, &b) < 0 || a.len != b.len || memcmp(a.data, b.data, a.len)) {
+		snprintf(why, n, "p= is another %.*s key", TAG_QUOTE(mine.k));
+		v = DKIM_RECORD_OTHER_KEY;
+	}
+	buf_fini(&a);
+	buf_fini(&b);
+	return v;
 }
 
 /* A field name of the h= list: printable ASCII but ':' (RFC 5322 §3.6.8), lower-cased. */

@@ -83,6 +83,29 @@ void dkim_key_fini(struct dkim_key *k);
  */
 int dkim_key_record(const struct dkim_key *k, struct buf *out, struct err *e);
 
+/* What a key record published in the DNS says of the key (dkim_record_compare). */
+enum dkim_record_verdict {
+	DKIM_RECORD_MATCH,      /* it publishes the key: a verifier can check the signature */
+	DKIM_RECORD_REVOKED,    /* p= is empty: the selector's key is revoked (§3.6.1) */
+	DKIM_RECORD_OTHER_TYPE, /* k= names another key type than the key's */
+	DKIM_RECORD_OTHER_KEY,  /* p= is another key of the same type */
+	DKIM_RECORD_INVALID,    /* no key record (§3.6.1), or one a signer with SHA-256 for email
+	                           cannot use (h=, s=) */
+};
+
+/*
+ * Compare the key record PUB (LEN bytes: a TXT record's text, untrusted, any bytes) with OURS,
+ * what dkim_key_record made for the key. PUB is a tag list (RFC 6376 §3.2: "tag=value"
+ * separated by ';', whitespace and line ends around tags and values allowed, a name at most
+ * once, unknown tags ignored); as a key record (§3.6.1) v= if present comes first and is
+ * DKIM1, k= defaults to rsa (compared ignoring case), p= is present, base64 with whitespace
+ * allowed inside, and compared as the bytes it encodes; h= when present names sha256, s=
+ * when present names email or *. WHY (N bytes, N > 0) gets what differs or is wrong, in
+ * words ("" for a match); it may quote PUB's bytes (the caller escapes them for a terminal).
+ */
+enum dkim_record_verdict dkim_record_compare(const char *ours, const char *pub, size_t len,
+                                             char *why, size_t n);
+
 /* What one signature says. */
 struct dkim_sign {
 	const struct dkim_key *key;

@@ -26,6 +26,7 @@
 #include "conn.h"
 #include "deliver.h"
 #include "dkim.h"
+#include "dns_txt.h"
 #include "priv.h"
 #include "profile.h"
 #include "session.h"
@@ -216,9 +217,58 @@ step_account(struct doctor *dr, struct err *e)
 }
 
 /*
+ * The DKIM key record published at SEL._domainkey.DOM (dns_txt_lookup: the system resolver,
+ * 2 s a server) against OURS, the record of the key: an ok line when every TXT record there
+ * is the key's, else a warning saying what differs (none, revoked, another type or key, not a
+ * key record) or why it could not be looked up. Never an error: a send does not look it up,
+ * the mail goes, only a receiver cannot verify. The DNS's text is untrusted; say() escapes.
+ */
+static void
+dkim_published(struct doctor *dr, const char *sel, const char *dom, const char *ours)
+{
+	char name[640], why[256];
+	struct dns_txt t;
+	struct err e;
+	const char *publish = "publish the record above, or receivers cannot verify the "
+	                      "signature (mail still goes)";
+
+	snprintf(name, sizeof(name), "%s._domainkey.%s", sel, dom);
+	dns_txt_init(&t);
+	err_clear(&e);
+	if (dns_txt_lookup(name, &t, &e) < 0) {
+		const char *reason = strstr(e.text, ": ");
+		say(dr, MARK_WARNING, "DKIM record %s: could not look up: %s", name,
+		    reason ? reason + 2 : e.text);
+		return;
+	}
+	/* The first record that is not the key's, if any (i). */
+	size_t i = 0;
+	enum dkim_record_verdict v = DKIM_RECORD_MATCH;
+	for (; i < t.n; i++) {
+		v = dkim_record_compare(ours, t.text[i], t.len[i], why, sizeof(why));
+		if (v != DKIM_RECORD_MATCH)
+			break;
+	}
+	if (t.n == 0)
+		say(dr, MARK_WARNING, "DKIM record %s: %s; %s", name,
+		    t.nxdomain ? "no such name in the DNS" : "no TXT record there", publish);
+	else if (v == DKIM_RECORD_MATCH && t.total == t.n)
+		say(dr, MARK_OK, "DKIM record %s: matches the key", name);
+	else if (v == DKIM_RECORD_MATCH)
+		say(dr, MARK_WARNING, "DKIM record %s: %zu TXT records, too many to compare; %s",
+		    name, t.total, publish);
+	else
+		say(dr, MARK_WARNING, "DKIM record %s: %s; the DNS has \"%.*s\"%s; %s", name, why,
+		    (int)(t.len[i] < 300 ? t.len[i] : 300), t.text[i],
+		    t.n > 1 ? " among other TXT records (a verifier may take any)" : "", publish);
+	dns_txt_fini(&t);
+}
+
+/*
  * DKIM (dkim_key): the key loads as a send loads it (with the group for the system profile's,
  * so before step_secret gives the group up, SEC-45), and the line gives the TXT record to
- * publish. The record in the DNS is not looked up.
+ * publish; then the record in the DNS is looked up and compared (dkim_published). Without a
+ * domain (no dkim_domain, the null sender) nothing is looked up.
  */
 static int
 step_dkim(struct doctor *dr, struct err *e)
@@ -251,12 +301,15 @@ step_dkim(struct doctor *dr, struct err *e)
 	const char *dom = a->dkim_domain                  ? a->dkim_domain
 	                  : dr->d.sender && *dr->d.sender ? addr_domain(dr->d.sender)
 	                                                  : NULL;
-	if (!dom || !*dom)
+	bool known = dom && *dom;
+	if (!known)
 		dom = "DOMAIN";
 	say(dr, MARK_OK,
 	    "DKIM: %s key %s, selector %s, domain %s; publish %s._domainkey.%s TXT \"%s\"",
 	    ed ? "Ed25519" : "RSA", a->dkim_key, a->dkim_selector,
 	    a->dkim_domain ? dom : "the From field's", a->dkim_selector, dom, rec.data);
+	if (known)
+		dkim_published(dr, a->dkim_selector, dom, rec.data);
 	buf_fini(&rec);
 	return 0;
 }

@@ -13,6 +13,15 @@
 #                     body, a signed field, or a second From changed after the fact fails.
 #   queue             a 451 at the end of the data queues the message; `postie -q` sends the
 #                     stored bytes, whose signature still verifies; and postie -bs signs.
+#   dns               postie --check looks the DKIM record up (issue 14) through the system
+#                     resolver, which asks a fake DNS server (tests/lib/fakedns.py) in private
+#                     network and mount namespaces (root; else skipped): Ed25519 and RSA
+#                     records that match (RSA's split into 255-byte character-strings, one
+#                     cut anywhere with whitespace), NXDOMAIN, no TXT, another key, revoked,
+#                     another type, two records, control bytes, malformed answers
+#                     (truncated, a compression loop, huge lengths and counts), no answer
+#                     (bounded at 2 s whatever resolv.conf asks): one ok line or a warning
+#                     each, never an error.
 #   refused           an RSA key under 2048 bits, a key others may read, a key that is no
 #                     key, no dkim_selector, no From domain: each refused (exit 78 or 65)
 #                     before any connection.
@@ -25,8 +34,10 @@
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
@@ -37,9 +48,11 @@ from dkimtest import EDGES, split, signature_tags  # noqa: E402
 # dkimpy is a Debian package: a Python from elsewhere (pyenv) may lack it.
 dkimtest.system_python()
 
+import fakedns  # noqa: E402
 import fakesmtp  # noqa: E402
 
-CASES = ('ed25519-data', 'ed25519-bdat', 'rsa-data', 'rsa-bdat', 'queue', 'refused', 'check')
+CASES = ('ed25519-data', 'ed25519-bdat', 'rsa-data', 'rsa-bdat', 'queue', 'refused', 'check',
+         'dns')
 DOMAIN = 'example.test'
 SELECTOR = 'sel'
 
@@ -285,10 +298,117 @@ def check(t):
          'failed at DKIM connected nowhere', t.sink.connections)
 
 
+def dns(t):
+    """postie --check looks sel._domainkey.example.test up through the system resolver, which
+    asks a fake DNS server of the test's (fakedns: private network and mount namespaces, a
+    private /etc/resolv.conf), and compares what it finds with the key. Every outcome but a
+    match is a warning, never an error: each check must still end "ok: account default can
+    send" with exit 0, having connected to the sink."""
+    name = '%s._domainkey.%s' % (SELECTOR, DOMAIN)
+    ed, ed_rec = t.key('ed25519')
+    rsa, rsa_rec = t.key('rsa')
+    _, other_rec = dkimtest.make_key(t.tmp, 'ed25519', name='other.pem')
+    resolv = fakedns.Resolv('nameserver 127.0.0.1\n')
+    table = {}
+    server = fakedns.Server(table, deadline=600)
+
+    def check(what, key, answer, mark, words, limit=60):
+        """--check with ANSWER at the name: its DKIM record line is MARK with WORDS (a
+        regular expression), the run ends ok with exit 0. Returns (stdout, seconds)."""
+        table.pop(name, None)
+        if answer is not None:
+            table[name] = answer
+        t.profile(key)
+        t0 = time.monotonic()
+        try:
+            r = subprocess.run([t.postie, '--check'], capture_output=True, env=t.env,
+                               timeout=limit, cwd=t.tmp)
+        except subprocess.TimeoutExpired:
+            t.ok(False, '%s: --check ends within %d s' % (what, limit))
+            return '', limit
+        took = time.monotonic() - t0
+        out = r.stdout.decode('utf-8', 'replace')
+        m = re.search(r'^(ok|warning) +DKIM record %s: (.*)$' % re.escape(name), out, re.M)
+        if m:
+            t.note(m.group(0)[:300])
+        t.ok(m and m.group(1) == mark and re.search(words, m.group(2)) and r.returncode == 0 and
+             re.search(r'^result +ok: account default can send', out, re.M),
+             '%s: "%s DKIM record %s: %s", exit 0' % (what, mark, name, words),
+             '%s\n%s' % (out, r.stderr.decode('utf-8', 'replace')))
+        return out, took
+
+    p = ed_rec.split(b'p=')[1]
+    pieces = fakedns.split(rsa_rec)
+    t.ok(len(rsa_rec) > 255 and len(pieces) > 1,
+         'the RSA record (%d bytes) takes %d character-strings' % (len(rsa_rec), len(pieces)))
+    before = len(server.queries)
+    check('Ed25519, the record --check prints', ed, [[ed_rec]], 'ok', '^matches the key$')
+    t.ok((name, fakedns.TXT) in server.queries[before:],
+         'postie asked the fake server for the TXT record of %s' % name, server.queries)
+    check('RSA, the record in 255-byte character-strings', rsa, [pieces], 'ok',
+          '^matches the key$')
+    check('Ed25519, cut inside DKIM1, ed25519 and p=, whitespace around tags and in p=', ed,
+          [[b' v=DK', b'IM1; k = ed', b'25519 ;', b'p=' + p[:7], b' \t' + p[7:20], b'',
+            p[20:] + b' ;']], 'ok', '^matches the key$')
+    check('no such name (NXDOMAIN)', ed, None, 'warning',
+          '^no such name in the DNS; publish the record above')
+    check('the name has no TXT record', ed, [], 'warning',
+          '^no TXT record there; publish the record above')
+    check('another key', ed, [[other_rec]], 'warning',
+          '^p= is another ed25519 key; the DNS has "%s"' % re.escape(other_rec.decode()))
+    check('revoked (p= empty)', ed, [[b'v=DKIM1; k=ed25519; p=']], 'warning',
+          '^p= is empty: the key of this selector is revoked; .*publish the record above')
+    check('another type: the RSA record for the Ed25519 key', ed, [pieces], 'warning',
+          '^k=rsa, but the key is k=ed25519')
+    check('two records, one of them the key', ed, [[ed_rec], [other_rec]], 'warning',
+          'p= is another ed25519 key; .* among other TXT records')
+    out, _ = check('terminal control bytes in the record', ed,
+                   [[b'v=DKIM1; k=ed25519; n=\x1b[2J\x1b]0;owned\x07; p=' + p]], 'warning',
+                   r'^not a DKIM key record: .*printable ASCII.*\\x1B\[2J\\x1B\]0;owned\\x07')
+    t.ok('\x1b' not in out and '\x07' not in out,
+         'the record\'s control bytes are shown escaped, none reaches the terminal', repr(out))
+
+    # Malformed answers: the resolver hands them over; postie's parser refuses them.
+    def own(q):
+        return 12 + len(fakedns.parse_query(q)[4])
+    hostile = [
+        ('a truncated answer',
+         lambda q: fakedns.reply(q, answers=[fakedns.record([ed_rec])])[:-20]),
+        ('an owner name pointing to itself (a compression loop)',
+         lambda q: fakedns.reply(q, answers=[fakedns.record(
+             [ed_rec], owner=struct.pack('!H', 0xc000 | own(q)))])),
+        ('RDLENGTH 65535',
+         lambda q: fakedns.reply(q, answers=[fakedns.record([ed_rec], rdlen=0xffff)])),
+        ('a character-string of 255 bytes in a record of 6',
+         lambda q: fakedns.reply(q, answers=[fakedns.record([b'short'], rdlen=6)[:-6] +
+                                             b'\xffshort'])),
+        ('ANCOUNT 65535 with one record',
+         lambda q: fakedns.reply(q, answers=[fakedns.record([ed_rec])], count=0xffff)),
+    ]
+    for what, fn in hostile:
+        check(what, ed, fn, 'warning', '^could not look up: .*malformed')
+
+    # No answer: the resolv.conf asks for 30 s and 5 attempts; postie's own bound (2 s, one
+    # attempt) holds. Without it the check would wait 150 s (30 s with one attempt, 10 s with
+    # the 2 s and 5 attempts); 8 s leaves room for a slow machine.
+    resolv.write('nameserver 127.0.0.1\noptions timeout:30 attempts:5\n')
+    _, took = check('the server does not answer', ed, 'silent', 'warning',
+                    '^could not look up: no answer from the resolver')
+    t.ok(took < 8, 'no answer: --check ended in %.1f s, under 8 s (30 s x 5 asked, 2 s x 1 '
+         'taken)' % took)
+    server.stop()
+    resolv.close()
+
+
 def main():
     if len(sys.argv) != 3 or sys.argv[2] not in CASES:
         sys.exit('usage: run.py POSTIE {%s}' % '|'.join(CASES))
     case = sys.argv[2]
+    if case == 'dns' and not fakedns.inside():
+        why = fakedns.why_not()
+        if why:
+            postietest.Tap.skip_all('the dns case: %s' % why)
+        fakedns.reexec()
     t = Test(case)
     if case == 'queue':
         queue(t)
@@ -296,6 +416,8 @@ def main():
         refused(t)
     elif case == 'check':
         check(t)
+    elif case == 'dns':
+        dns(t)
     else:
         edges(t, case.split('-')[0])
     t.finish()

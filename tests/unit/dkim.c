@@ -202,6 +202,78 @@ test_sign(void)
 	dkim_key_fini(&k);
 }
 
+/* dkim_record_compare against OURS, an Ed25519 key's record (RFC 8463 §A.2's key). */
+#define OURS "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
+#define OTHER "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+static bool
+verdict(const char *pub, size_t len, enum dkim_record_verdict want, const char *words)
+{
+	char why[256];
+	enum dkim_record_verdict v = dkim_record_compare(OURS, pub, len, why, sizeof(why));
+	if (v != want || (words ? !strstr(why, words) : why[0] != '\0')) {
+		printf("#   %s: verdict %d, want %d: \"%s\"\n", pub, (int)v, (int)want, why);
+		return false;
+	}
+	return true;
+}
+
+#define VERDICT(pub, want, words) verdict(pub, sizeof(pub) - 1, want, words)
+
+static void
+test_record(void)
+{
+	ok(VERDICT(OURS, DKIM_RECORD_MATCH, NULL), "the record itself matches");
+	ok(VERDICT("  v = DKIM1 ;\tk=ed25519;\r\n p=11qYAYKxCrfVS/7Ty "
+	           "WQHOg7hcvPa\r\n\tpiMlrwIaaPcHURo= ; ",
+	           DKIM_RECORD_MATCH, NULL),
+	   "whitespace and line ends around tags and inside p=, a final ';': matches (§3.2)");
+	ok(VERDICT("k=ED25519; t=y; n=notes here; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
+	           DKIM_RECORD_MATCH, NULL),
+	   "no v=, k= in capitals, unknown tags: matches");
+	ok(VERDICT("v=DKIM1; k=ed25519; h=sha1:sha256; s=email; p=11qYAYKxCrfVS/"
+	           "7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
+	           DKIM_RECORD_MATCH, NULL),
+	   "h= naming sha256, s=email: matches");
+	ok(VERDICT("v=DKIM1; k=ed25519; p=", DKIM_RECORD_REVOKED, "revoked"), "p= empty: revoked");
+	ok(VERDICT("v=DKIM1; p= ;", DKIM_RECORD_REVOKED, "revoked"),
+	   "p= empty, whatever k= is: revoked");
+	ok(VERDICT("v=DKIM1; k=rsa; p=" OTHER, DKIM_RECORD_OTHER_TYPE,
+	           "k=rsa, but the key is k=ed25519"),
+	   "k=rsa for an Ed25519 key: another type, named");
+	ok(VERDICT("v=DKIM1; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
+	           DKIM_RECORD_OTHER_TYPE, "k=rsa (no k=)"),
+	   "no k= is k=rsa (§3.6.1): another type");
+	ok(VERDICT("v=DKIM1; k=ed25519; p=" OTHER, DKIM_RECORD_OTHER_KEY, "another ed25519 key"),
+	   "p= another key: named");
+	ok(VERDICT("v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURp=",
+	           DKIM_RECORD_INVALID, "not base64"),
+	   "p= with bits under the padding: not base64");
+	ok(VERDICT("v=DKIM2; k=ed25519; p=" OTHER, DKIM_RECORD_INVALID, "v=DKIM2, not DKIM1"),
+	   "v=DKIM2: not a key record");
+	ok(VERDICT("k=ed25519; v=DKIM1; p=" OTHER, DKIM_RECORD_INVALID, "v= is not the first"),
+	   "v= not first: not a key record");
+	ok(VERDICT("v=DKIM1; p=" OTHER "; p=" OTHER, DKIM_RECORD_INVALID, "twice"),
+	   "p= twice: not a key record");
+	ok(VERDICT("v=DKIM1; k=ed25519", DKIM_RECORD_INVALID, "no p= tag"),
+	   "no p=: not a key record");
+	ok(VERDICT("v=spf1 -all", DKIM_RECORD_INVALID, "v=spf1"),
+	   "an SPF record: not a key record");
+	ok(VERDICT("", DKIM_RECORD_INVALID, "empty"), "an empty record: not a key record");
+	ok(VERDICT("v=DKIM1;; p=" OTHER, DKIM_RECORD_INVALID, "empty tag"),
+	   "';;': not a key record");
+	ok(VERDICT("v=DKIM1; k=ed25519; n=a\0b; p=" OTHER, DKIM_RECORD_INVALID, "printable"),
+	   "a NUL in a value: not a key record");
+	ok(VERDICT("v=DKIM1; 9x=1; p=" OTHER, DKIM_RECORD_INVALID, "tag name"),
+	   "a tag name starting with a digit: not a key record");
+	ok(VERDICT("v=DKIM1; k=ed25519; h=sha1; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
+	           DKIM_RECORD_INVALID, "h=sha1 does not allow sha256"),
+	   "h=sha1: unusable");
+	ok(VERDICT("v=DKIM1; k=ed25519; s=other; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
+	           DKIM_RECORD_INVALID, "does not allow email"),
+	   "s=other: unusable");
+}
+
 int
 main(void)
 {
@@ -209,5 +281,6 @@ main(void)
 	test_header();
 	test_refusals();
 	test_sign();
+	test_record();
 	return tap_done();
 }
