@@ -1,7 +1,8 @@
 /*
  * dns_txt: the TXT records at one name (dns_txt.h). The resolver sends the query and waits
  * (res_nquery, with a private state: the process's own resolver settings are not touched);
- * the answer is parsed here, every length checked against what is left before it is used.
+ * the answer is parsed here, every length checked against what is left before it is used
+ * (SEC-49: a DNS answer is untrusted bytes).
  */
 #include "dns_txt.h"
 

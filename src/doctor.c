@@ -41,7 +41,9 @@ struct doctor {
 	struct session ss;
 	struct tls_config tc;
 	struct buf greeting, ehlo;
-	bool implicit; /* the port that answered speaks implicit TLS */
+	bool implicit;                   /* the port that answered speaks implicit TLS */
+	struct buf dkim_record;          /* the TXT record step_dkim made, for step_dkim_dns */
+	const char *dkim_sel, *dkim_dom; /* where it belongs (the account's, the sender's) */
 	unsigned warnings;
 	char failed[320]; /* the step that failed, for the result line */
 };
@@ -267,8 +269,8 @@ dkim_published(struct doctor *dr, const char *sel, const char *dom, const char *
 /*
  * DKIM (dkim_key): the key loads as a send loads it (with the group for the system profile's,
  * so before step_secret gives the group up, SEC-45), and the line gives the TXT record to
- * publish; then the record in the DNS is looked up and compared (dkim_published). Without a
- * domain (no dkim_domain, the null sender) nothing is looked up.
+ * publish; step_dkim_dns then looks the record up in the DNS and compares it
+ * (dkim_published). Without a domain (no dkim_domain, the null sender) nothing is looked up.
  */
 static int
 step_dkim(struct doctor *dr, struct err *e)
@@ -308,9 +310,25 @@ step_dkim(struct doctor *dr, struct err *e)
 	    "DKIM: %s key %s, selector %s, domain %s; publish %s._domainkey.%s TXT \"%s\"",
 	    ed ? "Ed25519" : "RSA", a->dkim_key, a->dkim_selector,
 	    a->dkim_domain ? dom : "the From field's", a->dkim_selector, dom, rec.data);
-	if (known)
-		dkim_published(dr, a->dkim_selector, dom, rec.data);
+	if (known) {
+		dr->dkim_sel = a->dkim_selector;
+		dr->dkim_dom = dom;
+		rc = buf_append(&dr->dkim_record, rec.data, rec.len, e);
+	}
 	buf_fini(&rec);
+	return rc < 0 ? fail(dr, "DKIM", e, NULL) : 0;
+}
+
+/* The record step_dkim made, as the DNS has it (dkim_published; SEC-49). After step_secret: the
+ * answer is untrusted bytes, parsed once a setgid postie has given its group up (SEC-45). */
+static int
+step_dkim_dns(struct doctor *dr, struct err *e)
+{
+	(void)e;
+	if (dr->dkim_sel) {
+		priv_give_up();
+		dkim_published(dr, dr->dkim_sel, dr->dkim_dom, dr->dkim_record.data);
+	}
 	return 0;
 }
 
@@ -345,6 +363,7 @@ step_secret(struct doctor *dr, struct err *e)
 	char buf[4200];
 
 	if (!a->auth) {
+		priv_give_up(); /* SEC-45: no secret to read; the doctor uses no queue */
 		say(dr, MARK_OK, "secret: none needed (no AUTH)");
 		return 0;
 	}
@@ -639,13 +658,14 @@ doctor_run(const struct opts *o, FILE *out, struct err *e)
 {
 	struct doctor dr = {.out = out};
 	int (*const steps[])(struct doctor *, struct err *) = {
-	    step_account, step_dkim, step_secret, step_resolve,
+	    step_account, step_dkim, step_secret, step_dkim_dns, step_resolve,
 	    step_connect, step_ehlo, step_auth,   step_envelope,
 	};
 
 	deliver_init(&dr.d, o);
 	session_init(&dr.ss);
 	buf_init(&dr.greeting, 16384);
+	buf_init(&dr.dkim_record, 8192);
 	buf_init(&dr.ehlo, 16384);
 	int rc = step_profile(&dr, o, e);
 	for (size_t i = 0; rc == 0 && i < sizeof(steps) / sizeof(steps[0]); i++)
@@ -663,6 +683,7 @@ doctor_run(const struct opts *o, FILE *out, struct err *e)
 		        ? ", worth retrying: a send would keep its message in the queue"
 		        : ", as a send would have");
 	buf_fini(&dr.greeting);
+	buf_fini(&dr.dkim_record);
 	buf_fini(&dr.ehlo);
 	deliver_fini(&dr.d);
 	if (rc == 0 && (fflush(out) != 0 || ferror(out)))

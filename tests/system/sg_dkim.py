@@ -10,6 +10,7 @@
 
 import base64
 import os
+import pwd
 import shutil
 import subprocess
 
@@ -62,6 +63,32 @@ def sent_since(sysink, n):
     return sysink.bodies()[n:]
 
 
+def check_doctor_gives_up(w, sysink, user):
+    """--check of a system account without AUTH: the group is given up before the server is
+    reached (SEC-45), as with AUTH once the secret is read: Gid of the check held at MAIL."""
+    ugid = pwd.getpwnam(user).pw_gid
+    sysink.wait_idle()
+    sysink.configure(refuse=0, hold='mail')
+    p = w.as_user(user, ['--check', '-a', 'noauth'], popen=True)
+    try:
+        reached = sysink.wait_reached('mail', 20.0)
+        gids = None
+        with open('/proc/%d/status' % p.pid, encoding='ascii') as f:
+            for line in f:
+                if line.startswith('Gid:'):
+                    gids = tuple(int(x) for x in line.split()[1:5])
+    finally:
+        p.kill()
+        o, e = p.communicate()
+        sysink.wait_idle()
+        sysink.configure(hold=None)
+    tap.ok(reached and gids == (ugid,) * 4,
+           'doctor: a user\'s --check of a system account without AUTH holds no group by the '
+           'time it talks to the server (Gid real, effective, saved, fs all the user\'s)',
+           'reached %s, Gid %s, user\'s %d; %s' % (reached, gids, ugid,
+                                                  (o + e).decode(errors='replace')))
+
+
 def run(w, sysink):
     py = verifier()
     if not py or not shutil.which('certtool'):
@@ -70,7 +97,7 @@ def run(w, sysink):
     u1 = w.users[0]
     key, record = make_key(w)
     signed = ('account signed : system\nfrom system@example.test\ndkim_key %s\n'
-              'dkim_selector %s\n' % (key, SELECTOR))
+              'dkim_selector %s\naccount noauth : system\nauth off\n' % (key, SELECTOR))
     w.system_profile(sysink.port, extra=signed)
     try:
         n = len(sysink.bodies())
@@ -88,6 +115,7 @@ def run(w, sysink):
                '"%s"' % record in out(r) and no_secret(out(r)),
                'dkim: the user\'s --check of the system account loads its key and prints the '
                'record to publish, no secret', out(r))
+        check_doctor_gives_up(w, sysink, u1)
         # The same key through the caller's own rights: the user's own profile, and -C.
         cfg = os.path.join(w.dir, 'dkim-own')
         os.makedirs(cfg, exist_ok=True)
