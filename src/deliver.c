@@ -309,19 +309,6 @@ sign_message(struct delivery *d, int fd, struct err *e)
 	return rc;
 }
 
-/* The family -4, -6 or --ip-family chose for this message (the last one given), as the queue
- * keeps it: 4, 6, QUEUE_IP_ANY; 0: none given (the profile's ip_family holds at each try). */
-static int
-argv_family(const struct opts *o)
-{
-	int f = 0;
-	for (size_t i = 0; i < o->noverrides; i++)
-		if (strcmp(o->overrides[i].name, "ip_family") == 0)
-			f = o->overrides[i].value[0] == 'a' ? QUEUE_IP_ANY
-			                                    : o->overrides[i].value[0] - '0';
-	return f;
-}
-
 static int
 prepare(struct delivery *d, struct source *src, int fd, struct err *e)
 {
@@ -372,7 +359,7 @@ prepare(struct delivery *d, struct source *src, int fd, struct err *e)
 		d->meta.sender = d->sender;
 		d->meta.mail_params = d->mail_params;
 		d->meta.ignore_dots = o->ignore_dots;
-		d->meta.ip_family = argv_family(o);
+		d->meta.ip_family = flush_argv_family(o);
 		d->meta.nrcpts = d->rcpts.n;
 		d->meta.rcpts = xcalloc(d->rcpts.n, sizeof(*d->meta.rcpts));
 		for (size_t i = 0; i < d->rcpts.n; i++) {

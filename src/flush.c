@@ -352,6 +352,7 @@ struct flush {
 	struct buf password;
 	struct account *a; /* the account of the current entries, or NULL */
 	int family;        /* a's ip_family as the profile gives it (entries may change a's) */
+	int forced;        /* the flush's own -4, -6, --ip-family (flush_argv_family), 0: none */
 	bool ready;        /* a is checked and has its password */
 	char *current;     /* the account of the open session, or of the last failure */
 	struct err why;    /* why the current account cannot be reached, or none */
@@ -385,6 +386,17 @@ refuse_routes(const struct opts *o, struct err *e)
 	return 0;
 }
 
+int
+flush_argv_family(const struct opts *o)
+{
+	int f = 0;
+	for (size_t i = 0; i < o->noverrides; i++)
+		if (strcmp(o->overrides[i].name, "ip_family") == 0)
+			f = o->overrides[i].value[0] == 'a' ? QUEUE_IP_ANY
+			                                    : o->overrides[i].value[0] - '0';
+	return f;
+}
+
 /* The entries of account NAME begin (they come grouped by account): one session each. */
 static void
 switch_account(struct flush *f, const char *name)
@@ -400,6 +412,10 @@ switch_account(struct flush *f, const char *name)
 	if (!f->a)
 		warn("%s", f->why.text);
 	f->family = f->a ? f->a->ip_family : 0;
+	/* postie -q -4: this flush's family for every entry, whatever each kept or the profile
+	 * says (not a route: only which of the host's own addresses, SEC-41). */
+	if (f->a && f->forced)
+		f->a->ip_family = f->forced == QUEUE_IP_ANY ? 0 : f->forced;
 }
 
 /* The session for entry M (NULL: a notice): an entry queued with -4 or -6 goes only over a
@@ -408,7 +424,7 @@ switch_account(struct flush *f, const char *name)
 static void
 use_family(struct flush *f, const struct queue_meta *m)
 {
-	if (!f->a || (f->ss.open && flush_family_fits(&f->ss, m)))
+	if (!f->a || f->forced || (f->ss.open && flush_family_fits(&f->ss, m)))
 		return;
 	int want = !m || !m->ip_family            ? f->family
 	           : m->ip_family == QUEUE_IP_ANY ? 0
@@ -727,6 +743,7 @@ flush_run(const struct opts *o, struct err *e)
 	f.password.secret = true;
 	session_init(&f.ss);
 	err_clear(&f.why);
+	f.forced = flush_argv_family(o);
 	int rc = flush_queue(&f, &q, o, e);
 	free(f.current);
 	buf_fini(&f.password);

@@ -96,6 +96,13 @@ int flush_entry(struct session *ss, struct queue_entry *en, bool last);
 int flush_run(const struct opts *o, struct err *e);
 
 /*
+ * The family -4, -6 or --ip-family chose for this run (the last one given): 4, 6 or
+ * QUEUE_IP_ANY; 0: none given. A message queued by a send keeps it (the profile's ip_family
+ * holds at each try when none was given); a flush (-q) uses it for every entry it sends.
+ */
+int flush_argv_family(const struct opts *o);
+
+/*
  * Over SS (open), send the notices due in Q (failed entries whose senders have not heard
  * of it yet, RFC 3464) of SS's account, those F's profiles (SEC-42) select: to the
  * account's queue_notify, else to each entry's sender, with the null reverse-path. A notice

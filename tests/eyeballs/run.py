@@ -13,7 +13,8 @@
 #                `postie -q` delivers it with one TCP open, IPv6 not tried
 #   queued -6    a message queued after `postie -6` (the hole) is not sent over the IPv4
 #                connection of a later run that sends queued mail, and `postie -q` tries
-#                IPv6 only for it (one TCP open, the timeout): it stays queued
+#                IPv6 only for it (one TCP open, the timeout): it stays queued; `postie -q -4`
+#                sends it over IPv4: a flush's own -4/-6 is its family for every entry
 #
 # The checks count TCP opens (/proc/net/snmp of the namespace), not milliseconds; the one time
 # bound is "under a third of the timeout", which a postie without the race cannot meet (it
@@ -163,6 +164,14 @@ def queued(t, e, sink, closed, qdir):
     t.ok(opens == 1 and took >= 1.5 and list(entries(qdir)) == ids and
          '<queued6@example.test>' not in sink.count_by_msgid(),
          'queued -6: postie -q tries IPv6 only (1 TCP open, %.2f s): still queued' % took, err)
+    # The flush's own -4 wins for this flush: every entry goes over IPv4.
+    subprocess.run([e.postie, '--queue-retry'] + ids, capture_output=True, env=e.env)
+    rc, err, took, opens = e.run('dual.test', sink.port, 30, ['-q', '-4'], queue=qdir, rcpts=())
+    sink.wait_idle()
+    t.ok(rc == 0 and opens == 1 and not entries(qdir) and
+         sink.count_by_msgid().get('<queued6@example.test>') == 1,
+         'postie -q -4: the flush\'s family for every entry: the -6 entry goes over IPv4 '
+         '(1 TCP open, got %d)' % opens, err)
 
 
 def main():
