@@ -147,6 +147,9 @@ def queued(t, e, sink, closed, qdir):
          'queued -6: the hole times out and queues it (exit 0), its envelope keeps ip-family 6',
          '%s\n%r' % (err, q))
     ids = list(q)
+    r = subprocess.run([e.postie, '-bp', '-v'], capture_output=True, env=e.env)
+    t.ok(b'\n  ip family 6 (kept from the command line)\n' in r.stdout,
+         'queued -6: mailq -v shows the family it kept', r.stdout)
     r = subprocess.run([e.postie, '--queue-retry'] + ids, capture_output=True, env=e.env)
     t.ok(r.returncode == 0, 'queued -6: --queue-retry makes it due now', r.stderr)
     n = len(sink.messages)
