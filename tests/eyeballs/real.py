@@ -36,9 +36,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
 import blackhole  # noqa: E402
+import postfixtest  # noqa: E402
 from postietest import Tap, TempDir, private_env, wait_for  # noqa: E402
 
-SERVER = os.path.join(HERE, '..', 'interop', 'server.sh')
+SERVER = postfixtest.SERVER
 GENCERTS = os.path.join(HERE, '..', 'gencerts.sh')
 HOSTS = {'dual.test': [blackhole.HOLE, '127.0.0.1']}
 PASSWORD = 's3cret pass'
@@ -91,15 +92,6 @@ def dual_certs(certs):
                     '--load-ca-privkey', os.path.join(certs, 'ca-key.pem'),
                     '--template', tmpl, '--outfile', os.path.join(certs, 'server.pem')],
                    check=True, capture_output=True)
-
-
-def read_env(srv):
-    env = {}
-    with open(os.path.join(srv, 'env'), encoding='ascii') as f:
-        for line in f:
-            k, _, v = line.strip().partition('=')
-            env[k] = v
-    return env
 
 
 def strip_trace(data):
@@ -291,7 +283,7 @@ def main():
         dual_certs(os.path.join(srvdir, 'certs'))
         r = subprocess.run([SERVER, 'start', srvdir], capture_output=True, text=True)
         if t.ok(r.returncode == 0, 'server.sh start inside the namespaces', r.stdout + r.stderr):
-            srv = read_env(srvdir)
+            srv = postfixtest.read_env(srvdir)
             e = Env(postie, tmp.path, srv)
             sends(t, e, srv, srv['MAILLOG'])
             checks(t, e, srv)

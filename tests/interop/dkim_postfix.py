@@ -30,7 +30,6 @@
 # missing). POSTIE_TEST_KEEP=1 (or =fail) keeps the temp dir (tests/lib/postietest.py).
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -38,25 +37,17 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
 
-import postietest  # noqa: E402  (the path is set just above)
+import postfixtest  # noqa: E402  (the path is set just above)
+import postietest  # noqa: E402
 import dkimtest  # noqa: E402
 
-SERVER = os.path.join(HERE, 'server.sh')
+SERVER = postfixtest.SERVER
 PASSWORD = 's3cret pass'
 DOMAIN = 'example.test'
 SELECTORS = {'ed25519': 'ed', 'rsa': 'rsa'}
 KINDS = ('ed25519', 'rsa')
 MODES = ('bdat', 'data')
 RECORDS = {}  # kind: its DNS TXT record, made by run()
-
-
-def read_env(srv):
-    env = {}
-    with open(os.path.join(srv, 'env'), encoding='ascii') as f:
-        for line in f:
-            k, _, v = line.strip().partition('=')
-            env[k] = v
-    return env
 
 
 def drop_chunking(srv, port, tap):
@@ -144,7 +135,7 @@ def run(postie, work, tap):
     r = subprocess.run([SERVER, 'start', srv], capture_output=True, text=True)
     if not tap.ok(r.returncode == 0, 'server.sh start', r.stdout + r.stderr):
         return
-    env = read_env(srv)
+    env = postfixtest.read_env(srv)
     if not tap.ok(drop_chunking(srv, env['SMTPS_PORT'], tap),
                   'postfix reloaded with CHUNKING dropped on the smtps port'):
         return
@@ -210,25 +201,11 @@ def main():
         print('usage: dkim_postfix.py POSTIE', file=sys.stderr)
         return 64
     postie = os.path.abspath(sys.argv[1])
-    if os.geteuid() != 0:
-        postietest.Tap.skip_all('needs root (Postfix and Dovecot are started as root)')
-    os.environ['PATH'] = os.environ.get('PATH', '') + ':/usr/sbin:/sbin'
-    for p in ('postfix', 'dovecot', 'certtool', 'postconf'):
-        if not shutil.which(p):
-            postietest.Tap.skip_all('%s not installed (tests/interop/install-deps.sh)' % p)
+    postfixtest.need_postfix()
     dkimtest.system_python()  # dkimpy is a Debian package: a pyenv Python lacks it
     if dkimtest.dkim is None:
         postietest.Tap.skip_all('python3-dkim is not installed (tests/install-deps.sh)')
-    tap = postietest.Tap('interop-dkim')
-    tmp = postietest.TempDir('interop-dkim')
-    os.chmod(tmp.path, 0o755)  # Postfix and its pipe work inside it as other users
-    try:
-        run(postie, tmp.path, tap)
-    finally:
-        subprocess.run([SERVER, 'stop', os.path.join(tmp.path, 'srv')], capture_output=True)
-        status = tap.plan()
-        tmp.end(status != 0)
-    return status
+    return postfixtest.run_scenario('interop-dkim', run, postie)
 
 
 if __name__ == '__main__':

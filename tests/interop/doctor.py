@@ -21,7 +21,6 @@
 # POSTIE_TEST_KEEP=1 (or =fail) keeps the temp dir (tests/lib/postietest.py).
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -30,9 +29,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
 
-import postietest  # noqa: E402  (the path is set just above)
+import postfixtest  # noqa: E402  (the path is set just above)
+import postietest  # noqa: E402
 
-SERVER = os.path.join(HERE, 'server.sh')
+SERVER = postfixtest.SERVER
 PASSWORD = 's3cret pass'
 WRONG = 's3cret past'
 
@@ -42,15 +42,6 @@ def closed_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
-
-
-def read_env(srv):
-    env = {}
-    with open(os.path.join(srv, 'env'), encoding='ascii') as f:
-        for line in f:
-            k, _, v = line.strip().partition('=')
-            env[k] = v
-    return env
 
 
 def postfix_set(srv, settings, tap):
@@ -174,7 +165,7 @@ def run(postie, work, tap):
     if r.returncode != 0:
         tap.ok(False, 'server.sh start', r.stdout + r.stderr)
         return
-    env = read_env(srv)
+    env = postfixtest.read_env(srv)
     tap.ok(postfix_set(srv, ['smtpd_sender_login_maps=inline:{ alice@postie.test=alice }',
                              'smtpd_sender_restrictions=reject_sender_login_mismatch'], tap),
            'postfix reloaded with a sender login map')
@@ -265,22 +256,8 @@ def main():
         print('usage: doctor.py POSTIE', file=sys.stderr)
         return 64
     postie = os.path.abspath(sys.argv[1])
-    if os.geteuid() != 0:
-        postietest.Tap.skip_all('needs root (Postfix and Dovecot are started as root)')
-    os.environ['PATH'] = os.environ.get('PATH', '') + ':/usr/sbin:/sbin'
-    for p in ('postfix', 'dovecot', 'certtool', 'postconf'):
-        if not shutil.which(p):
-            postietest.Tap.skip_all('%s not installed (tests/interop/install-deps.sh)' % p)
-    tap = postietest.Tap('interop-doctor')
-    tmp = postietest.TempDir('doctor')
-    os.chmod(tmp.path, 0o755)  # Postfix and its pipe work inside it as other users
-    try:
-        run(postie, tmp.path, tap)
-    finally:
-        subprocess.run([SERVER, 'stop', os.path.join(tmp.path, 'srv')], capture_output=True)
-        status = tap.plan()
-        tmp.end(status != 0)
-    return status
+    postfixtest.need_postfix()
+    return postfixtest.run_scenario('interop-doctor', run, postie)
 
 
 if __name__ == '__main__':
