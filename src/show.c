@@ -352,8 +352,11 @@ info_port(const struct account *a, int port, FILE *out, enum info_stage *stage, 
 	if (orc < 0)
 		goto out;
 	*stage = INFO_GREETED;
-	if (smtp_ehlo(s, a->domain, !a->tls, e) < 0)
+	/* After early pipelining the EHLO reply (and the 220 to STARTTLS) came with the
+	 * greeting: only the handshake is left. */
+	if (!ss.ehlo_read && smtp_ehlo(s, a->domain, !a->tls, e) < 0)
 		goto out;
+	ss.ehlo_read = false;
 	if (a->tls && !implicit) {
 		bool offered = s->caps.bits & SMTP_CAP_STARTTLS;
 		fprintf(out, "  STARTTLS before TLS: %s\n", offered ? "offered" : "not offered");
