@@ -370,6 +370,16 @@ static int
 refuse_routes(const struct opts *o, struct err *e)
 {
 	for (size_t i = 0; i < o->noverrides; i++) {
+		const char *v = o->overrides[i].value;
+		/* The one setting a flush takes (flush_argv_family), checked as a send checks it.
+		 */
+		if (strcmp(o->overrides[i].name, "ip_family") == 0 && strcmp(v, "any") &&
+		    strcmp(v, "4") && strcmp(v, "6"))
+			return err_set(
+			    e, ERR_USAGE,
+			    "parse flags: --ip-family: invalid argument '%s' for command "
+			    "'ip_family': expected any, 4 or 6",
+			    v);
 		if (!profile_is_route(o->overrides[i].name))
 			continue;
 		char flag[64];
