@@ -431,15 +431,18 @@ queue_message(struct delivery *d, struct source *src, const int *lmtp_codes, str
 /* Send up to PIGGYBACK_MAX due entries of the account over the open session: only those
  * queued through this very account (SEC-42); the others are left as they are. */
 static void
-piggyback(struct session *ss, struct queue_iter *it)
+piggyback(struct session *ss, struct queue_iter *it, const struct opts *o)
 {
 	struct queue_entry en;
 	struct err e;
+	/* The profile's family, unless this run's own -4/-6 replaced it in the account. */
+	int family = flush_argv_family(o) ? -1 : ss->acct->ip_family;
 
 	for (size_t k = 0; k < PIGGYBACK_MAX && ss->open; k++) {
 		if (queue_iter_next(it, &en, &e) <= 0)
 			break;
-		if (!flush_entry_bound(&en.meta, ss->acct) || !flush_family_fits(ss, &en.meta)) {
+		if (!flush_entry_bound(&en.meta, ss->acct) ||
+		    !flush_family_fits(ss, &en.meta, family)) {
 			queue_entry_release(&en); /* left for a flush (-4, -6: its own family) */
 			continue;
 		}
@@ -543,7 +546,7 @@ transmit(struct delivery *d, struct source *src, struct flush_attempt *t, char *
 	snprintf(final_text, n, "%s", text);
 	t->final_text = final_text;
 	if (rc == 0 && more)
-		piggyback(&ss, &it);
+		piggyback(&ss, &it, d->o);
 	session_close(&ss, rc < 0 ? e : NULL);
 	if (rc < 0)
 		rc = keep(d, src, per_rcpt ? codes : NULL, t, e);

@@ -54,18 +54,21 @@ flush_entry_bound(const struct queue_meta *m, const struct account *a)
 }
 
 bool
-flush_family_fits(const struct session *ss, const struct queue_meta *m)
+flush_family_fits(const struct session *ss, const struct queue_meta *m, int profile_family)
 {
 	struct sockaddr_storage sa;
 	socklen_t len = sizeof(sa);
+	int want = !m || !m->ip_family            ? profile_family
+	           : m->ip_family == QUEUE_IP_ANY ? 0
+	                                          : m->ip_family;
 
-	if (!m || m->ip_family == 0 || m->ip_family == QUEUE_IP_ANY)
+	if (want == 0)
 		return true;
 	if (getpeername(ss->s.conn.fd, (struct sockaddr *)&sa, &len) != 0)
 		return false;
 	if (sa.ss_family != AF_INET && sa.ss_family != AF_INET6)
 		return true; /* a local socket: no family to keep */
-	return sa.ss_family == (m->ip_family == 4 ? AF_INET : AF_INET6);
+	return want > 0 && sa.ss_family == (want == 4 ? AF_INET : AF_INET6);
 }
 
 /*
@@ -434,7 +437,7 @@ switch_account(struct flush *f, const char *name)
 static void
 use_family(struct flush *f, const struct queue_meta *m)
 {
-	if (!f->a || f->forced || (f->ss.open && flush_family_fits(&f->ss, m)))
+	if (!f->a || f->forced || (f->ss.open && flush_family_fits(&f->ss, m, f->family)))
 		return;
 	int want = !m || !m->ip_family            ? f->family
 	           : m->ip_family == QUEUE_IP_ANY ? 0

@@ -63,10 +63,13 @@ const char *flush_waiting(struct queue *q, char *out, size_t n);
 bool flush_entry_bound(const struct queue_meta *m, const struct account *a);
 
 /*
- * Whether SS (open) may carry queue entry M: M was queued with -4 or -6 (its ip-family) and
- * SS is connected over that family, or M keeps no family (or any), or SS is a local socket.
+ * Whether SS (open) may carry queue entry M (NULL: a notice): SS is connected over the family
+ * M kept (its ip-family, from the queuing run's -4 or -6), or, when M kept none, over the
+ * family PROFILE_FAMILY says (the account's ip_family as its profile gives it: 0 any, 4, 6;
+ * -1 when not known, as in a run whose own -4 or -6 changed it: no entry without a family of
+ * its own fits); an entry that kept "any" fits any; a local socket has no family.
  */
-bool flush_family_fits(const struct session *ss, const struct queue_meta *m);
+bool flush_family_fits(const struct session *ss, const struct queue_meta *m, int profile_family);
 
 /*
  * The replies of one attempt noted in M: CODES holds one per recipient still pending, in
