@@ -156,7 +156,7 @@ read_path(struct parse *ps, unsigned line, const struct command *c, const char *
 {
 	char *path = NULL;
 
-	if (arg[0] && profile_expand_tilde(ps->file, line, c->name, arg, &path, e) < 0)
+	if (arg[0] && profile_expand_tilde(ps, line, c->name, arg, &path, e) < 0)
 		return -1;
 	profile_account_set_str(ps->cur, c->off, path);
 	return 0;

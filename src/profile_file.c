@@ -35,13 +35,22 @@ join(const char *a, const char *b)
 }
 
 int
-profile_expand_tilde(const char *file, unsigned line, const char *cmd, const char *arg, char **out,
-                     struct err *e)
+profile_expand_tilde(const struct parse *ps, unsigned line, const char *cmd, const char *arg,
+                     char **out, struct err *e)
 {
+	const char *file = ps->file;
+
 	if (arg[0] != '~' || (arg[1] != '\0' && arg[1] != '/')) {
 		*out = xstrdup(arg);
 		return 0;
 	}
+	if (ps->origin == PROFILE_ORIGIN_SYSTEM && priv_setgid())
+		return err_set(
+		    e, ERR_CONFIG,
+		    "%s:%u: '~' in command '%s': a setgid postie would take the caller's "
+		    "home for it and open the file with its group (SEC-45); write the "
+		    "whole path",
+		    file, line, cmd);
 	const char *home = io_home();
 	if (!home)
 		return err_set(e, ERR_CONFIG,

@@ -75,10 +75,11 @@ bool profile_read_on_off(const char *arg, bool *on);
 
 /*
  * "~" and "~/x" become the home folder and HOME/x (msmtp does the same for file names) in a
- * malloc'd *OUT; any other ARG is copied. ERR_CONFIG naming FILE:LINE and command CMD
- * without a home.
+ * malloc'd *OUT; any other ARG is copied. ERR_CONFIG naming ps->file:LINE and command CMD
+ * without a home, and for the system profile of a setgid postie (SEC-45: the home is the
+ * caller's, and that profile's files are opened with the group).
  */
-int profile_expand_tilde(const char *file, unsigned line, const char *cmd, const char *arg,
+int profile_expand_tilde(const struct parse *ps, unsigned line, const char *cmd, const char *arg,
                          char **out, struct err *e);
 
 /* Parse one line S (N bytes, no line end) of the file ps->file. For eval's output too. */

@@ -274,6 +274,38 @@ def check_unsafe_profile(w, port):
     w.system_profile(port)
 
 
+def check_tilde(w, sysink):
+    """'~' in the system profile of a setgid postie is refused: it would be the caller's home,
+    and the file is opened with the group. The attempt: a user's HOME holds a link `pw` to
+    the group's password_file, and the system profile says `password_file ~/pw`."""
+    u = w.users[1]
+    pw = pwd.getpwnam(u)
+    home = os.path.join(w.dir, 'tilde-home')
+    os.makedirs(home, exist_ok=True)
+    os.chown(home, pw.pw_uid, pw.pw_gid)
+    os.chmod(home, 0o700)
+    link = os.path.join(home, 'pw')
+    if not os.path.lexists(link):
+        os.symlink(w.pwfile, link)
+        os.lchown(link, pw.pw_uid, pw.pw_gid)
+    w.system_profile(sysink.port, extra='account tilde : pf\npassword_file ~/pw\n')
+    try:
+        with sysink.lock:
+            seen = len(sysink.decoded)
+        r = w.as_user(u, ['-a', 'tilde', 'rcpt@example.test'], stdin=message(14), home=home)
+        with sysink.lock:
+            got = '\n'.join(sysink.decoded[seen:])
+        tap.ok(r.returncode == 78 and FILE_SECRET not in got and no_secret(out(r)),
+               '~ in the system profile (password_file ~/pw, the user\'s HOME holding a link '
+               'to the group\'s file): refused, 78, nothing read with the group, nothing sent',
+               'exit %d: %s | server got: %s' % (r.returncode, out(r), got[-300:]))
+        r = w.as_user('root', ['-P', '-a', 'tilde'])
+        tap.ok(r.returncode == 78 and "'~' in command 'password_file'" in out(r),
+               '~ in the system profile: root is told to write the whole path', out(r))
+    finally:
+        w.system_profile(sysink.port)
+
+
 def check_spool_install(w):
     gid = grp.getgrnam(w.group).gr_gid
     bad = []
@@ -440,6 +472,7 @@ def main():
         check_dumpable(w)
         check_syntax_error(w, sysink.port)
         check_unsafe_profile(w, sysink.port)
+        check_tilde(w, sysink)
         check_spool_install(w)
         check_system_queue(w, sysink)
         check_root_retry(w, sysink)
