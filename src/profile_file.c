@@ -44,7 +44,11 @@ profile_expand_tilde(const struct parse *ps, unsigned line, const char *cmd, con
 		*out = xstrdup(arg);
 		return 0;
 	}
-	if (ps->origin == PROFILE_ORIGIN_SYSTEM && priv_setgid())
+	/* The system profile's files a setgid postie opens with its group: password_file
+	 * (secret.c) and dkim_key (dkim.c). Its others (logfile, aliases, TLS files) are opened
+	 * with the caller's rights, so there '~' is the caller's as msmtp has it. */
+	bool group_file = strcmp(cmd, "password_file") == 0 || strcmp(cmd, "dkim_key") == 0;
+	if (group_file && ps->origin == PROFILE_ORIGIN_SYSTEM && priv_setgid())
 		return err_set(
 		    e, ERR_CONFIG,
 		    "%s:%u: '~' in command '%s': a setgid postie would take the caller's "

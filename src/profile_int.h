@@ -76,8 +76,8 @@ bool profile_read_on_off(const char *arg, bool *on);
 /*
  * "~" and "~/x" become the home folder and HOME/x (msmtp does the same for file names) in a
  * malloc'd *OUT; any other ARG is copied. ERR_CONFIG naming ps->file:LINE and command CMD
- * without a home, and for the system profile of a setgid postie (SEC-45: the home is the
- * caller's, and that profile's files are opened with the group).
+ * without a home, and for password_file or dkim_key in the system profile of a setgid postie
+ * (SEC-45: the home is the caller's, and those files are opened with the group).
  */
 int profile_expand_tilde(const struct parse *ps, unsigned line, const char *cmd, const char *arg,
                          char **out, struct err *e);

@@ -302,6 +302,12 @@ def check_tilde(w, sysink):
         r = w.as_user('root', ['-P', '-a', 'tilde'])
         tap.ok(r.returncode == 78 and "'~' in command 'password_file'" in out(r),
                '~ in the system profile: root is told to write the whole path', out(r))
+        # A file the caller's own rights open keeps msmtp's '~': the caller's own log.
+        log = os.path.join(home, 'postie.log')
+        w.system_profile(sysink.port, extra='account tildelog : system\nlogfile ~/postie.log\n')
+        r = w.as_user(u, ['-a', 'tildelog', 'rcpt@example.test'], stdin=message(15), home=home)
+        tap.ok(r.returncode == 0 and os.path.exists(log) and os.stat(log).st_uid == pw.pw_uid,
+               '~ in the system profile\'s logfile: the caller\'s own log in its home', out(r))
     finally:
         w.system_profile(sysink.port)
 
