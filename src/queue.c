@@ -382,11 +382,16 @@ queue_list_ids(const struct queue *q, int fd, const char *name, char ***ids, siz
 	rewinddir(d); /* the offset is shared with FD, which may have been read before */
 	size_t cap = 0;
 	struct dirent *de;
-	errno = 0;
+	int err = 0;
 	for (;;) {
+		/* readdir says an error only through errno: cleared before each call, as mine()'s
+		 * fstatat of an entry that another process took away meanwhile leaves ENOENT. */
+		errno = 0;
 		de = readdir(d);
-		if (!de)
+		if (!de) {
+			err = errno;
 			break;
+		}
 		if (!queue_valid_id(de->d_name) || !mine(q, fd, de->d_name))
 			continue;
 		if (*n == cap) {
@@ -394,9 +399,7 @@ queue_list_ids(const struct queue *q, int fd, const char *name, char ***ids, siz
 			*ids = xrealloc(*ids, cap * sizeof(**ids));
 		}
 		(*ids)[(*n)++] = xstrdup(de->d_name);
-		errno = 0;
 	}
-	int err = errno;
 	closedir(d);
 	if (err) {
 		for (size_t i = 0; i < *n; i++)
