@@ -53,14 +53,21 @@ flush_entry_bound(const struct queue_meta *m, const struct account *a)
 	return a->origin == PROFILE_ORIGIN_USER || a->origin == PROFILE_ORIGIN_SYSTEM;
 }
 
+/* The family entry M goes over (0 any, 4, 6): the one it kept, else PROFILE_FAMILY. */
+static int
+entry_family(const struct queue_meta *m, int profile_family)
+{
+	return !m || !m->ip_family            ? profile_family
+	       : m->ip_family == QUEUE_IP_ANY ? 0
+	                                      : m->ip_family;
+}
+
 bool
 flush_family_fits(const struct session *ss, const struct queue_meta *m, int profile_family)
 {
 	struct sockaddr_storage sa;
 	socklen_t len = sizeof(sa);
-	int want = !m || !m->ip_family            ? profile_family
-	           : m->ip_family == QUEUE_IP_ANY ? 0
-	                                          : m->ip_family;
+	int want = entry_family(m, profile_family);
 
 	if (want == 0)
 		return true;
@@ -373,16 +380,12 @@ static int
 refuse_routes(const struct opts *o, struct err *e)
 {
 	for (size_t i = 0; i < o->noverrides; i++) {
-		const char *v = o->overrides[i].value;
-		/* The one setting a flush takes (flush_argv_family), checked as a send checks it.
-		 */
-		if (strcmp(o->overrides[i].name, "ip_family") == 0 && strcmp(v, "any") &&
-		    strcmp(v, "4") && strcmp(v, "6"))
-			return err_set(
-			    e, ERR_USAGE,
-			    "parse flags: --ip-family: invalid argument '%s' for command "
-			    "'ip_family': expected any, 4 or 6",
-			    v);
+		/* The one setting a flush takes (flush_argv_family): its value checked by the
+		 * profile's own rule, as a send checks it, on an account of no one's. */
+		struct account scratch = {0};
+		if (strcmp(o->overrides[i].name, "ip_family") == 0 &&
+		    profile_apply(&scratch, "ip_family", o->overrides[i].value, e) < 0)
+			return -1;
 		if (!profile_is_route(o->overrides[i].name))
 			continue;
 		char flag[64];
@@ -439,9 +442,7 @@ use_family(struct flush *f, const struct queue_meta *m)
 {
 	if (!f->a || f->forced || (f->ss.open && flush_family_fits(&f->ss, m, f->family)))
 		return;
-	int want = !m || !m->ip_family            ? f->family
-	           : m->ip_family == QUEUE_IP_ANY ? 0
-	                                          : m->ip_family;
+	int want = entry_family(m, f->family);
 	if (want == f->a->ip_family)
 		return;
 	session_close(&f->ss, NULL);

@@ -424,6 +424,10 @@ enum queue_admin_op {
 int queue_admin(struct queue *q, enum queue_admin_op op, const char *name, char *id,
                 const char **where, struct err *e);
 
+/* The envelope's "ip-family" value for queue_meta.ip_family F ("4", "6", "any"); NULL for
+ * 0 (none kept) or anything else. */
+const char *queue_family_name(int f);
+
 /*
  * Write M as an envelope file to OUT (format above). ERR_SOFTWARE when a value holds a
  * control character or the recipients are empty; ERR_DATA past QUEUE_ENVELOPE_MAX.

@@ -134,9 +134,7 @@ put_details(FILE *out, const struct queue_meta *m)
 		fprintf(out, "  mail parameters %s\n", m->mail_params);
 	if (m->ip_family)
 		fprintf(out, "  ip family %s (kept from the command line)\n",
-		        m->ip_family == QUEUE_IP_ANY ? "any"
-		        : m->ip_family == 4          ? "4"
-		                                     : "6");
+		        queue_family_name(m->ip_family));
 	for (size_t j = 0; j < m->nrcpts; j++)
 		if (m->rcpts[j].params)
 			fprintf(out, "  %s: %s\n", m->rcpts[j].addr, m->rcpts[j].params);

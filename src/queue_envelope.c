@@ -171,9 +171,8 @@ put_num(struct buf *b, const char *key, unsigned long long v, struct err *e)
 /* The envelope's "notice" values, by enum queue_notice. */
 static const char *const notice_names[] = {"none", "due", "sent", "dropped"};
 
-/* The envelope's "ip-family" value of queue_meta.ip_family F; NULL: none is written. */
-static const char *
-family_name(int f)
+const char *
+queue_family_name(int f)
 {
 	return f == 4 ? "4" : f == 6 ? "6" : f == QUEUE_IP_ANY ? "any" : NULL;
 }
@@ -187,7 +186,7 @@ queue_meta_format(const struct queue_meta *m, struct buf *out, struct err *e)
 		return err_set(e, ERR_SOFTWARE, "write queue envelope: no account or no sender");
 	if (m->nrcpts == 0)
 		return err_set(e, ERR_SOFTWARE, "write queue envelope: no recipient");
-	if (m->ip_family && !family_name(m->ip_family))
+	if (m->ip_family && !queue_family_name(m->ip_family))
 		return err_set(e, ERR_SOFTWARE, "write queue envelope: unknown ip family");
 	if (buf_printf(out, e, "postie-queue %d\n", QUEUE_VERSION) < 0 ||
 	    put(out, "account", m->account, e) < 0 ||
@@ -195,7 +194,7 @@ queue_meta_format(const struct queue_meta *m, struct buf *out, struct err *e)
 	    put(out, "sender", m->sender, e) < 0 ||
 	    (m->mail_params && put(out, "mail-params", m->mail_params, e) < 0) ||
 	    put(out, "ignore-dots", m->ignore_dots ? "yes" : "no", e) < 0 ||
-	    (m->ip_family && put(out, "ip-family", family_name(m->ip_family), e) < 0) ||
+	    (m->ip_family && put(out, "ip-family", queue_family_name(m->ip_family), e) < 0) ||
 	    put_num(out, "size", m->size, e) < 0 ||
 	    put_num(out, "queued", (unsigned long long)m->queued, e) < 0 ||
 	    put_num(out, "attempts", m->attempts, e) < 0 ||
@@ -336,8 +335,8 @@ parse_text(struct queue_meta *m, unsigned bit, const char *v, size_t vn, const c
 		return *why = "unknown notice state", -1;
 	case SEEN_FAMILY:
 		for (int f = 1; f <= 6; f++)
-			if (family_name(f) && strlen(family_name(f)) == vn &&
-			    memcmp(v, family_name(f), vn) == 0) {
+			if (queue_family_name(f) && strlen(queue_family_name(f)) == vn &&
+			    memcmp(v, queue_family_name(f), vn) == 0) {
 				m->ip_family = f;
 				return 1;
 			}
