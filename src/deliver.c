@@ -258,6 +258,17 @@ dkim_domain(struct delivery *d, char **out, struct err *e)
 	return 0;
 }
 
+int
+deliver_dkim_key(const struct account *a, struct dkim_key *k, struct err *e)
+{
+	if (!a->dkim_selector || !*a->dkim_selector)
+		return err_set(e, ERR_CONFIG,
+		               "sign with DKIM: account %s has dkim_key but no dkim_selector; add "
+		               "`dkim_selector NAME` to it in %s",
+		               a->name, a->file);
+	return dkim_key_load(k, a->dkim_key, a->origin == PROFILE_ORIGIN_SYSTEM, e);
+}
+
 /*
  * DKIM (dkim_key): the signature goes before the header, so the body is read whole first,
  * into d->spool as it will be sent, hashing it on the way; then the rewritten header is
@@ -273,15 +284,9 @@ sign_message(struct delivery *d, int fd, struct err *e)
 	unsigned char bh[DKIM_HASH_LEN];
 	char *domain = NULL;
 
-	if (!a->dkim_selector || !*a->dkim_selector)
-		return err_set(e, ERR_CONFIG,
-		               "sign with DKIM: account %s has dkim_key but no dkim_selector; add "
-		               "`dkim_selector NAME` to it in %s",
-		               a->name, a->file);
-	if (dkim_domain(d, &domain, e) < 0)
+	if (deliver_dkim_key(a, &key, e) < 0)
 		return -1;
-	if (dkim_key_load(&key, a->dkim_key, a->origin == PROFILE_ORIGIN_SYSTEM, e) < 0 ||
-	    dkim_body_init(&body, e) < 0) {
+	if (dkim_domain(d, &domain, e) < 0 || dkim_body_init(&body, e) < 0) {
 		dkim_key_fini(&key);
 		free(domain);
 		return -1;

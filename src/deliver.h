@@ -58,6 +58,14 @@ int deliver_load_account(struct delivery *d, struct err *e);
 int deliver_choose_sender(struct delivery *d, struct err *e);
 
 /*
+ * The signing key of account A (dkim_key) into K, as a send and --check load it: ERR_CONFIG
+ * without a dkim_selector, else dkim_key_load's verdict, the file opened with the group when
+ * the system profile names it (SEC-45). K needs dkim_key_fini only after 0.
+ */
+struct dkim_key;
+int deliver_dkim_key(const struct account *a, struct dkim_key *k, struct err *e);
+
+/*
  * Every recipient into d->rcpts: the operands, and with -t the To, Cc and Bcc fields of
  * d->msg; each checked (SEC-22) and resolved through the aliases file and maildomain,
  * duplicates dropped. ERR_USAGE (operands) or ERR_DATA (header); none is an error.

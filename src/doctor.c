@@ -277,27 +277,16 @@ step_dkim(struct doctor *dr, struct err *e)
 {
 	const struct account *a = dr->d.acct;
 	struct dkim_key key;
-	struct buf rec;
 
 	if (!a->dkim_key)
 		return 0;
-	if (!a->dkim_selector || !*a->dkim_selector) {
-		err_set(e, ERR_CONFIG,
-		        "account %s has dkim_key but no dkim_selector; add `dkim_selector NAME` to "
-		        "it in %s",
-		        a->name, a->file);
+	if (deliver_dkim_key(a, &key, e) < 0)
 		return fail(dr, "DKIM", e, NULL);
-	}
-	if (dkim_key_load(&key, a->dkim_key, a->origin == PROFILE_ORIGIN_SYSTEM, e) < 0)
-		return fail(dr, "DKIM", e, NULL);
-	buf_init(&rec, 8192);
-	int rc = dkim_key_record(&key, &rec, e);
+	int rc = dkim_key_record(&key, &dr->dkim_record, e);
 	bool ed = key.ed25519;
 	dkim_key_fini(&key);
-	if (rc < 0) {
-		buf_fini(&rec);
+	if (rc < 0)
 		return fail(dr, "DKIM", e, NULL);
-	}
 	/* Without dkim_domain a send signs for the From field's domain: this account's own
 	 * address's when the message does not say otherwise. */
 	const char *dom = a->dkim_domain                  ? a->dkim_domain
@@ -309,14 +298,12 @@ step_dkim(struct doctor *dr, struct err *e)
 	say(dr, MARK_OK,
 	    "DKIM: %s key %s, selector %s, domain %s; publish %s._domainkey.%s TXT \"%s\"",
 	    ed ? "Ed25519" : "RSA", a->dkim_key, a->dkim_selector,
-	    a->dkim_domain ? dom : "the From field's", a->dkim_selector, dom, rec.data);
+	    a->dkim_domain ? dom : "the From field's", a->dkim_selector, dom, dr->dkim_record.data);
 	if (known) {
 		dr->dkim_sel = a->dkim_selector;
 		dr->dkim_dom = dom;
-		rc = buf_append(&dr->dkim_record, rec.data, rec.len, e);
 	}
-	buf_fini(&rec);
-	return rc < 0 ? fail(dr, "DKIM", e, NULL) : 0;
+	return 0;
 }
 
 /* The record step_dkim made, as the DNS has it (dkim_published; SEC-49). After step_secret: the
